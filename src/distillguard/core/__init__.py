@@ -1,0 +1,1 @@
+"""Canonical schema, ids, evidence and decisions, protocols, and the exception hierarchy."""
