@@ -1,0 +1,36 @@
+# The two commands of the README. Both create or reuse .venv in the repository.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CORPUS ?= ../shared/data/prompts
+INTEL ?= ../shared/data/intel
+RUN ?= runs/dev
+
+.PHONY: demo test venv bench clean
+
+$(BIN)/distillguard: pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev,baselines]"
+	touch $@
+
+venv: $(BIN)/distillguard
+
+demo: venv
+	rm -rf $(RUN) && mkdir -p $(RUN)
+	$(BIN)/distillguard simulate --scenario dev --corpus $(CORPUS) --intel $(INTEL) --out $(RUN)/traffic
+	$(BIN)/distillguard analyze $(RUN)/traffic/exchanges.jsonl --accounts $(RUN)/traffic/accounts.jsonl \
+		--intel $(INTEL) --db $(RUN)/distillguard.duckdb --out $(RUN)/analysis
+	$(BIN)/distillguard eval --predictions $(RUN)/analysis --labels $(RUN)/traffic/labels.jsonl \
+		--baselines --logs $(RUN)/traffic/exchanges.jsonl
+
+test: venv
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: venv
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf runs .pytest_cache

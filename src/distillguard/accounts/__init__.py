@@ -1,0 +1,7 @@
+"""Per-account mergeable statistics, network origin of addresses, and account risk."""
+
+from distillguard.accounts.network import IpIntel, Origin, subnet_of
+from distillguard.accounts.risk import score_accounts
+from distillguard.accounts.stats import STAT_INPUT_COLUMNS, AccountStats
+
+__all__ = ["STAT_INPUT_COLUMNS", "AccountStats", "IpIntel", "Origin", "score_accounts", "subnet_of"]

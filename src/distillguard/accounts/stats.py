@@ -1,0 +1,255 @@
+"""Mergeable per-account statistics: ``update`` with a batch, ``merge``, ``get``.
+
+The same class serves batch analysis (fed from the store in time order) and
+online scoring (fed one exchange at a time). State is columnar (numpy arrays
+indexed by account), so memory grows with the number of accounts, never with
+the number of exchanges: about 1.2 KB per account.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distillguard.accounts.network import IpIntel, Origin, subnet_of
+from distillguard.accounts.sketch import hll_add, hll_estimate
+from distillguard.core.ids import text_hash64
+from distillguard.core.schema import CAPABILITIES, TS_TYPE
+
+STAT_INPUT_COLUMNS: tuple[str, ...] = (
+    "account_id", "ts", "ip", "user_agent", "tls_ja4", "n_user_turns", "n_tool_results",
+    "cot_score", "reasoning_requested", "capability", "template_key", "prompt_hash",
+    "reasoning_share", "output_len",
+)
+"""Columns :meth:`AccountStats.update` reads: exchange fields joined with their signals."""
+
+ELICITATION_THRESHOLD = 0.5
+SESSION_GAP_MS = 6 * 3600 * 1000
+_SUMS = (
+    "n", "cot", "cot_sum", "reasoning_param", "elicit", "reasoning_share_sum", "output_sum",
+    "followup", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n",
+)
+_SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket")
+_COL = {name: i for i, name in enumerate(_SUMS)}
+_CAP = {name: i for i, name in enumerate(CAPABILITIES)}
+_EMPTY_TS = np.iinfo(np.int64).max
+
+
+class AccountStats:
+    """Per-account statistics over any number of exchange batches."""
+
+    def __init__(self, intel: IpIntel | None = None, precision: int = 7) -> None:
+        self.intel = intel if intel is not None else IpIntel()
+        self.width = 1 << precision
+        self._ids: list[str] = []
+        self._index: dict[str, int] = {}
+        self._alloc(0)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _alloc(self, capacity: int) -> None:
+        self._sums = np.zeros((capacity, len(_SUMS)), np.float64)
+        self._caps = np.zeros((capacity, len(CAPABILITIES)), np.int64)
+        self._hours = np.zeros((capacity, 24), np.int64)
+        self._first = np.full(capacity, _EMPTY_TS, np.int64)
+        self._last = np.full(capacity, -_EMPTY_TS, np.int64)
+        self._hll = {name: np.zeros((capacity, self.width), np.uint8) for name in _SKETCHES}
+
+    def _grow(self, needed: int) -> None:
+        capacity = len(self._first)
+        if needed <= capacity:
+            return
+        new = max(needed, 2 * capacity, 1024)
+        old = (self._sums, self._caps, self._hours, self._first, self._last, self._hll)
+        self._alloc(new)
+        self._sums[:capacity], self._caps[:capacity], self._hours[:capacity] = old[0], old[1], old[2]
+        self._first[:capacity], self._last[:capacity] = old[3], old[4]
+        for name in _SKETCHES:
+            self._hll[name][:capacity] = old[5][name]
+
+    def _rows(self, account_ids: list[str]) -> np.ndarray:
+        rows = np.empty(len(account_ids), np.int64)
+        for i, account in enumerate(account_ids):
+            row = self._index.get(account)
+            if row is None:
+                row = self._index[account] = len(self._ids)
+                self._ids.append(account)
+            rows[i] = row
+        self._grow(len(self._ids))
+        return rows
+
+    def update(self, batch: pa.Table) -> None:
+        """Add a batch of exchanges with their signals (:data:`STAT_INPUT_COLUMNS`)."""
+        if batch.num_rows == 0:
+            return
+        accounts = batch.column("account_id").combine_chunks().dictionary_encode()
+        rows = self._rows(accounts.dictionary.to_pylist())[accounts.indices.to_numpy()]
+        ts = pc.cast(pc.cast(batch.column("ts"), TS_TYPE), pa.int64()).to_numpy()
+        order = np.lexsort((ts, rows))
+        rows, ts = rows[order], ts[order]
+
+        def col(name: str, dtype: type = np.float64) -> np.ndarray:
+            return batch.column(name).fill_null(0).to_numpy().astype(dtype)[order]
+
+        cot, param = col("cot_score"), col("reasoning_requested")
+        origin = self.intel.origins(batch.column("ip"))[order]
+        values = {
+            "n": np.ones(len(rows)),
+            "cot": cot >= ELICITATION_THRESHOLD,
+            "cot_sum": cot,
+            "reasoning_param": param >= ELICITATION_THRESHOLD,
+            "elicit": (cot >= ELICITATION_THRESHOLD) | (param >= ELICITATION_THRESHOLD),
+            "reasoning_share_sum": col("reasoning_share"),
+            "output_sum": col("output_len"),
+            "followup": col("n_user_turns") > 1,
+            "tool_loop": col("n_tool_results") > 0,
+            "datacenter": origin == Origin.DATACENTER,
+            "vpn": origin == Origin.VPN,
+            "tor": origin == Origin.TOR,
+        }
+        size = len(self._first)
+        for name, value in values.items():
+            self._sums[:, _COL[name]] += np.bincount(rows, weights=value.astype(np.float64), minlength=size)
+        self._add_gaps(rows, ts, size)
+        hour = (ts // 3_600_000) % 24
+        self._hours += np.bincount(rows * 24 + hour, minlength=size * 24).reshape(size, 24)
+        caps = pc.index_in(batch.column("capability"), pa.array(CAPABILITIES)).fill_null(_CAP["general"])
+        cap = caps.to_numpy().astype(np.int64)[order]
+        self._caps += np.bincount(rows * len(CAPABILITIES) + cap, minlength=size * len(CAPABILITIES)).reshape(
+            size, len(CAPABILITIES)
+        )
+        np.minimum.at(self._first, rows, ts)
+        np.maximum.at(self._last, rows, ts)
+        self._add_sketches(batch, rows, order, ts)
+
+    def _add_gaps(self, rows: np.ndarray, ts: np.ndarray, size: int) -> None:
+        """Inter-arrival gaps within a session; rows are sorted by (account, ts)."""
+        prev = np.empty_like(ts)
+        prev[1:] = ts[:-1]
+        start = np.r_[True, rows[1:] != rows[:-1]]
+        prev[start] = self._last[rows[start]]
+        gap = (ts - prev).astype(np.float64)
+        ok = (gap >= 0) & (gap <= SESSION_GAP_MS)
+        gap_s = np.where(ok, gap / 1000.0, 0.0)
+        self._sums[:, _COL["gap_sum"]] += np.bincount(rows, weights=gap_s, minlength=size)
+        self._sums[:, _COL["gap_sq_sum"]] += np.bincount(rows, weights=gap_s * gap_s, minlength=size)
+        self._sums[:, _COL["gap_n"]] += np.bincount(rows, weights=ok.astype(np.float64), minlength=size)
+
+    def _add_sketches(self, batch: pa.Table, rows: np.ndarray, order: np.ndarray, ts: np.ndarray) -> None:
+        ips = batch.column("ip").combine_chunks().dictionary_encode()
+        ip_values = ips.dictionary.to_pylist()
+        ip_idx = ips.indices.to_numpy()[order]
+        ip_hash = np.array([text_hash64(v) for v in ip_values], np.uint64)
+        subnet_hash = np.array([text_hash64(subnet_of(v)) for v in ip_values], np.uint64)
+        client = pc.binary_join_element_wise(
+            batch.column("user_agent").fill_null(""), batch.column("tls_ja4").fill_null(""), "|"
+        ).combine_chunks().dictionary_encode()
+        client_hash = np.array([text_hash64(v) for v in client.dictionary.to_pylist()], np.uint64)
+        hll_add(self._hll["ip"], rows, ip_hash[ip_idx])
+        hll_add(self._hll["subnet"], rows, subnet_hash[ip_idx])
+        hll_add(self._hll["client"], rows, client_hash[client.indices.to_numpy()[order]])
+        for sketch, name in (("template", "template_key"), ("prompt", "prompt_hash")):
+            values = batch.column(name).fill_null(0).to_numpy().astype(np.uint64)[order]
+            hll_add(self._hll[sketch], rows, _mix64(values))
+        hll_add(self._hll["hour_bucket"], rows, _mix64((ts // 3_600_000).astype(np.uint64)))
+
+    def merge(self, other: AccountStats) -> None:
+        """Fold ``other``'s statistics into these (sums add, sketches take the max)."""
+        if other.width != self.width:
+            raise ValueError("cannot merge statistics with different sketch precision")
+        if not other._ids:
+            return
+        rows = self._rows(other._ids)
+        n = len(other._ids)
+        # the gap between this side's last and the other's first exchange (time-ordered partials)
+        gap = (other._first[:n] - self._last[rows]).astype(np.float64)
+        ok = (self._last[rows] > -_EMPTY_TS) & (gap >= 0) & (gap <= SESSION_GAP_MS)
+        gap_s = np.where(ok, gap / 1000.0, 0.0)
+        self._sums[rows, _COL["gap_sum"]] += gap_s
+        self._sums[rows, _COL["gap_sq_sum"]] += gap_s * gap_s
+        self._sums[rows, _COL["gap_n"]] += ok
+        self._sums[rows] += other._sums[:n]
+        self._caps[rows] += other._caps[:n]
+        self._hours[rows] += other._hours[:n]
+        self._first[rows] = np.minimum(self._first[rows], other._first[:n])
+        self._last[rows] = np.maximum(self._last[rows], other._last[:n])
+        for name in _SKETCHES:
+            self._hll[name][rows] = np.maximum(self._hll[name][rows], other._hll[name][:n])
+
+    def pool(self, groups: dict[str, list[str]]) -> AccountStats:
+        """Statistics of each group of accounts taken as one (e.g. a campaign's members)."""
+        pooled = AccountStats(self.intel, self.width.bit_length() - 1)
+        if not groups:
+            return pooled
+        labels = list(groups)
+        pooled._rows(labels)
+        for row, label in enumerate(labels):
+            members = np.array([self._index[a] for a in groups[label] if a in self._index], np.int64)
+            if len(members) == 0:
+                continue
+            pooled._sums[row] = self._sums[members].sum(axis=0)
+            pooled._caps[row] = self._caps[members].sum(axis=0)
+            pooled._hours[row] = self._hours[members].sum(axis=0)
+            pooled._first[row] = self._first[members].min()
+            pooled._last[row] = self._last[members].max()
+            for name in _SKETCHES:
+                pooled._hll[name][row] = self._hll[name][members].max(axis=0)
+        return pooled
+
+    def get(self) -> pa.Table:
+        """The account fingerprints, one row per account (see :data:`FEATURE_SCHEMA`)."""
+        n_acc = len(self._ids)
+        s = self._sums[:n_acc]
+        n = np.maximum(s[:, _COL["n"]], 1.0)
+        distinct = {name: np.minimum(hll_estimate(self._hll[name][:n_acc]), n) for name in _SKETCHES}
+        caps = self._caps[:n_acc] / n[:, None]
+        hours = self._hours[:n_acc] / n[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy = -np.nansum(np.where(hours > 0, hours * np.log2(hours), 0.0), axis=1)
+            gap_n = np.maximum(s[:, _COL["gap_n"]], 1.0)
+            gap_mean = s[:, _COL["gap_sum"]] / gap_n
+            gap_var = np.maximum(s[:, _COL["gap_sq_sum"]] / gap_n - gap_mean**2, 0.0)
+            gap_cv = np.where(gap_mean > 0, np.sqrt(gap_var) / gap_mean, 0.0)
+        first, last = self._first[:n_acc], self._last[:n_acc]
+        columns: dict[str, pa.Array] = {
+            "account_id": pa.array(self._ids, pa.string()),
+            "n_exchanges": pa.array(s[:, _COL["n"]].astype(np.int64)),
+            "first_seen": pa.array(first, pa.int64()).cast(TS_TYPE),
+            "last_seen": pa.array(last, pa.int64()).cast(TS_TYPE),
+            "span_hours": pa.array((last - first) / 3_600_000.0),
+            "active_hours": pa.array(distinct["hour_bucket"]),
+            "cot_share": pa.array(s[:, _COL["cot"]] / n),
+            "mean_cot_score": pa.array(s[:, _COL["cot_sum"]] / n),
+            "reasoning_param_share": pa.array(s[:, _COL["reasoning_param"]] / n),
+            "elicitation_share": pa.array(s[:, _COL["elicit"]] / n),
+            "mean_reasoning_share": pa.array(s[:, _COL["reasoning_share_sum"]] / n),
+            "mean_output_len": pa.array(s[:, _COL["output_sum"]] / n),
+            "followup_share": pa.array(s[:, _COL["followup"]] / n),
+            "tool_loop_share": pa.array(s[:, _COL["tool_loop"]] / n),
+            **{f"cap_{name}": pa.array(caps[:, i]) for name, i in _CAP.items()},
+            "capability_concentration": pa.array(caps.max(axis=1)),
+            "top_capability": pa.array([CAPABILITIES[i] for i in caps.argmax(axis=1)], pa.string()),
+            "hour_entropy": pa.array(entropy),
+            "interarrival_cv": pa.array(gap_cv),
+            "distinct_ips": pa.array(distinct["ip"]),
+            "distinct_subnets": pa.array(distinct["subnet"]),
+            "distinct_clients": pa.array(distinct["client"]),
+            "distinct_templates": pa.array(distinct["template"]),
+            "distinct_prompts": pa.array(distinct["prompt"]),
+            "prompt_novelty": pa.array(np.minimum(distinct["prompt"] / n, 1.0)),
+            "template_reuse": pa.array(n / np.maximum(distinct["template"], 1.0)),
+            "datacenter_share": pa.array(s[:, _COL["datacenter"]] / n),
+            "vpn_share": pa.array(s[:, _COL["vpn"]] / n),
+            "tor_share": pa.array(s[:, _COL["tor"]] / n),
+        }
+        return pa.table(columns)
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: spreads already-hashed or sequential integers over 64 bits."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))

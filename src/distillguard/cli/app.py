@@ -1,0 +1,272 @@
+"""``distillguard`` commands: simulate, analyze, replay, eval."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from distillguard import __version__
+from distillguard.accounts import IpIntel
+from distillguard.cli.assess import Assessment, assess, flag_times
+from distillguard.cli.pipeline import (
+    IngestCounts,
+    build_stats,
+    campaign_rows,
+    data_end,
+    decision_rows,
+    earlier_flags,
+    ingest,
+    replay,
+    write_outputs,
+)
+from distillguard.config import Settings, load_settings
+from distillguard.core.errors import DistillguardError
+from distillguard.eval import run_eval
+from distillguard.ingest import RejectSink
+from distillguard.policy import load_policy
+from distillguard.sim import load_scenario, simulate
+from distillguard.store import Store
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
+console = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (DISTILLGUARD_* env vars override it).")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB store file [default: ./distillguard.duckdb].")]
+IntelOpt = Annotated[Path | None, typer.Option("--intel", help="Directory of IP lists (datacenter, VPN, Tor, cloud ranges).")]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy YAML [default: the shipped policy].")]
+AccountsOpt = Annotated[list[Path] | None, typer.Option("--accounts", help="Account records (JSONL, .gz or Parquet); repeatable.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Records per batch (memory is bounded by it).")]
+TextOpt = Annotated[bool, typer.Option("--store-text/--no-store-text", help="Keep prompt and response text in the store, or only hashes and signals.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Stop at the first record that cannot be read.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"distillguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Detect, attribute, counter and share intelligence on LLM distillation attacks."""
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn distillguard errors into a one-line message and exit status 2."""
+    try:
+        yield
+    except DistillguardError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        disable=not console.is_terminal and not sys.stderr.isatty(),
+    )
+
+
+def _settings(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool, strict: bool) -> Settings:
+    settings = load_settings(config)
+    update: dict[str, object] = {}
+    if db is not None:
+        update["db"] = db
+    if intel is not None:
+        update["intel_dir"] = intel
+    analyze = settings.analyze.model_copy(update={
+        "store_text": store_text and settings.analyze.store_text,
+        "strict": strict or settings.analyze.strict,
+        **({"batch_size": batch} if batch else {}),
+    })
+    return Settings.model_validate({**settings.model_dump(), **update, "analyze": analyze.model_dump()})
+
+
+@app.command("simulate")
+def simulate_cmd(
+    scenario: Annotated[str, typer.Option("--scenario", help="Built-in scenario (smoke, dev, large) or a YAML file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for exchanges, accounts, labels and truth.")],
+    corpus: Annotated[Path | None, typer.Option("--corpus", help="Directory of prompt corpora (*.jsonl); built-in procedural prompts if omitted.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the scenario's).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, jsonl.gz or parquet.")] = "jsonl",
+    intel: IntelOpt = None,
+) -> None:
+    """Simulate realistic API traffic with ground truth from real prompt corpora."""
+    with _errors():
+        spec = load_scenario(scenario)
+        if intel is None and corpus is not None and (corpus.parent / "intel").is_dir():
+            intel = corpus.parent / "intel"
+        with _progress() as progress:
+            task = progress.add_task("simulate", total=spec.expected_exchanges)
+            summary = simulate(spec, out_dir, corpus, seed=seed, fmt=fmt, intel_dir=intel,
+                               progress=lambda n: progress.advance(task, n))
+        out.print(summary.table())
+
+
+def _open(settings: Settings) -> Store:
+    return Store(settings.db).open()
+
+
+def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path) -> IngestCounts:
+    total = sum(p.stat().st_size for p in logs if p.exists())
+    sink = RejectSink(out_dir / "rejects.jsonl", strict=settings.analyze.strict)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("ingest (bytes)", total=total)
+            return ingest(store, logs, accounts, sink, batch_size=settings.analyze.batch_size,
+                          keep_text=settings.analyze.store_text, advance=lambda n: progress.advance(task, n))
+    finally:
+        sink.close()
+
+
+def _record_run(store: Store, run_id: str, kind: str, started: datetime, inputs: list[Path], assessment: Assessment | None,
+                flagged_at: dict[str, datetime], counts: dict[str, object]) -> None:
+    if assessment is not None:
+        store.append("decisions", decision_rows(run_id, assessment.decisions, flagged_at))
+        store.append("campaigns", campaign_rows(run_id, assessment.campaigns))
+    store.con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, now(), ?, ?)",
+        [run_id, kind, started, [str(p) for p in inputs], orjson.dumps(counts).decode()],
+    )
+
+
+@app.command("analyze")
+def analyze_cmd(
+    logs: Annotated[list[Path], typer.Argument(help="Exchange logs (JSONL, .gz or Parquet).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for accounts.jsonl, campaigns.jsonl, rejects.jsonl.")],
+    accounts: AccountsOpt = None,
+    db: DbOpt = None, intel: IntelOpt = None, policy: PolicyOpt = None, config: ConfigOpt = None,
+    batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
+) -> None:
+    """Ingest logs, compute signals and account fingerprints, link campaigns, decide actions."""
+    with _errors():
+        settings = _settings(config, db, intel, batch_size, store_text, strict)
+        rules = load_policy(policy)
+        ip_intel = IpIntel.load(settings.intel_dir)
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        with _open(settings) as store:
+            counts = _ingest(store, settings, logs, accounts or [], out_dir)
+            n_stored = store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
+            with _progress() as progress:
+                task = progress.add_task("account fingerprints", total=n_stored)
+                stats = build_stats(store, ip_intel, settings.analyze.batch_size, lambda n: progress.advance(task, n))
+            as_of = data_end(store)
+            assessment = assess(store, stats, rules)
+            flagged_at = flag_times(assessment.decisions, earlier_flags(store), as_of)
+            write_outputs(out_dir, assessment, flagged_at)
+            _record_run(store, uuid.uuid4().hex, "analyze", started, logs, assessment, flagged_at, vars(counts))
+        out.print(_summary(counts, assessment, n_stored, time.perf_counter() - t0, settings.db, out_dir))
+
+
+@app.command("replay")
+def replay_cmd(
+    logs: Annotated[list[Path], typer.Argument(help="Exchange logs (JSONL, .gz or Parquet).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for accounts.jsonl, campaigns.jsonl, replay.jsonl.")],
+    every: Annotated[str, typer.Option("--every", help="Re-decide at every interval of this length (e.g. 30m, 1h, 1d).")] = "1h",
+    accounts: AccountsOpt = None,
+    db: DbOpt = None, intel: IntelOpt = None, policy: PolicyOpt = None, config: ConfigOpt = None,
+    batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
+) -> None:
+    """Process the logs in time order and re-decide at every interval, as a deployment would."""
+    with _errors():
+        step = _duration(every)
+        settings = _settings(config, db, intel, batch_size, store_text, strict)
+        rules = load_policy(policy)
+        ip_intel = IpIntel.load(settings.intel_dir)
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        with _open(settings) as store:
+            counts = _ingest(store, settings, logs, accounts or [], out_dir)
+            n_stored = store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
+            with _progress() as progress:
+                task = progress.add_task(f"replay every {every}", total=n_stored)
+                last, first_flag, steps = replay(
+                    store, ip_intel, lambda stats, at: assess(store, stats, rules, at), step,
+                    settings.analyze.batch_size, lambda n: progress.advance(task, n))
+            if last is None:
+                console.print("[yellow]nothing to replay: the store holds no exchanges[/]")
+                raise typer.Exit(0)
+            write_outputs(out_dir, last, first_flag)
+            with (out_dir / "replay.jsonl").open("wb") as fh:
+                for s in steps:
+                    fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
+                                           "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")
+            _record_run(store, uuid.uuid4().hex, "replay", started, logs, last, first_flag, vars(counts))
+        out.print(_summary(counts, last, n_stored, time.perf_counter() - t0, settings.db, out_dir))
+
+
+@app.command("eval")
+def eval_cmd(
+    predictions: Annotated[Path, typer.Option("--predictions", help="Directory holding accounts.jsonl and campaigns.jsonl.")],
+    labels: Annotated[Path, typer.Option("--labels", help="Ground truth labels.jsonl (from simulate).")],
+    baselines: Annotated[bool, typer.Option("--baselines", help="Also run the volume, PRADA and MMD baselines on --logs.")] = False,
+    logs: Annotated[list[Path] | None, typer.Option("--logs", help="Exchange logs (for time to detect, degraded share and baselines); repeatable.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where eval.json goes [default: the predictions directory].")] = None,
+) -> None:
+    """Score predictions against ground truth, optionally beside peer baselines on the same logs."""
+    with _errors():
+        if baselines and not logs:
+            raise typer.BadParameter("--baselines needs --logs")
+        run_eval(predictions, labels, logs or None, baselines, out_dir or predictions, out)
+
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+
+
+def _duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise typer.BadParameter(f"--every {text!r}: expected a positive duration such as 30m, 1h or 1d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def _summary(counts: IngestCounts, assessment: Assessment | None, n_stored: int, seconds: float, db: Path, out_dir: Path) -> Table:
+    table = Table(title="distillguard analysis", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rate = counts.lines / counts.seconds if counts.seconds else 0.0
+    table.add_row("lines read", f"{counts.lines:,}")
+    table.add_row("exchanges stored (new / duplicate)", f"{counts.new:,} / {counts.duplicates:,}")
+    table.add_row("records rejected", f"{counts.rejected:,}" + (f"  ({_top(counts.rejects_by_reason)})" if counts.rejected else ""))
+    table.add_row("account records", f"{counts.accounts:,}")
+    table.add_row("ingest throughput", f"{rate:,.0f} exchanges/s, {counts.bytes / 1e6 / max(counts.seconds, 1e-9):,.1f} MB/s")
+    table.add_row("exchanges in store", f"{n_stored:,}")
+    if assessment is not None:
+        actions: dict[str, int] = {}
+        for d in assessment.decisions:
+            actions[d.action.value] = actions.get(d.action.value, 0) + 1
+        table.add_row("accounts", f"{len(assessment.decisions):,}")
+        for name in ("allow", "monitor", "restrict", "block"):
+            table.add_row(f"  {name}", f"{actions.get(name, 0):,}")
+        table.add_row("flagged accounts", f"{sum(d.flagged for d in assessment.decisions):,}")
+        table.add_row("campaigns", f"{len(assessment.campaigns):,}")
+        for c in sorted(assessment.campaigns, key=lambda c: -c["n_accounts"])[:10]:
+            table.add_row(f"  {c['campaign_id']}", f"{c['n_accounts']:,} accounts, {c['n_exchanges']:,} exchanges, confidence {c['confidence']:.2f}")
+    table.add_row("elapsed", f"{seconds:,.1f} s")
+    table.add_row("store", str(db))
+    table.add_row("outputs", str(out_dir))
+    return table
+
+
+def _top(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason}: {n:,}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1])[:3])

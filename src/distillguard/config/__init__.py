@@ -1,0 +1,5 @@
+"""Settings from YAML and environment, validated once at start."""
+
+from distillguard.config.settings import Settings, load_settings
+
+__all__ = ["Settings", "load_settings"]

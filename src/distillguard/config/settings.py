@@ -1,0 +1,73 @@
+"""Settings (pydantic) read from an optional YAML file, then ``DISTILLGUARD_*`` env vars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from distillguard.core.errors import ConfigError
+
+ENV_PREFIX = "DISTILLGUARD_"
+
+
+class AnalyzeSettings(BaseModel):
+    """How ``analyze`` and ``replay`` stream through the logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(20_000, ge=100, le=1_000_000)
+    store_text: bool = True
+    strict: bool = False
+
+
+class Settings(BaseModel):
+    """All settings of one distillguard process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    db: Path = Path("distillguard.duckdb")
+    hash_key: str = Field(
+        "",
+        description="Key for pseudonymising account ids and IPs leaving the system; "
+        "set DISTILLGUARD_HASH_KEY in production.",
+    )
+    intel_dir: Path | None = None
+    analyze: AnalyzeSettings = AnalyzeSettings()
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """Top-level settings named ``DISTILLGUARD_<FIELD>`` in the environment."""
+    out: dict[str, Any] = {}
+    for name in ("db", "hash_key", "intel_dir"):
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value:
+            out[name] = value
+    return out
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (YAML, optional) and the environment; raise ConfigError if invalid."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: settings must be a mapping, got {type(loaded).__name__}")
+        data = dict(loaded or {})
+    data.update(_env_overrides(dict(os.environ) if environ is None else environ))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        where = str(path) if path is not None else "environment"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{where}: invalid settings: {problems}") from exc

@@ -1,0 +1,191 @@
+"""The embedded DuckDB store: versioned schema, transactional per-batch ingest.
+
+Each ingested batch (exchanges with their signals) is one transaction keyed by
+a 64-bit hash of ``request_id``: a crash leaves whole batches only, and
+re-ingesting the same records is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from distillguard.core.errors import StoreError
+from distillguard.core.ids import text_hash64
+from distillguard.core.schema import ACCOUNT_SCHEMA, EXCHANGE_SCHEMA, TEXT_COLUMNS
+from distillguard.store.migrations import MIGRATIONS
+
+SCHEMA_VERSION = len(MIGRATIONS)
+_EXCHANGE_COLUMNS = ", ".join(f'"{f.name}"' for f in EXCHANGE_SCHEMA)
+_ACCOUNT_COLUMNS = ", ".join(f'"{f.name}"' for f in ACCOUNT_SCHEMA)
+
+
+class Store:
+    """A DuckDB database file holding exchanges, signals, accounts and results."""
+
+    def __init__(self, path: Path, *, memory_limit: str = "3GB", threads: int | None = None) -> None:
+        self.path = path
+        self.memory_limit = memory_limit
+        self.threads = threads
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The open connection (raises if :meth:`open` was not called)."""
+        if self._con is None:
+            raise StoreError(f"{self.path}: store is not open")
+        return self._con
+
+    def open(self) -> Store:
+        """Connect and bring the schema to :data:`SCHEMA_VERSION`."""
+        if self._con is not None:
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(str(self.path))
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        if self.threads:
+            self._con.execute(f"SET threads = {int(self.threads)}")
+        self._migrate()
+        return self
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def schema_version(self) -> int:
+        """The version the database file is at."""
+        return int(self.con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        con = self.con
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this distillguard ({SCHEMA_VERSION})"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            con.begin()
+            try:
+                con.execute(MIGRATIONS[version])
+                con.execute("INSERT INTO schema_version VALUES (?, now())", [version + 1])
+                con.commit()
+            except duckdb.Error as exc:
+                con.rollback()
+                raise StoreError(f"{self.path}: migration to version {version + 1} failed: {exc}") from exc
+
+    def ingest_batch(self, exchanges: pa.Table, signals: pa.Table, *, keep_text: bool = True) -> int:
+        """Store a batch of exchanges and their signals in one transaction; return how many were new.
+
+        ``signals`` holds ``request_id`` and the signal columns, row-aligned with ``exchanges``.
+        """
+        if exchanges.num_rows != signals.num_rows:
+            raise StoreError("exchanges and signals batches differ in length")
+        if exchanges.num_rows == 0:
+            return 0
+        rid = pa.array(
+            np.fromiter((text_hash64(r) for r in exchanges.column("request_id").to_pylist()), np.uint64),
+            pa.uint64(),
+        )
+        if not keep_text:
+            for name in TEXT_COLUMNS:
+                i = exchanges.schema.get_field_index(name)
+                exchanges = exchanges.set_column(i, name, pa.nulls(exchanges.num_rows, pa.string()))
+        ex = exchanges.add_column(0, "rid", rid)
+        sig = signals.drop_columns(["request_id"]).add_column(0, "rid", rid)
+        sig = sig.add_column(1, "account_id", exchanges.column("account_id")).add_column(2, "ts", exchanges.column("ts"))
+        sig_columns = ", ".join(f'"{n}"' for n in sig.column_names)
+        con = self.con
+        con.begin()
+        try:
+            con.register("_dg_ex", ex)
+            con.register("_dg_sig", sig)
+            new = con.execute(f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex").fetchone()[0]
+            con.execute(f"INSERT OR IGNORE INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig")
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise StoreError(f"{self.path}: batch not stored: {exc}") from exc
+        finally:
+            con.unregister("_dg_ex")
+            con.unregister("_dg_sig")
+        return int(new)
+
+    def upsert_accounts(self, accounts: pa.Table) -> int:
+        """Insert or replace account records (last record per account wins); return the row count."""
+        if accounts.num_rows == 0:
+            return 0
+        con = self.con
+        con.begin()
+        try:
+            con.register("_dg_acc", accounts)
+            con.execute(
+                f"INSERT OR REPLACE INTO accounts ({_ACCOUNT_COLUMNS}) "
+                f"SELECT {_ACCOUNT_COLUMNS} FROM _dg_acc QUALIFY row_number() OVER (PARTITION BY account_id) = 1"
+            )
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise StoreError(f"{self.path}: accounts not stored: {exc}") from exc
+        finally:
+            con.unregister("_dg_acc")
+        return accounts.num_rows
+
+    def replace_table(self, name: str, table: pa.Table) -> None:
+        """Replace a derived table (e.g. ``account_features``) whole, in one transaction."""
+        con = self.con
+        con.begin()
+        try:
+            con.register("_dg_tbl", table)
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _dg_tbl')
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise StoreError(f"{self.path}: table {name} not stored: {exc}") from exc
+        finally:
+            con.unregister("_dg_tbl")
+
+    def append(self, name: str, table: pa.Table) -> None:
+        """Append rows to a migrated table in one transaction (columns by name)."""
+        if table.num_rows == 0:
+            return
+        columns = ", ".join(f'"{c}"' for c in table.column_names)
+        con = self.con
+        con.begin()
+        try:
+            con.register("_dg_rows", table)
+            con.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM _dg_rows')
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise StoreError(f"{self.path}: rows not appended to {name}: {exc}") from exc
+        finally:
+            con.unregister("_dg_rows")
+
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run a read query and return an Arrow table."""
+        return self.con.sql(sql, params=params).to_arrow_table()
+
+    def scan(self, sql: str, params: list[Any] | dict[str, Any] | None = None, batch_size: int = 100_000) -> Iterator[pa.Table]:
+        """Stream a query's result as Arrow tables of at most ``batch_size`` rows."""
+        reader = self.con.sql(sql, params=params).to_arrow_reader(batch_size)
+        for batch in reader:
+            yield pa.Table.from_batches([batch])

@@ -1,0 +1,93 @@
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distillguard.accounts import STAT_INPUT_COLUMNS, AccountStats
+from distillguard.accounts.sketch import hll_add, hll_estimate
+from distillguard.core.schema import TS_TYPE
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _batch(n: int, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    accounts = rng.choice(["a", "b", "c", "d"], size=n)
+    ts = sorted(T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 5 * 86400, size=n))
+    columns = {
+        "account_id": pa.array(accounts.tolist()),
+        "ts": pa.array(ts, TS_TYPE),
+        "ip": pa.array([f"81.2.{rng.integers(0, 4)}.{rng.integers(1, 50)}" for _ in range(n)]),
+        "user_agent": pa.array(rng.choice(["ua-1", "ua-2", None], size=n).tolist()),
+        "tls_ja4": pa.array(["t13d"] * n),
+        "n_user_turns": pa.array(rng.integers(1, 4, size=n), pa.int32()),
+        "n_tool_results": pa.array(rng.integers(0, 2, size=n), pa.int32()),
+        "cot_score": pa.array(rng.random(n), pa.float32()),
+        "reasoning_requested": pa.array(rng.random(n), pa.float32()),
+        "capability": pa.array(rng.choice(["reasoning", "coding", "general", None], size=n).tolist()),
+        "template_key": pa.array(rng.integers(0, 5, size=n).astype(np.uint64), pa.uint64()),
+        "prompt_hash": pa.array(rng.integers(0, 2**63, size=n).astype(np.uint64), pa.uint64()),
+        "reasoning_share": pa.array(rng.random(n), pa.float32()),
+        "output_len": pa.array(rng.integers(1, 500, size=n), pa.int32()),
+    }
+    assert tuple(columns) == STAT_INPUT_COLUMNS
+    return pa.table(columns)
+
+
+def _by_account(table: pa.Table) -> dict[str, dict[str, object]]:
+    return {row["account_id"]: row for row in table.to_pylist()}
+
+
+def test_batch_streaming_and_merge_agree() -> None:
+    batch = _batch(400)
+    whole = AccountStats()
+    whole.update(batch)
+    streamed = AccountStats()
+    for i in range(batch.num_rows):
+        streamed.update(batch.slice(i, 1))
+    left, right = AccountStats(), AccountStats()
+    left.update(batch.slice(0, 150))
+    right.update(batch.slice(150))
+    left.merge(right)
+    expected = _by_account(whole.get())
+    for other in (_by_account(streamed.get()), _by_account(left.get())):
+        assert other.keys() == expected.keys()
+        for account, row in expected.items():
+            for name, value in row.items():
+                if isinstance(value, float):
+                    assert other[account][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+                else:
+                    assert other[account][name] == value, name
+
+
+def test_counts_and_shares() -> None:
+    batch = _batch(200)
+    stats = AccountStats()
+    stats.update(batch)
+    features = _by_account(stats.get())
+    accounts = batch.column("account_id").to_pylist()
+    cot = batch.column("cot_score").to_pylist()
+    for account in set(accounts):
+        mine = [c for a, c in zip(accounts, cot) if a == account]
+        assert features[account]["n_exchanges"] == len(mine)
+        assert features[account]["cot_share"] == pytest.approx(sum(c >= 0.5 for c in mine) / len(mine))
+
+
+def test_pool_equals_merged_members() -> None:
+    stats = AccountStats()
+    stats.update(_batch(300))
+    pooled = _by_account(stats.pool({"g": ["a", "b"]}).get())["g"]
+    features = _by_account(stats.get())
+    assert pooled["n_exchanges"] == features["a"]["n_exchanges"] + features["b"]["n_exchanges"]
+    assert pooled["first_seen"] == min(features["a"]["first_seen"], features["b"]["first_seen"])
+
+
+@pytest.mark.parametrize("true_count", [1, 7, 60, 5_000, 200_000])
+def test_hll_estimate_within_error(true_count: int) -> None:
+    registers = np.zeros((1, 128), np.uint8)
+    rng = np.random.default_rng(true_count)
+    values = rng.integers(0, 2**64 - 1, size=true_count, dtype=np.uint64)
+    hll_add(registers, np.zeros(true_count, np.int64), np.concatenate([values]))
+    hll_add(registers, np.zeros(true_count, np.int64), values)  # repeats change nothing
+    assert hll_estimate(registers)[0] == pytest.approx(true_count, rel=0.25)

@@ -1,0 +1,63 @@
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from factories import T0, account, accounts, exchange, exchanges
+
+from distillguard.campaigns import link_accounts, load_indicators
+from distillguard.store import Store
+
+
+def _store(tmp_path: Path, rows: list[dict], templates: list[int], account_rows: list[dict]) -> Store:
+    store = Store(tmp_path / "s.duckdb").open()
+    batch = exchanges(rows)
+    signals = pa.table({"request_id": batch.column("request_id"),
+                        "template_key": pa.array(templates, pa.uint64())})
+    store.ingest_batch(batch, signals)
+    store.upsert_accounts(accounts(account_rows))
+    return store
+
+
+@pytest.fixture
+def population(tmp_path: Path) -> Iterator[Store]:
+    rows, templates, acc = [], [], []
+    i = 0
+    # 40 students behind one NAT address, each with their own client and prompts
+    for s in range(40):
+        acc.append(account(f"student-{s}", category="education", signup_ip="81.2.69.1",
+                           payment_fingerprint=f"pf-s{s}", email_domain="uni.example.edu",
+                           email_local=f"student{s}", created_at=T0 - timedelta(days=s)))
+        for _ in range(3):
+            rows.append(exchange(i, account_id=f"student-{s}", ip="81.2.69.1", user_agent=f"Mozilla/5.0 v{s}"))
+            templates.append(1000 + i)
+            i += 1
+    # 12 operator accounts: rotating residential addresses, one client, one template, shared payment
+    for a in range(12):
+        acc.append(account(f"op-{a}", category="research", payment_fingerprint=f"pf-op{a % 3}",
+                           email_domain="mail.example", email_local=f"lab{a:03d}",
+                           created_at=T0 - timedelta(minutes=a)))
+        for _ in range(4):
+            rows.append(exchange(i, account_id=f"op-{a}", ip=f"203.0.{i % 250}.{(i * 7) % 250 + 1}",
+                                 user_agent="OpenAI/Python 1.30.1", tls_ja4="t13d_op"))
+            templates.append(42)
+            i += 1
+    store = _store(tmp_path, rows, templates, acc)
+    yield store
+    store.close()
+
+
+def test_operator_accounts_link_and_nat_students_do_not(population: Store) -> None:
+    edges = link_accounts(load_indicators(population))
+    pairs = {(a, b) for a, b in edges.select("a", "b").iter_rows()}
+    linked = {x for pair in pairs for x in pair}
+    assert all(f"op-{a}" in linked for a in range(12))
+    assert not any(x.startswith("student") for x in linked)
+    for families in edges.get_column("families").to_list():
+        assert len(families) >= 2 or any(f.startswith("payment") for f in families)
+
+
+def test_indicators_respect_until(population: Store) -> None:
+    early = load_indicators(population, T0 + timedelta(minutes=10))
+    assert early.get_column("account_id").n_unique() <= 10

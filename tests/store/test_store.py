@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from factories import exchange, exchanges
+
+from distillguard.core.errors import StoreError
+from distillguard.store import SCHEMA_VERSION, Store
+
+
+def _signals(batch: pa.Table) -> pa.Table:
+    n = batch.num_rows
+    return pa.table({
+        "request_id": batch.column("request_id"),
+        "cot_score": pa.array([0.5] * n, pa.float32()),
+        "capability": pa.array(["general"] * n),
+    })
+
+
+def test_new_store_is_at_current_version(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.duckdb") as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    with Store(tmp_path / "a.duckdb") as store:  # reopening migrates nothing
+        assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.duckdb"
+    with Store(path) as store:
+        store.con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
+    with pytest.raises(StoreError, match="newer"):
+        Store(path).open()
+
+
+def test_reingest_is_a_noop_and_duplicates_in_a_batch_collapse(tmp_path: Path) -> None:
+    batch = exchanges([exchange(i) for i in range(10)] + [exchange(3)])
+    with Store(tmp_path / "a.duckdb") as store:
+        assert store.ingest_batch(batch, _signals(batch)) == 10
+        assert store.ingest_batch(batch, _signals(batch)) == 0
+        assert store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py() == 10
+        assert store.query("SELECT count(*) FROM signals").column(0)[0].as_py() == 10
+
+
+def test_no_store_text_keeps_signals_but_not_text(tmp_path: Path) -> None:
+    batch = exchanges([exchange(i, system="Think hard.") for i in range(3)])
+    with Store(tmp_path / "a.duckdb") as store:
+        store.ingest_batch(batch, _signals(batch), keep_text=False)
+        row = store.query("SELECT system, prompt, response_text FROM exchanges LIMIT 1").to_pylist()[0]
+        assert row == {"system": None, "prompt": None, "response_text": None}
+        assert store.query("SELECT count(cot_score) FROM signals").column(0)[0].as_py() == 3
+
+
+def test_failed_batch_leaves_store_unchanged(tmp_path: Path) -> None:
+    good = exchanges([exchange(i) for i in range(5)])
+    with Store(tmp_path / "a.duckdb") as store:
+        store.ingest_batch(good, _signals(good))
+        bad_batch = exchanges([exchange(i) for i in range(5, 10)])
+        bad_signals = _signals(bad_batch).append_column("no_such_signal", pa.array([1] * 5))
+        with pytest.raises(StoreError, match="batch not stored"):
+            store.ingest_batch(bad_batch, bad_signals)
+        assert store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py() == 5
+        assert store.query("SELECT count(*) FROM signals").column(0)[0].as_py() == 5
+
+
+def test_accounts_upsert_replaces(tmp_path: Path) -> None:
+    from factories import account, accounts
+
+    with Store(tmp_path / "a.duckdb") as store:
+        store.upsert_accounts(accounts([account("a", category="research"), account("b")]))
+        store.upsert_accounts(accounts([account("a", category="startup")]))
+        rows = store.query("SELECT account_id, category FROM accounts ORDER BY 1").to_pylist()
+        assert rows == [{"account_id": "a", "category": "startup"}, {"account_id": "b", "category": "individual"}]
+
+
+def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.duckdb").mkdir()
+    with pytest.raises(StoreError, match="cannot open"):
+        Store(tmp_path / "dir.duckdb").open()
+
+
+def test_scan_streams_in_batches(tmp_path: Path) -> None:
+    batch = exchanges([exchange(i) for i in range(25)])
+    with Store(tmp_path / "a.duckdb") as store:
+        store.ingest_batch(batch, _signals(batch))
+        sizes = [t.num_rows for t in store.scan("SELECT * FROM exchanges ORDER BY ts", batch_size=10)]
+        assert sum(sizes) == 25 and max(sizes) <= 10
