@@ -1,0 +1,5 @@
+"""``python -m distillguard.cli``: the same as the ``distillguard`` command."""
+
+from distillguard.cli import app
+
+app()
