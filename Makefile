@@ -26,7 +26,6 @@ demo: venv
 		--baselines --logs $(RUN)/traffic/exchanges.jsonl
 
 test: venv
-	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: venv
