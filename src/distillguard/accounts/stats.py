@@ -28,7 +28,7 @@ ELICITATION_THRESHOLD = 0.5
 SESSION_GAP_MS = 6 * 3600 * 1000
 _SUMS = (
     "n", "cot", "cot_sum", "reasoning_param", "elicit", "reasoning_share_sum", "output_sum",
-    "followup", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n",
+    "continuation", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n",
 )
 _SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket")
 _COL = {name: i for i, name in enumerate(_SUMS)}
@@ -103,7 +103,7 @@ class AccountStats:
             "elicit": (cot >= ELICITATION_THRESHOLD) | (param >= ELICITATION_THRESHOLD),
             "reasoning_share_sum": col("reasoning_share"),
             "output_sum": col("output_len"),
-            "followup": col("n_user_turns") > 1,
+            "continuation": (col("n_user_turns") > 1) | (col("n_tool_results") > 0),
             "tool_loop": col("n_tool_results") > 0,
             "datacenter": origin == Origin.DATACENTER,
             "vpn": origin == Origin.VPN,
@@ -226,7 +226,7 @@ class AccountStats:
             "elicitation_share": pa.array(s[:, _COL["elicit"]] / n),
             "mean_reasoning_share": pa.array(s[:, _COL["reasoning_share_sum"]] / n),
             "mean_output_len": pa.array(s[:, _COL["output_sum"]] / n),
-            "followup_share": pa.array(s[:, _COL["followup"]] / n),
+            "continuation_share": pa.array(s[:, _COL["continuation"]] / n),
             "tool_loop_share": pa.array(s[:, _COL["tool_loop"]] / n),
             **{f"cap_{name}": pa.array(caps[:, i]) for name, i in _CAP.items()},
             "capability_concentration": pa.array(caps.max(axis=1)),
@@ -239,6 +239,7 @@ class AccountStats:
             "distinct_templates": pa.array(distinct["template"]),
             "distinct_prompts": pa.array(distinct["prompt"]),
             "prompt_novelty": pa.array(np.minimum(distinct["prompt"] / n, 1.0)),
+            "ip_rotation": pa.array(np.minimum(distinct["ip"] / n, 1.0)),
             "template_reuse": pa.array(n / np.maximum(distinct["template"], 1.0)),
             "datacenter_share": pa.array(s[:, _COL["datacenter"]] / n),
             "vpn_share": pa.array(s[:, _COL["vpn"]] / n),

@@ -10,6 +10,7 @@ account loosely tied to it is not.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import igraph as ig
@@ -60,9 +61,15 @@ class CampaignResult:
 def find_campaigns(
     edges: pl.DataFrame,
     stats: AccountStats,
+    context: pa.Table | None = None,
     settings: CampaignSettings | None = None,
 ) -> CampaignResult:
-    """Cluster the linked accounts and keep the communities whose pooled risk is high."""
+    """Cluster the linked accounts and keep the communities whose pooled risk is high.
+
+    ``context`` holds ``account_id, category, verification`` of the accounts;
+    a community is scored with its members' most common category and
+    verification level.
+    """
     settings = settings or CampaignSettings()
     if edges.height == 0:
         return CampaignResult([], {}, {})
@@ -88,7 +95,8 @@ def find_campaigns(
     if not groups:
         return CampaignResult([], {}, {})
     pooled = stats.pool(groups).get()
-    risk, evidence = score_accounts(pooled)
+    pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
+    risk, evidence = score_accounts(pooled, _pooled_context(context, groups))
     families = _family_support(edges, index, membership)
     campaigns: list[Campaign] = []
     campaign_of: dict[str, str] = {}
@@ -112,6 +120,28 @@ def find_campaigns(
             campaign_of[member] = cid
             tie[member] = t
     return CampaignResult(campaigns, campaign_of, tie)
+
+
+def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
+    """The most common category and verification level of each group's members."""
+    if context is None:
+        return None
+    known = {
+        a: (c, v)
+        for a, c, v in zip(
+            context.column("account_id").to_pylist(),
+            context.column("category").to_pylist(),
+            context.column("verification").to_pylist(),
+        )
+    }
+    rows = []
+    for members in groups.values():
+        pairs = [known.get(m, (None, None)) for m in members]
+        rows.append({
+            "category": Counter(c for c, _ in pairs).most_common(1)[0][0],
+            "verification": Counter(v for _, v in pairs).most_common(1)[0][0],
+        })
+    return pa.Table.from_pylist(rows, schema=pa.schema([("category", pa.string()), ("verification", pa.string())]))
 
 
 def _family_support(edges: pl.DataFrame, index: dict[str, int], membership: np.ndarray) -> dict[int, dict[str, int]]:

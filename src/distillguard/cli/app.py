@@ -42,7 +42,7 @@ from distillguard.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
 console = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 180)  # piped tables stay readable
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (DISTILLGUARD_* env vars override it).")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB store file [default: ./distillguard.duckdb].")]

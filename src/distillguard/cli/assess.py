@@ -55,7 +55,7 @@ def assess(
     own_risk, evidence = score_accounts(features, context)
     indicators = load_indicators(store, until)
     edges = link_accounts(indicators, link)
-    result = find_campaigns(edges, stats, cluster)
+    result = find_campaigns(edges, stats, context, cluster)
     risk = propagate(ids, own_risk, result)
     by_id = {c.campaign_id: c for c in result.campaigns}
     categories = context.column("category").to_pylist()
@@ -76,7 +76,7 @@ def _context(store: Store, features: pa.Table) -> pa.Table:
     """Account records (category, verification) aligned with the feature rows; null where unknown."""
     accounts = pl.from_arrow(store.query(_CONTEXT_SQL))
     ids = pl.DataFrame({"account_id": features.column("account_id").to_pylist()}, schema={"account_id": pl.String})
-    joined = ids.join(accounts, on="account_id", how="left") if len(accounts) else ids.with_columns(
+    joined = ids.join(accounts, on="account_id", how="left", maintain_order="left") if len(accounts) else ids.with_columns(
         pl.lit(None, pl.String).alias("category"), pl.lit(None, pl.String).alias("verification")
     )
     return joined.to_arrow()

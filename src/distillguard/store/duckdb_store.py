@@ -72,12 +72,12 @@ class Store:
 
     def schema_version(self) -> int:
         """The version the database file is at."""
-        return int(self.con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+        return int(self.con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0])
 
     def _migrate(self) -> None:
         con = self.con
         con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
-        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {current} is newer than this distillguard ({SCHEMA_VERSION})"
@@ -118,7 +118,7 @@ class Store:
         try:
             con.register("_dg_ex", ex)
             con.register("_dg_sig", sig)
-            new = con.execute(f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex").fetchone()[0]
+            new = con.execute(f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex").fetchall()[0][0]
             con.execute(f"INSERT OR IGNORE INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig")
             con.commit()
         except duckdb.Error as exc:
@@ -186,6 +186,9 @@ class Store:
 
     def scan(self, sql: str, params: list[Any] | dict[str, Any] | None = None, batch_size: int = 100_000) -> Iterator[pa.Table]:
         """Stream a query's result as Arrow tables of at most ``batch_size`` rows."""
-        reader = self.con.sql(sql, params=params).to_arrow_reader(batch_size)
-        for batch in reader:
-            yield pa.Table.from_batches([batch])
+        cursor = self.con.cursor()  # its own connection: the caller may query while the scan is open
+        try:
+            for batch in cursor.sql(sql, params=params).to_arrow_reader(batch_size):
+                yield pa.Table.from_batches([batch])
+        finally:
+            cursor.close()
