@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 CORPUS ?= ../shared/data/prompts
 INTEL ?= ../shared/data/intel
 RUN ?= runs/dev
+TORCH ?= 2.13.0
 
 .PHONY: demo test venv bench clean
 
@@ -12,18 +13,20 @@ $(BIN)/distillguard: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# the CPU build of torch first, so that the baselines extra does not pull a GPU build
+	$(BIN)/python -m pip install -q "torch==$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev,baselines]"
 	touch $@
 
 venv: $(BIN)/distillguard
 
 demo: venv
-	rm -rf $(RUN) && mkdir -p $(RUN)
+	rm -rf $(RUN) && mkdir -p $(RUN)  # the embedding cache of the baselines stays in runs/embeddings-cache
 	$(BIN)/distillguard simulate --scenario dev --corpus $(CORPUS) --intel $(INTEL) --out $(RUN)/traffic
 	$(BIN)/distillguard analyze $(RUN)/traffic/exchanges.jsonl --accounts $(RUN)/traffic/accounts.jsonl \
 		--intel $(INTEL) --db $(RUN)/distillguard.duckdb --out $(RUN)/analysis
 	$(BIN)/distillguard eval --predictions $(RUN)/analysis --labels $(RUN)/traffic/labels.jsonl \
-		--baselines --logs $(RUN)/traffic/exchanges.jsonl
+		--baselines --logs $(RUN)/traffic/exchanges.jsonl --cache-dir runs/embeddings-cache
 
 test: venv
 	$(BIN)/python -m pytest -n 2 -q

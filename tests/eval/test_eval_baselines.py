@@ -10,6 +10,7 @@ import pytest
 from evalworld import MINUTE_MS, HashEncoder, exchange_table, write_jsonl
 
 from distillguard.eval.baselines import (
+    sample_mask,
     BASELINES,
     BaselineConfig,
     MMDReference,
@@ -331,3 +332,20 @@ def test_mmd_many_matches_one_by_one():
     many = ref.mmd2_many(windows, accounts, chunk_rows=16)  # forces several blocks
     one = [ref.mmd2(w, account=a) for w, a in zip(windows, accounts, strict=True)]
     assert many == pytest.approx(one, abs=1e-5)
+
+
+def test_sample_keeps_every_stratum_and_is_deterministic():
+    records = [{"account_id": f"legit-{i}", "label": "legit", "population": "individual" if i % 10 else "students",
+                "campaign": None, "n_exchanges": 1} for i in range(2_000)]
+    records += [{"account_id": f"atk-{i}", "label": "attack", "population": "campaign",
+                 "campaign": "big" if i % 50 else "small", "n_exchanges": 1} for i in range(1_000)]
+    labels = Labels.from_records(records)
+    keep = sample_mask(labels, 100)
+    assert np.array_equal(keep, sample_mask(labels, 100))
+    campaigns = labels.campaign[keep & labels.is_attack]
+    assert 90 <= len(campaigns) <= 110 and (campaigns == "small").sum() >= 5
+    calibration = calibration_mask(labels)
+    for half in (calibration, ~labels.is_attack & ~calibration):
+        populations = labels.population[keep & half]
+        assert 90 <= len(populations) <= 115 and (populations == "students").sum() >= 5
+    assert sample_mask(labels, None).all()

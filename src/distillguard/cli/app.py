@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from distillguard import __version__
 from distillguard.accounts import IpIntel
@@ -73,7 +74,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except DistillguardError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -221,12 +222,13 @@ def eval_cmd(
     baselines: Annotated[bool, typer.Option("--baselines", help="Also run the volume, PRADA and MMD baselines on --logs.")] = False,
     logs: Annotated[list[Path] | None, typer.Option("--logs", help="Exchange logs (for time to detect, degraded share and baselines); repeatable.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where eval.json goes [default: the predictions directory].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache of the baselines [default: OUT/embeddings-cache].")] = None,
 ) -> None:
     """Score predictions against ground truth, optionally beside peer baselines on the same logs."""
     with _errors():
         if baselines and not logs:
             raise typer.BadParameter("--baselines needs --logs")
-        run_eval(predictions, labels, logs or None, baselines, out_dir or predictions, out)
+        run_eval(predictions, labels, logs or None, baselines, out_dir or predictions, out, cache_dir=cache_dir)
 
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")

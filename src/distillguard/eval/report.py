@@ -15,7 +15,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from distillguard.eval.baselines import BaselineConfig, evaluation_mask, run_baselines
+from distillguard.eval.baselines import BaselineConfig, evaluation_mask, run_baselines, sample_mask
 from distillguard.eval.embeddings import Encoder
 from distillguard.eval.inputs import (
     EvalInputError,
@@ -28,7 +28,7 @@ from distillguard.eval.inputs import (
 from distillguard.eval.metrics import log_summary, predictions_report, score_detector
 from distillguard.eval.results import DetectorMetrics, EvalReport
 
-EVAL_SUBSET = "attack accounts + test half of legitimate accounts"
+EVAL_SUBSET = "a fixed sample of attack accounts + test half of legitimate accounts"
 CACHE_DIRNAME = "embeddings-cache"
 
 
@@ -248,7 +248,7 @@ def evaluate(
             labels, log, config, cache_dir=cache_dir, encoder=encoder, progress=progress
         )
         start = time.perf_counter()
-        mask = evaluation_mask(labels)
+        mask = evaluation_mask(labels) & sample_mask(labels, config.sample_per_group)
         report.comparison = [
             score_detector(d, labels, log, mask, EVAL_SUBSET) for d in (output, *outputs)
         ]
@@ -268,11 +268,12 @@ def run_eval(
     *,
     config: BaselineConfig | None = None,
     encoder: Encoder | None = None,
+    cache_dir: Path | None = None,
 ) -> EvalReport:
     """Evaluate, print the tables, and write ``eval.json`` / ``eval.txt`` to ``out_dir``.
 
     ``out_dir`` defaults to the predictions directory; the embedding cache of
-    the baselines lives in ``out_dir/embeddings-cache``.
+    the baselines defaults to ``out_dir/embeddings-cache``.
     """
     start = time.perf_counter()
     predictions_dir = Path(predictions_dir)
@@ -294,7 +295,7 @@ def run_eval(
         log,
         baselines=baselines,
         config=config,
-        cache_dir=out_dir / CACHE_DIRNAME,
+        cache_dir=cache_dir if cache_dir is not None else out_dir / CACHE_DIRNAME,
         encoder=encoder,
         progress=None if console is None else (lambda line: console.print(Text(line + "…", "dim"))),
     )

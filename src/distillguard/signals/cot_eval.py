@@ -1,0 +1,105 @@
+"""Held-out evaluation of the chain-of-thought elicitation model on its seed set.
+
+Two honest splits, both reported per language as AUROC:
+
+* ``by="phrasing"`` — k folds over seed phrasings *and* carriers: a fold's
+  phrasings (positive and negative) and carriers are absent from training and
+  composed only with each other for testing;
+* ``by="language"`` — leave one language out entirely (its phrasings and
+  carriers), train on the others, test on it: the cross-lingual transfer of
+  the character n-gram model, expected to be weak for other scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xxhash
+
+from distillguard.signals.cot_model import (
+    CotFeatureConfig,
+    Example,
+    build_examples,
+    load_seed,
+    train_cot_model,
+)
+
+Seed = Mapping[str, Mapping[str, Sequence[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOutResult:
+    """Scores of held-out examples, with their language and label."""
+
+    lang: np.ndarray
+    label: np.ndarray
+    score: np.ndarray
+
+    def auroc(self) -> dict[str, float]:
+        """AUROC per language and over everything (key ``"all"``)."""
+        from sklearn.metrics import roc_auc_score
+
+        out: dict[str, float] = {}
+        for lang in [*sorted(set(self.lang.tolist())), "all"]:
+            m = np.ones(len(self.lang), bool) if lang == "all" else self.lang == lang
+            if len(set(self.label[m].tolist())) == 2:
+                out[lang] = float(roc_auc_score(self.label[m], self.score[m]))
+        return out
+
+
+def _fold(text: str, k: int) -> int:
+    return xxhash.xxh64_intdigest(text.encode("utf-8")) % k
+
+
+def _subset(seed: Seed, keep) -> dict[str, dict[str, list[str]]]:  # noqa: ANN001 - predicate
+    return {
+        lang: {sec: [p for p in phrases if keep(lang, sec, p)] for sec, phrases in secs.items()}
+        for lang, secs in seed.items()
+    }
+
+
+def _score(examples: Sequence[Example], model) -> HeldOutResult:  # noqa: ANN001 - CotModel
+    return HeldOutResult(
+        np.array([e.lang for e in examples]),
+        np.array([e.label for e in examples]),
+        model.score([e.text for e in examples]),
+    )
+
+
+def _concat(parts: Sequence[HeldOutResult]) -> HeldOutResult:
+    return HeldOutResult(
+        np.concatenate([p.lang for p in parts]),
+        np.concatenate([p.label for p in parts]),
+        np.concatenate([p.score for p in parts]),
+    )
+
+
+def heldout(
+    by: str = "phrasing",
+    k: int = 5,
+    seed: Seed | None = None,
+    cfg: CotFeatureConfig | None = None,
+    c: float | None = None,
+) -> HeldOutResult:
+    """Train without held-out phrasings (or a language) and score them; see module doc."""
+    seed = seed or load_seed()
+    kw = {} if c is None else {"c": c}
+    parts: list[HeldOutResult] = []
+    if by == "phrasing":
+        for f in range(k):
+            train_seed = _subset(seed, lambda _l, _s, p, f=f: _fold(p, k) != f)
+            test_seed = _subset(seed, lambda _l, _s, p, f=f: _fold(p, k) == f)
+            model = train_cot_model(build_examples(train_seed), cfg, **kw)
+            test = build_examples(test_seed, rng_seed=1000 + f, cross_lingual=0.25)
+            parts.append(_score(test, model))
+    elif by == "language":
+        for lang in sorted(seed):
+            train_seed = {x: s for x, s in seed.items() if x != lang}
+            model = train_cot_model(build_examples(train_seed), cfg, **kw)
+            test = build_examples({lang: seed[lang]}, rng_seed=2000, cross_lingual=0.0)
+            parts.append(_score(test, model))
+    else:
+        raise ValueError(f"heldout(by=...) must be 'phrasing' or 'language', not {by!r}")
+    return _concat(parts)

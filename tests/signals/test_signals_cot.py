@@ -1,0 +1,124 @@
+"""The chain-of-thought elicitation model and signal."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from signals_fixtures import prompts_batch
+
+from distillguard.signals import SIGNALS
+from distillguard.signals import cot_model as cm
+from distillguard.signals.cot_eval import heldout
+
+# Hand-written for these tests; none of them is in data/cot_seed.yaml.
+ELICIT = [
+    ("en", "Before you respond, reason it through one step at a time and show me each step."),
+    ("en", "Work it out step-by-step; I want to see every bit of your reasoning."),
+    ("en", "A farmer has 3 fields of 12 acres each. How many acres? Reason step by step and give the result as \\boxed{}."),
+    ("en", "Below is a question and the answer someone gave. Write out the hidden thought process that produced it."),
+    ("zh", "请你先一步步分析，再把推理过程完整地写下来。"),
+    ("zh", "回答前请详细说明每一步的思考。"),
+    ("ru", "Прежде чем дать ответ, распиши подробно каждый шаг своего рассуждения."),
+    ("es", "Antes de contestar, razona cada paso en detalle y enséñame tu razonamiento completo."),
+    ("de", "Bevor du antwortest, überlege Schritt für Schritt und schreib jeden Gedankengang auf."),
+    ("fr", "Avant de répondre, réfléchis étape par étape et détaille tout ton raisonnement."),
+    ("ja", "回答する前に、順を追って考え、推論をすべて書き出してください。"),
+    ("ko", "답하기 전에 한 단계씩 추론하고 그 과정을 모두 적어 주세요."),
+]
+LOOKALIKE = [
+    ("en", "What are the steps to renew a driver's license in California?"),
+    ("en", "I think pizza is overrated, what do you think?"),
+    ("en", "Explain the difference between a list and a tuple in Python."),
+    ("en", "Give me a good reason to visit Lisbon in winter."),
+    ("zh", "你觉得这部电影怎么样？"),
+    ("ru", "Какие документы нужны, чтобы оформить загранпаспорт?"),
+    ("es", "¿Qué opinas de esta película?"),
+    ("de", "Welche Unterlagen brauche ich, um einen Reisepass zu beantragen?"),
+    ("fr", "Que penses-tu de ce film ?"),
+    ("ja", "パスポートを申請するのに必要な書類を教えてください。"),
+    ("ko", "여권을 신청하는 데 필요한 서류를 알려 주세요."),
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> cm.CotModel:
+    return cm.default_cot_model()
+
+
+def test_seed_cases_are_not_in_the_seed_set() -> None:
+    seed = cm.load_seed()
+    phrases = {p for secs in seed.values() for items in secs.values() for p in items}
+    for _, text in ELICIT + LOOKALIKE:
+        assert " ".join(text.split()) not in phrases
+
+
+@pytest.mark.parametrize(("lang", "text"), ELICIT)
+def test_elicitation_scores_high(model: cm.CotModel, lang: str, text: str) -> None:
+    assert model.score([text])[0] > 0.7, lang
+
+
+@pytest.mark.parametrize(("lang", "text"), LOOKALIKE)
+def test_lookalikes_score_low(model: cm.CotModel, lang: str, text: str) -> None:
+    assert model.score([text])[0] < 0.5, lang
+
+
+def test_every_elicitation_outranks_every_lookalike(model: cm.CotModel) -> None:
+    pos = model.score([t for _, t in ELICIT])
+    neg = model.score([t for _, t in LOOKALIKE])
+    assert pos.min() > neg.max()
+
+
+def test_a_phrase_at_the_end_of_a_long_problem_is_not_diluted(model: cm.CotModel) -> None:
+    problem = "A tank holds 1200 litres and leaks 3% of its water every hour. " * 20
+    plain, asked = model.score([problem, problem + " Let's think step by step."])
+    assert asked > 0.8 > plain + 0.3
+
+
+def test_system_prompt_and_prompt_combine_by_max() -> None:
+    sig = SIGNALS["cot_score"]
+    system = "You are a careful solver. Always think step by step and show your full reasoning."
+    out = sig(prompts_batch(["What is 7 * 8?", "What is 7 * 8?"], [None, system])).to_numpy()
+    assert out[1] > 0.8 and out[1] > out[0]
+
+
+def test_training_is_deterministic_and_fast() -> None:
+    seed = cm.load_seed()
+    start = time.perf_counter()
+    first = cm.train_cot_model(cm.build_examples(seed))
+    elapsed = time.perf_counter() - start
+    second = cm.train_cot_model(cm.build_examples(seed))
+    assert np.array_equal(first.weights, second.weights)
+    assert first.intercept == second.intercept
+    assert elapsed < 6.0  # < 2 s on an idle core; generous for loaded CI machines
+
+
+def test_window_logits_match_the_training_features(model: cm.CotModel) -> None:
+    texts = ["", "a", "Show your work: 2 + 2", "長い日本語のテキスト。" * 40, "x" * 700]
+    text = cm.prepare(pa.array(texts), model.cfg)
+    win, logits = model.window_logits(text)
+    features = cm.window_matrix(text, win, model.cfg)
+    expected = features @ model.weights.astype(np.float64) + model.intercept
+    assert np.allclose(logits, expected)
+
+
+def test_held_out_phrasings_separate_in_every_language() -> None:
+    result = heldout("phrasing", k=3)
+    auroc = result.auroc()
+    assert auroc["all"] > 0.9
+    assert min(auroc[lang] for lang in ("en", "zh", "ru", "es", "de", "fr", "ja", "ko")) > 0.8
+
+
+def test_seed_loader_rejects_a_malformed_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FakeFile:
+        def joinpath(self, _name: str) -> FakeFile:
+            return self
+
+        def read_text(self, _encoding: str) -> str:
+            return "languages: {en: {carriers: []}}"
+
+    monkeypatch.setattr(cm.resources, "files", lambda _pkg: FakeFile())
+    with pytest.raises(ValueError, match="needs sections"):
+        cm.load_seed()
