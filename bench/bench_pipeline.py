@@ -1,6 +1,7 @@
 """Benchmark simulate and analyze against a bare DuckDB scan of the same file, in one run.
 
     python bench/bench_pipeline.py --scenario dev --corpus ../shared/data/prompts --intel ../shared/data/intel
+    python bench/bench_pipeline.py --scenario large --format parquet --no-store-text --repeat 1
 
 Prints, for each stage, wall time, exchanges/s and MB/s of log, peak RSS of the
 process, and the ratio to a bare DuckDB ``read_json`` scan + GROUP BY account of
@@ -36,13 +37,18 @@ def _run(cmd: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss * 1024
 
 
+def _source(path: Path) -> str:
+    if path.suffix == ".parquet":
+        return f"read_parquet('{path}')"
+    return f"read_json('{path}', format='newline_delimited', maximum_object_size=67108864)"
+
+
 def _duckdb_scan(path: Path) -> float:
-    """Bare DuckDB: read the log, group by account, count and sum text lengths."""
+    """Bare DuckDB: read the log, group by account, count and sum the request text's length."""
     con = duckdb.connect()
     start = time.perf_counter()
     con.sql(
-        f"SELECT account_id, count(*), sum(length(CAST(request AS VARCHAR))) "
-        f"FROM read_json('{path}', format='newline_delimited', maximum_object_size=67108864) GROUP BY account_id"
+        f"SELECT account_id, count(*), sum(length(CAST(request AS VARCHAR))) FROM {_source(path)} GROUP BY account_id"
     ).fetchall()
     return time.perf_counter() - start
 
@@ -55,16 +61,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/bench"))
     parser.add_argument("--repeat", type=int, default=3, help="bare DuckDB scans to take the median of")
     parser.add_argument("--no-store-text", action="store_true", help="analyze without keeping text (as for large)")
+    parser.add_argument("--format", default="jsonl", choices=("jsonl", "parquet"), help="log format simulate writes")
     args = parser.parse_args()
 
     shutil.rmtree(args.work, ignore_errors=True)
     traffic = args.work / "traffic"
     sim_s, sim_rss = _run([str(BIN), "simulate", "--scenario", args.scenario, "--corpus", str(args.corpus),
-                           "--intel", str(args.intel), "--out", str(traffic)])
-    log = traffic / "exchanges.jsonl"
+                           "--intel", str(args.intel), "--out", str(traffic), "--format", args.format])
+    log = traffic / f"exchanges.{args.format}"
     size = log.stat().st_size
-    with log.open("rb") as fh:
-        n = sum(1 for _ in fh)
+    n = duckdb.sql(f"SELECT count(*) FROM {_source(log)}").fetchall()[0][0]
     scans = [_duckdb_scan(log) for _ in range(args.repeat)]
     scan_s = statistics.median(scans)
     analyze_cmd = [str(BIN), "analyze", str(log), "--accounts", str(traffic / "accounts.jsonl"),
@@ -73,7 +79,7 @@ def main() -> None:
         analyze_cmd.append("--no-store-text")
     analyze_s, analyze_rss = _run(analyze_cmd)
 
-    table = Table(title=f"scenario {args.scenario}: {n:,} exchanges, {size / 1e6:,.0f} MB of JSONL, {os.cpu_count()} cores")
+    table = Table(title=f"scenario {args.scenario}: {n:,} exchanges, {size / 1e6:,.0f} MB of {args.format}, {os.cpu_count()} cores")
     for col in ("stage", "seconds", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
         table.add_column(col, justify="right" if col != "stage" else "left")
     rows = [

@@ -73,6 +73,8 @@ def test_analyze_writes_the_output_contract(traffic: Path, tmp_path: Path) -> No
     assert con.sql("SELECT count(*) FROM exchanges").fetchall()[0][0] == n_lines
     assert con.sql("SELECT count(*) FROM signals").fetchall()[0][0] == n_lines
     assert con.sql("SELECT count(*) FROM runs").fetchall()[0][0] == 2
+    assert con.sql("SELECT count(*) FROM account_features").fetchall()[0][0] == len(accounts)
+    assert con.sql("SELECT count(DISTINCT run_id) FROM decisions").fetchall()[0][0] == 2
     con.close()
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from distillguard.config import load_settings
+from distillguard.config import load_settings, with_overrides
 from distillguard.core.errors import ConfigError
 
 
@@ -35,3 +35,11 @@ def test_bad_settings_name_file_and_field(tmp_path: Path, text: str, message: st
     with pytest.raises(ConfigError, match=message) as info:
         load_settings(path, environ={})
     assert str(path) in str(info.value)
+
+
+def test_overrides_are_validated() -> None:
+    settings = load_settings(None, environ={})
+    changed = with_overrides(settings, "command line", analyze={"strict": True}, db=Path("x.duckdb"))
+    assert changed.analyze.strict and changed.analyze.batch_size == 20_000 and changed.db == Path("x.duckdb")
+    with pytest.raises(ConfigError, match="command line: invalid settings: analyze.batch_size"):
+        with_overrides(settings, "command line", analyze={"batch_size": 3})

@@ -33,7 +33,7 @@ from distillguard.cli.pipeline import (
     replay,
     write_outputs,
 )
-from distillguard.config import Settings, load_settings
+from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.errors import DistillguardError
 from distillguard.eval import run_eval
 from distillguard.ingest import RejectSink
@@ -88,17 +88,12 @@ def _progress() -> Progress:
 
 def _settings(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool, strict: bool) -> Settings:
     settings = load_settings(config)
-    update: dict[str, object] = {}
-    if db is not None:
-        update["db"] = db
-    if intel is not None:
-        update["intel_dir"] = intel
-    analyze = settings.analyze.model_copy(update={
-        "store_text": store_text and settings.analyze.store_text,
-        "strict": strict or settings.analyze.strict,
-        **({"batch_size": batch} if batch else {}),
-    })
-    return Settings.model_validate({**settings.model_dump(), **update, "analyze": analyze.model_dump()})
+    analyze: dict[str, object] = {"store_text": store_text and settings.analyze.store_text,
+                                  "strict": strict or settings.analyze.strict}
+    if batch is not None:
+        analyze["batch_size"] = batch
+    top = {name: value for name, value in (("db", db), ("intel_dir", intel)) if value is not None}
+    return with_overrides(settings, "command line", analyze=analyze, **top)
 
 
 @app.command("simulate")
@@ -174,6 +169,7 @@ def analyze_cmd(
             assessment = assess(store, stats, rules)
             flagged_at = flag_times(assessment.decisions, earlier_flags(store), as_of)
             write_outputs(out_dir, assessment, flagged_at)
+            store.replace_table("account_features", assessment.features)
             _record_run(store, uuid.uuid4().hex, "analyze", started, logs, assessment, flagged_at, vars(counts))
         out.print(_summary(counts, assessment, n_stored, time.perf_counter() - t0, settings.db, out_dir))
 

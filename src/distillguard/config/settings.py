@@ -30,11 +30,6 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     db: Path = Path("distillguard.duckdb")
-    hash_key: str = Field(
-        "",
-        description="Key for pseudonymising account ids and IPs leaving the system; "
-        "set DISTILLGUARD_HASH_KEY in production.",
-    )
     intel_dir: Path | None = None
     analyze: AnalyzeSettings = AnalyzeSettings()
 
@@ -42,7 +37,7 @@ class Settings(BaseModel):
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     """Top-level settings named ``DISTILLGUARD_<FIELD>`` in the environment."""
     out: dict[str, Any] = {}
-    for name in ("db", "hash_key", "intel_dir"):
+    for name in ("db", "intel_dir"):
         value = environ.get(ENV_PREFIX + name.upper())
         if value:
             out[name] = value
@@ -63,10 +58,21 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             raise ConfigError(f"{path}: settings must be a mapping, got {type(loaded).__name__}")
         data = dict(loaded or {})
     data.update(_env_overrides(dict(os.environ) if environ is None else environ))
+    return _validate(data, str(path) if path is not None else "environment")
+
+
+def with_overrides(settings: Settings, where: str, **changes: Any) -> Settings:
+    """``settings`` with nested ``changes`` (e.g. ``analyze={"strict": True}``), validated again."""
+    data = settings.model_dump()
+    for key, value in changes.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    return _validate(data, where)
+
+
+def _validate(data: dict[str, Any], where: str) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        where = str(path) if path is not None else "environment"
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
