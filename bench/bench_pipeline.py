@@ -90,7 +90,7 @@ def main() -> None:
     for name, seconds, rss in rows:
         table.add_row(name, f"{seconds:,.1f}", f"{n / seconds:,.0f}", f"{size / 1e6 / seconds:,.1f}",
                       f"{seconds / scan_s:,.1f}", f"{rss / 2**30:,.2f} GiB" if rss else "—")
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.errors import DistillguardError
 from distillguard.eval import run_eval
 from distillguard.ingest import RejectSink
-from distillguard.policy import load_policy
+from distillguard.policy import Policy, load_policy
 from distillguard.sim import load_scenario, simulate
 from distillguard.store import Store
 
@@ -121,26 +121,38 @@ def _open(settings: Settings) -> Store:
     return Store(settings.db).open()
 
 
-def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path) -> IngestCounts:
+def _setup(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool,
+           strict: bool, policy: Path | None) -> tuple[Settings, Policy, IpIntel]:
+    """Settings, policy and IP intelligence, all validated before any work starts."""
+    settings = _settings(config, db, intel, batch, store_text, strict)
+    return settings, load_policy(policy), IpIntel.load(settings.intel_dir)
+
+
+def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path) -> tuple[IngestCounts, int]:
+    """Read the inputs into the store; return what was read and how many exchanges the store holds."""
     total = sum(p.stat().st_size for p in logs if p.exists())
     sink = RejectSink(out_dir / "rejects.jsonl", strict=settings.analyze.strict)
     try:
         with _progress() as progress:
             task = progress.add_task("ingest (bytes)", total=total)
-            return ingest(store, logs, accounts, sink, batch_size=settings.analyze.batch_size,
-                          keep_text=settings.analyze.store_text, advance=lambda n: progress.advance(task, n))
+            counts = ingest(store, logs, accounts, sink, batch_size=settings.analyze.batch_size,
+                            keep_text=settings.analyze.store_text, advance=lambda n: progress.advance(task, n))
     finally:
         sink.close()
+    return counts, store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
 
 
-def _record_run(store: Store, run_id: str, kind: str, started: datetime, inputs: list[Path], assessment: Assessment | None,
-                flagged_at: dict[str, datetime], counts: dict[str, object]) -> None:
-    if assessment is not None:
-        store.append("decisions", decision_rows(run_id, assessment.decisions, flagged_at))
-        store.append("campaigns", campaign_rows(run_id, assessment.campaigns))
+def _finish(store: Store, kind: str, started: datetime, inputs: list[Path], assessment: Assessment,
+            flagged_at: dict[str, datetime], counts: IngestCounts, out_dir: Path) -> None:
+    """Write the output files, and keep the run, its decisions, campaigns and account features in the store."""
+    write_outputs(out_dir, assessment, flagged_at)
+    run_id = uuid.uuid4().hex
+    store.replace_table("account_features", assessment.features)
+    store.append("decisions", decision_rows(run_id, assessment.decisions, flagged_at))
+    store.append("campaigns", campaign_rows(run_id, assessment.campaigns))
     store.con.execute(
         "INSERT INTO runs VALUES (?, ?, ?, now(), ?, ?)",
-        [run_id, kind, started, [str(p) for p in inputs], orjson.dumps(counts).decode()],
+        [run_id, kind, started, [str(p) for p in inputs], orjson.dumps(vars(counts)).decode()],
     )
 
 
@@ -154,23 +166,16 @@ def analyze_cmd(
 ) -> None:
     """Ingest logs, compute signals and account fingerprints, link campaigns, decide actions."""
     with _errors():
-        settings = _settings(config, db, intel, batch_size, store_text, strict)
-        rules = load_policy(policy)
-        ip_intel = IpIntel.load(settings.intel_dir)
-        started = datetime.now(UTC)
-        t0 = time.perf_counter()
+        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy)
+        started, t0 = datetime.now(UTC), time.perf_counter()
         with _open(settings) as store:
-            counts = _ingest(store, settings, logs, accounts or [], out_dir)
-            n_stored = store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
+            counts, n_stored = _ingest(store, settings, logs, accounts or [], out_dir)
             with _progress() as progress:
                 task = progress.add_task("account fingerprints", total=n_stored)
                 stats = build_stats(store, ip_intel, settings.analyze.batch_size, lambda n: progress.advance(task, n))
-            as_of = data_end(store)
             assessment = assess(store, stats, rules)
-            flagged_at = flag_times(assessment.decisions, earlier_flags(store), as_of)
-            write_outputs(out_dir, assessment, flagged_at)
-            store.replace_table("account_features", assessment.features)
-            _record_run(store, uuid.uuid4().hex, "analyze", started, logs, assessment, flagged_at, vars(counts))
+            flagged_at = flag_times(assessment.decisions, earlier_flags(store), data_end(store))
+            _finish(store, "analyze", started, logs, assessment, flagged_at, counts, out_dir)
         out.print(_summary(counts, assessment, n_stored, time.perf_counter() - t0, settings.db, out_dir))
 
 
@@ -186,28 +191,23 @@ def replay_cmd(
     """Process the logs in time order and re-decide at every interval, as a deployment would."""
     with _errors():
         step = _duration(every)
-        settings = _settings(config, db, intel, batch_size, store_text, strict)
-        rules = load_policy(policy)
-        ip_intel = IpIntel.load(settings.intel_dir)
-        started = datetime.now(UTC)
-        t0 = time.perf_counter()
+        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy)
+        started, t0 = datetime.now(UTC), time.perf_counter()
         with _open(settings) as store:
-            counts = _ingest(store, settings, logs, accounts or [], out_dir)
-            n_stored = store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
+            counts, n_stored = _ingest(store, settings, logs, accounts or [], out_dir)
             with _progress() as progress:
                 task = progress.add_task(f"replay every {every}", total=n_stored)
                 last, first_flag, steps = replay(
                     store, ip_intel, lambda stats, at: assess(store, stats, rules, at), step,
                     settings.analyze.batch_size, lambda n: progress.advance(task, n))
             if last is None:
-                console.print("[yellow]nothing to replay: the store holds no exchanges[/]")
+                console.print("nothing to replay: the store holds no exchanges", style="yellow")
                 raise typer.Exit(0)
-            write_outputs(out_dir, last, first_flag)
+            _finish(store, "replay", started, logs, last, first_flag, counts, out_dir)
             with (out_dir / "replay.jsonl").open("wb") as fh:
                 for s in steps:
                     fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
                                            "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")
-            _record_run(store, uuid.uuid4().hex, "replay", started, logs, last, first_flag, vars(counts))
         out.print(_summary(counts, last, n_stored, time.perf_counter() - t0, settings.db, out_dir))
 
 

@@ -8,6 +8,7 @@ re-ingesting the same records is a no-op.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -113,72 +114,53 @@ class Store:
         sig = signals.drop_columns(["request_id"]).add_column(0, "rid", rid)
         sig = sig.add_column(1, "account_id", exchanges.column("account_id")).add_column(2, "ts", exchanges.column("ts"))
         sig_columns = ", ".join(f'"{n}"' for n in sig.column_names)
-        con = self.con
-        con.begin()
-        try:
-            con.register("_dg_ex", ex)
-            con.register("_dg_sig", sig)
-            new = con.execute(f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex").fetchall()[0][0]
+        with self._transaction("batch not stored", _dg_ex=ex, _dg_sig=sig) as con:
+            new = con.execute(
+                f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex"
+            ).fetchall()[0][0]
             con.execute(f"INSERT OR IGNORE INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig")
-            con.commit()
-        except duckdb.Error as exc:
-            con.rollback()
-            raise StoreError(f"{self.path}: batch not stored: {exc}") from exc
-        finally:
-            con.unregister("_dg_ex")
-            con.unregister("_dg_sig")
         return int(new)
 
     def upsert_accounts(self, accounts: pa.Table) -> int:
         """Insert or replace account records (last record per account wins); return the row count."""
         if accounts.num_rows == 0:
             return 0
-        con = self.con
-        con.begin()
-        try:
-            con.register("_dg_acc", accounts)
+        with self._transaction("accounts not stored", _dg_acc=accounts) as con:
             con.execute(
                 f"INSERT OR REPLACE INTO accounts ({_ACCOUNT_COLUMNS}) "
                 f"SELECT {_ACCOUNT_COLUMNS} FROM _dg_acc QUALIFY row_number() OVER (PARTITION BY account_id) = 1"
             )
-            con.commit()
-        except duckdb.Error as exc:
-            con.rollback()
-            raise StoreError(f"{self.path}: accounts not stored: {exc}") from exc
-        finally:
-            con.unregister("_dg_acc")
         return accounts.num_rows
 
     def replace_table(self, name: str, table: pa.Table) -> None:
         """Replace a derived table (e.g. ``account_features``) whole, in one transaction."""
-        con = self.con
-        con.begin()
-        try:
-            con.register("_dg_tbl", table)
+        with self._transaction(f"table {name} not stored", _dg_tbl=table) as con:
             con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _dg_tbl')
-            con.commit()
-        except duckdb.Error as exc:
-            con.rollback()
-            raise StoreError(f"{self.path}: table {name} not stored: {exc}") from exc
-        finally:
-            con.unregister("_dg_tbl")
 
     def append(self, name: str, table: pa.Table) -> None:
         """Append rows to a migrated table in one transaction (columns by name)."""
         if table.num_rows == 0:
             return
         columns = ", ".join(f'"{c}"' for c in table.column_names)
+        with self._transaction(f"rows not appended to {name}", _dg_rows=table) as con:
+            con.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM _dg_rows')
+
+    @contextmanager
+    def _transaction(self, failure: str, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction with ``tables`` registered as views; rolled back whole on any error."""
         con = self.con
         con.begin()
         try:
-            con.register("_dg_rows", table)
-            con.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM _dg_rows')
+            for view, table in tables.items():
+                con.register(view, table)
+            yield con
             con.commit()
         except duckdb.Error as exc:
             con.rollback()
-            raise StoreError(f"{self.path}: rows not appended to {name}: {exc}") from exc
+            raise StoreError(f"{self.path}: {failure}: {exc}") from exc
         finally:
-            con.unregister("_dg_rows")
+            for view in tables:
+                con.unregister(view)
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Run a read query and return an Arrow table."""
