@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 
 from distillguard.accounts import STAT_INPUT_COLUMNS, AccountStats, IpIntel
-from distillguard.cli.assess import Assessment, assess
+from distillguard.cli.assess import Assessment
 from distillguard.core.decision import Decision
 from distillguard.ingest import RejectSink, read_accounts, read_exchanges
 from distillguard.signals import compute_signals

@@ -234,7 +234,7 @@ class CotModel:
             wsum -= np.bincount(np.concatenate(pos), np.concatenate(wrong), minlength=n)
         win = windows(text, cfg)
         total = np.zeros(len(win.start), dtype=np.float64)
-        for k, (size, stride) in enumerate(cfg.windows):
+        for k, (_size, stride) in enumerate(cfg.windows):
             # block sums, then each window adds up its consecutive blocks
             blk = segment_sums(wsum, _blocks(text, stride))
             cblk = np.zeros(len(blk) + 1, dtype=np.float64)

@@ -42,7 +42,6 @@ from distillguard.signals._text import (
     hash_word,
     mix64,
     tokenize,
-    unique_index,
 )
 from distillguard.signals._shared import distinct_systems
 from distillguard.signals.base import Batch, BatchContext, Signal, context

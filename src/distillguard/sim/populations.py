@@ -218,7 +218,7 @@ class Individuals(LegitPopulation):
         return acct.ips[0] if rng.random() < 0.7 else rng.choice(acct.ips)
 
     def session(self, acct: Account, ts: int) -> None:
-        rng, w, spec = self.rng, self.world, self.spec
+        rng, w = self.rng, self.world
         via = self._via(self._session_ip(acct), ts)
         thinking = self._thinking()
         if self.tool_share and rng.random() < self.tool_share:

@@ -73,7 +73,7 @@ def chat(
     """A conversation: each turn is one request carrying the earlier turns; returns last ts."""
     history: list[dict[str, Any]] = []
     stream = rng.random() < acct.client.stream
-    for i, turn in enumerate(turns):
+    for turn in turns:
         cap = capability if capability != "general" else ("coding" if is_codey(turn) else "general")
         msgs = history + [{"role": "user", "content": turn}]
         req = Req(via.model(ts), msgs, system, None, thinking, max_tokens, temperature, stream)
