@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from distillguard.accounts import IpIntel, Origin, subnet_of
+from distillguard.core.errors import ConfigError
+
+
+@pytest.fixture
+def intel_dir(tmp_path: Path) -> Path:
+    (tmp_path / "cloud-ranges").mkdir()
+    (tmp_path / "cloud-ranges" / "acme.txt").write_text("198.18.0.0/15\n")
+    (tmp_path / "datacenter-ipv4.txt").write_text("203.0.113.0/24\n")
+    (tmp_path / "vpn-ipv4.txt").write_text("203.0.113.128/25\n192.0.2.7\n")
+    (tmp_path / "tor-exit-nodes.txt").write_text("192.0.2.99\n2001:0db8:0000:0000:0000:0000:0000:0042\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("ip", "origin"),
+    [
+        ("198.19.4.4", Origin.DATACENTER),
+        ("203.0.113.5", Origin.DATACENTER),
+        ("203.0.113.200", Origin.VPN),  # inside both lists: the more anonymising wins
+        ("192.0.2.7", Origin.VPN),
+        ("192.0.2.99", Origin.TOR),
+        ("2001:db8::42", Origin.TOR),
+        ("192.0.2.8", Origin.RESIDENTIAL),
+    ],
+)
+def test_origin_from_lists(intel_dir: Path, ip: str, origin: Origin) -> None:
+    assert IpIntel.load(intel_dir).origin(ip) is origin
+
+
+def test_origins_of_an_array_match_single_lookups(intel_dir: Path) -> None:
+    intel = IpIntel.load(intel_dir)
+    ips = ["192.0.2.99", "192.0.2.8", "192.0.2.99", "203.0.113.200"]
+    assert intel.origins(pa.array(ips)).tolist() == [int(intel.origin(ip)) for ip in ips]
+
+
+def test_bundled_provider_ranges_without_lists() -> None:
+    assert IpIntel.load(None).origin("20.1.2.3") is Origin.DATACENTER  # Azure, from iporigin
+
+
+def test_bad_list_line_names_file_and_line(intel_dir: Path) -> None:
+    (intel_dir / "vpn-ipv4.txt").write_text("203.0.113.0/25\nnot-an-ip\n")
+    with pytest.raises(ConfigError, match=r"vpn-ipv4.txt:2: not a CIDR or address"):
+        IpIntel.load(intel_dir)
+
+
+def test_missing_dir_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        IpIntel.load(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("ip", "subnet"),
+    [("81.2.69.160", "81.2.69.0/24"), ("2001:db8:1:2::5", "2001:db8:1::/48")],
+)
+def test_subnet_of(ip: str, subnet: str) -> None:
+    assert subnet_of(ip) == subnet
