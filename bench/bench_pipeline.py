@@ -62,13 +62,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="bare DuckDB scans to take the median of")
     parser.add_argument("--no-store-text", action="store_true", help="analyze without keeping text (as for large)")
     parser.add_argument("--format", default="jsonl", choices=("jsonl", "parquet"), help="log format simulate writes")
+    parser.add_argument("--reuse-traffic", action="store_true",
+                        help="keep WORK/traffic from an earlier run of the same scenario and time only the rest")
     args = parser.parse_args()
 
-    shutil.rmtree(args.work, ignore_errors=True)
     traffic = args.work / "traffic"
-    sim_s, sim_rss = _run([str(BIN), "simulate", "--scenario", args.scenario, "--corpus", str(args.corpus),
-                           "--intel", str(args.intel), "--out", str(traffic), "--format", args.format])
     log = traffic / f"exchanges.{args.format}"
+    simulated: tuple[float, int] | None = None
+    if args.reuse_traffic and log.exists():
+        for stale in (args.work / "analysis", args.work / "bench.duckdb", args.work / "bench.duckdb.wal"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(args.work, ignore_errors=True)
+        simulated = _run([str(BIN), "simulate", "--scenario", args.scenario, "--corpus", str(args.corpus),
+                          "--intel", str(args.intel), "--out", str(traffic), "--format", args.format])
     size = log.stat().st_size
     n = duckdb.sql(f"SELECT count(*) FROM {_source(log)}").fetchall()[0][0]
     scans = [_duckdb_scan(log) for _ in range(args.repeat)]
@@ -82,11 +89,10 @@ def main() -> None:
     table = Table(title=f"scenario {args.scenario}: {n:,} exchanges, {size / 1e6:,.0f} MB of {args.format}, {os.cpu_count()} cores")
     for col in ("stage", "seconds", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
         table.add_column(col, justify="right" if col != "stage" else "left")
-    rows = [
-        (f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None),
-        ("simulate", sim_s, sim_rss),
-        ("analyze (ingest → decisions)", analyze_s, analyze_rss),
-    ]
+    rows = [(f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None)]
+    if simulated is not None:
+        rows.append(("simulate", *simulated))
+    rows.append(("analyze (ingest → decisions)", analyze_s, analyze_rss))
     for name, seconds, rss in rows:
         table.add_row(name, f"{seconds:,.1f}", f"{n / seconds:,.0f}", f"{size / 1e6 / seconds:,.1f}",
                       f"{seconds / scan_s:,.1f}", f"{rss / 2**30:,.2f} GiB" if rss else "—")

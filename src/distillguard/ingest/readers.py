@@ -275,7 +275,7 @@ def _read_parquet(
 ) -> Iterator[ReadBatch]:
     fname = str(path)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps growing over a long file
     except (OSError, pa.ArrowException) as e:
         raise IngestError(f"{path}: cannot read Parquet: {e}") from e
     with pf:

@@ -115,11 +115,20 @@ class Store:
         sig = sig.add_column(1, "account_id", exchanges.column("account_id")).add_column(2, "ts", exchanges.column("ts"))
         sig_columns = ", ".join(f'"{n}"' for n in sig.column_names)
         with self._transaction("batch not stored", _dg_ex=ex, _dg_sig=sig) as con:
-            new = con.execute(
-                f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex"
-            ).fetchall()[0][0]
-            con.execute(f"INSERT OR IGNORE INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig")
-        return int(new)
+            inserted = con.execute(
+                f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) "
+                f"SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex RETURNING rid"
+            ).fetchall()
+            new = pa.table({"rid": pa.array([r[0] for r in inserted], pa.uint64())})
+            con.register("_dg_new", new)
+            try:  # signals only of the exchanges this batch added: the exchanges key is the one index
+                con.execute(
+                    f"INSERT INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig "
+                    "SEMI JOIN _dg_new USING (rid) QUALIFY row_number() OVER (PARTITION BY rid) = 1"
+                )
+            finally:
+                con.unregister("_dg_new")
+        return new.num_rows
 
     def upsert_accounts(self, accounts: pa.Table) -> int:
         """Insert or replace account records (last record per account wins); return the row count."""

@@ -6,7 +6,8 @@ Append new migrations; never edit a released one.
 from __future__ import annotations
 
 MIGRATIONS: tuple[str, ...] = (
-    # 0 -> 1: exchanges, their signals, accounts, runs, campaigns, decisions
+    # 0 -> 1: exchanges, their signals (one row per stored exchange, written with it), accounts,
+    # runs, campaigns, decisions
     """
     CREATE TABLE exchanges (
         rid UBIGINT PRIMARY KEY,
@@ -40,7 +41,7 @@ MIGRATIONS: tuple[str, ...] = (
         extra VARCHAR
     );
     CREATE TABLE signals (
-        rid UBIGINT PRIMARY KEY,
+        rid UBIGINT NOT NULL,
         account_id VARCHAR NOT NULL,
         ts TIMESTAMPTZ NOT NULL,
         cot_score FLOAT,
