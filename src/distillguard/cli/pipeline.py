@@ -23,8 +23,11 @@ _STATS_SQL = (
     + ", ".join(f"s.{c}" if c in {"cot_score", "reasoning_requested", "capability", "template_key",
                                   "prompt_hash", "reasoning_share", "output_len"} else f"e.{c}"
                 for c in STAT_INPUT_COLUMNS)
-    + " FROM exchanges e JOIN signals s USING (rid) ORDER BY e.ts, e.rid"
+    + " FROM exchanges e JOIN signals s USING (rid)"
+    " WHERE e.ts >= $lo AND e.ts < $hi AND s.ts >= $lo AND s.ts < $hi ORDER BY e.ts, e.rid"
 )
+SLICE_ROWS = 500_000
+"""Target exchanges per time slice: a sorted result is held whole by DuckDB, so sort slice by slice."""
 
 
 @dataclass
@@ -74,8 +77,20 @@ def ingest(
 
 
 def stored_batches(store: Store, batch_size: int) -> Iterator[pa.Table]:
-    """Every stored exchange with its signals, in time order, as statistics input."""
-    yield from store.scan(_STATS_SQL, batch_size=batch_size)
+    """Every stored exchange with its signals, in time order, as statistics input.
+
+    The store is read in time slices of about :data:`SLICE_ROWS` exchanges, each
+    sorted on its own, so memory stays bounded whatever the store's size (both
+    tables are filtered on ``ts``, which DuckDB's zone maps prune cheaply).
+    """
+    lo, hi, n = store.query("SELECT min(ts), max(ts), count(*) FROM exchanges").to_pylist()[0].values()
+    if not n:
+        return
+    width = max((hi - lo) * SLICE_ROWS / n, timedelta(minutes=1))
+    start = lo
+    while start <= hi:
+        yield from store.scan(_STATS_SQL, {"lo": start, "hi": start + width}, batch_size=batch_size)
+        start += width
 
 
 def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable[[int], None] = lambda n: None) -> AccountStats:
