@@ -17,26 +17,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from distillguard.core.errors import ConfigError
-from distillguard.core.schema import TS_TYPE
+from distillguard.core.schema import EXCHANGE_SCHEMA
 
 FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
 
 PARQUET_SCHEMA = pa.schema(
     [
-        pa.field("request_id", pa.string(), nullable=False),
-        pa.field("ts", TS_TYPE, nullable=False),
-        pa.field("account_id", pa.string(), nullable=False),
-        pa.field("api_key_id", pa.string()),
-        pa.field("org_id", pa.string()),
-        pa.field("ip", pa.string(), nullable=False),
-        pa.field("user_agent", pa.string()),
-        pa.field("tls_ja4", pa.string()),
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("endpoint", pa.string(), nullable=False),
+        EXCHANGE_SCHEMA.field(name)
+        for name in ("request_id", "ts", "account_id", "api_key_id", "org_id", "ip", "user_agent", "tls_ja4",
+                     "model", "endpoint")
+    ]
+    + [
         pa.field("request", pa.string(), nullable=False),
         pa.field("response", pa.string()),
         pa.field("usage", pa.string()),
-        pa.field("status", pa.int32()),
+        EXCHANGE_SCHEMA.field("status"),
     ]
 )
 """Parquet layout: plain columns, with ``request``, ``response`` and ``usage`` as JSON text."""
