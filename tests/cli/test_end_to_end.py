@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from distillguard.cli import app
+from distillguard.core.decision import Action
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "prompts"
 runner = CliRunner()
@@ -58,8 +59,8 @@ def test_analyze_writes_the_output_contract(traffic: Path, tmp_path: Path) -> No
     for a in accounts:
         assert set(a) == {"account_id", "risk", "action", "flagged", "campaign_id", "flagged_at", "reasons"}
         assert 0.0 <= a["risk"] <= 1.0
-        assert a["action"] in {"allow", "monitor", "restrict", "block"}
-        assert a["flagged"] == (a["action"] in {"restrict", "block"})
+        assert a["action"] in {action.value for action in Action}
+        assert a["flagged"] == (a["action"] not in {"allow", "monitor"})
         assert (a["flagged_at"] is not None) == a["flagged"]
     for c in _lines(out / "campaigns.jsonl"):
         for key in ("campaign_id", "accounts", "n_exchanges", "first_seen", "last_seen", "capabilities",

@@ -118,7 +118,7 @@ def test_without_logs_log_metrics_are_none(write_predictions, world_labels_path)
 
 
 def test_flagged_derived_from_action_when_missing(tmp_path, world_labels):
-    rows = [{"account_id": "a1", "risk": 0.8, "action": "restrict", "campaign_id": None,
+    rows = [{"account_id": "a1", "risk": 0.8, "action": "strip_reasoning", "campaign_id": None,
              "flagged_at": None, "reasons": []},
             {"account_id": "l1", "risk": 0.4, "action": "monitor", "campaign_id": None,
              "flagged_at": None, "reasons": []}]

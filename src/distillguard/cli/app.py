@@ -34,6 +34,7 @@ from distillguard.cli.pipeline import (
     write_outputs,
 )
 from distillguard.config import Settings, load_settings, with_overrides
+from distillguard.core.decision import Action
 from distillguard.core.errors import DistillguardError
 from distillguard.eval import run_eval
 from distillguard.ingest import RejectSink
@@ -254,8 +255,9 @@ def _summary(counts: IngestCounts, assessment: Assessment | None, n_stored: int,
         for d in assessment.decisions:
             actions[d.action.value] = actions.get(d.action.value, 0) + 1
         table.add_row("accounts", f"{len(assessment.decisions):,}")
-        for name in ("allow", "monitor", "restrict", "block"):
-            table.add_row(f"  {name}", f"{actions.get(name, 0):,}")
+        for action in Action:
+            if actions.get(action.value):
+                table.add_row(f"  {action.value}", f"{actions[action.value]:,}")
         table.add_row("flagged accounts", f"{sum(d.flagged for d in assessment.decisions):,}")
         table.add_row("campaigns", f"{len(assessment.campaigns):,}")
         for c in sorted(assessment.campaigns, key=lambda c: -c["n_accounts"])[:10]:

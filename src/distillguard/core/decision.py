@@ -12,7 +12,10 @@ class Action(StrEnum):
 
     ALLOW = "allow"
     MONITOR = "monitor"
-    RESTRICT = "restrict"
+    THROTTLE = "throttle"
+    SUMMARIZE_REASONING = "summarize_reasoning"
+    STRIP_REASONING = "strip_reasoning"
+    REQUIRE_VERIFICATION = "require_verification"
     BLOCK = "block"
 
 
@@ -40,4 +43,4 @@ class Decision:
     @property
     def flagged(self) -> bool:
         """An account is flagged when anything stronger than monitoring applies."""
-        return self.action in (Action.RESTRICT, Action.BLOCK)
+        return self.action not in (Action.ALLOW, Action.MONITOR)

@@ -34,7 +34,7 @@ from distillguard.ingest import read_exchanges
 
 LABELS = ("legit", "attack")
 ATTACK_POPULATION = "campaign"
-FLAGGING_ACTIONS = frozenset({Action.RESTRICT.value, Action.BLOCK.value})
+FLAGGING_ACTIONS = frozenset(a.value for a in Action) - {Action.ALLOW.value, Action.MONITOR.value}
 
 
 class EvalInputError(DistillguardError):
