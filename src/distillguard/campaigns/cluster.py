@@ -18,8 +18,11 @@ import leidenalg
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from distillguard.accounts import AccountStats, score_accounts
+from distillguard.campaigns.indicators import Indicators
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import text_hash64
 
@@ -33,6 +36,15 @@ class CampaignSettings:
     """Pooled risk from which a community is reported as a campaign."""
     full_tie: float = 2.0
     """Summed edge weight to fellow members at which an account is fully tied."""
+    merge_min: float = 0.5
+    """Similarity of two campaigns' pooled indicators, per family, that counts towards merging them."""
+    merge_families: int = 2
+    """Families that must agree for two campaigns to be merged into one."""
+    broad_min: float = 0.8
+    broad_breadth: float = 5.0
+    """One family alone merges two campaigns when it agrees above ``broad_min`` over at least
+    ``broad_breadth`` indicators' worth of shared mass (a shared pool of rotating clients or
+    addresses, not one popular client)."""
     seed: int = 0
 
 
@@ -63,45 +75,57 @@ def find_campaigns(
     stats: AccountStats,
     context: pa.Table | None = None,
     settings: CampaignSettings | None = None,
+    indicators: Indicators | None = None,
 ) -> CampaignResult:
     """Cluster the linked accounts and keep the communities whose pooled risk is high.
 
     ``context`` holds ``account_id, category, verification`` of the accounts;
     a community is scored with its members' most common category and
-    verification level.
+    verification level. With ``indicators`` (the linking input), risky
+    communities that are one operation are merged (:func:`merge_campaigns`).
     """
     settings = settings or CampaignSettings()
     if edges.height == 0:
         return CampaignResult([], {}, {})
-    names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort().to_list()
-    index = {name: i for i, name in enumerate(names)}
-    a = [index[x] for x in edges.get_column("a").to_list()]
-    b = [index[x] for x in edges.get_column("b").to_list()]
-    weights = edges.get_column("weight").to_list()
-    graph = ig.Graph(n=len(names), edges=list(zip(a, b)), directed=False)
+    names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort()
+    codes = names.to_frame("account_id").with_row_index("i")
+    a = edges.select("a").join(codes, left_on="a", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
+    b = edges.select("b").join(codes, left_on="b", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
+    weights = edges.get_column("weight").to_numpy()
+    graph = ig.Graph(n=len(names), edges=np.column_stack([a, b]).tolist(), directed=False)
     partition = leidenalg.find_partition(
-        graph, leidenalg.ModularityVertexPartition, weights=weights, seed=settings.seed
+        graph, leidenalg.ModularityVertexPartition, weights=weights.tolist(), seed=settings.seed
     )
     membership = np.array(partition.membership)
     strength = np.zeros(len(names))
     same = membership[a] == membership[b]
-    np.add.at(strength, np.array(a)[same], np.array(weights)[same])
-    np.add.at(strength, np.array(b)[same], np.array(weights)[same])
+    np.add.at(strength, a[same], weights[same])
+    np.add.at(strength, b[same], weights[same])
+    name_list = names.to_list()
+    order = np.argsort(membership, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(membership[order]) != 0, True])
     groups: dict[str, list[str]] = {}
-    for community in np.unique(membership):
-        members = [names[i] for i in np.flatnonzero(membership == community)]
-        if len(members) >= settings.min_accounts:
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo >= settings.min_accounts:
+            members = [name_list[i] for i in order[lo:hi]]
             groups["CMP-" + format(text_hash64(min(members)), "016x")[:10]] = members
     if not groups:
         return CampaignResult([], {}, {})
-    pooled = stats.pool(groups).get()
-    pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
-    risk, evidence = score_accounts(pooled, _pooled_context(context, groups))
+    index = {name: i for i, name in enumerate(name_list)}
+    risk, evidence = _score_groups(stats, groups, context)
+    if indicators is not None:
+        risky = [cid for cid, r in zip(groups, risk) if r >= settings.min_risk]
+        merged = merge_campaigns({cid: groups[cid] for cid in risky}, indicators, settings)
+        if len(merged) < len(risky):
+            groups = {**{cid: m for cid, m in groups.items() if cid not in set(risky)}, **merged}
+            for members in merged.values():
+                membership[[index[m] for m in members]] = membership[index[members[0]]]
+            risk, evidence = _score_groups(stats, groups, context)
     families = _family_support(edges, index, membership)
     campaigns: list[Campaign] = []
     campaign_of: dict[str, str] = {}
     tie: dict[str, float] = {}
-    for row, (cid, members) in enumerate(zip(pooled.column("account_id").to_pylist(), groups.values())):
+    for row, (cid, members) in enumerate(groups.items()):
         if risk[row] < settings.min_risk:
             continue
         ties = [min(1.0, strength[index[m]] / settings.full_tie) for m in members]
@@ -120,6 +144,62 @@ def find_campaigns(
             campaign_of[member] = cid
             tie[member] = t
     return CampaignResult(campaigns, campaign_of, tie)
+
+
+def _score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa.Table | None) -> tuple[np.ndarray, list[list[Evidence]]]:
+    """Pooled risk of each group of accounts, with the coordination term."""
+    pooled = stats.pool(groups).get()
+    pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
+    return score_accounts(pooled, _pooled_context(context, groups))
+
+
+def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings) -> dict[str, list[str]]:
+    """Merge communities that are one operation: their pooled indicators agree in several families.
+
+    Two halves of one reseller network, split by payment instrument, still
+    share their rotating client pool, their activity rhythm and their prompt
+    templates; pooled over hundreds of accounts those agree far more than two
+    unrelated groups' do. Only communities already risky enough to be
+    campaigns are merged, so no legitimate community is pulled into one.
+    """
+    if len(groups) < 2:
+        return groups
+    ids = list(groups)
+    member_of = pl.DataFrame({
+        "account_id": [m for cid in ids for m in groups[cid]],
+        "c": [k for k, cid in enumerate(ids) for _ in groups[cid]],
+    }, schema={"account_id": pl.String, "c": pl.Int64}).join(
+        indicators.accounts.to_frame("account_id").with_row_index("i"), on="account_id"
+    )
+    pooled = (
+        indicators.table.join(member_of.select(pl.col("i").cast(pl.UInt32), "c"), on="i")
+        .group_by("family", "c", "h").agg(pl.col("x").cast(pl.Float64).sum())
+        .with_columns((pl.col("x") / (pl.col("x") ** 2).sum().sqrt().over("family", "c")).alias("v"))
+    )
+    agree = np.zeros((len(ids), len(ids)), np.int32)
+    broad = np.zeros((len(ids), len(ids)), bool)
+    for (_,), rows in pooled.group_by("family"):
+        k = rows.get_column("h").rank("dense").to_numpy() - 1
+        where = (rows.get_column("c").to_numpy(), k)
+        shape = (len(ids), int(k.max()) + 1)
+        vectors = sparse.csr_array((rows.get_column("v").to_numpy(), where), shape=shape)
+        squares = sparse.csr_array((rows.get_column("v").to_numpy() ** 2, where), shape=shape)
+        sim = (vectors @ vectors.T).toarray()
+        concentration = (squares @ squares.T).toarray()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            breadth = np.where(concentration > 0, sim**2 / concentration, 0.0)
+        agree += sim >= settings.merge_min
+        broad |= (sim >= settings.broad_min) & (breadth >= settings.broad_breadth)
+    np.fill_diagonal(agree, 0)
+    np.fill_diagonal(broad, False)
+    linked = (agree >= settings.merge_families) | broad
+    n_parts, labels = connected_components(sparse.csr_array(linked), directed=False)
+    if n_parts == len(ids):
+        return groups
+    merged: dict[int, list[str]] = {}
+    for k, label in enumerate(labels):
+        merged.setdefault(int(label), []).extend(groups[ids[k]])
+    return {"CMP-" + format(text_hash64(min(m)), "016x")[:10]: sorted(m) for m in merged.values()}
 
 
 def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
@@ -146,15 +226,20 @@ def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> p
 
 def _family_support(edges: pl.DataFrame, index: dict[str, int], membership: np.ndarray) -> dict[int, dict[str, int]]:
     """Per community, how many internal edges each linking family supports."""
+    community = {name: int(membership[i]) for name, i in index.items()}
+    internal = edges.select(
+        pl.col("a").replace_strict(community, return_dtype=pl.Int64).alias("ca"),
+        pl.col("b").replace_strict(community, return_dtype=pl.Int64).alias("cb"),
+        "families",
+    ).filter(pl.col("ca") == pl.col("cb"))
+    counts = (
+        internal.explode("families")
+        .with_columns(pl.col("families").str.split("=").list.first().alias("family"))
+        .group_by("ca", "family").len()
+    )
     support: dict[int, dict[str, int]] = {}
-    for a, b, families in edges.select("a", "b", "families").iter_rows():
-        ca, cb = membership[index[a]], membership[index[b]]
-        if ca != cb:
-            continue
-        counts = support.setdefault(int(ca), {})
-        for item in families:
-            name = item.split("=", 1)[0]
-            counts[name] = counts.get(name, 0) + 1
+    for c, family, n in counts.iter_rows():
+        support.setdefault(int(c), {})[family] = int(n)
     return support
 
 

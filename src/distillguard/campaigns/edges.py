@@ -1,93 +1,192 @@
 """Account-linking edges: per-family similarity of shared indicators, weighted by rarity.
 
 Two accounts are linked when they share rare indicators in at least two
-families (network, client, template, payment, signup), or a strong family
-alone (a payment fingerprint). An address shared by hundreds of unrelated
-accounts (a university NAT, a VPN exit) weighs little, and the network family
-alone never links anyone.
+families (network, client, template, payment, signup, timing), or a strong
+family alone (a payment fingerprint). An address shared by hundreds of
+unrelated accounts (a university NAT, a VPN exit) weighs little, and the
+network family alone never links anyone.
+
+The work is bounded whatever the population: candidate pairs come only from
+indicators of the *candidate kinds* (addresses, clients, payment, signup);
+a group of at most ``max_full`` accounts gives all its pairs, a larger one a
+few random cycles through its members (an expander, so that clustering does
+not cut it into arbitrary pieces). Each candidate pair is then scored exactly
+in every family from sparse per-account vectors, cheapest family first, and
+dropped as soon as it can no longer reach ``min_families``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
+from scipy import sparse
 
-from distillguard.core.ids import text_hash64
+from distillguard.campaigns.indicators import Indicators
+
+#: Families in scoring order: cheap and decisive first.
+SCORE_ORDER: tuple[str, ...] = ("payment", "signup", "client", "network", "timing", "template")
 
 
 @dataclass(frozen=True)
 class LinkSettings:
     """Thresholds of the linking step."""
 
-    max_group: int = 300
-    """Indicator groups larger than this are linked as a ring of neighbours, not all pairs."""
-    ring_neighbours: int = 6
+    max_full: int = 10
+    """Indicator groups up to this size give all their pairs as candidates."""
+    cycles: int = 3
+    """Random cycles through each larger group (each member gets 2 × cycles neighbours)."""
+    candidate_kinds: tuple[str, ...] = ("ip", "signup_ip", "client", "payment", "signup_burst", "template_band")
     family_min: float = 0.3
     """Similarity within a family that counts as evidence."""
     min_families: int = 2
     strong_families: dict[str, float] = field(default_factory=lambda: {"payment": 0.6})
     """Families whose similarity alone (above the value) links two accounts."""
+    min_shared: dict[str, int] = field(default_factory=lambda: {"timing": 3})
+    """Families that count only when the pair shares at least this many indicators."""
+    top_k: int = 32
+    """Indicators kept per account and family when scoring: its heaviest ones (the cosine
+    then counts only the mass they share, a lower bound)."""
+    chunk: int = 1_000_000
+    seed: int = 0
 
 
-def link_accounts(indicators: pl.DataFrame, settings: LinkSettings | None = None) -> pl.DataFrame:
-    """Edges ``a, b, weight, families`` between accounts of the long indicator table.
+_EMPTY = {"a": pl.String, "b": pl.String, "weight": pl.Float64, "families": pl.List(pl.String)}
+
+
+def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) -> pl.DataFrame:
+    """Edges ``a, b, weight, families`` between the accounts of ``indicators``.
 
     ``weight`` is the noisy-or of the per-family similarities that count as
     evidence; ``families`` lists them as ``family=similarity``.
     """
     settings = settings or LinkSettings()
-    empty = pl.DataFrame(schema={"a": pl.String, "b": pl.String, "weight": pl.Float64, "families": pl.List(pl.String)})
     if indicators.height == 0:
-        return empty
-    n_accounts = indicators.get_column("account_id").n_unique()
-    ind = indicators.with_columns(
-        pl.col("account_id").map_elements(text_hash64, return_dtype=pl.UInt64).alias("order"),
-        pl.len().over("family", "indicator").alias("m"),
-    ).with_columns((pl.col("x") * (1.0 + n_accounts / pl.col("m")).log()).alias("v"))
-    norms = ind.group_by("account_id", "family").agg((pl.col("v") ** 2).sum().sqrt().alias("norm"))
-    shared = ind.filter(pl.col("m") >= 2).select("family", "indicator", "m", "order", "account_id", "v")
+        return pl.DataFrame(schema=_EMPTY)
+    n = len(indicators.accounts)
+    coded = indicators.table.with_columns(pl.len().over("h").alias("m"))
+    candidates = coded.filter(pl.col("kind").cast(pl.String).is_in(settings.candidate_kinds) & (pl.col("m") >= 2))
+    lo, hi = _candidates(candidates, settings)
+    sims: dict[str, np.ndarray] = {}
+    strong = np.zeros(len(lo), bool)
+    count = np.zeros(len(lo), np.int8)
+    by_family = coded.partition_by("family", as_dict=True)
+    families = [f for f in SCORE_ORDER if (f,) in by_family]
+    for done, family in enumerate(families):
+        sim = _family_similarity(by_family[(family,)], n, lo, hi, settings.min_shared.get(family, 1), settings)
+        sim[sim < settings.family_min] = 0.0
+        sims[family] = sim
+        count += sim > 0
+        bar = settings.strong_families.get(family)
+        if bar is not None:
+            strong |= sim >= bar
+        left = len(families) - done - 1
+        keep = strong | (count + left >= settings.min_families)
+        if not keep.all():
+            lo, hi, strong, count = lo[keep], hi[keep], strong[keep], count[keep]
+            sims = {f: s[keep] for f, s in sims.items()}
+    linked = strong | (count >= settings.min_families)
+    return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()})
 
-    small = shared.filter(pl.col("m") <= settings.max_group)
-    pairs_small = small.join(small, on=["family", "indicator"], suffix="_b").filter(
-        pl.col("order") < pl.col("order_b")
+
+def _candidates(rows: pl.DataFrame, settings: LinkSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct account pairs (lo < hi) sharing a candidate indicator, bounded per group."""
+    groups = rows.select(pl.col("h").rank("dense").alias("g"), "i", "m")
+    g = groups.get_column("g").to_numpy().astype(np.int64)
+    i = groups.get_column("i").to_numpy().astype(np.int64)
+    m = groups.get_column("m").to_numpy()
+    parts = [_all_pairs(g[m <= settings.max_full], i[m <= settings.max_full], settings.max_full)]
+    big = m > settings.max_full
+    parts += [_cycle_pairs(g[big], i[big], settings.seed + r) for r in range(settings.cycles)]
+    a = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    key = np.sort((lo[lo != hi] << 32) | hi[lo != hi])
+    key = key[np.r_[True, key[1:] != key[:-1]]]
+    return (key >> 32).astype(np.int64), (key & 0xFFFFFFFF).astype(np.int64)
+
+
+def _all_pairs(g: np.ndarray, i: np.ndarray, max_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of members within each group (groups of at most ``max_size``)."""
+    order = np.lexsort((i, g))
+    g, i = g[order], i[order]
+    a, b = [], []
+    for d in range(1, max_size):
+        if d >= len(g):
+            break
+        same = g[:-d] == g[d:]
+        if not same.any():
+            break
+        a.append(i[:-d][same])
+        b.append(i[d:][same])
+    return (np.concatenate(a), np.concatenate(b)) if a else (np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def _cycle_pairs(g: np.ndarray, i: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive members of each group in a random order, closed into a cycle."""
+    if len(g) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    shuffle = _splitmix64(i.astype(np.uint64) ^ _splitmix64(np.array([seed], np.uint64))[0])
+    order = np.lexsort((shuffle, g))
+    g, i = g[order], i[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    nxt = np.arange(1, len(g) + 1)
+    ends = np.r_[starts[1:], len(g)] - 1
+    nxt[ends] = starts
+    return i, i[nxt]
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A well-mixed 64-bit hash of each value (splitmix64's finaliser)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _family_similarity(
+    rows: pl.DataFrame, n: int, lo: np.ndarray, hi: np.ndarray, min_shared: int, settings: LinkSettings
+) -> np.ndarray:
+    """Cosine of the rarity-weighted indicator vectors of each pair, in one family."""
+    out = np.zeros(len(lo))
+    if rows.height == 0 or len(lo) == 0:
+        return out
+    weighted = (
+        rows.select("i", "h", (pl.col("x") * (1.0 + n / pl.col("m")).log()).alias("v"))
+        .with_columns((pl.col("v") / (pl.col("v") ** 2).sum().sqrt().over("i")).alias("v"))
+        .filter(pl.col("v").rank("ordinal", descending=True).over("i") <= settings.top_k)
+        .with_columns(pl.col("h").rank("dense").alias("k"))
     )
-    big = shared.filter(pl.col("m") > settings.max_group).sort("family", "indicator", "order").with_columns(
-        pl.int_range(pl.len()).over("family", "indicator").alias("pos")
-    )
-    rings = []
-    for step in range(1, settings.ring_neighbours + 1):
-        shifted = big.with_columns(((pl.col("pos") + step) % pl.col("m")).alias("pos"))
-        rings.append(big.join(shifted, on=["family", "indicator", "pos"], suffix="_b"))
-    pairs = pl.concat(
-        [pairs_small.select("family", "account_id", "v", "account_id_b", "v_b", "order", "order_b")]
-        + [r.select("family", "account_id", "v", "account_id_b", "v_b", "order", "order_b") for r in rings]
-    ).with_columns(
-        pl.when(pl.col("order") < pl.col("order_b")).then(pl.col("account_id")).otherwise(pl.col("account_id_b")).alias("a"),
-        pl.when(pl.col("order") < pl.col("order_b")).then(pl.col("account_id_b")).otherwise(pl.col("account_id")).alias("b"),
-    ).filter(pl.col("a") != pl.col("b"))
-    if pairs.height == 0:
-        return empty
-    sims = (
-        pairs.group_by("a", "b", "family")
-        .agg((pl.col("v") * pl.col("v_b")).sum().alias("dot"))
-        .join(norms.rename({"account_id": "a", "norm": "norm_a"}), on=["a", "family"])
-        .join(norms.rename({"account_id": "b", "norm": "norm_b"}), on=["b", "family"])
-        .with_columns((pl.col("dot") / (pl.col("norm_a") * pl.col("norm_b"))).clip(0.0, 1.0).alias("sim"))
-        .filter(pl.col("sim") >= settings.family_min)
-    )
-    strong = pl.lit(False)
-    for name, bar in settings.strong_families.items():
-        strong = strong | ((pl.col("family") == name) & (pl.col("sim") >= bar))
+    i = weighted.get_column("i").to_numpy()
+    k = weighted.get_column("k").to_numpy() - 1
+    shape = (n, int(k.max()) + 1)
+    vectors = sparse.csr_array((weighted.get_column("v").to_numpy(), (i, k)), shape=shape)
+    present = sparse.csr_array((np.ones(len(i), np.float32), (i, k)), shape=shape) if min_shared > 1 else None
+    chunk = settings.chunk
+    for start in range(0, len(lo), chunk):
+        a, b = lo[start:start + chunk], hi[start:start + chunk]
+        sim = np.asarray(vectors[a].multiply(vectors[b]).sum(axis=1)).ravel()
+        if present is not None:
+            shared = np.asarray(present[a].multiply(present[b]).sum(axis=1)).ravel()
+            sim[shared < min_shared] = 0.0
+        out[start:start + chunk] = np.clip(sim, 0.0, 1.0)
+    return out
+
+
+def _edges(names: pl.Series, lo: np.ndarray, hi: np.ndarray, sims: dict[str, np.ndarray]) -> pl.DataFrame:
+    if len(lo) == 0:
+        return pl.DataFrame(schema=_EMPTY)
+    frame = pl.DataFrame({"a": names.gather(lo), "b": names.gather(hi), **{f: s for f, s in sims.items()}})
+    parts = [
+        pl.when(pl.col(f) > 0).then(pl.lit(f + "=") + pl.col(f).round(2).cast(pl.String)) for f in sims
+    ]
+    miss = pl.lit(1.0)
+    for f in sims:
+        miss = miss * (1.0 - pl.col(f))
     return (
-        sims.group_by("a", "b")
-        .agg(
-            (1.0 - (1.0 - pl.col("sim")).product()).alias("weight"),
-            pl.len().alias("n_families"),
-            strong.any().alias("strong"),
-            pl.concat_str([pl.col("family"), pl.col("sim").round(2).cast(pl.String)], separator="=").alias("families"),
-        )
-        .filter((pl.col("n_families") >= settings.min_families) | pl.col("strong"))
+        frame.with_columns((1.0 - miss).alias("weight"), pl.concat_list(parts).list.drop_nulls().alias("families"))
         .select("a", "b", "weight", "families")
         .sort("a", "b")
     )

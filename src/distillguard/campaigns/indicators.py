@@ -1,13 +1,19 @@
 """Per-account infrastructure and metadata indicators, read from the store with SQL.
 
 An indicator is a value an account shows (an address, a client, a template,
-a payment fingerprint, a signup burst), grouped in *families*: evidence from
-one family alone (e.g. a shared NAT address) never links two accounts.
+a payment fingerprint, a signup burst, an active ten-minute slot), grouped in
+*families*: evidence from one family alone (e.g. a shared NAT address) never
+links two accounts.
+
+For linking, indicators are compact (account code, family, kind, 64-bit hash,
+share), so that 200,000 accounts and their twelve million indicators fit in a
+few hundred megabytes; :func:`describe_indicators` gives the readable values
+for the few accounts of a campaign.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -16,81 +22,140 @@ import polars as pl
 from distillguard.accounts.network import subnet_of
 from distillguard.store import Store
 
-FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup")
+FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup", "timing")
+KINDS: dict[str, str] = {
+    "ip": "network", "subnet": "network", "signup_ip": "network", "client": "client", "template": "template",
+    "payment": "payment", "signup_burst": "signup", "active": "timing",
+}
+"""Indicator kind → its family."""
 SIGNUP_BURST_MINUTES = 30
+ACTIVITY_BUCKET_MINUTES = 10
 
-_TRAFFIC_SQL = """
-WITH t AS (
-    SELECT e.account_id, e.ip, coalesce(e.user_agent, '') || ' | ' || coalesce(e.tls_ja4, '') AS client,
-           s.template_key
-    FROM exchanges e JOIN signals s USING (rid)
-    WHERE $until IS NULL OR e.ts < $until
+_CODES = """
+CREATE OR REPLACE TEMP TABLE indicator_accounts AS
+SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::UINTEGER AS i
+FROM (SELECT DISTINCT account_id FROM exchanges WHERE $until IS NULL OR ts < $until)
+"""
+
+_TRAFFIC = """
+WITH e AS (
+    SELECT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
+    FROM exchanges WHERE ($until IS NULL OR ts < $until) AND {only}
+),
+s AS (
+    SELECT account_id, CAST(template_key AS VARCHAR) AS template,
+           CAST(epoch(ts)::BIGINT // $bucket AS VARCHAR) AS active
+    FROM signals WHERE ($until IS NULL OR ts < $until) AND {only}
+),
+totals AS (SELECT account_id, count(*)::DOUBLE AS total FROM e GROUP BY ALL),
+traffic AS (
+    SELECT account_id, 'ip' AS kind, ip AS value, count(*) AS n FROM e GROUP BY ALL
+    UNION ALL SELECT account_id, 'client', client, count(*) FROM e GROUP BY ALL
+    UNION ALL SELECT account_id, 'template', template, count(*) FROM s WHERE template <> '0' GROUP BY ALL
+    UNION ALL SELECT account_id, 'active', active, count(*) FROM s GROUP BY ALL
 )
-SELECT account_id, 'ip' AS kind, ip AS value, count(*) AS n FROM t GROUP BY ALL
-UNION ALL
-SELECT account_id, 'client', client, count(*) FROM t GROUP BY ALL
-UNION ALL
-SELECT account_id, 'template', CAST(template_key AS VARCHAR), count(*) FROM t
-WHERE template_key IS NOT NULL AND template_key <> 0 GROUP BY ALL
+SELECT account_id, kind, value, n / total AS x FROM traffic JOIN totals USING (account_id)
 """
 
-_ACCOUNT_SQL = """
-SELECT account_id, payment_fingerprint, signup_ip, email_domain, email_local, created_at
-FROM accounts
+_SIGNUP = """
+WITH records AS (SELECT * FROM accounts WHERE {only})
+SELECT account_id, 'payment' AS kind, payment_fingerprint AS value, 1.0 AS x
+FROM records WHERE payment_fingerprint IS NOT NULL
+UNION ALL SELECT account_id, 'signup_ip', signup_ip, 1.0 FROM records WHERE signup_ip IS NOT NULL
+UNION ALL SELECT account_id, 'signup_burst',
+    coalesce(email_domain, '') || '|' ||
+    regexp_replace(regexp_replace(lower(coalesce(email_local, '')), '[0-9]+', '9', 'g'), '[a-z]+', 'a', 'g')
+    || '|' || CAST(time_bucket(INTERVAL '{burst} minutes', created_at) AS VARCHAR), 1.0
+FROM records WHERE created_at IS NOT NULL
+"""
+
+_SUBNET_V4 = "regexp_replace(value, '\\.[0-9]+$', '') || '.0/24'"
+
+_COMPACT = """
+WITH v AS (({traffic}) UNION ALL ({signup})),
+s AS (
+    SELECT account_id, 'subnet' AS kind, {subnet} AS value, sum(x) AS x
+    FROM v WHERE kind = 'ip' AND value NOT LIKE '%:%' GROUP BY ALL
+)
+SELECT c.i, v.kind, CASE WHEN v.kind = 'ip' AND v.value LIKE '%:%' THEN v.value END AS ipv6,
+       hash(v.kind || ':' || v.value) AS h, v.x::FLOAT AS x
+FROM (SELECT * FROM v UNION ALL SELECT * FROM s) v JOIN indicator_accounts c USING (account_id)
 """
 
 
-def _shape(local: str | None) -> str:
-    """The shape of an e-mail local part: letters → a, digits → 9, runs collapsed."""
-    if not local:
-        return ""
-    return re.sub(r"[a-z]+", "a", re.sub(r"[0-9]+", "9", local.lower()))
+@dataclass(frozen=True)
+class Indicators:
+    """Compact indicators: ``table`` (``i, family, kind, h, x``) over the accounts ``accounts[i]``."""
+
+    accounts: pl.Series
+    table: pl.DataFrame
+
+    @property
+    def height(self) -> int:
+        """Number of (account, indicator) rows."""
+        return self.table.height
 
 
-def load_indicators(store: Store, until: datetime | None = None) -> pl.DataFrame:
-    """Long table ``account_id, family, indicator, x`` (x = the account's share of traffic, or 1)."""
-    traffic = cast(pl.DataFrame, pl.from_arrow(store.query(_TRAFFIC_SQL, {"until": until})))
-    totals = traffic.filter(pl.col("kind") == "ip").group_by("account_id").agg(pl.col("n").sum().alias("total"))
-    traffic = traffic.join(totals, on="account_id").with_columns((pl.col("n") / pl.col("total")).alias("x"))
-    ips = traffic.filter(pl.col("kind") == "ip")
-    subnets = ips.with_columns(
-        pl.col("value").map_elements(subnet_of, return_dtype=pl.String).alias("value"),
-        pl.lit("subnet").alias("kind"),
-    ).group_by("account_id", "kind", "value").agg(pl.col("x").sum())
-    rows = [
-        ips.select("account_id", "kind", "value", "x"),
-        subnets.select("account_id", "kind", "value", "x"),
-        traffic.filter(pl.col("kind") != "ip").select("account_id", "kind", "value", "x"),
-    ]
-    accounts = cast(pl.DataFrame, pl.from_arrow(store.query(_ACCOUNT_SQL)))
-    if until is not None and accounts.height:
-        seen = totals.select("account_id")
-        accounts = accounts.join(seen, on="account_id", how="semi")
-    if accounts.height:
-        one = pl.lit(1.0).alias("x")
-        rows.append(accounts.filter(pl.col("payment_fingerprint").is_not_null()).select(
-            "account_id", pl.lit("payment").alias("kind"), pl.col("payment_fingerprint").alias("value"), one))
-        rows.append(accounts.filter(pl.col("signup_ip").is_not_null()).select(
-            "account_id", pl.lit("signup_ip").alias("kind"), pl.col("signup_ip").alias("value"), one))
-        burst = accounts.filter(pl.col("created_at").is_not_null()).with_columns(
-            pl.col("email_local").map_elements(_shape, return_dtype=pl.String).fill_null("").alias("shape"),
-            pl.col("created_at").dt.truncate(f"{SIGNUP_BURST_MINUTES}m").cast(pl.String).alias("bucket"),
-        )
-        rows.append(burst.select(
-            "account_id", pl.lit("signup_burst").alias("kind"),
-            pl.concat_str([pl.col("email_domain").fill_null(""), pl.col("shape"), pl.col("bucket")], separator="|")
-            .alias("value"), one))
-    long = pl.concat([r.with_columns(pl.col("x").cast(pl.Float64)) for r in rows])
-    family = (
-        pl.when(pl.col("kind").is_in(["ip", "subnet", "signup_ip"])).then(pl.lit("network"))
-        .when(pl.col("kind") == "client").then(pl.lit("client"))
-        .when(pl.col("kind") == "template").then(pl.lit("template"))
-        .when(pl.col("kind") == "payment").then(pl.lit("payment"))
-        .otherwise(pl.lit("signup"))
+def load_indicators(store: Store, until: datetime | None = None) -> Indicators:
+    """Every account's indicators in the traffic before ``until`` (all of it when None)."""
+    store.con.execute(_CODES, {"until": until})
+    codes = cast(pl.DataFrame, pl.from_arrow(store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")))
+    seen = "account_id IN (SELECT account_id FROM indicator_accounts)"
+    sql = _COMPACT.format(
+        traffic=_TRAFFIC.format(only="TRUE"), signup=_SIGNUP.format(only=seen, burst=SIGNUP_BURST_MINUTES),
+        subnet=_SUBNET_V4,
     )
-    return long.select(
-        "account_id",
-        family.alias("family"),
-        pl.concat_str([pl.col("kind"), pl.col("value")], separator=":").alias("indicator"),
-        "x",
+    rows = cast(pl.DataFrame, pl.from_arrow(store.query(sql, {"until": until, "bucket": ACTIVITY_BUCKET_MINUTES * 60})))
+    v6 = rows.filter(pl.col("ipv6").is_not_null())
+    rows = rows.drop("ipv6")
+    if v6.height:
+        subnet = _keyed(store, v6.select(pl.lit("subnet").alias("kind"), pl.col("ipv6").alias("ip")).unique().with_columns(
+            pl.col("ip").map_elements(subnet_of, return_dtype=pl.String).alias("value")))
+        subnets = (
+            v6.join(subnet.select(pl.col("ip").alias("ipv6"), "kind", "h"), on="ipv6")
+            .group_by("i", "kind", "h").agg(pl.col("x").sum())
+        )
+        rows = pl.concat([rows, subnets.select(rows.columns)], how="vertical_relaxed")
+    return Indicators(codes.get_column("account_id"), _compact(rows))
+
+
+def describe_indicators(store: Store, account_ids: list[str], until: datetime | None = None) -> pl.DataFrame:
+    """Readable long table ``account_id, kind, value, x, h`` for the given accounts.
+
+    ``h`` is the indicator's key in :func:`load_indicators`' compact table.
+    """
+    only = "list_contains($only, account_id)"
+    traffic = _TRAFFIC.format(only=only)
+    sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=SIGNUP_BURST_MINUTES)})"
+    raw = cast(pl.DataFrame, pl.from_arrow(store.query(
+        sql, {"until": until, "bucket": ACTIVITY_BUCKET_MINUTES * 60, "only": account_ids}
+    ))).with_columns(pl.col("x").cast(pl.Float64))
+    ips = raw.filter(pl.col("kind") == "ip")
+    subnet = ips.select("value").unique().with_columns(
+        pl.col("value").map_elements(subnet_of, return_dtype=pl.String).alias("subnet")
+    )
+    subnets = (
+        ips.join(subnet, on="value").group_by("account_id", "subnet").agg(pl.col("x").sum())
+        .select("account_id", pl.lit("subnet").alias("kind"), pl.col("subnet").alias("value"), "x")
+    )
+    return _keyed(store, pl.concat([raw, subnets]))
+
+
+def _keyed(store: Store, rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (with ``kind`` and ``value``) with their indicator key ``h``, as the store's SQL makes it."""
+    store.con.register("_dg_keyed", rows.to_arrow())
+    try:
+        return cast(pl.DataFrame, pl.from_arrow(
+            store.query("SELECT *, hash(kind || ':' || value) AS h FROM _dg_keyed")))
+    finally:
+        store.con.unregister("_dg_keyed")
+
+
+def _compact(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select(
+        pl.col("i").cast(pl.UInt32),
+        pl.col("kind").replace_strict(KINDS, return_dtype=pl.Enum(list(FAMILIES))).alias("family"),
+        pl.col("kind").cast(pl.Enum(list(KINDS))),
+        pl.col("h").cast(pl.UInt64),
+        pl.col("x").cast(pl.Float32),
     )

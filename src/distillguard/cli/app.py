@@ -33,6 +33,8 @@ from distillguard.cli.pipeline import (
     replay,
     write_outputs,
 )
+from distillguard.cli.campaign_cmd import campaign_app
+from distillguard.cli.signup_cmd import signup_app
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.decision import Action
 from distillguard.core.errors import DistillguardError
@@ -43,6 +45,8 @@ from distillguard.sim import load_scenario, simulate
 from distillguard.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
+app.add_typer(signup_app, name="signup")
+app.add_typer(campaign_app, name="campaign")
 console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 180)  # piped tables stay readable
 

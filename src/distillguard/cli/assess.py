@@ -16,6 +16,7 @@ from distillguard.campaigns import (
     LinkSettings,
     campaign_features,
     find_campaigns,
+    describe_indicators,
     link_accounts,
     load_indicators,
     propagate,
@@ -51,11 +52,11 @@ def assess(
     """Score every account, link them into campaigns, and decide an action for each."""
     features = stats.get()
     ids = features.column("account_id").to_pylist()
-    context = _context(store, features)
+    context = account_context(store, features)
     own_risk, evidence = score_accounts(features, context)
     indicators = load_indicators(store, until)
     edges = link_accounts(indicators, link)
-    result = find_campaigns(edges, stats, context, cluster)
+    result = find_campaigns(edges, stats, context, cluster, indicators)
     risk = propagate(ids, own_risk, result)
     by_id = {c.campaign_id: c for c in result.campaigns}
     categories = context.column("category").to_pylist()
@@ -68,11 +69,12 @@ def assess(
             found.insert(0, Evidence("campaign.membership", float(result.tie[account]),
                                      f"linked to campaign {cid} ({len(camp.members):,} accounts, risk {camp.risk:.2f})"))
         decisions.append(decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid)))
-    records = _campaign_records(stats, result.campaigns, indicators)
+    members = [m for c in result.campaigns for m in c.members]
+    records = _campaign_records(stats, result.campaigns, describe_indicators(store, members, until))
     return Assessment(decisions, records, features)
 
 
-def _context(store: Store, features: pa.Table) -> pa.Table:
+def account_context(store: Store, features: pa.Table) -> pa.Table:
     """Account records (category, verification) aligned with the feature rows; null where unknown."""
     accounts = pl.from_arrow(store.query(_CONTEXT_SQL))
     ids = pl.DataFrame({"account_id": features.column("account_id").to_pylist()}, schema={"account_id": pl.String})
@@ -82,7 +84,7 @@ def _context(store: Store, features: pa.Table) -> pa.Table:
     return joined.to_arrow()
 
 
-def _campaign_records(stats: AccountStats, campaigns: list[Campaign], indicators: pl.DataFrame) -> list[dict[str, Any]]:
+def _campaign_records(stats: AccountStats, campaigns: list[Campaign], described: pl.DataFrame) -> list[dict[str, Any]]:
     """The output records of the campaigns: volume, time span, capabilities, indicators, evidence."""
     if not campaigns:
         return []
@@ -92,14 +94,14 @@ def _campaign_records(stats: AccountStats, campaigns: list[Campaign], indicators
          "campaign_id": [c.campaign_id for c in campaigns for _ in c.members]}
     )
     shared = (
-        indicators.join(member_of, on="account_id")
-        .group_by("campaign_id", "indicator").agg(pl.len().alias("accounts"))
+        described.join(member_of, on="account_id")
+        .filter(pl.col("kind").is_in(list(_INDICATOR_KINDS)))
+        .group_by("campaign_id", "kind", "value").agg(pl.len().alias("accounts"))
         .filter(pl.col("accounts") >= 2)
-        .sort(["campaign_id", "accounts", "indicator"], descending=[False, True, False])
+        .sort(["campaign_id", "accounts", "kind", "value"], descending=[False, True, False, False])
     )
     top: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for cid, indicator, n in shared.iter_rows():
-        kind, value = indicator.split(":", 1)
+    for cid, kind, value, n in shared.iter_rows():
         listing = top.setdefault(cid, {}).setdefault(_INDICATOR_KINDS[kind], [])
         if len(listing) < 10:
             listing.append({"value": value, "accounts": n})

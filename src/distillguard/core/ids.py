@@ -1,10 +1,56 @@
-"""Stable, fast hashes for ids and dedupe."""
+"""Stable, fast hashes for ids and dedupe; keyed hashes for personal data leaving the system."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import xxhash
+
+from distillguard.core.errors import ConfigError
+
+HASH_KEY_ENV = "DISTILLGUARD_HASH_KEY"
+KEYED_HASH_BYTES = 16
+MIN_HASH_KEY_BYTES = 16
 
 
 def text_hash64(text: str) -> int:
     """Return a fast, stable, unkeyed 64-bit hash of ``text`` (for dedupe, not secrecy)."""
     return xxhash.xxh64_intdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def keyed_hash(value: str, key: bytes) -> str:
+    """Return the keyed BLAKE2b hash of ``value`` as hex (16 bytes, 32 hex digits).
+
+    Use it for account ids and IP addresses before they leave the system: the
+    same value under the same key always gives the same token (so outputs can
+    still be joined), and without the key the token cannot be reversed by
+    hashing guesses.
+    """
+    if len(key) < MIN_HASH_KEY_BYTES:
+        raise ConfigError(f"hash key too short: {len(key)} bytes, at least {MIN_HASH_KEY_BYTES} needed")
+    if len(key) > hashlib.blake2b.MAX_KEY_SIZE:  # longer keys are condensed, never cut
+        key = hashlib.blake2b(key).digest()
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=KEYED_HASH_BYTES)
+    return digest.hexdigest()
+
+
+def load_hash_key(environ: dict[str, str] | None = None) -> bytes:
+    """Read the keyed-hash key from ``DISTILLGUARD_HASH_KEY`` (hex, or any text of 16+ bytes).
+
+    Raises :class:`ConfigError` when it is unset or too short, so that nothing
+    leaves the system unhashed.
+    """
+    text = (os.environ if environ is None else environ).get(HASH_KEY_ENV, "").strip()
+    if not text:
+        raise ConfigError(
+            f"{HASH_KEY_ENV} is not set: it keys the hash of account ids and IP addresses in outputs "
+            f"(set it to a secret of at least {MIN_HASH_KEY_BYTES} bytes, e.g. `openssl rand -hex 32`)"
+        )
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = text.encode("utf-8")
+    if len(key) < MIN_HASH_KEY_BYTES:
+        raise ConfigError(f"{HASH_KEY_ENV} is too short: {len(key)} bytes, at least {MIN_HASH_KEY_BYTES} needed")
+    return key

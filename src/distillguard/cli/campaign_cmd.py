@@ -1,0 +1,258 @@
+"""``distillguard campaign list | show ID``: campaigns of a stored run, their evidence, lifecycle and intrusion set."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import orjson
+import polars as pl
+import typer
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from distillguard.campaigns import link_accounts, load_indicators
+from distillguard.campaigns.indicators import Indicators
+from distillguard.campaigns.intrusion import IntrusionSet, find_intrusion_sets, set_of
+from distillguard.campaigns.lifecycle import (
+    Lifecycle,
+    build_lifecycle,
+    load_campaign_traffic,
+    model_first_seen,
+)
+from distillguard.cli.plots import plot_account_graph, plot_lifecycle
+from distillguard.config import load_settings, with_overrides
+from distillguard.core.errors import DistillguardError
+from distillguard.store import Store
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Inspect the campaigns of a stored run: evidence, lifecycle, intrusion set.")
+console = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB store file [default: from settings, ./distillguard.duckdb].")]
+RunOpt = Annotated[str | None, typer.Option("--run", help="Run id [default: the newest run (holding the campaign)].")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (DISTILLGUARD_* env vars override it).")]
+
+_RUNS_SQL = "SELECT run_id FROM runs ORDER BY started_at DESC"
+_CAMPAIGNS_SQL = """
+SELECT campaign_id, n_accounts, n_exchanges, first_seen, last_seen, confidence, record
+FROM campaigns WHERE run_id = $run ORDER BY n_exchanges DESC, campaign_id
+"""
+_FIND_SQL = """
+SELECT c.run_id, c.record FROM campaigns c JOIN runs r USING (run_id)
+WHERE c.campaign_id = $id AND ($run IS NULL OR c.run_id = $run)
+ORDER BY r.started_at DESC LIMIT 1
+"""
+_DECISIONS_SQL = """
+SELECT account_id, risk, flagged FROM decisions
+WHERE run_id = $run AND account_id IN (SELECT unnest($members))
+"""
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn distillguard errors into a one-line message and exit status 2."""
+    try:
+        yield
+    except DistillguardError as exc:
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _store(db: Path | None, config: Path | None) -> Store:
+    settings = load_settings(config)
+    if db is not None:
+        settings = with_overrides(settings, "command line", db=db)
+    if not settings.db.exists():
+        raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
+    return Store(settings.db).open()
+
+
+def _latest_run(store: Store, run: str | None) -> str:
+    runs = store.query(_RUNS_SQL).to_pylist()
+    if run is not None:
+        if not any(r["run_id"] == run for r in runs):
+            known = ", ".join(r["run_id"] for r in runs[:5]) or "none"
+            raise DistillguardError(f"{store.path}: no run {run!r} (newest runs: {known})")
+        return run
+    if not runs:
+        raise DistillguardError(f"{store.path}: the store holds no runs (run `distillguard analyze` first)")
+    return str(runs[0]["run_id"])
+
+
+@campaign_app.command("list")
+def list_cmd(db: DbOpt = None, run: RunOpt = None, config: ConfigOpt = None) -> None:
+    """List the campaigns of a run (the newest by default) with their intrusion sets."""
+    with _errors(), _store(db, config) as store:
+        run_id = _latest_run(store, run)
+        rows = store.query(_CAMPAIGNS_SQL, {"run": run_id}).to_pylist()
+        sets = find_intrusion_sets(store) if rows else []
+        table = Table(title=f"campaigns of run {run_id} ({store.path})", title_justify="left")
+        for name, justify in (("campaign", "left"), ("accounts", "right"), ("exchanges", "right"),
+                              ("first seen", "left"), ("last seen", "left"), ("confidence", "right"),
+                              ("main capability", "left"), ("intrusion set", "left")):
+            table.add_column(name, justify=cast(Any, justify))
+        for r in rows:
+            record = orjson.loads(r["record"])
+            caps = record.get("capabilities") or {}
+            main = max(caps.items(), key=lambda kv: kv[1], default=("-", 0.0))
+            found = set_of(sets, r["campaign_id"])
+            set_label = f"{found.set_id} ({len(found.campaigns)})" if found else "-"
+            table.add_row(r["campaign_id"], f"{r['n_accounts']:,}", f"{r['n_exchanges']:,}", _time(r["first_seen"]),
+                          _time(r["last_seen"]), f"{r['confidence']:.2f}", f"{main[0]} {main[1]:.0%}", set_label)
+        out.print(table if rows else f"run {run_id} found no campaigns")
+        if rows:
+            out.print("show one with: distillguard campaign show ID" + (f" --db {db}" if db else ""))
+
+
+@campaign_app.command("show")
+def show_cmd(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id (see `distillguard campaign list`).")],
+    db: DbOpt = None,
+    run: RunOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the PNGs [default: ./campaign-ID].")] = None,
+    by: Annotated[str, typer.Option("--by", help="Stack the volume by model or capability.")] = "model",
+    max_nodes: Annotated[int, typer.Option("--max-nodes", min=10, help="Most accounts drawn in the graph.")] = 300,
+    config: ConfigOpt = None,
+) -> None:
+    """Print a campaign's evidence, lifecycle and intrusion set; write its lifecycle and account-graph PNGs."""
+    if by not in ("model", "capability"):
+        raise typer.BadParameter(f"--by {by!r}: expected model or capability")
+    with _errors(), _store(db, config) as store:
+        found = store.query(_FIND_SQL, {"id": campaign_id, "run": run}).to_pylist()
+        if not found:
+            where = f"run {run}" if run else "any run"
+            raise DistillguardError(
+                f"{store.path}: no campaign {campaign_id!r} in {where}; "
+                f"`distillguard campaign list --db {store.path}` lists the campaign ids of the newest run "
+                "(add --run RUN for another run)")
+        run_id, record = found[0]["run_id"], orjson.loads(found[0]["record"])
+        members: list[str] = record["accounts"]
+        traffic, signups = load_campaign_traffic(store, members)
+        lifecycle = build_lifecycle(traffic, signups, model_first_seen(store))
+        indicators = load_indicators(store)
+        edges = _member_edges(indicators, members)
+        sets = find_intrusion_sets(store, indicators)
+        decisions = cast(pl.DataFrame, pl.from_arrow(store.query(_DECISIONS_SQL, {"run": run_id, "members": members})))
+        nodes = pl.DataFrame({"account_id": members}).join(decisions, on="account_id", how="left")
+        target = out_dir or Path(f"campaign-{campaign_id}")
+        title = f"{campaign_id} — {len(members):,} accounts, {record['n_exchanges']:,} exchanges"
+        life_png = plot_lifecycle(lifecycle, title, target / f"{campaign_id}-lifecycle.png", by)
+        graph_png, drawn = plot_account_graph(edges, nodes, f"{campaign_id}: linked accounts",
+                                              target / f"{campaign_id}-accounts.png", max_nodes)
+        out.print(_summary(run_id, record, nodes))
+        out.print(_evidence(record, edges, len(members)))
+        out.print(_phases(lifecycle))
+        out.print(_intrusion(set_of(sets, campaign_id), campaign_id))
+        note = "" if drawn == len(members) else f" ({drawn:,} linked accounts of {len(members):,} drawn: raise --max-nodes for more)"
+        out.print(f"lifecycle plot: {life_png}\naccount graph:  {graph_png}{note}")
+
+
+def _member_edges(indicators: Indicators, members: list[str]) -> pl.DataFrame:
+    """The linking edges between members, linked over only the indicators members show.
+
+    Every account's rows of those indicators are kept, so rarity and the
+    members' own indicator vectors are those of the whole store: the edges
+    between members are the run's, at a fraction of the cost of linking everyone.
+    """
+    codes = pl.DataFrame({"account_id": indicators.accounts}).with_row_index("i").filter(
+        pl.col("account_id").is_in(pl.Series(members).implode())).get_column("i").cast(pl.UInt32)
+    shown = indicators.table.filter(pl.col("i").is_in(codes.implode())).get_column("h").unique()
+    subset = Indicators(indicators.accounts, indicators.table.filter(pl.col("h").is_in(shown.implode())))
+    return link_accounts(subset).filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
+
+
+def _time(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    hours = (end - start).total_seconds() / 3600
+    return f"{hours:,.0f} h" if hours < 48 else f"{hours / 24:,.1f} d"
+
+
+def _summary(run_id: str, record: dict[str, Any], nodes: pl.DataFrame) -> Panel:
+    flagged = int(nodes.get_column("flagged").fill_null(False).sum())
+    first, last = datetime.fromisoformat(record["first_seen"]), datetime.fromisoformat(record["last_seen"])
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("run", run_id)
+    grid.add_row("members", f"{record['n_accounts']:,} accounts, {flagged:,} flagged")
+    grid.add_row("confidence", f"{record['confidence']:.2f} (pooled risk {record.get('risk', 0.0):.2f})")
+    grid.add_row("volume", f"{record['n_exchanges']:,} exchanges")
+    grid.add_row("seen", f"{_time(first)} → {_time(last)} UTC ({_duration(first, last)})")
+    caps = sorted((record.get("capabilities") or {}).items(), key=lambda kv: -kv[1])
+    grid.add_row("capabilities", ", ".join(f"{k} {v:.0%}" for k, v in caps if v > 0) or "-")
+    for i, reason in enumerate(record.get("reasons") or []):
+        grid.add_row("why" if i == 0 else "", escape(reason))
+    return Panel(grid, title=f"campaign {record['campaign_id']}", title_align="left")
+
+
+def _evidence(record: dict[str, Any], edges: pl.DataFrame, n_members: int) -> Group:
+    links = Table(title="linking edges between members", title_justify="left")
+    links.add_column("family")
+    links.add_column("edges in the run", justify="right")
+    links.add_column("members with such an edge", justify="right")
+    stored = (record.get("evidence") or {}).get("linking_edges") or {}
+    exploded = edges.explode("families").with_columns(pl.col("families").str.split("=").list.first().alias("family"))
+    for family in sorted(set(stored) | set(exploded.get_column("family").to_list()), key=lambda f: -stored.get(f, 0)):
+        mine = exploded.filter(pl.col("family") == family)
+        covered = pl.concat([mine.get_column("a"), mine.get_column("b")]).n_unique() if mine.height else 0
+        links.add_row(family, f"{stored.get(family, mine.height):,}", f"{covered:,} of {n_members:,}")
+    shared = Table(title="shared indicators (top 10 of each kind)", title_justify="left")
+    shared.add_column("kind")
+    shared.add_column("value", overflow="fold")
+    shared.add_column("accounts", justify="right")
+    for kind, items in (record.get("indicators") or {}).items():
+        for i, item in enumerate(items[:5]):
+            shared.add_row(kind if i == 0 else "", escape(str(item["value"])), f"{item['accounts']:,}")
+        if len(items) > 5:
+            shared.add_row("", f"… {len(items) - 5} more", "")
+    return Group(links, shared)
+
+
+def _phases(lifecycle: Lifecycle) -> Table:
+    table = Table(title="lifecycle phases", title_justify="left")
+    table.add_column("phase")
+    table.add_column("start (UTC)")
+    table.add_column("end (UTC)")
+    table.add_column("length", justify="right")
+    table.add_column("evidence", overflow="fold")
+    for p in lifecycle.phases:
+        table.add_row(p.kind.replace("_", " "), _time(p.start), _time(p.end), _duration(p.start, p.end), escape(p.evidence))
+    if not lifecycle.phases:
+        table.add_row("-", "", "", "", "no phase found (too little traffic)")
+    return table
+
+
+def _intrusion(found: IntrusionSet | None, campaign_id: str) -> Panel:
+    if found is None or len(found.campaigns) == 1:
+        return Panel(f"{found.set_id if found else '-'}: no other campaign in the store shares its infrastructure",
+                     title="intrusion set", title_align="left")
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    others = [c for c in found.campaigns if c != campaign_id]
+    table.add_row("campaigns", f"{len(found.campaigns):,}: this one and " + ", ".join(others[:8]) + (" …" if len(others) > 8 else ""))
+    runs = sorted({r for rs in found.runs.values() for r in rs})
+    table.add_row("runs", f"{len(runs):,}")
+    direct = [link for link in found.links if campaign_id in (link.a, link.b)][:5]
+    for i, link in enumerate(direct):
+        other = link.b if link.a == campaign_id else link.a
+        families = ", ".join(f"{f} {v:.0%}" for f, v in link.families.items())
+        table.add_row("linked to" if i == 0 else "", f"{other}: overlap {families}")
+    for i, item in enumerate(found.shared):
+        table.add_row("shared" if i == 0 else "",
+                      escape(item.indicator) + f" — {item.campaigns} campaigns, {item.accounts:,} accounts")
+    return Panel(table, title=f"intrusion set {found.set_id}", title_align="left")

@@ -1,0 +1,69 @@
+"""Keyed hashes of personal data, and the key they need."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillguard.core.errors import ConfigError
+from distillguard.core.ids import HASH_KEY_ENV, keyed_hash, load_hash_key, text_hash64
+
+KEY = bytes(range(32))
+
+
+def test_keyed_hash_is_stable_hex_of_16_bytes() -> None:
+    token = keyed_hash("203.0.113.7", KEY)
+    assert token == keyed_hash("203.0.113.7", KEY)
+    assert len(token) == 32 and int(token, 16) >= 0
+
+
+@pytest.mark.parametrize(("a", "b"), [("acct-1", "acct-2"), ("10.0.0.1", "10.0.0.2"), ("", " ")])
+def test_keyed_hash_separates_values(a: str, b: str) -> None:
+    assert keyed_hash(a, KEY) != keyed_hash(b, KEY)
+
+
+def test_keyed_hash_depends_on_the_key() -> None:
+    other = bytes(reversed(KEY))
+    assert keyed_hash("acct-1", KEY) != keyed_hash("acct-1", other)
+
+
+def test_long_keys_are_condensed_not_cut() -> None:
+    long_a = b"k" * 64 + b"a"
+    long_b = b"k" * 64 + b"b"
+    assert keyed_hash("acct-1", long_a) != keyed_hash("acct-1", long_b)
+
+
+def test_short_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match="too short"):
+        keyed_hash("acct-1", b"short")
+
+
+def test_unkeyed_hash_unchanged() -> None:
+    assert text_hash64("abc") == text_hash64("abc") != text_hash64("abd")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("00" * 16, bytes(16)),
+        ("  " + "ab" * 20 + "\n", bytes.fromhex("ab" * 20)),
+        ("a passphrase of enough length", b"a passphrase of enough length"),
+    ],
+)
+def test_load_hash_key_reads_hex_or_text(value: str, expected: bytes) -> None:
+    assert load_hash_key({HASH_KEY_ENV: value}) == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [({}, "is not set"), ({HASH_KEY_ENV: " "}, "is not set"),
+                                              ({HASH_KEY_ENV: "abcd"}, "too short")])
+def test_load_hash_key_explains_what_is_missing(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_hash_key(env)
+    assert HASH_KEY_ENV in str(info.value)
+
+
+def test_load_hash_key_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HASH_KEY_ENV, "ff" * 32)
+    assert load_hash_key() == b"\xff" * 32
+    monkeypatch.delenv(HASH_KEY_ENV)
+    with pytest.raises(ConfigError):
+        load_hash_key()
