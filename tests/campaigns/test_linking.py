@@ -2,6 +2,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 from factories import T0, account, accounts, exchange, exchanges
@@ -61,3 +62,14 @@ def test_operator_accounts_link_and_nat_students_do_not(population: Store) -> No
 def test_indicators_respect_until(population: Store) -> None:
     early = load_indicators(population, T0 + timedelta(minutes=10))
     assert len(early.accounts) <= 10
+
+
+def test_a_partner_report_links_students_it_names_and_no_one_else(population: Store) -> None:
+    population.con.execute(
+        "INSERT INTO partner_indicators VALUES ('student-3', 'card:9f2c', 'lab-x', NULL), "
+        "('student-7', 'card:9f2c', 'lab-x', NULL)"
+    )
+    edges = link_accounts(load_indicators(population))
+    students = {(a, b) for a, b in edges.select("a", "b").iter_rows() if a.startswith("student")}
+    assert students == {("student-3", "student-7")}
+    assert any(f.startswith("partner=") for f in edges.filter(pl.col("a") == "student-3").get_column("families")[0])

@@ -1,13 +1,14 @@
 """Account-linking edges: per-family similarity of shared indicators, weighted by rarity.
 
 Two accounts are linked when they share rare indicators in at least two
-families (network, client, template, payment, signup, timing), or a strong
-family alone (a payment fingerprint). An address shared by hundreds of
-unrelated accounts (a university NAT, a VPN exit) weighs little, and the
-network family alone never links anyone.
+families (network, client, template, payment, signup, timing, partner), or a
+strong family alone (a payment fingerprint, an indicator a partner reported).
+An address shared by hundreds of unrelated accounts (a university NAT, a VPN
+exit) weighs little, and the network family alone never links anyone.
 
 The work is bounded whatever the population: candidate pairs come only from
-indicators of the *candidate kinds* (addresses, clients, payment, signup);
+indicators of the *candidate kinds* (addresses, clients, payment, signup,
+partner reports);
 a group of at most ``max_full`` accounts gives all its pairs, a larger one a
 few random cycles through its members (an expander, so that clustering does
 not cut it into arbitrary pieces). Each candidate pair is then scored exactly
@@ -26,7 +27,7 @@ from scipy import sparse
 from distillguard.campaigns.indicators import Indicators
 
 #: Families in scoring order: cheap and decisive first.
-SCORE_ORDER: tuple[str, ...] = ("payment", "signup", "client", "network", "timing", "template")
+SCORE_ORDER: tuple[str, ...] = ("partner", "payment", "signup", "client", "network", "timing", "template")
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,11 @@ class LinkSettings:
     """Indicator groups up to this size give all their pairs as candidates."""
     cycles: int = 3
     """Random cycles through each larger group (each member gets 2 × cycles neighbours)."""
-    candidate_kinds: tuple[str, ...] = ("ip", "signup_ip", "client", "payment", "signup_burst", "template_band")
+    candidate_kinds: tuple[str, ...] = ("ip", "signup_ip", "client", "payment", "signup_burst", "partner")
     family_min: float = 0.3
     """Similarity within a family that counts as evidence."""
     min_families: int = 2
-    strong_families: dict[str, float] = field(default_factory=lambda: {"payment": 0.6})
+    strong_families: dict[str, float] = field(default_factory=lambda: {"payment": 0.6, "partner": 0.6})
     """Families whose similarity alone (above the value) links two accounts."""
     min_shared: dict[str, int] = field(default_factory=lambda: {"timing": 3})
     """Families that count only when the pair shares at least this many indicators."""

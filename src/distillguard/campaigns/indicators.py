@@ -1,7 +1,8 @@
 """Per-account infrastructure and metadata indicators, read from the store with SQL.
 
 An indicator is a value an account shows (an address, a client, a template,
-a payment fingerprint, a signup burst, an active ten-minute slot), grouped in
+a payment fingerprint, a signup burst, an active ten-minute slot, an indicator
+a partner reported in the ``partner_indicators`` table), grouped in
 *families*: evidence from one family alone (e.g. a shared NAT address) never
 links two accounts.
 
@@ -22,10 +23,10 @@ import polars as pl
 from distillguard.accounts.network import subnet_of
 from distillguard.store import Store
 
-FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup", "timing")
+FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup", "timing", "partner")
 KINDS: dict[str, str] = {
     "ip": "network", "subnet": "network", "signup_ip": "network", "client": "client", "template": "template",
-    "payment": "payment", "signup_burst": "signup", "active": "timing",
+    "payment": "payment", "signup_burst": "signup", "active": "timing", "partner": "partner",
 }
 """Indicator kind → its family."""
 SIGNUP_BURST_MINUTES = 30
@@ -67,6 +68,8 @@ UNION ALL SELECT account_id, 'signup_burst',
     regexp_replace(regexp_replace(lower(coalesce(email_local, '')), '[0-9]+', '9', 'g'), '[a-z]+', 'a', 'g')
     || '|' || CAST(time_bucket(INTERVAL '{burst} minutes', created_at) AS VARCHAR), 1.0
 FROM records WHERE created_at IS NOT NULL
+UNION ALL SELECT account_id, 'partner', indicator, 1.0 FROM partner_indicators
+WHERE {only} AND ($until IS NULL OR reported_at IS NULL OR reported_at < $until)
 """
 
 _SUBNET_V4 = "regexp_replace(value, '\\.[0-9]+$', '') || '.0/24'"

@@ -98,4 +98,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, account_id)
     );
     """,
+    # 1 -> 2: indicators partners reported (matched to accounts by the intel layer)
+    """
+    CREATE TABLE partner_indicators (
+        account_id VARCHAR NOT NULL,
+        indicator VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        reported_at TIMESTAMPTZ
+    );
+    """,
 )
