@@ -5,7 +5,9 @@
 Reads up to ``--rows`` exchanges with the real reader, then times (median of
 ``--repeat``) every registered signal over them in 20,000-row batches with BLAS
 and DuckDB on one thread, and a DuckDB scan that reads the same ``system`` and
-``prompt`` text and groups it by account.
+``prompt`` text and groups it by account. With ``--prompt-sets DIR`` it also
+times the dataset-sweep signal (not in the default registry: it needs an index
+built from a corpus directory; the index build is timed apart).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from distillguard.ingest import read_exchanges
 from distillguard.signals import SIGNALS, compute_signals
+from distillguard.signals.sweep import DatasetSweepSignal, PromptSetIndex
 
 
 def _median_seconds(fn, repeat: int) -> float:
@@ -40,7 +43,14 @@ def main() -> None:
     parser.add_argument("log", type=Path)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--prompt-sets", type=Path, help="corpus directory to index for the dataset-sweep signal")
     args = parser.parse_args()
+    sweep = None
+    if args.prompt_sets is not None:
+        start = time.perf_counter()
+        sweep = DatasetSweepSignal(PromptSetIndex.from_directory(args.prompt_sets))
+        print(f"prompt-set index: {len(sweep.index):,} items, {len(sweep.index.keys):,} shingles, "
+              f"built in {time.perf_counter() - start:.1f} s")
 
     batches: list[pa.Table] = []
     n = 0
@@ -66,6 +76,8 @@ def main() -> None:
                      _median_seconds(lambda: [compute_signals(c) for c in chunks], args.repeat)))
         for name, signal in SIGNALS.items():
             rows.append((f"  {name}", _median_seconds(lambda s=signal: [s(c) for c in chunks], 1)))
+        if sweep is not None:
+            rows.append(("dataset sweep (extra signal)", _median_seconds(lambda: [sweep(c) for c in chunks], args.repeat)))
 
     out = Table(title=f"{n:,} exchanges, {text_mb:,.1f} MB of system + prompt text, one thread")
     for col in ("stage", "seconds", "exchanges/s", "MB/s of text", "× DuckDB scan time"):

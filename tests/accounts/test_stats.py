@@ -91,3 +91,27 @@ def test_hll_estimate_within_error(true_count: int) -> None:
     hll_add(registers, np.zeros(true_count, np.int64), np.concatenate([values]))
     hll_add(registers, np.zeros(true_count, np.int64), values)  # repeats change nothing
     assert hll_estimate(registers)[0] == pytest.approx(true_count, rel=0.25)
+
+
+def test_sweep_coverage_tells_a_rerun_benchmark_from_a_sweep() -> None:
+    n = 120
+    batch = _batch(2 * n, seed=3)
+    accounts = ["evaluator"] * n + ["sweeper"] * n
+    items = [1000 + i % 30 for i in range(n)] + [5000 + i for i in range(n)]
+    items[-20:] = [None] * 20  # prompts in no known set
+    batch = batch.set_column(0, "account_id", pa.array(accounts))
+    batch = batch.append_column("sweep_item", pa.array(items, pa.uint64()))
+    stats = AccountStats()
+    stats.update(batch.slice(0, 100))
+    stats.update(batch.slice(100))
+    rows = _by_account(stats.get())
+    evaluator, sweeper = rows["evaluator"], rows["sweeper"]
+    assert evaluator["sweep_share"] == 1.0
+    assert sweeper["sweep_share"] == pytest.approx(100 / 120)
+    assert evaluator["sweep_items"] == pytest.approx(30, rel=0.25)  # HLL with 128 registers: ~9 % error
+    assert sweeper["sweep_items"] == pytest.approx(100, rel=0.25)
+    assert evaluator["sweep_repeat"] == pytest.approx(4.0, rel=0.25)
+    assert sweeper["sweep_repeat"] == pytest.approx(1.0, rel=0.25)
+    without = AccountStats()
+    without.update(batch.drop_columns(["sweep_item"]))
+    assert all(row["sweep_share"] == 0.0 for row in without.get().to_pylist())

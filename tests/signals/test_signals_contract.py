@@ -14,6 +14,7 @@ import distillguard.signals as signals_pkg
 from distillguard.core.schema import CAPABILITIES, EXCHANGE_SCHEMA
 from distillguard.signals import SIGNAL_SCHEMA, SIGNALS, Signal, compute_signals
 from distillguard.signals.lang import LANGS
+from distillguard.signals.registry import CONFIGURED_SIGNALS
 
 NAMES = list(SIGNALS)
 
@@ -49,7 +50,7 @@ def test_signal_is_pure_and_row_independent(name: str, awkward_batch: pa.Table) 
 
 
 def test_every_signal_class_is_registered() -> None:
-    registered = {type(sig) for sig in SIGNALS.values()}
+    registered = {type(sig) for sig in SIGNALS.values()} | set(CONFIGURED_SIGNALS)
     defined = set()
     for mod in pkgutil.iter_modules(signals_pkg.__path__, signals_pkg.__name__ + "."):
         module = importlib.import_module(mod.name)

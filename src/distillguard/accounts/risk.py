@@ -1,32 +1,56 @@
-"""Account risk from the fingerprint: a transparent additive model with reasons.
+"""Account risk from the fingerprint: an additive logistic model with plain-word reasons.
 
-First version: each term is a behaviour a distiller cannot easily drop without
-giving up what it came for (asking for reasoning traces, sweeping ever-new
-one-shot prompts, round-the-clock volume), or one that marks legitimate use
-(follow-up conversations, repeated benchmark items). Weights are priors, not
-fitted; the risk is the logistic of their sum.
+Each term is a share, a rate or a clipped score in 0..1 that does not grow
+with the size of the population or the length of the observation: a
+behaviour a distiller cannot easily drop without giving up what it came for
+(asking for reasoning traces, sweeping ever-new one-shot prompts, round-the-
+clock activity), or one that marks legitimate use (follow-up conversations,
+tool loops, repeated benchmark items). Every term of an account is scaled by
+its evidence factor ``n / (n + EVIDENCE_HALF_COUNT)``: a few requests prove
+little. The weights and bias are fitted (``bench/fit_risk_weights.py``, see
+:mod:`distillguard.eval.risk_fit`) on calibration scenarios and shipped as
+``data/risk_weights.yaml``; the risk is the logistic of the weighted sum.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import pyarrow as pa
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from distillguard.core.decision import Evidence
+from distillguard.core.errors import ConfigError
 
 HIGH_RISK_CATEGORIES = ("education", "research", "startup")
 WEAK_VERIFICATIONS = ("none", "email")
+EVIDENCE_HALF_COUNT = 10.0
+"""Exchanges at which an account's own behaviour counts half."""
+WEIGHTS_FILE = "risk_weights.yaml"
+
+
+class RiskWeights(BaseModel):
+    """Bias and per-term weights of the risk model (``data/risk_weights.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bias: float
+    weights: dict[str, float]
+    fitted_on: list[str] = []
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class RiskTerm:
-    """One additive term: its weight, value per account and how to say it."""
+    """One additive term: its name, value per account, the side it counts on and how to say it."""
 
     name: str
-    weight: float
     values: np.ndarray
+    sign: int
     describe: str
 
 
@@ -38,64 +62,114 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     """The terms of the risk model for every account (or pooled campaign) of ``features``.
 
     ``context`` (optional) is row-aligned with ``features`` and holds the
-    account record fields ``category`` and ``verification``. A pooled
-    fingerprint carries ``n_accounts``, which adds a coordination term.
+    account record fields ``category`` and ``verification`` (null when
+    unknown). A pooled fingerprint (a group of accounts taken as one, as the
+    campaign layer scores them) carries ``n_accounts``, which feeds the
+    coordination term (0 for a single account). ``sign`` is +1 for a term
+    that marks distillation and -1 for one that marks legitimate use; the fit
+    keeps each weight on its side.
     """
-    n = _col(features, "n_exchanges")
+    n = np.maximum(_col(features, "n_exchanges"), 1.0)
     continuation = _col(features, "continuation_share")
     novelty = _col(features, "prompt_novelty")
-    rotation = np.where(n >= 5, np.clip((_col(features, "ip_rotation") - 0.3) / 0.5, 0.0, 1.0), 0.0)
-    terms = [
-        RiskTerm("cot_elicitation", 3.5, _col(features, "cot_share"),
-                 "{pct} of {n} requests ask in words for the full reasoning"),
-        RiskTerm("reasoning_parameters", 1.0, _col(features, "reasoning_param_share"),
-                 "{pct} of requests set a large thinking budget or effort"),
-        RiskTerm("reasoning_harvest", 1.5, _col(features, "mean_reasoning_share"),
-                 "reasoning is {pct} of output tokens"),
-        RiskTerm("one_shot_sweep", 1.5, novelty * (1.0 - continuation),
-                 "{pct} new one-shot prompts, no follow-ups"),
-        RiskTerm("volume", 1.0, np.clip(np.log10(np.maximum(n, 1.0)) - 1.5, 0.0, 3.0), "{n} requests"),
-        RiskTerm("sustained", 2.0, np.clip(_col(features, "active_hours") / 24.0, 0.0, 1.0),
-                 "active in {active} distinct hours over {span}"),
-        RiskTerm("round_the_clock", 1.0, np.clip(_col(features, "hour_entropy") - 3.5, 0.0, 1.0),
-                 "active {hours} h/day"),
-        RiskTerm("capability_focus", 1.0,
-                 _col(features, "capability_concentration") * (1.0 - _col(features, "cap_general")),
-                 "{pct} of traffic on one capability ({capability})"),
-        RiskTerm("ip_rotation", 2.0, rotation, "a new IP address for {rotation} of requests"),
-        RiskTerm("anonymised_network", 1.0,
-                 _col(features, "vpn_share") + _col(features, "tor_share") + 0.3 * _col(features, "datacenter_share"),
-                 "{pct} of traffic from VPN, Tor or datacenter addresses"),
-        RiskTerm("conversation", -3.0, continuation, "{pct} of requests continue a conversation or tool loop"),
-        RiskTerm("repeats", -1.0, 1.0 - novelty, "{pct} of prompts are repeats"),
-    ]
-    if "n_accounts" in features.column_names:
-        terms.append(RiskTerm("coordination", 2.0, np.clip(np.log10(_col(features, "n_accounts")) / 2.0, 0.0, 1.0),
-                              "{accounts} accounts linked by shared infrastructure"))
+    active = _col(features, "active_hours")
+    span = np.maximum(_col(features, "span_hours"), 1.0)
+    max_entropy = np.log2(np.clip(n, 2.0, 24.0))
+    n_accounts = _col(features, "n_accounts") if "n_accounts" in features.column_names else np.ones(features.num_rows)
     if context is not None:
         category = context.column("category").to_pylist()
         verification = context.column("verification").to_pylist()
-        terms.append(RiskTerm("cover_category", 0.5,
-                              np.array([c in HIGH_RISK_CATEGORIES for c in category], np.float64),
-                              "{category} account"))
-        terms.append(RiskTerm("weak_verification", 0.3,
-                              np.array([v in WEAK_VERIFICATIONS or v is None for v in verification], np.float64),
-                              "verification: {verification}"))
-    return terms
+    else:
+        category = verification = [None] * features.num_rows
+    return [
+        RiskTerm("cot_elicitation", _col(features, "cot_share"), 1,
+                 "{pct} of {n} requests ask in words for the full reasoning"),
+        RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share"), 1,
+                 "{pct} of requests set a large thinking budget or effort"),
+        RiskTerm("reasoning_harvest", _col(features, "mean_reasoning_share"), 1,
+                 "reasoning is {pct} of output tokens"),
+        RiskTerm("one_shot_sweep", novelty * (1.0 - continuation), 1,
+                 "{pct} new one-shot prompts, no follow-ups"),
+        RiskTerm("sustained", np.clip(active / 24.0, 0.0, 1.0), 1,
+                 "active in {active} distinct hours over {span}"),
+        RiskTerm("duty_cycle", np.clip(active / np.ceil(span + 1.0), 0.0, 1.0) * np.clip(active / 24.0, 0.0, 1.0), 1,
+                 "active {duty} of the hours since its first request"),
+        RiskTerm("round_the_clock", np.clip(_col(features, "hour_entropy") / max_entropy, 0.0, 1.0)
+                 * np.clip(active / 24.0, 0.0, 1.0), 1, "active {hours} h/day"),
+        RiskTerm("capability_focus",
+                 _col(features, "capability_concentration") * (1.0 - _col(features, "cap_general")), 1,
+                 "{pct} of traffic on one capability ({capability})"),
+        RiskTerm("ip_rotation", np.clip((_col(features, "ip_rotation") - 0.3) / 0.5, 0.0, 1.0) * (n >= 5), 1,
+                 "a new IP address for {rotation} of requests"),
+        RiskTerm("datacenter", _col(features, "datacenter_share"), 1,
+                 "{pct} of traffic from datacenter addresses"),
+        RiskTerm("anonymiser", np.clip(_col(features, "vpn_share") + _col(features, "tor_share"), 0.0, 1.0), 1,
+                 "{pct} of traffic from VPN or Tor exits"),
+        RiskTerm("cover_category", np.array([c in HIGH_RISK_CATEGORIES for c in category], np.float64), 1,
+                 "{category} account"),
+        RiskTerm("weak_verification",
+                 np.array([context is not None and (v in WEAK_VERIFICATIONS or v is None) for v in verification],
+                          np.float64), 1, "verification: {verification}"),
+        RiskTerm("conversation", continuation, -1, "{pct} of requests continue a conversation or tool loop"),
+        RiskTerm("rerun", (1.0 - novelty) * (1.0 - continuation), -1,
+                 "{pct} of prompts are one-shot repeats (benchmark reruns)"),
+        RiskTerm("single_template", np.clip(1.0 - np.log1p(_col(features, "distinct_templates")) / np.log1p(n), 0.0, 1.0)
+                 * (n >= 20), -1, "{templates} prompt templates over {n} requests"),
+        RiskTerm("coordination", np.clip(np.log10(np.maximum(n_accounts, 1.0)) / 2.0, 0.0, 1.0), 1,
+                 "{accounts} accounts linked by shared infrastructure"),
+    ]
 
 
-RISK_BIAS = -9.0
-EVIDENCE_HALF_COUNT = 10.0
-"""Exchanges at which an account's own behaviour counts half: a few requests prove little."""
+TERM_SIGNS: dict[str, int] = {
+    t.name: t.sign for t in risk_terms(pa.table({
+        name: pa.array([0.0]) for name in (
+            "n_exchanges", "continuation_share", "prompt_novelty", "active_hours", "span_hours", "cot_share",
+            "reasoning_param_share", "mean_reasoning_share", "hour_entropy", "capability_concentration",
+            "cap_general", "ip_rotation", "datacenter_share", "vpn_share", "tor_share", "distinct_templates",
+        )
+    }))
+}
+"""Each term's side (+1 marks distillation, -1 legitimate use), as the fit needs them."""
 
 
-def score_accounts(features: pa.Table, context: pa.Table | None = None, top: int = 3) -> tuple[np.ndarray, list[list[Evidence]]]:
-    """Risk in 0..1 per account and its top positive reasons as evidence."""
-    terms = risk_terms(features, context)
-    contrib = np.stack([t.weight * t.values for t in terms], axis=1)
+@functools.cache
+def default_weights() -> RiskWeights:
+    """The fitted weights shipped with the package."""
+    text = (resources.files("distillguard.accounts") / "data" / WEIGHTS_FILE).read_text("utf-8")
+    return load_weights(text, f"distillguard/accounts/data/{WEIGHTS_FILE}")
+
+
+def load_weights(text: str, source: str) -> RiskWeights:
+    """Parse and validate risk weights; every term must have a weight on its side."""
+    try:
+        weights = RiskWeights.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{source}: invalid risk weights: {exc}") from exc
+    missing = sorted(set(TERM_SIGNS) - set(weights.weights))
+    unknown = sorted(set(weights.weights) - set(TERM_SIGNS))
+    if missing or unknown:
+        raise ConfigError(f"{source}: weights: missing terms {missing}, unknown terms {unknown}")
+    for name, value in weights.weights.items():
+        if value * TERM_SIGNS[name] < 0:
+            raise ConfigError(f"{source}: weights.{name}: {value} is on the wrong side (sign {TERM_SIGNS[name]:+d})")
+    return weights
+
+
+def evidence_factor(features: pa.Table) -> np.ndarray:
+    """``n / (n + EVIDENCE_HALF_COUNT)`` per account: how much its own behaviour counts."""
     n = _col(features, "n_exchanges")
-    contrib *= (n / (n + EVIDENCE_HALF_COUNT))[:, None]
-    risk = 1.0 / (1.0 + np.exp(-(contrib.sum(axis=1) + RISK_BIAS)))
+    return n / (n + EVIDENCE_HALF_COUNT)
+
+
+def score_accounts(
+    features: pa.Table, context: pa.Table | None = None, top: int = 3, weights: RiskWeights | None = None
+) -> tuple[np.ndarray, list[list[Evidence]]]:
+    """Risk in 0..1 per account (or pooled group, see :func:`risk_terms`) and its top positive reasons."""
+    weights = weights or default_weights()
+    terms = risk_terms(features, context)
+    contrib = np.stack([weights.weights[t.name] * t.values for t in terms], axis=1)
+    contrib *= evidence_factor(features)[:, None]
+    risk = 1.0 / (1.0 + np.exp(-(contrib.sum(axis=1) + weights.bias)))
     facts = _facts(features, context)
     evidence: list[list[Evidence]] = []
     order = np.argsort(-contrib, axis=1)[:, :top]
@@ -114,10 +188,11 @@ def score_accounts(features: pa.Table, context: pa.Table | None = None, top: int
 def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]:
     """Per-account values quoted in reasons."""
     n = features.column("n_exchanges").to_pylist()
-    span = features.column("span_hours").to_pylist()
-    hours = _col(features, "hour_entropy")
-    active = features.column("active_hours").to_pylist()
+    span = _col(features, "span_hours")
+    hours = features.column("hour_entropy").fill_null(0).to_numpy()
+    active = _col(features, "active_hours")
     rotation = _col(features, "ip_rotation")
+    templates = _col(features, "distinct_templates")
     accounts = features.column("n_accounts").to_pylist() if "n_accounts" in features.column_names else [1] * len(n)
     cap = features.column("top_capability").to_pylist()
     category = context.column("category").to_pylist() if context is not None else [None] * len(n)
@@ -128,7 +203,9 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
             "span": f"{span[i] / 24:.1f} days" if span[i] >= 48 else f"{span[i]:.0f} h",
             "hours": f"{min(24, round(2 ** hours[i]))}",
             "active": f"{active[i]:,.0f}",
+            "duty": f"{min(active[i] / np.ceil(max(span[i], 1.0) + 1.0), 1.0):.0%}",
             "rotation": f"{rotation[i]:.0%}",
+            "templates": f"{templates[i]:,.0f}",
             "accounts": f"{accounts[i]:,}",
             "capability": cap[i],
             "category": category[i] or "unknown",

@@ -23,14 +23,16 @@ STAT_INPUT_COLUMNS: tuple[str, ...] = (
     "reasoning_share", "output_len",
 )
 """Columns :meth:`AccountStats.update` reads: exchange fields joined with their signals."""
+SWEEP_COLUMN = "sweep_item"
+"""Optional input column (the dataset-sweep signal): known prompt-set item id, null when none."""
 
 ELICITATION_THRESHOLD = 0.5
 SESSION_GAP_MS = 6 * 3600 * 1000
 _SUMS = (
     "n", "cot", "cot_sum", "reasoning_param", "elicit", "reasoning_share_sum", "output_sum",
-    "continuation", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n",
+    "continuation", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n", "sweep",
 )
-_SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket")
+_SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item")
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
@@ -81,7 +83,7 @@ class AccountStats:
         return rows
 
     def update(self, batch: pa.Table) -> None:
-        """Add a batch of exchanges with their signals (:data:`STAT_INPUT_COLUMNS`)."""
+        """Add a batch of exchanges with their signals (:data:`STAT_INPUT_COLUMNS`, and :data:`SWEEP_COLUMN` if present)."""
         if batch.num_rows == 0:
             return
         accounts = batch.column("account_id").combine_chunks().dictionary_encode()
@@ -109,6 +111,8 @@ class AccountStats:
             "vpn": origin == Origin.VPN,
             "tor": origin == Origin.TOR,
         }
+        if SWEEP_COLUMN in batch.column_names:
+            values["sweep"] = batch.column(SWEEP_COLUMN).is_valid().to_numpy(zero_copy_only=False)[order]
         size = len(self._first)
         for name, value in values.items():
             self._sums[:, _COL[name]] += np.bincount(rows, weights=value.astype(np.float64), minlength=size)
@@ -154,6 +158,11 @@ class AccountStats:
             values = batch.column(name).fill_null(0).to_numpy().astype(np.uint64)[order]
             hll_add(self._hll[sketch], rows, _mix64(values))
         hll_add(self._hll["hour_bucket"], rows, _mix64((ts // 3_600_000).astype(np.uint64)))
+        if SWEEP_COLUMN in batch.column_names:
+            items = batch.column(SWEEP_COLUMN).combine_chunks()
+            valid = items.is_valid().to_numpy(zero_copy_only=False)[order]
+            values = items.fill_null(0).to_numpy().astype(np.uint64)[order]
+            hll_add(self._hll["sweep_item"], rows[valid], _mix64(values[valid]))
 
     def merge(self, other: AccountStats) -> None:
         """Fold ``other``'s statistics into these (sums add, sketches take the max)."""
@@ -244,6 +253,9 @@ class AccountStats:
             "datacenter_share": pa.array(s[:, _COL["datacenter"]] / n),
             "vpn_share": pa.array(s[:, _COL["vpn"]] / n),
             "tor_share": pa.array(s[:, _COL["tor"]] / n),
+            "sweep_share": pa.array(s[:, _COL["sweep"]] / n),
+            "sweep_items": pa.array(np.minimum(distinct["sweep_item"], s[:, _COL["sweep"]])),
+            "sweep_repeat": pa.array(s[:, _COL["sweep"]] / np.maximum(distinct["sweep_item"], 1.0)),
         }
         return pa.table(columns)
 

@@ -45,6 +45,7 @@ from distillguard.eval.inputs import (
 from distillguard.eval.results import (
     CampaignResult,
     DetectorMetrics,
+    EqualFprComparison,
     EvalReport,
     LogSummary,
     PopulationFPR,
@@ -52,6 +53,9 @@ from distillguard.eval.results import (
 )
 
 ALL_ACCOUNTS = "all labelled accounts"
+MIN_COUNTED_EXCHANGES = 50
+"""Campaign accounts with fewer exchanges (hydra burners) are left out of the counted recall:
+their own behaviour proves little, and linking them is the attribution layer's job."""
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -256,6 +260,7 @@ def predictions_report(
     metrics = score_detector(output, labels, log, notes=tuple(notes))
     return EvalReport(
         predictions=metrics,
+        counted_recall=counted_recall(output, labels),
         comparison=[],
         n_predictions=info.n_predictions,
         unknown_predictions=info.unknown_accounts,
@@ -263,6 +268,40 @@ def predictions_report(
         flagged_without_time=info.flagged_without_time,
         n_predicted_campaigns=info.n_predicted_campaigns,
     )
+
+
+def counted_recall(output: DetectorOutput, labels: Labels) -> Rate:
+    """Flagged / all campaign accounts with at least :data:`MIN_COUNTED_EXCHANGES` exchanges."""
+    counted = labels.is_attack & (labels.n_exchanges >= MIN_COUNTED_EXCHANGES)
+    return Rate(int((output.flagged & counted).sum()), int(counted.sum()))
+
+
+def recall_at_fpr(score: np.ndarray, is_attack: np.ndarray, legit: np.ndarray, fpr: float) -> float:
+    """Recall of ``score`` at the lowest threshold whose FPR over ``legit`` is at most ``fpr``.
+
+    An account is flagged when its score is strictly above the threshold, so
+    ties with the last legitimate account allowed through stay unflagged.
+    """
+    legit_scores = np.sort(score[legit])[::-1]
+    allowed = int(np.floor(fpr * len(legit_scores) + 1e-9))
+    if len(legit_scores) == 0 or not is_attack.any():
+        return 0.0
+    threshold = legit_scores[allowed] if allowed < len(legit_scores) else -np.inf
+    return float((score[is_attack] > threshold).mean())
+
+
+def equal_fpr_comparison(
+    predictions: DetectorOutput, baselines: list[DetectorOutput], labels: Labels, mask: np.ndarray
+) -> EqualFprComparison | None:
+    """The baselines' recall at the predictions' FPR over ``mask`` (None without baselines)."""
+    if not baselines:
+        return None
+    attack, legit = labels.is_attack & mask, ~labels.is_attack & mask
+    fpr = float((predictions.flagged & legit).sum() / max(legit.sum(), 1))
+    recall = float((predictions.flagged & attack).sum() / max(attack.sum(), 1))
+    rates = {b.name: recall_at_fpr(b.score, attack, legit, fpr) for b in baselines}
+    best = max(sorted(rates), key=lambda name: rates[name])
+    return EqualFprComparison(fpr, recall, rates, best, recall / rates[best] if rates[best] > 0 else None)
 
 
 def score(predictions_dir: Path, labels_path: Path, logs: list[Path] | None = None) -> EvalReport:

@@ -15,7 +15,12 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from distillguard.eval.baselines import BaselineConfig, evaluation_mask, run_baselines, sample_mask
+from distillguard.eval.baselines import (
+    BaselineConfig,
+    evaluation_mask,
+    run_baselines,
+    sample_mask,
+)
 from distillguard.eval.embeddings import Encoder
 from distillguard.eval.inputs import (
     EvalInputError,
@@ -25,7 +30,13 @@ from distillguard.eval.inputs import (
     read_labels,
     read_predictions,
 )
-from distillguard.eval.metrics import log_summary, predictions_report, score_detector
+from distillguard.eval.metrics import (
+    MIN_COUNTED_EXCHANGES,
+    equal_fpr_comparison,
+    log_summary,
+    predictions_report,
+    score_detector,
+)
 from distillguard.eval.results import DetectorMetrics, EvalReport
 
 EVAL_SUBSET = "a fixed sample of attack accounts + test half of legitimate accounts"
@@ -172,6 +183,15 @@ def renderables(report: EvalReport) -> list[RenderableType]:
     lines = [f"predictions: {report.n_predictions:,} accounts"]
     if report.n_predicted_campaigns is not None:
         lines[-1] += f", {report.n_predicted_campaigns:,} campaigns"
+    if report.counted_recall is not None:
+        lines.append(f"recall over campaign accounts with >= {MIN_COUNTED_EXCHANGES} exchanges (all labelled "
+                     f"accounts): {report.counted_recall.text()}")
+    eq = report.equal_fpr
+    if eq is not None:
+        others = ", ".join(f"{name} {rate:.1%}" for name, rate in eq.baseline_recall.items())
+        ratio = "inf (best baseline catches none)" if eq.ratio is None else f"{eq.ratio:.1f}x"
+        lines.append(f"recall at equal FPR ({eq.fpr:.2%}, comparison accounts): {report.predictions.detector} "
+                     f"{eq.recall:.1%}; baselines {others}; vs best ({eq.best_baseline}): {ratio}")
     for row in [report.predictions, *report.comparison]:
         lines.extend(f"{row.detector}: {note}" for note in row.notes)
     if report.logs is not None:
@@ -252,6 +272,7 @@ def evaluate(
         report.comparison = [
             score_detector(d, labels, log, mask, EVAL_SUBSET) for d in (output, *outputs)
         ]
+        report.equal_fpr = equal_fpr_comparison(output, list(outputs), labels, mask)
         report.baselines = run
         report.seconds["baselines"] = round(sum(run.seconds.values()), 3)
         report.seconds["comparison_metrics"] = round(time.perf_counter() - start, 3)

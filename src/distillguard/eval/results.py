@@ -166,6 +166,23 @@ class BaselineRun:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EqualFprComparison:
+    """Recall of every baseline at the FPR the predictions reach, on the same accounts.
+
+    ``fpr`` is the predictions' FPR on the comparison's legitimate accounts;
+    each baseline's threshold is the lowest that keeps its FPR at or below it
+    on those same accounts (a favour to the baselines, whose own thresholds
+    come from the calibration half).
+    """
+
+    fpr: float
+    recall: float
+    baseline_recall: dict[str, float]
+    best_baseline: str
+    ratio: float | None
+
+
 @dataclass(slots=True)
 class EvalReport:
     """The result of one evaluation.
@@ -182,6 +199,9 @@ class EvalReport:
     missing_predictions: int
     flagged_without_time: int
     n_predicted_campaigns: int | None
+    counted_recall: Rate | None = None
+    """Recall over campaign accounts with at least ``MIN_COUNTED_EXCHANGES`` exchanges."""
+    equal_fpr: EqualFprComparison | None = None
     logs: LogSummary | None = None
     baselines: BaselineRun | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -204,6 +224,8 @@ class EvalReport:
             "missing_predictions": self.missing_predictions,
             "flagged_without_time": self.flagged_without_time,
             "n_predicted_campaigns": self.n_predicted_campaigns,
+            "counted_recall": _plain(self.counted_recall),
+            "equal_fpr": _plain(self.equal_fpr),
             "logs": _plain(self.logs),
             "baselines": _plain(self.baselines),
             "seconds": _plain(self.seconds),

@@ -20,6 +20,7 @@ from distillguard.signals.response import (
     OutputLengthSignal,
     ReasoningShareSignal,
 )
+from distillguard.signals.sweep import DatasetSweepSignal
 
 SIGNALS: dict[str, Signal] = {
     "cot_score": CotElicitationSignal(),
@@ -34,6 +35,10 @@ SIGNALS: dict[str, Signal] = {
     "lang": LanguageSignal(),
 }
 """Every per-exchange signal, by name (the name is also the output column)."""
+
+CONFIGURED_SIGNALS: tuple[type[Signal], ...] = (DatasetSweepSignal,)
+"""Signal classes built from deployment data (e.g. an index of prompt sets), so not in :data:`SIGNALS`;
+pass an instance to :func:`compute_signals` through ``signals``."""
 
 SIGNAL_SCHEMA = pa.schema(
     [pa.field("request_id", pa.string(), nullable=False)]

@@ -1,0 +1,75 @@
+"""Fitting the account risk weights: sign constraints, balanced groups, pooled groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from distillguard.accounts import score_accounts
+from distillguard.accounts.risk import TERM_SIGNS
+from distillguard.eval.inputs import Labels
+from distillguard.eval.risk_fit import (
+    AccountSample,
+    fit_weights,
+    pooled_groups,
+    sample_weights,
+)
+
+
+def _sample(seed: int) -> AccountSample:
+    rng = np.random.default_rng(seed)
+    rows, attack, group = [], [], []
+    for kind, count in (("campaign-a", 10), ("individual", 60), ("agentic_dev", 10)):
+        for _ in range(count):
+            is_attack = kind.startswith("campaign")
+            rows.append({
+                "n_exchanges": int(rng.integers(60, 400)),
+                "continuation_share": rng.uniform(0.0, 0.1) if is_attack else rng.uniform(0.3, 0.9),
+                "prompt_novelty": rng.uniform(0.9, 1.0), "active_hours": rng.uniform(10, 100),
+                "span_hours": 120.0, "cot_share": rng.uniform(0.7, 1.0) if is_attack else rng.uniform(0.0, 0.3),
+                "reasoning_param_share": rng.uniform(0, 1), "mean_reasoning_share": rng.uniform(0, 1),
+                "hour_entropy": rng.uniform(2, 4.5), "capability_concentration": rng.uniform(0.3, 1),
+                "cap_general": rng.uniform(0, 0.5), "ip_rotation": 0.01, "datacenter_share": rng.uniform(0, 1),
+                "vpn_share": 0.0, "tor_share": 0.0, "distinct_templates": 30.0, "top_capability": "reasoning",
+            })
+            attack.append(is_attack)
+            group.append(kind)
+    n = len(rows)
+    context = pa.table({"category": ["research"] * n, "verification": ["email"] * n})
+    features = pa.Table.from_pylist(rows)
+    return AccountSample(features, context, np.array(attack), np.array(group, object), np.array(group, object),
+                         features.column("n_exchanges").to_numpy())
+
+
+def test_fit_keeps_each_weight_on_its_side_and_separates_the_classes() -> None:
+    train, test = _sample(1), _sample(2)
+    weights = fit_weights([train], TERM_SIGNS, l2=0.001)
+    assert set(weights.weights) == set(TERM_SIGNS)
+    assert all(v * TERM_SIGNS[name] >= 0 for name, v in weights.weights.items())
+    assert weights.weights["cot_elicitation"] > 0 and weights.weights["conversation"] < 0
+    risk, _ = score_accounts(test.features, test.context, weights=weights)
+    assert risk[test.is_attack].min() > risk[~test.is_attack].max()
+
+
+def test_sample_weights_give_every_group_the_same_mass() -> None:
+    w = sample_weights(_sample(3))
+    sample = _sample(3)
+    masses = {g: w[sample.group == g].sum() for g in set(sample.group.tolist())}
+    assert np.isclose(max(masses.values()), min(masses.values()))
+    assert np.isclose(w.sum(), len(w))
+
+
+def test_pooled_groups_are_teams_by_payment_and_campaigns_whole_and_in_parts() -> None:
+    records = [
+        {"account_id": f"l{i}", "label": "legit", "population": "agentic_dev", "n_exchanges": 10} for i in range(5)
+    ] + [{"account_id": f"a{i}", "label": "attack", "campaign": "C", "n_exchanges": 10} for i in range(8)]
+    labels = Labels.from_records(records)
+    payments = {"l0": "p1", "l1": "p1", "l2": "p1", "l3": "p2", "l4": None}
+    accounts = {r["account_id"]: {"payment_fingerprint": payments.get(r["account_id"], "p9")} for r in records}
+    groups = pooled_groups(accounts, labels)
+    assert groups["team:p1"] == ["l0", "l1", "l2"]
+    assert "team:p2" not in groups  # a lone account is no team
+    assert "team:p9" not in groups  # campaign accounts are never a legitimate team
+    assert groups["campaign:C"] == [f"a{i}" for i in range(8)]
+    parts = [groups[f"campaign:C:{k}"] for k in range(4)]
+    assert sorted(a for part in parts for a in part) == groups["campaign:C"]
