@@ -6,22 +6,19 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from distillguard import __version__
 from distillguard.accounts import IpIntel
 from distillguard.cli.assess import Assessment, assess, flag_times
+from distillguard.cli.gateway_cmd import gateway_cmd
 from distillguard.cli.pipeline import (
     IngestCounts,
     build_stats,
@@ -34,10 +31,10 @@ from distillguard.cli.pipeline import (
     write_outputs,
 )
 from distillguard.cli.campaign_cmd import campaign_app
+from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors, out
 from distillguard.cli.signup_cmd import signup_app
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.decision import Action
-from distillguard.core.errors import DistillguardError
 from distillguard.eval import run_eval
 from distillguard.ingest import RejectSink
 from distillguard.policy import Policy, load_policy
@@ -45,14 +42,10 @@ from distillguard.sim import load_scenario, simulate
 from distillguard.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
+app.command("gateway")(gateway_cmd)
 app.add_typer(signup_app, name="signup")
 app.add_typer(campaign_app, name="campaign")
-console = Console(stderr=True)
-out = Console(width=None if sys.stdout.isatty() else 180)  # piped tables stay readable
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (DISTILLGUARD_* env vars override it).")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB store file [default: ./distillguard.duckdb].")]
-IntelOpt = Annotated[Path | None, typer.Option("--intel", help="Directory of IP lists (datacenter, VPN, Tor, cloud ranges).")]
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy YAML [default: the shipped policy].")]
 AccountsOpt = Annotated[list[Path] | None, typer.Option("--accounts", help="Account records (JSONL, .gz or Parquet); repeatable.")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Records per batch (memory is bounded by it).")]
@@ -71,16 +64,6 @@ def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     """Detect, attribute, counter and share intelligence on LLM distillation attacks."""
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn distillguard errors into a one-line message and exit status 2."""
-    try:
-        yield
-    except DistillguardError as exc:
-        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _progress() -> Progress:
@@ -111,7 +94,7 @@ def simulate_cmd(
     intel: IntelOpt = None,
 ) -> None:
     """Simulate realistic API traffic with ground truth from real prompt corpora."""
-    with _errors():
+    with errors():
         spec = load_scenario(scenario)
         if intel is None and corpus is not None and (corpus.parent / "intel").is_dir():
             intel = corpus.parent / "intel"
@@ -170,7 +153,7 @@ def analyze_cmd(
     batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
 ) -> None:
     """Ingest logs, compute signals and account fingerprints, link campaigns, decide actions."""
-    with _errors():
+    with errors():
         settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy)
         started, t0 = datetime.now(UTC), time.perf_counter()
         with _open(settings) as store:
@@ -194,7 +177,7 @@ def replay_cmd(
     batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
 ) -> None:
     """Process the logs in time order and re-decide at every interval, as a deployment would."""
-    with _errors():
+    with errors():
         step = _duration(every)
         settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy)
         started, t0 = datetime.now(UTC), time.perf_counter()
@@ -226,7 +209,7 @@ def eval_cmd(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache of the baselines [default: OUT/embeddings-cache].")] = None,
 ) -> None:
     """Score predictions against ground truth, optionally beside peer baselines on the same logs."""
-    with _errors():
+    with errors():
         if baselines and not logs:
             raise typer.BadParameter("--baselines needs --logs")
         run_eval(predictions, labels, logs or None, baselines, out_dir or predictions, out, cache_dir=cache_dir)

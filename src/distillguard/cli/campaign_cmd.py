@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -12,11 +9,10 @@ from typing import Annotated, Any, cast
 import orjson
 import polars as pl
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from distillguard.campaigns import link_accounts, load_indicators
 from distillguard.campaigns.indicators import Indicators
@@ -27,18 +23,14 @@ from distillguard.campaigns.lifecycle import (
     load_campaign_traffic,
     model_first_seen,
 )
+from distillguard.cli.console import ConfigOpt, DbOpt, errors, out
 from distillguard.cli.plots import plot_account_graph, plot_lifecycle
 from distillguard.config import load_settings, with_overrides
 from distillguard.core.errors import DistillguardError
 from distillguard.store import Store
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Inspect the campaigns of a stored run: evidence, lifecycle, intrusion set.")
-console = Console(stderr=True)
-out = Console(width=None if sys.stdout.isatty() else 160)
-
-DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB store file [default: from settings, ./distillguard.duckdb].")]
 RunOpt = Annotated[str | None, typer.Option("--run", help="Run id [default: the newest run (holding the campaign)].")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings YAML (DISTILLGUARD_* env vars override it).")]
 
 _RUNS_SQL = "SELECT run_id FROM runs ORDER BY started_at DESC"
 _CAMPAIGNS_SQL = """
@@ -54,16 +46,6 @@ _DECISIONS_SQL = """
 SELECT account_id, risk, flagged FROM decisions
 WHERE run_id = $run AND account_id IN (SELECT unnest($members))
 """
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn distillguard errors into a one-line message and exit status 2."""
-    try:
-        yield
-    except DistillguardError as exc:
-        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _store(db: Path | None, config: Path | None) -> Store:
@@ -90,7 +72,7 @@ def _latest_run(store: Store, run: str | None) -> str:
 @campaign_app.command("list")
 def list_cmd(db: DbOpt = None, run: RunOpt = None, config: ConfigOpt = None) -> None:
     """List the campaigns of a run (the newest by default) with their intrusion sets."""
-    with _errors(), _store(db, config) as store:
+    with errors(), _store(db, config) as store:
         run_id = _latest_run(store, run)
         rows = store.query(_CAMPAIGNS_SQL, {"run": run_id}).to_pylist()
         sets = find_intrusion_sets(store) if rows else []
@@ -125,7 +107,7 @@ def show_cmd(
     """Print a campaign's evidence, lifecycle and intrusion set; write its lifecycle and account-graph PNGs."""
     if by not in ("model", "capability"):
         raise typer.BadParameter(f"--by {by!r}: expected model or capability")
-    with _errors(), _store(db, config) as store:
+    with errors(), _store(db, config) as store:
         found = store.query(_FIND_SQL, {"id": campaign_id, "run": run}).to_pylist()
         if not found:
             where = f"run {run}" if run else "any run"

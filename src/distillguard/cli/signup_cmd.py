@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,10 +12,11 @@ from typing import IO, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from distillguard.cli.console import console as _console
+from distillguard.cli.console import out as _out
 from distillguard.core.errors import ConfigError, DistillguardError, RecordError
 from distillguard.core.ids import keyed_hash, load_hash_key
 from distillguard.policy.signup import (
@@ -29,8 +29,6 @@ from distillguard.policy.signup import (
 from distillguard.store import Store
 
 signup_app = typer.Typer(no_args_is_help=True, help="Verification tiers at signup.")
-_console = Console(stderr=True)
-_out = Console(width=None if sys.stdout.isatty() else 180)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,311 @@
+"""Gateway overhead: added latency and throughput against a bare httpx proxy, memory per account.
+
+    python bench/bench_gateway.py [--rate 500] [--seconds 6] [--requests 3000] [--rounds 3]
+
+All on 127.0.0.1, in one run: a fast local upstream (uvicorn, its own
+process), then the same requests sent directly, through a bare httpx
+pass-through proxy (the gateway's upstream forwarder without the middleware),
+and through the gateway (in-process state, exchange log on, accounts cycling
+through ``--accounts`` ids). Both proxies are pinned to one core. Latency is
+measured open-loop at ``--rate`` requests/s; throughput closed-loop with
+``--concurrency`` connections. Figures are medians over ``--rounds`` rounds;
+memory per tracked account is measured with tracemalloc on the engine's
+online state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+RESPONSE = json.dumps({
+    "id": "chatcmpl-b", "object": "chat.completion", "model": "atlas-2-fast",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "The sum is 100.",
+                                         "reasoning_content": "Odd numbers sum to n squared. " * 8},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 20, "completion_tokens": 60},
+}).encode()
+REQUEST = json.dumps({"model": "atlas-2-fast", "messages": [
+    {"role": "user", "content": "What is the sum of the first ten odd numbers?"}]}).encode()
+
+
+# --- servers (run with --serve) ---------------------------------------------------------
+
+
+async def upstream_app(scope: dict, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(RESPONSE)).encode())]})
+    await send({"type": "http.response.body", "body": RESPONSE})
+
+
+class BareProxy:
+    """The gateway's forwarder alone: an httpx pass-through proxy."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.forward: Any = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        import httpx
+
+        from distillguard.gateway.proxy import UpstreamApp
+
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.forward = UpstreamApp(self.upstream, httpx.AsyncClient(
+                        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)))
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await self.forward(scope, receive, send)
+
+
+def serve(kind: str, port: int, upstream: str | None, log: str | None) -> None:
+    import uvicorn
+
+    if kind == "upstream":
+        app: Any = upstream_app
+    elif kind == "bare":
+        app = BareProxy(upstream or "")
+    else:
+        from distillguard.gateway.app import GatewayApp
+        from distillguard.gateway.config import load_gateway_config
+
+        app = GatewayApp(load_gateway_config(None, upstream=upstream, exchange_log=Path(log) if log else None))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(kind: str, core: int | None, upstream: str | None = None, log: str | None = None) -> Any:
+    port = free_port()
+    cmd = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+    if upstream:
+        cmd += ["--upstream", upstream]
+    if log:
+        cmd += ["--log", log]
+    if core is not None:
+        cmd = ["taskset", "-c", str(core), *cmd]
+    proc = subprocess.Popen(cmd)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"{kind} server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield base, port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# --- a lean HTTP/1.1 keep-alive client ---------------------------------------------------
+
+
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, payload: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length)
+        if status != 200:
+            print(status, body[:300], file=sys.stderr)
+        return status
+
+
+def payload(path: str, account: int | None) -> bytes:
+    account_header = f"x-distillguard-account: bench-{account}\r\n" if account is not None else ""
+    return (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(REQUEST)}\r\n{account_header}\r\n").encode() + REQUEST
+
+
+async def open_loop(port: int, rate: float, seconds: float, accounts: int) -> list[float]:
+    """Latencies (s) of requests started at a fixed rate, whatever the answers' pace."""
+    n = int(rate * seconds)
+    idle: list[Connection] = [Connection(port) for _ in range(64)]
+    latencies: list[float] = []
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        conn = idle.pop() if idle else Connection(port)
+        t0 = time.perf_counter()
+        status = await conn.request(payload("/v1/chat/completions", i % accounts))
+        latencies.append(time.perf_counter() - t0)
+        if status != 200:
+            raise RuntimeError(f"port {port}: status {status}")
+        idle.append(conn)
+
+    tasks = []
+    for i in range(n):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def closed_loop(port: int, total: int, concurrency: int, accounts: int) -> float:
+    """Requests per second with ``concurrency`` connections each sending back to back."""
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        conn = Connection(port)
+        for i in counter:
+            await conn.request(payload("/v1/chat/completions", i % accounts))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - start)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+def memory_per_account(n_accounts: int) -> dict[str, float]:
+    """Bytes of online state per tracked account, by tracemalloc: the learner's statistics plus
+    the engine's verdict and sync caches."""
+
+    from distillguard.accounts import IpIntel
+    from distillguard.gateway.config import GatewayConfig
+    from distillguard.gateway.engine import BoundedCache
+    from distillguard.gateway.learner import HandledRequest, LearnerState, OnlineVerdict, warm_up
+
+    warm_up()
+    handled = [
+        HandledRequest(1_772_400_000_000 + i * 1000, f"bench-account-{i:08d}", None,
+                       f"10.{i % 250}.{i // 250 % 250}.{i % 7 + 1}", "bench/1.0", "/v1/chat/completions", REQUEST,
+                       RESPONSE, False, 200, False, "allow", (), "default", 0.0, None, True, None)
+        for i in range(n_accounts)
+    ]
+    config = GatewayConfig(max_accounts=max(2, n_accounts))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    learner = LearnerState(config, IpIntel())
+    verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
+    synced: BoundedCache[str, bool] = BoundedCache(config.max_accounts)
+    for start in range(0, n_accounts, 1000):
+        for account, verdict in learner.learn(handled[start:start + 1000], {}).verdicts.items():
+            verdicts.set(account, verdict)
+            synced.set(account, True)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    capacity = len(learner.online.stats._first)
+    return {"accounts": n_accounts, "bytes_per_account": (after - before) / n_accounts,
+            "statistics_rows_allocated": capacity, "verdicts": len(verdicts)}
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+async def measure(ports: dict[str, int], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Throughput of each target, then latency at ``--rate`` or, when the bare proxy cannot keep up
+    with it on this machine, at half the bare proxy's throughput (open loop beyond capacity only
+    measures the queue)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, port in ports.items():
+        await closed_loop(port, min(500, args.requests), args.concurrency, args.accounts)  # warm up
+        out[name] = {"rps": await closed_loop(port, args.requests, args.concurrency, args.accounts)}
+    rate = min(args.rate, 0.5 * out["bare"]["rps"])
+    for name, port in ports.items():
+        latencies = await open_loop(port, rate, args.seconds, args.accounts)
+        out[name].update(p50_ms=1000 * pct(latencies, 0.5), p99_ms=1000 * pct(latencies, 0.99), rate_rps=rate)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--memory-accounts", type=int, default=20_000)
+    parser.add_argument("--serve", choices=["upstream", "bare", "gateway"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--upstream")
+    parser.add_argument("--log")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.upstream, args.log)
+        return
+    cores = len(os.sched_getaffinity(0))
+    proxy_core, upstream_core = (0, 1) if cores > 1 else (0, 0)
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        up, up_port = stack.enter_context(server("upstream", upstream_core))
+        _, bare_port = stack.enter_context(server("bare", proxy_core, up))
+        _, gw_port = stack.enter_context(server("gateway", proxy_core, up, str(Path(tmp) / "gateway.jsonl")))
+        time.sleep(3.0)  # the gateway warms its signal models at start
+        rounds = [asyncio.run(measure({"direct": up_port, "bare": bare_port, "gateway": gw_port}, args))
+                  for _ in range(args.rounds)]
+        logged = sum(1 for _ in open(Path(tmp) / "gateway.jsonl", "rb"))
+    med = {name: {k: statistics.median(r[name][k] for r in rounds) for k in rounds[0][name]} for name in rounds[0]}
+    result = {
+        "rate_asked_rps": args.rate, "latency_rate_rps": med["bare"]["rate_rps"], "rounds": args.rounds,
+        "cores_available": cores, "load_average": os.getloadavg(),
+        "direct": med["direct"], "bare_proxy": med["bare"], "gateway": med["gateway"],
+        "gateway_added_p50_ms": med["gateway"]["p50_ms"] - med["direct"]["p50_ms"],
+        "gateway_added_p99_ms": med["gateway"]["p99_ms"] - med["direct"]["p99_ms"],
+        "bare_added_p50_ms": med["bare"]["p50_ms"] - med["direct"]["p50_ms"],
+        "bare_added_p99_ms": med["bare"]["p99_ms"] - med["direct"]["p99_ms"],
+        "gateway_over_bare_p99_ms": med["gateway"]["p99_ms"] - med["bare"]["p99_ms"],
+        "throughput_ratio_gateway_vs_bare": med["gateway"]["rps"] / med["bare"]["rps"],
+        "exchanges_logged": logged,
+        "memory": memory_per_account(args.memory_accounts),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Gateway settings (pydantic), read from YAML once at start."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from distillguard.core.errors import ConfigError
+
+
+class FailMode(StrEnum):
+    """What the gateway does when Redis or the store cannot be read."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class LearnIn(StrEnum):
+    """Where the learning side runs: a lower-priority process (default), or a thread of the gateway."""
+
+    PROCESS = "process"
+    THREAD = "thread"
+
+
+class KeyIds(StrEnum):
+    """How a presented API key maps to the store's ``api_key_id``."""
+
+    PLAIN = "plain"
+    SHA256 = "sha256"
+
+
+class GatewayConfig(BaseModel):
+    """Everything one gateway process needs; unknown keys are an error.
+
+    ``client_ip_header`` names the header a trusted front proxy puts the client
+    address in; ``replay_time_header`` (replays of recorded traffic only) the
+    header carrying a request's original time in epoch milliseconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    upstream: str | None = None
+    account_header: str = "x-distillguard-account"
+    api_key_ids: KeyIds = KeyIds.SHA256
+    client_ip_header: str | None = None
+    replay_time_header: str | None = None
+    db: Path | None = None
+    policy: Path | None = None
+    intel_dir: Path | None = None
+    state: str = "memory://"
+    state_prefix: str = "dg:"
+    fail: FailMode = FailMode.OPEN
+    dry_run: bool = False
+    exchange_log: Path | None = None
+    learn_in: LearnIn = LearnIn.PROCESS
+    flush_interval_s: float = Field(0.1, gt=0, le=60)
+    refresh_interval_s: float = Field(5.0, gt=0)
+    max_accounts: int = Field(100_000, ge=2)
+    max_pending: int = Field(50_000, ge=1)
+    stats_ttl_s: float = Field(7 * 86400, gt=0)
+    summary_max_chars: int = Field(300, ge=20)
+    upstream_timeout_s: float = Field(600.0, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+
+    @field_validator("upstream")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return None if url is None else url.rstrip("/")
+
+    @field_validator("account_header", "client_ip_header", "replay_time_header")
+    @classmethod
+    def _lower(cls, name: str | None) -> str | None:
+        return None if name is None else name.lower()
+
+
+def load_gateway_config(path: Path | None = None, **overrides: Any) -> GatewayConfig:
+    """Settings from ``path`` (YAML, optional) with non-None ``overrides``; ConfigError if invalid."""
+    where = str(path) if path else "gateway settings"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read gateway settings: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: gateway settings must be a mapping, got {type(loaded).__name__}")
+        data = dict(loaded or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{where}: invalid gateway settings: {problems}") from exc

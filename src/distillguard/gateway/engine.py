@@ -1,0 +1,392 @@
+"""The decision engine: per-request verdicts from overrides, batch results and online state.
+
+The hot path (:meth:`Engine.verdict`, :meth:`Engine.admit`, :meth:`Engine.observe`)
+does dictionary look-ups only, plus one state call for a throttled account.
+Everything else runs off it: every ``flush_interval_s`` a background task
+hands the handled requests to the :class:`~distillguard.gateway.learner.Learner`
+(another process by default), which logs them and returns fresh per-account
+verdicts, and picks up the overrides and verdicts other replicas shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from distillguard.accounts import IpIntel
+from distillguard.core.decision import Action
+from distillguard.core.errors import DistillguardError, StoreError
+from distillguard.gateway.batch import BatchResults, load_batch_results, store_version
+from distillguard.gateway.config import FailMode, GatewayConfig, KeyIds, LearnIn
+from distillguard.gateway.learner import HandledRequest, Learner, OnlineVerdict, load_verdict
+from distillguard.policy.rules import DecisionContext, Policy, decide
+from distillguard.store.online import LocalState, OnlineState, OnlineStateError
+
+log = logging.getLogger("distillguard.gateway")
+
+UNIDENTIFIED = "unidentified"
+_ORDER = list(Action)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """A dictionary of at most ``size`` entries, the least recently set dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: K) -> V | None:
+        return self._items.get(key)
+
+    def set(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The action for one request, where it came from and why."""
+
+    account_id: str
+    action: Action
+    source: str
+    risk: float = 0.0
+    reasons: tuple[str, ...] = ()
+    campaign_id: str | None = None
+    category: str | None = None
+    tier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Whether a request goes on: ``status`` None forwards it (``degrade`` tells how to treat the answer)."""
+
+    verdict: Verdict
+    enforced: bool
+    status: int | None = None
+    message: str = ""
+    retry_after: int | None = None
+    would_refuse: int | None = None
+
+    @property
+    def degrade(self) -> Action | None:
+        """strip_reasoning / summarize_reasoning when the response must be degraded."""
+        if self.enforced and self.verdict.action in (Action.STRIP_REASONING, Action.SUMMARIZE_REASONING):
+            return self.verdict.action
+        return None
+
+
+@dataclass(slots=True)
+class Observed:
+    """One request the gateway handled, queued for the background task."""
+
+    ts_ms: int
+    account_id: str
+    api_key_id: str | None
+    ip: str
+    user_agent: str | None
+    endpoint: str
+    request: bytes
+    admission: Admission
+    response: bytearray = field(default_factory=bytearray)
+    stream: bool = False
+    status: int | None = None
+
+
+class Engine:
+    """Decides per request, learns off the hot path, and answers the admin API."""
+
+    def __init__(self, config: GatewayConfig, policy: Policy, state: OnlineState, intel: IpIntel,
+                 batch_loader: Callable[[], BatchResults] | None = None) -> None:
+        self.config = config
+        self.policy = policy
+        self.state = state
+        self.intel = intel
+        self.shared = not isinstance(state, LocalState)
+        self.needs_model = bool(policy.models)
+        tables = [policy.rules, *(m.rules for m in policy.models.values() if m.rules)]
+        self._evidence_floor = min((r.min_risk for rules in tables for r in rules if r.action is not Action.ALLOW),
+                                   default=2.0)
+        self.batch = BatchResults()
+        self._batch_loader = batch_loader or (
+            (lambda: load_batch_results(config.db)) if config.db is not None else None)
+        self._batch_version: tuple[float, ...] | None = None
+        self.store_ok = self._batch_loader is None
+        self.state_ok = True
+        self.learner = Learner(config, intel, in_process=config.learn_in is LearnIn.THREAD)
+        self._verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
+        self._overrides: dict[str, Action] = {}
+        self._pending: deque[Observed] = deque(maxlen=config.max_pending)
+        self._seen: set[str] = set()
+        self._synced: BoundedCache[str, bool] = BoundedCache(config.max_accounts)
+        self.dropped = 0
+        self.rejected = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # --- hot path -----------------------------------------------------------------------
+
+    def identify(self, headers: dict[str, str]) -> tuple[str | None, str | None]:
+        """(account, api key id) of a request: the account header, else the key → account table."""
+        key = headers.get("x-api-key")
+        if key is None:
+            auth = headers.get("authorization", "")
+            key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        key_id = None
+        if key:
+            key_id = key if self.config.api_key_ids is KeyIds.PLAIN else hashlib.sha256(key.encode()).hexdigest()
+        account = headers.get(self.config.account_header) or (
+            self.batch.key_accounts.get(key_id) if key_id else None)
+        return account, key_id
+
+    def verdict(self, account: str | None, model: str | None = None) -> Verdict:
+        """The action for ``account``: an admin override, else the stronger of batch and online."""
+        if account is None:
+            return Verdict(UNIDENTIFIED, Action.ALLOW, "unidentified")
+        override = self._overrides.get(account)
+        category = self.batch.accounts.get(account, (None, None))[0]
+        if override is not None:
+            return self._with_tier(Verdict(account, override, "override", reasons=("set by an administrator",),
+                                           category=category))
+        best = Verdict(account, Action.ALLOW, "default", category=category)
+        batch = self.batch.verdicts.get(account)
+        if batch is not None:
+            best = Verdict(account, self.policy.cap(batch.action, category, model),
+                           "campaign" if batch.inherited else "batch", batch.risk, batch.reasons,
+                           batch.campaign_id, category)
+        online = self._verdicts.get(account)
+        if online is not None:
+            decision = decide(self.policy, DecisionContext(account, online.risk, online.evidence, category,
+                                                           model=model))
+            if _ORDER.index(decision.action) > _ORDER.index(best.action):
+                best = Verdict(account, decision.action, "online", online.risk, decision.reasons,
+                               best.campaign_id, category)
+        return self._with_tier(best)
+
+    def _with_tier(self, verdict: Verdict) -> Verdict:
+        if verdict.action is not Action.REQUIRE_VERIFICATION:
+            return verdict
+        return Verdict(verdict.account_id, verdict.action, verdict.source, verdict.risk, verdict.reasons,
+                       verdict.campaign_id, verdict.category, self.policy.tier_for(verdict.category))
+
+    async def admit(self, account: str | None, model: str | None = None) -> Admission:
+        """The verdict and whether the request may go on (never raises for state failures)."""
+        if account is not None and self.shared:
+            self._seen.add(account)
+            if self.state_ok and self._synced.get(account) is None:
+                await self._sync({account})  # first sight on this replica: other replicas may know it
+        verdict = self.verdict(account, model)
+        enforced = not self.config.dry_run
+        if self.config.fail is FailMode.CLOSED and not (self.state_ok and self.store_ok):
+            broken = "online state" if not self.state_ok else "store"
+            return _refuse(verdict, enforced, 503, f"the gateway's {broken} is unavailable")
+        action = verdict.action
+        if action is Action.BLOCK:
+            return _refuse(verdict, enforced, 403, "this account is blocked")
+        if action is Action.REQUIRE_VERIFICATION:
+            return _refuse(verdict, enforced, 403, f"this account must complete {verdict.tier} verification")
+        if action is Action.THROTTLE:
+            return await self._throttle(verdict, enforced)
+        return Admission(verdict, enforced)
+
+    async def _throttle(self, verdict: Verdict, enforced: bool) -> Admission:
+        limit = self.policy.throttle
+        try:
+            count = await self.state.hit(f"rate:{verdict.account_id}", limit.window_s)
+        except OnlineStateError as exc:
+            self.state_ok = False
+            log.warning("throttle not counted: %s", exc)
+            if self.config.fail is FailMode.CLOSED:
+                return _refuse(verdict, enforced, 503, "the gateway's online state is unavailable")
+            return Admission(verdict, enforced)
+        if count.count <= limit.requests:
+            return Admission(verdict, enforced)
+        return _refuse(verdict, enforced, 429, f"rate limited to {limit.requests} requests per {limit.window_s:g} s",
+                       max(1, math.ceil(count.reset_after)))
+
+    def observe(self, observed: Observed) -> None:
+        """Queue a handled request for the background task (the oldest is dropped when full)."""
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+        self._pending.append(observed)
+
+    # --- background ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load batch results, start the learner (it builds its models), then the background task."""
+        await self.reload()
+        await self.learner.start()
+        self._task = asyncio.create_task(self._run(), name="distillguard-engine")
+
+    async def stop(self) -> None:
+        """Flush what is pending and stop."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+        await self.learner.stop()
+        await self.state.close()
+
+    async def _run(self) -> None:
+        next_reload = time.monotonic() + self.config.refresh_interval_s
+        while True:
+            await asyncio.sleep(self.config.flush_interval_s)
+            try:
+                await self.flush()
+            except DistillguardError as exc:
+                log.warning("flush failed: %s", exc)
+            except Exception:  # the loop must survive any one bad batch
+                log.exception("flush failed")
+            if self._batch_loader is not None and time.monotonic() >= next_reload:
+                next_reload = time.monotonic() + self.config.refresh_interval_s
+                await self.reload(only_if_changed=True)
+
+    async def reload(self, only_if_changed: bool = False) -> bool:
+        """Read batch results from the store again; True if they were replaced."""
+        if self._batch_loader is None:
+            return False
+        version = store_version(self.config.db) if self.config.db is not None else None
+        if only_if_changed and self.store_ok and version == self._batch_version:
+            return False
+        try:
+            self.batch = await asyncio.to_thread(self._batch_loader)
+        except StoreError as exc:
+            self.store_ok = False
+            log.warning("batch results not loaded: %s", exc)
+            return False
+        self.store_ok = True
+        self._batch_version = version
+        log.info("batch results of run %s: %d accounts with an action", self.batch.run_id, len(self.batch.verdicts))
+        return True
+
+    async def flush(self) -> None:
+        """Hand the pending requests to the learner, take its verdicts, sync shared overrides and verdicts."""
+        pending = list(self._pending)
+        self._pending.clear()
+        seen, self._seen = self._seen, set()
+        if pending:
+            handled = [_handled(obs) for obs in pending]
+            context = {h.account_id: self.batch.accounts[h.account_id]
+                       for h in handled if h.account_id in self.batch.accounts}
+            learned = await self.learner.learn(handled, context)
+            self.rejected += learned.rejected
+            if not learned.state_ok:
+                self.state_ok = False
+            for account, verdict in learned.verdicts.items():
+                self._verdicts.set(account, self._kept(account, verdict))
+        if self.shared:
+            await self._sync(seen)
+
+    def _kept(self, account: str, verdict: OnlineVerdict) -> OnlineVerdict:
+        """The verdict as cached: without its evidence when no rule would act on it (saves memory)."""
+        if verdict.risk >= self._evidence_floor:
+            return verdict
+        return OnlineVerdict(verdict.risk, (), verdict.n_exchanges)
+
+    async def _sync(self, seen: set[str]) -> None:
+        """Pick up the overrides, and other replicas' verdicts for the accounts served here lately."""
+        accounts = sorted(seen)
+        try:
+            values = await self.state.get_many([_OVERRIDES] + [f"verdict:{a}" for a in accounts])
+        except OnlineStateError as exc:
+            self.state_ok = False
+            log.warning("shared state unavailable: %s", exc)
+            return
+        self.state_ok = True
+        self._overrides = _load_overrides(values[0])
+        for account, verdict in zip(accounts, values[1:], strict=True):
+            self._synced.set(account, True)
+            if verdict is not None:
+                self._verdicts.set(account, load_verdict(verdict))
+
+    # --- admin --------------------------------------------------------------------------
+
+    async def set_override(self, account: str, action: Action | None) -> None:
+        """Force ``action`` on ``account`` (None removes the override); shared with every replica."""
+        def change(old: bytes | None) -> bytes:
+            known = _load_overrides(old) if old is not None else self._overrides  # an evicted blob: keep ours
+            overrides = {a: o.value for a, o in known.items()}
+            if action is None:
+                overrides.pop(account, None)
+            else:
+                overrides[account] = action.value
+            return orjson.dumps(overrides)
+
+        self._overrides = _load_overrides(await self.state.merge_blob(_OVERRIDES, change, _FOREVER_S))
+
+    async def account_state(self, account: str) -> dict[str, Any]:
+        """What the gateway knows of ``account`` and the action it takes now."""
+        if self.shared:
+            await self._sync({account})
+        verdict = self.verdict(account)
+        batch = self.batch.verdicts.get(account)
+        online = self._verdicts.get(account)
+        category, verification = self.batch.accounts.get(account, (None, None))
+        out: dict[str, Any] = {
+            "account_id": account,
+            "action": verdict.action.value,
+            "source": verdict.source,
+            "reasons": list(verdict.reasons),
+            "dry_run": self.config.dry_run,
+            "category": category,
+            "verification": verification,
+            "override": (o.value if (o := self._overrides.get(account)) is not None else None),
+            "batch": None if batch is None else {
+                "run_id": self.batch.run_id, "action": batch.action.value, "risk": batch.risk,
+                "campaign_id": batch.campaign_id, "reasons": list(batch.reasons)},
+            "online": None if online is None else {
+                "risk": online.risk, "n_exchanges": online.n_exchanges,
+                "reasons": [e.reason for e in online.evidence]},
+        }
+        if self.shared:
+            out["online_distinct_ips"] = await self.state.pfcount(f"ips:{account}")
+        if verdict.tier is not None:
+            out["verification_tier"] = verdict.tier
+        return out
+
+
+def _refuse(verdict: Verdict, enforced: bool, status: int, message: str, retry_after: int | None = None) -> Admission:
+    """A refusal with ``status``, or in dry-run a pass that records the status it would have had."""
+    if enforced:
+        return Admission(verdict, True, status, message, retry_after, status)
+    return Admission(verdict, False, None, message, None, status)
+
+
+_OVERRIDES = "overrides"
+_FOREVER_S = 100 * 365 * 86400.0
+
+
+def _load_overrides(blob: bytes | None) -> dict[str, Action]:
+    """The administrators' overrides, account → action, from their shared blob."""
+    return {} if blob is None else {a: Action(v) for a, v in orjson.loads(blob).items()}
+
+
+def _handled(obs: Observed) -> HandledRequest:
+    verdict = obs.admission.verdict
+    return HandledRequest(
+        obs.ts_ms, obs.account_id, obs.api_key_id, obs.ip, obs.user_agent, obs.endpoint, obs.request,
+        bytes(obs.response), obs.stream, obs.admission.status or obs.status, obs.admission.status is not None,
+        verdict.action.value, verdict.reasons, verdict.source, verdict.risk, verdict.campaign_id,
+        obs.admission.enforced, verdict.tier, obs.admission.would_refuse)

@@ -1,0 +1,314 @@
+"""The learning side of the gateway, kept off the request path.
+
+:class:`LearnerState` turns handled requests into exchange-log records and
+per-account verdicts: normalise, compute the per-exchange signals, update the
+account statistics (in process, or merged into the shared state for several
+replicas), score the touched accounts. It is CPU work, so :class:`Learner`
+runs it in a separate, lower-priority process by default (``learn_in:
+process``): a thread would hold the interpreter lock and delay requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import uuid
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import orjson
+import pyarrow as pa
+
+from distillguard.accounts import AccountStats, IpIntel, score_accounts
+from distillguard.accounts.online import OnlineAccountStats, decode_account, merge_blob, stat_input
+from distillguard.core.decision import Evidence
+from distillguard.core.errors import RecordError
+from distillguard.core.schema import EXCHANGE_SCHEMA
+from distillguard.gateway.capture import collect_stream
+from distillguard.gateway.config import GatewayConfig
+from distillguard.gateway.reasoning import API_PATHS
+from distillguard.ingest import normalize_exchange
+from distillguard.signals import compute_signals
+from distillguard.store.online import OnlineState, OnlineStateError, open_state
+
+log = logging.getLogger("distillguard.gateway")
+
+AccountContext = dict[str, tuple[str | None, str | None]]
+"""Account → (category, verification) of the accounts in a batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineVerdict:
+    """An account's risk from its online statistics."""
+
+    risk: float
+    evidence: tuple[Evidence, ...]
+    n_exchanges: int
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What one batch taught: fresh verdicts, whether the shared state answered, records set aside."""
+
+    verdicts: dict[str, OnlineVerdict]
+    state_ok: bool = True
+    rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HandledRequest:
+    """What the learner needs of one handled request (plain data, cheap to send to another process)."""
+
+    ts_ms: int
+    account_id: str
+    api_key_id: str | None
+    ip: str
+    user_agent: str | None
+    endpoint: str
+    request: bytes
+    response: bytes
+    stream: bool
+    status: int | None
+    refused: bool
+    action: str
+    reasons: tuple[str, ...]
+    source: str
+    risk: float
+    campaign_id: str | None
+    enforced: bool
+    tier: str | None
+    would_refuse: int | None = None
+
+
+def dump_verdict(verdict: OnlineVerdict) -> bytes:
+    """A verdict as JSON bytes for the shared state."""
+    return orjson.dumps({"risk": verdict.risk, "n": verdict.n_exchanges,
+                         "evidence": [[e.detector, e.score, e.reason] for e in verdict.evidence]})
+
+
+def load_verdict(blob: bytes) -> OnlineVerdict:
+    """The verdict :func:`dump_verdict` wrote."""
+    doc = orjson.loads(blob)
+    return OnlineVerdict(float(doc["risk"]), tuple(Evidence(*e) for e in doc["evidence"]), int(doc["n"]))
+
+
+class LearnerState:
+    """Exchange log, online statistics and scoring of one gateway (lives in the learner process or thread)."""
+
+    def __init__(self, config: GatewayConfig, intel: IpIntel) -> None:
+        self.config = config
+        self.intel = intel
+        self.online = OnlineAccountStats(intel, config.max_accounts)
+        self.state: OnlineState | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._log: BinaryIO | None = None
+
+    def _shared_state(self) -> OnlineState | None:
+        """The shared state (None for in-process state), opened on first use in the calling thread."""
+        if self._loop is None and self.config.state != "memory://":
+            self._loop = asyncio.new_event_loop()
+            self.state = open_state(self.config.state, prefix=self.config.state_prefix)
+        return self.state
+
+    def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:
+        """Log ``handled`` and learn from the answered ones; the touched accounts' verdicts."""
+        rows, lines, rejected = [], [], 0
+        for item in handled:
+            record = exchange_record(item)
+            lines.append(orjson.dumps(record) + b"\n")
+            if item.refused or record["response"] is None:
+                continue
+            try:
+                rows.append(normalize_exchange(record))
+            except RecordError:
+                rejected += 1
+        if self.config.exchange_log is not None and lines:
+            if self._log is None:
+                self._log = self.config.exchange_log.open("ab")
+            self._log.write(b"".join(lines))
+            self._log.flush()
+        if not rows:
+            return Learned({}, rejected=rejected)
+        exchanges = pa.Table.from_pylist(rows, schema=EXCHANGE_SCHEMA)
+        batch = stat_input(exchanges, compute_signals(exchanges))
+        state = self._shared_state()
+        if state is None or self._loop is None:
+            touched = self.online.update(batch)
+            return Learned(self._score(self.online.features(touched), context), rejected=rejected)
+        try:
+            features = self._loop.run_until_complete(self._merge_shared(state, batch))
+        except OnlineStateError as exc:
+            log.warning("shared statistics not updated: %s", exc)
+            return Learned({}, state_ok=False, rejected=rejected)
+        verdicts = self._score(features, context)
+        try:
+            self._loop.run_until_complete(self._share(state, verdicts))
+        except OnlineStateError as exc:
+            log.warning("verdicts not shared: %s", exc)
+            return Learned(verdicts, state_ok=False, rejected=rejected)
+        return Learned(verdicts, rejected=rejected)
+
+    async def _merge_shared(self, state: OnlineState, batch: pa.Table) -> pa.Table:
+        delta = AccountStats(self.intel)
+        delta.update(batch)
+        accounts = list(dict.fromkeys(batch.column("account_id").to_pylist()))
+        merged = AccountStats(self.intel)
+        for account in accounts:
+            blob = await state.merge_blob(f"stats:{account}", _merger(delta, account), self.config.stats_ttl_s)
+            merged.merge(decode_account(blob, account, self.intel))
+        for row in batch.group_by("account_id").aggregate([("ip", "distinct")]).to_pylist():
+            await state.pfadd(f"ips:{row['account_id']}", row["ip_distinct"], self.config.stats_ttl_s)
+        return merged.get()
+
+    async def _share(self, state: OnlineState, verdicts: dict[str, OnlineVerdict]) -> None:
+        for account, verdict in verdicts.items():
+            await state.put(f"verdict:{account}", dump_verdict(verdict), self.config.stats_ttl_s)
+
+    def _score(self, features: pa.Table, known: AccountContext) -> dict[str, OnlineVerdict]:
+        if features.num_rows == 0:
+            return {}
+        ids = features.column("account_id").to_pylist()
+        rows = [known.get(a, (None, None)) for a in ids]
+        context = pa.table({"category": [r[0] for r in rows], "verification": [r[1] for r in rows]},
+                           schema=pa.schema([("category", pa.string()), ("verification", pa.string())]))
+        risk, evidence = score_accounts(features, context)
+        n = features.column("n_exchanges").to_pylist()
+        return {a: OnlineVerdict(float(risk[i]), tuple(evidence[i]), int(n[i])) for i, a in enumerate(ids)}
+
+    def close(self) -> None:
+        """Close the exchange log and the shared state."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._loop is not None:
+            if self.state is not None:
+                self._loop.run_until_complete(self.state.close())
+            self._loop.close()
+            self._loop = None
+
+
+def _merger(delta: AccountStats, account: str) -> Any:
+    return lambda old: merge_blob(old, delta, account)
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def exchange_record(item: HandledRequest) -> dict[str, Any]:
+    """The exchange-log record of one request: the canonical input shape plus the decision and its reasons."""
+    request = _json_or_none(item.request)
+    if item.refused:
+        response = None
+    elif item.stream:
+        response = collect_stream(API_PATHS[item.endpoint], item.response)
+    else:
+        response = _json_or_none(item.response)
+    model = request.get("model") if isinstance(request, dict) else None
+    return {
+        "request_id": f"gw_{uuid.uuid4().hex}",
+        "ts": datetime.fromtimestamp(item.ts_ms / 1000, UTC).isoformat(timespec="milliseconds"),
+        "account_id": item.account_id,
+        "api_key_id": item.api_key_id,
+        "ip": item.ip,
+        "user_agent": item.user_agent,
+        "model": model if isinstance(model, str) and model else "unknown",
+        "endpoint": item.endpoint,
+        "request": request if isinstance(request, dict) else {},
+        "response": response if isinstance(response, dict) else None,
+        "status": item.status,
+        "action": item.action,
+        "reasons": list(item.reasons),
+        "decision": {"source": item.source, "risk": round(item.risk, 4), "campaign_id": item.campaign_id,
+                     "enforced": item.enforced, "verification_tier": item.tier,
+                     "refused_with": item.would_refuse},
+    }
+
+
+def warm_up() -> None:
+    """Build the signal models once, so that the first real batch is not slow."""
+    row: dict[str, Any] = {f.name: None for f in EXCHANGE_SCHEMA}
+    row.update(request_id="warm-up", ts=0, account_id="warm-up", ip="127.0.0.1", model="m", endpoint="/v1/messages",
+               api_format="anthropic", prompt="hello", n_messages=1, n_user_turns=1, n_tool_results=0, tool_names=[],
+               n_tool_calls=0)
+    compute_signals(pa.Table.from_pylist([row], schema=EXCHANGE_SCHEMA))
+
+
+_WORKER: LearnerState | None = None
+
+
+def _start_worker(config_json: str, niceness: int) -> None:
+    global _WORKER
+    if niceness:
+        os.nice(niceness)
+    config = GatewayConfig.model_validate_json(config_json)
+    _WORKER = LearnerState(config, IpIntel.load(config.intel_dir))
+    warm_up()
+
+
+def _worker_learn(handled: list[HandledRequest], context: AccountContext) -> Learned:
+    if _WORKER is None:
+        raise RuntimeError("learner process not started")
+    return _WORKER.learn(handled, context)
+
+
+def _worker_close() -> None:
+    if _WORKER is not None:
+        _WORKER.close()
+
+
+def _ready() -> bool:
+    return _WORKER is not None
+
+
+class Learner:
+    """Runs a :class:`LearnerState` in a lower-priority process, or in a thread (``in_process``)."""
+
+    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool, niceness: int = 10) -> None:
+        self.config = config
+        self.intel = intel
+        self.in_process = in_process
+        self.niceness = niceness
+        self._executor: Executor | None = None
+        self._state: LearnerState | None = None
+
+    async def start(self) -> None:
+        """Start the worker and build its models (a few seconds)."""
+        loop = asyncio.get_running_loop()
+        if self.in_process:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="distillguard-learner")
+            self._state = LearnerState(self.config, self.intel)
+            await loop.run_in_executor(self._executor, warm_up)
+        else:
+            self._executor = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                initargs=(self.config.model_dump_json(), self.niceness))
+            await loop.run_in_executor(self._executor, _ready)
+
+    async def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:
+        """Log and learn from ``handled`` in the worker."""
+        if self._executor is None:
+            raise RuntimeError("learner not started")
+        loop = asyncio.get_running_loop()
+        if self._state is not None:
+            return await loop.run_in_executor(self._executor, self._state.learn, handled, context)
+        return await loop.run_in_executor(self._executor, _worker_learn, handled, context)
+
+    async def stop(self) -> None:
+        """Close the log and state, and stop the worker."""
+        if self._executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._state is not None:
+            await loop.run_in_executor(self._executor, self._state.close)
+        else:
+            await loop.run_in_executor(self._executor, _worker_close)
+        self._executor.shutdown(wait=True)
+        self._executor = None

@@ -1,0 +1,399 @@
+"""Strip or summarise the reasoning in responses of the three APIs, whole or streamed.
+
+Pure functions and small stream transformers, no I/O:
+
+* Anthropic Messages: ``thinking`` / ``redacted_thinking`` content blocks; in
+  streams their ``content_block_start`` / ``content_block_delta``
+  (``thinking_delta``, ``signature_delta``) / ``content_block_stop`` events,
+  the later blocks' ``index`` renumbered.
+* OpenAI Chat Completions: ``choices[].message.reasoning_content`` /
+  ``reasoning`` (and ``reasoning_details``); in streams the same keys of
+  ``choices[].delta``.
+* OpenAI Responses: ``output`` items of type ``reasoning``; in streams every
+  event of a reasoning item (``response.output_item.added/done``,
+  ``response.reasoning_summary_*``, ``response.reasoning_text.*``, ...), the
+  later items' ``output_index`` and every event's ``sequence_number`` renumbered.
+
+A body that is not JSON of a known shape passes unchanged: degrading is never a
+reason to break a response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from distillguard.gateway.sse import SseEvent, SseParser, encode_event
+from distillguard.gateway.summarize import Summarizer
+
+
+class Api(StrEnum):
+    """The response shapes the gateway understands."""
+
+    ANTHROPIC = "anthropic"
+    CHAT = "chat"
+    RESPONSES = "responses"
+
+
+API_PATHS: dict[str, Api] = {
+    "/v1/messages": Api.ANTHROPIC,
+    "/v1/chat/completions": Api.CHAT,
+    "/v1/responses": Api.RESPONSES,
+}
+"""Request paths whose responses the gateway inspects; everything else passes through."""
+
+_CHAT_REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details")
+_THINKING = ("thinking", "redacted_thinking")
+
+
+class Degradation(StrEnum):
+    """What happens to a reasoning trace."""
+
+    STRIP = "strip"
+    SUMMARIZE = "summarize"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningTransform:
+    """A degradation and, to summarise, the summariser."""
+
+    mode: Degradation
+    summarizer: Summarizer
+
+    def summary(self, text: str) -> str:
+        """The text put in place of a trace."""
+        return self.summarizer.summarize(text)
+
+
+def _loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+# --- whole JSON bodies ----------------------------------------------------------------
+
+
+def transform_json(api: Api, body: bytes, transform: ReasoningTransform) -> bytes:
+    """The response body without (or with a summary of) its reasoning; unchanged if unknown."""
+    doc = _loads(body)
+    if not isinstance(doc, dict):
+        return body
+    changed = transform_document(api, doc, transform)
+    return orjson.dumps(doc) if changed else body
+
+
+def transform_document(api: Api, doc: dict[str, Any], transform: ReasoningTransform) -> bool:
+    """Degrade a parsed response in place; True if anything changed."""
+    if api is Api.ANTHROPIC:
+        return _anthropic_content(doc, transform)
+    if api is Api.CHAT:
+        choices = doc.get("choices")
+        if not isinstance(choices, list):
+            return False
+        changed = False
+        for choice in choices:
+            if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+                changed |= _chat_fields(choice["message"], transform)
+        return changed
+    return _responses_output(doc, transform)
+
+
+def _anthropic_content(doc: dict[str, Any], transform: ReasoningTransform) -> bool:
+    content = doc.get("content")
+    if not isinstance(content, list):
+        return False
+    kept: list[Any] = []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in _THINKING:
+            kept.append(block)
+        elif kind == "thinking" and transform.mode is Degradation.SUMMARIZE:
+            kept.append({**block, "thinking": transform.summary(str(block.get("thinking") or ""))})
+    changed = len(kept) != len(content) or transform.mode is Degradation.SUMMARIZE and any(
+        isinstance(b, dict) and b.get("type") == "thinking" for b in content
+    )
+    doc["content"] = kept
+    return changed
+
+
+def _chat_fields(message: dict[str, Any], transform: ReasoningTransform) -> bool:
+    changed = False
+    for key in _CHAT_REASONING_KEYS:
+        if key not in message:
+            continue
+        value = message.pop(key)
+        changed = True
+        if transform.mode is Degradation.SUMMARIZE and isinstance(value, str) and value:
+            message[key] = transform.summary(value)
+    return changed
+
+
+def _reasoning_text(item: dict[str, Any]) -> str:
+    """The raw reasoning of a Responses item when it has any, else its summary."""
+    for key in ("content", "summary"):
+        parts = [p["text"] for p in item.get(key) or () if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        if parts:
+            return "\n\n".join(parts)
+    return ""
+
+
+def _summarised_item(item: dict[str, Any], summary: str) -> dict[str, Any]:
+    out = {k: v for k, v in item.items() if k not in ("content", "encrypted_content", "summary")}
+    out["summary"] = [{"type": "summary_text", "text": summary}] if summary else []
+    return out
+
+
+def _responses_output(doc: dict[str, Any], transform: ReasoningTransform) -> bool:
+    output = doc.get("output")
+    if not isinstance(output, list):
+        return False
+    changed = False
+    kept: list[Any] = []
+    for item in output:
+        if not (isinstance(item, dict) and item.get("type") == "reasoning"):
+            kept.append(item)
+            continue
+        changed = True
+        if transform.mode is Degradation.SUMMARIZE:
+            kept.append(_summarised_item(item, transform.summary(_reasoning_text(item))))
+    doc["output"] = kept
+    return changed
+
+
+# --- streams --------------------------------------------------------------------------
+
+
+class StreamTransformer:
+    """Degrades an SSE response body chunk by chunk; unknown events pass byte for byte."""
+
+    def __init__(self, transform: ReasoningTransform) -> None:
+        self.transform = transform
+        self._parser = SseParser()
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The transformed bytes for ``chunk`` (possibly empty while an event is incomplete)."""
+        return b"".join(self._event(e) for e in self._parser.feed(chunk))
+
+    def close(self) -> bytes:
+        """Whatever remains at the end of the stream."""
+        return b"".join(self._event(e) for e in self._parser.close()) + self._finish()
+
+    def _event(self, event: SseEvent) -> bytes:
+        raise NotImplementedError
+
+    def _finish(self) -> bytes:
+        return b""
+
+
+def stream_transformer(api: Api, transform: ReasoningTransform) -> StreamTransformer:
+    """The stream transformer for one response of ``api``."""
+    kinds: dict[Api, type[StreamTransformer]] = {
+        Api.ANTHROPIC: AnthropicStream, Api.CHAT: ChatStream, Api.RESPONSES: ResponsesStream,
+    }
+    return kinds[api](transform)
+
+
+class AnthropicStream(StreamTransformer):
+    """Messages streams: thinking blocks dropped or replaced by one summary delta, indices renumbered."""
+
+    def __init__(self, transform: ReasoningTransform) -> None:
+        super().__init__(transform)
+        self._dropped: set[int] = set()
+        self._held: dict[int, dict[str, Any]] = {}
+
+    def _out_index(self, index: int) -> int:
+        return index - sum(1 for d in self._dropped if d < index)
+
+    def _emit(self, name: str | None, doc: dict[str, Any]) -> bytes:
+        return encode_event(orjson.dumps(doc).decode(), name)
+
+    def _event(self, event: SseEvent) -> bytes:
+        doc = _loads(event.data) if event.data else None
+        if not isinstance(doc, dict) or not isinstance(doc.get("index"), int):
+            return event.raw
+        index = doc["index"]
+        kind = doc.get("type")
+        if kind == "content_block_start":
+            block = doc.get("content_block") or {}
+            block_type = block.get("type") if isinstance(block, dict) else None
+            if block_type == "redacted_thinking" or (
+                block_type == "thinking" and self.transform.mode is Degradation.STRIP
+            ):
+                self._dropped.add(index)
+                return b""
+            if block_type == "thinking":
+                self._held[index] = {"start": doc, "name": event.event, "text": [], "signature": None}
+                return b""
+        if index in self._dropped:
+            return b""
+        held = self._held.get(index)
+        if held is not None:
+            return self._summarise(index, held, doc, event)
+        if index == self._out_index(index):
+            return event.raw
+        return self._emit(event.event, {**doc, "index": self._out_index(index)})
+
+    def _summarise(self, index: int, held: dict[str, Any], doc: dict[str, Any], event: SseEvent) -> bytes:
+        kind = doc.get("type")
+        delta = doc.get("delta") if isinstance(doc.get("delta"), dict) else {}
+        if kind == "content_block_delta":
+            if delta.get("type") == "thinking_delta":
+                held["text"].append(str(delta.get("thinking") or ""))
+            elif delta.get("type") == "signature_delta":
+                held["signature"] = delta.get("signature")
+            return b""
+        if kind != "content_block_stop":
+            return event.raw
+        del self._held[index]
+        out_index = self._out_index(index)
+        start = {**held["start"], "index": out_index}
+        parts = [self._emit(held["name"], start)]
+        summary = self.transform.summary("".join(held["text"]))
+        parts.append(self._emit("content_block_delta", {
+            "type": "content_block_delta", "index": out_index,
+            "delta": {"type": "thinking_delta", "thinking": summary}}))
+        if held["signature"] is not None:
+            parts.append(self._emit("content_block_delta", {
+                "type": "content_block_delta", "index": out_index,
+                "delta": {"type": "signature_delta", "signature": held["signature"]}}))
+        parts.append(self._emit(event.event, {**doc, "index": out_index}))
+        return b"".join(parts)
+
+
+class ChatStream(StreamTransformer):
+    """Chat Completions streams: reasoning deltas dropped, or held and sent as one summary."""
+
+    def __init__(self, transform: ReasoningTransform) -> None:
+        super().__init__(transform)
+        self._held: dict[int, dict[str, Any]] = {}
+
+    def _event(self, event: SseEvent) -> bytes:
+        if event.is_done:
+            return self._flush_all() + event.raw
+        doc = _loads(event.data) if event.data else None
+        choices = doc.get("choices") if isinstance(doc, dict) else None
+        if not isinstance(choices, list):
+            return event.raw
+        out = b""
+        changed = False
+        kept = []
+        for choice in choices:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict) or not any(k in delta for k in _CHAT_REASONING_KEYS):
+                if isinstance(choice, dict) and choice.get("index", 0) in self._held and _says_more(choice):
+                    out += self._flush(choice.get("index", 0))
+                kept.append(choice)
+                continue
+            changed = True
+            index = choice.get("index", 0)
+            rest = {k: v for k, v in delta.items() if k not in _CHAT_REASONING_KEYS}
+            if self.transform.mode is Degradation.SUMMARIZE:
+                held = self._held.setdefault(index, {"envelope": doc, "key": None, "text": []})
+                for key in _CHAT_REASONING_KEYS:
+                    if isinstance(delta.get(key), str):
+                        held["key"] = held["key"] or key
+                        held["text"].append(delta[key])
+                if _says_more({**choice, "delta": rest}):
+                    out += self._flush(index)
+            if rest or choice.get("finish_reason") is not None:
+                kept.append({**choice, "delta": rest})
+        if not changed:
+            return out + event.raw
+        if not kept and doc.get("usage") is None:
+            return out
+        return out + encode_event(orjson.dumps({**doc, "choices": kept}).decode(), event.event)
+
+    def _flush(self, index: int) -> bytes:
+        held = self._held.pop(index, None)
+        if held is None or not held["key"]:
+            return b""
+        envelope = {k: v for k, v in held["envelope"].items() if k != "usage"}
+        choice = {"index": index, "delta": {held["key"]: self.transform.summary("".join(held["text"]))},
+                  "finish_reason": None}
+        return encode_event(orjson.dumps({**envelope, "choices": [choice]}).decode())
+
+    def _flush_all(self) -> bytes:
+        return b"".join(self._flush(i) for i in sorted(self._held))
+
+    def _finish(self) -> bytes:
+        return self._flush_all()
+
+
+def _says_more(choice: dict[str, Any]) -> bool:
+    """A choice chunk that carries answer content, a tool call or the finish reason."""
+    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    return bool(delta.get("content") or delta.get("tool_calls") or delta.get("function_call")
+                or choice.get("finish_reason") is not None)
+
+
+class ResponsesStream(StreamTransformer):
+    """Responses streams: reasoning items' events dropped or replaced, indices and sequence renumbered."""
+
+    def __init__(self, transform: ReasoningTransform) -> None:
+        super().__init__(transform)
+        self._reasoning: set[int] = set()
+        self._sequence = 0
+
+    def _out_index(self, index: int) -> int:
+        if self.transform.mode is Degradation.SUMMARIZE:
+            return index
+        return index - sum(1 for r in self._reasoning if r < index)
+
+    def _emit(self, doc: dict[str, Any]) -> bytes:
+        if "sequence_number" in doc:
+            doc = {**doc, "sequence_number": self._sequence}
+            self._sequence += 1
+        return encode_event(orjson.dumps(doc).decode(), doc.get("type"))
+
+    def _event(self, event: SseEvent) -> bytes:
+        doc = _loads(event.data) if event.data else None
+        if not isinstance(doc, dict):
+            return event.raw
+        index = doc.get("output_index")
+        item = doc.get("item") if isinstance(doc.get("item"), dict) else None
+        if isinstance(index, int):
+            if doc.get("type") == "response.output_item.added" and item and item.get("type") == "reasoning":
+                self._reasoning.add(index)
+            if index in self._reasoning:
+                done = doc.get("type") == "response.output_item.done"
+                if self.transform.mode is Degradation.SUMMARIZE and done and item:
+                    return self._summary_events(index, item)
+                return b""
+        changed = False
+        if isinstance(index, int) and self._out_index(index) != index:
+            doc["output_index"] = self._out_index(index)
+            changed = True
+        response = doc.get("response")
+        if isinstance(response, dict):
+            changed |= _responses_output(response, self.transform)
+        if not changed and "sequence_number" not in doc:
+            return event.raw
+        if not changed and doc["sequence_number"] == self._sequence:
+            self._sequence += 1
+            return event.raw
+        return self._emit(doc)
+
+    def _summary_events(self, index: int, item: dict[str, Any]) -> bytes:
+        summary = self.transform.summary(_reasoning_text(item))
+        done = _summarised_item(item, summary)
+        item_id = item.get("id")
+        part = {"type": "summary_text", "text": summary}
+        base = {"item_id": item_id, "output_index": index, "sequence_number": 0}
+        events = [{"type": "response.output_item.added", "output_index": index, "sequence_number": 0,
+                   "item": {**done, "summary": []}}]
+        if summary:
+            events += [
+                {"type": "response.reasoning_summary_part.added", **base, "summary_index": 0,
+                 "part": {"type": "summary_text", "text": ""}},
+                {"type": "response.reasoning_summary_text.delta", **base, "summary_index": 0, "delta": summary},
+                {"type": "response.reasoning_summary_text.done", **base, "summary_index": 0, "text": summary},
+                {"type": "response.reasoning_summary_part.done", **base, "summary_index": 0, "part": part},
+            ]
+        events.append({"type": "response.output_item.done", "output_index": index, "sequence_number": 0,
+                       "item": done})
+        return b"".join(self._emit(e) for e in events)

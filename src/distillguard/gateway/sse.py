@@ -1,0 +1,88 @@
+"""Incremental Server-Sent Events parsing and encoding.
+
+The parser takes the response body in whatever chunks the network delivers
+(events split across chunks, ``\\r\\n`` or ``\\n`` or ``\\r`` line ends,
+multi-line ``data:``) and yields whole events, each with its original bytes so
+that an event passed through unchanged is re-sent byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
+_LINE = re.compile(rb"\r\n|\n|\r")
+
+
+@dataclass(slots=True)
+class SseEvent:
+    """One event: its ``event`` name (None when absent), joined ``data`` and original bytes."""
+
+    event: str | None
+    data: str
+    raw: bytes
+
+    @property
+    def is_done(self) -> bool:
+        """The OpenAI end-of-stream marker ``data: [DONE]``."""
+        return self.data.strip() == "[DONE]"
+
+
+class SseParser:
+    """Feed body chunks, get complete events; ``close`` returns a trailing unterminated event."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        """The events completed by ``chunk`` (in order)."""
+        self._buffer += chunk
+        events = []
+        while True:
+            match = _EVENT_END.search(self._buffer)
+            if match is None:
+                break
+            # a lone "\r" at the buffer's end may be the first half of "\r\n": wait for more
+            if match.group() == b"\r\r" and match.end() == len(self._buffer):
+                break
+            raw, self._buffer = self._buffer[: match.end()], self._buffer[match.end():]
+            event = parse_event(raw)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self) -> list[SseEvent]:
+        """Whatever is left when the stream ends (an event without its final blank line)."""
+        raw, self._buffer = self._buffer, b""
+        event = parse_event(raw) if raw.strip() else None
+        return [event] if event is not None else []
+
+
+def parse_event(raw: bytes) -> SseEvent | None:
+    """Parse the bytes of one event block; None for a block of comments only."""
+    name: str | None = None
+    data: list[str] = []
+    seen = False
+    for line in _LINE.split(raw):
+        if not line or line.startswith(b":"):
+            continue
+        field, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        text = value.decode("utf-8", errors="replace")
+        if field == b"event":
+            name, seen = text, True
+        elif field == b"data":
+            data.append(text)
+            seen = True
+    if not seen:
+        return None
+    return SseEvent(name, "\n".join(data), raw)
+
+
+def encode_event(data: str, event: str | None = None) -> bytes:
+    """The bytes of one event (``data`` may hold several lines)."""
+    head = f"event: {event}\n" if event is not None else ""
+    body = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return (head + body + "\n").encode("utf-8")

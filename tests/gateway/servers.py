@@ -1,0 +1,78 @@
+"""Real HTTP servers on loopback for the gateway tests: a scripted upstream, and uvicorn in a thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from gwshapes import STREAMS, WHOLE, sse
+from redis_server import free_port
+
+PATH_API = {"/v1/messages": "anthropic", "/v1/chat/completions": "chat", "/v1/responses": "responses"}
+
+
+class ScriptedUpstream:
+    """An LLM API stand-in: the shapes of ``gwshapes``, SSE sent in small uneven chunks; records requests."""
+
+    def __init__(self, chunk: int = 37) -> None:
+        self.chunk = chunk
+        self.requests: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.requests.append({"path": scope["path"], "headers": headers, "body": body})
+        api = PATH_API.get(scope["path"])
+        if api is None:
+            payload = json.dumps({"object": "list", "data": [{"id": "atlas-2-pro"}], "path": scope["path"]}).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        if json.loads(body or b"{}").get("stream"):
+            payload = sse(STREAMS[api]())
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+            for i in range(0, len(payload), self.chunk):
+                await send({"type": "http.response.body", "body": payload[i:i + self.chunk], "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        payload = json.dumps(WHOLE[api](), indent=1).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port in a thread; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -1,0 +1,126 @@
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pytest
+from factories import account, accounts, exchange, exchanges
+from gwclient import ADMIN, call, gateway, reasoning_of
+
+from distillguard.accounts import AccountStats, score_accounts
+from distillguard.accounts.online import stat_input
+from distillguard.core.errors import StoreError
+from distillguard.gateway.batch import load_batch_results
+from distillguard.ingest import read_exchanges
+from distillguard.signals import compute_signals
+from distillguard.store import Store
+
+
+def write_run(db: Path, decisions: list[tuple[str, str, str | None]], at: datetime) -> str:
+    """A finished run with (account, action, campaign) decisions."""
+    run_id = f"run-{at.timestamp():.0f}"
+    with Store(db) as store:
+        store.con.execute("INSERT INTO runs VALUES (?, 'analyze', ?, ?, [], '{}')", [run_id, at, at])
+        store.append("decisions", pa.table({
+            "run_id": [run_id] * len(decisions), "account_id": [d[0] for d in decisions],
+            "risk": [0.95 if d[1] != "allow" else 0.1 for d in decisions], "action": [d[1] for d in decisions],
+            "flagged": [d[1] not in ("allow", "monitor") for d in decisions],
+            "campaign_id": pa.array([d[2] for d in decisions], pa.string()),
+            "flagged_at": pa.array([None] * len(decisions), pa.timestamp("us", tz="UTC")),
+            "reasons": [[f"{d[1]} in batch"] for d in decisions],
+        }))
+    return run_id
+
+
+@pytest.fixture
+def store_db(tmp_path: Path) -> Path:
+    db = tmp_path / "store.duckdb"
+    with Store(db) as store:
+        ex = exchanges([exchange(1, account_id="acct-key", api_key_id="key_k1")])
+        store.ingest_batch(ex, compute_signals(ex))
+        store.upsert_accounts(accounts([account("acct-key", category="startup"),
+                                        account("acct-ent", category="enterprise")]))
+    write_run(db, [("acct-strip", "strip_reasoning", None), ("acct-lead", "block", "camp-1"),
+                   ("acct-member", "allow", "camp-1"), ("acct-key", "require_verification", None),
+                   ("acct-ent", "block", None)], datetime(2026, 3, 1, tzinfo=UTC))
+    return db
+
+
+def test_batch_results_load_with_campaign_inheritance(store_db: Path) -> None:
+    results = load_batch_results(store_db)
+    assert results.verdicts["acct-strip"].action.value == "strip_reasoning"
+    member = results.verdicts["acct-member"]
+    assert member.action.value == "block" and member.inherited and "camp-1" in member.reasons[-1]
+    assert results.key_accounts == {"key_k1": "acct-key"}
+    assert results.accounts["acct-key"] == ("startup", "email")
+
+
+def test_unknown_actions_in_the_store_are_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    write_run(db, [("acct-a", "restrict", None)], datetime(2026, 3, 1, tzinfo=UTC))
+    with pytest.raises(StoreError, match=r"unknown actions \['restrict'\]"):
+        load_batch_results(db)
+
+
+def test_gateway_enforces_batch_results_and_reloads_them_without_restart(upstream, store_db: Path,
+                                                                         tmp_path: Path) -> None:
+    with gateway(upstream[0], tmp_path, db=store_db, refresh_interval_s=0.1) as (base, _):
+        stripped = call(base, "chat", False, "acct-strip")
+        assert stripped.status_code == 200 and reasoning_of("chat", stripped, False) is None
+        assert call(base, "chat", False, "acct-member").status_code == 403
+        by_key = call(base, "anthropic", False, None, **{"x-api-key": "key_k1"})
+        assert by_key.status_code == 403 and by_key.json()["error"]["verification_tier"] == "business"
+        # enterprise accounts are capped at summarize_reasoning whatever the batch said
+        capped = call(base, "chat", False, "acct-ent")
+        assert capped.status_code == 200 and reasoning_of("chat", capped, False)
+        state = httpx.get(base + "/admin/accounts/acct-member", headers=ADMIN).json()
+        assert state["source"] == "campaign" and state["batch"]["campaign_id"] == "camp-1"
+
+        write_run(store_db, [("acct-strip", "allow", None)], datetime(2026, 3, 2, tzinfo=UTC))
+        deadline = time.monotonic() + 10
+        while call(base, "chat", False, "acct-member").status_code != 200:
+            assert time.monotonic() < deadline, "new batch results were not picked up"
+            time.sleep(0.1)
+        direct = call(upstream[0], "chat", False)
+        assert call(base, "chat", False, "acct-strip").content == direct.content
+
+
+def test_online_state_learns_off_the_hot_path_and_agrees_with_batch(upstream, tmp_path: Path) -> None:
+    prompts = ["Think step by step and show your complete reasoning: what is 17 times 23?",
+               "Explain your full chain of thought in detail before answering: is 221 prime?"]
+    with gateway(upstream[0], tmp_path) as (base, _):
+        for i in range(24):
+            body = {"model": "atlas-2-fast", "messages": [{"role": "user", "content": f"{prompts[i % 2]} #{i}"}],
+                    "stream": i % 3 == 0}
+            httpx.post(base + "/v1/chat/completions", json=body, headers={"x-distillguard-account": "acct-o"})
+        deadline = time.monotonic() + 10
+        while True:
+            state = httpx.get(base + "/admin/accounts/acct-o", headers=ADMIN).json()
+            if state["online"] and state["online"]["n_exchanges"] == 24:
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+    table = pa.concat_tables([b.table for b in read_exchanges(tmp_path / "gateway.jsonl")])
+    stats = AccountStats()
+    stats.update(stat_input(table, compute_signals(table)))
+    context = pa.table({"category": pa.array([None], pa.string()), "verification": pa.array([None], pa.string())})
+    risk, _ = score_accounts(stats.get(), context)
+    np.testing.assert_allclose(state["online"]["risk"], risk[0], rtol=1e-9)
+    assert state["online"]["risk"] > 0.0
+
+
+def test_signup_assessment_endpoint(upstream, tmp_path: Path) -> None:
+    with gateway(upstream[0], tmp_path) as (base, _):
+        bad = httpx.post(base + "/signup/assess", json={"category": "student"}, headers=ADMIN)
+        unauthenticated = httpx.post(base + "/signup/assess", json={})
+        good = httpx.post(base + "/signup/assess", headers=ADMIN, json={
+            "email": "j.doe@example.edu", "category": "education", "signup_ip": "81.2.69.160",
+            "created_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()})
+    assert unauthenticated.status_code == 401
+    assert bad.status_code == 422 and bad.json()["error"]["field"]
+    assert good.status_code == 200, good.text
+    assert good.json()["tier"] in ("email", "phone", "id_document", "business")
+    assert json.dumps(good.json()).count("81.2.69.160") == 0

@@ -1,0 +1,75 @@
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from gwclient import ADMIN, TOKEN, call, put_action
+from redis_server import free_port
+
+pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def gateway_process(config: Path, port: int) -> Iterator[str]:
+    """``distillguard gateway`` in its own process."""
+    env = {**os.environ, "DISTILLGUARD_ADMIN_TOKEN": TOKEN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distillguard.cli", "gateway", "--config", str(config), "--port", str(port),
+         "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_ready(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(base + "/admin/accounts/probe", headers=ADMIN, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{base} did not start")
+        time.sleep(0.1)
+
+
+def test_two_gateway_processes_share_limits_overrides_and_statistics(upstream, redis_url: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules: [{min_risk: 0, action: allow}]\nthrottle: {requests: 6, window_s: 60}\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"upstream: {upstream[0]}\nstate: {redis_url}\nstate_prefix: 'r{uuid.uuid4().hex[:6]}:'\n"
+                      f"policy: {policy}\nflush_interval_s: 0.05\nfail: closed\n")
+    with ExitStack() as stack:
+        bases = [stack.enter_context(gateway_process(config, free_port())) for _ in range(2)]
+        for base in bases:
+            wait_ready(base)
+        a, b = bases
+        assert put_action(a, "acct-shared", "throttle").status_code == 200
+        codes = [call(bases[i % 2], "chat", False, "acct-shared").status_code for i in range(12)]
+        assert codes.count(200) == 6 and codes.count(429) == 6, codes
+        assert codes[:6] == [200] * 6
+
+        put_action(b, "acct-shared", "block")
+        time.sleep(0.3)
+        assert call(a, "chat", False, "acct-shared").status_code == 403
+
+        for i in range(10):
+            call(bases[i % 2], "chat", i % 2 == 0, "acct-merged")
+        deadline = time.monotonic() + 15
+        while True:
+            state = httpx.get(a + "/admin/accounts/acct-merged", headers=ADMIN).json()
+            if state["online"] and state["online"]["n_exchanges"] == 10:
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.1)
+        assert state["online_distinct_ips"] == 1
