@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from distillguard.core.errors import ConfigError
+from distillguard.config.loading import read_yaml_mapping, validate_model
 
 ENV_PREFIX = "DISTILLGUARD_"
 
@@ -46,17 +45,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Read settings from ``path`` (YAML, optional) and the environment; raise ConfigError if invalid."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: settings must be a mapping, got {type(loaded).__name__}")
-        data = dict(loaded or {})
+    data = read_yaml_mapping(path, "settings") if path is not None else {}
     data.update(_env_overrides(dict(os.environ) if environ is None else environ))
     return _validate(data, str(path) if path is not None else "environment")
 
@@ -70,10 +59,4 @@ def with_overrides(settings: Settings, where: str, **changes: Any) -> Settings:
 
 
 def _validate(data: dict[str, Any], where: str) -> Settings:
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{where}: invalid settings: {problems}") from exc
+    return validate_model(Settings, data, where, "settings")

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
 from distillguard.core.errors import ConfigError
+from distillguard.core.jsonl import iter_jsonl
 from distillguard.signals.cot_eval import heldout
 from distillguard.signals.cot_model import CotModel, default_cot_model
 from distillguard.signals.lang import guess_languages
@@ -56,16 +56,7 @@ class ScoredTexts:
 
 
 def _rows(path: Path) -> Iterable[dict]:
-    for number, line in enumerate(path.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise ConfigError(f"{path}:{number}: a row must be a JSON object")
-        yield row
+    return (row for _, row in iter_jsonl(path))
 
 
 def fill_template(template: str, problem: str) -> str:

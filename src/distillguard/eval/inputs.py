@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillguard.core.decision import Action
 from distillguard.core.errors import DistillguardError
+from distillguard.core.jsonl import iter_jsonl
 from distillguard.ingest import read_exchanges
 
 LABELS = ("legit", "attack")
@@ -46,21 +46,7 @@ class EvalInputError(DistillguardError):
 
 def _iter_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` for each non-blank line; raise on bad JSON."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise EvalInputError(f"cannot open {path}: {exc.strerror or exc}") from exc
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise EvalInputError(f"{path}:{number}: not JSON ({exc})") from exc
-            if not isinstance(obj, dict):
-                raise EvalInputError(f"{path}:{number}: expected a JSON object")
-            yield number, obj
+    return iter_jsonl(path, EvalInputError)
 
 
 def parse_time_ms(value: Any, where: str) -> float:

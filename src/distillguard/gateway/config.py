@@ -6,10 +6,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from distillguard.core.errors import ConfigError
+from distillguard.config.loading import read_yaml_mapping, validate_model
 
 
 class FailMode(StrEnum):
@@ -81,21 +80,6 @@ class GatewayConfig(BaseModel):
 
 def load_gateway_config(path: Path | None = None, **overrides: Any) -> GatewayConfig:
     """Settings from ``path`` (YAML, optional) with non-None ``overrides``; ConfigError if invalid."""
-    where = str(path) if path else "gateway settings"
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read gateway settings: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: gateway settings must be a mapping, got {type(loaded).__name__}")
-        data = dict(loaded or {})
+    data = read_yaml_mapping(path, "gateway settings") if path is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return GatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where}: invalid gateway settings: {problems}") from exc
+    return validate_model(GatewayConfig, data, str(path) if path else "gateway settings", "gateway settings")

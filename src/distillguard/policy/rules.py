@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from distillguard.config.loading import load_yaml_model
 from distillguard.core.decision import Action, Decision, Evidence
-from distillguard.core.errors import ConfigError
 from distillguard.core.schema import CATEGORIES, VERIFICATIONS
 
 _ORDER = list(Action)
@@ -132,19 +130,7 @@ _NO_OVERRIDE = ModelOverride()
 
 def load_policy(path: Path | None = None) -> Policy:
     """Read a policy YAML (the shipped default when ``path`` is None); raise ConfigError if invalid."""
-    where = str(path) if path else "default policy"
-    try:
-        text = path.read_text(encoding="utf-8") if path else (
-            resources.files("distillguard.policy").joinpath("default.yaml").read_text(encoding="utf-8")
-        )
-        return Policy.model_validate(yaml.safe_load(text))
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read policy: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where}: invalid policy: {problems}") from exc
+    return load_yaml_model(Policy, path, "distillguard.policy", "default.yaml", "policy")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,17 +22,16 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from disposable_email_domains import blocklist
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from distillguard.accounts import IpIntel, Origin, subnet_of
+from distillguard.config.loading import load_yaml_model
 from distillguard.core.decision import Evidence
-from distillguard.core.errors import ConfigError, RecordError
+from distillguard.core.errors import RecordError
 from distillguard.core.schema import CATEGORIES, VERIFICATIONS
 from distillguard.ingest.normalize import parse_ip, parse_ts
 from distillguard.store import Store
@@ -163,19 +162,7 @@ class SignupRules(_Rules):
 
 def load_signup_rules(path: Path | None = None) -> SignupRules:
     """Read signup rules YAML (the shipped ``signup.yaml`` when None); raise ConfigError if invalid."""
-    where = str(path) if path else "default signup rules"
-    try:
-        text = path.read_text(encoding="utf-8") if path else (
-            resources.files("distillguard.policy").joinpath("signup.yaml").read_text(encoding="utf-8")
-        )
-        return SignupRules.model_validate(yaml.safe_load(text))
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read signup rules: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where}: invalid signup rules: {problems}") from exc
+    return load_yaml_model(SignupRules, path, "distillguard.policy", "signup.yaml", "signup rules")
 
 
 # --- requests -----------------------------------------------------------------------------

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
 from distillguard.core.errors import ConfigError
+from distillguard.core.jsonl import iter_jsonl
 from distillguard.signals._text import column
 from distillguard.signals.base import Batch, BatchContext, Signal
 
@@ -113,14 +113,8 @@ class PromptSetIndex:
 
         def texts() -> Iterable[str]:
             for path in paths:
-                for number, line in enumerate(path.read_bytes().splitlines(), 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = orjson.loads(line)
-                    except orjson.JSONDecodeError as exc:
-                        raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from exc
-                    turns = row.get("turns") if isinstance(row, dict) else None
+                for number, row in iter_jsonl(path):
+                    turns = row.get("turns")
                     if not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
                         raise ConfigError(f"{path}:{number}: turns: expected a non-empty list of strings")
                     if kinds is None or row.get("kind") in kinds:
