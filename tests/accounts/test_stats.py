@@ -115,3 +115,9 @@ def test_sweep_coverage_tells_a_rerun_benchmark_from_a_sweep() -> None:
     without = AccountStats()
     without.update(batch.drop_columns(["sweep_item"]))
     assert all(row["sweep_share"] == 0.0 for row in without.get().to_pylist())
+
+
+def test_adding_no_hashes_leaves_the_sketches_unchanged() -> None:
+    registers = np.zeros((4, 128), np.uint8)
+    hll_add(registers, np.array([], np.int64), np.array([], np.uint64))
+    assert not registers.any()

@@ -157,3 +157,23 @@ def test_killed_ingest_leaves_a_consistent_store_and_rerun_completes(traffic: Pa
     assert con.sql("SELECT count(*), count(DISTINCT request_id) FROM exchanges").fetchall()[0] == (total, total)
     assert con.sql("SELECT count(*) FROM signals").fetchall()[0][0] == total
     con.close()
+
+
+def test_prompt_sets_mark_the_exchanges_that_sweep_them(traffic: Path, tmp_path: Path) -> None:
+    log, accounts = str(traffic / "exchanges.jsonl"), str(traffic / "accounts.jsonl")
+    _invoke("analyze", log, "--accounts", accounts, "--db", str(tmp_path / "plain.duckdb"), "--out", str(tmp_path / "a"))
+    with duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as con:
+        assert con.sql("SELECT count(sweep_item) FROM signals").fetchall()[0][0] == 0
+        prompts = [p for (p,) in con.sql(
+            "SELECT DISTINCT prompt FROM exchanges WHERE length(prompt) > 80 ORDER BY prompt LIMIT 25").fetchall()]
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    (sets / "known.jsonl").write_text("".join(json.dumps({"kind": "distill", "turns": [p]}) + "\n" for p in prompts))
+    _invoke("analyze", log, "--accounts", accounts, "--db", str(tmp_path / "swept.duckdb"), "--out", str(tmp_path / "b"),
+            "--prompt-sets", str(sets))
+    with duckdb.connect(str(tmp_path / "swept.duckdb"), read_only=True) as con:
+        swept = con.sql("SELECT DISTINCT e.prompt FROM signals s JOIN exchanges e USING (rid) "
+                        "WHERE s.sweep_item IS NOT NULL").fetchall()
+        shares = con.sql("SELECT max(sweep_share) FROM account_features").fetchall()[0][0]
+    assert {p for (p,) in swept} >= set(prompts)
+    assert shares > 0

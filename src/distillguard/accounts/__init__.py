@@ -2,6 +2,6 @@
 
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
 from distillguard.accounts.risk import score_accounts
-from distillguard.accounts.stats import STAT_INPUT_COLUMNS, AccountStats
+from distillguard.accounts.stats import STAT_INPUT_COLUMNS, SWEEP_COLUMN, AccountStats
 
-__all__ = ["STAT_INPUT_COLUMNS", "AccountStats", "IpIntel", "Origin", "score_accounts", "subnet_of"]
+__all__ = ["STAT_INPUT_COLUMNS", "SWEEP_COLUMN", "AccountStats", "IpIntel", "Origin", "score_accounts", "subnet_of"]

@@ -13,6 +13,8 @@ _HASH_BITS = 64
 
 def hll_add(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:
     """Add 64-bit ``hashes`` to the sketches of ``rows`` (in place)."""
+    if len(hashes) == 0:
+        return
     precision = int(registers.shape[1]).bit_length() - 1
     h = hashes.astype(np.uint64, copy=False)
     bucket = (h >> np.uint64(_HASH_BITS - precision)).astype(np.int64)

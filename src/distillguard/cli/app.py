@@ -38,6 +38,7 @@ from distillguard.core.decision import Action
 from distillguard.eval import run_eval
 from distillguard.ingest import RejectSink
 from distillguard.policy import Policy, load_policy
+from distillguard.signals import SIGNALS, DatasetSweepSignal, PromptSetIndex, Signal
 from distillguard.sim import load_scenario, simulate
 from distillguard.store import Store
 
@@ -50,6 +51,8 @@ PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy YAML [d
 AccountsOpt = Annotated[list[Path] | None, typer.Option("--accounts", help="Account records (JSONL, .gz or Parquet); repeatable.")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Records per batch (memory is bounded by it).")]
 TextOpt = Annotated[bool, typer.Option("--store-text/--no-store-text", help="Keep prompt and response text in the store, or only hashes and signals.")]
+PromptSetsOpt = Annotated[Path | None, typer.Option(
+    "--prompt-sets", help="Directory of known public prompt sets (*.jsonl): marks exchanges that sweep them.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Stop at the first record that cannot be read.")]
 
 
@@ -74,12 +77,15 @@ def _progress() -> Progress:
     )
 
 
-def _settings(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool, strict: bool) -> Settings:
+def _settings(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool,
+              strict: bool, prompt_sets: Path | None) -> Settings:
     settings = load_settings(config)
     analyze: dict[str, object] = {"store_text": store_text and settings.analyze.store_text,
                                   "strict": strict or settings.analyze.strict}
     if batch is not None:
         analyze["batch_size"] = batch
+    if prompt_sets is not None:
+        analyze["prompt_sets"] = prompt_sets
     top = {name: value for name, value in (("db", db), ("intel_dir", intel)) if value is not None}
     return with_overrides(settings, "command line", analyze=analyze, **top)
 
@@ -110,10 +116,18 @@ def _open(settings: Settings) -> Store:
 
 
 def _setup(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool,
-           strict: bool, policy: Path | None) -> tuple[Settings, Policy, IpIntel]:
+           strict: bool, policy: Path | None, prompt_sets: Path | None) -> tuple[Settings, Policy, IpIntel]:
     """Settings, policy and IP intelligence, all validated before any work starts."""
-    settings = _settings(config, db, intel, batch, store_text, strict)
+    settings = _settings(config, db, intel, batch, store_text, strict, prompt_sets)
     return settings, load_policy(policy), IpIntel.load(settings.intel_dir)
+
+
+def _signals(settings: Settings) -> dict[str, Signal] | None:
+    """The signal registry, with the dataset-sweep signal when prompt sets are configured."""
+    if settings.analyze.prompt_sets is None:
+        return None
+    index = PromptSetIndex.from_directory(settings.analyze.prompt_sets)
+    return {**SIGNALS, "sweep_item": DatasetSweepSignal(index)}
 
 
 def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path) -> tuple[IngestCounts, int]:
@@ -124,7 +138,8 @@ def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[P
         with _progress() as progress:
             task = progress.add_task("ingest (bytes)", total=total)
             counts = ingest(store, logs, accounts, sink, batch_size=settings.analyze.batch_size,
-                            keep_text=settings.analyze.store_text, advance=lambda n: progress.advance(task, n))
+                            keep_text=settings.analyze.store_text, signals=_signals(settings),
+                            advance=lambda n: progress.advance(task, n))
     finally:
         sink.close()
     return counts, store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
@@ -151,10 +166,11 @@ def analyze_cmd(
     accounts: AccountsOpt = None,
     db: DbOpt = None, intel: IntelOpt = None, policy: PolicyOpt = None, config: ConfigOpt = None,
     batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
+    prompt_sets: PromptSetsOpt = None,
 ) -> None:
     """Ingest logs, compute signals and account fingerprints, link campaigns, decide actions."""
     with errors():
-        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy)
+        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
         started, t0 = datetime.now(UTC), time.perf_counter()
         with _open(settings) as store:
             counts, n_stored = _ingest(store, settings, logs, accounts or [], out_dir)
@@ -175,11 +191,12 @@ def replay_cmd(
     accounts: AccountsOpt = None,
     db: DbOpt = None, intel: IntelOpt = None, policy: PolicyOpt = None, config: ConfigOpt = None,
     batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
+    prompt_sets: PromptSetsOpt = None,
 ) -> None:
     """Process the logs in time order and re-decide at every interval, as a deployment would."""
     with errors():
         step = _duration(every)
-        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy)
+        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
         started, t0 = datetime.now(UTC), time.perf_counter()
         with _open(settings) as store:
             counts, n_stored = _ingest(store, settings, logs, accounts or [], out_dir)

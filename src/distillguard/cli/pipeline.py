@@ -11,11 +11,11 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from distillguard.accounts import STAT_INPUT_COLUMNS, AccountStats, IpIntel
+from distillguard.accounts import STAT_INPUT_COLUMNS, SWEEP_COLUMN, AccountStats, IpIntel
 from distillguard.cli.assess import Assessment
 from distillguard.core.decision import Decision
 from distillguard.ingest import RejectSink, read_accounts, read_exchanges
-from distillguard.signals import compute_signals
+from distillguard.signals import Signal, compute_signals
 from distillguard.store import Store
 
 _STATS_SQL = (
@@ -23,7 +23,7 @@ _STATS_SQL = (
     + ", ".join(f"s.{c}" if c in {"cot_score", "reasoning_requested", "capability", "template_key",
                                   "prompt_hash", "reasoning_share", "output_len"} else f"e.{c}"
                 for c in STAT_INPUT_COLUMNS)
-    + " FROM exchanges e JOIN signals s USING (rid)"
+    + f", s.{SWEEP_COLUMN} FROM exchanges e JOIN signals s USING (rid)"
     " WHERE e.ts >= $lo AND e.ts < $hi AND s.ts >= $lo AND s.ts < $hi ORDER BY e.ts, e.rid"
 )
 SLICE_ROWS = 500_000
@@ -52,9 +52,13 @@ def ingest(
     *,
     batch_size: int,
     keep_text: bool,
+    signals: dict[str, Signal] | None = None,
     advance: Callable[[int], None] = lambda n: None,
 ) -> IngestCounts:
-    """Read account records and exchange logs into the store, batch by batch."""
+    """Read account records and exchange logs into the store, batch by batch.
+
+    ``signals`` replaces the signal registry (e.g. with the dataset-sweep signal added).
+    """
     counts = IngestCounts()
     start = time.perf_counter()
     for path in accounts:
@@ -64,7 +68,7 @@ def ingest(
     for path in logs:
         for batch in read_exchanges(path, batch_size):
             rejects.add(batch.rejects)
-            new = store.ingest_batch(batch.table, compute_signals(batch.table), keep_text=keep_text)
+            new = store.ingest_batch(batch.table, compute_signals(batch.table, signals), keep_text=keep_text)
             counts.lines += batch.lines_read
             counts.new += new
             counts.duplicates += batch.table.num_rows - new

@@ -21,6 +21,8 @@ class AnalyzeSettings(BaseModel):
     batch_size: int = Field(20_000, ge=100, le=1_000_000)
     store_text: bool = True
     strict: bool = False
+    prompt_sets: Path | None = None
+    """Directory of known public prompt sets (``*.jsonl`` with ``turns``) for the dataset-sweep signal."""
 
 
 class Settings(BaseModel):

@@ -107,4 +107,8 @@ MIGRATIONS: tuple[str, ...] = (
         reported_at TIMESTAMPTZ
     );
     """,
+    # 2 -> 3: the dataset-sweep signal (known prompt-set item, null when none or not configured)
+    """
+    ALTER TABLE signals ADD COLUMN sweep_item UBIGINT;
+    """,
 )
