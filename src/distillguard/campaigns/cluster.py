@@ -32,14 +32,18 @@ class CampaignSettings:
     """Thresholds of the clustering step."""
 
     min_accounts: int = 3
-    min_risk: float = 0.5
-    """Pooled risk from which a community is reported as a campaign."""
+    min_risk: float = 0.7
+    """Pooled risk from which a community is reported as a campaign (the policy's first flagging
+    threshold: a group of accounts none of whom would be flagged is not reported as a campaign)."""
     full_tie: float = 2.0
     """Summed edge weight to fellow members at which an account is fully tied."""
     merge_min: float = 0.5
     """Similarity of two campaigns' pooled indicators, per family, that counts towards merging them."""
     merge_families: int = 2
     """Families that must agree for two campaigns to be merged into one."""
+    merge_ignore: tuple[str, ...] = ("timing",)
+    """Families that say nothing about a common operator once pooled: two round-the-clock
+    campaigns are active in the same time slots whoever runs them."""
     broad_min: float = 0.8
     broad_breadth: float = 5.0
     """One family alone merges two campaigns when it agrees above ``broad_min`` over at least
@@ -178,7 +182,9 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     )
     agree = np.zeros((len(ids), len(ids)), np.int32)
     broad = np.zeros((len(ids), len(ids)), bool)
-    for (_,), rows in pooled.group_by("family"):
+    for (family,), rows in pooled.group_by("family"):
+        if family in settings.merge_ignore:
+            continue
         k = rows.get_column("h").rank("dense").to_numpy() - 1
         where = (rows.get_column("c").to_numpy(), k)
         shape = (len(ids), int(k.max()) + 1)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import cast
 
 import polars as pl
+import pyarrow as pa
 
 from distillguard.accounts.network import subnet_of
 from distillguard.store import Store
@@ -127,12 +128,16 @@ def describe_indicators(store: Store, account_ids: list[str], until: datetime | 
 
     ``h`` is the indicator's key in :func:`load_indicators`' compact table.
     """
-    only = "list_contains($only, account_id)"
+    only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
     traffic = _TRAFFIC.format(only=only)
     sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=SIGNUP_BURST_MINUTES)})"
-    raw = cast(pl.DataFrame, pl.from_arrow(store.query(
-        sql, {"until": until, "bucket": ACTIVITY_BUCKET_MINUTES * 60, "only": account_ids}
-    ))).with_columns(pl.col("x").cast(pl.Float64))
+    store.con.register("_dg_described_accounts", pa.table({"account_id": pa.array(account_ids, pa.string())}))
+    try:
+        raw = cast(pl.DataFrame, pl.from_arrow(store.query(
+            sql, {"until": until, "bucket": ACTIVITY_BUCKET_MINUTES * 60}
+        ))).with_columns(pl.col("x").cast(pl.Float64))
+    finally:
+        store.con.unregister("_dg_described_accounts")
     ips = raw.filter(pl.col("kind") == "ip")
     subnet = ips.select("value").unique().with_columns(
         pl.col("value").map_elements(subnet_of, return_dtype=pl.String).alias("subnet")
