@@ -10,7 +10,13 @@ from distillguard.campaigns.cluster import (
     propagate,
 )
 from distillguard.campaigns.edges import LinkSettings, link_accounts
-from distillguard.campaigns.indicators import FAMILIES, Indicators, describe_indicators, load_indicators
+from distillguard.campaigns.indicators import (
+    FAMILIES,
+    Indicators,
+    describe_indicators,
+    load_indicators,
+    shared_indicators,
+)
 
 __all__ = [
     "FAMILIES",
@@ -26,4 +32,5 @@ __all__ = [
     "load_indicators",
     "merge_campaigns",
     "propagate",
+    "shared_indicators",
 ]

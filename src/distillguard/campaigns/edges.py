@@ -49,7 +49,7 @@ class LinkSettings:
     top_k: int = 32
     """Indicators kept per account and family when scoring: its heaviest ones (the cosine
     then counts only the mass they share, a lower bound)."""
-    chunk: int = 1_000_000
+    chunk: int = 250_000
     seed: int = 0
 
 

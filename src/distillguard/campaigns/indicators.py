@@ -64,14 +64,17 @@ WITH records AS (SELECT * FROM accounts WHERE {only})
 SELECT account_id, 'payment' AS kind, payment_fingerprint AS value, 1.0 AS x
 FROM records WHERE payment_fingerprint IS NOT NULL
 UNION ALL SELECT account_id, 'signup_ip', signup_ip, 1.0 FROM records WHERE signup_ip IS NOT NULL
-UNION ALL SELECT account_id, 'signup_burst',
-    coalesce(email_domain, '') || '|' ||
-    regexp_replace(regexp_replace(lower(coalesce(email_local, '')), '[0-9]+', '9', 'g'), '[a-z]+', 'a', 'g')
-    || '|' || CAST(time_bucket(INTERVAL '{burst} minutes', created_at) AS VARCHAR), 1.0
-FROM records WHERE created_at IS NOT NULL
+UNION ALL SELECT account_id, 'signup_burst', {burst}, 1.0 FROM records WHERE created_at IS NOT NULL
 UNION ALL SELECT account_id, 'partner', indicator, 1.0 FROM partner_indicators
 WHERE {only} AND ($until IS NULL OR reported_at IS NULL OR reported_at < $until)
 """
+
+_BURST = (
+    "coalesce(email_domain, '') || '|' || regexp_replace(regexp_replace(lower(coalesce(email_local, '')), "
+    "'[0-9]+', '9', 'g'), '[a-z]+', 'a', 'g') || '|' || "
+    f"CAST(time_bucket(INTERVAL '{SIGNUP_BURST_MINUTES} minutes', created_at) AS VARCHAR)"
+)
+"""Signup-burst key: e-mail domain, shape of the local part (letters → a, digits → 9), creation slot."""
 
 _SUBNET_V4 = "regexp_replace(value, '\\.[0-9]+$', '') || '.0/24'"
 
@@ -106,7 +109,7 @@ def load_indicators(store: Store, until: datetime | None = None) -> Indicators:
     codes = cast(pl.DataFrame, pl.from_arrow(store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")))
     seen = "account_id IN (SELECT account_id FROM indicator_accounts)"
     sql = _COMPACT.format(
-        traffic=_TRAFFIC.format(only="TRUE"), signup=_SIGNUP.format(only=seen, burst=SIGNUP_BURST_MINUTES),
+        traffic=_TRAFFIC.format(only="TRUE"), signup=_SIGNUP.format(only=seen, burst=_BURST),
         subnet=_SUBNET_V4,
     )
     rows = cast(pl.DataFrame, pl.from_arrow(store.query(sql, {"until": until, "bucket": ACTIVITY_BUCKET_MINUTES * 60})))
@@ -130,7 +133,7 @@ def describe_indicators(store: Store, account_ids: list[str], until: datetime | 
     """
     only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
     traffic = _TRAFFIC.format(only=only)
-    sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=SIGNUP_BURST_MINUTES)})"
+    sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
     store.con.register("_dg_described_accounts", pa.table({"account_id": pa.array(account_ids, pa.string())}))
     try:
         raw = cast(pl.DataFrame, pl.from_arrow(store.query(
@@ -147,6 +150,61 @@ def describe_indicators(store: Store, account_ids: list[str], until: datetime | 
         .select("account_id", pl.lit("subnet").alias("kind"), pl.col("subnet").alias("value"), "x")
     )
     return _keyed(store, pl.concat([raw, subnets]))
+
+
+_SHARED = """
+WITH m AS (SELECT account_id, campaign_id FROM _dg_campaign_members),
+e AS (
+    SELECT DISTINCT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
+    FROM exchanges WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m)
+),
+t AS (
+    SELECT DISTINCT account_id, CAST(template_key AS VARCHAR) AS template
+    FROM signals WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m)
+        AND template_key <> 0
+),
+r AS (SELECT a.* FROM accounts a WHERE a.account_id IN (SELECT account_id FROM m)),
+shown AS (
+    SELECT account_id, 'ip' AS kind, ip AS value FROM e
+    UNION SELECT e.account_id, 'subnet', coalesce(v6.subnet, {subnet}) FROM e LEFT JOIN _dg_v6_subnets v6 USING (ip)
+    UNION SELECT account_id, 'client', client FROM e
+    UNION SELECT account_id, 'template', template FROM t
+    UNION SELECT account_id, 'payment', payment_fingerprint FROM r WHERE payment_fingerprint IS NOT NULL
+    UNION SELECT account_id, 'signup_ip', signup_ip FROM r WHERE signup_ip IS NOT NULL
+    UNION SELECT account_id, 'signup_burst', {burst} FROM r WHERE created_at IS NOT NULL
+)
+SELECT m.campaign_id, shown.kind, shown.value, count(*) AS accounts
+FROM shown JOIN m USING (account_id)
+GROUP BY m.campaign_id, shown.kind, shown.value HAVING count(*) >= 2
+QUALIFY row_number() OVER (PARTITION BY m.campaign_id, shown.kind ORDER BY count(*) DESC, shown.value) <= $top
+"""
+
+
+def shared_indicators(
+    store: Store, members: dict[str, list[str]], until: datetime | None = None, top: int = 10
+) -> pl.DataFrame:
+    """``campaign_id, kind, value, accounts``: per campaign and kind, the ``top`` indicators most of its
+    member accounts show (at least two), aggregated in the store whatever the campaigns' size."""
+    table = pa.table({
+        "account_id": pa.array([a for accounts in members.values() for a in accounts], pa.string()),
+        "campaign_id": pa.array([c for c, accounts in members.items() for _ in accounts], pa.string()),
+    })
+    store.con.register("_dg_campaign_members", table)
+    try:
+        v6 = store.query(
+            "SELECT DISTINCT ip FROM exchanges WHERE ip LIKE '%:%' AND ($until IS NULL OR ts < $until) "
+            "AND account_id IN (SELECT account_id FROM _dg_campaign_members)", {"until": until},
+        ).column("ip").to_pylist()
+        store.con.register("_dg_v6_subnets", pa.table({
+            "ip": pa.array(v6, pa.string()), "subnet": pa.array([subnet_of(ip) for ip in v6], pa.string()),
+        }))
+        try:
+            sql = _SHARED.format(subnet=_SUBNET_V4.replace("value", "ip"), burst=_BURST)
+            return cast(pl.DataFrame, pl.from_arrow(store.query(sql, {"until": until, "top": top})))
+        finally:
+            store.con.unregister("_dg_v6_subnets")
+    finally:
+        store.con.unregister("_dg_campaign_members")
 
 
 def _keyed(store: Store, rows: pl.DataFrame) -> pl.DataFrame:

@@ -16,10 +16,10 @@ from distillguard.campaigns import (
     LinkSettings,
     campaign_features,
     find_campaigns,
-    describe_indicators,
     link_accounts,
     load_indicators,
     propagate,
+    shared_indicators,
 )
 from distillguard.core.decision import Decision, Evidence
 from distillguard.policy import DecisionContext, Policy, decide
@@ -69,8 +69,8 @@ def assess(
             found.insert(0, Evidence("campaign.membership", float(result.tie[account]),
                                      f"linked to campaign {cid} ({len(camp.members):,} accounts, risk {camp.risk:.2f})"))
         decisions.append(decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid)))
-    members = [m for c in result.campaigns for m in c.members]
-    records = _campaign_records(stats, result.campaigns, describe_indicators(store, members, until))
+    shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until)
+    records = _campaign_records(stats, result.campaigns, shared)
     return Assessment(decisions, records, features)
 
 
@@ -84,27 +84,15 @@ def account_context(store: Store, features: pa.Table) -> pa.Table:
     return joined.to_arrow()
 
 
-def _campaign_records(stats: AccountStats, campaigns: list[Campaign], described: pl.DataFrame) -> list[dict[str, Any]]:
+def _campaign_records(stats: AccountStats, campaigns: list[Campaign], shared: pl.DataFrame) -> list[dict[str, Any]]:
     """The output records of the campaigns: volume, time span, capabilities, indicators, evidence."""
     if not campaigns:
         return []
     pooled = campaign_features(stats, campaigns).to_pylist()
-    member_of = pl.DataFrame(
-        {"account_id": [m for c in campaigns for m in c.members],
-         "campaign_id": [c.campaign_id for c in campaigns for _ in c.members]}
-    )
-    shared = (
-        described.join(member_of, on="account_id")
-        .filter(pl.col("kind").is_in(list(_INDICATOR_KINDS)))
-        .group_by("campaign_id", "kind", "value").agg(pl.len().alias("accounts"))
-        .filter(pl.col("accounts") >= 2)
-        .sort(["campaign_id", "accounts", "kind", "value"], descending=[False, True, False, False])
-    )
     top: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for cid, kind, value, n in shared.iter_rows():
-        listing = top.setdefault(cid, {}).setdefault(_INDICATOR_KINDS[kind], [])
-        if len(listing) < 10:
-            listing.append({"value": value, "accounts": n})
+    ordered = shared.sort(["campaign_id", "kind", "accounts", "value"], descending=[False, False, True, False])
+    for cid, kind, value, n in ordered.iter_rows():
+        top.setdefault(cid, {}).setdefault(_INDICATOR_KINDS[kind], []).append({"value": value, "accounts": n})
     records = []
     for camp, feat in zip(campaigns, pooled):
         records.append({

@@ -30,7 +30,7 @@ _ACCOUNT_COLUMNS = ", ".join(f'"{f.name}"' for f in ACCOUNT_SCHEMA)
 class Store:
     """A DuckDB database file holding exchanges, signals, accounts and results."""
 
-    def __init__(self, path: Path, *, memory_limit: str = "2GB", threads: int | None = None) -> None:
+    def __init__(self, path: Path, *, memory_limit: str = "1GB", threads: int | None = None) -> None:
         self.path = path
         self.memory_limit = memory_limit
         self.threads = threads
