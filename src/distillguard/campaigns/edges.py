@@ -8,10 +8,9 @@ exit) weighs little, and the network family alone never links anyone.
 
 The work is bounded whatever the population: candidate pairs come only from
 indicators of the *candidate kinds* (addresses, clients, payment, signup,
-partner reports);
-a group of at most ``max_full`` accounts gives all its pairs, a larger one a
-few random cycles through its members (an expander, so that clustering does
-not cut it into arbitrary pieces). Each candidate pair is then scored exactly
+partner reports); a group of at most ``max_full`` accounts gives all its
+pairs, a larger one a few random cycles through its members (an expander, so
+that clustering does not cut it into arbitrary pieces). Each candidate pair is then scored exactly
 in every family from sparse per-account vectors, cheapest family first, and
 dropped as soon as it can no longer reach ``min_families``.
 """
@@ -50,6 +49,7 @@ class LinkSettings:
     """Indicators kept per account and family when scoring: its heaviest ones (the cosine
     then counts only the mass they share, a lower bound)."""
     chunk: int = 250_000
+    """Candidate pairs scored at once (bounds the temporary sparse rows)."""
     seed: int = 0
 
 
