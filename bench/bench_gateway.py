@@ -45,11 +45,7 @@ REQUEST = json.dumps({"model": "atlas-2-fast", "messages": [
 
 
 async def upstream_app(scope: dict, receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
+    """The fast local upstream: one fixed JSON answer (served without lifespan events)."""
     while (await receive()).get("more_body"):
         pass
     await send({"type": "http.response.start", "status": 200, "headers": [
@@ -94,7 +90,8 @@ def serve(kind: str, port: int, upstream: str | None, log: str | None) -> None:
         from distillguard.gateway.config import load_gateway_config
 
         app = GatewayApp(load_gateway_config(None, upstream=upstream, exchange_log=Path(log) if log else None))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    lifespan = "off" if kind == "upstream" else "on"
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan=lifespan)
 
 
 def free_port() -> int:

@@ -52,11 +52,6 @@ def serve_recorded(log: Path, port: int) -> None:
     handle = log.open("rb")
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         while (await receive()).get("more_body"):
             pass
         offset = int(dict(scope["headers"]).get(b"x-replay-offset", b"-1"))
@@ -68,7 +63,7 @@ def serve_recorded(log: Path, port: int) -> None:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
 
 
 def select(traffic: Path, sample: float) -> tuple[list[tuple[int, int, dict[str, Any]]], dict[str, dict[str, Any]]]:
