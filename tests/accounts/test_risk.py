@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pyarrow as pa
 import pytest
 import yaml
@@ -29,8 +31,9 @@ def _table(rows: list[dict[str, object]]) -> pa.Table:
 CONTEXT = pa.table({"category": ["research", "research"], "verification": ["email", "email"]})
 
 
-def test_shipped_weights_load_and_cover_every_term() -> None:
-    weights = default_weights()
+@pytest.mark.parametrize("model", ["account", "campaign"])
+def test_shipped_weights_load_and_cover_every_term(model: str) -> None:
+    weights = default_weights(model)  # type: ignore[arg-type]
     assert set(weights.weights) == set(TERM_SIGNS)
     assert weights.fitted_on, "the shipped weights say what they were fitted on"
 
@@ -80,3 +83,22 @@ def test_pooled_accounts_add_coordination() -> None:
     boosted, evidence = score_accounts(pooled, CONTEXT.slice(0, 1), weights=strong)
     assert boosted[0] > together[0]
     assert any("200 accounts linked" in e.reason for e in evidence[0])
+
+
+def test_a_fleet_of_new_linked_accounts_is_riskier_than_an_old_team_and_says_so() -> None:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    member = _profile(120, cot=0.8, continuation=0.0, novelty=1.0, active=2, span=2)
+    pooled = _table([member, member]).append_column("n_accounts", pa.array([40, 40]))
+    pooled = pooled.append_column("first_seen", pa.array([start, start], pa.timestamp("us", tz="UTC")))
+    context = pa.table({
+        "category": ["research"] * 2, "verification": ["email"] * 2,
+        "created_at": pa.array([start - timedelta(hours=20), start - timedelta(days=400)], pa.timestamp("us", tz="UTC")),
+    })
+    risk, evidence = score_accounts(pooled, context, weights=default_weights("campaign"))
+    assert risk[0] > risk[1]
+    assert any("40 linked accounts first used 20 h after creation" in e.reason for e in evidence[0]), evidence[0]
+    # a single account's youth alone counts for nothing: new users are common
+    alone = _table([member]).append_column("first_seen", pa.array([start], pa.timestamp("us", tz="UTC")))
+    young, _ = score_accounts(alone, context.slice(0, 1), weights=default_weights("campaign"))
+    old, _ = score_accounts(alone, context.slice(1, 1), weights=default_weights("campaign"))
+    assert young[0] == pytest.approx(old[0])

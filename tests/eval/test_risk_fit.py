@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
-from distillguard.accounts import score_accounts
+from distillguard.accounts import IpIntel, score_accounts
 from distillguard.accounts.risk import TERM_SIGNS
 from distillguard.eval.inputs import Labels
+from distillguard.ingest import read_exchanges
 from distillguard.eval.risk_fit import (
+    SNAPSHOT_HOURS,
     AccountSample,
     fit_weights,
+    load_samples,
     pooled_groups,
     sample_weights,
+    snapshot_times,
 )
 
 
@@ -38,7 +44,7 @@ def _sample(seed: int) -> AccountSample:
     context = pa.table({"category": ["research"] * n, "verification": ["email"] * n})
     features = pa.Table.from_pylist(rows)
     return AccountSample(features, context, np.array(attack), np.array(group, object), np.array(group, object),
-                         features.column("n_exchanges").to_numpy())
+                         features.column("n_exchanges").to_numpy(), np.array([""] * n, object))
 
 
 def test_fit_keeps_each_weight_on_its_side_and_separates_the_classes() -> None:
@@ -73,3 +79,26 @@ def test_pooled_groups_are_teams_by_payment_and_campaigns_whole_and_in_parts() -
     assert groups["campaign:C"] == [f"a{i}" for i in range(8)]
     parts = [groups[f"campaign:C:{k}"] for k in range(4)]
     assert sorted(a for part in parts for a in part) == groups["campaign:C"]
+
+
+def test_snapshots_are_the_traffic_as_it_stood_hours_into_each_campaign(tmp_path: Path) -> None:
+    from distillguard.sim import load_scenario, simulate
+
+    simulate(load_scenario("smoke"), tmp_path, None)
+    times = snapshot_times(tmp_path)
+    assert times and all(name.rsplit("+", 1)[1] in {f"{h:g}h" for h in SNAPSHOT_HOURS} for name in times)
+    single, pooled = load_samples(tmp_path, IpIntel.load(None), cache=False)
+    truncated = pooled.n_exchanges[pooled.snapshot != ""]
+    assert set(single.snapshot.tolist()) == set(times) | {""}
+    # a snapshot holds exactly the exchanges sent before it
+    name, at = min(times.items(), key=lambda item: item[1])
+    rows = single.snapshot == name
+    sent = sum(
+        sum(t < at for t in read.table.column("ts").to_pylist())
+        for read in read_exchanges(tmp_path / "exchanges.jsonl")
+    )
+    assert int(single.n_exchanges[rows].sum()) == sent
+    assert int(single.n_exchanges[single.snapshot == ""].sum()) > sent
+    assert (truncated > 0).all()
+    # snapshot groups are balanced apart from the whole traffic's
+    assert {g for g in single.group[rows].tolist()} <= {f"{g}@{name}" for g in single.group[single.snapshot == ""].tolist()}

@@ -7,9 +7,14 @@ behaviour a distiller cannot easily drop without giving up what it came for
 clock activity), or one that marks legitimate use (follow-up conversations,
 tool loops, repeated benchmark items). Every term of an account is scaled by
 its evidence factor ``n / (n + EVIDENCE_HALF_COUNT)``: a few requests prove
-little. The weights and bias are fitted (``bench/fit_risk_weights.py``, see
-:mod:`distillguard.eval.risk_fit`) on calibration scenarios and shipped as
-``data/risk_weights.yaml``; the risk is the logistic of the weighted sum.
+little. The risk is the logistic of the weighted sum. Two weight sets are
+fitted (``bench/fit_risk_weights.py``, see :mod:`distillguard.eval.risk_fit`)
+on calibration scenarios and shipped: ``data/risk_weights.yaml`` for single
+accounts, on their whole traffic, and ``data/campaign_weights.yaml`` for a
+group of linked accounts pooled as one, on its traffic at any point of its
+life, so that a campaign hours old is judged on what it shows already (many
+new linked accounts asking for reasoning traces) rather than on a week of
+round-the-clock activity it has not had time to show.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +36,11 @@ HIGH_RISK_CATEGORIES = ("education", "research", "startup")
 WEAK_VERIFICATIONS = ("none", "email")
 EVIDENCE_HALF_COUNT = 10.0
 """Exchanges at which an account's own behaviour counts half."""
-WEIGHTS_FILE = "risk_weights.yaml"
+YOUNG_DAYS = 30.0
+"""Account age at first use under which an account counts as (linearly more) young."""
+WEIGHTS_FILES: dict[str, str] = {"account": "risk_weights.yaml", "campaign": "campaign_weights.yaml"}
+"""The shipped weight set of each model (single accounts, pooled groups of linked accounts)."""
+Model = Literal["account", "campaign"]
 
 
 class RiskWeights(BaseModel):
@@ -62,8 +72,10 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     """The terms of the risk model for every account (or pooled campaign) of ``features``.
 
     ``context`` (optional) is row-aligned with ``features`` and holds the
-    account record fields ``category`` and ``verification`` (null when
-    unknown). A pooled fingerprint (a group of accounts taken as one, as the
+    account record fields ``category``, ``verification`` and, optionally,
+    ``created_at`` (null when unknown). Youth counts only for a pooled group:
+    new users are common, a fleet of linked accounts put to work within days
+    of their creation is what a campaign's burner accounts are. A pooled fingerprint (a group of accounts taken as one, as the
     campaign layer scores them) carries ``n_accounts``, which feeds the
     coordination term (0 for a single account). ``sign`` is +1 for a term
     that marks distillation and -1 for one that marks legitimate use; the fit
@@ -76,11 +88,15 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     span = np.maximum(_col(features, "span_hours"), 1.0)
     max_entropy = np.log2(np.clip(n, 2.0, 24.0))
     n_accounts = _col(features, "n_accounts") if "n_accounts" in features.column_names else np.ones(features.num_rows)
+    coordination = np.clip(np.log10(np.maximum(n_accounts, 1.0)) / 2.0, 0.0, 1.0)
+    harvest = np.clip(_col(features, "cot_share") + _col(features, "reasoning_param_share"), 0.0, 1.0) * (1.0 - continuation)
+    rotation = np.clip((_col(features, "ip_rotation") - 0.3) / 0.5, 0.0, 1.0) * (n >= 5)
     if context is not None:
         category = context.column("category").to_pylist()
         verification = context.column("verification").to_pylist()
     else:
         category = verification = [None] * features.num_rows
+    young = np.clip(1.0 - account_age_days(features, context) / YOUNG_DAYS, 0.0, 1.0)
     return [
         RiskTerm("cot_elicitation", _col(features, "cot_share"), 1,
                  "{pct} of {n} requests ask in words for the full reasoning"),
@@ -99,7 +115,7 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
         RiskTerm("capability_focus",
                  _col(features, "capability_concentration") * (1.0 - _col(features, "cap_general")), 1,
                  "{pct} of traffic on one capability ({capability})"),
-        RiskTerm("ip_rotation", np.clip((_col(features, "ip_rotation") - 0.3) / 0.5, 0.0, 1.0) * (n >= 5), 1,
+        RiskTerm("ip_rotation", rotation, 1,
                  "a new IP address for {rotation} of requests"),
         RiskTerm("datacenter", _col(features, "datacenter_share"), 1,
                  "{pct} of traffic from datacenter addresses"),
@@ -115,9 +131,23 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
                  "{pct} of prompts are one-shot repeats (benchmark reruns)"),
         RiskTerm("single_template", np.clip(1.0 - np.log1p(_col(features, "distinct_templates")) / np.log1p(n), 0.0, 1.0)
                  * (n >= 20), -1, "{templates} prompt templates over {n} requests"),
-        RiskTerm("coordination", np.clip(np.log10(np.maximum(n_accounts, 1.0)) / 2.0, 0.0, 1.0), 1,
-                 "{accounts} accounts linked by shared infrastructure"),
+        RiskTerm("coordination", coordination, 1, "{accounts} accounts linked by shared infrastructure"),
+        RiskTerm("coordinated_harvest", coordination * harvest, 1,
+                 "{accounts} linked accounts ask for reasoning traces, one-shot"),
+        RiskTerm("coordinated_rotation", coordination * rotation, 1,
+                 "{accounts} linked accounts rotate addresses (a new IP for {rotation} of requests)"),
+        RiskTerm("young_fleet", coordination * np.nan_to_num(young), 1,
+                 "{accounts} linked accounts first used {age} after creation"),
     ]
+
+
+def account_age_days(features: pa.Table, context: pa.Table | None) -> np.ndarray:
+    """Days from each account's creation to its first request (NaN when the creation time is unknown)."""
+    if context is None or "created_at" not in context.column_names:
+        return np.full(features.num_rows, np.nan)
+    first = features.column("first_seen").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
+    created = context.column("created_at").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
+    return (first - created).astype("timedelta64[us]").astype(np.float64) / 86_400e6
 
 
 TERM_SIGNS: dict[str, int] = {
@@ -133,10 +163,11 @@ TERM_SIGNS: dict[str, int] = {
 
 
 @functools.cache
-def default_weights() -> RiskWeights:
-    """The fitted weights shipped with the package."""
-    text = (resources.files("distillguard.accounts") / "data" / WEIGHTS_FILE).read_text("utf-8")
-    return load_weights(text, f"distillguard/accounts/data/{WEIGHTS_FILE}")
+def default_weights(model: Model = "account") -> RiskWeights:
+    """The fitted weights shipped with the package for single accounts or pooled groups."""
+    name = WEIGHTS_FILES[model]
+    text = (resources.files("distillguard.accounts") / "data" / name).read_text("utf-8")
+    return load_weights(text, f"distillguard/accounts/data/{name}")
 
 
 def load_weights(text: str, source: str) -> RiskWeights:
@@ -164,7 +195,10 @@ def evidence_factor(features: pa.Table) -> np.ndarray:
 def score_accounts(
     features: pa.Table, context: pa.Table | None = None, top: int = 3, weights: RiskWeights | None = None
 ) -> tuple[np.ndarray, list[list[Evidence]]]:
-    """Risk in 0..1 per account (or pooled group, see :func:`risk_terms`) and its top positive reasons."""
+    """Risk in 0..1 per account (or pooled group, see :func:`risk_terms`) and its top positive reasons.
+
+    ``weights`` defaults to the shipped account model; pass ``default_weights("campaign")`` for pooled groups.
+    """
     weights = weights or default_weights()
     terms = risk_terms(features, context)
     contrib = np.stack([weights.weights[t.name] * t.values for t in terms], axis=1)
@@ -196,6 +230,7 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
     accounts = features.column("n_accounts").to_pylist() if "n_accounts" in features.column_names else [1] * len(n)
     cap = features.column("top_capability").to_pylist()
     category = context.column("category").to_pylist() if context is not None else [None] * len(n)
+    age = account_age_days(features, context)
     verification = context.column("verification").to_pylist() if context is not None else [None] * len(n)
     return [
         {
@@ -209,6 +244,7 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
             "accounts": f"{accounts[i]:,}",
             "capability": cap[i],
             "category": category[i] or "unknown",
+            "age": "an unknown time" if np.isnan(age[i]) else f"{age[i] * 24:.0f} h" if age[i] < 2 else f"{age[i]:.0f} days",
             "verification": verification[i] or "unknown",
         }
         for i in range(len(n))

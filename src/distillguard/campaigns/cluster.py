@@ -1,7 +1,8 @@
 """Campaigns: Leiden communities of linked accounts, scored as one pooled actor.
 
 A community's members are pooled into one fingerprint (the account statistics
-merge) and scored by the same risk model as a single account: two thousand
+merge) and scored by the risk model's terms, with the weights fitted for pooled
+groups (``default_weights("campaign")``): two thousand
 accounts sending twenty requests each look, together, like the one harvester
 they are. Risk then flows back to each member in proportion to its ties, so a
 low-volume account of a hydra cluster is flagged with its campaign while an
@@ -21,7 +22,7 @@ import pyarrow as pa
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from distillguard.accounts import AccountStats, score_accounts
+from distillguard.accounts import AccountStats, default_weights, score_accounts
 from distillguard.campaigns.indicators import Indicators
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import text_hash64
@@ -154,7 +155,7 @@ def _score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa
     """Pooled risk of each group of accounts, with the coordination term."""
     pooled = stats.pool(groups).get()
     pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
-    return score_accounts(pooled, _pooled_context(context, groups))
+    return score_accounts(pooled, _pooled_context(context, groups), weights=default_weights("campaign"))
 
 
 def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings) -> dict[str, list[str]]:
@@ -209,25 +210,29 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
 
 
 def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
-    """The most common category and verification level of each group's members."""
+    """The most common category and verification level of each group's members, and their median creation time."""
     if context is None:
         return None
+    created = context.column("created_at").to_pylist() if "created_at" in context.column_names else None
     known = {
-        a: (c, v)
-        for a, c, v in zip(
+        a: (c, v, created[i] if created else None)
+        for i, (a, c, v) in enumerate(zip(
             context.column("account_id").to_pylist(),
             context.column("category").to_pylist(),
             context.column("verification").to_pylist(),
-        )
+        ))
     }
     rows = []
     for members in groups.values():
-        pairs = [known.get(m, (None, None)) for m in members]
+        records = [known.get(m, (None, None, None)) for m in members]
+        times = sorted(t for _, _, t in records if t is not None)
         rows.append({
-            "category": Counter(c for c, _ in pairs).most_common(1)[0][0],
-            "verification": Counter(v for _, v in pairs).most_common(1)[0][0],
+            "category": Counter(c for c, _, _ in records).most_common(1)[0][0],
+            "verification": Counter(v for _, v, _ in records).most_common(1)[0][0],
+            "created_at": times[len(times) // 2] if times else None,
         })
-    return pa.Table.from_pylist(rows, schema=pa.schema([("category", pa.string()), ("verification", pa.string())]))
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("category", pa.string()), ("verification", pa.string()), ("created_at", pa.timestamp("us", tz="UTC"))]))
 
 
 def _family_support(edges: pl.DataFrame, index: dict[str, int], membership: np.ndarray) -> dict[int, dict[str, int]]:

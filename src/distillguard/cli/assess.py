@@ -25,7 +25,7 @@ from distillguard.core.decision import Decision, Evidence
 from distillguard.policy import DecisionContext, Policy, decide
 from distillguard.store import Store
 
-_CONTEXT_SQL = "SELECT account_id, category, verification FROM accounts"
+_CONTEXT_SQL = "SELECT account_id, category, verification, created_at FROM accounts"
 _INDICATOR_KINDS = {
     "ip": "ips", "subnet": "subnets", "client": "clients", "template": "templates",
     "payment": "payment_fingerprints", "signup_ip": "signup_ips", "signup_burst": "signup_bursts",
@@ -75,11 +75,12 @@ def assess(
 
 
 def account_context(store: Store, features: pa.Table) -> pa.Table:
-    """Account records (category, verification) aligned with the feature rows; null where unknown."""
+    """Account records (category, verification, created_at) aligned with the feature rows; null where unknown."""
     accounts = pl.from_arrow(store.query(_CONTEXT_SQL))
     ids = pl.DataFrame({"account_id": features.column("account_id").to_pylist()}, schema={"account_id": pl.String})
     joined = ids.join(accounts, on="account_id", how="left", maintain_order="left") if len(accounts) else ids.with_columns(
-        pl.lit(None, pl.String).alias("category"), pl.lit(None, pl.String).alias("verification")
+        pl.lit(None, pl.String).alias("category"), pl.lit(None, pl.String).alias("verification"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("created_at"),
     )
     return joined.to_arrow()
 

@@ -7,15 +7,26 @@ directory by directory, fits the term weights by L2-regularised logistic
 regression with each weight kept on the side its meaning gives it (a term that
 marks distillation cannot end up counting against it), and measures recall
 and false-positive rates on other directories. ``bench/fit_risk_weights.py``
-runs it on the calibration scenarios and writes ``accounts/data/risk_weights.yaml``.
+runs it on the calibration scenarios and writes the account and campaign
+weight sets (``accounts/data/risk_weights.yaml``, ``campaign_weights.yaml``).
+
+A deployment decides continuously, so the campaign model must also be right
+about a campaign a few hours into its life, not only after a week: besides the
+fingerprints of the whole traffic, the samples hold *snapshots*, the traffic
+as it stood :data:`SNAPSHOT_HOURS` after each campaign's first exchange (every
+account and pooled group seen by then), as groups of their own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.optimize import minimize
@@ -27,8 +38,11 @@ from distillguard.eval.inputs import Labels, read_labels
 from distillguard.ingest import read_accounts, read_exchanges
 from distillguard.signals import compute_signals
 
-FEATURES_FILE = "account-features.parquet"
-POOLED_FILE = "pooled-features.parquet"
+FEATURES_FILE = "account-features-v3.parquet"
+POOLED_FILE = "pooled-features-v3.parquet"
+_TIME = pa.timestamp("us", tz="UTC")
+SNAPSHOT_HOURS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+"""Hours after each campaign's first exchange at which the fit also sees the traffic as it stood then."""
 LOW_VOLUME = 50
 """Campaign accounts with fewer exchanges are "low-volume" (hydra burners): their own
 behaviour proves little, linking reveals them (the attribution layer), so the
@@ -45,21 +59,83 @@ class AccountSample:
     population: np.ndarray
     group: np.ndarray
     n_exchanges: np.ndarray
+    snapshot: np.ndarray
+    """Per row, ``""`` for the whole traffic or the snapshot's name (``campaign+2h``)."""
 
 
-def _stats(traffic_dir: Path, intel: IpIntel, batch_size: int) -> AccountStats:
-    stats = AccountStats(intel)
-    for read in read_exchanges(traffic_dir / "exchanges.jsonl", batch_size):
+def subset(sample: AccountSample, rows: np.ndarray) -> AccountSample:
+    """The rows of ``sample`` where ``rows`` (a boolean mask) is true."""
+    index = pa.array(np.flatnonzero(rows))
+    return AccountSample(
+        sample.features.take(index), sample.context.take(index), sample.is_attack[rows], sample.population[rows],
+        sample.group[rows], sample.n_exchanges[rows], sample.snapshot[rows],
+    )
+
+
+def snapshot_times(traffic_dir: Path) -> dict[str, datetime]:
+    """Snapshot name → time: :data:`SNAPSHOT_HOURS` after each campaign's first exchange (``truth.json``)."""
+    path = traffic_dir / "truth.json"
+    try:
+        truth = orjson.loads(path.read_bytes())
+        end = datetime.fromisoformat(truth["end"])
+        firsts = {c["id"]: c["first_ts"] for c in truth["campaigns"]}
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DistillguardError(f"{path}: cannot read the campaigns' first exchanges: {exc}") from exc
+    times = {}
+    for campaign, first in sorted(firsts.items()):
+        if first is None:
+            continue
+        for hours in SNAPSHOT_HOURS:
+            at = datetime.fromisoformat(first) + timedelta(hours=hours)
+            if at < end:
+                times[f"{campaign}+{hours:g}h"] = at
+    return times
+
+
+def _stat_batches(traffic_dir: Path, batch_size: int) -> Iterator[pa.Table]:
+    path = traffic_dir / "exchanges.jsonl"
+    for read in read_exchanges(path, batch_size):
         signals = compute_signals(read.table)
         batch = read.table.select([c for c in STAT_INPUT_COLUMNS if c not in signals.column_names])
         for name in STAT_INPUT_COLUMNS:
             if name in signals.column_names:
                 batch = batch.append_column(name, signals.column(name))
-        stats.update(batch)
-    return stats
+        yield batch
 
 
-def pooled_groups(records: dict[str, dict[str, str | None]], labels: Labels, seed: int = 0) -> dict[str, list[str]]:
+def _stats(
+    traffic_dir: Path, intel: IpIntel, batch_size: int, snapshots: dict[str, datetime]
+) -> Iterator[tuple[str, AccountStats]]:
+    """The account statistics at every snapshot (in time order), then over the whole traffic (name ``""``).
+
+    The simulator writes exchanges in time order; a log that is not raises.
+    """
+    stats = AccountStats(intel)
+    pending = sorted(snapshots.items(), key=lambda item: item[1])
+    last = np.datetime64("NaT")
+    for batch in _stat_batches(traffic_dir, batch_size):
+        ts = batch.column("ts").cast(pa.timestamp("us", tz="UTC")).to_numpy().astype("datetime64[us]")
+        if len(ts) and (np.any(ts[1:] < ts[:-1]) or ts[0] < last):
+            raise DistillguardError(f"{traffic_dir / 'exchanges.jsonl'}: exchanges are not in time order")
+        start = 0
+        while pending and len(ts):
+            cut = int(np.searchsorted(ts, np.datetime64(pending[0][1].replace(tzinfo=None), "us")))
+            if cut == len(ts):
+                break
+            if cut > start:
+                stats.update(batch.slice(start, cut - start))
+                start = cut
+            yield pending.pop(0)[0], stats
+        if start < len(ts):
+            stats.update(batch.slice(start))
+        if len(ts):
+            last = ts[-1]
+    for name, _ in pending:
+        yield name, stats
+    yield "", stats
+
+
+def pooled_groups(records: dict[str, dict[str, Any]], labels: Labels, seed: int = 0) -> dict[str, list[str]]:
     """Groups of accounts the campaign layer may pool: legitimate teams and (parts of) campaigns.
 
     Legitimate accounts sharing a payment instrument are one team (a lab, a
@@ -86,40 +162,61 @@ def pooled_groups(records: dict[str, dict[str, str | None]], labels: Labels, see
     return groups
 
 
+def _median_time(records: dict[str, dict[str, Any]], members: list[str]) -> datetime | None:
+    times = sorted(t for a in members if (t := records.get(a, {}).get("created_at")) is not None)
+    return times[len(times) // 2] if times else None
+
+
 def _most_common(values: list[str | None]) -> str | None:
     known = [v for v in values if v is not None]
     return max(sorted(set(known)), key=known.count) if known else None
 
 
 def build_features(traffic_dir: Path, intel: IpIntel, batch_size: int = 50_000) -> tuple[pa.Table, pa.Table]:
-    """Account fingerprints and pooled group fingerprints of a simulated traffic directory.
+    """Account fingerprints and pooled group fingerprints of a simulated traffic directory, snapshots included.
 
-    Both carry ``category`` and ``verification`` (a group's most common ones);
-    the pooled table also ``n_accounts`` and ``group``.
+    Both carry ``category`` and ``verification`` (a group's most common ones)
+    and ``snapshot``; the pooled table also ``n_accounts``, ``attack`` and ``kind``.
     """
-    stats = _stats(traffic_dir, intel, batch_size)
-    features = stats.get()
-    records: dict[str, dict[str, str | None]] = {}
+    records: dict[str, dict[str, Any]] = {}
     for read in read_accounts(traffic_dir / "accounts.jsonl", batch_size):
-        for row in read.table.select(["account_id", "category", "verification", "payment_fingerprint"]).to_pylist():
+        for row in read.table.select(["account_id", "category", "verification", "created_at",
+                                      "payment_fingerprint"]).to_pylist():
             records[row["account_id"]] = row
+    labels = read_labels(traffic_dir / "labels.jsonl")
+    groups = pooled_groups(records, labels)
+    singles, pooled = [], []
+    for snapshot, stats in _stats(traffic_dir, intel, batch_size, snapshot_times(traffic_dir)):
+        one, many = _tables(stats, records, labels, groups)
+        singles.append(one.append_column("snapshot", pa.array([snapshot] * one.num_rows, pa.string())))
+        pooled.append(many.append_column("snapshot", pa.array([snapshot] * many.num_rows, pa.string())))
+    return pa.concat_tables(singles), pa.concat_tables(pooled)
+
+
+def _tables(
+    stats: AccountStats, records: dict[str, dict[str, Any]], labels: Labels, groups: dict[str, list[str]]
+) -> tuple[pa.Table, pa.Table]:
+    """The account and pooled-group fingerprints of ``stats`` (groups cut to the accounts seen so far)."""
+    features = stats.get()
     ids = features.column("account_id").to_pylist()
     for name in ("category", "verification"):
         features = features.append_column(name, pa.array([records.get(a, {}).get(name) for a in ids], pa.string()))
-    labels = read_labels(traffic_dir / "labels.jsonl")
-    groups = pooled_groups(records, labels)
+    features = features.append_column("created_at", pa.array([records.get(a, {}).get("created_at") for a in ids], _TIME))
+    seen = set(ids)
+    groups = {name: kept for name, members in groups.items() if len(kept := [a for a in members if a in seen]) >= 2}
     pooled = stats.pool(groups).get()
     pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
     for name in ("category", "verification"):
         pooled = pooled.append_column(
             name, pa.array([_most_common([records.get(a, {}).get(name) for a in m]) for m in groups.values()], pa.string())
         )
+    pooled = pooled.append_column("created_at", pa.array([_median_time(records, m) for m in groups.values()], _TIME))
     kinds = [
         f"pooled {name.split(':')[1]}" if name.startswith("campaign:")
         else "pooled team of " + str(_most_common([str(labels.population[labels.index[a]]) for a in members]))
         for name, members in groups.items()
     ]
-    pooled = pooled.append_column("attack", pa.array([n.startswith("campaign:") for n in groups]))
+    pooled = pooled.append_column("attack", pa.array([n.startswith("campaign:") for n in groups], pa.bool_()))
     return features, pooled.append_column("kind", pa.array(kinds, pa.string()))
 
 
@@ -138,17 +235,26 @@ def load_samples(traffic_dir: Path, intel: IpIntel, cache: bool = True) -> tuple
     rows = np.array([labels.index.get(a, -1) for a in ids])
     if (rows < 0).any():
         raise DistillguardError(f"{traffic_dir}: {int((rows < 0).sum())} accounts with traffic but no label")
-    group = np.where(labels.is_attack[rows], labels.campaign[rows], labels.population[rows])
+    snapshot = np.array(table.column("snapshot").to_pylist(), object)
+    group = _with_snapshot(np.where(labels.is_attack[rows], labels.campaign[rows], labels.population[rows]), snapshot)
     single = AccountSample(
-        table.drop_columns(["category", "verification"]), table.select(["category", "verification"]),
-        labels.is_attack[rows], labels.population[rows], group, labels.n_exchanges[rows],
+        table.drop_columns(["category", "verification", "created_at", "snapshot"]),
+        table.select(["category", "verification", "created_at"]),
+        labels.is_attack[rows], labels.population[rows], group, table.column("n_exchanges").to_numpy(), snapshot,
     )
     kind = np.array(pooled.column("kind").to_pylist(), object)
+    pooled_snapshot = np.array(pooled.column("snapshot").to_pylist(), object)
     pooled_sample = AccountSample(
-        pooled.drop_columns(["category", "verification", "attack", "kind"]), pooled.select(["category", "verification"]),
-        pooled.column("attack").to_numpy(zero_copy_only=False), kind, kind, pooled.column("n_exchanges").to_numpy(),
+        pooled.drop_columns(["category", "verification", "created_at", "attack", "kind", "snapshot"]),
+        pooled.select(["category", "verification", "created_at"]), pooled.column("attack").to_numpy(zero_copy_only=False), kind,
+        _with_snapshot(kind, pooled_snapshot), pooled.column("n_exchanges").to_numpy(), pooled_snapshot,
     )
     return single, pooled_sample
+
+
+def _with_snapshot(group: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
+    """Group names made distinct per snapshot, so that each snapshot's groups are balanced on their own."""
+    return np.array([g if not s else f"{g}@{s}" for g, s in zip(group.tolist(), snapshot.tolist())], object)
 
 
 def design(sample: AccountSample) -> tuple[list[str], np.ndarray]:
