@@ -6,7 +6,8 @@ The store is one ``distillguard analyze`` (or ``bench_pipeline.py``) left
 behind, e.g. the ``large`` scenario: 24K attacker and ~175K legitimate
 accounts. Prints per stage the median wall time over ``--repeat`` runs and its
 ratio to a bare DuckDB scan + GROUP BY (account, address) of the same store,
-measured in the same run, and the process's peak RSS.
+measured in the same run, and the process's peak RSS. The indicators stage includes
+grouping near-identical templates, also timed on its own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.table import Table
 
 from distillguard.accounts import IpIntel
 from distillguard.campaigns import find_campaigns, link_accounts, load_indicators
+from distillguard.campaigns.templates import build_template_table
 from distillguard.cli.assess import account_context
 from distillguard.cli.pipeline import build_stats
 from distillguard.store import Store
@@ -54,6 +56,7 @@ def main() -> None:
             "SELECT account_id, ip, count(*) FROM exchanges GROUP BY ALL"))
         console.print(f"{args.db}: {n_exchanges:,} exchanges; bare scan {scan:.1f} s")
         stats_s, stats = _timed(1, lambda: build_stats(store, IpIntel.load(args.intel), 100_000))
+        templates_s, groups = _timed(args.repeat, lambda: build_template_table(store))
         load_s, indicators = _timed(args.repeat, lambda: load_indicators(store))
         context = account_context(store, stats.get())
     link_s, edges = _timed(args.repeat, lambda: link_accounts(indicators))
@@ -66,6 +69,7 @@ def main() -> None:
     table.add_row("bare DuckDB GROUP BY account, ip", f"{scan:.1f}", "1.0", "")
     table.add_row("account fingerprints (build_stats, once)", f"{stats_s:.1f}", f"{stats_s / scan:.1f}", "")
     table.add_row("indicators (SQL)", f"{load_s:.1f}", f"{load_s / scan:.1f}", f"{indicators.height:,} rows")
+    table.add_row("  of which template groups", f"{templates_s:.1f}", f"{templates_s / scan:.1f}", f"{groups:,} groups")
     table.add_row("linking", f"{link_s:.1f}", f"{link_s / scan:.1f}", f"{edges.height:,} edges")
     table.add_row("clustering + campaign scoring", f"{cluster_s:.1f}", f"{cluster_s / scan:.1f}",
                   f"{len(result.campaigns):,} campaigns, {len(result.campaign_of):,} accounts")

@@ -4,7 +4,9 @@ An indicator is a value an account shows (an address, a client, a template,
 a payment fingerprint, a signup burst, an active ten-minute slot, an indicator
 a partner reported in the ``partner_indicators`` table), grouped in
 *families*: evidence from one family alone (e.g. a shared NAT address) never
-links two accounts.
+links two accounts. A template is the near-identical template group of the
+row's template fingerprint (``~`` + hex, :mod:`distillguard.campaigns.templates`),
+else its exact ``template_key``.
 
 For linking, indicators are compact (account code, family, kind, 64-bit hash,
 share), so that 200,000 accounts and their twelve million indicators fit in a
@@ -22,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from distillguard.accounts.network import subnet_of
+from distillguard.campaigns.templates import build_template_table
 from distillguard.store import Store
 
 FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup", "timing", "partner")
@@ -45,9 +48,10 @@ WITH e AS (
     FROM exchanges WHERE ($until IS NULL OR ts < $until) AND {only}
 ),
 s AS (
-    SELECT account_id, CAST(template_key AS VARCHAR) AS template,
+    SELECT account_id, coalesce(g.template, CAST(template_key AS VARCHAR)) AS template,
            CAST(epoch(ts)::BIGINT // $bucket AS VARCHAR) AS active
-    FROM signals WHERE ($until IS NULL OR ts < $until) AND {only}
+    FROM signals LEFT JOIN template_groups g ON g.fp = template_fp
+    WHERE ($until IS NULL OR ts < $until) AND {only}
 ),
 totals AS (SELECT account_id, count(*)::DOUBLE AS total FROM e GROUP BY ALL),
 traffic AS (
@@ -106,6 +110,7 @@ class Indicators:
 def load_indicators(store: Store, until: datetime | None = None) -> Indicators:
     """Every account's indicators in the traffic before ``until`` (all of it when None)."""
     store.con.execute(_CODES, {"until": until})
+    build_template_table(store, until)
     codes = cast(pl.DataFrame, pl.from_arrow(store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")))
     seen = "account_id IN (SELECT account_id FROM indicator_accounts)"
     sql = _COMPACT.format(
@@ -134,6 +139,7 @@ def describe_indicators(store: Store, account_ids: list[str], until: datetime | 
     only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
     traffic = _TRAFFIC.format(only=only)
     sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
+    build_template_table(store, until)
     store.con.register("_dg_described_accounts", pa.table({"account_id": pa.array(account_ids, pa.string())}))
     try:
         raw = cast(pl.DataFrame, pl.from_arrow(store.query(
@@ -159,9 +165,9 @@ e AS (
     FROM exchanges WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m)
 ),
 t AS (
-    SELECT DISTINCT account_id, CAST(template_key AS VARCHAR) AS template
-    FROM signals WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m)
-        AND template_key <> 0
+    SELECT DISTINCT account_id, coalesce(g.template, CAST(template_key AS VARCHAR)) AS template
+    FROM signals LEFT JOIN template_groups g ON g.fp = template_fp
+    WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m) AND template_key <> 0
 ),
 r AS (SELECT a.* FROM accounts a WHERE a.account_id IN (SELECT account_id FROM m)),
 shown AS (
@@ -189,6 +195,7 @@ def shared_indicators(
         "account_id": pa.array([a for accounts in members.values() for a in accounts], pa.string()),
         "campaign_id": pa.array([c for c, accounts in members.items() for _ in accounts], pa.string()),
     })
+    build_template_table(store, until)
     store.con.register("_dg_campaign_members", table)
     try:
         v6 = store.query(
