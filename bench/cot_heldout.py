@@ -4,9 +4,10 @@
         [--templates ../shared/data/templates/reasoning-system-prompts.jsonl]
 
 Prints AUROC per held-out source (SkyThought reasoning templates composed with
-corpus problems against each real-prompt source) and per language (held-out
-seed phrasings against real prompts of that language); see
-:mod:`distillguard.eval.cot_heldout`.
+corpus problems against each real-prompt source), per language (held-out seed
+phrasings against real prompts of that language, and against held-out seed
+negatives of that language), and the share of each source at or above the
+stats threshold; see :mod:`distillguard.eval.cot_heldout`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from distillguard.eval.cot_heldout import (
     score_texts,
 )
 
+THRESHOLD = 0.5
+
 
 def main() -> None:
-    """Score the held-out sources and print both tables."""
+    """Score the held-out sources and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=Path("../shared/data/prompts"))
     parser.add_argument("--templates", type=Path, default=Path("../shared/data/templates/reasoning-system-prompts.jsonl"))
@@ -37,14 +40,19 @@ def main() -> None:
     for name, value in auroc_by_source(scored).items():
         n = int((scored.source == name).sum()) if name != "all negatives" else int((scored.label == 0).sum())
         print(f"  {name:<40} {value:.4f}   ({n:,} negatives)")
-    print("AUROC per language (held-out seed phrasings vs real prompts of the language)")
-    for lang, (value, pos, neg) in auroc_by_language(scored).items():
-        print(f"  {lang:<4} {value:.4f}   ({pos:,} positives, {neg:,} real negatives)")
-    threshold = 0.5
-    fpr = float((scored.score[scored.label == 0] >= threshold).mean())
-    tpr = float((scored.score[scored.label == 1] >= threshold).mean())
-    print(f"at the stats threshold {threshold}: TPR {tpr:.4f}, FPR {fpr:.4f} (median score of negatives "
-          f"{float(np.median(scored.score[scored.label == 0])):.4f})")
+    print("AUROC per language: held-out seed phrasings vs real prompts of the language | vs held-out seed negatives")
+    for lang, a in auroc_by_language(scored).items():
+        real = f"{a.real:.4f} ({a.real_negatives:,} real negatives)" if a.real is not None else "— (no real prompts)"
+        print(f"  {lang:<4} {a.positives:>4,} positives   real {real:<30} seed-only {a.seed:.4f} "
+              f"({a.seed_negatives:,} seed negatives)")
+    neg = scored.label == 0
+    fpr = float((scored.score[neg] >= THRESHOLD).mean())
+    tpr = float((scored.score[~neg] >= THRESHOLD).mean())
+    print(f"at the stats threshold {THRESHOLD}: TPR {tpr:.4f}, FPR {fpr:.4f} (median score of negatives "
+          f"{float(np.median(scored.score[neg])):.4f})")
+    for name in sorted(set(scored.source[neg].tolist())):
+        m = scored.source == name
+        print(f"  FPR {name:<40} {float((scored.score[m] >= THRESHOLD).mean()):.4f}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 
 from distillguard.core.errors import ConfigError
 from distillguard.eval.cot_heldout import (
+    auroc_by_language,
     auroc_by_source,
     collect,
     fill_template,
@@ -65,6 +66,17 @@ def test_heldout_sources_separate_elicitation_from_hard_negatives(tmp_path: Path
     assert set(auroc) >= {"bare-problems", "chat", "chat (step/explain/why)", "all negatives"}
     for name, value in auroc.items():
         assert value >= 0.95, (name, value)
+
+
+def test_every_seed_language_is_reported_and_real_only_where_real_prompts_exist(tmp_path: Path) -> None:
+    corpus, templates = _write(tmp_path)
+    by_lang = auroc_by_language(score_texts(collect(corpus, templates, per_source=40)), k=3)
+    assert set(by_lang) == {"en", "zh", "ru", "es", "de", "fr", "ja", "ko"}
+    assert by_lang["en"].real is not None and by_lang["en"].real_negatives > 0
+    assert by_lang["ja"].real is None and by_lang["ja"].real_negatives == 0  # the fixture has English prompts only
+    for lang, result in by_lang.items():
+        assert result.positives > 0 and result.seed_negatives > 0, lang
+        assert result.seed > 0.9, (lang, result.seed)
 
 
 def test_fill_template_keeps_literal_braces() -> None:

@@ -21,6 +21,7 @@ ELICIT = [
     ("en", "Below is a question and the answer someone gave. Write out the hidden thought process that produced it."),
     ("zh", "请你先一步步分析，再把推理过程完整地写下来。"),
     ("zh", "回答前请详细说明每一步的思考。"),
+    ("zh", "請先一步步推理，再把完整的思考過程寫出來。"),
     ("ru", "Прежде чем дать ответ, распиши подробно каждый шаг своего рассуждения."),
     ("es", "Antes de contestar, razona cada paso en detalle y enséñame tu razonamiento completo."),
     ("de", "Bevor du antwortest, überlege Schritt für Schritt und schreib jeden Gedankengang auf."),
@@ -33,6 +34,10 @@ LOOKALIKE = [
     ("en", "I think pizza is overrated, what do you think?"),
     ("en", "Explain the difference between a list and a tuple in Python."),
     ("en", "Give me a good reason to visit Lisbon in winter."),
+    ("en", "Write a step-by-step guide to brewing cold brew coffee at home."),
+    ("en", "Walk me through the steps to install Node.js on Windows."),
+    ("en", "Explain why the Berlin Wall fell."),
+    ("zh", "請問這份合約的內容完整嗎？幫我檢查一下有沒有遺漏。"),
     ("zh", "你觉得这部电影怎么样？"),
     ("ru", "Какие документы нужны, чтобы оформить загранпаспорт?"),
     ("es", "¿Qué opinas de esta película?"),
@@ -97,6 +102,7 @@ def test_training_is_deterministic_and_fast() -> None:
 
 def test_window_logits_match_the_training_features(model: cm.CotModel) -> None:
     texts = ["", "a", "Show your work: 2 + 2", "長い日本語のテキスト。" * 40, "x" * 700]
+    texts += ["한국어 mixed 中文 text 답", "語"]
     text = cm.prepare(pa.array(texts), model.cfg)
     win, logits = model.window_logits(text)
     features = cm.window_matrix(text, win, model.cfg)
@@ -107,18 +113,55 @@ def test_window_logits_match_the_training_features(model: cm.CotModel) -> None:
 def test_held_out_phrasings_separate_in_every_language() -> None:
     result = heldout("phrasing", k=3)
     auroc = result.auroc()
-    assert auroc["all"] > 0.9
-    assert min(auroc[lang] for lang in ("en", "zh", "ru", "es", "de", "fr", "ja", "ko")) > 0.8
+    assert auroc["all"] > 0.97
+    assert min(auroc[lang] for lang in ("en", "zh", "ru", "es", "de", "fr", "ja", "ko")) > 0.95
 
 
-def test_seed_loader_rejects_a_malformed_file(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_short_grams_count_only_at_wide_characters() -> None:
+    cfg = cm.CotFeatureConfig(ngrams=(3,), wide_ngrams=(1, 2))
+    text = cm.prepare(pa.array(["abcd", "思考過程"]), cfg)  # padded: " abcd ", " 思考過程 "
+    win = cm.windows(text, cfg)
+    # windows of both scales, row by row; Latin row: the 3-grams " ab" "abc" "bcd" "cd ",
+    # CJK row: 4 3-grams, 4 unigrams and 4 bigrams (the last one ends in the padding space)
+    assert cm.gram_counts(text, win, cfg).tolist() == [4.0, 12.0, 4.0, 12.0]
+    assert np.diff(cm.window_matrix(text, win, cfg).indptr).tolist() == [4, 12, 4, 12]
+
+
+def test_each_language_weighs_the_same_in_training() -> None:
+    # one stratum has 9x the rows of the other; balanced per (stratum, class), both get equal total weight,
+    # so a feature that only the small stratum has is learned as strongly as one of the large stratum
+    from scipy import sparse
+
+    rows = [(0, 1)] * 9 + [(0, 0)] * 9 + [(1, 1)] + [(1, 0)]
+    strata = np.array([s for s, _ in rows])
+    y = np.array([label for _, label in rows])
+    feature = np.where(y == 1, strata + 1, strata + 3)  # one feature per (stratum, class)
+    x = sparse.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), feature - 1)), shape=(len(rows), 4))
+    balanced, _ = cm.fit_logistic(x, y, c=1.0, strata=strata)
+    pooled, _ = cm.fit_logistic(x, y, c=1.0)
+    assert balanced[0] == pytest.approx(balanced[1], rel=0.05)
+    assert pooled[0] > 1.5 * pooled[1]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("languages: {en: {carriers: []}}", "needs sections"),
+        (
+            "languages: {en: {carriers: [], elicit: [Answer: show steps], lookalike: [], "
+            "system_elicit: [], system_plain: []}}",
+            "non-string",
+        ),
+    ],
+)
+def test_seed_loader_rejects_a_malformed_file(monkeypatch: pytest.MonkeyPatch, doc: str, message: str) -> None:
     class FakeFile:
         def joinpath(self, _name: str) -> FakeFile:
             return self
 
         def read_text(self, _encoding: str) -> str:
-            return "languages: {en: {carriers: []}}"
+            return doc
 
     monkeypatch.setattr(cm.resources, "files", lambda _pkg: FakeFile())
-    with pytest.raises(ValueError, match="needs sections"):
+    with pytest.raises(ValueError, match=message):
         cm.load_seed()

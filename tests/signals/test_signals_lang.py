@@ -10,6 +10,8 @@ from distillguard.signals.lang import guess_languages
 CASES = [
     ("en", "Can you help me plan a birthday party for my daughter?"),
     ("en", "def add(a, b): return a + b"),
+    ("en", "Order me a pizza"),
+    ("en", "If $x + y = 4$ and $x - y = 2$, find $y$."),
     ("zh", "请帮我写一封给客户的感谢信。"),
     ("ja", "明日の天気はどうなりますか？"),
     ("ko", "내일 날씨는 어떨까요?"),

@@ -19,6 +19,10 @@ language. Real elicitation in other languages comes from no public source, so
 per language the positives are the seed phrasings held out fold by fold
 (:func:`distillguard.signals.cot_eval.heldout`), scored against the real prompts
 of that language (language by :func:`distillguard.signals.lang.guess_languages`).
+The corpora hold no real prompts in some languages (Japanese, Russian); for every
+language the seed-only figure is given beside it: the same held-out phrasings
+against the held-out seed negatives (lookalikes, carriers, plain system prompts)
+of that language.
 """
 
 from __future__ import annotations
@@ -130,15 +134,34 @@ def auroc_by_source(scored: ScoredTexts) -> dict[str, float]:
     return out
 
 
-def auroc_by_language(scored: ScoredTexts, k: int = 5) -> dict[str, tuple[float, int, int]]:
-    """Per language: (AUROC, positives, negatives) of held-out seed phrasings against real prompts of that language."""
+@dataclass(frozen=True, slots=True)
+class LanguageAuroc:
+    """Held-out seed phrasings of one language against its real prompts and its held-out seed negatives.
+
+    ``real`` is None when the corpora hold no real prompt of the language.
+    """
+
+    positives: int
+    real: float | None
+    real_negatives: int
+    seed: float
+    seed_negatives: int
+
+
+def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))
+
+
+def auroc_by_language(scored: ScoredTexts, k: int = 5) -> dict[str, LanguageAuroc]:
+    """Per seed language: held-out phrasings against real prompts and against held-out seed negatives."""
     held = heldout("phrasing", k=k)
     out = {}
     real = scored.label == 0
     for lang in sorted(set(held.lang.tolist())):
         pos = held.score[(held.lang == lang) & (held.label == 1)]
+        seed_neg = held.score[(held.lang == lang) & (held.label == 0)]
         neg = scored.score[real & (scored.lang == lang)]
-        if len(pos) and len(neg):
-            y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-            out[lang] = (float(roc_auc_score(y, np.r_[pos, neg])), len(pos), len(neg))
+        if len(pos) and len(seed_neg):
+            real_auroc = _auroc(pos, neg) if len(neg) else None
+            out[lang] = LanguageAuroc(len(pos), real_auroc, len(neg), _auroc(pos, seed_neg), len(seed_neg))
     return out

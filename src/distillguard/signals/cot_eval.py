@@ -82,10 +82,14 @@ def heldout(
     seed: Seed | None = None,
     cfg: CotFeatureConfig | None = None,
     c: float | None = None,
+    neg_weight: float | None = None,
 ) -> HeldOutResult:
-    """Train without held-out phrasings (or a language) and score them; see module doc."""
+    """Train without held-out phrasings (or a language) and score them; see module doc.
+
+    ``c`` and ``neg_weight`` override the defaults of :func:`train_cot_model`.
+    """
     seed = seed or load_seed()
-    kw = {} if c is None else {"c": c}
+    kw = {k: v for k, v in (("c", c), ("neg_weight", neg_weight)) if v is not None}
     parts: list[HeldOutResult] = []
     if by == "phrasing":
         for f in range(k):

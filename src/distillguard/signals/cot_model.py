@@ -5,8 +5,11 @@ A linear model over hashed character n-grams, scored on sliding windows:
 * **text preparation** — keep the first ``head`` and last ``tail`` characters
   (elicitation phrases sit at the start or end of a prompt), lower-case, map
   every digit to ``0``, collapse whitespace, pad with one space;
-* **features** — character n-grams (2–5 by default) hashed into
-  ``2**n_bits`` buckets, computed for the whole batch at once in numpy;
+* **features** — character n-grams hashed into ``2**n_bits`` buckets,
+  computed for the whole batch at once in numpy: 3–5-grams everywhere, and
+  1–2-grams only where they start at a CJK or Hangul character (a word there
+  is one or two characters; in alphabetic text short grams are noise that
+  lifts ordinary text);
 * **windows** — each text is cut into windows of ``size`` characters every
   ``stride`` characters, at two scales (a short phrase in dense CJK text fills
   a small share of a long window); a window's features are its n-gram counts
@@ -52,6 +55,8 @@ def _normalise_table() -> np.ndarray:
 
 
 _NORMALISE = _normalise_table()
+WIDE = 0x2E80
+"""First code point of the CJK radicals; CJK, kana, Hangul and full-width forms all lie above."""
 SPAN_MARK = "<<X>>"
 _CHUNK = 1 << 16
 
@@ -61,7 +66,8 @@ class CotFeatureConfig:
     """Hyper-parameters of text preparation, hashing and windowing."""
 
     n_bits: int = 18
-    ngrams: tuple[int, ...] = (2, 3, 4, 5)
+    ngrams: tuple[int, ...] = (3, 4, 5)
+    wide_ngrams: tuple[int, ...] = (1, 2)  # counted only where the gram starts at a char >= WIDE
     windows: tuple[tuple[int, int], ...] = ((96, 48), (40, 20))
     norm_power: float = 0.5  # window features are counts / n_grams**norm_power
     head: int = 256
@@ -94,15 +100,45 @@ def _gram_buckets(text: CodePoints, cfg: CotFeatureConfig) -> Iterable[tuple[int
     """Yield ``(n, bucket, valid)`` for every n-gram size; index ``i`` is the gram starting at ``cp[i]``."""
     c = text.cp.astype(np.uint32)
     rid = text.row_ids()
+    wide = c >= WIDE
     shift = np.uint32(32 - cfg.n_bits)
     h = c + _SEED32
-    for n in range(2, max(cfg.ngrams) + 1):
-        if len(h) <= 1:
-            return
-        h = h[:-1] * _P32 + c[n - 1 :]
-        if n in cfg.ngrams:
+    for n in range(1, _top(cfg) + 1):
+        if n > 1:
+            if len(h) <= 1:
+                return
+            h = h[:-1] * _P32 + c[n - 1 :]
+        if n in cfg.ngrams or n in cfg.wide_ngrams:
             valid = rid[: len(h)] == rid[n - 1 :]
+            if n not in cfg.ngrams:
+                valid &= wide[: len(h)]
             yield n, (h * _MULT[n]) >> shift, valid
+
+
+def _top(cfg: CotFeatureConfig) -> int:
+    """The longest n-gram of either kind."""
+    return max(cfg.ngrams + cfg.wide_ngrams)
+
+
+def gram_counts(
+    text: CodePoints, win: Windows, cfg: CotFeatureConfig, wide: np.ndarray | None = None
+) -> np.ndarray:
+    """Number of n-grams that start in each window and end in its row (the feature normaliser).
+
+    ``wide`` are the sorted positions of wide chars in ``text.cp``, if already known.
+    """
+    end_of_row = text.starts[1:][win.row]
+    count = np.zeros(len(win.start), dtype=np.float64)
+    for k in cfg.ngrams:
+        count += np.maximum(np.minimum(win.end, end_of_row - k + 1) - win.start, 0)
+    if cfg.wide_ngrams:
+        wide = np.flatnonzero(text.cp >= WIDE) if wide is None else wide
+        if len(wide):
+            first = np.searchsorted(wide, win.start)
+            for k in cfg.wide_ngrams:
+                stop = np.maximum(np.minimum(win.end, end_of_row - k + 1), win.start)
+                count += np.searchsorted(wide, stop) - first
+    return count
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +211,7 @@ def window_matrix(text: CodePoints, win: Windows, cfg: CotFeatureConfig):  # noq
     indptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     gram = np.repeat(lo - indptr[:-1], counts) + np.arange(indptr[-1])
-    vals = np.repeat(np.maximum(counts, 1) ** -cfg.norm_power, counts)
+    vals = np.repeat(np.maximum(gram_counts(text, win, cfg), 1.0) ** -cfg.norm_power, counts)
     # repeated buckets within a row stay as duplicate entries: products sum them
     return sparse.csr_matrix((vals, buckets[gram], indptr), shape=(len(counts), 1 << cfg.n_bits))
 
@@ -205,26 +241,34 @@ class CotModel:
         wsum = np.zeros(n, dtype=np.float64)
         w = self.weights
         shift = np.uint32(32 - cfg.n_bits)
-        top = max(cfg.ngrams)
+        top = _top(cfg)
+        # positions of wide chars: usually few, so their short grams are looked up alone
+        wide = np.flatnonzero(c >= WIDE) if cfg.wide_ngrams else np.zeros(0, np.int64)
         for a in range(0, n, _CHUNK):  # cache-sized chunks: about 1.6x faster than whole arrays
             b = min(a + _CHUNK, n)
             cc = c[a : min(b + top - 1, n)]
             acc = wsum[a : a + len(cc)]
+            wide_here = wide[np.searchsorted(wide, a) : np.searchsorted(wide, b)] - a
             h = cc + _SEED32
-            for k in range(2, top + 1):
-                if len(h) <= 1:
-                    break
-                h = h[:-1] * _P32 + cc[k - 1 :]
+            for k in range(1, top + 1):
+                if k > 1:
+                    if len(h) <= 1:
+                        break
+                    h = h[:-1] * _P32 + cc[k - 1 :]
                 if k in cfg.ngrams:
-                    g = w[(h * _MULT[k]) >> shift]
-                    acc[: min(len(h), b - a)] += g[: b - a]
+                    acc[: min(len(h), b - a)] += w[(h * _MULT[k]) >> shift][: b - a]
+                elif k in cfg.wide_ngrams and len(wide_here):
+                    p = wide_here[wide_here < len(h)]
+                    acc[p] += w[(h[p] * _MULT[k]) >> shift]
         # take out the n-grams that start within a row but end in the next one
         row_start, row_end = text.starts[:-1], text.starts[1:]
         pos, wrong = [], []
-        for k in cfg.ngrams:
+        for k in (*cfg.ngrams, *cfg.wide_ngrams):
             for j in range(1, k):
                 p = row_end - j
                 p = p[(p >= row_start) & (p + k <= n)]
+                if k not in cfg.ngrams:
+                    p = p[c[p] >= WIDE]
                 g = c[p] + _SEED32
                 for t in range(1, k):
                     g = g * _P32 + c[p + t]
@@ -243,11 +287,7 @@ class CotModel:
             first = win.block[m]
             n_in = -(-(win.end[m] - win.start[m]) // stride)
             total[m] = cblk[first + n_in] - cblk[first]
-        end_of_row = row_end[win.row]
-        count = np.zeros(len(win.start), dtype=np.float64)
-        for k in cfg.ngrams:
-            count += np.maximum(np.minimum(win.end, end_of_row - k + 1) - win.start, 0)
-        return win, self.intercept + total * np.maximum(count, 1.0) ** -cfg.norm_power
+        return win, self.intercept + total * np.maximum(gram_counts(text, win, cfg, wide), 1.0) ** -cfg.norm_power
 
     def score_codepoints(self, text: CodePoints) -> np.ndarray:
         """Probability of elicitation per row: sigmoid of the best window (0 for empty rows)."""
@@ -297,7 +337,7 @@ def load_seed() -> dict[str, dict[str, list[str]]]:
     import yaml
 
     raw = resources.files("distillguard.signals").joinpath("data/cot_seed.yaml").read_text("utf-8")
-    doc = yaml.safe_load(raw)
+    doc = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ~15x faster
     langs = doc.get("languages") if isinstance(doc, dict) else None
     if not isinstance(langs, dict) or not langs:
         raise ValueError("cot_seed.yaml: missing 'languages' mapping")
@@ -306,6 +346,9 @@ def load_seed() -> dict[str, dict[str, list[str]]]:
     for lang, secs in langs.items():
         if not isinstance(secs, dict) or any(s not in secs for s in sections):
             raise ValueError(f"cot_seed.yaml: language {lang!r} needs sections {sections}")
+        bad = [t for s in sections for t in secs[s] if not isinstance(t, str)]
+        if bad:  # e.g. an unquoted "key: value" line parsed as a mapping
+            raise ValueError(f"cot_seed.yaml: language {lang!r} has non-string phrasings: {bad[:3]!r}")
         out[str(lang)] = {s: [" ".join(str(t).split()) for t in secs[s]] for s in sections}
     return out
 
@@ -423,15 +466,19 @@ def _window_labels(examples: Sequence[Example], text: CodePoints, win: Windows) 
 def train_cot_model(
     examples: Sequence[Example],
     cfg: CotFeatureConfig | None = None,
-    c: float = 4.0,
-    neg_weight: float = 8.0,
+    c: float = 2.0,
+    neg_weight: float = 16.0,
 ) -> CotModel:
     """Fit the window model on composed ``examples`` (deterministic).
 
-    ``neg_weight`` > 1 weighs negative windows more than balanced: real
-    traffic is mostly ordinary text, far more varied than the seed negatives,
-    and this keeps its scores low (on held-out ShareGPT prompts it halves the
-    share above 0.5 without changing any AUROC).
+    Windows are weighed so that every (language, class) cell counts the same:
+    English, with the most phrasings, does not drown the other languages.
+    ``neg_weight`` > 1 weighs negative windows more than that: real traffic is
+    mostly ordinary text, far more varied than the seed negatives, and this
+    keeps its scores low. ``c`` (regularisation) and ``neg_weight`` were chosen
+    by seed cross-validation (:func:`distillguard.signals.cot_eval.heldout`):
+    among settings of equal held-out AUROC, the one with fewer held-out
+    negatives at or above 0.5.
     """
     cfg = cfg or CotFeatureConfig()
     text = prepare(pa.array([ex.text for ex in examples], type=pa.string()), cfg)
@@ -441,44 +488,58 @@ def train_cot_model(
     labels = _window_labels(examples, text, win)
     labels[~usable[win.row]] = -1
     x = window_matrix(text, win, cfg)
-    x = x[labels >= 0]
-    y = labels[labels >= 0]
+    keep = labels >= 0
+    x = x[keep]
+    y = labels[keep]
     if len(set(y.tolist())) != 2:
         raise ValueError("cot seed set needs both positive and negative windows")
-    used = np.unique(x.indices)  # fit on the buckets that occur, not all 2**n_bits
-    coef, intercept = fit_logistic(x[:, used].tocsr(), y, c, neg_weight)
+    _, lang = np.unique(np.array([ex.lang for ex in examples]), return_inverse=True)
+    used = np.flatnonzero(np.bincount(x.indices, minlength=1 << cfg.n_bits))  # fit on buckets that occur
+    coef, intercept = fit_logistic(x[:, used].tocsr(), y, c, neg_weight, strata=lang[win.row[keep]])
     weights = np.zeros(1 << cfg.n_bits, dtype=np.float32)
     weights[used] = coef
     return CotModel(cfg, weights, intercept)
 
 
 def fit_logistic(
-    x, y: np.ndarray, c: float, neg_weight: float = 1.0, max_iter: int = 1000  # noqa: ANN001
+    x,  # noqa: ANN001 - scipy sparse matrix
+    y: np.ndarray,
+    c: float,
+    neg_weight: float = 1.0,
+    max_iter: int = 1000,
+    strata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression with balanced class weights (L-BFGS).
 
     Minimises ``c * sum_i s_i * log(1 + exp(-y_i (x_i.w + b))) + |w|^2 / 2``,
     the objective of scikit-learn's ``LogisticRegression(class_weight="balanced")``
     (with negatives weighted ``neg_weight`` times more), without importing
-    scikit-learn (its import alone takes about a second).
+    scikit-learn (its import alone takes about a second). With ``strata``
+    (an integer per row), classes are balanced within each stratum and every
+    (stratum, class) cell gets the same total weight.
     """
     from scipy.optimize import minimize
 
     n, d = x.shape
     pos = y == 1
-    sw = np.where(pos, n / (2.0 * pos.sum()), neg_weight * n / (2.0 * (~pos).sum()))
+    cell = pos.astype(np.int64) if strata is None else 2 * np.asarray(strata, dtype=np.int64) + pos
+    _, cell, size = np.unique(cell, return_inverse=True, return_counts=True)
+    sw = n / (len(size) * size[cell]) * np.where(pos, 1.0, neg_weight)
     ys = np.where(pos, 1.0, -1.0)
+    # products in float32 (half the memory traffic of the two sparse products that dominate
+    # the fit), the optimiser's state in float64
+    x = x.astype(np.float32)
     xt = x.T.tocsr()
 
     scale = 1.0 / (c * sw.sum())  # as scikit-learn: the mean loss sets the tolerance scale
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:-1], theta[-1]
-        m = ys * (x @ w + b)
+        m = ys * ((x @ w.astype(np.float32)) + b)
         loss = np.logaddexp(0.0, -m)
         g = -ys * sw * np.exp(-np.logaddexp(0.0, m))  # d loss / d z = -y * sigmoid(-m)
         grad = np.empty_like(theta)
-        grad[:-1] = scale * (c * (xt @ g) + w)
+        grad[:-1] = scale * (c * (xt @ g.astype(np.float32)) + w)
         grad[-1] = scale * c * g.sum()
         return float(scale * (c * (sw * loss).sum() + 0.5 * (w @ w))), grad
 

@@ -29,14 +29,15 @@ from distillguard.signals.base import Batch, BatchContext, Signal
 LANGS: tuple[str, ...] = ("en", "zh", "ru", "es", "de", "fr", "ja", "ko", "other")
 
 #: Function words that tell the Latin-script languages apart. A word may be listed
-#: under several languages (then it counts for each).
+#: under several languages (then it counts for each). Spanish "y" is left out: in
+#: English maths and code it is a variable name.
 STOPWORDS: dict[str, tuple[str, ...]] = {
     "en": tuple(
         "the and is are of to in that it for with what how this you be on can please my your "
-        "i an do does was were which from will would should have has not this there their".split()
+        "i an do does was were which from will would should have has not this there their me".split()
     ),
     "es": tuple(
-        "el la los las del que y es por para con una cómo qué se lo mi al está son pero como "
+        "el la los las del que es por para con una cómo qué se lo mi al está son pero como "
         "más muy puedes tengo esto esta me mis tus pero también hay cuál dónde".split()
     ),
     "de": tuple(
