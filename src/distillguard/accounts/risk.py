@@ -73,11 +73,12 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
 
     ``context`` (optional) is row-aligned with ``features`` and holds the
     account record fields ``category``, ``verification`` and, optionally,
-    ``created_at`` (null when unknown). Youth counts only for a pooled group:
-    new users are common, a fleet of linked accounts put to work within days
-    of their creation is what a campaign's burner accounts are. A pooled fingerprint (a group of accounts taken as one, as the
-    campaign layer scores them) carries ``n_accounts``, which feeds the
-    coordination term (0 for a single account). ``sign`` is +1 for a term
+    ``created_at`` (null when unknown). A pooled fingerprint (a group of
+    accounts taken as one, as the campaign layer scores them) carries
+    ``n_accounts``, which feeds the coordination terms (0 for a single
+    account); youth counts only through them: new users are common, a fleet
+    of linked accounts put to work within days of their creation is what a
+    campaign's burner accounts are. ``sign`` is +1 for a term
     that marks distillation and -1 for one that marks legitimate use; the fit
     keeps each weight on its side.
     """
