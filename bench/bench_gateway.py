@@ -1,16 +1,19 @@
 """Gateway overhead: added latency and throughput against a bare httpx proxy, memory per account.
 
-    python bench/bench_gateway.py [--rate 500] [--seconds 6] [--requests 3000] [--rounds 3]
+    python bench/bench_gateway.py [--rates 250 500] [--seconds 6] [--requests 3000] [--rounds 3]
 
 All on 127.0.0.1, in one run: a fast local upstream (uvicorn, its own
 process), then the same requests sent directly, through a bare httpx
 pass-through proxy (the gateway's upstream forwarder without the middleware),
 and through the gateway (in-process state, exchange log on, accounts cycling
-through ``--accounts`` ids). Both proxies are pinned to one core. Latency is
-measured open-loop at ``--rate`` requests/s; throughput closed-loop with
-``--concurrency`` connections. Figures are medians over ``--rounds`` rounds;
-memory per tracked account is measured with tracemalloc on the engine's
-online state.
+through ``--accounts`` ids). Both proxies are pinned to one core; the load
+generator, the upstream and the gateway's learner process to the other, so
+that only the proxy's own work is on its core. Latency is measured open-loop at
+each of ``--rates`` requests/s, whatever the proxy's capacity (past it, the
+figures show the queue); throughput closed-loop with ``--concurrency``
+connections. Figures are medians over ``--rounds`` rounds; "added" is a
+proxy's percentile minus the direct one's at the same rate. Memory per
+tracked account is measured with tracemalloc on the engine's online state.
 """
 
 from __future__ import annotations
@@ -63,14 +66,15 @@ class BareProxy:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         import httpx
 
-        from distillguard.gateway.proxy import UpstreamApp
+        from distillguard.gateway.proxy import UpstreamApp, upstream_client
 
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.forward = UpstreamApp(self.upstream, httpx.AsyncClient(
-                        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)))
+                    self.forward = UpstreamApp(self.upstream, upstream_client(
+                        httpx.Timeout(60.0, connect=10.0),
+                        httpx.Limits(max_connections=1000, max_keepalive_connections=200)))
                     await send({"type": "lifespan.startup.complete"})
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
@@ -111,7 +115,6 @@ def server(kind: str, core: int | None, upstream: str | None = None, log: str | 
     if core is not None:
         cmd = ["taskset", "-c", str(core), *cmd]
     proc = subprocess.Popen(cmd)
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -123,7 +126,7 @@ def server(kind: str, core: int | None, upstream: str | None = None, log: str | 
                 raise RuntimeError(f"{kind} server did not start") from None
             time.sleep(0.1)
     try:
-        yield base, port
+        yield proc.pid, port
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -201,6 +204,33 @@ async def closed_loop(port: int, total: int, concurrency: int, accounts: int) ->
     return total / (time.perf_counter() - start)
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -245,24 +275,40 @@ def memory_per_account(n_accounts: int) -> dict[str, float]:
 # --- main -----------------------------------------------------------------------------------
 
 
-async def measure(ports: dict[str, int], args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Throughput of each target, then latency at ``--rate`` or, when the bare proxy cannot keep up
-    with it on this machine, at half the bare proxy's throughput (open loop beyond capacity only
-    measures the queue)."""
+async def measure(targets: dict[str, tuple[int, list[int]]], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Throughput of each target (port, serving processes) and the CPU time its processes spend per request,
+    then its latency percentiles at each rate of ``--rates``."""
     out: dict[str, dict[str, float]] = {}
-    for name, port in ports.items():
+    ports = {name: port for name, (port, _) in targets.items()}
+    for name, (port, pids) in targets.items():
         await closed_loop(port, min(500, args.requests), args.concurrency, args.accounts)  # warm up
-        out[name] = {"rps": await closed_loop(port, args.requests, args.concurrency, args.accounts)}
-    rate = min(args.rate, 0.5 * out["bare"]["rps"])
-    for name, port in ports.items():
-        latencies = await open_loop(port, rate, args.seconds, args.accounts)
-        out[name].update(p50_ms=1000 * pct(latencies, 0.5), p99_ms=1000 * pct(latencies, 0.99), rate_rps=rate)
+        cpu = cpu_seconds(pids)
+        rps = await closed_loop(port, args.requests, args.concurrency, args.accounts)
+        out[name] = {"rps": rps, "cpu_us_per_request": 1e6 * (cpu_seconds(pids) - cpu) / args.requests}
+    for rate in args.rates:
+        for name, port in ports.items():
+            latencies = await open_loop(port, rate, args.seconds, args.accounts)
+            out[name][f"p50_ms@{rate:g}"] = 1000 * pct(latencies, 0.5)
+            out[name][f"p99_ms@{rate:g}"] = 1000 * pct(latencies, 0.99)
+    return out
+
+
+def added(med: dict[str, dict[str, float]], rates: list[float]) -> dict[str, dict[str, float]]:
+    """Per rate: the proxies' p50/p99 over the direct call, and the gateway's p99 over the bare proxy."""
+    out = {}
+    for rate in rates:
+        at = f"@{rate:g}"
+        out[f"{rate:g}_rps"] = {
+            **{f"{name}_added_{q}_ms": med[name][f"{q}_ms{at}"] - med["direct"][f"{q}_ms{at}"]
+               for name in ("bare", "gateway") for q in ("p50", "p99")},
+            "gateway_over_bare_p99_ms": med["gateway"][f"p99_ms{at}"] - med["bare"][f"p99_ms{at}"],
+        }
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--rates", type=float, nargs="+", default=[250.0, 500.0])
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -277,26 +323,27 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.upstream, args.log)
         return
-    cores = len(os.sched_getaffinity(0))
-    proxy_core, upstream_core = (0, 1) if cores > 1 else (0, 0)
+    cores = sorted(os.sched_getaffinity(0))
+    proxy_core, other_core = (cores[0], cores[1]) if len(cores) > 1 else (cores[0], cores[0])
+    os.sched_setaffinity(0, {other_core})  # the load generator
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        up, up_port = stack.enter_context(server("upstream", upstream_core))
-        _, bare_port = stack.enter_context(server("bare", proxy_core, up))
-        _, gw_port = stack.enter_context(server("gateway", proxy_core, up, str(Path(tmp) / "gateway.jsonl")))
+        up_pid, up_port = stack.enter_context(server("upstream", other_core))
+        up = f"http://127.0.0.1:{up_port}"
+        bare_pid, bare_port = stack.enter_context(server("bare", proxy_core, up))
+        gw_pid, gw_port = stack.enter_context(server("gateway", proxy_core, up, str(Path(tmp) / "gateway.jsonl")))
+        learners = descendants(gw_pid)  # the learner inherited the gateway's core: move it off
+        for pid in learners:
+            os.sched_setaffinity(pid, {other_core})
         time.sleep(3.0)  # the gateway warms its signal models at start
-        rounds = [asyncio.run(measure({"direct": up_port, "bare": bare_port, "gateway": gw_port}, args))
-                  for _ in range(args.rounds)]
+        targets = {"direct": (up_port, [up_pid]), "bare": (bare_port, [bare_pid]), "gateway": (gw_port, [gw_pid])}
+        rounds = [asyncio.run(measure(targets, args)) for _ in range(args.rounds)]
         logged = sum(1 for _ in open(Path(tmp) / "gateway.jsonl", "rb"))
     med = {name: {k: statistics.median(r[name][k] for r in rounds) for k in rounds[0][name]} for name in rounds[0]}
     result = {
-        "rate_asked_rps": args.rate, "latency_rate_rps": med["bare"]["rate_rps"], "rounds": args.rounds,
-        "cores_available": cores, "load_average": os.getloadavg(),
+        "rates_rps": args.rates, "rounds": args.rounds, "proxy_core": proxy_core, "other_core": other_core,
+        "learner_processes_moved": len(learners), "load_average": os.getloadavg(),
         "direct": med["direct"], "bare_proxy": med["bare"], "gateway": med["gateway"],
-        "gateway_added_p50_ms": med["gateway"]["p50_ms"] - med["direct"]["p50_ms"],
-        "gateway_added_p99_ms": med["gateway"]["p99_ms"] - med["direct"]["p99_ms"],
-        "bare_added_p50_ms": med["bare"]["p50_ms"] - med["direct"]["p50_ms"],
-        "bare_added_p99_ms": med["bare"]["p99_ms"] - med["direct"]["p99_ms"],
-        "gateway_over_bare_p99_ms": med["gateway"]["p99_ms"] - med["bare"]["p99_ms"],
+        "added": added(med, args.rates),
         "throughput_ratio_gateway_vs_bare": med["gateway"]["rps"] / med["bare"]["rps"],
         "exchanges_logged": logged,
         "memory": memory_per_account(args.memory_accounts),

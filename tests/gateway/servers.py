@@ -40,8 +40,9 @@ class ScriptedUpstream:
         api = PATH_API.get(scope["path"])
         if api is None:
             payload = json.dumps({"object": "list", "data": [{"id": "atlas-2-pro"}], "path": scope["path"]}).encode()
+            cookie = [(b"set-cookie", b"cdn_session=for-the-first-caller; Path=/")] if scope["path"] == "/v1/login" else []
             await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
+                        "headers": [(b"content-type", b"application/json"), *cookie]})
             await send({"type": "http.response.body", "body": payload})
             return
         if json.loads(body or b"{}").get("stream"):

@@ -1,6 +1,9 @@
+import importlib.abc
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -115,6 +118,38 @@ def test_other_paths_pass_through(upstream, tmp_path: Path) -> None:
     with gateway(upstream[0], tmp_path) as (base, _):
         response = httpx.get(base + "/v1/models?limit=2", headers={"x-distillguard-account": "a"})
     assert response.status_code == 200 and response.json()["path"] == "/v1/models"
+
+
+class _CountingFinder(importlib.abc.MetaPathFinder):
+    """Counts module searches (finds nothing itself)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        self.names.append(name)
+
+
+def test_forwarding_searches_for_no_module_per_request(upstream, tmp_path: Path) -> None:
+    finder = _CountingFinder()
+    with gateway(upstream[0], tmp_path) as (base, _):
+        for api, stream in CASES:
+            call(base, api, stream)  # every lazy import of a first request done
+        sys.meta_path.insert(0, finder)
+        try:
+            for api, stream in CASES * 3:
+                assert call(base, api, stream).status_code == 200
+        finally:
+            sys.meta_path.remove(finder)
+    assert finder.names == []
+
+
+def test_a_cookie_the_upstream_sets_never_reaches_another_accounts_request(upstream, tmp_path: Path) -> None:
+    with gateway(upstream[0], tmp_path) as (base, _):
+        first = httpx.get(base + "/v1/login", headers={"x-distillguard-account": "acct-a"})
+        assert first.headers.get("set-cookie", "").startswith("cdn_session=")  # passed back to its own caller
+        assert httpx.get(base + "/v1/models", headers={"x-distillguard-account": "acct-b"}).status_code == 200
+    assert "cookie" not in upstream[1].requests[-1]["headers"]
 
 
 def test_admin_api_needs_the_token(upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from distillguard.gateway.middleware import (
     read_body,
     send_json,
 )
-from distillguard.gateway.proxy import UpstreamApp
+from distillguard.gateway.proxy import UpstreamApp, upstream_client
 from distillguard.gateway.summarize import ExtractiveSummarizer, Summarizer
 from distillguard.policy.rules import load_policy
 from distillguard.policy.signup import SignupAssessor, SignupRequest, load_signup_assessor
@@ -76,8 +76,7 @@ class GatewayApp:
         self._started = True
         if self.owns_upstream and self.config.upstream is not None:
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(self.config.upstream_timeout_s, connect=10.0),
-                                            limits=limits)
+            self.client = upstream_client(httpx.Timeout(self.config.upstream_timeout_s, connect=10.0), limits)
             self._upstream = UpstreamApp(self.config.upstream, self.client)
         self.signup = await asyncio.to_thread(self._load_signup)
         await self.engine.start()

@@ -6,6 +6,9 @@ account statistics (in process, or merged into the shared state for several
 replicas), score the touched accounts. It is CPU work, so :class:`Learner`
 runs it in a separate, lower-priority process by default (``learn_in:
 process``): a thread would hold the interpreter lock and delay requests.
+That process inherits the gateway's CPU affinity: a gateway pinned to one core
+(``taskset``) shares it with its learner unless the learner, a child process of
+the gateway, is pinned elsewhere (as ``bench/bench_gateway.py`` does).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -13,6 +14,18 @@ HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
     b"trailers", b"transfer-encoding", b"upgrade", b"host",
 })
+
+
+def upstream_client(timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.AsyncClient:
+    """The forwarder's HTTP client: pooled connections, and no cookie jar.
+
+    One client serves every account, so a cookie an upstream (or a CDN in
+    front of it) sets in one account's response must never ride along on
+    another account's request: the jar refuses every cookie. A client's own
+    ``Cookie`` header is forwarded like any other header.
+    """
+    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(timeout=timeout, limits=limits, cookies=jar)
 
 
 class UpstreamApp:
