@@ -124,3 +124,28 @@ def test_signup_assessment_endpoint(upstream, tmp_path: Path) -> None:
     assert good.status_code == 200, good.text
     assert good.json()["tier"] in ("email", "phone", "id_document", "business")
     assert json.dumps(good.json()).count("81.2.69.160") == 0
+
+
+def test_signup_assessment_learns_newly_flagged_accounts_without_restart(upstream, store_db: Path,
+                                                                       tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with Store(store_db) as store:
+        store.upsert_accounts(accounts([account("acct-burner", email_local="qxw.harvest.7731", email_domain="example.org",
+                                                created_at=now - timedelta(days=2))]))
+    signup = {"email": "qxw.harvest.7732@example.org", "category": "individual", "signup_ip": "81.2.69.160",
+              "created_at": now.isoformat()}
+
+    def similar_to_flagged(base: str) -> bool:
+        answer = httpx.post(base + "/signup/assess", headers=ADMIN, json=signup)
+        assert answer.status_code == 200, answer.text
+        return any("similar (character 3-grams) to a flagged account" in r for r in answer.json()["reasons"])
+
+    with gateway(upstream[0], tmp_path, db=store_db, refresh_interval_s=0.1) as (base, _):
+        assert not similar_to_flagged(base)
+        run_id = write_run(store_db, [("acct-burner", "block", None)], now - timedelta(minutes=30))
+        with Store(store_db) as store:
+            store.con.execute("UPDATE decisions SET flagged_at = ? WHERE run_id = ?", [now - timedelta(hours=1), run_id])
+        deadline = time.monotonic() + 10
+        while not similar_to_flagged(base):
+            assert time.monotonic() < deadline, "the signup assessor did not learn the newly flagged account"
+            time.sleep(0.1)

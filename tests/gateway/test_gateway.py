@@ -152,6 +152,15 @@ def test_a_cookie_the_upstream_sets_never_reaches_another_accounts_request(upstr
     assert "cookie" not in upstream[1].requests[-1]["headers"]
 
 
+@pytest.mark.parametrize(("trusted", "blocked"), [(["10.0.0.0/8"], False), (["127.0.0.0/8"], True)])
+def test_the_account_header_counts_only_from_trusted_proxies(upstream, tmp_path: Path, trusted: list[str],
+                                                             blocked: bool) -> None:
+    with gateway(upstream[0], tmp_path, trusted_proxies=trusted) as (base, _):
+        assert put_action(base, "acct-banned", "block").status_code == 200
+        answer = call(base, "chat", False, "acct-banned")
+    assert (answer.status_code == 403) is blocked
+
+
 def test_admin_api_needs_the_token(upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with gateway(upstream[0], tmp_path) as (base, _):
         assert httpx.get(base + "/admin/accounts/a").status_code == 401

@@ -80,6 +80,7 @@ class GatewayApp:
             self._upstream = UpstreamApp(self.config.upstream, self.client)
         self.signup = await asyncio.to_thread(self._load_signup)
         await self.engine.start()
+        self.engine.on_reload.append(self._refresh_signup)
 
     async def shutdown(self) -> None:
         """Flush the engine and close connections."""
@@ -89,6 +90,10 @@ class GatewayApp:
         await self.engine.stop()
         if self.client is not None:
             await self.client.aclose()
+
+    async def _refresh_signup(self) -> None:
+        """New batch results: the signup assessor learns the newly flagged accounts and signups."""
+        self.signup = await asyncio.to_thread(self._load_signup)
 
     def _load_signup(self) -> SignupAssessor | None:
         try:

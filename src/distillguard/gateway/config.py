@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 
 from distillguard.config.loading import read_yaml_mapping, validate_model
 
@@ -38,6 +38,10 @@ class GatewayConfig(BaseModel):
     ``client_ip_header`` names the header a trusted front proxy puts the client
     address in; ``replay_time_header`` (replays of recorded traffic only) the
     header carrying a request's original time in epoch milliseconds.
+    ``trusted_proxies``, when not empty, are the networks whose requests may
+    carry the account and client-address headers: from any other peer those
+    headers are ignored (a client cannot claim another account by sending
+    them), and the account comes from the API key.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -46,6 +50,7 @@ class GatewayConfig(BaseModel):
     account_header: str = "x-distillguard-account"
     api_key_ids: KeyIds = KeyIds.SHA256
     client_ip_header: str | None = None
+    trusted_proxies: list[IPvAnyNetwork] = []
     replay_time_header: str | None = None
     db: Path | None = None
     policy: Path | None = None

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -130,6 +131,8 @@ class Engine:
         self._batch_loader = batch_loader or (
             (lambda: load_batch_results(config.db)) if config.db is not None else None)
         self._batch_version: tuple[float, ...] | None = None
+        # called after each reload that replaced the batch results (the signup assessor refreshes)
+        self.on_reload: list[Callable[[], Awaitable[None]]] = []
         self.store_ok = self._batch_loader is None
         self.state_ok = True
         self.learner = Learner(config, intel, in_process=config.learn_in is LearnIn.THREAD)
@@ -143,6 +146,16 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
 
     # --- hot path -----------------------------------------------------------------------
+
+    def trusts(self, peer: str | None) -> bool:
+        """Whether the identity headers of a request from ``peer`` are believed (see ``trusted_proxies``)."""
+        if not self.config.trusted_proxies:
+            return True
+        try:
+            address = ipaddress.ip_address(peer or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.config.trusted_proxies)
 
     def identify(self, headers: dict[str, str]) -> tuple[str | None, str | None]:
         """(account, api key id) of a request: the account header, else the key → account table."""
@@ -279,6 +292,8 @@ class Engine:
         self.store_ok = True
         self._batch_version = version
         log.info("batch results of run %s: %d accounts with an action", self.batch.run_id, len(self.batch.verdicts))
+        for hook in self.on_reload:
+            await hook()
         return True
 
     async def flush(self) -> None:

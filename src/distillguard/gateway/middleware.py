@@ -96,6 +96,10 @@ class GatewayMiddleware:
             await send_json(send, 413, error_body(api, 413, "request body too large"))
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not engine.trusts((scope.get("client") or ("",))[0]):
+            headers.pop(engine.config.account_header, None)
+            if engine.config.client_ip_header is not None:
+                headers.pop(engine.config.client_ip_header, None)
         account, key_id = engine.identify(headers)
         model = _model_of(body) if engine.needs_model else None
         admission = await engine.admit(account, model)
