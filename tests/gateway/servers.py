@@ -76,4 +76,6 @@ def serving(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=30)
+        thread.join(timeout=120)  # shutdown flushes the gateway's log: slow on a loaded machine
+        if thread.is_alive():
+            raise RuntimeError("server did not shut down within 120 s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -89,15 +88,12 @@ def test_system_prompt_and_prompt_combine_by_max() -> None:
     assert out[1] > 0.8 and out[1] > out[0]
 
 
-def test_training_is_deterministic_and_fast() -> None:
+def test_training_is_deterministic() -> None:
     seed = cm.load_seed()
-    start = time.perf_counter()
     first = cm.train_cot_model(cm.build_examples(seed))
-    elapsed = time.perf_counter() - start
     second = cm.train_cot_model(cm.build_examples(seed))
     assert np.array_equal(first.weights, second.weights)
     assert first.intercept == second.intercept
-    assert elapsed < 6.0  # < 2 s on an idle core; generous for loaded CI machines
 
 
 def test_window_logits_match_the_training_features(model: cm.CotModel) -> None:
