@@ -1,9 +1,9 @@
-"""Gateway overhead: added latency and throughput against a bare httpx proxy, memory per account.
+"""Gateway overhead: added latency and throughput against a bare pass-through proxy, memory per account.
 
     python bench/bench_gateway.py [--rates 250 500] [--seconds 6] [--requests 3000] [--rounds 3]
 
 All on 127.0.0.1, in one run: a fast local upstream (uvicorn, its own
-process), then the same requests sent directly, through a bare httpx
+process), then the same requests sent directly, through a bare httpcore
 pass-through proxy (the gateway's upstream forwarder without the middleware),
 and through the gateway (in-process state, exchange log on, accounts cycling
 through ``--accounts`` ids). Both proxies are pinned to one core; the load
@@ -57,24 +57,20 @@ async def upstream_app(scope: dict, receive: Any, send: Any) -> None:
 
 
 class BareProxy:
-    """The gateway's forwarder alone: an httpx pass-through proxy."""
+    """The gateway's forwarder alone: the same httpcore pass-through forwarder."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.forward: Any = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        import httpx
-
         from distillguard.gateway.proxy import UpstreamApp, upstream_client
 
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.forward = UpstreamApp(self.upstream, upstream_client(
-                        httpx.Timeout(60.0, connect=10.0),
-                        httpx.Limits(max_connections=1000, max_keepalive_connections=200)))
+                    self.forward = UpstreamApp(upstream_client(self.upstream), 60.0)
                     await send({"type": "lifespan.startup.complete"})
                 else:
                     await send({"type": "lifespan.shutdown.complete"})

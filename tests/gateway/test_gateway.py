@@ -1,3 +1,4 @@
+import asyncio
 import importlib.abc
 import json
 import sys
@@ -150,6 +151,69 @@ def test_a_cookie_the_upstream_sets_never_reaches_another_accounts_request(upstr
         assert first.headers.get("set-cookie", "").startswith("cdn_session=")  # passed back to its own caller
         assert httpx.get(base + "/v1/models", headers={"x-distillguard-account": "acct-b"}).status_code == 200
     assert "cookie" not in upstream[1].requests[-1]["headers"]
+
+
+class _EchoUpstream:
+    """An upstream that answers with what it received; ``/slow`` answers only after ``delay_s``."""
+
+    def __init__(self, delay_s: float = 2.0) -> None:
+        self.delay_s = delay_s
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"] == "/slow":
+            await asyncio.sleep(self.delay_s)
+        echo = json.dumps({"path": scope["path"], "query": scope["query_string"].decode(), "body": body.decode(),
+                           "client_port": scope["client"][1],
+                           "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]]}).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": echo})
+
+
+def test_forwarding_keeps_prefix_query_and_streamed_body_and_drops_hop_by_hop_headers(tmp_path: Path) -> None:
+    parts = [b'{"part": 1, ', b'"rest": "' + b"x" * 70_000 + b'"}']
+    with serving(_EchoUpstream()) as up, gateway(up + "/base/", tmp_path) as (base, _):
+        response = httpx.post(base + "/v1/models?limit=2&q=a%20b", content=iter(parts),
+                              headers={"x-distillguard-account": "a", "te": "trailers", "x-custom": "kept",
+                                       "cookie": "mine=1", "connection": "keep-alive"})
+    echo = response.json()
+    headers = dict(echo["headers"])
+    assert response.status_code == 200
+    assert (echo["path"], echo["query"]) == ("/base/v1/models", "limit=2&q=a%20b")
+    assert echo["body"] == b"".join(parts).decode()
+    assert headers["host"] == up.removeprefix("http://") and headers["x-custom"] == "kept"
+    assert headers["cookie"] == "mine=1" and "te" not in headers and "connection" not in headers
+
+
+def test_the_forwarder_reuses_a_keep_alive_connection(tmp_path: Path) -> None:
+    with serving(_EchoUpstream()) as up, gateway(up, tmp_path) as (base, _):
+        ports = {httpx.get(base + "/v1/models", headers={"x-distillguard-account": f"a{i}"}).json()["client_port"]
+                 for i in range(5)}
+    assert len(ports) == 1
+
+
+def test_an_unreachable_or_slow_upstream_answers_502(tmp_path: Path) -> None:
+    with gateway(f"http://127.0.0.1:{free_port()}", tmp_path) as (base, _):
+        down = httpx.get(base + "/v1/models", headers={"x-distillguard-account": "a"})
+    with serving(_EchoUpstream()) as up, gateway(up, tmp_path, upstream_timeout_s=0.3) as (base, _):
+        started = time.monotonic()
+        slow = httpx.get(base + "/slow", headers={"x-distillguard-account": "a"}, timeout=30)
+        waited = time.monotonic() - started
+    assert down.status_code == 502 and down.json()["error"] == {
+        "type": "bad_gateway", "message": "upstream unreachable: ConnectError"}
+    assert slow.status_code == 502 and slow.json()["error"]["message"] == "upstream unreachable: ReadTimeout"
+    assert waited < 1.5
 
 
 @pytest.mark.parametrize(("trusted", "blocked"), [(["10.0.0.0/8"], False), (["127.0.0.0/8"], True)])

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
 import orjson
 
 from distillguard.accounts import IpIntel
@@ -24,7 +23,7 @@ from distillguard.gateway.middleware import (
     read_body,
     send_json,
 )
-from distillguard.gateway.proxy import UpstreamApp, upstream_client
+from distillguard.gateway.proxy import UpstreamApp, UpstreamPool, upstream_client
 from distillguard.gateway.summarize import ExtractiveSummarizer, Summarizer
 from distillguard.policy.rules import load_policy
 from distillguard.policy.signup import SignupAssessor, SignupRequest, load_signup_assessor
@@ -45,7 +44,7 @@ class GatewayApp:
     """Routes ``/admin/*`` and ``/signup/assess``; everything else goes through the middleware to ``inner``.
 
     With ``inner`` None the app proxies to ``config.upstream`` with its own
-    httpx client; otherwise it wraps ``inner`` (an existing ASGI server).
+    upstream connection pool; otherwise it wraps ``inner`` (an existing ASGI server).
     """
 
     def __init__(self, config: GatewayConfig, inner: ASGIApp | None = None, engine: Engine | None = None,
@@ -54,7 +53,7 @@ class GatewayApp:
             raise ConfigError("gateway: no upstream URL (--upstream or `upstream:` in the settings)")
         self.config = config
         self.engine = engine or build_engine(config)
-        self.client: httpx.AsyncClient | None = None
+        self.client: UpstreamPool | None = None
         self.owns_upstream = inner is None
         self.inner: ASGIApp = inner if inner is not None else self._forward
         self.guarded = GatewayMiddleware(self.inner, self.engine,
@@ -75,9 +74,8 @@ class GatewayApp:
             return
         self._started = True
         if self.owns_upstream and self.config.upstream is not None:
-            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-            self.client = upstream_client(httpx.Timeout(self.config.upstream_timeout_s, connect=10.0), limits)
-            self._upstream = UpstreamApp(self.config.upstream, self.client)
+            self.client = upstream_client(self.config.upstream)
+            self._upstream = UpstreamApp(self.client, self.config.upstream_timeout_s)
         self.signup = await asyncio.to_thread(self._load_signup)
         await self.engine.start()
         self.engine.on_reload.append(self._refresh_signup)
