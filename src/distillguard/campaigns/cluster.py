@@ -2,7 +2,8 @@
 
 A community's members are pooled into one fingerprint (the account statistics
 merge) and scored by the risk model's terms, with the weights fitted for pooled
-groups (``default_weights("campaign")``): two thousand
+groups early in their life and those fitted on whole traffic (the higher of
+the two, see :func:`_score_groups`): two thousand
 accounts sending twenty requests each look, together, like the one harvester
 they are. Risk then flows back to each member in proportion to its ties, so a
 low-volume account of a hydra cluster is flagged with its campaign while an
@@ -152,10 +153,21 @@ def find_campaigns(
 
 
 def _score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa.Table | None) -> tuple[np.ndarray, list[list[Evidence]]]:
-    """Pooled risk of each group of accounts, with the coordination term."""
+    """Pooled risk of each group of accounts, with the coordination terms: the higher of the two models.
+
+    The campaign model knows what a campaign shows hours into its life; the
+    account model, fitted on whole traffic, what it shows over weeks (a
+    round-the-clock tool harvester that never asks for reasoning in words).
+    Each is calibrated to the false-positive budget on its own; the reasons
+    are those of the model that scored higher.
+    """
     pooled = stats.pool(groups).get()
     pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
-    return score_accounts(pooled, _pooled_context(context, groups), weights=default_weights("campaign"))
+    pooled_context = _pooled_context(context, groups)
+    early, early_evidence = score_accounts(pooled, pooled_context, weights=default_weights("campaign"))
+    late, late_evidence = score_accounts(pooled, pooled_context, weights=default_weights("account"))
+    evidence = [e if a >= b else l for a, b, e, l in zip(early, late, early_evidence, late_evidence)]
+    return np.maximum(early, late), evidence
 
 
 def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings) -> dict[str, list[str]]:
