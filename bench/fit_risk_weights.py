@@ -22,9 +22,9 @@ account model, recall over campaign accounts with at least ``LOW_VOLUME``
 exchanges, exchange-weighted recall over all campaign accounts, FPR overall
 and per legitimate population, at the flag threshold (risk >= 0.7, the
 policy's first flagging action); then the same for pooled groups under the
-campaign model (legitimate teams sharing a payment instrument, campaigns
-whole and in parts), where a flagged legitimate team would flag all its
-members; each followed by the snapshots: campaigns flagged by each horizon,
+higher of both models, as the campaign layer scores them (legitimate teams
+sharing a payment instrument, campaigns whole and in parts), where a flagged
+legitimate team would flag all its members; each followed by the snapshots: campaigns flagged by each horizon,
 legitimate rows flagged at any.
 """
 
@@ -74,9 +74,9 @@ def set_bias_for_budget(weights: RiskWeights, samples: list[AccountSample]) -> R
     return weights.model_copy(update={"bias": round(bias, 4)})
 
 
-def report(name: str, sample: AccountSample, weights: RiskWeights) -> None:
-    """Print the own-risk figures of one traffic directory: the whole traffic, then its snapshots."""
-    risk, _ = score_accounts(sample.features, sample.context, weights=weights)
+def report(name: str, sample: AccountSample, *weights: RiskWeights) -> None:
+    """Print the own-risk figures of one traffic directory (the higher risk of ``weights``): whole traffic, snapshots."""
+    risk = np.max([score_accounts(sample.features, sample.context, weights=w)[0] for w in weights], axis=0)
     flagged = risk >= FLAG_RISK
     full = sample.snapshot == ""
     attack, legit = sample.is_attack & full, ~sample.is_attack & full
@@ -148,11 +148,11 @@ def main() -> None:
         print(f"{model} weights:", yaml.safe_dump(models[model].model_dump(), sort_keys=False, width=200))
     for k, path in enumerate(args.train):
         report(f"{path} (fitted on)", train[2 * k], models["account"])
-        report(f"{path}, pooled groups (fitted on)", train[2 * k + 1], models["campaign"])
+        report(f"{path}, pooled groups (fitted on)", train[2 * k + 1], models["campaign"], models["account"])
     for path in args.test:
         single, pooled = load_samples(path, intel)
         report(f"{path} (held out)", single, models["account"])
-        report(f"{path}, pooled groups (held out)", pooled, models["campaign"])
+        report(f"{path}, pooled groups (held out)", pooled, models["campaign"], models["account"])
     if args.write:
         for model, fitted in models.items():
             target = Path(str(resources.files("distillguard.accounts") / "data" / WEIGHTS_FILES[model]))
