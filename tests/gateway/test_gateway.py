@@ -11,7 +11,7 @@ import pytest
 from gwclient import ADMIN, CASES, SUMMARY, TRACE_MARKERS, call, gateway, put_action, reasoning_of
 from gwshapes import ANSWER
 from redis_server import free_port
-from servers import serving
+from servers import lifespan, request_body, serving
 
 from distillguard.gateway.app import GatewayApp
 from distillguard.gateway.config import load_gateway_config
@@ -161,16 +161,9 @@ class _EchoUpstream:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         if scope["path"] == "/slow":
             await asyncio.sleep(self.delay_s)
         echo = json.dumps({"path": scope["path"], "query": scope["query_string"].decode(), "body": body.decode(),
