@@ -11,7 +11,13 @@ import pytest
 from factories import T0, account, accounts, exchange, exchanges
 
 from distillguard.campaigns import describe_indicators, link_accounts, load_indicators
-from distillguard.campaigns.templates import TABLE, TemplateSettings, build_template_table, group_templates
+from distillguard.campaigns.templates import (
+    TABLE,
+    TemplateSettings,
+    build_template_table,
+    ensure_template_table,
+    group_templates,
+)
 from distillguard.signals.registry import compute_signals
 from distillguard.store import Store
 
@@ -177,6 +183,18 @@ def test_described_template_values_carry_the_linking_keys(population: Store) -> 
     assert grouped.height >= 2
     compact = table.filter(pl.col("account_id").is_in(["op-0", "op-1"]) & (pl.col("kind") == "template"))
     assert set(grouped.get_column("h").to_list()) <= set(compact.get_column("h").to_list())
+
+
+def test_template_groups_are_built_once_per_cut_and_again_for_another(population: Store) -> None:
+    ensure_template_table(population)
+    population.con.execute(f"INSERT INTO {TABLE} VALUES (12345, '~sentinel')")
+    ensure_template_table(population)  # same cut, same signals: the table is kept
+    assert population.query(f"SELECT * FROM {TABLE} WHERE template = '~sentinel'").num_rows == 1
+    cut = T0 + timedelta(days=5)
+    ensure_template_table(population, cut)
+    rebuilt = population.query(f"SELECT fp, template FROM {TABLE} ORDER BY fp")
+    build_template_table(population, cut)
+    assert rebuilt.num_rows and rebuilt.equals(population.query(f"SELECT fp, template FROM {TABLE} ORDER BY fp"))
 
 
 def _flip(fp: int, bits: list[int]) -> int:

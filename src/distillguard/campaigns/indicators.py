@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from distillguard.accounts.network import subnet_of
-from distillguard.campaigns.templates import build_template_table
+from distillguard.campaigns.templates import ensure_template_table
 from distillguard.store import Store
 
 FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup", "timing", "partner")
@@ -110,7 +110,7 @@ class Indicators:
 def load_indicators(store: Store, until: datetime | None = None) -> Indicators:
     """Every account's indicators in the traffic before ``until`` (all of it when None)."""
     store.con.execute(_CODES, {"until": until})
-    build_template_table(store, until)
+    ensure_template_table(store, until)
     codes = cast(pl.DataFrame, pl.from_arrow(store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")))
     seen = "account_id IN (SELECT account_id FROM indicator_accounts)"
     sql = _COMPACT.format(
@@ -139,7 +139,7 @@ def describe_indicators(store: Store, account_ids: list[str], until: datetime | 
     only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
     traffic = _TRAFFIC.format(only=only)
     sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
-    build_template_table(store, until)
+    ensure_template_table(store, until)
     store.con.register("_dg_described_accounts", pa.table({"account_id": pa.array(account_ids, pa.string())}))
     try:
         raw = cast(pl.DataFrame, pl.from_arrow(store.query(
@@ -195,7 +195,7 @@ def shared_indicators(
         "account_id": pa.array([a for accounts in members.values() for a in accounts], pa.string()),
         "campaign_id": pa.array([c for c, accounts in members.items() for _ in accounts], pa.string()),
     })
-    build_template_table(store, until)
+    ensure_template_table(store, until)
     store.con.register("_dg_campaign_members", table)
     try:
         v6 = store.query(

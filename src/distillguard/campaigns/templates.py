@@ -249,3 +249,25 @@ def build_template_table(store: Store, until: datetime | None = None, settings: 
     finally:
         store.con.unregister("_dg_template_groups")
     return len(groups_left)
+
+
+_BUILT = "template_groups_built"
+
+
+def ensure_template_table(store: Store, until: datetime | None = None) -> None:
+    """Build :data:`TABLE` unless this connection holds it already for ``until`` and the same stored signals.
+
+    One assessment reads the template groups three times (indicators, campaign
+    records, descriptions): they are grouped once.
+    """
+    n = store.query("SELECT count(*) FROM signals").column(0)[0].as_py()
+    built = store.query(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name", {"name": _BUILT}
+    ).column(0)[0].as_py()
+    if built and store.query(
+        f"SELECT bool_and(until IS NOT DISTINCT FROM $until AND n = $n) FROM {_BUILT}", {"until": until, "n": n}
+    ).column(0)[0].as_py():
+        return
+    build_template_table(store, until)
+    store.con.execute(f"CREATE OR REPLACE TEMP TABLE {_BUILT} AS SELECT $until::TIMESTAMPTZ AS until, $n::BIGINT AS n",
+                      {"until": until, "n": n})
