@@ -64,13 +64,13 @@ class BareProxy:
         self.forward: Any = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        from distillguard.gateway.proxy import UpstreamApp, upstream_client
+        from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
 
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.forward = UpstreamApp(upstream_client(self.upstream), 60.0)
+                    self.forward = UpstreamApp(UpstreamPool(self.upstream), 60.0)
                     await send({"type": "lifespan.startup.complete"})
                 else:
                     await send({"type": "lifespan.shutdown.complete"})

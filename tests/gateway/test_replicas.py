@@ -55,6 +55,8 @@ def test_two_gateway_processes_share_limits_overrides_and_statistics(upstream, r
             wait_ready(base)
         a, b = bases
         assert put_action(a, "acct-shared", "throttle").status_code == 200
+        # the other replica reads overrides from Redis at its next flush (or on an admin lookup, as here)
+        assert httpx.get(b + "/admin/accounts/acct-shared", headers=ADMIN).json()["override"] == "throttle"
         codes = [call(bases[i % 2], "chat", False, "acct-shared").status_code for i in range(12)]
         assert codes.count(200) == 6 and codes.count(429) == 6, codes
         assert codes[:6] == [200] * 6

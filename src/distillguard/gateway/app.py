@@ -23,7 +23,7 @@ from distillguard.gateway.middleware import (
     read_body,
     send_json,
 )
-from distillguard.gateway.proxy import UpstreamApp, UpstreamPool, upstream_client
+from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
 from distillguard.gateway.summarize import ExtractiveSummarizer, Summarizer
 from distillguard.policy.rules import load_policy
 from distillguard.policy.signup import SignupAssessor, SignupRequest, load_signup_assessor
@@ -74,7 +74,7 @@ class GatewayApp:
             return
         self._started = True
         if self.owns_upstream and self.config.upstream is not None:
-            self.client = upstream_client(self.config.upstream)
+            self.client = UpstreamPool(self.config.upstream)
             self._upstream = UpstreamApp(self.client, self.config.upstream_timeout_s)
         self.signup = await asyncio.to_thread(self._load_signup)
         await self.engine.start()

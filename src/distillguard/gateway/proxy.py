@@ -29,12 +29,6 @@ CONNECT_TIMEOUT_S = 10.0
 UPSTREAM_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError)
 
 
-def upstream_client(upstream: str, max_connections: int = 1000, max_idle: int = 32,
-                    keepalive_s: float = 5.0) -> UpstreamPool:
-    """The forwarder's connections to ``upstream``, shared by every account; close them with ``aclose()``."""
-    return UpstreamPool(upstream, max_connections, max_idle, keepalive_s)
-
-
 class UpstreamPool:
     """HTTP/1.1 keep-alive connections to one ``http(s)://host[:port][/prefix]`` upstream.
 
@@ -46,7 +40,7 @@ class UpstreamPool:
     own ``Cookie`` header is forwarded like any other header.
     """
 
-    def __init__(self, upstream: str, max_connections: int, max_idle: int, keepalive_s: float) -> None:
+    def __init__(self, upstream: str, max_connections: int = 1000, max_idle: int = 32, keepalive_s: float = 5.0) -> None:
         url = httpx.URL(upstream)
         self.scheme, self.host, self.port = url.raw_scheme, url.raw_host, url.port
         self.prefix = url.raw_path.split(b"?", 1)[0].rstrip(b"/")
