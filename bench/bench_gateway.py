@@ -13,7 +13,9 @@ each of ``--rates`` requests/s, whatever the proxy's capacity (past it, the
 figures show the queue); throughput closed-loop with ``--concurrency``
 connections. Figures are medians over ``--rounds`` rounds; "added" is a
 proxy's percentile minus the direct one's at the same rate. Memory per
-tracked account is measured with tracemalloc on the engine's online state.
+tracked account is measured with tracemalloc on the engine's online state;
+the gateway's learner runs with its default priority (idle CPU only), and the
+requests it dropped unlogged are reported.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 RESPONSE = json.dumps({
     "id": "chatcmpl-b", "object": "chat.completion", "model": "atlas-2-fast",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "The sum is 100.",
@@ -40,6 +44,7 @@ RESPONSE = json.dumps({
                  "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 20, "completion_tokens": 60},
 }).encode()
+ADMIN_TOKEN_ENV = "DISTILLGUARD_ADMIN_TOKEN"
 REQUEST = json.dumps({"model": "atlas-2-fast", "messages": [
     {"role": "user", "content": "What is the sum of the first ten odd numbers?"}]}).encode()
 
@@ -200,6 +205,14 @@ async def closed_loop(port: int, total: int, concurrency: int, accounts: int) ->
     return total / (time.perf_counter() - start)
 
 
+def gateway_status(port: int) -> dict[str, Any]:
+    """The gateway's ``GET /admin/status`` (learner backlog and drops)."""
+    response = httpx.get(f"http://127.0.0.1:{port}/admin/status",
+                         headers={"authorization": f"Bearer {os.environ[ADMIN_TOKEN_ENV]}"})
+    response.raise_for_status()
+    return response.json()
+
+
 def descendants(pid: int) -> list[int]:
     """The processes ``pid`` started, and theirs (read from /proc)."""
     children: dict[int, list[int]] = {}
@@ -319,6 +332,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.upstream, args.log)
         return
+    os.environ.setdefault(ADMIN_TOKEN_ENV, os.urandom(16).hex())  # inherited by the gateway process
     cores = sorted(os.sched_getaffinity(0))
     proxy_core, other_core = (cores[0], cores[1]) if len(cores) > 1 else (cores[0], cores[0])
     os.sched_setaffinity(0, {other_core})  # the load generator
@@ -333,6 +347,8 @@ def main() -> None:
         time.sleep(3.0)  # the gateway warms its signal models at start
         targets = {"direct": (up_port, [up_pid]), "bare": (bare_port, [bare_pid]), "gateway": (gw_port, [gw_pid])}
         rounds = [asyncio.run(measure(targets, args)) for _ in range(args.rounds)]
+        time.sleep(1.0)  # the learner's last flush
+        status = gateway_status(gw_port)
         logged = sum(1 for _ in open(Path(tmp) / "gateway.jsonl", "rb"))
     med = {name: {k: statistics.median(r[name][k] for r in rounds) for k in rounds[0][name]} for name in rounds[0]}
     result = {
@@ -342,6 +358,8 @@ def main() -> None:
         "added": added(med, args.rates),
         "throughput_ratio_gateway_vs_bare": med["gateway"]["rps"] / med["bare"]["rps"],
         "exchanges_logged": logged,
+        "learner_dropped": status["dropped"],
+        "learner_pending_at_end": status["pending"],
         "memory": memory_per_account(args.memory_accounts),
     }
     print(json.dumps(result, indent=2))

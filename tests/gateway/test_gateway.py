@@ -1,6 +1,7 @@
 import asyncio
 import importlib.abc
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -113,6 +114,38 @@ def test_api_keys_are_hashed_by_default_and_never_logged(upstream, tmp_path: Pat
     text = (tmp_path / "g.jsonl").read_text()
     assert "sk-live-abcdef123456" not in text
     assert json.loads(text)["api_key_id"] == __import__("hashlib").sha256(b"sk-live-abcdef123456").hexdigest()
+
+
+def _children() -> list[int]:
+    """Process ids of this process's children (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+    return found
+
+
+def test_the_learner_process_runs_on_idle_cpu_only(upstream, tmp_path: Path) -> None:
+    config = load_gateway_config(None, upstream=upstream[0], exchange_log=tmp_path / "g.jsonl", learn_in="process")
+    before = set(_children())
+    with serving(GatewayApp(config)):
+        policies = {os.sched_getscheduler(pid) for pid in set(_children()) - before}
+    assert os.SCHED_IDLE in policies  # the learner (multiprocessing's resource tracker keeps the default)
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the gateway itself keeps its priority
+
+
+def test_status_counts_what_the_learner_could_not_take(upstream, tmp_path: Path) -> None:
+    # a learner far behind: one flush a minute, room for two pending requests
+    with gateway(upstream[0], tmp_path, flush_interval_s=60, max_pending=2) as (base, app):
+        for _ in range(5):
+            assert call(base, "chat", False, "acct-s").status_code == 200
+        status = httpx.get(base + "/admin/status", headers=ADMIN).json()
+        assert httpx.get(base + "/admin/status").status_code == 401
+    assert status["pending"] == 2 and status["dropped"] == 3 and status["store_ok"] is True
+    assert len((tmp_path / "gateway.jsonl").read_text().splitlines()) == 2  # the two kept, flushed at the stop
 
 
 def test_other_paths_pass_through(upstream, tmp_path: Path) -> None:

@@ -113,33 +113,36 @@ class AccountStats:
         }
         if SWEEP_COLUMN in batch.column_names:
             values["sweep"] = batch.column(SWEEP_COLUMN).is_valid().to_numpy(zero_copy_only=False)[order]
-        size = len(self._first)
-        for name, value in values.items():
-            self._sums[:, _COL[name]] += np.bincount(rows, weights=value.astype(np.float64), minlength=size)
-        self._add_gaps(rows, ts, size)
+        # rows are sorted: reduce each run of one account, then add to the touched rows only
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        touched = rows[starts]
+        local = np.cumsum(np.r_[False, rows[1:] != rows[:-1]])
+        k = len(touched)
+        columns = [_COL[name] for name in values]
+        matrix = np.column_stack([value.astype(np.float64) for value in values.values()])
+        self._sums[touched[:, None], columns] += np.add.reduceat(matrix, starts, axis=0)
+        self._add_gaps(ts, starts, touched)
         hour = (ts // 3_600_000) % 24
-        self._hours += np.bincount(rows * 24 + hour, minlength=size * 24).reshape(size, 24)
+        self._hours[touched] += np.bincount(local * 24 + hour, minlength=k * 24).reshape(k, 24)
         caps = pc.index_in(batch.column("capability"), pa.array(CAPABILITIES)).fill_null(_CAP["general"])
         cap = caps.to_numpy().astype(np.int64)[order]
-        self._caps += np.bincount(rows * len(CAPABILITIES) + cap, minlength=size * len(CAPABILITIES)).reshape(
-            size, len(CAPABILITIES)
-        )
-        np.minimum.at(self._first, rows, ts)
-        np.maximum.at(self._last, rows, ts)
+        n_caps = len(CAPABILITIES)
+        self._caps[touched] += np.bincount(local * n_caps + cap, minlength=k * n_caps).reshape(k, n_caps)
+        ends = np.r_[starts[1:], len(rows)] - 1
+        self._first[touched] = np.minimum(self._first[touched], ts[starts])
+        self._last[touched] = np.maximum(self._last[touched], ts[ends])
         self._add_sketches(batch, rows, order, ts)
 
-    def _add_gaps(self, rows: np.ndarray, ts: np.ndarray, size: int) -> None:
-        """Inter-arrival gaps within a session; rows are sorted by (account, ts)."""
+    def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
+        """Inter-arrival gaps within a session; rows are sorted by (account, ts), ``starts`` begin each account's run."""
         prev = np.empty_like(ts)
         prev[1:] = ts[:-1]
-        start = np.r_[True, rows[1:] != rows[:-1]]
-        prev[start] = self._last[rows[start]]
+        prev[starts] = self._last[touched]
         gap = (ts - prev).astype(np.float64)
         ok = (gap >= 0) & (gap <= SESSION_GAP_MS)
         gap_s = np.where(ok, gap / 1000.0, 0.0)
-        self._sums[:, _COL["gap_sum"]] += np.bincount(rows, weights=gap_s, minlength=size)
-        self._sums[:, _COL["gap_sq_sum"]] += np.bincount(rows, weights=gap_s * gap_s, minlength=size)
-        self._sums[:, _COL["gap_n"]] += np.bincount(rows, weights=ok.astype(np.float64), minlength=size)
+        sums = np.add.reduceat(np.column_stack([gap_s, gap_s * gap_s, ok.astype(np.float64)]), starts, axis=0)
+        self._sums[touched[:, None], [_COL["gap_sum"], _COL["gap_sq_sum"], _COL["gap_n"]]] += sums
 
     def _add_sketches(self, batch: pa.Table, rows: np.ndarray, order: np.ndarray, ts: np.ndarray) -> None:
         ips = batch.column("ip").combine_chunks().dictionary_encode()
@@ -192,19 +195,21 @@ class AccountStats:
         pooled = AccountStats(self.intel, self.width.bit_length() - 1)
         if not groups:
             return pooled
-        labels = list(groups)
-        pooled._rows(labels)
-        for row, label in enumerate(labels):
-            members = np.array([self._index[a] for a in groups[label] if a in self._index], np.int64)
-            if len(members) == 0:
-                continue
-            pooled._sums[row] = self._sums[members].sum(axis=0)
-            pooled._caps[row] = self._caps[members].sum(axis=0)
-            pooled._hours[row] = self._hours[members].sum(axis=0)
-            pooled._first[row] = self._first[members].min()
-            pooled._last[row] = self._last[members].max()
-            for name in _SKETCHES:
-                pooled._hll[name][row] = self._hll[name][members].max(axis=0)
+        pooled._rows(list(groups))
+        index = self._index
+        members = [[index[a] for a in accounts if a in index] for accounts in groups.values()]
+        filled = np.flatnonzero([len(m) > 0 for m in members])
+        if len(filled) == 0:
+            return pooled
+        flat = np.fromiter((row for m in members for row in m), np.int64)
+        starts = np.r_[0, np.cumsum([len(members[g]) for g in filled])[:-1]]
+        pooled._sums[filled] = np.add.reduceat(self._sums[flat], starts, axis=0)
+        pooled._caps[filled] = np.add.reduceat(self._caps[flat], starts, axis=0)
+        pooled._hours[filled] = np.add.reduceat(self._hours[flat], starts, axis=0)
+        pooled._first[filled] = np.minimum.reduceat(self._first[flat], starts)
+        pooled._last[filled] = np.maximum.reduceat(self._last[flat], starts)
+        for name in _SKETCHES:
+            pooled._hll[name][filled] = np.maximum.reduceat(self._hll[name][flat], starts, axis=0)
         return pooled
 
     def get(self) -> pa.Table:

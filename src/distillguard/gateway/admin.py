@@ -41,7 +41,8 @@ def authorized(scope: Scope) -> tuple[bool, int, str]:
 
 
 class AdminApp:
-    """``GET /admin/accounts/{id}``, ``PUT`` / ``DELETE /admin/accounts/{id}/action``, ``POST /admin/reload``."""
+    """``GET /admin/accounts/{id}``, ``PUT`` / ``DELETE /admin/accounts/{id}/action``, ``POST /admin/reload``,
+    ``GET /admin/status``."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -57,6 +58,8 @@ class AdminApp:
                 await send_json(send, 200, orjson.dumps(await self.engine.account_state(match.group(1))))
             elif (match := _ACTION.match(path)) and method in ("PUT", "DELETE"):
                 await self._action(match.group(1), method, receive, send)
+            elif path == "/admin/status" and method == "GET":
+                await send_json(send, 200, orjson.dumps(self.engine.status()))
             elif path == "/admin/reload" and method == "POST":
                 await self.engine.reload()
                 await send_json(send, 200, orjson.dumps({"run_id": self.engine.batch.run_id,

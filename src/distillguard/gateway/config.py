@@ -25,6 +25,13 @@ class LearnIn(StrEnum):
     THREAD = "thread"
 
 
+class LearnerPriority(StrEnum):
+    """CPU priority of the learner process: only idle CPU (``SCHED_IDLE``, Linux), or nice 10."""
+
+    IDLE = "idle"
+    LOW = "low"
+
+
 class KeyIds(StrEnum):
     """How a presented API key maps to the store's ``api_key_id``."""
 
@@ -38,6 +45,12 @@ class GatewayConfig(BaseModel):
     ``client_ip_header`` names the header a trusted front proxy puts the client
     address in; ``replay_time_header`` (replays of recorded traffic only) the
     header carrying a request's original time in epoch milliseconds.
+    ``learner_priority`` ``idle`` gives the learner process only CPU time that
+    no other process wants, so that it never delays a request (nor the
+    upstream's or any other server's work on that core); on a saturated
+    machine its queue then fills (``max_pending``) and the oldest handled
+    requests are dropped unlogged, counted in ``GET /admin/status``. ``low``
+    runs it at nice 10, which lets it delay other processes by a few ms.
     ``trusted_proxies``, when not empty, are the networks whose requests may
     carry the account and client-address headers: from any other peer those
     headers are ignored (a client cannot claim another account by sending
@@ -61,6 +74,8 @@ class GatewayConfig(BaseModel):
     dry_run: bool = False
     exchange_log: Path | None = None
     learn_in: LearnIn = LearnIn.PROCESS
+    learner_priority: LearnerPriority = LearnerPriority.IDLE
+    learn_batch: int = Field(1000, ge=1)
     flush_interval_s: float = Field(0.1, gt=0, le=60)
     refresh_interval_s: float = Field(5.0, gt=0)
     max_accounts: int = Field(100_000, ge=2)

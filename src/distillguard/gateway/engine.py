@@ -142,6 +142,7 @@ class Engine:
         self._seen: set[str] = set()
         self._synced: BoundedCache[str, bool] = BoundedCache(config.max_accounts)
         self.dropped = 0
+        self._dropped_logged = 0
         self.rejected = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -298,11 +299,16 @@ class Engine:
 
     async def flush(self) -> None:
         """Hand the pending requests to the learner, take its verdicts, sync shared overrides and verdicts."""
-        pending = list(self._pending)
-        self._pending.clear()
         seen, self._seen = self._seen, set()
-        if pending:
-            handled = [_handled(obs) for obs in pending]
+        if self.dropped > self._dropped_logged:
+            log.warning("learner behind: %d handled requests dropped unlogged so far (max_pending %d)",
+                        self.dropped, self.config.max_pending)
+            self._dropped_logged = self.dropped
+        left = len(self._pending)  # what is pending now, in slices: no one hand-over holds the loop long
+        while left > 0 and self._pending:
+            size = min(left, len(self._pending), self.config.learn_batch)
+            left -= size
+            handled = [_handled(self._pending.popleft()) for _ in range(size)]
             context = {h.account_id: self.batch.accounts[h.account_id]
                        for h in handled if h.account_id in self.batch.accounts}
             learned = await self.learner.learn(handled, context)
@@ -313,6 +319,12 @@ class Engine:
                 self._verdicts.set(account, self._kept(account, verdict))
         if self.shared:
             await self._sync(seen)
+
+    def status(self) -> dict[str, Any]:
+        """The gateway's health: learner backlog, records dropped or set aside, state and store."""
+        return {"pending": len(self._pending), "dropped": self.dropped, "rejected": self.rejected,
+                "accounts_with_online_verdict": len(self._verdicts), "state_ok": self.state_ok,
+                "store_ok": self.store_ok, "run_id": self.batch.run_id, "dry_run": self.config.dry_run}
 
     def _kept(self, account: str, verdict: OnlineVerdict) -> OnlineVerdict:
         """The verdict as cached: without its evidence when no rule would act on it (saves memory)."""

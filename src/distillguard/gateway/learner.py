@@ -4,8 +4,10 @@
 per-account verdicts: normalise, compute the per-exchange signals, update the
 account statistics (in process, or merged into the shared state for several
 replicas), score the touched accounts. It is CPU work, so :class:`Learner`
-runs it in a separate, lower-priority process by default (``learn_in:
-process``): a thread would hold the interpreter lock and delay requests.
+runs it in a separate process by default (``learn_in: process``), on idle
+CPU only (``learner_priority``): a thread would hold the interpreter lock and
+delay requests, and even a niced process on another core delays whatever it
+shares that core with by a scheduler slice (several ms at the gateway's p99).
 That process inherits the gateway's CPU affinity: a gateway pinned to one core
 (``taskset``) shares it with its learner unless the learner, a child process of
 the gateway, is pinned elsewhere (as ``bench/bench_gateway.py`` does).
@@ -32,7 +34,7 @@ from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
 from distillguard.core.schema import EXCHANGE_SCHEMA
 from distillguard.gateway.capture import collect_stream
-from distillguard.gateway.config import GatewayConfig
+from distillguard.gateway.config import GatewayConfig, LearnerPriority
 from distillguard.gateway.reasoning import API_PATHS
 from distillguard.ingest import normalize_exchange
 from distillguard.signals import compute_signals
@@ -247,11 +249,18 @@ def warm_up() -> None:
 _WORKER: LearnerState | None = None
 
 
-def _start_worker(config_json: str, niceness: int) -> None:
+def lower_priority(priority: LearnerPriority) -> None:
+    """Lower the calling process's CPU priority: ``SCHED_IDLE`` where the platform has it, else nice 10."""
+    if priority is LearnerPriority.IDLE and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(10)
+
+
+def _start_worker(config_json: str) -> None:
     global _WORKER
-    if niceness:
-        os.nice(niceness)
     config = GatewayConfig.model_validate_json(config_json)
+    lower_priority(config.learner_priority)
     _WORKER = LearnerState(config, IpIntel.load(config.intel_dir))
     warm_up()
 
@@ -274,11 +283,10 @@ def _ready() -> bool:
 class Learner:
     """Runs a :class:`LearnerState` in a lower-priority process, or in a thread (``in_process``)."""
 
-    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool, niceness: int = 10) -> None:
+    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool) -> None:
         self.config = config
         self.intel = intel
         self.in_process = in_process
-        self.niceness = niceness
         self._executor: Executor | None = None
         self._state: LearnerState | None = None
 
@@ -292,7 +300,7 @@ class Learner:
         else:
             self._executor = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(self.config.model_dump_json(), self.niceness))
+                initargs=(self.config.model_dump_json(),))
             await loop.run_in_executor(self._executor, _ready)
 
     async def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:
