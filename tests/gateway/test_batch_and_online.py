@@ -1,3 +1,4 @@
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,9 @@ from gwclient import ADMIN, call, gateway, reasoning_of
 from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.online import stat_input
 from distillguard.core.errors import StoreError
+from distillguard.gateway.app import build_engine
 from distillguard.gateway.batch import load_batch_results
+from distillguard.gateway.config import load_gateway_config
 from distillguard.ingest import read_exchanges
 from distillguard.signals import compute_signals
 from distillguard.store import Store
@@ -149,3 +152,22 @@ def test_signup_assessment_learns_newly_flagged_accounts_without_restart(upstrea
         while not similar_to_flagged(base):
             assert time.monotonic() < deadline, "the signup assessor did not learn the newly flagged account"
             time.sleep(0.1)
+
+
+def test_a_reload_whose_hook_could_not_read_the_store_is_tried_again(store_db: Path, tmp_path: Path) -> None:
+    engine = build_engine(load_gateway_config(None, db=store_db, exchange_log=tmp_path / "log.jsonl"))
+    answers = iter([False, True])
+    calls = []
+
+    async def hook() -> bool:
+        calls.append(1)
+        return next(answers)
+
+    async def reloads() -> list[bool]:
+        engine.on_reload.append(hook)
+        return [await engine.reload(), await engine.reload(only_if_changed=True),
+                await engine.reload(only_if_changed=True)]
+
+    # the store did not change: only the failed hook makes the second reload happen, and not a third
+    assert asyncio.run(reloads()) == [True, True, False]
+    assert len(calls) == 2

@@ -16,6 +16,7 @@ from servers import lifespan, request_body, serving
 
 from distillguard.gateway.app import GatewayApp
 from distillguard.gateway.config import load_gateway_config
+from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
 from distillguard.ingest import read_exchanges
 
 
@@ -240,6 +241,32 @@ def test_an_unreachable_or_slow_upstream_answers_502(tmp_path: Path) -> None:
         "type": "bad_gateway", "message": "upstream unreachable: ConnectError"}
     assert slow.status_code == 502 and slow.json()["error"]["message"] == "upstream unreachable: ReadTimeout"
     assert waited < 1.5
+
+
+def test_a_request_finding_no_free_upstream_connection_in_time_answers_502() -> None:
+    async def run() -> tuple[list[dict], float]:
+        pool = UpstreamPool("http://127.0.0.1:9", max_connections=1)
+        held = await pool.acquire(1.0)  # the only connection, busy with another request
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
+                 "headers": []}
+        started = time.monotonic()
+        await UpstreamApp(pool, 0.2)(scope, receive, send)
+        waited = time.monotonic() - started
+        await pool.release(held)
+        return sent, waited
+
+    sent, waited = asyncio.run(run())
+    assert sent[0]["status"] == 502
+    assert json.loads(sent[1]["body"])["error"]["message"] == "upstream unreachable: PoolTimeout"
+    assert 0.2 <= waited < 5
 
 
 @pytest.mark.parametrize(("trusted", "blocked"), [(["10.0.0.0/8"], False), (["127.0.0.0/8"], True)])

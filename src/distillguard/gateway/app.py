@@ -89,9 +89,13 @@ class GatewayApp:
         if self.client is not None:
             await self.client.aclose()
 
-    async def _refresh_signup(self) -> None:
-        """New batch results: the signup assessor learns the newly flagged accounts and signups."""
-        self.signup = await asyncio.to_thread(self._load_signup)
+    async def _refresh_signup(self) -> bool:
+        """New batch results: the signup assessor learns the newly flagged accounts and signups (False: not read)."""
+        signup = await asyncio.to_thread(self._load_signup)
+        if signup is None:
+            return False  # keep the assessor we have; the engine tries again at its next reload
+        self.signup = signup
+        return True
 
     def _load_signup(self) -> SignupAssessor | None:
         try:

@@ -125,17 +125,18 @@ class Engine:
         self.shared = not isinstance(state, LocalState)
         self.needs_model = bool(policy.models)
         tables = [policy.rules, *(m.rules for m in policy.models.values() if m.rules)]
-        self._evidence_floor = min((r.min_risk for rules in tables for r in rules if r.action is not Action.ALLOW),
-                                   default=2.0)
+        evidence_floor = min((r.min_risk for rules in tables for r in rules if r.action is not Action.ALLOW),
+                             default=2.0)
         self.batch = BatchResults()
         self._batch_loader = batch_loader or (
             (lambda: load_batch_results(config.db)) if config.db is not None else None)
         self._batch_version: tuple[float, ...] | None = None
-        # called after each reload that replaced the batch results (the signup assessor refreshes)
-        self.on_reload: list[Callable[[], Awaitable[None]]] = []
+        # called after each reload that replaced the batch results (the signup assessor refreshes);
+        # a hook that returns False could not read the store: the next reload tries again
+        self.on_reload: list[Callable[[], Awaitable[bool]]] = []
         self.store_ok = self._batch_loader is None
         self.state_ok = True
-        self.learner = Learner(config, intel, in_process=config.learn_in is LearnIn.THREAD)
+        self.learner = Learner(config, intel, config.learn_in is LearnIn.THREAD, evidence_floor)
         self._verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
         self._overrides: dict[str, Action] = {}
         self._pending: deque[Observed] = deque(maxlen=config.max_pending)
@@ -293,8 +294,8 @@ class Engine:
         self.store_ok = True
         self._batch_version = version
         log.info("batch results of run %s: %d accounts with an action", self.batch.run_id, len(self.batch.verdicts))
-        for hook in self.on_reload:
-            await hook()
+        if not all([await hook() for hook in self.on_reload]):
+            self._batch_version = None
         return True
 
     async def flush(self) -> None:
@@ -316,7 +317,7 @@ class Engine:
             if not learned.state_ok:
                 self.state_ok = False
             for account, verdict in learned.verdicts.items():
-                self._verdicts.set(account, self._kept(account, verdict))
+                self._verdicts.set(account, verdict)
         if self.shared:
             await self._sync(seen)
 
@@ -325,12 +326,6 @@ class Engine:
         return {"pending": len(self._pending), "dropped": self.dropped, "rejected": self.rejected,
                 "accounts_with_online_verdict": len(self._verdicts), "state_ok": self.state_ok,
                 "store_ok": self.store_ok, "run_id": self.batch.run_id, "dry_run": self.config.dry_run}
-
-    def _kept(self, account: str, verdict: OnlineVerdict) -> OnlineVerdict:
-        """The verdict as cached: without its evidence when no rule would act on it (saves memory)."""
-        if verdict.risk >= self._evidence_floor:
-            return verdict
-        return OnlineVerdict(verdict.risk, (), verdict.n_exchanges)
 
     async def _sync(self, seen: set[str]) -> None:
         """Pick up the overrides, and other replicas' verdicts for the accounts served here lately."""

@@ -23,7 +23,7 @@ import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 import pyarrow as pa
@@ -46,9 +46,8 @@ AccountContext = dict[str, tuple[str | None, str | None]]
 """Account → (category, verification) of the accounts in a batch."""
 
 
-@dataclass(frozen=True, slots=True)
-class OnlineVerdict:
-    """An account's risk from its online statistics."""
+class OnlineVerdict(NamedTuple):
+    """An account's risk from its online statistics (a tuple: cheap to send between processes)."""
 
     risk: float
     evidence: tuple[Evidence, ...]
@@ -64,9 +63,8 @@ class Learned:
     rejected: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class HandledRequest:
-    """What the learner needs of one handled request (plain data, cheap to send to another process)."""
+class HandledRequest(NamedTuple):
+    """What the learner needs of one handled request (a tuple: cheap to send to another process)."""
 
     ts_ms: int
     account_id: str
@@ -102,11 +100,17 @@ def load_verdict(blob: bytes) -> OnlineVerdict:
 
 
 class LearnerState:
-    """Exchange log, online statistics and scoring of one gateway (lives in the learner process or thread)."""
+    """Exchange log, online statistics and scoring of one gateway (lives in the learner process or thread).
 
-    def __init__(self, config: GatewayConfig, intel: IpIntel) -> None:
+    Verdicts under ``evidence_floor`` (the lowest risk at which any policy rule
+    acts) are returned without their evidence: nothing would show it, and it
+    is most of what would be sent back and kept per account.
+    """
+
+    def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float = 0.0) -> None:
         self.config = config
         self.intel = intel
+        self.evidence_floor = evidence_floor
         self.online = OnlineAccountStats(intel, config.max_accounts)
         self.state: OnlineState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -182,7 +186,9 @@ class LearnerState:
                            schema=pa.schema([("category", pa.string()), ("verification", pa.string())]))
         risk, evidence = score_accounts(features, context)
         n = features.column("n_exchanges").to_pylist()
-        return {a: OnlineVerdict(float(risk[i]), tuple(evidence[i]), int(n[i])) for i, a in enumerate(ids)}
+        floor = self.evidence_floor
+        return {a: OnlineVerdict(float(risk[i]), tuple(evidence[i]) if risk[i] >= floor else (), int(n[i]))
+                for i, a in enumerate(ids)}
 
     def close(self) -> None:
         """Close the exchange log and the shared state."""
@@ -257,11 +263,11 @@ def lower_priority(priority: LearnerPriority) -> None:
         os.nice(10)
 
 
-def _start_worker(config_json: str) -> None:
+def _start_worker(config_json: str, evidence_floor: float) -> None:
     global _WORKER
     config = GatewayConfig.model_validate_json(config_json)
     lower_priority(config.learner_priority)
-    _WORKER = LearnerState(config, IpIntel.load(config.intel_dir))
+    _WORKER = LearnerState(config, IpIntel.load(config.intel_dir), evidence_floor)
     warm_up()
 
 
@@ -283,10 +289,11 @@ def _ready() -> bool:
 class Learner:
     """Runs a :class:`LearnerState` in a lower-priority process, or in a thread (``in_process``)."""
 
-    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool) -> None:
+    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool, evidence_floor: float = 0.0) -> None:
         self.config = config
         self.intel = intel
         self.in_process = in_process
+        self.evidence_floor = evidence_floor
         self._executor: Executor | None = None
         self._state: LearnerState | None = None
 
@@ -295,12 +302,12 @@ class Learner:
         loop = asyncio.get_running_loop()
         if self.in_process:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="distillguard-learner")
-            self._state = LearnerState(self.config, self.intel)
+            self._state = LearnerState(self.config, self.intel, self.evidence_floor)
             await loop.run_in_executor(self._executor, warm_up)
         else:
             self._executor = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(self.config.model_dump_json(),))
+                initargs=(self.config.model_dump_json(), self.evidence_floor))
             await loop.run_in_executor(self._executor, _ready)
 
     async def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:
