@@ -3,9 +3,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from distillguard.accounts import AccountStats, score_accounts
-from distillguard.campaigns import find_campaigns, propagate
+from distillguard.campaigns import CampaignSettings, Indicators, find_campaigns, propagate
+from distillguard.campaigns.cluster import merge_pools
 from distillguard.core.schema import TS_TYPE
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -73,3 +75,48 @@ def test_weakly_tied_account_keeps_its_own_risk() -> None:
     risk = propagate(ids, own, result)
     i = ids.index("bystander-0")
     assert risk[i] < 0.7
+
+
+def _fleet_traffic(rotating: bool) -> tuple[pa.Table, Indicators]:
+    """Six two-account cells of one fleet drawing clients from one pool (a new one per request when
+    ``rotating``); two rotating loners with pools of their own, who also use the client of a team; three
+    legitimate teams, each keeping its client, one team member also using a client of the fleet's pool."""
+    rows = []
+    for cell in range(6):
+        for member in range(2):
+            for k in range(2):
+                rows.append((f"cell{cell}-{member}", f"pool-{(3 * cell + 2 * member + k * rotating) % 8}", True))
+    for loner in range(2):
+        rows += [(f"loner{loner}-{m}", f"own-{loner}-{m}-{k}", True) for m in range(2) for k in range(2)]
+        rows.append((f"loner{loner}-0", "team-client-0", True))
+    for team in range(3):
+        rows += [(f"team{team}-{m}", f"team-client-{team}", False) for m in range(3) for k in range(4)]
+    rows.append(("team0-0", "pool-1", False))
+    table = pa.Table.from_pylist([{
+        "account_id": account, "ts": T0 + timedelta(minutes=7 * n), "ip": f"100.{n}.0.1", "user_agent": client,
+        "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95 if fleet else 0.05,
+        "reasoning_requested": 1.0 if fleet else 0.0, "capability": "reasoning", "template_key": n,
+        "prompt_hash": n, "reasoning_share": 0.8 if fleet else 0.0, "output_len": 900,
+    } for n, (account, client, fleet) in enumerate(rows)])
+    table = table.set_column(1, "ts", table.column("ts").cast(TS_TYPE))
+    accounts = sorted({a for a, _, _ in rows})
+    code = {a: i for i, a in enumerate(accounts)}
+    shown = pl.DataFrame({"i": [code[a] for a, _, _ in rows], "h": [hash(c) & (2**63 - 1) for _, c, _ in rows]})
+    indicators = shown.group_by("i", "h").len().select(
+        pl.col("i").cast(pl.UInt32), pl.lit("client").alias("family"), pl.lit("client").alias("kind"),
+        pl.col("h").cast(pl.UInt64), (pl.col("len") / pl.col("len").sum().over("i")).cast(pl.Float32).alias("x"))
+    return table, Indicators(pl.Series("account_id", accounts), indicators)
+
+
+@pytest.mark.parametrize("rotating", [True, False])
+def test_cells_rotating_through_one_client_pool_are_merged_and_others_are_not(rotating: bool) -> None:
+    traffic, indicators = _fleet_traffic(rotating)
+    stats = AccountStats()
+    stats.update(traffic)
+    cells = {f"c{k}": [f"cell{k}-0", f"cell{k}-1"] for k in range(6)}
+    cells.update({f"l{k}": [f"loner{k}-0", f"loner{k}-1"] for k in range(2)})
+    cells.update({f"t{k}": [f"team{k}-{m}" for m in range(3)] for k in range(3)})
+    fleets = merge_pools(cells, stats, indicators, CampaignSettings())
+    fleet = sorted(a for k in range(6) for a in cells[f"c{k}"])
+    # rotating cells share their pool; the loners share only a team's client, the teams rotate nothing
+    assert [sorted(m) for m in fleets.values()] == ([fleet] if rotating else [])
