@@ -5,7 +5,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from distillguard.accounts import AccountStats, score_accounts
+from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
 from distillguard.campaigns import CampaignSettings, Indicators, find_campaigns, propagate
 from distillguard.campaigns.cluster import merge_pools
 from distillguard.core.schema import TS_TYPE
@@ -120,3 +120,37 @@ def test_cells_rotating_through_one_client_pool_are_merged_and_others_are_not(ro
     fleet = sorted(a for k in range(6) for a in cells[f"c{k}"])
     # rotating cells share their pool; the loners share only a team's client, the teams rotate nothing
     assert [sorted(m) for m in fleets.values()] == ([fleet] if rotating else [])
+
+
+def _exit_pool_traffic() -> tuple[pa.Table, Indicators]:
+    """Four two-account cells, each keeping its client, every request from another of eight exits."""
+    rows = [(f"cell{c}-{m}", f"client-{c}", f"198.51.100.{(3 * c + 2 * m + k) % 8}")
+            for c in range(4) for m in range(2) for k in range(2)]
+    table = pa.Table.from_pylist([{
+        "account_id": account, "ts": T0 + timedelta(minutes=7 * n), "ip": ip, "user_agent": client,
+        "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95, "reasoning_requested": 1.0,
+        "capability": "reasoning", "template_key": n, "prompt_hash": n, "reasoning_share": 0.8, "output_len": 900,
+    } for n, (account, client, ip) in enumerate(rows)])
+    table = table.set_column(1, "ts", table.column("ts").cast(TS_TYPE))
+    accounts = sorted({a for a, _, _ in rows})
+    code = {a: i for i, a in enumerate(accounts)}
+    shown = pl.DataFrame([(code[a], kind, value) for a, client, ip in rows
+                          for kind, value in (("client", client), ("ip", ip), ("subnet", "198.51.100.0/24"))],
+                         schema=["i", "kind", "value"], orient="row")
+    indicators = shown.group_by("i", "kind", "value").len().select(
+        pl.col("i").cast(pl.UInt32), pl.col("kind").replace({"ip": "network", "subnet": "network"}).alias("family"),
+        "kind", pl.col("value").hash().alias("h"),
+        (pl.col("len") / pl.col("len").sum().over("i", "kind")).cast(pl.Float32).alias("x"))
+    return table, Indicators(pl.Series("account_id", accounts), indicators)
+
+
+@pytest.mark.parametrize("datacenter", [True, False])
+def test_cells_rotating_through_datacenter_exits_are_merged_and_residential_ones_are_not(datacenter: bool) -> None:
+    traffic, indicators = _exit_pool_traffic()
+    exits = {f"198.51.100.{k}": Origin.DATACENTER for k in range(8)} if datacenter else {}
+    stats = AccountStats(IpIntel(exact=exits))
+    stats.update(traffic)
+    cells = {f"c{k}": [f"cell{k}-0", f"cell{k}-1"] for k in range(4)}
+    fleets = merge_pools(cells, stats, indicators, CampaignSettings())
+    # residential exits are rented by unrelated operations from one proxy network: no pool
+    assert [sorted(m) for m in fleets.values()] == ([sorted(sum(cells.values(), []))] if datacenter else [])

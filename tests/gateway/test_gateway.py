@@ -139,8 +139,8 @@ def test_the_learner_process_runs_on_idle_cpu_only(upstream, tmp_path: Path) -> 
 
 
 def test_status_counts_what_the_learner_could_not_take(upstream, tmp_path: Path) -> None:
-    # a learner far behind: one flush a minute, room for two pending requests
-    with gateway(upstream[0], tmp_path, flush_interval_s=60, max_pending=2) as (base, app):
+    # a learner far behind: one flush a minute, room for two pending requests, handed over one at a time
+    with gateway(upstream[0], tmp_path, flush_interval_s=60, max_pending=2, learn_batch=1) as (base, app):
         for _ in range(5):
             assert call(base, "chat", False, "acct-s").status_code == 200
         status = httpx.get(base + "/admin/status", headers=ADMIN).json()

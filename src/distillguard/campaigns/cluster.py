@@ -5,8 +5,8 @@ merge) and scored by the risk model's terms, with the weights fitted for pooled
 groups early in their life and those fitted on whole traffic (the higher of
 the two, see :func:`_score_groups`): two thousand
 accounts sending twenty requests each look, together, like the one harvester
-they are. Communities that rotate through one shared pool of clients are
-scored together as one fleet (:func:`merge_pools`), and taken
+they are. Communities that rotate through one shared pool of clients or
+datacenter exits are scored together as one fleet (:func:`merge_pools`), and taken
 as one campaign when the fleet is risky. Risk then flows back to each member
 in proportion to its ties, so a low-volume account of a hydra cluster is
 flagged with its campaign while an account loosely tied to it is not.
@@ -53,17 +53,20 @@ class CampaignSettings:
     """One family alone merges two campaigns when it agrees above ``broad_min`` over at least
     ``broad_breadth`` indicators' worth of shared mass (a shared pool of rotating clients or
     addresses, not one popular client)."""
-    pool_kinds: dict[str, str] = field(default_factory=lambda: {"client": "distinct_clients"})
-    """Indicator kinds a fleet rotates through, with the pooled fingerprint column counting them.
-    Not addresses: unrelated operations rent exits of one residential proxy network (on ``dev``,
-    address pools merged two operators' campaigns: ARI 0.993 → 0.918)."""
+    pool_kinds: dict[str, str] = field(default_factory=lambda: {
+        "client": "distinct_clients", "subnet": "distinct_subnets", "ip": "distinct_ips"})
+    """Indicator kinds a fleet rotates through, with the pooled fingerprint column counting them."""
+    pool_datacenter: float = 0.5
+    """Addresses (``ip``, ``subnet``) make a pool only for communities with at least this share of
+    their traffic from datacenter ranges: unrelated operations rent exits of one residential proxy
+    network (on ``dev``, residential address pools merged two operators' campaigns: ARI 0.993 → 0.918)."""
     pool_min: float = 3.0
     pool_rate: float = 0.5
     """A community rotates a kind when it shows at least ``pool_min`` distinct values of it, and
-    at least ``pool_rate`` per exchange (a new client every other request)."""
+    at least ``pool_rate`` per exchange (a new client or address every other request)."""
     pool_purity: float = 0.5
     """Share of the accounts showing a value that must be members of rotating communities for the
-    value to be part of a fleet's pool (a popular client is not)."""
+    value to be part of a fleet's pool (a popular client or cloud range is not)."""
     seed: int = 0
 
 
@@ -248,16 +251,16 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
 def merge_pools(
     cells: dict[str, list[str]], stats: AccountStats, indicators: Indicators, settings: CampaignSettings
 ) -> dict[str, list[str]]:
-    """Communities that rotate through one shared pool of clients, merged (only groups of several).
+    """Communities that rotate through one shared pool of clients or datacenter exits, merged (only groups of several).
 
     A reseller spreads a hydra over payment cells that share nothing stable:
     each request leaves from a new residential address or datacenter exit and
     with another user agent. What the cells do share is the pool they rotate
     through: every cell shows many distinct clients (user agent and TLS
-    fingerprint) for its few requests, and the values it shows are shown
-    almost only by other rotating cells. Legitimate teams keep their clients;
-    a value that many ordinary accounts show (a popular client) is not part
-    of any pool. Hours into a campaign each cell has sent a handful of requests,
+    fingerprint) or datacenter addresses for its few requests, and the values
+    it shows are shown almost only by other rotating cells. Legitimate teams
+    keep their clients and addresses; a value that many ordinary accounts show
+    (a popular client, a cloud range) is not part of any pool. Hours into a campaign each cell has sent a handful of requests,
     too few to score alone; pooled, the fleet is plain to see.
     """
     ids = list(cells)
@@ -265,6 +268,7 @@ def merge_pools(
         return {}
     features = stats.pool(cells).get()
     n = np.maximum(features.column("n_exchanges").to_numpy().astype(np.float64), 1.0)
+    datacenter = features.column("datacenter_share").to_numpy()
     rows = indicators.accounts.to_frame("account_id").with_row_index("i").with_columns(pl.col("i").cast(pl.UInt32))
     member_of = rows.join(pl.DataFrame({
         "account_id": [m for cid in ids for m in cells[cid]],
@@ -273,7 +277,8 @@ def merge_pools(
     pairs: list[tuple[int, int]] = []
     for kind, column in settings.pool_kinds.items():
         distinct = features.column(column).to_numpy().astype(np.float64)
-        rotating = np.flatnonzero((distinct >= settings.pool_min) & (distinct / n >= settings.pool_rate))
+        eligible = datacenter >= settings.pool_datacenter if kind in ("ip", "subnet") else True
+        rotating = np.flatnonzero((distinct >= settings.pool_min) & (distinct / n >= settings.pool_rate) & eligible)
         if len(rotating) < 2:
             continue
         shown = (

@@ -51,6 +51,8 @@ class GatewayConfig(BaseModel):
     machine its queue then fills (``max_pending``) and the oldest handled
     requests are dropped unlogged, counted in ``GET /admin/status``. ``low``
     runs it at nice 10, which lets it delay other processes by a few ms.
+    ``learn_batch`` bounds the handled requests handed to the learner at once
+    (a larger backlog goes in several hand-overs, each short for the loop).
     ``trusted_proxies``, when not empty, are the networks whose requests may
     carry the account and client-address headers: from any other peer those
     headers are ignored (a client cannot claim another account by sending
