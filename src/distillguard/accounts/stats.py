@@ -134,7 +134,7 @@ class AccountStats:
         self._add_sketches(batch, rows, order, ts)
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
-        """Inter-arrival gaps within a session; rows are sorted by (account, ts), ``starts`` begin each account's run."""
+        """Inter-arrival gaps within a session; rows sorted by (account, ts), ``starts`` opening each account's run."""
         prev = np.empty_like(ts)
         prev[1:] = ts[:-1]
         prev[starts] = self._last[touched]

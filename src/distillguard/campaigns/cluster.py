@@ -6,10 +6,10 @@ groups early in their life and those fitted on whole traffic (the higher of
 the two, see :func:`_score_groups`): two thousand
 accounts sending twenty requests each look, together, like the one harvester
 they are. Communities that rotate through one shared pool of clients or
-datacenter exits are scored together as one fleet (:func:`merge_pools`), and taken
-as one campaign when the fleet is risky. Risk then flows back to each member
-in proportion to its ties, so a low-volume account of a hydra cluster is
-flagged with its campaign while an account loosely tied to it is not.
+datacenter exits are scored together as one fleet (:func:`merge_pools`), and
+taken as one campaign when the fleet is risky. Risk then flows back to each
+member in proportion to its ties, so a low-volume account of a hydra cluster
+is flagged with its campaign while an account loosely tied to it is not.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
 def merge_pools(
     cells: dict[str, list[str]], stats: AccountStats, indicators: Indicators, settings: CampaignSettings
 ) -> dict[str, list[str]]:
-    """Communities that rotate through one shared pool of clients or datacenter exits, merged (only groups of several).
+    """Communities rotating through one shared pool of clients or datacenter exits, merged (groups of several only).
 
     A reseller spreads a hydra over payment cells that share nothing stable:
     each request leaves from a new residential address or datacenter exit and
@@ -260,8 +260,9 @@ def merge_pools(
     fingerprint) or datacenter addresses for its few requests, and the values
     it shows are shown almost only by other rotating cells. Legitimate teams
     keep their clients and addresses; a value that many ordinary accounts show
-    (a popular client, a cloud range) is not part of any pool. Hours into a campaign each cell has sent a handful of requests,
-    too few to score alone; pooled, the fleet is plain to see.
+    (a popular client, a cloud range) is not part of any pool. Hours into a
+    campaign each cell has sent a handful of requests, too few to score alone;
+    pooled, the fleet is plain to see.
     """
     ids = list(cells)
     if len(ids) < 2:
