@@ -102,3 +102,15 @@ def test_a_fleet_of_new_linked_accounts_is_riskier_than_an_old_team_and_says_so(
     young, _ = score_accounts(alone, context.slice(0, 1), weights=default_weights("campaign"))
     old, _ = score_accounts(alone, context.slice(1, 1), weights=default_weights("campaign"))
     assert young[0] == pytest.approx(old[0])
+
+
+def test_a_fleet_mostly_created_after_its_first_request_is_described_as_such() -> None:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    member = _profile(120, cot=0.8, continuation=0.0, novelty=1.0, active=2, span=2)
+    pooled = _table([member]).append_column("n_accounts", pa.array([40]))
+    pooled = pooled.append_column("first_seen", pa.array([start], pa.timestamp("us", tz="UTC")))
+    context = pa.table({"category": ["research"], "verification": ["email"],
+                        "created_at": pa.array([start + timedelta(hours=29)], pa.timestamp("us", tz="UTC"))})
+    _, evidence = score_accounts(pooled, context, weights=default_weights("campaign"))
+    reasons = [e.reason for e in evidence[0]]
+    assert "40 linked accounts first used while most of them were still being created" in reasons, reasons

@@ -138,8 +138,17 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
         RiskTerm("coordinated_rotation", coordination * rotation, 1,
                  "{accounts} linked accounts rotate addresses (a new IP for {rotation} of requests)"),
         RiskTerm("young_fleet", coordination * np.nan_to_num(young), 1,
-                 "{accounts} linked accounts first used {age} after creation"),
+                 "{accounts} linked accounts first used {age}"),
     ]
+
+
+def _age_text(days: float) -> str:
+    """How long after creation an account (or a group, by its members' median creation) was first used."""
+    if np.isnan(days):
+        return "an unknown time after creation"
+    if days < 0:  # a group's first request came before most of its members existed: replacements
+        return "while most of them were still being created"
+    return f"{days * 24:.0f} h after creation" if days < 2 else f"{days:.0f} days after creation"
 
 
 def account_age_days(features: pa.Table, context: pa.Table | None) -> np.ndarray:
@@ -245,7 +254,7 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
             "accounts": f"{accounts[i]:,}",
             "capability": cap[i],
             "category": category[i] or "unknown",
-            "age": "an unknown time" if np.isnan(age[i]) else f"{age[i] * 24:.0f} h" if age[i] < 2 else f"{age[i]:.0f} days",
+            "age": _age_text(age[i]),
             "verification": verification[i] or "unknown",
         }
         for i in range(len(n))
