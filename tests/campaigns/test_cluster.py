@@ -119,7 +119,9 @@ def test_cells_rotating_through_one_client_pool_are_merged_and_others_are_not(ro
     fleets = merge_pools(cells, stats, indicators, CampaignSettings())
     fleet = sorted(a for k in range(6) for a in cells[f"c{k}"])
     # rotating cells share their pool; the loners share only a team's client, the teams rotate nothing
-    assert [sorted(m) for m in fleets.values()] == ([fleet] if rotating else [])
+    assert [f.members for f in fleets.values()] == ([fleet] if rotating else [])
+    if rotating:
+        assert next(iter(fleets.values())).reason == "6 linked groups rotate through one shared pool of clients"
 
 
 def _exit_pool_traffic() -> tuple[pa.Table, Indicators]:
@@ -153,4 +155,6 @@ def test_cells_rotating_through_datacenter_exits_are_merged_and_residential_ones
     cells = {f"c{k}": [f"cell{k}-0", f"cell{k}-1"] for k in range(4)}
     fleets = merge_pools(cells, stats, indicators, CampaignSettings())
     # residential exits are rented by unrelated operations from one proxy network: no pool
-    assert [sorted(m) for m in fleets.values()] == ([sorted(sum(cells.values(), []))] if datacenter else [])
+    assert [f.members for f in fleets.values()] == ([sorted(sum(cells.values(), []))] if datacenter else [])
+    if datacenter:
+        assert next(iter(fleets.values())).reason == "4 linked groups rotate through one shared pool of datacenter exits"

@@ -92,6 +92,24 @@ class CampaignResult:
     tie: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Fleet:
+    """Communities found rotating through one shared pool: their members, how many, and through what."""
+
+    members: list[str]
+    communities: int
+    kinds: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        """The fleet in plain words."""
+        pools = " and ".join(dict.fromkeys(_POOL_WORDS.get(k, k) for k in self.kinds))
+        return f"{self.communities} linked groups rotate through one shared pool of {pools}"
+
+
+_POOL_WORDS = {"client": "clients", "ip": "datacenter exits", "subnet": "datacenter exits"}
+
+
 def find_campaigns(
     edges: pl.DataFrame,
     stats: AccountStats,
@@ -133,16 +151,18 @@ def find_campaigns(
             cells["CMP-" + format(text_hash64(min(members)), "016x")[:10]] = members
     index = {name: i for i, name in enumerate(name_list)}
     groups = {cid: m for cid, m in cells.items() if len(m) >= settings.min_accounts}
+    fleet_notes: list[tuple[set[str], Evidence]] = []
     if indicators is not None:
         fleets = merge_pools(cells, stats, indicators, settings)
         if fleets:
-            fleet_risk, _ = _score_groups(stats, fleets, context)
-            for (fid, members), r in zip(fleets.items(), fleet_risk):
+            fleet_risk, _ = _score_groups(stats, {fid: f.members for fid, f in fleets.items()}, context)
+            for (fid, fleet), r in zip(fleets.items(), fleet_risk):
                 if r >= settings.min_risk:  # else the cells stay as they were
-                    inside = set(members)
+                    inside = set(fleet.members)
                     groups = {cid: m for cid, m in groups.items() if not inside.intersection(m)}
-                    groups[fid] = members
-                    membership[[index[m] for m in members]] = membership[index[members[0]]]
+                    groups[fid] = fleet.members
+                    membership[[index[m] for m in fleet.members]] = membership[index[fleet.members[0]]]
+                    fleet_notes.append((inside, Evidence("fleet_pool", 1.0, fleet.reason)))
     if not groups:
         return CampaignResult([], {}, {})
     risk, evidence = _score_groups(stats, groups, context)
@@ -163,13 +183,14 @@ def find_campaigns(
             continue
         ties = [min(1.0, strength[index[m]] / settings.full_tie) for m in members]
         community = membership[index[members[0]]]
+        notes = [note for inside, note in fleet_notes if inside.intersection(members)]
         campaigns.append(
             Campaign(
                 campaign_id=cid,
                 members=sorted(members),
                 risk=float(risk[row]),
                 confidence=float(risk[row] * np.mean(ties)),
-                evidence=evidence[row],
+                evidence=notes + evidence[row],
                 families=families.get(int(community), {}),
             )
         )
@@ -250,7 +271,7 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
 
 def merge_pools(
     cells: dict[str, list[str]], stats: AccountStats, indicators: Indicators, settings: CampaignSettings
-) -> dict[str, list[str]]:
+) -> dict[str, Fleet]:
     """Communities rotating through one shared pool of clients or datacenter exits, merged (groups of several only).
 
     A reseller spreads a hydra over payment cells that share nothing stable:
@@ -276,6 +297,7 @@ def merge_pools(
         "c": [k for k, cid in enumerate(ids) for _ in cells[cid]],
     }, schema={"account_id": pl.String, "c": pl.Int64}), on="account_id", how="left").select("i", "c")
     pairs: list[tuple[int, int]] = []
+    kinds: list[str] = []
     for kind, column in settings.pool_kinds.items():
         distinct = features.column(column).to_numpy().astype(np.float64)
         eligible = datacenter >= settings.pool_datacenter if kind in ("ip", "subnet") else True
@@ -291,7 +313,9 @@ def merge_pools(
             shown.group_by("h").agg(pl.col("r").mean().alias("purity"), pl.col("c").filter(pl.col("r")).unique())
             .filter((pl.col("purity") >= settings.pool_purity) & (pl.col("c").list.len() >= 2))
         )
-        pairs += [(c[0], other) for c in pool.get_column("c").to_list() for other in c[1:]]
+        found = [(c[0], other) for c in pool.get_column("c").to_list() for other in c[1:]]
+        pairs += found
+        kinds += [kind] * len(found)
     if not pairs:
         return {}
     a, b = np.array(pairs).T
@@ -302,7 +326,14 @@ def merge_pools(
     for k, label in enumerate(labels):
         if sizes[label] > 1:
             merged.setdefault(int(label), []).extend(cells[ids[k]])
-    return {"CMP-" + format(text_hash64(min(m)), "016x")[:10]: sorted(m) for m in merged.values()}
+    through: dict[int, set[str]] = {}
+    for first, kind in zip(a.tolist(), kinds):
+        through.setdefault(int(labels[first]), set()).add(kind)
+    return {
+        "CMP-" + format(text_hash64(min(m)), "016x")[:10]: Fleet(
+            sorted(m), sizes[label], tuple(k for k in settings.pool_kinds if k in through[label]))
+        for label, m in merged.items()
+    }
 
 
 def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
