@@ -17,6 +17,8 @@ from distillguard.core.errors import StoreError
 from distillguard.gateway.app import build_engine
 from distillguard.gateway.batch import load_batch_results
 from distillguard.gateway.config import load_gateway_config
+from distillguard.gateway.engine import Observed
+from distillguard.gateway.learner import Learned, OnlineVerdict
 from distillguard.ingest import read_exchanges
 from distillguard.signals import compute_signals
 from distillguard.store import Store
@@ -171,3 +173,34 @@ def test_a_reload_whose_hook_could_not_read_the_store_is_tried_again(store_db: P
     # the store did not change: only the failed hook makes the second reload happen, and not a third
     assert asyncio.run(reloads()) == [True, True, False]
     assert len(calls) == 2
+
+
+def test_a_slow_learner_never_holds_up_the_engines_flushes(tmp_path: Path) -> None:
+    engine = build_engine(load_gateway_config(None, exchange_log=tmp_path / "log.jsonl", learn_in="thread"))
+    release = asyncio.Event()
+    handed: list[int] = []
+
+    async def learn(handled: list, context: dict) -> Learned:
+        handed.append(len(handled))
+        await release.wait()  # a learner that gets no CPU for now
+        return Learned({"acct-l": OnlineVerdict(0.2, (), len(handled))})
+
+    engine.learner.learn = learn  # type: ignore[method-assign]
+
+    async def run() -> tuple[dict, dict, dict]:
+        for _ in range(3):
+            engine.observe(Observed(0, "acct-l", None, "81.2.69.160", None, "/v1/messages", b"{}",
+                                    (await engine.admit("acct-l"))))
+        await asyncio.wait_for(engine.flush(), 1.0)  # hands the three over, does not wait
+        engine.observe(Observed(0, "acct-l", None, "81.2.69.160", None, "/v1/messages", b"{}",
+                                (await engine.admit("acct-l"))))
+        await asyncio.wait_for(engine.flush(), 1.0)  # the learner is still busy: the fourth waits
+        busy = engine.status()
+        release.set()
+        await asyncio.wait_for(engine.flush(drain=True), 5.0)
+        return busy, engine.status(), await engine.account_state("acct-l")
+
+    busy, done, state = asyncio.run(run())
+    assert busy["learning"] and busy["pending"] == 1
+    assert handed == [3, 1] and not done["learning"] and done["pending"] == 0
+    assert state["online"]["n_exchanges"] == 1  # the last hand-over's verdict

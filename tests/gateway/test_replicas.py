@@ -48,7 +48,8 @@ def test_two_gateway_processes_share_limits_overrides_and_statistics(upstream, r
     policy.write_text("rules: [{min_risk: 0, action: allow}]\nthrottle: {requests: 6, window_s: 60}\n")
     config = tmp_path / "gateway.yaml"
     config.write_text(f"upstream: {upstream[0]}\nstate: {redis_url}\nstate_prefix: 'r{uuid.uuid4().hex[:6]}:'\n"
-                      f"policy: {policy}\nflush_interval_s: 0.05\nfail: closed\n")
+                      f"policy: {policy}\nflush_interval_s: 0.05\nfail: closed\n"
+                      "learner_priority: low\n")  # the test workers keep both cores busy: no idle CPU to wait for
     with ExitStack() as stack:
         bases = [stack.enter_context(gateway_process(config, free_port())) for _ in range(2)]
         for base in bases:

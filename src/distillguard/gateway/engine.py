@@ -5,7 +5,8 @@ does dictionary look-ups only, plus one state call for a throttled account.
 Everything else runs off it: every ``flush_interval_s`` a background task
 hands the handled requests to the :class:`~distillguard.gateway.learner.Learner`
 (another process by default), which logs them and returns fresh per-account
-verdicts, and picks up the overrides and verdicts other replicas shared.
+verdicts, and picks up the overrides and verdicts other replicas shared
+without waiting for the learner.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from distillguard.core.decision import Action
 from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.gateway.batch import BatchResults, load_batch_results, store_version
 from distillguard.gateway.config import FailMode, GatewayConfig, KeyIds, LearnIn
-from distillguard.gateway.learner import HandledRequest, Learner, OnlineVerdict, load_verdict
+from distillguard.gateway.learner import HandledRequest, Learned, Learner, OnlineVerdict, load_verdict
 from distillguard.policy.rules import DecisionContext, Policy, decide
 from distillguard.store.online import LocalState, OnlineState, OnlineStateError
 
@@ -146,6 +147,7 @@ class Engine:
         self._dropped_logged = 0
         self.rejected = 0
         self._task: asyncio.Task[None] | None = None
+        self._learning: asyncio.Task[Learned] | None = None
 
     # --- hot path -----------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class Engine:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self.flush()
+        await self.flush(drain=True)
         await self.learner.stop()
         await self.state.close()
 
@@ -298,32 +300,48 @@ class Engine:
             self._batch_version = None
         return True
 
-    async def flush(self) -> None:
-        """Hand the pending requests to the learner, take its verdicts, sync shared overrides and verdicts."""
+    async def flush(self, drain: bool = False) -> None:
+        """Take the learner's verdicts, hand it the next slice of pending requests, sync shared state.
+
+        The learner is not waited for (it may get little CPU, see ``learner_priority``): overrides and
+        other replicas' verdicts are picked up whatever it is doing. ``drain`` waits until everything
+        pending has been learnt (at stop).
+        """
         seen, self._seen = self._seen, set()
         if self.dropped > self._dropped_logged:
             log.warning("learner behind: %d handled requests dropped unlogged so far (max_pending %d)",
                         self.dropped, self.config.max_pending)
             self._dropped_logged = self.dropped
-        left = len(self._pending)  # what is pending now, in slices: no one hand-over holds the loop long
-        while left > 0 and self._pending:
-            size = min(left, len(self._pending), self.config.learn_batch)
-            left -= size
+        while True:
+            if self._learning is not None:
+                if not (drain or self._learning.done()):
+                    break
+                learning, self._learning = self._learning, None
+                self._take(await learning)
+            if not self._pending:
+                break
+            size = min(len(self._pending), self.config.learn_batch)  # a slice: no one hand-over holds the loop long
             handled = [_handled(self._pending.popleft()) for _ in range(size)]
             context = {h.account_id: self.batch.accounts[h.account_id]
                        for h in handled if h.account_id in self.batch.accounts}
-            learned = await self.learner.learn(handled, context)
-            self.rejected += learned.rejected
-            if not learned.state_ok:
-                self.state_ok = False
-            for account, verdict in learned.verdicts.items():
-                self._verdicts.set(account, verdict)
+            self._learning = asyncio.create_task(self.learner.learn(handled, context))
+            if not drain:
+                break
         if self.shared:
             await self._sync(seen)
 
+    def _take(self, learned: Learned) -> None:
+        """Keep what one hand-over to the learner returned."""
+        self.rejected += learned.rejected
+        if not learned.state_ok:
+            self.state_ok = False
+        for account, verdict in learned.verdicts.items():
+            self._verdicts.set(account, verdict)
+
     def status(self) -> dict[str, Any]:
         """The gateway's health: learner backlog, records dropped or set aside, state and store."""
-        return {"pending": len(self._pending), "dropped": self.dropped, "rejected": self.rejected,
+        return {"pending": len(self._pending), "learning": self._learning is not None,
+                "dropped": self.dropped, "rejected": self.rejected,
                 "accounts_with_online_verdict": len(self._verdicts), "state_ok": self.state_ok,
                 "store_ok": self.store_ok, "run_id": self.batch.run_id, "dry_run": self.config.dry_run}
 
