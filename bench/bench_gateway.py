@@ -83,7 +83,7 @@ class BareProxy:
         await self.forward(scope, receive, send)
 
 
-def serve(kind: str, port: int, upstream: str | None, log: str | None) -> None:
+def serve(kind: str, port: int, upstream: str | None, log: str | None, priority: str) -> None:
     import uvicorn
 
     if kind == "upstream":
@@ -94,7 +94,8 @@ def serve(kind: str, port: int, upstream: str | None, log: str | None) -> None:
         from distillguard.gateway.app import GatewayApp
         from distillguard.gateway.config import load_gateway_config
 
-        app = GatewayApp(load_gateway_config(None, upstream=upstream, exchange_log=Path(log) if log else None))
+        app = GatewayApp(load_gateway_config(None, upstream=upstream, exchange_log=Path(log) if log else None,
+                                             learner_priority=priority))
     lifespan = "off" if kind == "upstream" else "on"
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan=lifespan)
 
@@ -106,9 +107,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(kind: str, core: int | None, upstream: str | None = None, log: str | None = None) -> Any:
+def server(kind: str, core: int | None, upstream: str | None = None, log: str | None = None,
+           priority: str = "idle") -> Any:
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+    cmd = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--learner-priority", priority]
     if upstream:
         cmd += ["--upstream", upstream]
     if log:
@@ -328,9 +330,11 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--upstream")
     parser.add_argument("--log")
+    parser.add_argument("--learner-priority", choices=["idle", "low"], default="idle",
+                        help="the gateway's learner_priority setting")
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.upstream, args.log)
+        serve(args.serve, args.port, args.upstream, args.log, args.learner_priority)
         return
     os.environ.setdefault(ADMIN_TOKEN_ENV, os.urandom(16).hex())  # inherited by the gateway process
     cores = sorted(os.sched_getaffinity(0))
@@ -340,7 +344,8 @@ def main() -> None:
         up_pid, up_port = stack.enter_context(server("upstream", other_core))
         up = f"http://127.0.0.1:{up_port}"
         bare_pid, bare_port = stack.enter_context(server("bare", proxy_core, up))
-        gw_pid, gw_port = stack.enter_context(server("gateway", proxy_core, up, str(Path(tmp) / "gateway.jsonl")))
+        gw_pid, gw_port = stack.enter_context(
+            server("gateway", proxy_core, up, str(Path(tmp) / "gateway.jsonl"), args.learner_priority))
         learners = descendants(gw_pid)  # the learner inherited the gateway's core: move it off
         for pid in learners:
             os.sched_setaffinity(pid, {other_core})
@@ -358,6 +363,7 @@ def main() -> None:
         "added": added(med, args.rates),
         "throughput_ratio_gateway_vs_bare": med["gateway"]["rps"] / med["bare"]["rps"],
         "exchanges_logged": logged,
+        "learner_priority": args.learner_priority,
         "learner_dropped": status["dropped"],
         "learner_pending_at_end": status["pending"],
         "memory": memory_per_account(args.memory_accounts),

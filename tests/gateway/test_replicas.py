@@ -17,17 +17,24 @@ pytestmark = pytest.mark.slow
 
 @contextmanager
 def gateway_process(config: Path, port: int) -> Iterator[str]:
-    """``distillguard gateway`` in its own process."""
+    """``distillguard gateway`` in its own process, its log in a file beside its config (a pipe nobody
+    reads would stop it once full)."""
     env = {**os.environ, "DISTILLGUARD_ADMIN_TOKEN": TOKEN}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "distillguard.cli", "gateway", "--config", str(config), "--port", str(port),
-         "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = config.with_name(f"gateway-{port}.log")
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "distillguard.cli", "gateway", "--config", str(config), "--port", str(port),
+             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"{base} did not stop within 60 s; its log:\n{log.read_text()[-3000:]}") from None
 
 
 def wait_ready(base: str) -> None:

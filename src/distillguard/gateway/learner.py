@@ -256,19 +256,22 @@ _WORKER: LearnerState | None = None
 
 
 def lower_priority(priority: LearnerPriority) -> None:
-    """Lower the calling process's CPU priority: ``SCHED_IDLE`` where the platform has it, else nice 10."""
+    """Lower the calling process's CPU priority: ``SCHED_IDLE``, or ``SCHED_BATCH`` at nice 19 (nice 19 alone
+    where the platform has neither)."""
     if priority is LearnerPriority.IDLE and hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    else:
-        os.nice(10)
+        return
+    os.nice(19 - os.nice(0))
+    if hasattr(os, "SCHED_BATCH"):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _start_worker(config_json: str, evidence_floor: float) -> None:
     global _WORKER
     config = GatewayConfig.model_validate_json(config_json)
-    lower_priority(config.learner_priority)
     _WORKER = LearnerState(config, IpIntel.load(config.intel_dir), evidence_floor)
-    warm_up()
+    warm_up()  # at the gateway's priority: a busy machine must not hold up its start
+    lower_priority(config.learner_priority)
 
 
 def _worker_learn(handled: list[HandledRequest], context: AccountContext) -> Learned:
