@@ -53,7 +53,7 @@ class GatewayConfig(BaseModel):
     ``GET /admin/status``, and stopping waits for it to catch up. ``low``
     (``SCHED_BATCH``, nice 19) is never starved but delays other processes
     by a scheduler slice now and then (p99 added at 500 req/s in
-    ``bench/bench_gateway.py``: 3.6 ms, against 0.9–1.5 ms with ``idle``).
+    ``bench/bench_gateway.py``: 3.6 ms, against a median of 1.3 ms with ``idle``).
     ``learn_batch`` bounds the handled requests handed to the learner at once
     (a larger backlog goes in several hand-overs, each short for the loop).
     ``trusted_proxies``, when not empty, are the networks whose requests may
