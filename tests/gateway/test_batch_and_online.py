@@ -204,3 +204,30 @@ def test_a_slow_learner_never_holds_up_the_engines_flushes(tmp_path: Path) -> No
     assert busy["learning"] and busy["pending"] == 1
     assert handed == [3, 1] and not done["learning"] and done["pending"] == 0
     assert state["online"]["n_exchanges"] == 1  # the last hand-over's verdict
+
+
+def test_stop_ends_the_background_loop_even_when_a_flush_swallows_a_cancel(tmp_path: Path) -> None:
+    engine = build_engine(load_gateway_config(None, exchange_log=tmp_path / "log.jsonl", learn_in="thread",
+                                              flush_interval_s=0.01))
+    flush = engine.flush
+    swallowed: list[bool] = []
+
+    async def stubborn_flush(drain: bool = False) -> None:
+        try:
+            await asyncio.sleep(0.05)  # a call into a client library that eats a cancel mid-call (once)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)
+        await flush(drain)
+
+    engine.flush = stubborn_flush  # type: ignore[method-assign]
+
+    async def run() -> float:
+        await engine.start()
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await asyncio.wait_for(engine.stop(), 10.0)
+        return time.monotonic() - started
+
+    assert asyncio.run(run()) < 5.0  # a loop kept alive by the swallowed cancel runs into the 10 s bound

@@ -147,6 +147,7 @@ class Engine:
         self._dropped_logged = 0
         self.rejected = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._learning: asyncio.Task[Learned] | None = None
 
     # --- hot path -----------------------------------------------------------------------
@@ -251,16 +252,14 @@ class Engine:
         """Load batch results, start the learner (it builds its models), then the background task."""
         await self.reload()
         await self.learner.start()
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="distillguard-engine")
 
     async def stop(self) -> None:
         """Flush what is pending and stop."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            self._stopping.set()  # not a cancel: a library that swallows it mid-call would keep the loop alive
+            await self._task
             self._task = None
         await self.flush(drain=True)
         await self.learner.stop()
@@ -269,7 +268,11 @@ class Engine:
     async def _run(self) -> None:
         next_reload = time.monotonic() + self.config.refresh_interval_s
         while True:
-            await asyncio.sleep(self.config.flush_interval_s)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.config.flush_interval_s)
+                return
+            except TimeoutError:
+                pass
             try:
                 await self.flush()
             except DistillguardError as exc:
