@@ -230,14 +230,8 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     if len(groups) < 2:
         return groups
     ids = list(groups)
-    member_of = pl.DataFrame({
-        "account_id": [m for cid in ids for m in groups[cid]],
-        "c": [k for k, cid in enumerate(ids) for _ in groups[cid]],
-    }, schema={"account_id": pl.String, "c": pl.Int64}).join(
-        indicators.accounts.to_frame("account_id").with_row_index("i"), on="account_id"
-    )
     pooled = (
-        indicators.table.join(member_of.select(pl.col("i").cast(pl.UInt32), "c"), on="i")
+        indicators.table.join(_member_codes(groups, indicators), on="i")
         .group_by("family", "c", "h").agg(pl.col("x").cast(pl.Float64).sum())
         .with_columns((pl.col("x") / (pl.col("x") ** 2).sum().sqrt().over("family", "c")).alias("v"))
     )
@@ -291,11 +285,7 @@ def merge_pools(
     features = stats.pool(cells).get()
     n = np.maximum(features.column("n_exchanges").to_numpy().astype(np.float64), 1.0)
     datacenter = features.column("datacenter_share").to_numpy()
-    rows = indicators.accounts.to_frame("account_id").with_row_index("i").with_columns(pl.col("i").cast(pl.UInt32))
-    member_of = rows.join(pl.DataFrame({
-        "account_id": [m for cid in ids for m in cells[cid]],
-        "c": [k for k, cid in enumerate(ids) for _ in cells[cid]],
-    }, schema={"account_id": pl.String, "c": pl.Int64}), on="account_id", how="left").select("i", "c")
+    member_of = _member_codes(cells, indicators)
     pairs: list[tuple[int, int]] = []
     kinds: list[str] = []
     for kind, column in settings.pool_kinds.items():
@@ -334,6 +324,16 @@ def merge_pools(
             sorted(m), sizes[label], tuple(k for k in settings.pool_kinds if k in through[label]))
         for label, m in merged.items()
     }
+
+
+def _member_codes(groups: dict[str, list[str]], indicators: Indicators) -> pl.DataFrame:
+    """``i, c``: each member's account code in ``indicators`` and the position of its group in ``groups``."""
+    return pl.DataFrame({
+        "account_id": [m for members in groups.values() for m in members],
+        "c": [k for k, members in enumerate(groups.values()) for _ in members],
+    }, schema={"account_id": pl.String, "c": pl.Int64}).join(
+        indicators.accounts.to_frame("account_id").with_row_index("i"), on="account_id"
+    ).select(pl.col("i").cast(pl.UInt32), "c")
 
 
 def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
