@@ -6,8 +6,10 @@ groups early in their life and those fitted on whole traffic (the higher of
 the two, see :func:`_score_groups`): two thousand
 accounts sending twenty requests each look, together, like the one harvester
 they are. Communities that rotate through one shared pool of clients or
-datacenter exits are scored together as one fleet (:func:`merge_pools`), and
-taken as one campaign when the fleet is risky. Risk then flows back to each
+datacenter exits, or are handed conversations in one cyclic order (a load
+balancer's round robin, :mod:`distillguard.campaigns.dispatch`), are scored
+together as one fleet (:func:`merge_pools`), and taken as one campaign when
+the fleet is risky. Risk then flows back to each
 member in proportion to its ties, so a low-volume account of a hydra cluster
 is flagged with its campaign while an account loosely tied to it is not.
 """
@@ -26,6 +28,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from distillguard.accounts import AccountStats, default_weights, score_accounts
+from distillguard.campaigns.dispatch import Dispatch, DispatchSettings, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import Indicators
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import text_hash64
@@ -67,6 +70,8 @@ class CampaignSettings:
     pool_purity: float = 0.5
     """Share of the accounts showing a value that must be members of rotating communities for the
     value to be part of a fleet's pool (a popular client or cloud range is not)."""
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    """When communities handed conversations in one cyclic order are one fleet."""
     seed: int = 0
 
 
@@ -100,11 +105,20 @@ class Fleet:
     communities: int
     kinds: tuple[str, ...]
 
+    @staticmethod
+    def combined(fleets: list[Fleet]) -> Fleet:
+        """Several fleets found inside one campaign, as one."""
+        kinds = tuple(dict.fromkeys(k for f in fleets for k in f.kinds))
+        return Fleet(sorted({m for f in fleets for m in f.members}), sum(f.communities for f in fleets), kinds)
+
     @property
     def reason(self) -> str:
         """The fleet in plain words."""
-        pools = " and ".join(dict.fromkeys(_POOL_WORDS.get(k, k) for k in self.kinds))
-        return f"{self.communities} linked groups rotate through one shared pool of {pools}"
+        pools = " and ".join(dict.fromkeys(_POOL_WORDS[k] for k in self.kinds if k in _POOL_WORDS))
+        ways = [f"rotate through one shared pool of {pools}"] if pools else []
+        if "dispatch" in self.kinds:
+            ways.append("are handed conversations in one cyclic order")
+        return f"{self.communities} linked groups " + " and ".join(ways)
 
 
 _POOL_WORDS = {"client": "clients", "ip": "datacenter exits", "subnet": "datacenter exits"}
@@ -151,7 +165,7 @@ def find_campaigns(
             cells["CMP-" + format(text_hash64(min(members)), "016x")[:10]] = members
     index = {name: i for i, name in enumerate(name_list)}
     groups = {cid: m for cid, m in cells.items() if len(m) >= settings.min_accounts}
-    fleet_notes: list[tuple[set[str], Evidence]] = []
+    accepted: list[tuple[set[str], Fleet]] = []
     if indicators is not None:
         fleets = merge_pools(cells, stats, indicators, settings)
         if fleets:
@@ -162,7 +176,7 @@ def find_campaigns(
                     groups = {cid: m for cid, m in groups.items() if not inside.intersection(m)}
                     groups[fid] = fleet.members
                     membership[[index[m] for m in fleet.members]] = membership[index[fleet.members[0]]]
-                    fleet_notes.append((inside, Evidence("fleet_pool", 1.0, fleet.reason)))
+                    accepted.append((inside, fleet))
     if not groups:
         return CampaignResult([], {}, {})
     risk, evidence = _score_groups(stats, groups, context)
@@ -175,6 +189,8 @@ def find_campaigns(
                 membership[[index[m] for m in members]] = membership[index[members[0]]]
             risk, evidence = _score_groups(stats, groups, context)
     families = _family_support(edges, index, membership)
+    reported = {cid: m for (cid, m), r in zip(groups.items(), risk) if r >= settings.min_risk}
+    orders = _dispatch(reported, indicators) if indicators is not None else {}
     campaigns: list[Campaign] = []
     campaign_of: dict[str, str] = {}
     tie: dict[str, float] = {}
@@ -183,7 +199,11 @@ def find_campaigns(
             continue
         ties = [min(1.0, strength[index[m]] / settings.full_tie) for m in members]
         community = membership[index[members[0]]]
-        notes = [note for inside, note in fleet_notes if inside.intersection(members)]
+        fleets = [fleet for inside, fleet in accepted if inside.intersection(members)]
+        notes = [Evidence("fleet_pool", 1.0, Fleet.combined(fleets).reason)] if fleets else []
+        order = orders.get(cid)
+        if order is not None and order.cyclic(settings.dispatch):
+            notes.append(Evidence("round_robin", 1.0 - order.p_value, order.reason))
         campaigns.append(
             Campaign(
                 campaign_id=cid,
@@ -266,7 +286,8 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
 def merge_pools(
     cells: dict[str, list[str]], stats: AccountStats, indicators: Indicators, settings: CampaignSettings
 ) -> dict[str, Fleet]:
-    """Communities rotating through one shared pool of clients or datacenter exits, merged (groups of several only).
+    """Communities rotating through one shared pool of clients or datacenter exits, or handed conversations
+    in one cyclic order, merged (groups of several only).
 
     A reseller spreads a hydra over payment cells that share nothing stable:
     each request leaves from a new residential address or datacenter exit and
@@ -277,7 +298,9 @@ def merge_pools(
     keep their clients and addresses; a value that many ordinary accounts show
     (a popular client, a cloud range) is not part of any pool. Hours into a
     campaign each cell has sent a handful of requests, too few to score alone;
-    pooled, the fleet is plain to see.
+    pooled, the fleet is plain to see. Cells fed by one load balancer keep
+    handing conversations over in the same order
+    (:func:`~distillguard.campaigns.dispatch.linked_by_dispatch`).
     """
     ids = list(cells)
     if len(ids) < 2:
@@ -306,6 +329,10 @@ def merge_pools(
         found = [(c[0], other) for c in pool.get_column("c").to_list() for other in c[1:]]
         pairs += found
         kinds += [kind] * len(found)
+    dealt = linked_by_dispatch(indicators.starts.join(member_of, on="i").select(
+        pl.col("c").alias("cell"), pl.col("i").alias("a"), "t"), settings.dispatch)
+    pairs += dealt
+    kinds += ["dispatch"] * len(dealt)
     if not pairs:
         return {}
     a, b = np.array(pairs).T
@@ -321,7 +348,7 @@ def merge_pools(
         through.setdefault(int(labels[first]), set()).add(kind)
     return {
         "CMP-" + format(text_hash64(min(m)), "016x")[:10]: Fleet(
-            sorted(m), sizes[label], tuple(k for k in settings.pool_kinds if k in through[label]))
+            sorted(m), sizes[label], tuple(k for k in (*settings.pool_kinds, "dispatch") if k in through[label]))
         for label, m in merged.items()
     }
 
@@ -334,6 +361,16 @@ def _member_codes(groups: dict[str, list[str]], indicators: Indicators) -> pl.Da
     }, schema={"account_id": pl.String, "c": pl.Int64}).join(
         indicators.accounts.to_frame("account_id").with_row_index("i"), on="account_id"
     ).select(pl.col("i").cast(pl.UInt32), "c")
+
+
+def _dispatch(groups: dict[str, list[str]], indicators: Indicators) -> dict[str, Dispatch]:
+    """How conversations are dealt to each group's accounts."""
+    codes = _member_codes(groups, indicators)
+    members: dict[str, list[int]] = {gid: [] for gid in groups}
+    ids = list(groups)
+    for i, c in codes.iter_rows():
+        members[ids[c]].append(i)
+    return group_dispatch(indicators.starts.select(pl.col("i").alias("a"), "t"), members)
 
 
 def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:

@@ -16,7 +16,7 @@ for the few accounts of a campaign.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
@@ -80,6 +80,13 @@ _BURST = (
 )
 """Signup-burst key: e-mail domain, shape of the local part (letters → a, digits → 9), creation slot."""
 
+_STARTS = """
+SELECT c.i, epoch_ms(e.ts) AS t
+FROM exchanges e JOIN indicator_accounts c USING (account_id)
+WHERE ($until IS NULL OR e.ts < $until) AND e.n_user_turns <= 1 AND e.n_tool_results = 0
+"""
+"""Conversation starts: requests with one user turn and no tool results."""
+
 _SUBNET_V4 = "regexp_replace(value, '\\.[0-9]+$', '') || '.0/24'"
 
 _COMPACT = """
@@ -96,10 +103,15 @@ FROM (SELECT * FROM v UNION ALL SELECT * FROM s) v JOIN indicator_accounts c USI
 
 @dataclass(frozen=True)
 class Indicators:
-    """Compact indicators: ``table`` (``i, family, kind, h, x``) over the accounts ``accounts[i]``."""
+    """Compact indicators: ``table`` (``i, family, kind, h, x``) over the accounts ``accounts[i]``.
+
+    ``starts`` holds the accounts' conversation starts (``i, t``: account code,
+    epoch milliseconds), the requests that open a conversation.
+    """
 
     accounts: pl.Series
     table: pl.DataFrame
+    starts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"i": pl.UInt32, "t": pl.Int64}))
 
     @property
     def height(self) -> int:
@@ -128,7 +140,8 @@ def load_indicators(store: Store, until: datetime | None = None) -> Indicators:
             .group_by("i", "kind", "h").agg(pl.col("x").sum())
         )
         rows = pl.concat([rows, subnets.select(rows.columns)], how="vertical_relaxed")
-    return Indicators(codes.get_column("account_id"), _compact(rows))
+    starts = cast(pl.DataFrame, pl.from_arrow(store.query(_STARTS, {"until": until})))
+    return Indicators(codes.get_column("account_id"), _compact(rows), starts)
 
 
 def describe_indicators(store: Store, account_ids: list[str], until: datetime | None = None) -> pl.DataFrame:
