@@ -73,3 +73,23 @@ def test_a_partner_report_links_students_it_names_and_no_one_else(population: St
     students = {(a, b) for a, b in edges.select("a", "b").iter_rows() if a.startswith("student")}
     assert students == {("student-3", "student-7")}
     assert any(f.startswith("partner=") for f in edges.filter(pl.col("a") == "student-3").get_column("families")[0])
+
+
+def test_conversation_starts_are_opening_requests_only(tmp_path: Path) -> None:
+    rows = [
+        exchange(0, account_id="a"),
+        exchange(1, account_id="a", n_messages=3, n_user_turns=2),  # a follow-up
+        exchange(2, account_id="b", n_messages=3, n_tool_results=1),  # a tool loop goes on
+        exchange(3, account_id="b"),
+        exchange(30, account_id="b"),
+    ]
+    store = _store(tmp_path, rows, [1, 1, 2, 2, 2], [account("a"), account("b")])
+    try:
+        everything = load_indicators(store)
+        named = everything.starts.with_columns(everything.accounts.gather(everything.starts.get_column("i")).alias("a"))
+        assert sorted(named.select("a", "t").rows()) == [
+            ("a", int(T0.timestamp() * 1000)), ("b", int((T0 + timedelta(minutes=3)).timestamp() * 1000)),
+            ("b", int((T0 + timedelta(minutes=30)).timestamp() * 1000))]
+        assert load_indicators(store, T0 + timedelta(minutes=10)).starts.height == 2
+    finally:
+        store.close()
