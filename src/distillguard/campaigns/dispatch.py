@@ -15,8 +15,8 @@ Between two groups only the *cross* hand-overs (from one group's account to
 the other's) are counted: two slices of one pool keep handing over in the same
 order, two independent pools interleave differently each cycle. The order says
 nothing about intent (an enterprise spreading its batch jobs over its keys
-deals them the same way), so it links groups only as one piece of evidence
-among others, and a merged group still has to be risky to be reported.
+deals them the same way): groups it joins are reported only when, pooled, they
+are risky (:func:`distillguard.campaigns.cluster.merge_pools`).
 """
 
 from __future__ import annotations
