@@ -3,14 +3,13 @@ import pyarrow as pa
 import pytest
 from factories import exchange, exchanges
 
-from distillguard.accounts import AccountStats
+from distillguard.accounts import AccountStats, stat_input
 from distillguard.accounts.online import (
     OnlineAccountStats,
     blob_size,
     decode_account,
     encode_account,
     merge_blob,
-    stat_input,
 )
 from distillguard.signals import compute_signals
 

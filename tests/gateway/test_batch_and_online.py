@@ -11,8 +11,7 @@ import pytest
 from factories import account, accounts, exchange, exchanges
 from gwclient import ADMIN, call, gateway, reasoning_of
 
-from distillguard.accounts import AccountStats, score_accounts
-from distillguard.accounts.online import stat_input
+from distillguard.accounts import AccountStats, score_accounts, stat_input
 from distillguard.core.errors import StoreError
 from distillguard.gateway.app import build_engine
 from distillguard.gateway.batch import load_batch_results

@@ -17,18 +17,11 @@ import numpy as np
 import pyarrow as pa
 
 from distillguard.accounts.network import IpIntel
-from distillguard.accounts.stats import _SKETCHES, _SUMS, STAT_INPUT_COLUMNS, AccountStats
+from distillguard.accounts.stats import _SKETCHES, _SUMS, AccountStats
 from distillguard.core.schema import CAPABILITIES
 
 _HEADER = struct.Struct("<BB")
 _BLOB_VERSION = 1
-
-
-def stat_input(exchanges: pa.Table, signals: pa.Table) -> pa.Table:
-    """The columns :meth:`AccountStats.update` reads, from row-aligned exchanges and their signals."""
-    if exchanges.num_rows != signals.num_rows:
-        raise ValueError("exchanges and signals differ in length")
-    return pa.table({c: (signals if c in signals.column_names else exchanges).column(c) for c in STAT_INPUT_COLUMNS})
 
 
 class OnlineAccountStats:

@@ -12,19 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from distillguard.accounts.inputs import SWEEP_COLUMN
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
 from distillguard.accounts.sketch import hll_add, hll_estimate
 from distillguard.core.ids import text_hash64
 from distillguard.core.schema import CAPABILITIES, TS_TYPE
-
-STAT_INPUT_COLUMNS: tuple[str, ...] = (
-    "account_id", "ts", "ip", "user_agent", "tls_ja4", "n_user_turns", "n_tool_results",
-    "cot_score", "reasoning_requested", "capability", "template_key", "prompt_hash",
-    "reasoning_share", "output_len",
-)
-"""Columns :meth:`AccountStats.update` reads: exchange fields joined with their signals."""
-SWEEP_COLUMN = "sweep_item"
-"""Optional input column (the dataset-sweep signal): known prompt-set item id, null when none."""
 
 ELICITATION_THRESHOLD = 0.5
 SESSION_GAP_MS = 6 * 3600 * 1000

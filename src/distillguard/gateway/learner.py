@@ -28,8 +28,8 @@ from typing import Any, BinaryIO, NamedTuple
 import orjson
 import pyarrow as pa
 
-from distillguard.accounts import AccountStats, IpIntel, score_accounts
-from distillguard.accounts.online import OnlineAccountStats, decode_account, merge_blob, stat_input
+from distillguard.accounts import AccountStats, IpIntel, score_accounts, stat_input
+from distillguard.accounts.online import OnlineAccountStats, decode_account, merge_blob
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
 from distillguard.core.schema import EXCHANGE_SCHEMA
@@ -52,6 +52,7 @@ class OnlineVerdict(NamedTuple):
     risk: float
     evidence: tuple[Evidence, ...]
     n_exchanges: int
+    distinct_ips: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +90,15 @@ class HandledRequest(NamedTuple):
 
 def dump_verdict(verdict: OnlineVerdict) -> bytes:
     """A verdict as JSON bytes for the shared state."""
-    return orjson.dumps({"risk": verdict.risk, "n": verdict.n_exchanges,
+    return orjson.dumps({"risk": verdict.risk, "n": verdict.n_exchanges, "ips": verdict.distinct_ips,
                          "evidence": [[e.detector, e.score, e.reason] for e in verdict.evidence]})
 
 
 def load_verdict(blob: bytes) -> OnlineVerdict:
     """The verdict :func:`dump_verdict` wrote."""
     doc = orjson.loads(blob)
-    return OnlineVerdict(float(doc["risk"]), tuple(Evidence(*e) for e in doc["evidence"]), int(doc["n"]))
+    return OnlineVerdict(risk=float(doc["risk"]), evidence=tuple(Evidence(*e) for e in doc["evidence"]),
+                         n_exchanges=int(doc["n"]), distinct_ips=int(doc.get("ips", 0)))  # none from older replicas
 
 
 class LearnerState:
@@ -169,8 +171,6 @@ class LearnerState:
         for account in accounts:
             blob = await state.merge_blob(f"stats:{account}", _merger(delta, account), self.config.stats_ttl_s)
             merged.merge(decode_account(blob, account, self.intel))
-        for row in batch.group_by("account_id").aggregate([("ip", "distinct")]).to_pylist():
-            await state.pfadd(f"ips:{row['account_id']}", row["ip_distinct"], self.config.stats_ttl_s)
         return merged.get()
 
     async def _share(self, state: OnlineState, verdicts: dict[str, OnlineVerdict]) -> None:
@@ -186,8 +186,10 @@ class LearnerState:
                            schema=pa.schema([("category", pa.string()), ("verification", pa.string())]))
         risk, evidence = score_accounts(features, context)
         n = features.column("n_exchanges").to_pylist()
+        ips = features.column("distinct_ips").to_pylist()
         floor = self.evidence_floor
-        return {a: OnlineVerdict(float(risk[i]), tuple(evidence[i]) if risk[i] >= floor else (), int(n[i]))
+        return {a: OnlineVerdict(risk=float(risk[i]), evidence=tuple(evidence[i]) if risk[i] >= floor else (),
+                                 n_exchanges=int(n[i]), distinct_ips=round(ips[i]))
                 for i, a in enumerate(ids)}
 
     def close(self) -> None:
