@@ -4,13 +4,8 @@ import pytest
 from factories import exchange, exchanges
 
 from distillguard.accounts import AccountStats, stat_input
-from distillguard.accounts.online import (
-    OnlineAccountStats,
-    blob_size,
-    decode_account,
-    encode_account,
-    merge_blob,
-)
+from distillguard.accounts.online import OnlineAccountStats, merge_blob
+from distillguard.accounts.stats import blob_size
 from distillguard.signals import compute_signals
 
 
@@ -58,8 +53,8 @@ def test_blobs_round_trip_and_merge_like_the_statistics() -> None:
         if len(part):
             blob = merge_blob(blob, part, "acct-1")
     assert len(blob) == blob_size()
-    _same(whole.pool({"acct-1": ["acct-1"]}).get(), decode_account(blob, "acct-1").get())
-    assert encode_account(decode_account(blob, "acct-1"), "acct-1") == blob
+    _same(whole.pool({"acct-1": ["acct-1"]}).get(), AccountStats.from_bytes(blob, "acct-1").get())
+    assert AccountStats.from_bytes(blob, "acct-1").to_bytes("acct-1") == blob
 
 
 def test_memory_is_bounded_by_max_accounts() -> None:
@@ -72,7 +67,7 @@ def test_memory_is_bounded_by_max_accounts() -> None:
 
 def test_bad_blobs_are_rejected_and_replaced_on_merge() -> None:
     with pytest.raises(ValueError, match="not readable"):
-        decode_account(b"\x01\x07abc", "a")
+        AccountStats.from_bytes(b"\x01\x07abc", "a")
     part = AccountStats()
     part.update(_traffic().slice(0, 3))
-    assert merge_blob(b"\x01\x07abc", part, "acct-0") == encode_account(part, "acct-0")
+    assert merge_blob(b"\x01\x07abc", part, "acct-0") == part.to_bytes("acct-0")

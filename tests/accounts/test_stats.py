@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from distillguard.accounts import STAT_INPUT_COLUMNS, AccountStats
+from distillguard.accounts import FEATURE_SCHEMA, STAT_INPUT_COLUMNS, AccountStats
 from distillguard.accounts.sketch import hll_add, hll_estimate
 from distillguard.core.schema import TS_TYPE
 
@@ -72,6 +72,16 @@ def test_counts_and_shares() -> None:
         mine = [c for a, c in zip(accounts, cot) if a == account]
         assert features[account]["n_exchanges"] == len(mine)
         assert features[account]["cot_share"] == pytest.approx(sum(c >= 0.5 for c in mine) / len(mine))
+
+
+@pytest.mark.parametrize("rows", [0, 1, 300])
+def test_fingerprints_have_the_feature_schema(rows: int) -> None:
+    batch = _batch(300).slice(0, rows)  # 0, 1 and 4 accounts
+    stats = AccountStats()
+    stats.update(batch)
+    assert len(stats) == len(set(batch.column("account_id").to_pylist()))
+    assert stats.get().schema == FEATURE_SCHEMA
+    assert stats.pool({"g": ["a", "b"], "none": ["z"]}).get().schema == FEATURE_SCHEMA
 
 
 def test_pool_equals_merged_members() -> None:

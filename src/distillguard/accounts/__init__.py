@@ -10,9 +10,9 @@ from distillguard.accounts.inputs import (
 )
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
 from distillguard.accounts.risk import default_weights, score_accounts
-from distillguard.accounts.stats import AccountStats
+from distillguard.accounts.stats import FEATURE_SCHEMA, AccountStats
 
 __all__ = [
-    "STAT_EXCHANGE_COLUMNS", "STAT_INPUT", "STAT_INPUT_COLUMNS", "STAT_SIGNAL_COLUMNS", "SWEEP_COLUMN", "AccountStats",
-    "IpIntel", "Origin", "default_weights", "score_accounts", "stat_input", "subnet_of",
+    "FEATURE_SCHEMA", "STAT_EXCHANGE_COLUMNS", "STAT_INPUT", "STAT_INPUT_COLUMNS", "STAT_SIGNAL_COLUMNS", "SWEEP_COLUMN",
+    "AccountStats", "IpIntel", "Origin", "default_weights", "score_accounts", "stat_input", "subnet_of",
 ]

@@ -3,25 +3,19 @@
 The same :class:`AccountStats` as batch analysis: online state is fed small
 batches of exchanges with their signals, and an account's fingerprint is the
 same whichever way its exchanges arrived. ``OnlineAccountStats`` keeps the
-most recently active accounts only; ``encode_account`` / ``decode_account``
-turn one account's statistics into a fixed-size blob that replicas merge in a
-shared store.
+most recently active accounts only; :func:`merge_blob` folds new statistics
+of an account into its blob (:meth:`AccountStats.to_bytes`), which replicas
+share in a store.
 """
 
 from __future__ import annotations
 
-import struct
 from collections import OrderedDict
 
-import numpy as np
 import pyarrow as pa
 
 from distillguard.accounts.network import IpIntel
-from distillguard.accounts.stats import _SKETCHES, _SUMS, AccountStats
-from distillguard.core.schema import CAPABILITIES
-
-_HEADER = struct.Struct("<BB")
-_BLOB_VERSION = 1
+from distillguard.accounts.stats import AccountStats
 
 
 class OnlineAccountStats:
@@ -37,7 +31,7 @@ class OnlineAccountStats:
         self.intel = intel if intel is not None else IpIntel()
         self.max_accounts = max_accounts
         self.stats = AccountStats(self.intel)
-        self.stats._grow(max_accounts + 1)
+        self.stats.reserve(max_accounts + 1)
         self._recent: OrderedDict[str, None] = OrderedDict()
 
     def __len__(self) -> int:
@@ -61,7 +55,7 @@ class OnlineAccountStats:
         while len(self._recent) > self.max_accounts // 2:
             self._recent.popitem(last=False)
         self.stats = self.stats.pool({a: [a] for a in self._recent})
-        self.stats._grow(self.max_accounts + 1)
+        self.stats.reserve(self.max_accounts + 1)
 
     def features(self, accounts: list[str]) -> pa.Table:
         """The fingerprints of ``accounts`` (those still tracked), one row each."""
@@ -74,61 +68,13 @@ class OnlineAccountStats:
         self._recent.move_to_end(account)
 
 
-def blob_size(precision: int = 7) -> int:
-    """Bytes of one account's blob."""
-    width = 1 << precision
-    return _HEADER.size + 8 * (len(_SUMS) + len(CAPABILITIES) + 24 + 2) + len(_SKETCHES) * width
-
-
-def encode_account(stats: AccountStats, account: str) -> bytes:
-    """One account's statistics as a fixed-size blob (raises KeyError if it has none)."""
-    row = stats._index[account]
-    precision = stats.width.bit_length() - 1
-    parts = [
-        _HEADER.pack(_BLOB_VERSION, precision),
-        stats._sums[row].astype("<f8").tobytes(),
-        stats._caps[row].astype("<i8").tobytes(),
-        stats._hours[row].astype("<i8").tobytes(),
-        np.array([stats._first[row], stats._last[row]], "<i8").tobytes(),
-        *(stats._hll[name][row].tobytes() for name in _SKETCHES),
-    ]
-    return b"".join(parts)
-
-
-def decode_account(blob: bytes, account: str, intel: IpIntel | None = None) -> AccountStats:
-    """Statistics holding one account, from :func:`encode_account`'s blob; ValueError if malformed."""
-    if len(blob) < _HEADER.size:
-        raise ValueError("account blob is truncated")
-    version, precision = _HEADER.unpack_from(blob)
-    if version != _BLOB_VERSION or len(blob) != blob_size(precision):
-        raise ValueError(f"account blob of version {version} and {len(blob)} bytes is not readable")
-    stats = AccountStats(intel, precision)
-    row = stats._rows([account])[0]
-    offset = _HEADER.size
-
-    def take(n: int, dtype: str) -> np.ndarray:
-        nonlocal offset
-        size = n * np.dtype(dtype).itemsize
-        values = np.frombuffer(blob, dtype, n, offset)
-        offset += size
-        return values
-
-    stats._sums[row] = take(stats._sums.shape[1], "<f8")
-    stats._caps[row] = take(len(CAPABILITIES), "<i8")
-    stats._hours[row] = take(24, "<i8")
-    stats._first[row], stats._last[row] = take(2, "<i8")
-    for name in _SKETCHES:
-        stats._hll[name][row] = take(stats.width, "u1")
-    return stats
-
-
 def merge_blob(old: bytes | None, delta: AccountStats, account: str) -> bytes:
-    """The blob of ``account`` after folding ``delta``'s statistics of it into ``old``."""
+    """The blob of ``account`` (:meth:`AccountStats.to_bytes`) after folding ``delta``'s statistics of it into ``old``."""
     try:
-        merged = decode_account(old, account, delta.intel) if old is not None else None
+        merged = AccountStats.from_bytes(old, account, delta.intel) if old is not None else None
     except ValueError:  # written by a version with another layout: start the account afresh
         merged = None
     if merged is None:
-        return encode_account(delta, account)
+        return delta.to_bytes(account)
     merged.merge(delta.pool({account: [account]}))
-    return encode_account(merged, account)
+    return merged.to_bytes(account)

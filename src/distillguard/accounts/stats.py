@@ -3,10 +3,14 @@
 The same class serves batch analysis (fed from the store in time order) and
 online scoring (fed one exchange at a time). State is columnar (numpy arrays
 indexed by account), so memory grows with the number of accounts, never with
-the number of exchanges: about 1.2 KB per account.
+the number of exchanges: about 1.2 KB per account. One account's state also
+travels as a fixed-size blob (:meth:`AccountStats.to_bytes`), which gateway
+replicas merge in a shared store.
 """
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +32,29 @@ _SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket", "swe
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
+_BLOB_HEADER = struct.Struct("<BB")
+_BLOB_VERSION = 1
+
+FEATURE_SCHEMA = pa.schema([
+    ("account_id", pa.string()), ("n_exchanges", pa.int64()), ("first_seen", TS_TYPE), ("last_seen", TS_TYPE),
+    *((name, pa.float64()) for name in (
+        "span_hours", "active_hours", "cot_share", "mean_cot_score", "reasoning_param_share", "elicitation_share",
+        "mean_reasoning_share", "mean_output_len", "continuation_share", "tool_loop_share",
+        *(f"cap_{name}" for name in CAPABILITIES), "capability_concentration",
+    )),
+    ("top_capability", pa.string()),
+    *((name, pa.float64()) for name in (
+        "hour_entropy", "interarrival_cv", "distinct_ips", "distinct_subnets", "distinct_clients", "distinct_templates",
+        "distinct_prompts", "prompt_novelty", "ip_rotation", "template_reuse", "datacenter_share", "vpn_share",
+        "tor_share", "sweep_share", "sweep_items", "sweep_repeat",
+    )),
+])
+"""The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group)."""
+
+
+def blob_size(precision: int = 7) -> int:
+    """Bytes of one account's blob (:meth:`AccountStats.to_bytes`) at sketch ``precision``."""
+    return _BLOB_HEADER.size + 8 * (len(_SUMS) + len(CAPABILITIES) + 24 + 2) + len(_SKETCHES) * (1 << precision)
 
 
 class AccountStats:
@@ -42,6 +69,10 @@ class AccountStats:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def reserve(self, accounts: int) -> None:
+        """Size the state for ``accounts`` accounts now (memory pages are committed only as rows are used)."""
+        self._grow(accounts)
 
     def _alloc(self, capacity: int) -> None:
         self._sums = np.zeros((capacity, len(_SUMS)), np.float64)
@@ -203,6 +234,45 @@ class AccountStats:
         for name in _SKETCHES:
             pooled._hll[name][filled] = np.maximum.reduceat(self._hll[name][flat], starts, axis=0)
         return pooled
+
+    def to_bytes(self, account: str) -> bytes:
+        """One account's statistics as a fixed-size blob of :func:`blob_size` bytes; KeyError if it has none."""
+        row = self._index[account]
+        parts = [
+            _BLOB_HEADER.pack(_BLOB_VERSION, self.width.bit_length() - 1),
+            self._sums[row].astype("<f8").tobytes(),
+            self._caps[row].astype("<i8").tobytes(),
+            self._hours[row].astype("<i8").tobytes(),
+            np.array([self._first[row], self._last[row]], "<i8").tobytes(),
+            *(self._hll[name][row].tobytes() for name in _SKETCHES),
+        ]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, account: str, intel: IpIntel | None = None) -> AccountStats:
+        """Statistics holding one account, from :meth:`to_bytes`'s blob; ValueError if malformed."""
+        if len(blob) < _BLOB_HEADER.size:
+            raise ValueError("account blob is truncated")
+        version, precision = _BLOB_HEADER.unpack_from(blob)
+        if version != _BLOB_VERSION or len(blob) != blob_size(precision):
+            raise ValueError(f"account blob of version {version} and {len(blob)} bytes is not readable")
+        stats = cls(intel, precision)
+        row = stats._rows([account])[0]
+        offset = _BLOB_HEADER.size
+
+        def take(n: int, dtype: str) -> np.ndarray:
+            nonlocal offset
+            values = np.frombuffer(blob, dtype, n, offset)
+            offset += n * np.dtype(dtype).itemsize
+            return values
+
+        stats._sums[row] = take(len(_SUMS), "<f8")
+        stats._caps[row] = take(len(CAPABILITIES), "<i8")
+        stats._hours[row] = take(24, "<i8")
+        stats._first[row], stats._last[row] = take(2, "<i8")
+        for name in _SKETCHES:
+            stats._hll[name][row] = take(stats.width, "u1")
+        return stats
 
     def get(self) -> pa.Table:
         """The account fingerprints, one row per account (see :data:`FEATURE_SCHEMA`)."""

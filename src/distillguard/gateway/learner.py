@@ -29,7 +29,7 @@ import orjson
 import pyarrow as pa
 
 from distillguard.accounts import AccountStats, IpIntel, score_accounts, stat_input
-from distillguard.accounts.online import OnlineAccountStats, decode_account, merge_blob
+from distillguard.accounts.online import OnlineAccountStats, merge_blob
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
 from distillguard.core.schema import EXCHANGE_SCHEMA
@@ -170,7 +170,7 @@ class LearnerState:
         merged = AccountStats(self.intel)
         for account in accounts:
             blob = await state.merge_blob(f"stats:{account}", _merger(delta, account), self.config.stats_ttl_s)
-            merged.merge(decode_account(blob, account, self.intel))
+            merged.merge(AccountStats.from_bytes(blob, account, self.intel))
         return merged.get()
 
     async def _share(self, state: OnlineState, verdicts: dict[str, OnlineVerdict]) -> None:
