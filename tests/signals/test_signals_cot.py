@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyarrow as pa
 import pytest
 from signals_fixtures import prompts_batch
 
-from distillguard.signals import SIGNALS
-from distillguard.signals import cot_model as cm
+from distillguard.signals import SIGNALS, cot_features, cot_seed, cot_train
 from distillguard.signals.cot_eval import heldout
+from distillguard.signals.cot_model import CotModel
 
 # Hand-written for these tests; none of them is in data/cot_seed.yaml.
 ELICIT = [
@@ -48,34 +47,34 @@ LOOKALIKE = [
 
 
 @pytest.fixture(scope="module")
-def model() -> cm.CotModel:
-    return cm.default_cot_model()
+def model() -> CotModel:
+    return cot_train.default_cot_model()
 
 
 def test_seed_cases_are_not_in_the_seed_set() -> None:
-    seed = cm.load_seed()
+    seed = cot_seed.load_seed()
     phrases = {p for secs in seed.values() for items in secs.values() for p in items}
     for _, text in ELICIT + LOOKALIKE:
         assert " ".join(text.split()) not in phrases
 
 
 @pytest.mark.parametrize(("lang", "text"), ELICIT)
-def test_elicitation_scores_high(model: cm.CotModel, lang: str, text: str) -> None:
+def test_elicitation_scores_high(model: CotModel, lang: str, text: str) -> None:
     assert model.score([text])[0] > 0.7, lang
 
 
 @pytest.mark.parametrize(("lang", "text"), LOOKALIKE)
-def test_lookalikes_score_low(model: cm.CotModel, lang: str, text: str) -> None:
+def test_lookalikes_score_low(model: CotModel, lang: str, text: str) -> None:
     assert model.score([text])[0] < 0.5, lang
 
 
-def test_every_elicitation_outranks_every_lookalike(model: cm.CotModel) -> None:
+def test_every_elicitation_outranks_every_lookalike(model: CotModel) -> None:
     pos = model.score([t for _, t in ELICIT])
     neg = model.score([t for _, t in LOOKALIKE])
     assert pos.min() > neg.max()
 
 
-def test_a_phrase_at_the_end_of_a_long_problem_is_not_diluted(model: cm.CotModel) -> None:
+def test_a_phrase_at_the_end_of_a_long_problem_is_not_diluted(model: CotModel) -> None:
     problem = "A tank holds 1200 litres and leaks 3% of its water every hour. " * 20
     plain, asked = model.score([problem, problem + " Let's think step by step."])
     assert asked > 0.8 > plain + 0.3
@@ -89,19 +88,19 @@ def test_system_prompt_and_prompt_combine_by_max() -> None:
 
 
 def test_training_is_deterministic() -> None:
-    seed = cm.load_seed()
-    first = cm.train_cot_model(cm.build_examples(seed))
-    second = cm.train_cot_model(cm.build_examples(seed))
+    seed = cot_seed.load_seed()
+    first = cot_train.train_cot_model(cot_seed.build_examples(seed))
+    second = cot_train.train_cot_model(cot_seed.build_examples(seed))
     assert np.array_equal(first.weights, second.weights)
     assert first.intercept == second.intercept
 
 
-def test_window_logits_match_the_training_features(model: cm.CotModel) -> None:
+def test_window_logits_match_the_training_features(model: CotModel) -> None:
     texts = ["", "a", "Show your work: 2 + 2", "長い日本語のテキスト。" * 40, "x" * 700]
     texts += ["한국어 mixed 中文 text 답", "語"]
-    text = cm.prepare(pa.array(texts), model.cfg)
+    text = cot_features.prepare(pa.array(texts), model.cfg)
     win, logits = model.window_logits(text)
-    features = cm.window_matrix(text, win, model.cfg)
+    features = cot_features.window_matrix(text, win, model.cfg)
     expected = features @ model.weights.astype(np.float64) + model.intercept
     assert np.allclose(logits, expected)
 
@@ -114,13 +113,13 @@ def test_held_out_phrasings_separate_in_every_language() -> None:
 
 
 def test_short_grams_count_only_at_wide_characters() -> None:
-    cfg = cm.CotFeatureConfig(ngrams=(3,), wide_ngrams=(1, 2))
-    text = cm.prepare(pa.array(["abcd", "思考過程"]), cfg)  # padded: " abcd ", " 思考過程 "
-    win = cm.windows(text, cfg)
+    cfg = cot_features.CotFeatureConfig(ngrams=(3,), wide_ngrams=(1, 2))
+    text = cot_features.prepare(pa.array(["abcd", "思考過程"]), cfg)  # padded: " abcd ", " 思考過程 "
+    win = cot_features.windows(text, cfg)
     # windows of both scales, row by row; Latin row: the 3-grams " ab" "abc" "bcd" "cd ",
     # CJK row: 4 3-grams, 4 unigrams and 4 bigrams (the last one ends in the padding space)
-    assert cm.gram_counts(text, win, cfg).tolist() == [4.0, 12.0, 4.0, 12.0]
-    assert np.diff(cm.window_matrix(text, win, cfg).indptr).tolist() == [4, 12, 4, 12]
+    assert cot_features.gram_counts(text, win, cfg).tolist() == [4.0, 12.0, 4.0, 12.0]
+    assert np.diff(cot_features.window_matrix(text, win, cfg).indptr).tolist() == [4, 12, 4, 12]
 
 
 def test_each_language_weighs_the_same_in_training() -> None:
@@ -133,8 +132,8 @@ def test_each_language_weighs_the_same_in_training() -> None:
     y = np.array([label for _, label in rows])
     feature = np.where(y == 1, strata + 1, strata + 3)  # one feature per (stratum, class)
     x = sparse.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), feature - 1)), shape=(len(rows), 4))
-    balanced, _ = cm.fit_logistic(x, y, c=1.0, strata=strata)
-    pooled, _ = cm.fit_logistic(x, y, c=1.0)
+    balanced, _ = cot_train.fit_logistic(x, y, c=1.0, strata=strata)
+    pooled, _ = cot_train.fit_logistic(x, y, c=1.0)
     assert balanced[0] == pytest.approx(balanced[1], rel=0.05)
     assert pooled[0] > 1.5 * pooled[1]
 
@@ -158,6 +157,6 @@ def test_seed_loader_rejects_a_malformed_file(monkeypatch: pytest.MonkeyPatch, d
         def read_text(self, _encoding: str) -> str:
             return doc
 
-    monkeypatch.setattr(cm.resources, "files", lambda _pkg: FakeFile())
+    monkeypatch.setattr(cot_seed.resources, "files", lambda _pkg: FakeFile())
     with pytest.raises(ValueError, match=message):
-        cm.load_seed()
+        cot_seed.load_seed()

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 from signals_fixtures import prompts_batch
 
+from distillguard.core.ids import mix64
 from distillguard.signals import SIGNALS, hamming64, skeleton
 from distillguard.signals import fingerprint as fp
-from distillguard.signals._text import mix64
 
 # Fifty different word problems, written for this test.
 NAMES = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jin"]

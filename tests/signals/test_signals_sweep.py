@@ -26,8 +26,8 @@ def _corpus(tmp_path: Path) -> Path:
             f.write(json.dumps({"id": f"train:{i}", "kind": "distill", "turns": [text]}) + "\n")
         f.write(json.dumps({"id": "train:short", "kind": "distill", "turns": ["Say hello."]}) + "\n")
     with (directory / "chat.jsonl").open("w") as f:
-        f.write(json.dumps({"id": "chat:0", "kind": "legit",
-                            "turns": ["Tell me a story about a dragon who is afraid of the dark and learns to be brave."]}) + "\n")
+        story = "Tell me a story about a dragon who is afraid of the dark and learns to be brave."
+        f.write(json.dumps({"id": "chat:0", "kind": "legit", "turns": [story]}) + "\n")
     return directory
 
 

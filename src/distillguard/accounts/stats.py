@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from distillguard.accounts.inputs import SWEEP_COLUMN
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
 from distillguard.accounts.sketch import hll_add, hll_estimate
-from distillguard.core.ids import text_hash64
+from distillguard.core.ids import splitmix64, text_hash64
 from distillguard.core.schema import CAPABILITIES, TS_TYPE
 
 ELICITATION_THRESHOLD = 0.5
@@ -182,13 +182,13 @@ class AccountStats:
         hll_add(self._hll["client"], rows, client_hash[client.indices.to_numpy()[order]])
         for sketch, name in (("template", "template_key"), ("prompt", "prompt_hash")):
             values = batch.column(name).fill_null(0).to_numpy().astype(np.uint64)[order]
-            hll_add(self._hll[sketch], rows, _mix64(values))
-        hll_add(self._hll["hour_bucket"], rows, _mix64((ts // 3_600_000).astype(np.uint64)))
+            hll_add(self._hll[sketch], rows, splitmix64(values))
+        hll_add(self._hll["hour_bucket"], rows, splitmix64((ts // 3_600_000).astype(np.uint64)))
         if SWEEP_COLUMN in batch.column_names:
             items = batch.column(SWEEP_COLUMN).combine_chunks()
             valid = items.is_valid().to_numpy(zero_copy_only=False)[order]
             values = items.fill_null(0).to_numpy().astype(np.uint64)[order]
-            hll_add(self._hll["sweep_item"], rows[valid], _mix64(values[valid]))
+            hll_add(self._hll["sweep_item"], rows[valid], splitmix64(values[valid]))
 
     def merge(self, other: AccountStats) -> None:
         """Fold ``other``'s statistics into these (sums add, sketches take the max)."""
@@ -325,11 +325,3 @@ class AccountStats:
             "sweep_repeat": pa.array(s[:, _COL["sweep"]] / np.maximum(distinct["sweep_item"], 1.0)),
         }
         return pa.table(columns)
-
-
-def _mix64(values: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: spreads already-hashed or sequential integers over 64 bits."""
-    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))

@@ -24,6 +24,7 @@ import polars as pl
 from scipy import sparse
 
 from distillguard.campaigns.indicators import Indicators
+from distillguard.core.ids import splitmix64
 
 #: Families in scoring order: cheap and decisive first.
 SCORE_ORDER: tuple[str, ...] = ("partner", "payment", "signup", "client", "network", "timing", "template")
@@ -128,7 +129,7 @@ def _cycle_pairs(g: np.ndarray, i: np.ndarray, seed: int) -> tuple[np.ndarray, n
     """Consecutive members of each group in a random order, closed into a cycle."""
     if len(g) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    shuffle = _splitmix64(i.astype(np.uint64) ^ _splitmix64(np.array([seed], np.uint64))[0])
+    shuffle = splitmix64(i.astype(np.uint64) ^ splitmix64(np.array([seed], np.uint64))[0])
     order = np.lexsort((shuffle, g))
     g, i = g[order], i[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
@@ -136,15 +137,6 @@ def _cycle_pairs(g: np.ndarray, i: np.ndarray, seed: int) -> tuple[np.ndarray, n
     ends = np.r_[starts[1:], len(g)] - 1
     nxt[ends] = starts
     return i, i[nxt]
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """A well-mixed 64-bit hash of each value (splitmix64's finaliser)."""
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
 
 
 def _family_similarity(

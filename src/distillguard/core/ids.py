@@ -1,10 +1,14 @@
-"""Stable, fast hashes for ids and dedupe; keyed hashes for personal data leaving the system."""
+"""Stable, fast hashes for ids and dedupe; keyed hashes for personal data leaving the system;
+the SplitMix64 mixer that spreads integers over 64 bits."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import xxhash
 
 from distillguard.core.errors import ConfigError
@@ -12,6 +16,8 @@ from distillguard.core.errors import ConfigError
 HASH_KEY_ENV = "DISTILLGUARD_HASH_KEY"
 KEYED_HASH_BYTES = 16
 MIN_HASH_KEY_BYTES = 16
+GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+"""2**64 divided by the golden ratio, made odd: SplitMix64's increment, and a well-spread odd multiplier."""
 
 
 def text_hash64(text: str) -> int:
@@ -54,3 +60,22 @@ def load_hash_key(environ: dict[str, str] | None = None) -> bytes:
     if len(key) < MIN_HASH_KEY_BYTES:
         raise ConfigError(f"{HASH_KEY_ENV} is too short: {len(key)} bytes, at least {MIN_HASH_KEY_BYTES} needed")
     return key
+
+
+def mix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """The SplitMix64 finaliser of each value: a bijection of uint64 that spreads every input bit over the output."""
+    h: npt.NDArray[np.uint64] = values ^ (values >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def splitmix64(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
+    """One SplitMix64 step from each value as state: :func:`mix64` of ``value + GOLDEN_GAMMA`` (mod 2**64).
+
+    Spreads sequential or already-hashed integers over 64 bits; integers are
+    taken modulo 2**64 (negative ones wrap).
+    """
+    state: npt.NDArray[np.uint64] = values.astype(np.uint64, copy=False) + GOLDEN_GAMMA
+    return mix64(state)

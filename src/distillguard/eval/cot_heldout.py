@@ -40,7 +40,8 @@ from sklearn.metrics import roc_auc_score
 from distillguard.core.errors import ConfigError
 from distillguard.core.jsonl import iter_jsonl
 from distillguard.signals.cot_eval import heldout
-from distillguard.signals.cot_model import CotModel, default_cot_model
+from distillguard.signals.cot_model import CotModel
+from distillguard.signals.cot_train import default_cot_model
 from distillguard.signals.lang import guess_languages
 
 FORMAT_ONLY_TEMPLATES = re.compile(r":(user-template:|task:apps:|task:taco:|task:arc_c:)")

@@ -6,8 +6,9 @@ numpy array of code points (:class:`CodePoints`) on which the signals hash
 character n-grams and words without a Python loop per row.
 
 Token hashes are polynomial hashes modulo 2**32 (cheap to vectorise), widened
-by the SplitMix64 finaliser; the scalar twin (:func:`hash_word`) gives the
-same value as the vectorised code, so lexicons are hashed exactly as the batch.
+by the SplitMix64 finaliser (:func:`~distillguard.core.ids.mix64`);
+:func:`hash_words` gives the same values for a list of words, so lexicons are
+hashed exactly as the batch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_MASK64 = (1 << 64) - 1
+from distillguard.core.ids import mix64
+
 _MASK32 = (1 << 32) - 1
 _P = 0x01000193  # FNV-32 prime: odd, hence invertible modulo 2**32
 _P_INV = pow(_P, -1, 1 << 32)
@@ -228,31 +230,20 @@ def is_cjk(cp: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- hashing
 
 
-def mix64(h: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser, vectorised (uint64 in, uint64 out)."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
-def mix64_scalar(h: int) -> int:
-    """Scalar twin of :func:`mix64`."""
-    h &= _MASK64
-    h ^= h >> 30
-    h = (h * 0xBF58476D1CE4E5B9) & _MASK64
-    h ^= h >> 27
-    h = (h * 0x94D049BB133111EB) & _MASK64
-    return h ^ (h >> 31)
+def hash_words(words: Iterable[str]) -> np.ndarray:
+    """Hash tokens exactly as :func:`tokenize` hashes them in a batch (uint64)."""
+    polys = []
+    for word in words:
+        h = 0
+        for ch in word:
+            h = (h * _P + ord(ch)) & _MASK32
+        polys.append(h)
+    return mix64(np.array(polys, dtype=np.uint64))
 
 
 def hash_word(word: str) -> int:
     """Hash one token exactly as :func:`tokenize` hashes it in a batch."""
-    h = 0
-    for ch in word:
-        h = (h * _P + ord(ch)) & _MASK32
-    return mix64_scalar(h)
+    return int(hash_words([word])[0])
 
 
 @functools.lru_cache(maxsize=4)
@@ -399,8 +390,7 @@ class Lexicon:
             raise ValueError("a Lexicon holds at most 63 classes")
         masks: dict[int, int] = {}
         for k, name in enumerate(self.classes):
-            for w in classes[name]:
-                h = hash_word(w.lower())
+            for h in hash_words(w.lower() for w in classes[name]).tolist():
                 masks[h] = masks.get(h, 0) | (1 << k)
         keys = sorted(masks)
         self._keys = np.array(keys, dtype=np.uint64)

@@ -21,7 +21,7 @@ class BatchContext:
     called on its own gets a fresh one.
     """
 
-    __slots__ = ("batch", "_memo")
+    __slots__ = ("_memo", "batch")
 
     def __init__(self, batch: Batch) -> None:
         self.batch = batch

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from distillguard.signals._shared import distinct_systems
 from distillguard.signals._text import column
 from distillguard.signals.base import Batch, BatchContext, Signal
-from distillguard.signals.cot_model import default_cot_model
+from distillguard.signals.cot_train import default_cot_model
 
 
 @dataclass(frozen=True)

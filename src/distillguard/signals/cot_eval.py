@@ -18,13 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from distillguard.signals.cot_model import (
-    CotFeatureConfig,
-    Example,
-    build_examples,
-    load_seed,
-    train_cot_model,
-)
+from distillguard.signals.cot_features import CotFeatureConfig
+from distillguard.signals.cot_model import CotModel
+from distillguard.signals.cot_seed import Example, build_examples, load_seed
+from distillguard.signals.cot_train import train_cot_model
 
 Seed = Mapping[str, Mapping[str, Sequence[str]]]
 
@@ -53,14 +50,15 @@ def _fold(text: str, k: int) -> int:
     return xxhash.xxh64_intdigest(text.encode("utf-8")) % k
 
 
-def _subset(seed: Seed, keep) -> dict[str, dict[str, list[str]]]:  # noqa: ANN001 - predicate
+def _fold_subset(seed: Seed, k: int, fold: int, *, held_out: bool) -> dict[str, dict[str, list[str]]]:
+    """The phrasings and carriers of ``seed`` in fold ``fold`` of ``k`` (``held_out``), or in the other folds."""
     return {
-        lang: {sec: [p for p in phrases if keep(lang, sec, p)] for sec, phrases in secs.items()}
+        lang: {sec: [p for p in phrases if (_fold(p, k) == fold) == held_out] for sec, phrases in secs.items()}
         for lang, secs in seed.items()
     }
 
 
-def _score(examples: Sequence[Example], model) -> HeldOutResult:  # noqa: ANN001 - CotModel
+def _score(examples: Sequence[Example], model: CotModel) -> HeldOutResult:
     return HeldOutResult(
         np.array([e.lang for e in examples]),
         np.array([e.label for e in examples]),
@@ -93,8 +91,8 @@ def heldout(
     parts: list[HeldOutResult] = []
     if by == "phrasing":
         for f in range(k):
-            train_seed = _subset(seed, lambda _l, _s, p, f=f: _fold(p, k) != f)
-            test_seed = _subset(seed, lambda _l, _s, p, f=f: _fold(p, k) == f)
+            train_seed: Seed = _fold_subset(seed, k, f, held_out=False)
+            test_seed = _fold_subset(seed, k, f, held_out=True)
             model = train_cot_model(build_examples(train_seed), cfg, **kw)
             test = build_examples(test_seed, rng_seed=1000 + f, cross_lingual=0.25)
             parts.append(_score(test, model))

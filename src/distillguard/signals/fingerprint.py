@@ -32,18 +32,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from distillguard.core.ids import GOLDEN_GAMMA, mix64
+from distillguard.signals._shared import distinct_systems
 from distillguard.signals._text import (
     Lexicon,
     Tokens,
     as_text,
     column,
     decode,
-    head_tail,
     hash_word,
-    mix64,
+    head_tail,
     tokenize,
 )
-from distillguard.signals._shared import distinct_systems
 from distillguard.signals.base import Batch, BatchContext, Signal, context
 
 PLACEHOLDER = "\ue000"
@@ -94,7 +94,6 @@ INSTRUCTION_WORDS = (
 _INSTRUCTIONS = Lexicon({"instruction": INSTRUCTION_WORDS})
 #: Tokens from each end of the prompt skeleton that make up its "wrapper" in the exact key.
 KEY_EDGE_TOKENS = 6
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _P = np.uint64(0x100000001B3)
 
 
@@ -241,12 +240,12 @@ def sequence_keys(tokens: Tokens, n_rows: int, edge: int | None) -> np.ndarray:
     idx = np.flatnonzero(keep)
     if len(idx) == 0:
         return mix64(out)
-    vals = mix64(tokens.hash[idx] ^ (pos[idx].astype(np.uint64) * _GOLDEN))
+    vals = mix64(tokens.hash[idx] ^ (pos[idx].astype(np.uint64) * GOLDEN_GAMMA))
     rows = tokens.row[idx]
     first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     out[rows[first]] = np.add.reduceat(vals, first)
     counts = np.bincount(rows, minlength=n_rows).astype(np.uint64)
-    return mix64(out + counts * _GOLDEN)
+    return mix64(out + counts * GOLDEN_GAMMA)
 
 
 def _null_mask(*arrays: pa.Array) -> np.ndarray:

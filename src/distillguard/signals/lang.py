@@ -10,10 +10,10 @@ import pyarrow.compute as pc
 
 from distillguard.signals._text import (
     CYRILLIC_RANGES,
-    CodePoints,
     HAN_RANGES,
     HANGUL_RANGES,
     KANA_RANGES,
+    CodePoints,
     Lexicon,
     as_text,
     column,
@@ -99,14 +99,17 @@ def guess_languages(texts: pa.Array) -> np.ndarray:
     sc = _script_counts(text)
     latin, cyr, han, kana, hangul = (sc[:, k].astype(np.float64) for k in range(5))
     letters = sc.sum(axis=1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = lambda x: np.where(letters > 0, x / letters, 0.0)  # noqa: E731
-        cjk = han + kana
-        is_ko = share(hangul) >= 0.3
-        is_ja = ~is_ko & (kana >= np.maximum(1, 0.1 * cjk)) & (share(cjk) >= 0.3)
-        is_zh = ~is_ko & ~is_ja & (share(han) >= 0.3)
-        is_ru = ~is_ko & ~is_ja & ~is_zh & (share(cyr) >= 0.5)
-        is_latin = ~is_ko & ~is_ja & ~is_zh & ~is_ru & (share(latin) >= 0.5)
+
+    def share(x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(letters > 0, x / letters, 0.0)
+
+    cjk = han + kana
+    is_ko = share(hangul) >= 0.3
+    is_ja = ~is_ko & (kana >= np.maximum(1, 0.1 * cjk)) & (share(cjk) >= 0.3)
+    is_zh = ~is_ko & ~is_ja & (share(han) >= 0.3)
+    is_ru = ~is_ko & ~is_ja & ~is_zh & (share(cyr) >= 0.5)
+    is_latin = ~is_ko & ~is_ja & ~is_zh & ~is_ru & (share(latin) >= 0.5)
     out[is_ko] = "ko"
     out[is_ja] = "ja"
     out[is_zh] = "zh"

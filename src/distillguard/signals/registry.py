@@ -14,7 +14,7 @@ from distillguard.signals.fingerprint import (
     TemplateKeySignal,
 )
 from distillguard.signals.lang import LanguageSignal
-from distillguard.signals.params import ReasoningRequestedSignal
+from distillguard.signals.reasoning_requested import ReasoningRequestedSignal
 from distillguard.signals.response import (
     HasToolCallsSignal,
     OutputLengthSignal,

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from distillguard.core.errors import ConfigError
+from distillguard.core.ids import GOLDEN_GAMMA
 from distillguard.core.jsonl import iter_jsonl
 from distillguard.signals._text import column
 from distillguard.signals.base import Batch, BatchContext, Signal
@@ -140,7 +141,7 @@ class PromptSetIndex:
             return out
         pid, sh = pid[maybe], sh[maybe]
         with np.errstate(over="ignore"):
-            pair = sh ^ (pid.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            pair = sh ^ (pid.astype(np.uint64) * GOLDEN_GAMMA)
         _, first = np.unique(pair, return_index=True)  # a text's repeated shingle counts once
         first = first[np.argsort(sh[first], kind="stable")]  # sorted queries: cache-friendly search
         pid, sh = pid[first], sh[first]

@@ -16,8 +16,8 @@ from distillguard.sim.corpus import Prompt
 from distillguard.sim.data import load_data
 from distillguard.sim.exchange import GATEWAY_EPOCH, GATEWAY_ISO, Emitter, Req, Sink
 from distillguard.sim.grammar import PhraseSet
+from distillguard.sim.group import Group
 from distillguard.sim.identity import DAY_MS, Account, payment_fp, rand_id
-from distillguard.sim.populations import Group
 from distillguard.sim.scenario import Campaign
 from distillguard.sim.schedule import HOUR_MS, rhythm, rngs, volume_weights
 from distillguard.sim.world import World

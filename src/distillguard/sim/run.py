@@ -13,9 +13,10 @@ from rich.table import Table
 from distillguard.core.errors import ConfigError
 from distillguard.sim.campaigns import CampaignGroup, Operators
 from distillguard.sim.corpus import load_corpus
+from distillguard.sim.group import Group
 from distillguard.sim.identity import iso_ms
 from distillguard.sim.network import AddressSpace, load_intel
-from distillguard.sim.populations import POPULATIONS, Group
+from distillguard.sim.populations.registry import POPULATIONS
 from distillguard.sim.scenario import Scenario, dump_scenario
 from distillguard.sim.schedule import HOUR_MS
 from distillguard.sim.world import World

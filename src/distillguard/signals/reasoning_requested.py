@@ -1,4 +1,4 @@
-"""Signals from API parameters: did the request ask for a reasoning trace?"""
+"""The ``reasoning_requested`` signal: how strongly the API parameters ask for a reasoning trace."""
 
 from __future__ import annotations
 

@@ -1,0 +1,20 @@
+"""The generator class of each legitimate population kind."""
+
+from __future__ import annotations
+
+from distillguard.sim.populations.agentic_devs import AgenticDevs
+from distillguard.sim.populations.base import LegitPopulation
+from distillguard.sim.populations.benchmarks import BenchmarkEvals
+from distillguard.sim.populations.enterprise import EnterpriseBatch
+from distillguard.sim.populations.individuals import Individuals, VpnUsers
+from distillguard.sim.populations.students import Students
+
+POPULATIONS: dict[str, type[LegitPopulation]] = {
+    "individual": Individuals,
+    "vpn_users": VpnUsers,
+    "students": Students,
+    "agentic_dev": AgenticDevs,
+    "enterprise_batch": EnterpriseBatch,
+    "benchmark_eval": BenchmarkEvals,
+}
+"""Generator class of each population kind."""
