@@ -1,16 +1,12 @@
-"""Fixtures of the gateway tests: helper modules on the path, a real redis-server."""
+"""Fixtures of the gateway tests: a scripted upstream and a real redis-server."""
 
-import sys
-from pathlib import Path
+from collections.abc import Iterator
 
-sys.path.insert(0, str(Path(__file__).parent))
+import pytest
+from gwclient import TOKEN
+from servers import ScriptedUpstream, serving
 
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-from gwclient import TOKEN  # noqa: E402
-from redis_server import running_redis  # noqa: E402
-from servers import ScriptedUpstream, serving  # noqa: E402
+from redis_server import running_redis
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
 from gwshapes import STREAMS, WHOLE, sse
+
+from polling import wait_until
 from redis_server import free_port
 
 PATH_API = {"/v1/messages": "anthropic", "/v1/chat/completions": "chat", "/v1/responses": "responses"}
@@ -77,11 +78,9 @@ def serving(app: Any) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
+    wait_until(lambda: server.started or not thread.is_alive(), f"server on port {port} started")
+    if not server.started:
+        raise RuntimeError(f"server on port {port} stopped while starting")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -1,6 +1,7 @@
 import asyncio
 import json
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -8,7 +9,6 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
-from factories import account, accounts, exchange, exchanges
 from gwclient import ADMIN, call, gateway, reasoning_of
 
 from distillguard.accounts import AccountStats, score_accounts, stat_input
@@ -21,21 +21,45 @@ from distillguard.gateway.learner import Learned, OnlineVerdict
 from distillguard.ingest import read_exchanges
 from distillguard.signals import compute_signals
 from distillguard.store import Store
+from factories import account, accounts, exchange, exchanges
+from polling import wait_until
+
+
+@contextmanager
+def writable(db: Path) -> Iterator[Store]:
+    """The store opened read-write once no read-only connection of a gateway serving in this process holds it
+    (DuckDB refuses a second configuration of an open file), as an analysis waits for its write lock."""
+    store = Store(db)
+    wait_until(lambda: _opened(store), f"{db} free of the gateway's read-only connections")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _opened(store: Store) -> bool:
+    try:
+        store.open()
+    except StoreError:
+        return False
+    return True
 
 
 def write_run(db: Path, decisions: list[tuple[str, str, str | None]], at: datetime) -> str:
     """A finished run with (account, action, campaign) decisions."""
     run_id = f"run-{at.timestamp():.0f}"
-    with Store(db) as store:
+    with writable(db) as store:
         store.con.execute("INSERT INTO runs VALUES (?, 'analyze', ?, ?, [], '{}')", [run_id, at, at])
-        store.append("decisions", pa.table({
+        rows = pa.table({
             "run_id": [run_id] * len(decisions), "account_id": [d[0] for d in decisions],
             "risk": [0.95 if d[1] != "allow" else 0.1 for d in decisions], "action": [d[1] for d in decisions],
             "flagged": [d[1] not in ("allow", "monitor") for d in decisions],
             "campaign_id": pa.array([d[2] for d in decisions], pa.string()),
             "flagged_at": pa.array([None] * len(decisions), pa.timestamp("us", tz="UTC")),
             "reasons": [[f"{d[1]} in batch"] for d in decisions],
-        }))
+        })
+        store.con.register("_rows", rows)
+        store.con.execute("INSERT INTO decisions BY NAME SELECT * FROM _rows")
     return run_id
 
 
@@ -84,10 +108,8 @@ def test_gateway_enforces_batch_results_and_reloads_them_without_restart(upstrea
         assert state["source"] == "campaign" and state["batch"]["campaign_id"] == "camp-1"
 
         write_run(store_db, [("acct-strip", "allow", None)], datetime(2026, 3, 2, tzinfo=UTC))
-        deadline = time.monotonic() + 10
-        while call(base, "chat", False, "acct-member").status_code != 200:
-            assert time.monotonic() < deadline, "new batch results were not picked up"
-            time.sleep(0.1)
+        wait_until(lambda: call(base, "chat", False, "acct-member").status_code == 200,
+                   "the new batch results lifted the campaign's block")
         direct = call(upstream[0], "chat", False)
         assert call(base, "chat", False, "acct-strip").content == direct.content
 
@@ -100,13 +122,11 @@ def test_online_state_learns_off_the_hot_path_and_agrees_with_batch(upstream, tm
             body = {"model": "atlas-2-fast", "messages": [{"role": "user", "content": f"{prompts[i % 2]} #{i}"}],
                     "stream": i % 3 == 0}
             httpx.post(base + "/v1/chat/completions", json=body, headers={"x-distillguard-account": "acct-o"})
-        deadline = time.monotonic() + 10
-        while True:
+        def learnt_all() -> dict | None:
             state = httpx.get(base + "/admin/accounts/acct-o", headers=ADMIN).json()
-            if state["online"] and state["online"]["n_exchanges"] == 24:
-                break
-            assert time.monotonic() < deadline, state
-            time.sleep(0.05)
+            return state if state["online"] and state["online"]["n_exchanges"] == 24 else None
+
+        state = wait_until(learnt_all, "the online statistics of acct-o counted its 24 requests")
     table = pa.concat_tables([b.table for b in read_exchanges(tmp_path / "gateway.jsonl")])
     stats = AccountStats()
     stats.update(stat_input(table, compute_signals(table)))
@@ -147,12 +167,9 @@ def test_signup_assessment_learns_newly_flagged_accounts_without_restart(upstrea
     with gateway(upstream[0], tmp_path, db=store_db, refresh_interval_s=0.1) as (base, _):
         assert not similar_to_flagged(base)
         run_id = write_run(store_db, [("acct-burner", "block", None)], now - timedelta(minutes=30))
-        with Store(store_db) as store:
+        with writable(store_db) as store:
             store.con.execute("UPDATE decisions SET flagged_at = ? WHERE run_id = ?", [now - timedelta(hours=1), run_id])
-        deadline = time.monotonic() + 10
-        while not similar_to_flagged(base):
-            assert time.monotonic() < deadline, "the signup assessor did not learn the newly flagged account"
-            time.sleep(0.1)
+        wait_until(lambda: similar_to_flagged(base), "the signup assessor learnt the newly flagged account")
 
 
 def test_a_reload_whose_hook_could_not_read_the_store_is_tried_again(store_db: Path, tmp_path: Path) -> None:
@@ -182,7 +199,7 @@ def test_a_slow_learner_never_holds_up_the_engines_flushes(tmp_path: Path) -> No
     async def learn(handled: list, context: dict) -> Learned:
         handed.append(len(handled))
         await release.wait()  # a learner that gets no CPU for now
-        return Learned({"acct-l": OnlineVerdict(0.2, (), len(handled))})
+        return Learned({"acct-l": OnlineVerdict(risk=0.2, evidence=(), n_exchanges=len(handled), distinct_ips=1)})
 
     engine.learner.learn = learn  # type: ignore[method-assign]
 
@@ -210,10 +227,12 @@ def test_stop_ends_the_background_loop_even_when_a_flush_swallows_a_cancel(tmp_p
                                               flush_interval_s=0.01))
     flush = engine.flush
     swallowed: list[bool] = []
+    flushing, answered = asyncio.Event(), asyncio.Event()
 
     async def stubborn_flush(drain: bool = False) -> None:
+        flushing.set()
         try:
-            await asyncio.sleep(0.05)  # a call into a client library that eats a cancel mid-call (once)
+            await answered.wait()  # a call into a client library that eats a cancel mid-call (once)
         except asyncio.CancelledError:
             if swallowed:
                 raise
@@ -222,11 +241,12 @@ def test_stop_ends_the_background_loop_even_when_a_flush_swallows_a_cancel(tmp_p
 
     engine.flush = stubborn_flush  # type: ignore[method-assign]
 
-    async def run() -> float:
+    async def run() -> None:
         await engine.start()
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
-        await asyncio.wait_for(engine.stop(), 10.0)
-        return time.monotonic() - started
+        await asyncio.wait_for(flushing.wait(), 30.0)  # the background loop is inside a flush
+        stopping = asyncio.create_task(engine.stop())
+        answered.set()
+        # a loop kept alive by a swallowed cancel would never end: the bound only keeps such a failure short
+        await asyncio.wait_for(stopping, 30.0)
 
-    assert asyncio.run(run()) < 5.0  # a loop kept alive by the swallowed cancel runs into the 10 s bound
+    asyncio.run(run())

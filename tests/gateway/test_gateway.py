@@ -3,7 +3,6 @@ import importlib.abc
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,14 @@ import httpx
 import pytest
 from gwclient import ADMIN, CASES, SUMMARY, TRACE_MARKERS, call, gateway, put_action, reasoning_of
 from gwshapes import ANSWER
-from redis_server import free_port
 from servers import lifespan, request_body, serving
 
 from distillguard.gateway.app import GatewayApp
 from distillguard.gateway.config import load_gateway_config
 from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
 from distillguard.ingest import read_exchanges
+from polling import wait_until
+from redis_server import free_port
 
 
 @pytest.mark.parametrize(("api", "stream"), CASES)
@@ -76,7 +76,7 @@ def test_block_and_verification_refuse_with_structured_errors(upstream, tmp_path
 
 
 def test_dry_run_decides_and_logs_without_enforcing(upstream, tmp_path: Path) -> None:
-    with gateway(upstream[0], tmp_path, dry_run=True) as (base, app):
+    with gateway(upstream[0], tmp_path, dry_run=True) as (base, _):
         put_action(base, "acct-d", "block")
         direct = call(upstream[0], "anthropic", True)
         through = call(base, "anthropic", True, "acct-d")
@@ -140,7 +140,7 @@ def test_the_learner_process_runs_on_idle_cpu_only(upstream, tmp_path: Path) -> 
 
 def test_status_counts_what_the_learner_could_not_take(upstream, tmp_path: Path) -> None:
     # a learner far behind: one flush a minute, room for two pending requests, handed over one at a time
-    with gateway(upstream[0], tmp_path, flush_interval_s=60, max_pending=2, learn_batch=1) as (base, app):
+    with gateway(upstream[0], tmp_path, flush_interval_s=60, max_pending=2, learn_batch=1) as (base, _):
         for _ in range(5):
             assert call(base, "chat", False, "acct-s").status_code == 200
         status = httpx.get(base + "/admin/status", headers=ADMIN).json()
@@ -234,17 +234,15 @@ def test_an_unreachable_or_slow_upstream_answers_502(tmp_path: Path) -> None:
     with gateway(f"http://127.0.0.1:{free_port()}", tmp_path) as (base, _):
         down = httpx.get(base + "/v1/models", headers={"x-distillguard-account": "a"})
     with serving(_EchoUpstream()) as up, gateway(up, tmp_path, upstream_timeout_s=0.3) as (base, _):
-        started = time.monotonic()
         slow = httpx.get(base + "/slow", headers={"x-distillguard-account": "a"}, timeout=30)
-        waited = time.monotonic() - started
     assert down.status_code == 502 and down.json()["error"] == {
         "type": "bad_gateway", "message": "upstream unreachable: ConnectError"}
+    # the upstream would have answered 200 after 2 s: a 502 for a read timeout is the gateway's 0.3 s bound
     assert slow.status_code == 502 and slow.json()["error"]["message"] == "upstream unreachable: ReadTimeout"
-    assert waited < 1.5
 
 
 def test_a_request_finding_no_free_upstream_connection_in_time_answers_502() -> None:
-    async def run() -> tuple[list[dict], float]:
+    async def run() -> list[dict]:
         pool = UpstreamPool("http://127.0.0.1:9", max_connections=1)
         held = await pool.acquire(1.0)  # the only connection, busy with another request
         sent: list[dict] = []
@@ -257,16 +255,13 @@ def test_a_request_finding_no_free_upstream_connection_in_time_answers_502() -> 
 
         scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
                  "headers": []}
-        started = time.monotonic()
         await UpstreamApp(pool, 0.2)(scope, receive, send)
-        waited = time.monotonic() - started
         await pool.release(held)
-        return sent, waited
+        return sent
 
-    sent, waited = asyncio.run(run())
+    sent = asyncio.run(run())
     assert sent[0]["status"] == 502
     assert json.loads(sent[1]["body"])["error"]["message"] == "upstream unreachable: PoolTimeout"
-    assert 0.2 <= waited < 5
 
 
 @pytest.mark.parametrize(("trusted", "blocked"), [(["10.0.0.0/8"], False), (["127.0.0.0/8"], True)])
@@ -299,7 +294,8 @@ def test_admin_api_needs_the_token(upstream, tmp_path: Path, monkeypatch: pytest
 def test_unreachable_redis_fails_open_or_closed(upstream, tmp_path: Path, fail: str) -> None:
     with gateway(upstream[0], tmp_path, state=f"redis://127.0.0.1:{free_port()}/0", fail=fail) as (base, _):
         call(base, "chat", False, "acct-r")
-        time.sleep(0.5)  # the background task notices the state is down
+        wait_until(lambda: not httpx.get(base + "/admin/status", headers=ADMIN).json()["state_ok"],
+                   "the gateway noticed its online state is down")
         response = call(base, "chat", False, "acct-r")
         direct = call(upstream[0], "chat", False)
     if fail == "open":

@@ -38,7 +38,7 @@ def _events(body: bytes) -> list[dict]:
 
 def test_summary_is_short_deterministic_and_extractive() -> None:
     assert 0 < len(SUMMARY) <= 120
-    assert SUMMARY == ExtractiveSummarizer(max_chars=120).summarize(REASONING)
+    assert ExtractiveSummarizer(max_chars=120).summarize(REASONING) == SUMMARY
     assert all(s.strip() in REASONING for s in SUMMARY.split(". "))
     assert ExtractiveSummarizer().summarize("") == ""
     assert len(ExtractiveSummarizer(max_chars=40).summarize("word " * 200)) <= 40

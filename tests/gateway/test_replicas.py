@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -10,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 from gwclient import ADMIN, TOKEN, call, put_action
+
+from polling import wait_until
 from redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -37,17 +38,11 @@ def gateway_process(config: Path, port: int) -> Iterator[str]:
             raise AssertionError(f"{base} did not stop within 60 s; its log:\n{log.read_text()[-3000:]}") from None
 
 
-def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/admin/accounts/probe", headers=ADMIN, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{base} did not start")
-        time.sleep(0.1)
+def answers(base: str) -> bool:
+    try:
+        return httpx.get(base + "/admin/accounts/probe", headers=ADMIN, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_two_gateway_processes_share_limits_overrides_and_statistics(upstream, redis_url: str, tmp_path: Path) -> None:
@@ -60,7 +55,7 @@ def test_two_gateway_processes_share_limits_overrides_and_statistics(upstream, r
     with ExitStack() as stack:
         bases = [stack.enter_context(gateway_process(config, free_port())) for _ in range(2)]
         for base in bases:
-            wait_ready(base)
+            wait_until(lambda base=base: answers(base), f"{base} answering", timeout_s=60)
         a, b = bases
         assert put_action(a, "acct-shared", "throttle").status_code == 200
         # the other replica reads overrides from Redis at its next flush (or on an admin lookup, as here)
@@ -70,18 +65,15 @@ def test_two_gateway_processes_share_limits_overrides_and_statistics(upstream, r
         assert codes[:6] == [200] * 6
 
         put_action(b, "acct-shared", "block")
-        deadline = time.monotonic() + 10  # the other replica syncs overrides at its next flush
-        while call(a, "chat", False, "acct-shared").status_code != 403:
-            assert time.monotonic() < deadline, "the block set on one replica never reached the other"
-            time.sleep(0.1)
+        # the other replica syncs overrides at its next flush
+        wait_until(lambda: call(a, "chat", False, "acct-shared").status_code == 403,
+                   "the block set on one replica reached the other")
 
         for i in range(10):
             call(bases[i % 2], "chat", i % 2 == 0, "acct-merged")
-        deadline = time.monotonic() + 15
-        while True:
+        def merged() -> dict | None:
             state = httpx.get(a + "/admin/accounts/acct-merged", headers=ADMIN).json()
-            if state["online"] and state["online"]["n_exchanges"] == 10:
-                break
-            assert time.monotonic() < deadline, state
-            time.sleep(0.1)
+            return state if state["online"] and state["online"]["n_exchanges"] == 10 else None
+
+        state = wait_until(merged, "one replica's statistics of acct-merged hold the requests both served")
         assert state["online_distinct_ips"] == 1

@@ -1,12 +1,6 @@
-import sys
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from signals_fixtures import AWKWARD_ROWS, build_batch  # noqa: E402
+from signals_fixtures import AWKWARD_ROWS, build_batch
 
 
 @pytest.fixture

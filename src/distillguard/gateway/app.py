@@ -100,7 +100,7 @@ class GatewayApp:
     def _load_signup(self) -> SignupAssessor | None:
         try:
             if self.config.db is not None and self.config.db.exists():
-                with Store(self.config.db) as store:
+                with Store(self.config.db, read_only=True) as store:
                     return load_signup_assessor(store, self.config.intel_dir, None)
             return load_signup_assessor(None, self.config.intel_dir, None)
         except DistillguardError as exc:

@@ -1,7 +1,7 @@
 """Batch results the gateway enforces: the latest run's decisions, campaigns and key table.
 
-Read from the DuckDB store read-only (an analysis may be writing it), and
-reloaded when the file changes.
+Read from the store read-only (an analysis may be writing it), and reloaded
+when the file changes.
 """
 
 from __future__ import annotations
@@ -9,18 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from distillguard.core.decision import Action
 from distillguard.core.errors import StoreError
+from distillguard.store import Store
+from distillguard.store.enforcement import account_categories, enforceable_decisions, key_accounts
+from distillguard.store.runs import latest_run_id
 
 _ORDER = list(Action)
-_LATEST_RUN = "SELECT run_id FROM runs ORDER BY finished_at DESC NULLS LAST, started_at DESC LIMIT 1"
-_DECISIONS = ("SELECT account_id, action, risk, campaign_id, reasons FROM decisions "
-              "WHERE run_id = ? AND (action <> 'allow' OR campaign_id IS NOT NULL)")
-_ACCOUNTS = "SELECT account_id, category, verification FROM accounts"
-_KEYS = ("SELECT api_key_id, any_value(account_id) FROM exchanges "
-         "WHERE api_key_id IS NOT NULL GROUP BY api_key_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +45,11 @@ def _stronger(a: Action, b: Action) -> Action:
 
 def load_batch_results(db: Path) -> BatchResults:
     """Read the latest run's results from the store at ``db``; StoreError if it cannot be read."""
-    if not db.exists():
-        raise StoreError(f"{db}: store not found")
-    try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        raise StoreError(f"{db}: cannot open store read-only: {exc}") from exc
-    try:
-        latest = con.execute(_LATEST_RUN).fetchall()
-        run_id = latest[0][0] if latest else None
-        rows = con.execute(_DECISIONS, [run_id]).fetchall() if run_id else []
-        accounts = {a: (c, v) for a, c, v in con.execute(_ACCOUNTS).fetchall()}
-        keys = dict(con.execute(_KEYS).fetchall())
-    except duckdb.Error as exc:
-        raise StoreError(f"{db}: cannot read batch results: {exc}") from exc
-    finally:
-        con.close()
+    with Store(db, read_only=True) as store:
+        run_id = latest_run_id(store)
+        rows = enforceable_decisions(store, run_id) if run_id else []
+        accounts = account_categories(store)
+        keys = key_accounts(store)
     known = {a.value for a in Action}
     unknown = sorted({row[1] for row in rows} - known)
     if unknown:

@@ -129,8 +129,8 @@ class Engine:
         evidence_floor = min((r.min_risk for rules in tables for r in rules if r.action is not Action.ALLOW),
                              default=2.0)
         self.batch = BatchResults()
-        self._batch_loader = batch_loader or (
-            (lambda: load_batch_results(config.db)) if config.db is not None else None)
+        db = config.db
+        self._batch_loader = batch_loader or ((lambda: load_batch_results(db)) if db is not None else None)
         self._batch_version: tuple[float, ...] | None = None
         # called after each reload that replaced the batch results (the signup assessor refreshes);
         # a hook that returns False could not read the store: the next reload tries again
@@ -404,7 +404,7 @@ class Engine:
                 "reasons": [e.reason for e in online.evidence]},
         }
         if self.shared:
-            out["online_distinct_ips"] = await self.state.pfcount(f"ips:{account}")
+            out["online_distinct_ips"] = 0 if online is None else online.distinct_ips
         if verdict.tier is not None:
             out["verification_tier"] = verdict.tier
         return out
@@ -429,7 +429,9 @@ def _load_overrides(blob: bytes | None) -> dict[str, Action]:
 def _handled(obs: Observed) -> HandledRequest:
     verdict = obs.admission.verdict
     return HandledRequest(
-        obs.ts_ms, obs.account_id, obs.api_key_id, obs.ip, obs.user_agent, obs.endpoint, obs.request,
-        bytes(obs.response), obs.stream, obs.admission.status or obs.status, obs.admission.status is not None,
-        verdict.action.value, verdict.reasons, verdict.source, verdict.risk, verdict.campaign_id,
-        obs.admission.enforced, verdict.tier, obs.admission.would_refuse)
+        ts_ms=obs.ts_ms, account_id=obs.account_id, api_key_id=obs.api_key_id, ip=obs.ip, user_agent=obs.user_agent,
+        endpoint=obs.endpoint, request=obs.request, response=bytes(obs.response), stream=obs.stream,
+        status=obs.admission.status or obs.status, refused=obs.admission.status is not None,
+        action=verdict.action.value, reasons=verdict.reasons, source=verdict.source, risk=verdict.risk,
+        campaign_id=verdict.campaign_id, enforced=obs.admission.enforced, tier=verdict.tier,
+        would_refuse=obs.admission.would_refuse)

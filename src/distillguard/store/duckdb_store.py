@@ -30,10 +30,12 @@ _ACCOUNT_COLUMNS = ", ".join(f'"{f.name}"' for f in ACCOUNT_SCHEMA)
 class Store:
     """A DuckDB database file holding exchanges, signals, accounts and results."""
 
-    def __init__(self, path: Path, *, memory_limit: str = "1GB", threads: int | None = None) -> None:
+    def __init__(self, path: Path, *, memory_limit: str = "1GB", threads: int | None = None,
+                 read_only: bool = False) -> None:
         self.path = path
         self.memory_limit = memory_limit
         self.threads = threads
+        self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> Store:
@@ -50,19 +52,28 @@ class Store:
         return self._con
 
     def open(self) -> Store:
-        """Connect and bring the schema to :data:`SCHEMA_VERSION`."""
+        """Connect and bring the schema to :data:`SCHEMA_VERSION`.
+
+        Read-only: the file must exist and be at :data:`SCHEMA_VERSION` already; nothing is migrated or locked for writing.
+        """
         if self._con is not None:
             return self
+        if self.read_only and not self.path.exists():
+            raise StoreError(f"{self.path}: store not found")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.path))
+            if not self.read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(str(self.path), read_only=self.read_only)
         except (duckdb.Error, OSError) as exc:
-            raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
+            raise StoreError(f"{self.path}: cannot open store{' read-only' if self.read_only else ''}: {exc}") from exc
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
         if self.threads:
             self._con.execute(f"SET threads = {int(self.threads)}")
-        self._migrate()
+        if self.read_only:
+            self._check_version()
+        else:
+            self._migrate()
         return self
 
     def close(self) -> None:
@@ -74,6 +85,16 @@ class Store:
     def schema_version(self) -> int:
         """The version the database file is at."""
         return int(self.con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0])
+
+    def _check_version(self) -> None:
+        try:
+            current = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+        except duckdb.Error as exc:
+            self.close()
+            raise StoreError(f"{self.path}: not a distillguard store (no schema version): {exc}") from exc
+        if current != SCHEMA_VERSION:
+            self.close()
+            raise StoreError(f"{self.path}: schema version {current}; this distillguard reads version {SCHEMA_VERSION} only")
 
     def _migrate(self) -> None:
         con = self.con

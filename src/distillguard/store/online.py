@@ -1,8 +1,7 @@
 """The shared online state of the gateway: in-process (bounded) or Redis, behind one protocol.
 
 Generic primitives only (the per-account meaning lives above this layer):
-sliding-window counters, HyperLogLog distinct counts, byte values with a TTL,
-and mergeable blobs updated read-modify-write. Every call may raise
+sliding-window counters, byte values with a TTL, and mergeable blobs updated read-modify-write. Every call may raise
 :class:`OnlineStateError` when the backend is unreachable; callers decide
 whether to fail open or closed.
 """
@@ -16,9 +15,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from datasketch import HyperLogLog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
@@ -45,14 +43,6 @@ class OnlineState(Protocol):
 
     async def hit(self, key: str, window_s: float, now: float | None = None) -> WindowCount:
         """Count one event under ``key`` and return the sliding-window estimate including it."""
-        ...
-
-    async def pfadd(self, key: str, values: Sequence[str], ttl_s: float) -> None:
-        """Add ``values`` to the distinct-count sketch of ``key``."""
-        ...
-
-    async def pfcount(self, key: str) -> int:
-        """The estimated number of distinct values added to ``key``."""
         ...
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -95,11 +85,10 @@ def _estimate(current: float, previous: float, elapsed: float) -> float:
 class LocalState:
     """In-process state: one LRU of at most ``max_keys`` keys, each with an optional expiry."""
 
-    def __init__(self, max_keys: int = 200_000, hll_precision: int = 8) -> None:
+    def __init__(self, max_keys: int = 200_000) -> None:
         if max_keys < 1:
             raise ConfigError(f"online state: max_keys must be positive, not {max_keys}")
         self.max_keys = max_keys
-        self.hll_precision = hll_precision
         self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -128,19 +117,6 @@ class LocalState:
         self._set(f"{key}:{bucket}", current, 2 * window_s, now)
         previous = self._get(f"{key}:{bucket - 1}", now) or 0
         return WindowCount(_estimate(current, previous, elapsed), window_s * (1.0 - elapsed))
-
-    async def pfadd(self, key: str, values: Sequence[str], ttl_s: float) -> None:
-        now = time.time()
-        sketch = self._get(key, now)
-        if sketch is None:
-            sketch = HyperLogLog(p=self.hll_precision)
-        for value in values:
-            sketch.update(value.encode("utf-8"))
-        self._set(key, sketch, ttl_s, now)
-
-    async def pfcount(self, key: str) -> int:
-        sketch = self._get(key, time.time())
-        return 0 if sketch is None else round(sketch.count())
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         now = time.time()
@@ -197,21 +173,6 @@ class RedisState:
         current, _, previous = await self._run("hit", call)
         return WindowCount(_estimate(int(current), int(previous or 0), elapsed), window_s * (1.0 - elapsed))
 
-    async def pfadd(self, key: str, values: Sequence[str], ttl_s: float) -> None:
-        if not values:
-            return
-
-        async def call() -> None:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.pfadd(self._key(key), *values)
-                pipe.expire(self._key(key), math.ceil(ttl_s))
-                await pipe.execute()
-
-        await self._run("pfadd", call)
-
-    async def pfcount(self, key: str) -> int:
-        return int(await self._run("pfcount", lambda: self._redis.pfcount(self._key(key))))
-
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
@@ -232,8 +193,8 @@ class RedisState:
                 for attempt in range(self.max_retries):
                     try:
                         await pipe.watch(name)
-                        new = merge(await pipe.get(name))
-                        pipe.multi()
+                        new = merge(cast("bytes | None", await pipe.get(name)))  # no decode_responses: bytes
+                        pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
                         pipe.set(name, new, ex=max(1, math.ceil(ttl_s)))
                         await pipe.execute()
                         return new
@@ -241,7 +202,8 @@ class RedisState:
                         await asyncio.sleep(random.uniform(0.0, 0.001 * (attempt + 1)))
             raise OnlineStateError(f"redis: {key}: too much contention after {self.max_retries} tries")
 
-        return await self._run("merge", call)
+        merged: bytes = await self._run("merge", call)
+        return merged
 
     async def ping(self) -> None:
         await self._run("ping", self._redis.ping)

@@ -1,0 +1,49 @@
+"""What the gateway reads from the store to enforce: a run's decisions, the account records, the API keys."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import duckdb
+
+from distillguard.core.errors import StoreError
+from distillguard.store.duckdb_store import Store
+
+_DECISIONS = ("SELECT account_id, action, risk, campaign_id, reasons FROM decisions "
+              "WHERE run_id = ? AND (action <> 'allow' OR campaign_id IS NOT NULL)")
+_ACCOUNTS = "SELECT account_id, category, verification FROM accounts"
+_KEYS = ("SELECT api_key_id, any_value(account_id) FROM exchanges "
+         "WHERE api_key_id IS NOT NULL GROUP BY api_key_id")
+
+
+class StoredDecision(NamedTuple):
+    """One account's decision as a run stored it (``action`` as stored: the caller checks it)."""
+
+    account_id: str
+    action: str
+    risk: float
+    campaign_id: str | None
+    reasons: list[str] | None
+
+
+def enforceable_decisions(store: Store, run_id: str) -> list[StoredDecision]:
+    """The decisions of ``run_id`` that act on their account or tie it to a campaign."""
+    return [StoredDecision(*row) for row in _rows(store, _DECISIONS, [run_id], f"decisions of run {run_id}")]
+
+
+def account_categories(store: Store) -> dict[str, tuple[str | None, str | None]]:
+    """Account id → (category, verification), of every account record in the store."""
+    return {str(account): (category, verification)
+            for account, category, verification in _rows(store, _ACCOUNTS, [], "account records")}
+
+
+def key_accounts(store: Store) -> dict[str, str]:
+    """API key id → the account it belongs to, from the stored exchanges."""
+    return {str(key): str(account) for key, account in _rows(store, _KEYS, [], "API keys")}
+
+
+def _rows(store: Store, sql: str, params: list[Any], what: str) -> list[tuple[Any, ...]]:
+    try:
+        return store.con.execute(sql, params).fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(f"{store.path}: cannot read {what}: {exc}") from exc
