@@ -19,13 +19,8 @@ from distillguard.cli.console import console as _console
 from distillguard.cli.console import out as _out
 from distillguard.core.errors import ConfigError, DistillguardError, RecordError
 from distillguard.core.ids import keyed_hash, load_hash_key
-from distillguard.policy.signup import (
-    PHONE_OR_STRONGER,
-    TIERS,
-    SignupAssessment,
-    SignupRequest,
-    load_signup_assessor,
-)
+from distillguard.policy.signup import PHONE_OR_STRONGER, TIERS, SignupAssessment, load_signup_assessor
+from distillguard.policy.signup_request import SignupRequest
 from distillguard.store import Store
 
 signup_app = typer.Typer(no_args_is_help=True, help="Verification tiers at signup.")
@@ -116,10 +111,16 @@ def _tier_table(assessments: list[SignupAssessment]) -> Table:
     return table
 
 
-def friction_table(groups: list[str | None], assessments: list[SignupAssessment]) -> Table:
-    """Per group (label/population): signups and the share asked for phone verification or stronger."""
-    table = Table(title="asked for phone or stronger, by population", title_justify="left")
-    for name, justify in (("population", "left"), ("signups", "right"), ("phone or stronger", "right"), ("share", "right")):
+def friction_table(groups: list[str | None], assessments: list[SignupAssessment], budget: float) -> Table:
+    """Per group (label/population): signups and the share asked for phone verification or stronger.
+
+    Legitimate groups (label ``legit``) are checked against ``budget``, the
+    rules' friction budget: the share the thresholds are designed to stay under.
+    """
+    table = Table(title=f"asked for phone or stronger, by population (budget for legitimate signups: {budget:.1%})",
+                  title_justify="left")
+    for name, justify in (("population", "left"), ("signups", "right"), ("phone or stronger", "right"), ("share", "right"),
+                          ("budget", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     totals: Counter[str] = Counter()
     strong: Counter[str] = Counter()
@@ -128,7 +129,10 @@ def friction_table(groups: list[str | None], assessments: list[SignupAssessment]
             totals[key] += 1
             strong[key] += a.tier in PHONE_OR_STRONGER
     for key in sorted(totals):
-        table.add_row(key, f"{totals[key]:,}", f"{strong[key]:,}", f"{strong[key] / totals[key]:.1%}")
+        share = strong[key] / totals[key]
+        within = Text("within", style="green") if share <= budget else Text("over", style="bold red")
+        table.add_row(key, f"{totals[key]:,}", f"{strong[key]:,}", f"{share:.1%}",
+                      within if key.startswith("legit/") else "")
     return table
 
 
@@ -195,7 +199,8 @@ def assess_cmd(
             _out.print(_tier_table(assessments))
         if labels is not None:
             truth = _labels(labels)
-            _out.print(friction_table([truth.get(r.account_id or "") for r in signups], assessments))
+            _out.print(friction_table([truth.get(r.account_id or "") for r in signups], assessments,
+                                      assessor.rules.friction_budget.max_legit_share_phone_or_stronger))
         if target is not None:
             _console.print(f"assessments written to {target}")
     except DistillguardError as exc:

@@ -1,0 +1,27 @@
+"""The shape of an e-mail local part, in Python and as the store's SQL applies the same rules."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from distillguard.core.email import LOCAL_SHAPE_RULES, local_shape
+
+CASES = [
+    ("zhang.wei1987", "a.a9"), ("li.na1990", "a.a9"), ("user19777", "a9"), ("pierre.pham", "a.a"),
+    ("j_doe-42", "a_a-9"), ("Maria.Lopez", "a.a"), ("Ωμέγα7", "ωμέγα9"), ("josé.b2", "aé.a9"), ("", ""),
+]
+
+
+@pytest.mark.parametrize(("local", "shape"), CASES)
+def test_local_shape(local: str, shape: str) -> None:
+    assert local_shape(local) == shape
+
+
+def test_duckdb_regexp_replace_of_the_rules_gives_the_same_shapes() -> None:
+    sql = "lower(?)"
+    for pattern, replacement in LOCAL_SHAPE_RULES:
+        sql = f"regexp_replace({sql}, '{pattern}', '{replacement}', 'g')"
+    con = duckdb.connect()
+    for local, shape in CASES:
+        assert con.execute(f"SELECT {sql}", [local]).fetchall() == [(shape,)]
