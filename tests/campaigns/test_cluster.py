@@ -6,11 +6,15 @@ import pyarrow as pa
 import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
-from distillguard.campaigns import CampaignSettings, Indicators, find_campaigns, propagate
+from distillguard.campaigns import Indicators, find_campaigns, propagate
 from distillguard.campaigns.cluster import merge_pools
+from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.core.schema import TS_TYPE
+from distillguard.policy import load_policy
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
+FLAG_RISK = load_policy().flag_threshold
+SETTINGS = load_campaign_settings().cluster
 
 
 def _traffic(prefix: str, n_accounts: int, per_account: int, harvester: bool) -> pa.Table:
@@ -46,7 +50,7 @@ def test_low_volume_harvesters_are_flagged_with_their_campaign_and_a_benign_clus
     stats.update(_traffic("op", 40, 6, harvester=True))
     stats.update(_traffic("team", 40, 6, harvester=False))
     edges = pl.DataFrame(_clique("op", 40, 0.9) + _clique("team", 40, 0.9))
-    result = find_campaigns(edges, stats)
+    result = find_campaigns(edges, stats, min_risk=FLAG_RISK)
     assert len(result.campaigns) == 1
     campaign = result.campaigns[0]
     assert set(campaign.members) == {f"op-{i}" for i in range(40)}
@@ -68,7 +72,7 @@ def test_weakly_tied_account_keeps_its_own_risk() -> None:
     stats.update(_traffic("bystander", 1, 6, harvester=False))
     edges = pl.DataFrame(_clique("op", 20, 0.9) + [
         {"a": "bystander-0", "b": "op-3", "weight": 0.3, "families": ["network=0.3", "client=0.3"]}])
-    result = find_campaigns(edges, stats)
+    result = find_campaigns(edges, stats, min_risk=FLAG_RISK)
     features = stats.get()
     ids = features.column("account_id").to_pylist()
     own, _ = score_accounts(features)
@@ -116,7 +120,7 @@ def test_cells_rotating_through_one_client_pool_are_merged_and_others_are_not(ro
     cells = {f"c{k}": [f"cell{k}-0", f"cell{k}-1"] for k in range(6)}
     cells.update({f"l{k}": [f"loner{k}-0", f"loner{k}-1"] for k in range(2)})
     cells.update({f"t{k}": [f"team{k}-{m}" for m in range(3)] for k in range(3)})
-    fleets = merge_pools(cells, stats, indicators, CampaignSettings())
+    fleets = merge_pools(cells, stats, indicators, SETTINGS)
     fleet = sorted(a for k in range(6) for a in cells[f"c{k}"])
     # rotating cells share their pool; the loners share only a team's client, the teams rotate nothing
     assert [f.members for f in fleets.values()] == ([fleet] if rotating else [])
@@ -153,8 +157,8 @@ def test_cells_rotating_through_datacenter_exits_are_merged_and_residential_ones
     stats = AccountStats(IpIntel(exact=exits))
     stats.update(traffic)
     cells = {f"c{k}": [f"cell{k}-0", f"cell{k}-1"] for k in range(4)}
-    fleets = merge_pools(cells, stats, indicators, CampaignSettings())
+    fleets = merge_pools(cells, stats, indicators, SETTINGS)
     # residential exits are rented by unrelated operations from one proxy network: no pool
-    assert [f.members for f in fleets.values()] == ([sorted(sum(cells.values(), []))] if datacenter else [])
+    assert [f.members for f in fleets.values()] == ([sorted(a for m in cells.values() for a in m)] if datacenter else [])
     if datacenter:
         assert next(iter(fleets.values())).reason == "4 linked groups rotate through one shared pool of datacenter exits"

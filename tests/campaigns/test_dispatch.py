@@ -5,13 +5,17 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from distillguard.accounts import AccountStats
-from distillguard.campaigns import CampaignSettings, Indicators, find_campaigns
+from distillguard.campaigns import Indicators, find_campaigns
 from distillguard.campaigns.cluster import Fleet, merge_pools
-from distillguard.campaigns.dispatch import DispatchSettings, group_dispatch, linked_by_dispatch
+from distillguard.campaigns.dispatch import group_dispatch, linked_by_dispatch
+from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.core.schema import TS_TYPE
+from distillguard.policy import load_policy
 
 T0_MS = 1_772_409_600_000  # 2026-03-02T00:00Z
-SETTINGS = DispatchSettings()
+CAMPAIGN_SETTINGS = load_campaign_settings().cluster
+SETTINGS = CAMPAIGN_SETTINGS.dispatch
+FLAG_RISK = load_policy().flag_threshold
 
 
 def _cyclic(accounts: list[str], cycles: int, step_s: float, seed: int, offset_s: float = 0.0) -> list[tuple[str, int]]:
@@ -82,7 +86,7 @@ def test_slices_of_one_pool_are_linked_and_independent_pools_and_users_are_not()
     # each pool's slices keep handing over in one order; the pools interleave differently every cycle
     assert parts == [{0, 1, 2, 3}, {4, 5, 6}]
     # the last few cycles are enough
-    recent = DispatchSettings(max_events=40)
+    recent = SETTINGS.model_copy(update={"max_events": 40})
     assert _components(linked_by_dispatch(_cells(groups, events), recent), len(groups)) == parts
 
 
@@ -108,13 +112,13 @@ def test_cells_handed_conversations_in_one_cyclic_order_become_one_campaign() ->
     stats = AccountStats()
     stats.update(traffic)
     cells = {f"c{k}": pool[6 * k: 6 * k + 6] for k in range(4)}
-    fleets = merge_pools(cells, stats, indicators, CampaignSettings())
+    fleets = merge_pools(cells, stats, indicators, CAMPAIGN_SETTINGS)
     assert [f.members for f in fleets.values()] == [pool]
     assert next(iter(fleets.values())).reason == "4 linked groups are handed conversations in one cyclic order"
     # the cells share nothing else: linked inside only (a payment fingerprint each)
     edges = pl.DataFrame([{"a": m[i], "b": m[j], "weight": 0.9, "families": ["payment=0.9"]}
                           for m in cells.values() for i in range(len(m)) for j in range(i + 1, len(m))])
-    result = find_campaigns(edges, stats, indicators=indicators)
+    result = find_campaigns(edges, stats, indicators=indicators, min_risk=FLAG_RISK)
     assert [sorted(c.members) for c in result.campaigns] == [pool]
     detectors = {e.detector for e in result.campaigns[0].evidence}
     assert {"fleet_pool", "round_robin"} <= detectors
@@ -133,4 +137,5 @@ def test_fleets_inside_one_campaign_are_told_as_one() -> None:
     fleets = [Fleet(["a", "b"], 2, ("client",)), Fleet(["c", "d", "e"], 3, ("dispatch",)), Fleet(["f"], 1, ("dispatch",))]
     told = Fleet.combined(fleets)
     assert told.members == ["a", "b", "c", "d", "e", "f"]
-    assert told.reason == "6 linked groups rotate through one shared pool of clients and are handed conversations in one cyclic order"
+    assert told.reason == ("6 linked groups rotate through one shared pool of clients "
+                           "and are handed conversations in one cyclic order")

@@ -145,7 +145,21 @@ def test_labels_give_the_share_asked_for_phone_or_stronger(tmp_path: Path) -> No
     assert code == 0, output
     assert "asked for phone or stronger" in output
     people = next(line for line in output.splitlines() if "legit/people" in line)
-    assert "3 " in people and "0.0%" in people
+    assert "3 " in people and "0.0%" in people and "within" in people
+    assert "budget for legitimate signups: 5.0%" in output.replace("\n", "")
+
+
+def test_labels_check_legitimate_populations_against_the_friction_budget(tmp_path: Path) -> None:
+    source = _jsonl(tmp_path / "signups.jsonl", _signups())
+    labels = _jsonl(tmp_path / "labels.jsonl", [
+        {"account_id": a, "label": "legit", "population": "farm" if "farm" in a else "people"}
+        for a in ("acct-farm-1", "acct-farm-2", "acct-home", "acct-uni", "acct-corp")
+    ])
+    code, output = _run(str(source), "--labels", str(labels), "--out", str(tmp_path / "t.jsonl"))
+    assert code == 0, output
+    farm = next(line for line in output.splitlines() if "legit/farm" in line)
+    assert "over" in farm  # the farm's signups, were they legitimate, would cost more friction than budgeted
+    assert "over" in next(line for line in output.splitlines() if "legit/all" in line)
 
 
 def test_store_accounts_count_as_earlier_signups(tmp_path: Path) -> None:

@@ -43,3 +43,13 @@ def test_overrides_are_validated() -> None:
     assert changed.analyze.strict and changed.analyze.batch_size == 20_000 and changed.db == Path("x.duckdb")
     with pytest.raises(ConfigError, match="command line: invalid settings: analyze.batch_size"):
         with_overrides(settings, "command line", analyze={"batch_size": 3})
+
+
+def test_campaigns_names_a_file_of_campaign_tunables(tmp_path: Path) -> None:
+    assert load_settings(None, environ={}).campaigns is None  # the shipped campaigns/default.yaml
+    path = tmp_path / "s.yaml"
+    path.write_text("campaigns: tunables/campaigns.yaml\n")
+    assert load_settings(path, environ={}).campaigns == Path("tunables/campaigns.yaml")
+    path.write_text("campaigns: [a, b]\n")
+    with pytest.raises(ConfigError, match=f"{path}: invalid settings: campaigns"):
+        load_settings(path, environ={})

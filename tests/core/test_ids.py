@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from distillguard.core.errors import ConfigError
-from distillguard.core.ids import GOLDEN_GAMMA, HASH_KEY_ENV, keyed_hash, load_hash_key, mix64, splitmix64, text_hash64
+from distillguard.core.ids import (
+    GOLDEN_GAMMA,
+    HASH_KEY_ENV,
+    campaign_id,
+    keyed_hash,
+    load_hash_key,
+    mix64,
+    splitmix64,
+    text_hash64,
+)
 
 KEY = bytes(range(32))
 
@@ -89,3 +98,21 @@ def test_mix64_is_the_finaliser_without_the_increment() -> None:
 
 def test_splitmix64_wraps_signed_integers() -> None:
     assert splitmix64(np.array([-1], dtype=np.int64)).tolist() == splitmix64(np.array([2**64 - 1], dtype=np.uint64)).tolist()
+
+
+def test_campaign_id_is_named_by_its_least_member() -> None:
+    members = ["acct_b", "acct_a", "acct_c"]
+    cid = campaign_id(members)
+    assert cid == "CMP-" + format(text_hash64("acct_a"), "016x")[:10]
+    assert len(cid) == 14 and int(cid[4:], 16) >= 0
+    assert campaign_id(sorted(members)) == campaign_id(iter(members)) == campaign_id(["acct_a"]) == cid
+    assert campaign_id(["acct_b", "acct_c"]) != cid
+
+
+def test_campaign_id_is_stable_across_versions() -> None:
+    assert campaign_id(["acct_tx6qc7s6qqpcaprrdzoy", "acct_zz"]) == "CMP-ebe7ee5505"  # ids in stored runs stay valid
+
+
+def test_campaign_id_of_no_members_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        campaign_id([])

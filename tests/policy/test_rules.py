@@ -91,3 +91,22 @@ def test_verification_tier_and_throttle_rate_come_from_the_policy(tmp_path: Path
     default = load_policy()
     assert default.throttle.requests > 0 and default.throttle.window_s > 0
     assert default.tier_for("individual") == "id_document"
+
+
+@pytest.mark.parametrize(
+    ("text", "threshold"),
+    [
+        (None, 0.70),  # the shipped policy: strip_reasoning from 0.70, monitor only from 0.40
+        ("rules: [{min_risk: 0.8, action: throttle}, {min_risk: 0.3, action: monitor}, {min_risk: 0, action: allow}]", 0.8),
+        ("rules: [{min_risk: 0.9, action: block}, {min_risk: 0.5, action: monitor}, {min_risk: 0.2, action: throttle},"
+         " {min_risk: 0, action: allow}]", 0.2),
+        ("rules: [{min_risk: 0.5, action: monitor}, {min_risk: 0, action: allow}]", float("inf")),
+        (PER_MODEL, 0.9),  # per-model tables and caps do not move it
+    ],
+)
+def test_flag_threshold_is_the_lowest_risk_a_rule_flags(tmp_path: Path, text: str | None, threshold: float) -> None:
+    path = None
+    if text is not None:
+        path = tmp_path / "policy.yaml"
+        path.write_text(text)
+    assert load_policy(path).flag_threshold == threshold

@@ -3,7 +3,7 @@
 A community's members are pooled into one fingerprint (the account statistics
 merge) and scored by the risk model's terms, with the weights fitted for pooled
 groups early in their life and those fitted on whole traffic (the higher of
-the two, see :func:`_score_groups`): two thousand
+the two, see :func:`score_groups`): two thousand
 accounts sending twenty requests each look, together, like the one harvester
 they are. Communities that rotate through one shared pool of clients or
 datacenter exits, or are handed conversations in one cyclic order (a load
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import igraph as ig
 import leidenalg
@@ -28,51 +29,11 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from distillguard.accounts import AccountStats, default_weights, score_accounts
-from distillguard.campaigns.dispatch import Dispatch, DispatchSettings, group_dispatch, linked_by_dispatch
+from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import Indicators
+from distillguard.campaigns.settings import CampaignSettings, load_campaign_settings
 from distillguard.core.decision import Evidence
-from distillguard.core.ids import text_hash64
-
-
-@dataclass(frozen=True)
-class CampaignSettings:
-    """Thresholds of the clustering step."""
-
-    min_accounts: int = 3
-    min_risk: float = 0.7
-    """Pooled risk from which a community is reported as a campaign (the policy's first flagging
-    threshold: a group of accounts none of whom would be flagged is not reported as a campaign)."""
-    full_tie: float = 2.0
-    """Summed edge weight to fellow members at which an account is fully tied."""
-    merge_min: float = 0.5
-    """Similarity of two campaigns' pooled indicators, per family, that counts towards merging them."""
-    merge_families: int = 2
-    """Families that must agree for two campaigns to be merged into one."""
-    merge_ignore: tuple[str, ...] = ("timing",)
-    """Families that say nothing about a common operator once pooled: two round-the-clock
-    campaigns are active in the same time slots whoever runs them."""
-    broad_min: float = 0.8
-    broad_breadth: float = 5.0
-    """One family alone merges two campaigns when it agrees above ``broad_min`` over at least
-    ``broad_breadth`` indicators' worth of shared mass (a shared pool of rotating clients or
-    addresses, not one popular client)."""
-    pool_kinds: dict[str, str] = field(default_factory=lambda: {
-        "client": "distinct_clients", "subnet": "distinct_subnets", "ip": "distinct_ips"})
-    """Indicator kinds a fleet rotates through, with the pooled fingerprint column counting them."""
-    pool_datacenter: float = 0.5
-    """Addresses (``ip``, ``subnet``) make a pool only for communities with at least this share of
-    their traffic from datacenter ranges: unrelated operations rent exits of one residential proxy
-    network (on ``dev``, residential address pools merged two operators' campaigns: ARI 0.993 → 0.918)."""
-    pool_min: float = 3.0
-    pool_rate: float = 0.5
-    """A community rotates a kind when it shows at least ``pool_min`` distinct values of it, and
-    at least ``pool_rate`` per exchange (a new client or address every other request)."""
-    pool_purity: float = 0.5
-    """Share of the accounts showing a value that must be members of rotating communities for the
-    value to be part of a fleet's pool (a popular client or cloud range is not)."""
-    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
-    """When communities handed conversations in one cyclic order are one fleet."""
-    seed: int = 0
+from distillguard.core.ids import campaign_id
 
 
 @dataclass
@@ -130,17 +91,68 @@ def find_campaigns(
     context: pa.Table | None = None,
     settings: CampaignSettings | None = None,
     indicators: Indicators | None = None,
+    *,
+    min_risk: float,
 ) -> CampaignResult:
-    """Cluster the linked accounts and keep the communities whose pooled risk is high.
+    """Cluster the linked accounts and keep the groups whose pooled risk reaches ``min_risk``.
 
-    ``context`` holds ``account_id, category, verification`` of the accounts;
-    a community is scored with its members' most common category and
-    verification level. With ``indicators`` (the linking input), risky
-    communities that are one operation are merged (:func:`merge_campaigns`).
+    ``min_risk`` is the policy's flagging threshold
+    (:attr:`distillguard.policy.Policy.flag_threshold`): a group of accounts
+    none of whom would be flagged is not reported as a campaign. ``context``
+    holds ``account_id, category, verification`` of the accounts; a group is
+    scored with its members' most common category and verification level.
+    ``settings`` default to the shipped ones. The steps:
+
+    1. :func:`detect_communities`: Leiden communities of the edge graph;
+    2. :func:`join_fleets` (with ``indicators``, the linking input): communities
+       rotating through one pool, or dealt conversations in one cyclic order,
+       replaced by their fleet when it is risky;
+    3. :func:`score_groups`: the pooled risk of each group;
+    4. :func:`merge_operations` (with ``indicators``): risky groups that are
+       one operation merged (:func:`merge_campaigns`) and scored again;
+    5. :func:`report_campaigns`: the risky groups as campaigns, with their
+       evidence, and each member's tie to its campaign.
     """
-    settings = settings or CampaignSettings()
+    settings = settings or load_campaign_settings().cluster
     if edges.height == 0:
         return CampaignResult([], {}, {})
+    communities = detect_communities(edges, settings.seed)
+    groups = {cid: m for cid, m in communities.cells.items() if len(m) >= settings.min_accounts}
+    fleets: list[Fleet] = []
+    if indicators is not None:
+        groups, fleets = join_fleets(communities, groups, stats, context, indicators, settings, min_risk)
+    if not groups:
+        return CampaignResult([], {}, {})
+    scored = score_groups(stats, groups, context)
+    if indicators is not None:
+        scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk)
+    return report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
+
+
+@dataclass
+class Communities:
+    """Communities of the linked accounts: each account's community, and its tie to fellow members."""
+
+    index: dict[str, int]
+    """Account id → its position in ``membership`` and ``strength``."""
+    membership: np.ndarray
+    """Community of each account; the members of a merged group are put in one (:meth:`unite`)."""
+    strength: np.ndarray
+    """Summed weight of each account's edges to fellow members of its Leiden community."""
+    cells: dict[str, list[str]]
+    """The Leiden communities of at least two accounts, by campaign id."""
+
+    def unite(self, members: list[str]) -> None:
+        """Put ``members`` in the community of the first of them."""
+        self.membership[[self.index[m] for m in members]] = self.membership[self.index[members[0]]]
+
+    def community(self, members: list[str]) -> int:
+        """The community of a group (that of its first member)."""
+        return int(self.membership[self.index[members[0]]])
+
+
+def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
+    """Leiden modularity communities of the graph of ``edges`` (``a, b, weight``), with each account's tie strength."""
     names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort()
     codes = names.to_frame("account_id").with_row_index("i")
     a = edges.select("a").join(codes, left_on="a", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
@@ -148,7 +160,7 @@ def find_campaigns(
     weights = edges.get_column("weight").to_numpy()
     graph = ig.Graph(n=len(names), edges=np.column_stack([a, b]).tolist(), directed=False)
     partition = leidenalg.find_partition(
-        graph, leidenalg.ModularityVertexPartition, weights=weights.tolist(), seed=settings.seed
+        graph, leidenalg.ModularityVertexPartition, weights=weights.tolist(), seed=seed
     )
     membership = np.array(partition.membership)
     strength = np.zeros(len(names))
@@ -159,68 +171,58 @@ def find_campaigns(
     order = np.argsort(membership, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(membership[order]) != 0, True])
     cells: dict[str, list[str]] = {}
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         if hi - lo >= 2:
             members = [name_list[i] for i in order[lo:hi]]
-            cells["CMP-" + format(text_hash64(min(members)), "016x")[:10]] = members
-    index = {name: i for i, name in enumerate(name_list)}
-    groups = {cid: m for cid, m in cells.items() if len(m) >= settings.min_accounts}
-    accepted: list[tuple[set[str], Fleet]] = []
-    if indicators is not None:
-        fleets = merge_pools(cells, stats, indicators, settings)
-        if fleets:
-            fleet_risk, _ = _score_groups(stats, {fid: f.members for fid, f in fleets.items()}, context)
-            for (fid, fleet), r in zip(fleets.items(), fleet_risk):
-                if r >= settings.min_risk:  # else the cells stay as they were
-                    inside = set(fleet.members)
-                    groups = {cid: m for cid, m in groups.items() if not inside.intersection(m)}
-                    groups[fid] = fleet.members
-                    membership[[index[m] for m in fleet.members]] = membership[index[fleet.members[0]]]
-                    accepted.append((inside, fleet))
-    if not groups:
-        return CampaignResult([], {}, {})
-    risk, evidence = _score_groups(stats, groups, context)
-    if indicators is not None:
-        risky = [cid for cid, r in zip(groups, risk) if r >= settings.min_risk]
-        merged = merge_campaigns({cid: groups[cid] for cid in risky}, indicators, settings)
-        if len(merged) < len(risky):
-            groups = {**{cid: m for cid, m in groups.items() if cid not in set(risky)}, **merged}
-            for members in merged.values():
-                membership[[index[m] for m in members]] = membership[index[members[0]]]
-            risk, evidence = _score_groups(stats, groups, context)
-    families = _family_support(edges, index, membership)
-    reported = {cid: m for (cid, m), r in zip(groups.items(), risk) if r >= settings.min_risk}
-    orders = _dispatch(reported, indicators) if indicators is not None else {}
-    campaigns: list[Campaign] = []
-    campaign_of: dict[str, str] = {}
-    tie: dict[str, float] = {}
-    for row, (cid, members) in enumerate(groups.items()):
-        if risk[row] < settings.min_risk:
-            continue
-        ties = [min(1.0, strength[index[m]] / settings.full_tie) for m in members]
-        community = membership[index[members[0]]]
-        fleets = [fleet for inside, fleet in accepted if inside.intersection(members)]
-        notes = [Evidence("fleet_pool", 1.0, Fleet.combined(fleets).reason)] if fleets else []
-        order = orders.get(cid)
-        if order is not None and order.cyclic(settings.dispatch):
-            notes.append(Evidence("round_robin", 1.0 - order.p_value, order.reason))
-        campaigns.append(
-            Campaign(
-                campaign_id=cid,
-                members=sorted(members),
-                risk=float(risk[row]),
-                confidence=float(risk[row] * np.mean(ties)),
-                evidence=notes + evidence[row],
-                families=families.get(int(community), {}),
-            )
-        )
-        for member, t in zip(members, ties):
-            campaign_of[member] = cid
-            tie[member] = t
-    return CampaignResult(campaigns, campaign_of, tie)
+            cells[campaign_id(members)] = members
+    return Communities({name: i for i, name in enumerate(name_list)}, membership, strength, cells)
 
 
-def _score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa.Table | None) -> tuple[np.ndarray, list[list[Evidence]]]:
+def join_fleets(
+    communities: Communities,
+    groups: dict[str, list[str]],
+    stats: AccountStats,
+    context: pa.Table | None,
+    indicators: Indicators,
+    settings: CampaignSettings,
+    min_risk: float,
+) -> tuple[dict[str, list[str]], list[Fleet]]:
+    """``groups`` with the groups of each risky fleet replaced by the fleet, and the fleets joined.
+
+    The fleets are found among all communities of two accounts or more
+    (:func:`merge_pools`); a fleet whose pooled risk is under ``min_risk``
+    leaves its communities as they were. The members of a fleet joined are
+    put in one community.
+    """
+    found = merge_pools(communities.cells, stats, indicators, settings)
+    if not found:
+        return groups, []
+    risk = score_groups(stats, {fid: f.members for fid, f in found.items()}, context).risk
+    joined = []
+    for (fid, fleet), r in zip(found.items(), risk):
+        if r >= min_risk:
+            inside = set(fleet.members)
+            groups = {cid: m for cid, m in groups.items() if not inside.intersection(m)}
+            groups[fid] = fleet.members
+            communities.unite(fleet.members)
+            joined.append(fleet)
+    return groups, joined
+
+
+@dataclass(frozen=True)
+class ScoredGroups:
+    """Groups of accounts by campaign id, with the pooled risk and evidence of each (in the same order)."""
+
+    groups: dict[str, list[str]]
+    risk: np.ndarray
+    evidence: list[list[Evidence]]
+
+    def risky(self, min_risk: float) -> dict[str, list[str]]:
+        """The groups whose risk reaches ``min_risk``."""
+        return {cid: m for (cid, m), r in zip(self.groups.items(), self.risk) if r >= min_risk}
+
+
+def score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa.Table | None) -> ScoredGroups:
     """Pooled risk of each group of accounts, with the coordination terms: the higher of the two models.
 
     The campaign model knows what a campaign shows hours into its life; the
@@ -231,11 +233,84 @@ def _score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa
     """
     pooled = stats.pool(groups).get()
     pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
-    pooled_context = _pooled_context(context, groups)
-    early, early_evidence = score_accounts(pooled, pooled_context, weights=default_weights("campaign"))
-    late, late_evidence = score_accounts(pooled, pooled_context, weights=default_weights("account"))
-    evidence = [e if a >= b else l for a, b, e, l in zip(early, late, early_evidence, late_evidence)]
-    return np.maximum(early, late), evidence
+    group_context = pooled_context(context, groups)
+    early, early_evidence = score_accounts(pooled, group_context, weights=default_weights("campaign"))
+    late, late_evidence = score_accounts(pooled, group_context, weights=default_weights("account"))
+    evidence = [e if a >= b else f for a, b, e, f in zip(early, late, early_evidence, late_evidence)]
+    return ScoredGroups(groups, np.maximum(early, late), evidence)
+
+
+def merge_operations(
+    communities: Communities,
+    scored: ScoredGroups,
+    stats: AccountStats,
+    context: pa.Table | None,
+    indicators: Indicators,
+    settings: CampaignSettings,
+    min_risk: float,
+) -> ScoredGroups:
+    """``scored`` with its risky groups that are one operation merged (:func:`merge_campaigns`) and scored again.
+
+    The members of each merged group are put in one community.
+    """
+    risky = scored.risky(min_risk)
+    merged = merge_campaigns(risky, indicators, settings)
+    if len(merged) == len(risky):
+        return scored
+    for members in merged.values():
+        communities.unite(members)
+    groups = {**{cid: m for cid, m in scored.groups.items() if cid not in risky}, **merged}
+    return score_groups(stats, groups, context)
+
+
+def report_campaigns(
+    edges: pl.DataFrame,
+    communities: Communities,
+    scored: ScoredGroups,
+    fleets: list[Fleet],
+    indicators: Indicators | None,
+    settings: CampaignSettings,
+    min_risk: float,
+) -> CampaignResult:
+    """The groups whose risk reaches ``min_risk``, as campaigns, and each member's campaign and tie.
+
+    A member's tie is its strength (:attr:`Communities.strength`) over
+    ``full_tie``, at most 1; a campaign's confidence is its risk times its
+    members' mean tie. Its evidence: the fleets joined into it, a cyclic
+    dispatch order among its members (with ``indicators``), then the reasons
+    of its risk; it says how many of its internal edges each linking family
+    supports.
+    """
+    families = _family_support(edges, communities.index, communities.membership)
+    reported = scored.risky(min_risk)
+    orders = _dispatch(reported, indicators) if indicators is not None else {}
+    campaigns: list[Campaign] = []
+    campaign_of: dict[str, str] = {}
+    tie: dict[str, float] = {}
+    for row, (cid, members) in enumerate(scored.groups.items()):
+        if cid not in reported:
+            continue
+        risk = float(scored.risk[row])
+        ties = [min(1.0, communities.strength[communities.index[m]] / settings.full_tie) for m in members]
+        inside = [fleet for fleet in fleets if not set(fleet.members).isdisjoint(members)]
+        notes = [Evidence("fleet_pool", 1.0, Fleet.combined(inside).reason)] if inside else []
+        order = orders.get(cid)
+        if order is not None and order.cyclic(settings.dispatch):
+            notes.append(Evidence("round_robin", 1.0 - order.p_value, order.reason))
+        campaigns.append(
+            Campaign(
+                campaign_id=cid,
+                members=sorted(members),
+                risk=risk,
+                confidence=float(risk * np.mean(ties)),
+                evidence=notes + scored.evidence[row],
+                families=families.get(communities.community(members), {}),
+            )
+        )
+        for member, t in zip(members, ties):
+            campaign_of[member] = cid
+            tie[member] = t
+    return CampaignResult(campaigns, campaign_of, tie)
 
 
 def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings) -> dict[str, list[str]]:
@@ -280,7 +355,7 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     merged: dict[int, list[str]] = {}
     for k, label in enumerate(labels):
         merged.setdefault(int(label), []).extend(groups[ids[k]])
-    return {"CMP-" + format(text_hash64(min(m)), "016x")[:10]: sorted(m) for m in merged.values()}
+    return {campaign_id(m): sorted(m) for m in merged.values()}
 
 
 def merge_pools(
@@ -347,7 +422,7 @@ def merge_pools(
     for first, kind in zip(a.tolist(), kinds):
         through.setdefault(int(labels[first]), set()).add(kind)
     return {
-        "CMP-" + format(text_hash64(min(m)), "016x")[:10]: Fleet(
+        campaign_id(m): Fleet(
             sorted(m), sizes[label], tuple(k for k in (*settings.pool_kinds, "dispatch") if k in through[label]))
         for label, m in merged.items()
     }
@@ -373,7 +448,7 @@ def _dispatch(groups: dict[str, list[str]], indicators: Indicators) -> dict[str,
     return group_dispatch(indicators.starts.select(pl.col("i").alias("a"), "t"), members)
 
 
-def _pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
+def pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
     """The most common category and verification level of each group's members, and their median creation time."""
     if context is None:
         return None

@@ -29,24 +29,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import poisson
 
-
-@dataclass(frozen=True)
-class DispatchSettings:
-    """When a group's (or a pair of groups') hand-overs count as a cyclic order."""
-
-    min_repeats: int = 5
-    """Repeated hand-overs needed at all."""
-    min_rate: float = 0.5
-    """Share of the hand-overs that must repeat the previous cycle's."""
-    max_p: float = 1e-6
-    """Poisson tail of the repeats under independent use."""
-    candidate_rate: float = 0.3
-    """Share of a group's own hand-overs that must repeat for it to be tested against others (a slice
-    of a pool whose membership changes repeats less than the whole pool)."""
-    neighbours: int = 6
-    """Pairs of groups tested per group: those whose cycle periods are nearest."""
-    max_events: int = 2000
-    """A group's most recent conversation starts used in pair tests (a few cycles suffice)."""
+from distillguard.campaigns.settings import DispatchSettings, load_campaign_settings
 
 
 @dataclass(frozen=True)
@@ -105,7 +88,8 @@ def handovers(starts: pl.DataFrame, cross: bool = False) -> pl.DataFrame:
         moves.join(shares, on=["g", "a"])
         .join(shares.rename({"a": "prev", "n": "n_prev"}), on=["g", "prev"])
         .join(sizes, on="g")
-        .select("g", (pl.col("last") == pl.col("a")).alias("repeat"), (pl.col("n") / (pl.col("total") - pl.col("n_prev"))).alias("p"))
+        .select("g", (pl.col("last") == pl.col("a")).alias("repeat"),
+                (pl.col("n") / (pl.col("total") - pl.col("n_prev"))).alias("p"))
     )
     return chance.group_by("g").agg(
         pl.col("repeat").sum().cast(pl.Int64).alias("repeats"),
@@ -124,7 +108,8 @@ def group_dispatch(starts: pl.DataFrame, groups: Mapping[str, Sequence[Any]]) ->
     out = {}
     for k, (gid, members) in enumerate(groups.items()):
         row = found.get(k)
-        out[gid] = Dispatch(row["repeats"], row["handovers"], row["expected"], len(members)) if row else Dispatch(0, 0, 0.0, len(members))
+        counts = (row["repeats"], row["handovers"], row["expected"]) if row else (0, 0, 0.0)
+        out[gid] = Dispatch(*counts, len(members))
     return out
 
 
@@ -138,7 +123,7 @@ def linked_by_dispatch(starts: pl.DataFrame, settings: DispatchSettings | None =
     and a pair is linked when the cross hand-overs of their most recent
     ``max_events`` conversation starts each are cyclic.
     """
-    settings = settings or DispatchSettings()
+    settings = settings or load_campaign_settings().cluster.dispatch
     own = handovers(starts.with_columns(pl.col("cell").alias("g")))
     steady = own.filter(pl.col("repeats") >= settings.candidate_rate * pl.col("handovers")).get_column("g")
     starts = (

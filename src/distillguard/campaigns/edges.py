@@ -17,41 +17,16 @@ dropped as soon as it can no longer reach ``min_families``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import polars as pl
 from scipy import sparse
 
 from distillguard.campaigns.indicators import Indicators
+from distillguard.campaigns.settings import LinkSettings, load_campaign_settings
 from distillguard.core.ids import splitmix64
 
 #: Families in scoring order: cheap and decisive first.
 SCORE_ORDER: tuple[str, ...] = ("partner", "payment", "signup", "client", "network", "timing", "template")
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    """Thresholds of the linking step."""
-
-    max_full: int = 10
-    """Indicator groups up to this size give all their pairs as candidates."""
-    cycles: int = 3
-    """Random cycles through each larger group (each member gets 2 × cycles neighbours)."""
-    candidate_kinds: tuple[str, ...] = ("ip", "signup_ip", "client", "payment", "signup_burst", "partner")
-    family_min: float = 0.3
-    """Similarity within a family that counts as evidence."""
-    min_families: int = 2
-    strong_families: dict[str, float] = field(default_factory=lambda: {"payment": 0.6, "partner": 0.6})
-    """Families whose similarity alone (above the value) links two accounts."""
-    min_shared: dict[str, int] = field(default_factory=lambda: {"timing": 3})
-    """Families that count only when the pair shares at least this many indicators."""
-    top_k: int = 32
-    """Indicators kept per account and family when scoring: its heaviest ones (the cosine
-    then counts only the mass they share, a lower bound)."""
-    chunk: int = 250_000
-    """Candidate pairs scored at once (bounds the temporary sparse rows)."""
-    seed: int = 0
 
 
 _EMPTY = {"a": pl.String, "b": pl.String, "weight": pl.Float64, "families": pl.List(pl.String)}
@@ -63,7 +38,7 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
     ``weight`` is the noisy-or of the per-family similarities that count as
     evidence; ``families`` lists them as ``family=similarity``.
     """
-    settings = settings or LinkSettings()
+    settings = settings or load_campaign_settings().link
     if indicators.height == 0:
         return pl.DataFrame(schema=_EMPTY)
     n = len(indicators.accounts)

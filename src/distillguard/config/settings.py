@@ -32,6 +32,9 @@ class Settings(BaseModel):
 
     db: Path = Path("distillguard.duckdb")
     intel_dir: Path | None = None
+    campaigns: Path | None = None
+    """YAML of the campaigns layer's tunables (linking, clustering, lifecycle, templates, intrusion sets);
+    the shipped ``distillguard/campaigns/default.yaml`` when None."""
     analyze: AnalyzeSettings = AnalyzeSettings()
 
 

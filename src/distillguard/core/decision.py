@@ -18,6 +18,24 @@ class Action(StrEnum):
     REQUIRE_VERIFICATION = "require_verification"
     BLOCK = "block"
 
+    @property
+    def rank(self) -> int:
+        """Position in the order, mildest first: ``a.rank > b.rank`` when ``a`` is the stronger action."""
+        return _RANK[self]
+
+    @property
+    def flags(self) -> bool:
+        """Whether the action flags an account: anything stronger than monitoring."""
+        return self.rank > _RANK[Action.MONITOR]
+
+    @classmethod
+    def strongest(cls, *actions: Action) -> Action:
+        """The strongest of ``actions`` (at least one)."""
+        return max(actions, key=_RANK.__getitem__)
+
+
+_RANK: dict[Action, int] = {action: rank for rank, action in enumerate(Action)}
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -43,4 +61,4 @@ class Decision:
     @property
     def flagged(self) -> bool:
         """An account is flagged when anything stronger than monitoring applies."""
-        return self.action not in (Action.ALLOW, Action.MONITOR)
+        return self.action.flags

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -79,3 +80,12 @@ def splitmix64(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
     """
     state: npt.NDArray[np.uint64] = values.astype(np.uint64, copy=False) + GOLDEN_GAMMA
     return mix64(state)
+
+
+def campaign_id(members: Iterable[str]) -> str:
+    """A campaign's id: ``CMP-`` and 10 hex digits of the :func:`text_hash64` of its least member account id.
+
+    The same accounts always give the same id, in every run, and so does a
+    campaign that keeps its least member while others join or leave.
+    """
+    return "CMP-" + format(text_hash64(min(members)), "016x")[:10]

@@ -15,8 +15,6 @@ from distillguard.store import Store
 from distillguard.store.enforcement import account_categories, enforceable_decisions, key_accounts
 from distillguard.store.runs import latest_run_id
 
-_ORDER = list(Action)
-
 
 @dataclass(frozen=True, slots=True)
 class BatchVerdict:
@@ -39,10 +37,6 @@ class BatchResults:
     key_accounts: dict[str, str] = field(default_factory=dict)
 
 
-def _stronger(a: Action, b: Action) -> Action:
-    return a if _ORDER.index(a) >= _ORDER.index(b) else b
-
-
 def load_batch_results(db: Path) -> BatchResults:
     """Read the latest run's results from the store at ``db``; StoreError if it cannot be read."""
     with Store(db, read_only=True) as store:
@@ -57,12 +51,12 @@ def load_batch_results(db: Path) -> BatchResults:
     campaign_action: dict[str, Action] = {}
     for _, action, _, campaign, _ in rows:
         if campaign is not None:
-            campaign_action[campaign] = _stronger(Action(action), campaign_action.get(campaign, Action.ALLOW))
+            campaign_action[campaign] = Action.strongest(Action(action), campaign_action.get(campaign, Action.ALLOW))
     verdicts = {}
     for account, action, risk, campaign, reasons in rows:
         own = Action(action)
         inherited = campaign_action.get(campaign, Action.ALLOW) if campaign else Action.ALLOW
-        final = _stronger(own, inherited)
+        final = Action.strongest(own, inherited)
         extra = (f"member of campaign {campaign}, whose strongest action is {inherited.value}",) if final != own else ()
         if final is not Action.ALLOW:
             verdicts[account] = BatchVerdict(final, float(risk), campaign, tuple(reasons or ()) + extra, final != own)

@@ -36,7 +36,6 @@ from distillguard.store.online import LocalState, OnlineState, OnlineStateError
 log = logging.getLogger("distillguard.gateway")
 
 UNIDENTIFIED = "unidentified"
-_ORDER = list(Action)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -194,7 +193,7 @@ class Engine:
         if online is not None:
             decision = decide(self.policy, DecisionContext(account, online.risk, online.evidence, category,
                                                            model=model))
-            if _ORDER.index(decision.action) > _ORDER.index(best.action):
+            if decision.action.rank > best.action.rank:
                 best = Verdict(account, decision.action, "online", online.risk, decision.reasons,
                                best.campaign_id, category)
         return self._with_tier(best)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from distillguard.config.loading import load_yaml_model
 from distillguard.core.decision import Action, Decision, Evidence
 from distillguard.core.schema import CATEGORIES, VERIFICATIONS
-
-_ORDER = list(Action)
 
 
 class Rule(BaseModel):
@@ -105,9 +104,19 @@ class Policy(BaseModel):
     def cap(self, action: Action, category: str | None = None, model: str | None = None) -> Action:
         """``action`` limited by the caps of the account's category and of the model."""
         for limit in (self.category_caps.get(category or ""), self._model(model).cap):
-            if limit is not None and _ORDER.index(action) > _ORDER.index(limit):
+            if limit is not None and action.rank > limit.rank:
                 action = limit
         return action
+
+    @property
+    def flag_threshold(self) -> float:
+        """The lowest risk at which the rules flag an account (an action stronger than monitoring); inf if none does.
+
+        Read from the rule table for all models; category caps and per-model
+        tables do not change it. Campaigns are reported from this risk on: a
+        group of accounts none of whom would be flagged is not a campaign.
+        """
+        return min((r.min_risk for r in self.rules if r.action.flags), default=math.inf)
 
     def tier_for(self, category: str | None) -> str:
         """The verification tier required of an account of ``category``."""
