@@ -17,7 +17,7 @@ def test_stat_input_takes_each_column_from_its_source() -> None:
     table = exchanges([exchange(i) for i in range(3)])
     signals = compute_signals(table)
     batch = stat_input(table, signals)
-    assert batch.schema.names == STAT_INPUT.names and batch.schema.types == STAT_INPUT.types
+    assert batch.schema == STAT_INPUT
     assert batch.column("output_len") == signals.column("output_len")
     swept = signals.append_column(SWEEP_COLUMN, pa.array([None, 7, None], pa.uint64()))
     assert stat_input(table, swept).column(SWEEP_COLUMN).to_pylist() == [None, 7, None]

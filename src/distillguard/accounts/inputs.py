@@ -35,8 +35,8 @@ def stat_input(exchanges: pa.Table, signals: pa.Table) -> pa.Table:
     """The statistics input from row-aligned exchanges and their signals (:data:`SWEEP_COLUMN` too if computed)."""
     if exchanges.num_rows != signals.num_rows:
         raise ValueError("exchanges and signals differ in length")
-    columns = {name: exchanges.column(name) for name in STAT_EXCHANGE_COLUMNS}
-    columns.update({name: signals.column(name) for name in STAT_SIGNAL_COLUMNS})
+    sources = [(exchanges, STAT_EXCHANGE_COLUMNS), (signals, STAT_SIGNAL_COLUMNS)]
     if SWEEP_COLUMN in signals.column_names:
-        columns[SWEEP_COLUMN] = signals.column(SWEEP_COLUMN)
-    return pa.table(columns)
+        sources.append((signals, (SWEEP_COLUMN,)))
+    pairs = [(table.schema.field(name), table.column(name)) for table, names in sources for name in names]
+    return pa.Table.from_arrays([column for _, column in pairs], schema=pa.schema([field for field, _ in pairs]))
