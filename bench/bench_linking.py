@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from distillguard.accounts import IpIntel
-from distillguard.campaigns import find_campaigns, link_accounts, load_indicators
-from distillguard.campaigns.templates import build_template_table
-from distillguard.cli.assess import account_context
-from distillguard.cli.pipeline import build_stats
+from distillguard.analysis import account_context, build_stats, load_indicators
+from distillguard.analysis.indicators import build_template_groups
+from distillguard.campaigns import find_campaigns, link_accounts
+from distillguard.policy import load_policy
 from distillguard.store import Store
 
 T = TypeVar("T")
@@ -56,11 +56,13 @@ def main() -> None:
             "SELECT account_id, ip, count(*) FROM exchanges GROUP BY ALL"))
         console.print(f"{args.db}: {n_exchanges:,} exchanges; bare scan {scan:.1f} s")
         stats_s, stats = _timed(1, lambda: build_stats(store, IpIntel.load(args.intel), 100_000))
-        templates_s, groups = _timed(args.repeat, lambda: build_template_table(store))
+        templates_s, groups = _timed(args.repeat, lambda: build_template_groups(store))
         load_s, indicators = _timed(args.repeat, lambda: load_indicators(store))
         context = account_context(store, stats.get())
+    flag_risk = load_policy().flag_threshold
     link_s, edges = _timed(args.repeat, lambda: link_accounts(indicators))
-    cluster_s, result = _timed(args.repeat, lambda: find_campaigns(edges, stats, context, None, indicators))
+    cluster_s, result = _timed(args.repeat, lambda: find_campaigns(edges, stats, context, None, indicators,
+                                                                   min_risk=flag_risk))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     accounts = len(indicators.accounts)
     table = Table(title=f"Linking and clustering: {accounts:,} accounts, median of {args.repeat}")

@@ -20,31 +20,23 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import orjson
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from distillguard.campaigns import load_indicators
-from distillguard.campaigns.intrusion import (
-    IntrusionSet,
-    find_intrusion_sets,
-    load_campaign_members,
-    pair_agreement,
-)
-from distillguard.campaigns.lifecycle import (
-    Phase,
-    build_lifecycle,
-    load_campaign_traffic,
-    model_first_seen,
-)
+from distillguard.analysis.indicators import load_indicators
+from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_sets
+from distillguard.campaigns.intrusion import IntrusionSet, pair_agreement
+from distillguard.campaigns.lifecycle import Phase
 from distillguard.store import Store
+from distillguard.store.results import campaign_members
 
 
-def _pivots(store: Store, members: list[str], first_seen: dict[str, datetime]) -> list[Phase]:
-    traffic, signups = load_campaign_traffic(store, members)
-    return [p for p in build_lifecycle(traffic, signups, first_seen).phases if p.kind == "pivot"]
+def _pivots(store: Store, members: list[str]) -> list[Phase]:
+    return [p for p in campaign_lifecycle(store, members).phases if p.kind == "pivot"]
 
 
 def _delay(pivots: list[Phase], model: str, at: datetime) -> str:
@@ -65,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     pivoting = {c["id"]: c for c in truth["campaigns"] if c["pivot_ts"]}
     out = Console(width=140)
     with Store(args.run / "distillguard.duckdb") as store:
-        first_seen = model_first_seen(store)
-        members = load_campaign_members(store)
+        members = cast(pl.DataFrame, pl.from_arrow(campaign_members(store)))
         detected: dict[str, list[str]] = {}
         for cid, account in members.select("campaign_id", "account_id").unique().iter_rows():
             detected.setdefault(cid, []).append(account)
@@ -77,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         groups = {f"true {c}": [a for a, t in campaign_of.items() if t == c] for c in pivoting}
         groups.update({cid: detected[cid] for cid in sorted(detected)})
         for name, accounts in groups.items():
-            pivots = _pivots(store, accounts, first_seen)
+            pivots = _pivots(store, accounts)
             inside = Counter(campaign_of.get(a) for a in accounts)
             truths = [pivoting[c] for c in inside if c in pivoting]
             matched = [(t, _delay(pivots, t["pivot_model"], datetime.fromisoformat(t["pivot_ts"]))) for t in truths]

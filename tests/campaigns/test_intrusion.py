@@ -6,12 +6,12 @@ import polars as pl
 import pytest
 
 from distillguard.campaigns.intrusion import (
-    IntrusionSettings,
     campaign_indicators,
     group_intrusion_sets,
     pair_agreement,
     set_of,
 )
+from distillguard.campaigns.settings import load_campaign_settings
 
 
 def _indicators(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
@@ -69,7 +69,7 @@ def test_a_popular_address_or_client_alone_links_nothing() -> None:
 def test_one_weak_family_is_not_enough_but_a_strong_one_is() -> None:
     indicators, campaigns = _world()
     client_only = indicators.filter(pl.col("family") != "payment")
-    weak = IntrusionSettings(strong_families={})
+    weak = load_campaign_settings().intrusion.model_copy(update={"strong_families": {}})
     sets = group_intrusion_sets(client_only, _members(campaigns), weak)
     assert set_of(sets, "A").campaigns == ["A"]  # type: ignore[union-attr]
     payment_only = indicators.filter(pl.col("family") == "payment")
@@ -88,7 +88,7 @@ def test_the_same_campaign_in_two_runs_is_one_campaign_seen_twice() -> None:
 def test_an_indicator_of_a_single_member_is_not_the_campaigns() -> None:
     indicators = _indicators([("a0", "payment", "payment:p1"), ("a1", "payment", "payment:p2"),
                               ("a0", "client", "client:k"), ("a1", "client", "client:k")])
-    per = campaign_indicators(indicators, _members({"A": ["a0", "a1"]}), IntrusionSettings())
+    per = campaign_indicators(indicators, _members({"A": ["a0", "a1"]}), load_campaign_settings().intrusion)
     assert per.get_column("indicator").to_list() == ["client:k"]
 
 

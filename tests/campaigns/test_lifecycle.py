@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 
 from distillguard.campaigns.lifecycle import (
-    LifecycleSettings,
     Phase,
     build_lifecycle,
     change_points,
     hourly_series,
 )
+from distillguard.campaigns.settings import load_campaign_settings
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -106,8 +106,8 @@ def test_capability_shift() -> None:
 def test_change_points_finds_both_edges_of_a_temporary_switch() -> None:
     n = np.full(90, 50.0)
     x = np.where((np.arange(90) >= 30) & (np.arange(90) < 60), 45.0, 2.0)
-    assert change_points(x, n, 0.25, LifecycleSettings()) == [30, 60]
-    assert change_points(np.full(90, 10.0), n, 0.25, LifecycleSettings()) == []
+    assert change_points(x, n, 0.25, load_campaign_settings().lifecycle) == [30, 60]
+    assert change_points(np.full(90, 10.0), n, 0.25, load_campaign_settings().lifecycle) == []
 
 
 def test_dormancy_is_a_long_silence_and_waves_are_not() -> None:

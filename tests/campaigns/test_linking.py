@@ -5,10 +5,11 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
-from factories import T0, account, accounts, exchange, exchanges
 
-from distillguard.campaigns import link_accounts, load_indicators
+from distillguard.analysis.indicators import load_indicators
+from distillguard.campaigns import link_accounts
 from distillguard.store import Store
+from factories import T0, account, accounts, exchange, exchanges
 
 
 def _store(tmp_path: Path, rows: list[dict], templates: list[int], account_rows: list[dict]) -> Store:

@@ -8,18 +8,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from factories import T0, account, accounts, exchange, exchanges
 
-from distillguard.campaigns import describe_indicators, link_accounts, load_indicators
-from distillguard.campaigns.templates import (
-    TABLE,
-    TemplateSettings,
-    build_template_table,
-    ensure_template_table,
-    group_templates,
+from distillguard.analysis.indicators import (
+    build_template_groups,
+    describe_indicators,
+    ensure_template_groups,
+    load_indicators,
 )
+from distillguard.campaigns import link_accounts
+from distillguard.campaigns.settings import load_campaign_settings
+from distillguard.campaigns.templates import group_templates
 from distillguard.signals.registry import compute_signals
 from distillguard.store import Store
+from distillguard.store.linking import TEMPLATE_TABLE as TABLE
+from factories import T0, account, accounts, exchange, exchanges
 
 QUESTIONS = [
     "Why does ice float on liquid water?",
@@ -168,8 +170,8 @@ def test_a_hub_template_of_many_legitimate_accounts_does_not_link_them(populatio
     shown = population.query("SELECT DISTINCT account_id, template_fp FROM signals WHERE account_id LIKE 'student-%'")
     pairs = zip(shown.column("account_id").to_pylist(), shown.column("template_fp").to_pylist(), strict=True)
     students = Counter(g for g, _ in {(group_of[fp], a) for a, fp in pairs} if g >= 0)
-    assert max(students.values()) > TemplateSettings().hub_min  # grouping alone joins them: the guard must act
-    build_template_table(population)
+    assert max(students.values()) > load_campaign_settings().templates.hub_min  # grouping alone joins them: the guard must act
+    build_template_groups(population)
     assert population.query(f"SELECT * FROM {TABLE} JOIN signals ON fp = template_fp "
                             "WHERE account_id LIKE 'student-%'").num_rows == 0
 
@@ -186,14 +188,14 @@ def test_described_template_values_carry_the_linking_keys(population: Store) -> 
 
 
 def test_template_groups_are_built_once_per_cut_and_again_for_another(population: Store) -> None:
-    ensure_template_table(population)
+    ensure_template_groups(population)
     population.con.execute(f"INSERT INTO {TABLE} VALUES (12345, '~sentinel')")
-    ensure_template_table(population)  # same cut, same signals: the table is kept
+    ensure_template_groups(population)  # same cut, same signals: the table is kept
     assert population.query(f"SELECT * FROM {TABLE} WHERE template = '~sentinel'").num_rows == 1
     cut = T0 + timedelta(days=5)
-    ensure_template_table(population, cut)
+    ensure_template_groups(population, cut)
     rebuilt = population.query(f"SELECT fp, template FROM {TABLE} ORDER BY fp")
-    build_template_table(population, cut)
+    build_template_groups(population, cut)
     assert rebuilt.num_rows and rebuilt.equals(population.query(f"SELECT fp, template FROM {TABLE} ORDER BY fp"))
 
 
@@ -208,7 +210,7 @@ def test_a_chain_of_near_fingerprints_does_not_join_its_distant_ends() -> None:
     for step in range(12):  # each link 3 bits from the previous one, the ends 36 bits apart
         chain.append(_flip(chain[-1], [3 * step, 3 * step + 1, 3 * step + 2]))
     fp = np.array(chain, np.uint64)
-    groups = group_templates(fp, np.full(len(fp), 3), TemplateSettings())
+    groups = group_templates(fp, np.full(len(fp), 3), load_campaign_settings().templates)
     group = dict(zip(groups.fp.tolist(), groups.group.tolist(), strict=True))
     assert group[chain[0]] == -1 or group[chain[0]] != group[chain[-1]]
 
@@ -218,7 +220,7 @@ def test_heavy_atoms_merge_within_the_merge_radius_only() -> None:
     near = _flip(base, list(range(0, 40, 4)))  # 10 bits away
     far = _flip(base, list(range(1, 63, 3)))  # 21 bits away
     fp = np.array([base, _flip(base, [63]), near, _flip(near, [62]), far, _flip(far, [61])], np.uint64)
-    settings = TemplateSettings(min_rows=5, merge_radius=12)
+    settings = load_campaign_settings().templates.model_copy(update={"min_rows": 5, "merge_radius": 12})
     heavy = group_templates(fp, np.full(len(fp), 5), settings)
     g = dict(zip(heavy.fp.tolist(), heavy.group.tolist(), strict=True))
     assert g[base] == g[near] != g[far]

@@ -12,12 +12,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from distillguard.campaigns.intrusion import find_intrusion_sets, pair_agreement
-from distillguard.campaigns.lifecycle import (
-    build_lifecycle,
-    load_campaign_traffic,
-    model_first_seen,
-)
+from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_sets
+from distillguard.campaigns.intrusion import pair_agreement
+from distillguard.campaigns.lifecycle import build_lifecycle
 from distillguard.cli import app
 from distillguard.cli.plots import plot_account_graph, plot_lifecycle
 from distillguard.store import Store
@@ -82,8 +79,7 @@ def test_lifecycle_of_a_stored_campaign_adds_up_to_its_record(analysed: tuple[Pa
     root, db = analysed
     with Store(db) as store:
         for record in _campaigns(root):
-            traffic, signups = load_campaign_traffic(store, list(record["accounts"]))  # type: ignore[call-overload]
-            life = build_lifecycle(traffic, signups, model_first_seen(store))
+            life = campaign_lifecycle(store, list(record["accounts"]))  # type: ignore[call-overload]
             assert life.hourly.get_column("exchanges").sum() == record["n_exchanges"]
             assert life.hourly.get_column("new_accounts").sum() == record["n_accounts"]
             assert all(p.start <= p.end for p in life.phases)
@@ -96,8 +92,7 @@ def test_smoke_pivot_campaign_is_seen_pivoting_to_the_new_model(analysed: tuple[
     labels = [json.loads(line) for line in (root / "traffic" / "labels.jsonl").read_text().splitlines()]
     members = [r["account_id"] for r in labels if r["campaign"] == pivot["id"]]
     with Store(db) as store:
-        traffic, signups = load_campaign_traffic(store, members)
-        life = build_lifecycle(traffic, signups, model_first_seen(store))
+        life = campaign_lifecycle(store, members)
     at = datetime.fromisoformat(pivot["pivot_ts"])
     starts = [p.start for p in life.phases if p.kind == "pivot" and pivot["pivot_model"] in p.evidence]
     assert starts and min(abs((s - at).total_seconds()) for s in starts) <= 2 * 3600

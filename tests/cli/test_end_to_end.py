@@ -57,7 +57,10 @@ def test_analyze_writes_the_output_contract(traffic: Path, tmp_path: Path) -> No
     labels = {r["account_id"] for r in _lines(traffic / "labels.jsonl")}
     assert {a["account_id"] for a in accounts} == labels
     for a in accounts:
-        assert set(a) == {"account_id", "risk", "action", "flagged", "campaign_id", "flagged_at", "reasons"}
+        assert set(a) == {"account_id", "risk", "action", "flagged", "campaign_id", "flagged_at", "reasons",
+                          "evidence", "decided_at"}
+        assert [e["reason"] for e in a["evidence"]] == a["reasons"]
+        assert all(e["detector"] and 0.0 <= e["score"] <= 1.0 for e in a["evidence"])
         assert 0.0 <= a["risk"] <= 1.0
         assert a["action"] in {action.value for action in Action}
         assert a["flagged"] == (a["action"] not in {"allow", "monitor"})

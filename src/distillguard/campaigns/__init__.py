@@ -3,34 +3,29 @@
 from distillguard.campaigns.cluster import (
     Campaign,
     CampaignResult,
-    CampaignSettings,
     campaign_features,
     find_campaigns,
     merge_campaigns,
+    pooled_context,
     propagate,
 )
-from distillguard.campaigns.edges import LinkSettings, link_accounts
-from distillguard.campaigns.indicators import (
-    FAMILIES,
-    Indicators,
-    describe_indicators,
-    load_indicators,
-    shared_indicators,
-)
+from distillguard.campaigns.edges import link_accounts
+from distillguard.campaigns.indicators import FAMILIES, Indicators
+from distillguard.campaigns.settings import CampaignSettings, CampaignTunables, LinkSettings, load_campaign_settings
 
 __all__ = [
     "FAMILIES",
-    "Indicators",
     "Campaign",
     "CampaignResult",
     "CampaignSettings",
+    "CampaignTunables",
+    "Indicators",
     "LinkSettings",
     "campaign_features",
-    "describe_indicators",
     "find_campaigns",
     "link_accounts",
-    "load_indicators",
+    "load_campaign_settings",
     "merge_campaigns",
+    "pooled_context",
     "propagate",
-    "shared_indicators",
 ]

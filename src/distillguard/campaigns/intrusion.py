@@ -1,7 +1,7 @@
 """Intrusion sets: campaigns run by one operator, grouped by the infrastructure they share over time.
 
 A campaign's indicators are those its member accounts show (the compact
-indicators of :func:`~distillguard.campaigns.indicators.load_indicators`, as a
+indicators of :func:`~distillguard.analysis.indicators.load_indicators`, as a
 long table by :func:`indicator_rows`): addresses and subnets, clients,
 templates, payment fingerprints, signup patterns. Only indicators that
 campaign members mostly own count, each weighed by its rarity over every
@@ -15,45 +15,14 @@ alike: the same campaign id in two runs is one campaign seen twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import cast
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from distillguard.campaigns.indicators import (
-    Indicators,
-    describe_indicators,
-    load_indicators,
-)
+from distillguard.campaigns.indicators import Indicators
+from distillguard.campaigns.settings import IntrusionSettings, load_campaign_settings
 from distillguard.core.ids import text_hash64
-from distillguard.store import Store
-
-_MEMBERS_SQL = """
-SELECT DISTINCT run_id, campaign_id, account_id FROM decisions
-WHERE campaign_id IS NOT NULL AND ($run IS NULL OR run_id = $run)
-"""
-
-
-@dataclass(frozen=True)
-class IntrusionSettings:
-    """Thresholds of the grouping step."""
-
-    families: tuple[str, ...] = ("network", "client", "template", "payment", "signup")
-    """Families of infrastructure an operator reuses (activity timing is not one: campaigns run side by side)."""
-    min_members: int = 2
-    """An indicator is the campaign's when this many of its members show it (or all, if fewer)."""
-    family_min: float = 0.2
-    """Rarity-weighted overlap within a family that counts as evidence."""
-    min_families: int = 2
-    strong_families: dict[str, float] = field(default_factory=lambda: {"payment": 0.3})
-    """Families whose overlap alone (at least the value) links two campaigns."""
-    pool_indicators: int = 5
-    pool_overlap: float = 0.5
-    """A whole pool of owned indicators (at least ``pool_indicators``, overlapping this much) links alone."""
-    min_ownership: float = 0.5
-    """Share of the accounts showing an indicator that must be campaign members for it to count."""
-    max_evidence: int = 10
 
 
 @dataclass(frozen=True)
@@ -95,19 +64,6 @@ def indicator_rows(indicators: Indicators) -> pl.DataFrame:
         "family": table.get_column("family").cast(pl.String),
         "indicator": (table.get_column("kind").cast(pl.String) + ":#" + table.get_column("h").cast(pl.String)),
     })
-
-
-def readable_names(store: Store, account_ids: list[str]) -> dict[str, str]:
-    """``kind:#hash`` → ``kind:value`` for the indicators of some accounts (keys as in ``load_indicators``)."""
-    described = describe_indicators(store, account_ids).select("kind", "value", "h").unique()
-    keys = pl.col("kind") + ":#" + pl.col("h").cast(pl.String)
-    label = pl.concat_str([pl.col("kind"), pl.col("value")], separator=":")
-    return dict(described.select(keys.alias("key"), label.alias("name")).iter_rows())
-
-
-def load_campaign_members(store: Store, run_id: str | None = None) -> pl.DataFrame:
-    """``run_id, campaign_id, account_id`` of every campaign member (of one run, or of all runs)."""
-    return cast(pl.DataFrame, pl.from_arrow(store.query(_MEMBERS_SQL, {"run": run_id})))
 
 
 def campaign_indicators(indicators: pl.DataFrame, members: pl.DataFrame, settings: IntrusionSettings) -> pl.DataFrame:
@@ -179,7 +135,7 @@ def group_intrusion_sets(
     every account. Every campaign belongs to exactly one set (a set of one
     when nothing links it).
     """
-    settings = settings or IntrusionSettings()
+    settings = settings or load_campaign_settings().intrusion
     if members.height == 0:
         return []
     per_campaign = campaign_indicators(indicators, members, settings)
@@ -230,27 +186,6 @@ def _shared(per_campaign: pl.DataFrame, limit: int, per_family: int = 3) -> list
     )
     return [SharedIndicator(f, i, int(c), int(a)) for f, i, c, a in
             shared.select("family", "indicator", "campaigns", "accounts").iter_rows()]
-
-
-def find_intrusion_sets(
-    store: Store,
-    indicators: Indicators | None = None,
-    members: pl.DataFrame | None = None,
-    settings: IntrusionSettings | None = None,
-) -> list[IntrusionSet]:
-    """Intrusion sets over the campaigns of every stored run (or of ``members``), with readable evidence.
-
-    The readable values of the shared indicators are read for one account showing each.
-    """
-    indicators = indicators if indicators is not None else load_indicators(store)
-    members = load_campaign_members(store) if members is None else members
-    rows = indicator_rows(indicators)
-    sets = group_intrusion_sets(rows, members, settings)
-    keys = pl.Series([item.indicator for s in sets for item in s.shared], dtype=pl.String).unique()
-    witnesses = rows.filter(pl.col("indicator").is_in(keys.implode())).group_by("indicator").agg(pl.col("account_id").min())
-    names = readable_names(store, witnesses.get_column("account_id").unique().sort().to_list())
-    return [replace(s, shared=[replace(item, indicator=names.get(item.indicator, item.indicator)) for item in s.shared])
-            for s in sets]
 
 
 def set_of(sets: list[IntrusionSet], campaign_id: str) -> IntrusionSet | None:

@@ -1,7 +1,8 @@
 """A campaign's lifecycle: its hourly time series and the phases found in it.
 
-One SQL query pulls the campaign's traffic aggregated per hour, account,
-model and capability; everything else is pure functions over that table.
+The input is the campaign's traffic aggregated per hour, account, model and
+capability (read by :func:`distillguard.store.traffic.campaign_hours`);
+everything here is pure functions over that table.
 Phases are found from the data alone, by rules that hold whatever the
 campaign's size or timing:
 
@@ -30,8 +31,7 @@ from typing import cast
 import numpy as np
 import polars as pl
 
-from distillguard.accounts.stats import ELICITATION_THRESHOLD
-from distillguard.store import Store
+from distillguard.campaigns.settings import LifecycleSettings, load_campaign_settings
 
 HOUR = timedelta(hours=1)
 PHASE_KINDS: tuple[str, ...] = (
@@ -39,69 +39,6 @@ PHASE_KINDS: tuple[str, ...] = (
     "elicitation_shift", "account_replacement", "expansion", "account_rotation",
 )
 
-_TRAFFIC_SQL = """
-WITH m AS (SELECT DISTINCT unnest($members) AS account_id)
-SELECT date_trunc('hour', e.ts) AS hour, e.account_id, e.model,
-       coalesce(s.capability, 'unknown') AS capability,
-       count(*) AS n,
-       count(*) FILTER (WHERE coalesce(s.cot_score, 0) >= $threshold
-                        OR coalesce(s.reasoning_requested, 0) >= $threshold) AS n_elicit,
-       count(*) FILTER (WHERE coalesce(s.cot_score, 0) >= $threshold) AS n_words
-FROM exchanges e JOIN signals s USING (rid)
-WHERE e.account_id IN (SELECT account_id FROM m) AND s.account_id IN (SELECT account_id FROM m)
-GROUP BY ALL
-"""
-_SIGNUP_SQL = """
-SELECT account_id, created_at FROM accounts
-WHERE account_id IN (SELECT unnest($members)) AND created_at IS NOT NULL
-"""
-_FIRST_SEEN_SQL = "SELECT model, min(ts) AS first_seen FROM exchanges GROUP BY model"
-
-
-@dataclass(frozen=True)
-class LifecycleSettings:
-    """Thresholds of the phase rules (none is specific to a campaign's size or timing)."""
-
-    smooth_hours: int = 6
-    """Width of the centred moving average that evens out bursts and waves."""
-    ramp_level: float = 0.8
-    """Share of the usual hourly level at which a ramp-up ends."""
-    min_ramp_hours: int = 3
-    plateau_hours: int = 24
-    """A ramp-up ends where the volume reaches ``ramp_level`` of the median of this many hours ahead."""
-    quiet_share: float = 0.05
-    """Smoothed volume at or under this share of the usual level counts as quiet."""
-    min_dormancy_hours: int = 6
-    min_harvest_hours: int = 6
-    min_shift: float = 0.25
-    """Change in a capability's share (or the elicitation share) that counts as a shift."""
-    min_pivot_shift: float = 0.15
-    """Change in a model's share that counts as a pivot (a campaign merged from several moves only in part)."""
-    min_gain: float = 15.0
-    """Log-likelihood gain of a change point over no change (binomial, per exchange)."""
-    min_segment_exchanges: int = 20
-    min_segment_hours: int = 6
-    """Each side of a change point lasts at least this long (a switch back and forth within hours is no phase)."""
-    new_model_hours: float = 72.0
-    """A model first seen in all traffic at most this long before a pivot is newly released."""
-    burst_window_hours: float = 6.0
-    burst_share: float = 0.2
-    """Share of the members created within one window that makes a signup burst."""
-    burst_density: float = 5.0
-    """... and the window must hold this many times the members' mean signup rate."""
-    min_burst_accounts: int = 3
-    replacement_window_hours: int = 3
-    replacement_share: float = 0.3
-    """Share of the active accounts that stop, and start, within one window."""
-    expansion_share: float = 0.5
-    """New members joining within one window, as a share of the active ones, that make an expansion ..."""
-    expansion_rise: float = 1.25
-    """... when the hourly volume of the day after is at least this many times that of the day before."""
-    rotation_lifetime_share: float = 0.5
-    """Members active a median of at most this share of the campaign's span rotate ..."""
-    rotation_spread: float = 0.25
-    """... when later members start in at least this share of the hours of the rotation (not as one cohort)."""
-    min_accounts: int = 3
 
 
 @dataclass(frozen=True)
@@ -131,28 +68,14 @@ class Lifecycle:
     phases: list[Phase]
 
 
-def load_campaign_traffic(store: Store, members: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The members' traffic per hour, account, model and capability, and their signup times."""
-    traffic = cast(pl.DataFrame, pl.from_arrow(
-        store.query(_TRAFFIC_SQL, {"members": members, "threshold": ELICITATION_THRESHOLD})))
-    signups = cast(pl.DataFrame, pl.from_arrow(store.query(_SIGNUP_SQL, {"members": members})))
-    return traffic, signups
-
-
-def model_first_seen(store: Store) -> dict[str, datetime]:
-    """When each model first appears anywhere in the stored traffic."""
-    rows = store.query(_FIRST_SEEN_SQL).to_pylist()
-    return {r["model"]: r["first_seen"] for r in rows}
-
-
 def build_lifecycle(
     traffic: pl.DataFrame,
     signups: pl.DataFrame,
     first_seen: dict[str, datetime],
     settings: LifecycleSettings | None = None,
 ) -> Lifecycle:
-    """The hourly series of ``traffic`` (as :func:`load_campaign_traffic` returns it) and its phases."""
-    settings = settings or LifecycleSettings()
+    """The hourly series of ``traffic`` (as :func:`distillguard.store.traffic.campaign_hours` returns it) and its phases."""
+    settings = settings or load_campaign_settings().lifecycle
     hourly, models, capabilities = hourly_series(traffic)
     phases: list[Phase] = []
     if hourly.height:

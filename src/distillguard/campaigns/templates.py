@@ -49,36 +49,13 @@ prompt text, which a store may not keep, and a second pass over every prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
-import pyarrow as pa
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from distillguard.campaigns.settings import TemplateSettings, load_campaign_settings
 from distillguard.signals.fingerprint import hamming64
-from distillguard.store import Store
-
-
-@dataclass(frozen=True)
-class TemplateSettings:
-    """Thresholds of template grouping."""
-
-    radius: int = 3
-    """Bits within which two fingerprints are rows of one template."""
-    band_bits: int = 16
-    """Rotation step of the banded LSH (64 / band_bits rotations)."""
-    window: int = 4
-    """Sorted neighbours compared per fingerprint and rotation."""
-    min_rows: int = 5
-    """Rows an atom needs to take part in merging near-identical templates."""
-    merge_radius: int = 12
-    """Bits within which two atoms' centroids are variants of one template."""
-    max_atoms: int = 20_000
-    """Heaviest atoms considered for merging."""
-    hub_share: float = 0.002
-    hub_min: int = 20
-    """A template shown by more than ``hub_share`` of the accounts and ``hub_min`` accounts is a hub."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +74,7 @@ def group_templates(fp: np.ndarray, rows: np.ndarray, settings: TemplateSettings
     Only groups of at least two rows are kept; see the module doc. The groups do not depend on the
     order of ``fp``.
     """
-    settings = settings or TemplateSettings()
+    settings = settings or load_campaign_settings().templates
     order = np.argsort(np.asarray(fp, np.uint64))
     fp = np.asarray(fp, np.uint64)[order]
     rows = np.asarray(rows, np.int64)[order]
@@ -204,70 +181,11 @@ def _merge(fp: np.ndarray, rows: np.ndarray, atom: np.ndarray, atom_rows: np.nda
     return leader
 
 
-_DISTINCT = """
-SELECT template_fp AS fp, count(*) AS n FROM signals
-WHERE ($until IS NULL OR ts < $until) AND template_fp IS NOT NULL GROUP BY ALL
-"""
+def named_groups(groups: TemplateGroups, group: np.ndarray, accounts: np.ndarray, population: np.ndarray,
+                 settings: TemplateSettings) -> dict[int, str]:
+    """Group id → template name (``~`` + leader hex) of the groups that are not hubs.
 
-_SPREAD = """
-SELECT g.g, count(DISTINCT s.account_id) AS accounts,
-       (SELECT count(DISTINCT account_id) FROM signals WHERE $until IS NULL OR ts < $until) AS population
-FROM signals s JOIN _dg_template_groups g ON s.template_fp = g.fp
-WHERE $until IS NULL OR s.ts < $until GROUP BY ALL
-"""
-
-TABLE = "template_groups"
-"""The temporary table :func:`build_template_table` writes: ``fp`` → ``template`` (``~`` + centroid hex)."""
-
-
-def build_template_table(store: Store, until: datetime | None = None, settings: TemplateSettings | None = None) -> int:
-    """Group the template fingerprints of the traffic before ``until`` and write :data:`TABLE`; return its groups.
-
-    Hub templates (see the module doc) are left out of the table.
+    ``accounts[k]`` accounts show group ``group[k]``, out of ``population[k]`` accounts in all.
     """
-    settings = settings or TemplateSettings()
-    distinct = store.query(_DISTINCT, {"until": until})
-    groups = group_templates(distinct.column("fp").to_numpy(), distinct.column("n").to_numpy(), settings)
-    kept = groups.group >= 0
-    store.con.register("_dg_template_groups", pa.table({
-        "fp": pa.array(groups.fp[kept], pa.uint64()), "g": pa.array(groups.group[kept], pa.int64()),
-    }))
-    try:
-        spread = store.query(_SPREAD, {"until": until})
-        accounts, population = spread.column("accounts").to_numpy(), spread.column("population").to_numpy()
-        hub = (accounts > settings.hub_min) & (accounts > settings.hub_share * population)
-        groups_left = spread.column("g").to_numpy()[~hub]
-        names = pa.array([f"~{c:016x}" for c in groups.name[groups_left]], pa.string())
-        store.con.register("_dg_template_names", pa.table({"g": pa.array(groups_left, pa.int64()), "template": names}))
-        try:
-            store.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT fp, template "
-                "FROM _dg_template_groups JOIN _dg_template_names USING (g)"
-            )
-        finally:
-            store.con.unregister("_dg_template_names")
-    finally:
-        store.con.unregister("_dg_template_groups")
-    return len(groups_left)
-
-
-_BUILT = "template_groups_built"
-
-
-def ensure_template_table(store: Store, until: datetime | None = None) -> None:
-    """Build :data:`TABLE` unless this connection holds it already for ``until`` and the same stored signals.
-
-    One assessment reads the template groups three times (indicators, campaign
-    records, descriptions): they are grouped once.
-    """
-    n = store.query("SELECT count(*) FROM signals").column(0)[0].as_py()
-    built = store.query(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name", {"name": _BUILT}
-    ).column(0)[0].as_py()
-    if built and store.query(
-        f"SELECT bool_and(until IS NOT DISTINCT FROM $until AND n = $n) FROM {_BUILT}", {"until": until, "n": n}
-    ).column(0)[0].as_py():
-        return
-    build_template_table(store, until)
-    store.con.execute(f"CREATE OR REPLACE TEMP TABLE {_BUILT} AS SELECT $until::TIMESTAMPTZ AS until, $n::BIGINT AS n",
-                      {"until": until, "n": n})
+    hub = (accounts > settings.hub_min) & (accounts > settings.hub_share * population)
+    return {int(g): f"~{groups.name[g]:016x}" for g in group[~hub]}

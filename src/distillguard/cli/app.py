@@ -5,42 +5,29 @@ from __future__ import annotations
 import re
 import sys
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from distillguard import __version__
 from distillguard.accounts import IpIntel
-from distillguard.cli.assess import Assessment, assess, flag_times
-from distillguard.cli.gateway_cmd import gateway_cmd
-from distillguard.cli.pipeline import (
-    IngestCounts,
-    build_stats,
-    campaign_rows,
-    data_end,
-    decision_rows,
-    earlier_flags,
-    ingest,
-    replay,
-    write_outputs,
-)
+from distillguard.analysis import AnalysisResult, analyze, replay_logs
+from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
 from distillguard.cli.campaign_cmd import campaign_app
 from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors, out
+from distillguard.cli.gateway_cmd import gateway_cmd
 from distillguard.cli.signup_cmd import signup_app
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.decision import Action
 from distillguard.eval import run_eval
-from distillguard.ingest import RejectSink
 from distillguard.policy import Policy, load_policy
-from distillguard.signals import SIGNALS, DatasetSweepSignal, PromptSetIndex, Signal
 from distillguard.sim import load_scenario, simulate
-from distillguard.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
 app.command("gateway")(gateway_cmd)
@@ -111,52 +98,20 @@ def simulate_cmd(
         out.print(summary.table())
 
 
-def _open(settings: Settings) -> Store:
-    return Store(settings.db).open()
-
-
 def _setup(config: Path | None, db: Path | None, intel: Path | None, batch: int | None, store_text: bool,
-           strict: bool, policy: Path | None, prompt_sets: Path | None) -> tuple[Settings, Policy, IpIntel]:
-    """Settings, policy and IP intelligence, all validated before any work starts."""
+           strict: bool, policy: Path | None, prompt_sets: Path | None
+           ) -> tuple[Settings, Policy, CampaignTunables, IpIntel]:
+    """Settings, policy, campaign tunables and IP intelligence, all validated before any work starts."""
     settings = _settings(config, db, intel, batch, store_text, strict, prompt_sets)
-    return settings, load_policy(policy), IpIntel.load(settings.intel_dir)
+    return settings, load_policy(policy), load_campaign_settings(settings.campaigns), IpIntel.load(settings.intel_dir)
 
 
-def _signals(settings: Settings) -> dict[str, Signal] | None:
-    """The signal registry, with the dataset-sweep signal when prompt sets are configured."""
-    if settings.analyze.prompt_sets is None:
-        return None
-    index = PromptSetIndex.from_directory(settings.analyze.prompt_sets)
-    return {**SIGNALS, "sweep_item": DatasetSweepSignal(index)}
-
-
-def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path) -> tuple[IngestCounts, int]:
-    """Read the inputs into the store; return what was read and how many exchanges the store holds."""
-    total = sum(p.stat().st_size for p in logs if p.exists())
-    sink = RejectSink(out_dir / "rejects.jsonl", strict=settings.analyze.strict)
-    try:
-        with _progress() as progress:
-            task = progress.add_task("ingest (bytes)", total=total)
-            counts = ingest(store, logs, accounts, sink, batch_size=settings.analyze.batch_size,
-                            keep_text=settings.analyze.store_text, signals=_signals(settings),
-                            advance=lambda n: progress.advance(task, n))
-    finally:
-        sink.close()
-    return counts, store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py()
-
-
-def _finish(store: Store, kind: str, started: datetime, inputs: list[Path], assessment: Assessment,
-            flagged_at: dict[str, datetime], counts: IngestCounts, out_dir: Path) -> None:
-    """Write the output files, and keep the run, its decisions, campaigns and account features in the store."""
-    write_outputs(out_dir, assessment, flagged_at)
-    run_id = uuid.uuid4().hex
-    store.replace_table("account_features", assessment.features)
-    store.append("decisions", decision_rows(run_id, assessment.decisions, flagged_at))
-    store.append("campaigns", campaign_rows(run_id, assessment.campaigns))
-    store.con.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, now(), ?, ?)",
-        [run_id, kind, started, [str(p) for p in inputs], orjson.dumps(vars(counts)).decode()],
-    )
+@contextmanager
+def _phase(name: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar for one phase of the analysis."""
+    with _progress() as progress:
+        task = progress.add_task(name, total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 @app.command("analyze")
@@ -170,17 +125,10 @@ def analyze_cmd(
 ) -> None:
     """Ingest logs, compute signals and account fingerprints, link campaigns, decide actions."""
     with errors():
-        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
-        started, t0 = datetime.now(UTC), time.perf_counter()
-        with _open(settings) as store:
-            counts, n_stored = _ingest(store, settings, logs, accounts or [], out_dir)
-            with _progress() as progress:
-                task = progress.add_task("account fingerprints", total=n_stored)
-                stats = build_stats(store, ip_intel, settings.analyze.batch_size, lambda n: progress.advance(task, n))
-            assessment = assess(store, stats, rules)
-            flagged_at = flag_times(assessment.decisions, earlier_flags(store), data_end(store))
-            _finish(store, "analyze", started, logs, assessment, flagged_at, counts, out_dir)
-        out.print(_summary(counts, assessment, n_stored, time.perf_counter() - t0, settings.db, out_dir))
+        settings, rules, tunables, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
+        t0 = time.perf_counter()
+        result = analyze(settings, rules, tunables, ip_intel, logs, accounts or [], out_dir, _phase)
+        out.print(_summary(result, time.perf_counter() - t0, settings.db, out_dir))
 
 
 @app.command("replay")
@@ -196,24 +144,13 @@ def replay_cmd(
     """Process the logs in time order and re-decide at every interval, as a deployment would."""
     with errors():
         step = _duration(every)
-        settings, rules, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
-        started, t0 = datetime.now(UTC), time.perf_counter()
-        with _open(settings) as store:
-            counts, n_stored = _ingest(store, settings, logs, accounts or [], out_dir)
-            with _progress() as progress:
-                task = progress.add_task(f"replay every {every}", total=n_stored)
-                last, first_flag, steps = replay(
-                    store, ip_intel, lambda stats, at: assess(store, stats, rules, at), step,
-                    settings.analyze.batch_size, lambda n: progress.advance(task, n))
-            if last is None:
-                console.print("nothing to replay: the store holds no exchanges", style="yellow")
-                raise typer.Exit(0)
-            _finish(store, "replay", started, logs, last, first_flag, counts, out_dir)
-            with (out_dir / "replay.jsonl").open("wb") as fh:
-                for s in steps:
-                    fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
-                                           "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")
-        out.print(_summary(counts, last, n_stored, time.perf_counter() - t0, settings.db, out_dir))
+        settings, rules, tunables, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
+        t0 = time.perf_counter()
+        result = replay_logs(settings, rules, tunables, ip_intel, logs, accounts or [], out_dir, step, _phase)
+        if result.assessment is None:
+            console.print("nothing to replay: the store holds no exchanges", style="yellow")
+            raise typer.Exit(0)
+        out.print(_summary(result, time.perf_counter() - t0, settings.db, out_dir))
 
 
 @app.command("eval")
@@ -243,7 +180,8 @@ def _duration(text: str) -> timedelta:
     return timedelta(**{unit: int(match.group(1))})
 
 
-def _summary(counts: IngestCounts, assessment: Assessment | None, n_stored: int, seconds: float, db: Path, out_dir: Path) -> Table:
+def _summary(result: AnalysisResult, seconds: float, db: Path, out_dir: Path) -> Table:
+    counts, assessment, n_stored = result.counts, result.assessment, result.n_stored
     table = Table(title="distillguard analysis", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -264,8 +202,9 @@ def _summary(counts: IngestCounts, assessment: Assessment | None, n_stored: int,
                 table.add_row(f"  {action.value}", f"{actions[action.value]:,}")
         table.add_row("flagged accounts", f"{sum(d.flagged for d in assessment.decisions):,}")
         table.add_row("campaigns", f"{len(assessment.campaigns):,}")
-        for c in sorted(assessment.campaigns, key=lambda c: -c["n_accounts"])[:10]:
-            table.add_row(f"  {c['campaign_id']}", f"{c['n_accounts']:,} accounts, {c['n_exchanges']:,} exchanges, confidence {c['confidence']:.2f}")
+        for c in sorted(assessment.campaigns, key=lambda c: -c.n_accounts)[:10]:
+            table.add_row(f"  {c.campaign_id}",
+                          f"{c.n_accounts:,} accounts, {c.n_exchanges:,} exchanges, confidence {c.confidence:.2f}")
     table.add_row("elapsed", f"{seconds:,.1f} s")
     table.add_row("store", str(db))
     table.add_row("outputs", str(out_dir))

@@ -14,68 +14,57 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from distillguard.campaigns import link_accounts, load_indicators
+from distillguard.analysis.indicators import load_indicators
+from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_sets
+from distillguard.campaigns import link_accounts
 from distillguard.campaigns.indicators import Indicators
-from distillguard.campaigns.intrusion import IntrusionSet, find_intrusion_sets, set_of
-from distillguard.campaigns.lifecycle import (
-    Lifecycle,
-    build_lifecycle,
-    load_campaign_traffic,
-    model_first_seen,
-)
+from distillguard.campaigns.intrusion import IntrusionSet, set_of
+from distillguard.campaigns.lifecycle import Lifecycle
+from distillguard.campaigns.settings import CampaignTunables, LinkSettings, load_campaign_settings
 from distillguard.cli.console import ConfigOpt, DbOpt, errors, out
 from distillguard.cli.plots import plot_account_graph, plot_lifecycle
 from distillguard.config import load_settings, with_overrides
 from distillguard.core.errors import DistillguardError
 from distillguard.store import Store
+from distillguard.store.results import find_campaign, member_decisions, run_campaigns
+from distillguard.store.runs import run_ids
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Inspect the campaigns of a stored run: evidence, lifecycle, intrusion set.")
 RunOpt = Annotated[str | None, typer.Option("--run", help="Run id [default: the newest run (holding the campaign)].")]
 
-_RUNS_SQL = "SELECT run_id FROM runs ORDER BY started_at DESC"
-_CAMPAIGNS_SQL = """
-SELECT campaign_id, n_accounts, n_exchanges, first_seen, last_seen, confidence, record
-FROM campaigns WHERE run_id = $run ORDER BY n_exchanges DESC, campaign_id
-"""
-_FIND_SQL = """
-SELECT c.run_id, c.record FROM campaigns c JOIN runs r USING (run_id)
-WHERE c.campaign_id = $id AND ($run IS NULL OR c.run_id = $run)
-ORDER BY r.started_at DESC LIMIT 1
-"""
-_DECISIONS_SQL = """
-SELECT account_id, risk, flagged FROM decisions
-WHERE run_id = $run AND account_id IN (SELECT unnest($members))
-"""
-
-
-def _store(db: Path | None, config: Path | None) -> Store:
+def _open(db: Path | None, config: Path | None) -> tuple[Store, CampaignTunables]:
+    """The store named by the options or the config, opened, and the campaign tunables."""
     settings = load_settings(config)
     if db is not None:
         settings = with_overrides(settings, "command line", db=db)
     if not settings.db.exists():
         raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
-    return Store(settings.db).open()
+    tunables = load_campaign_settings(settings.campaigns)
+    return Store(settings.db).open(), tunables
 
 
-def _latest_run(store: Store, run: str | None) -> str:
-    runs = store.query(_RUNS_SQL).to_pylist()
+def _run(store: Store, run: str | None) -> str:
+    """The named run (checked), or the newest."""
+    runs = run_ids(store)
     if run is not None:
-        if not any(r["run_id"] == run for r in runs):
-            known = ", ".join(r["run_id"] for r in runs[:5]) or "none"
+        if run not in runs:
+            known = ", ".join(runs[:5]) or "none"
             raise DistillguardError(f"{store.path}: no run {run!r} (newest runs: {known})")
         return run
     if not runs:
         raise DistillguardError(f"{store.path}: the store holds no runs (run `distillguard analyze` first)")
-    return str(runs[0]["run_id"])
+    return runs[0]
 
 
 @campaign_app.command("list")
 def list_cmd(db: DbOpt = None, run: RunOpt = None, config: ConfigOpt = None) -> None:
     """List the campaigns of a run (the newest by default) with their intrusion sets."""
-    with errors(), _store(db, config) as store:
-        run_id = _latest_run(store, run)
-        rows = store.query(_CAMPAIGNS_SQL, {"run": run_id}).to_pylist()
-        sets = find_intrusion_sets(store) if rows else []
+    with errors():
+        store, tunables = _open(db, config)
+    with errors(), store:
+        run_id = _run(store, run)
+        rows = run_campaigns(store, run_id)
+        sets = find_intrusion_sets(store, settings=tunables.intrusion) if rows else []
         table = Table(title=f"campaigns of run {run_id} ({store.path})", title_justify="left")
         for name, justify in (("campaign", "left"), ("accounts", "right"), ("exchanges", "right"),
                               ("first seen", "left"), ("last seen", "left"), ("confidence", "right"),
@@ -107,22 +96,23 @@ def show_cmd(
     """Print a campaign's evidence, lifecycle and intrusion set; write its lifecycle and account-graph PNGs."""
     if by not in ("model", "capability"):
         raise typer.BadParameter(f"--by {by!r}: expected model or capability")
-    with errors(), _store(db, config) as store:
-        found = store.query(_FIND_SQL, {"id": campaign_id, "run": run}).to_pylist()
-        if not found:
+    with errors():
+        store, tunables = _open(db, config)
+    with errors(), store:
+        found = find_campaign(store, campaign_id, run)
+        if found is None:
             where = f"run {run}" if run else "any run"
             raise DistillguardError(
                 f"{store.path}: no campaign {campaign_id!r} in {where}; "
                 f"`distillguard campaign list --db {store.path}` lists the campaign ids of the newest run "
                 "(add --run RUN for another run)")
-        run_id, record = found[0]["run_id"], orjson.loads(found[0]["record"])
+        run_id, record = found[0], orjson.loads(found[1])
         members: list[str] = record["accounts"]
-        traffic, signups = load_campaign_traffic(store, members)
-        lifecycle = build_lifecycle(traffic, signups, model_first_seen(store))
-        indicators = load_indicators(store)
-        edges = _member_edges(indicators, members)
-        sets = find_intrusion_sets(store, indicators)
-        decisions = cast(pl.DataFrame, pl.from_arrow(store.query(_DECISIONS_SQL, {"run": run_id, "members": members})))
+        lifecycle = campaign_lifecycle(store, members, tunables.lifecycle)
+        indicators = load_indicators(store, templates=tunables.templates)
+        edges = _member_edges(indicators, members, tunables.link)
+        sets = find_intrusion_sets(store, indicators, settings=tunables.intrusion)
+        decisions = cast(pl.DataFrame, pl.from_arrow(member_decisions(store, run_id, members)))
         nodes = pl.DataFrame({"account_id": members}).join(decisions, on="account_id", how="left")
         target = out_dir or Path(f"campaign-{campaign_id}")
         title = f"{campaign_id} — {len(members):,} accounts, {record['n_exchanges']:,} exchanges"
@@ -137,7 +127,7 @@ def show_cmd(
         out.print(f"lifecycle plot: {life_png}\naccount graph:  {graph_png}{note}")
 
 
-def _member_edges(indicators: Indicators, members: list[str]) -> pl.DataFrame:
+def _member_edges(indicators: Indicators, members: list[str], link: LinkSettings) -> pl.DataFrame:
     """The linking edges between members, linked over only the indicators members show.
 
     Every account's rows of those indicators are kept, so rarity and the
@@ -148,7 +138,7 @@ def _member_edges(indicators: Indicators, members: list[str]) -> pl.DataFrame:
         pl.col("account_id").is_in(pl.Series(members).implode())).get_column("i").cast(pl.UInt32)
     shown = indicators.table.filter(pl.col("i").is_in(codes.implode())).get_column("h").unique()
     subset = Indicators(indicators.accounts, indicators.table.filter(pl.col("h").is_in(shown.implode())))
-    return link_accounts(subset).filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
+    return link_accounts(subset, link).filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
 
 
 def _time(value: datetime | str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Action(StrEnum):
@@ -44,6 +45,15 @@ class Evidence:
     detector: str
     score: float
     reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """``{detector, score, reason}`` with the score to 4 places."""
+        return {"detector": self.detector, "score": round(self.score, 4), "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Evidence:
+        """Evidence read back from :meth:`to_json`."""
+        return cls(str(item["detector"]), float(item["score"]), str(item["reason"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from distillguard.gateway.middleware import (
 from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
 from distillguard.gateway.summarize import ExtractiveSummarizer, Summarizer
 from distillguard.policy.rules import load_policy
-from distillguard.policy.signup import SignupAssessor, SignupRequest, load_signup_assessor
+from distillguard.policy.signup import SignupAssessor, load_signup_assessor
+from distillguard.policy.signup_request import SignupRequest
 from distillguard.store import Store
 from distillguard.store.online import open_state
 

@@ -135,7 +135,7 @@ class Store:
         sig = signals.drop_columns(["request_id"]).add_column(0, "rid", rid)
         sig = sig.add_column(1, "account_id", exchanges.column("account_id")).add_column(2, "ts", exchanges.column("ts"))
         sig_columns = ", ".join(f'"{n}"' for n in sig.column_names)
-        with self._transaction("batch not stored", _dg_ex=ex, _dg_sig=sig) as con:
+        with self.transaction("batch not stored", _dg_ex=ex, _dg_sig=sig) as con:
             inserted = con.execute(
                 f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) "
                 f"SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex RETURNING rid"
@@ -149,34 +149,21 @@ class Store:
                 )
             finally:
                 con.unregister("_dg_new")
-        return new.num_rows
+        return int(new.num_rows)
 
     def upsert_accounts(self, accounts: pa.Table) -> int:
         """Insert or replace account records (last record per account wins); return the row count."""
         if accounts.num_rows == 0:
             return 0
-        with self._transaction("accounts not stored", _dg_acc=accounts) as con:
+        with self.transaction("accounts not stored", _dg_acc=accounts) as con:
             con.execute(
                 f"INSERT OR REPLACE INTO accounts ({_ACCOUNT_COLUMNS}) "
                 f"SELECT {_ACCOUNT_COLUMNS} FROM _dg_acc QUALIFY row_number() OVER (PARTITION BY account_id) = 1"
             )
-        return accounts.num_rows
-
-    def replace_table(self, name: str, table: pa.Table) -> None:
-        """Replace a derived table (e.g. ``account_features``) whole, in one transaction."""
-        with self._transaction(f"table {name} not stored", _dg_tbl=table) as con:
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _dg_tbl')
-
-    def append(self, name: str, table: pa.Table) -> None:
-        """Append rows to a migrated table in one transaction (columns by name)."""
-        if table.num_rows == 0:
-            return
-        columns = ", ".join(f'"{c}"' for c in table.column_names)
-        with self._transaction(f"rows not appended to {name}", _dg_rows=table) as con:
-            con.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM _dg_rows')
+        return int(accounts.num_rows)
 
     @contextmanager
-    def _transaction(self, failure: str, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, failure: str, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction with ``tables`` registered as views; rolled back whole on any error."""
         con = self.con
         con.begin()

@@ -111,4 +111,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE signals ADD COLUMN sweep_item UBIGINT;
     """,
+    # 3 -> 4: every decision keeps its evidence with its provenance (detector, score, reason) and its time
+    """
+    ALTER TABLE decisions ADD COLUMN evidence STRUCT(detector VARCHAR, score DOUBLE, reason VARCHAR)[];
+    ALTER TABLE decisions ADD COLUMN decided_at TIMESTAMPTZ;
+    """,
 )

@@ -1,0 +1,120 @@
+"""From account statistics to decisions: risk, campaigns, propagation, policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import cast
+
+import polars as pl
+import pyarrow as pa
+
+from distillguard.accounts import AccountStats, score_accounts
+from distillguard.analysis.indicators import load_indicators, shared_indicators
+from distillguard.campaigns import Campaign, campaign_features, find_campaigns, link_accounts, propagate
+from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
+from distillguard.core.campaign import CampaignRecord, SharedIndicator
+from distillguard.core.decision import Decision, Evidence
+from distillguard.policy import DecisionContext, Policy, decide
+from distillguard.store import Store
+from distillguard.store.traffic import account_records
+
+INDICATOR_KINDS: dict[str, str] = {
+    "ip": "ips", "subnet": "subnets", "client": "clients", "template": "templates",
+    "payment": "payment_fingerprints", "signup_ip": "signup_ips", "signup_burst": "signup_bursts",
+}
+"""Indicator kind → its key in a campaign record's ``indicators``."""
+
+
+@dataclass
+class Assessment:
+    """Decisions for every account seen, the campaigns found, and the account features they rest on."""
+
+    decisions: list[Decision]
+    campaigns: list[CampaignRecord]
+    features: pa.Table
+
+
+def assess(
+    store: Store,
+    stats: AccountStats,
+    policy: Policy,
+    until: datetime | None = None,
+    tunables: CampaignTunables | None = None,
+    decided_at: datetime | None = None,
+) -> Assessment:
+    """Score every account, link them into campaigns, and decide an action for each.
+
+    ``until`` cuts the traffic the indicators are read from (a replay's interval end); ``tunables`` are the
+    campaign layer's (the shipped ones when None); ``decided_at`` stamps the decisions (default: ``until``).
+    Campaigns are reported from the risk at which the policy flags an account.
+    """
+    tunables = tunables or load_campaign_settings()
+    features = stats.get()
+    ids = features.column("account_id").to_pylist()
+    context = account_context(store, features)
+    own_risk, evidence = score_accounts(features, context)
+    indicators = load_indicators(store, until, tunables.templates)
+    edges = link_accounts(indicators, tunables.link)
+    result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold)
+    risk = propagate(ids, own_risk, result)
+    by_id = {c.campaign_id: c for c in result.campaigns}
+    categories = context.column("category").to_pylist()
+    stamp = decided_at or until
+    decisions = []
+    for i, account in enumerate(ids):
+        found = list(evidence[i])
+        cid = result.campaign_of.get(account)
+        if cid is not None and risk[i] > own_risk[i]:
+            camp = by_id[cid]
+            found.insert(0, Evidence("campaign.membership", float(result.tie[account]),
+                                     f"linked to campaign {cid} ({len(camp.members):,} accounts, risk {camp.risk:.2f})"))
+        decision = decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid))
+        decisions.append(replace(decision, decided_at=stamp))
+    shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
+    return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
+
+
+def account_context(store: Store, features: pa.Table) -> pa.Table:
+    """Account records (category, verification, created_at) aligned with the feature rows; null where unknown."""
+    accounts = cast(pl.DataFrame, pl.from_arrow(account_records(store)))
+    ids = pl.DataFrame({"account_id": features.column("account_id").to_pylist()}, schema={"account_id": pl.String})
+    joined = ids.join(accounts, on="account_id", how="left", maintain_order="left") if len(accounts) else ids.with_columns(
+        pl.lit(None, pl.String).alias("category"), pl.lit(None, pl.String).alias("verification"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("created_at"),
+    )
+    return joined.to_arrow()
+
+
+def campaign_records(stats: AccountStats, campaigns: list[Campaign], shared: pl.DataFrame) -> list[CampaignRecord]:
+    """The campaigns as records: volume, time span, capabilities, shared indicators, evidence."""
+    if not campaigns:
+        return []
+    pooled = campaign_features(stats, campaigns).to_pylist()
+    top: dict[str, dict[str, list[SharedIndicator]]] = {}
+    ordered = shared.sort(["campaign_id", "kind", "accounts", "value"], descending=[False, False, True, False])
+    for cid, kind, value, n in ordered.iter_rows():
+        top.setdefault(cid, {}).setdefault(INDICATOR_KINDS[kind], []).append(SharedIndicator(value, n))
+    return [
+        CampaignRecord(
+            campaign_id=camp.campaign_id,
+            accounts=tuple(camp.members),
+            n_exchanges=feat["n_exchanges"],
+            first_seen=feat["first_seen"],
+            last_seen=feat["last_seen"],
+            capabilities={k[4:]: v for k, v in feat.items() if k.startswith("cap_")},
+            risk=camp.risk,
+            confidence=camp.confidence,
+            evidence=tuple(camp.evidence),
+            linking_edges=dict(camp.families),
+            indicators={kind: tuple(items) for kind, items in top.get(camp.campaign_id, {}).items()},
+        )
+        for camp, feat in zip(campaigns, pooled)
+    ]
+
+
+def flag_times(decisions: list[Decision], earlier: dict[str, datetime], as_of: datetime | None) -> dict[str, datetime]:
+    """When each flagged account was first flagged: an earlier run's flag, else ``as_of`` (the data's end)."""
+    if as_of is None:
+        return {}
+    return {d.account_id: earlier.get(d.account_id, as_of) for d in decisions if d.flagged}

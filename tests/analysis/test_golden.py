@@ -1,0 +1,38 @@
+"""The dev scenario's outputs equal those of the code before the analysis layer (fields of that time only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from golden import run_digest
+from typer.testing import CliRunner
+
+from distillguard.cli import app
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+EXPECTED = Path(__file__).with_name("dev_golden.json")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "prompts").is_dir(), reason="needs ../shared/data (the dev scenario's corpora)")
+def test_dev_outputs_are_unchanged(tmp_path: Path) -> None:
+    runner = CliRunner()
+    traffic, out = tmp_path / "traffic", tmp_path / "analysis"
+    for args in (
+        ["simulate", "--scenario", "dev", "--corpus", str(SHARED / "prompts"), "--intel", str(SHARED / "intel"),
+         "--out", str(traffic)],
+        ["analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
+         "--intel", str(SHARED / "intel"), "--db", str(tmp_path / "store.duckdb"), "--out", str(out)],
+    ):
+        result = runner.invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    found, expected = run_digest(out), json.loads(EXPECTED.read_text())
+    assert found["accounts"] == expected["accounts"]
+    assert found["campaigns"] == expected["campaigns"]
+    assert found["linking_edges"].keys() == expected["linking_edges"].keys()
+    for campaign, edges in expected["linking_edges"].items():
+        assert found["linking_edges"][campaign].keys() == edges.keys()
+        for family, n in edges.items():
+            assert abs(found["linking_edges"][campaign][family] - n) <= max(2, 0.05 * n), (campaign, family)
