@@ -140,9 +140,11 @@ def main() -> None:
         "campaign": set_bias_for_budget(fit_weights(train[1::2], TERM_SIGNS, l2=args.l2), train),
     }
     for model, fitted in models.items():
+        rows = ("pooled groups, whole traffic and snapshots" if model == "campaign"
+                else "accounts and pooled groups, whole traffic")
         models[model] = fitted.model_copy(update={"fitted_on": [str(p) for p in args.train], "note": (
             f"{model} model fitted by bench/fit_risk_weights.py (class- and population-balanced logistic regression, "
-            f"sign-constrained, l2={args.l2}, on {'pooled groups, whole traffic and snapshots' if model == 'campaign' else 'accounts and pooled groups, whole traffic'}); "
+            f"sign-constrained, l2={args.l2}, on {rows}); "
             f"bias set so that risk >= {FLAG_RISK} keeps {FPR_BUDGET:.2%} FPR overall and {POPULATION_FPR_BUDGET:.1%} "
             f"per population on every calibration row, with a further margin of {LOGIT_MARGIN} logit")})
         print(f"{model} weights:", yaml.safe_dump(models[model].model_dump(), sort_keys=False, width=200))

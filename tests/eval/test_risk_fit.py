@@ -9,8 +9,8 @@ import pyarrow as pa
 
 from distillguard.accounts import IpIntel, score_accounts
 from distillguard.accounts.risk import TERM_SIGNS
-from distillguard.eval.inputs import Labels
-from distillguard.ingest import read_exchanges
+from distillguard.campaigns import pooled_context
+from distillguard.eval.inputs import Labels, read_labels
 from distillguard.eval.risk_fit import (
     SNAPSHOT_HOURS,
     AccountSample,
@@ -20,6 +20,7 @@ from distillguard.eval.risk_fit import (
     sample_weights,
     snapshot_times,
 )
+from distillguard.ingest import read_accounts, read_exchanges
 
 
 def _sample(seed: int) -> AccountSample:
@@ -102,3 +103,13 @@ def test_snapshots_are_the_traffic_as_it_stood_hours_into_each_campaign(tmp_path
     assert (truncated > 0).all()
     # snapshot groups are balanced apart from the whole traffic's
     assert {g for g in single.group[rows].tolist()} <= {f"{g}@{name}" for g in single.group[single.snapshot == ""].tolist()}
+    # pooled groups are fitted on the account context the campaign layer scores them with
+    whole, pooled_whole = single.snapshot == "", pooled.snapshot == ""
+    context = single.context.filter(pa.array(whole)).add_column(
+        0, "account_id", single.features.filter(pa.array(whole)).column("account_id"))
+    records = {r["account_id"]: r for read in read_accounts(tmp_path / "accounts.jsonl") for r in read.table.to_pylist()}
+    groups = pooled_groups(records, read_labels(tmp_path / "labels.jsonl"))
+    names = pooled.features.filter(pa.array(pooled_whole)).column("account_id").to_pylist()
+    seen = set(context.column("account_id").to_pylist())
+    expected = pooled_context(context, {g: [a for a in groups[g] if a in seen] for g in names})
+    assert pooled.context.filter(pa.array(pooled_whole)).equals(expected)

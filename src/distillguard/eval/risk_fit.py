@@ -9,6 +9,9 @@ marks distillation cannot end up counting against it), and measures recall
 and false-positive rates on other directories. ``bench/fit_risk_weights.py``
 runs it on the calibration scenarios and writes the account and campaign
 weight sets (``accounts/data/risk_weights.yaml``, ``campaign_weights.yaml``).
+The samples are built as analysis builds what it scores: the statistics input
+of :func:`distillguard.accounts.stat_input`, pooled groups' account context
+of :func:`distillguard.campaigns.pooled_context`.
 
 A deployment decides continuously, so the campaign model must also be right
 about a campaign a few hours into its life, not only after a week: besides the
@@ -31,16 +34,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.optimize import minimize
 
-from distillguard.accounts import STAT_INPUT_COLUMNS, AccountStats, IpIntel
+from distillguard.accounts import AccountStats, IpIntel, stat_input
 from distillguard.accounts.risk import RiskWeights, evidence_factor, risk_terms
+from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.ingest import read_accounts, read_exchanges
 from distillguard.signals import compute_signals
 
 FEATURES_FILE = "account-features-v3.parquet"
-POOLED_FILE = "pooled-features-v3.parquet"
+POOLED_FILE = "pooled-features-v4.parquet"
 _TIME = pa.timestamp("us", tz="UTC")
+_CONTEXT = ("category", "verification", "created_at")
 SNAPSHOT_HOURS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 """Hours after each campaign's first exchange at which the fit also sees the traffic as it stood then."""
 LOW_VOLUME = 50
@@ -93,14 +98,8 @@ def snapshot_times(traffic_dir: Path) -> dict[str, datetime]:
 
 
 def _stat_batches(traffic_dir: Path, batch_size: int) -> Iterator[pa.Table]:
-    path = traffic_dir / "exchanges.jsonl"
-    for read in read_exchanges(path, batch_size):
-        signals = compute_signals(read.table)
-        batch = read.table.select([c for c in STAT_INPUT_COLUMNS if c not in signals.column_names])
-        for name in STAT_INPUT_COLUMNS:
-            if name in signals.column_names:
-                batch = batch.append_column(name, signals.column(name))
-        yield batch
+    for read in read_exchanges(traffic_dir / "exchanges.jsonl", batch_size):
+        yield stat_input(read.table, compute_signals(read.table))
 
 
 def _stats(
@@ -162,21 +161,17 @@ def pooled_groups(records: dict[str, dict[str, Any]], labels: Labels, seed: int 
     return groups
 
 
-def _median_time(records: dict[str, dict[str, Any]], members: list[str]) -> datetime | None:
-    times = sorted(t for a in members if (t := records.get(a, {}).get("created_at")) is not None)
-    return times[len(times) // 2] if times else None
-
-
-def _most_common(values: list[str | None]) -> str | None:
-    known = [v for v in values if v is not None]
-    return max(sorted(set(known)), key=known.count) if known else None
+def _most_common(values: list[str]) -> str:
+    """The most frequent of ``values``, the first in sorted order on a tie."""
+    return max(sorted(set(values)), key=values.count)
 
 
 def build_features(traffic_dir: Path, intel: IpIntel, batch_size: int = 50_000) -> tuple[pa.Table, pa.Table]:
     """Account fingerprints and pooled group fingerprints of a simulated traffic directory, snapshots included.
 
-    Both carry ``category`` and ``verification`` (a group's most common ones)
-    and ``snapshot``; the pooled table also ``n_accounts``, ``attack`` and ``kind``.
+    Both carry ``category``, ``verification`` and ``created_at`` (a group's as
+    :func:`~distillguard.campaigns.pooled_context` gives them) and ``snapshot``;
+    the pooled table also ``n_accounts``, ``attack`` and ``kind``.
     """
     records: dict[str, dict[str, Any]] = {}
     for read in read_accounts(traffic_dir / "accounts.jsonl", batch_size):
@@ -199,21 +194,24 @@ def _tables(
     """The account and pooled-group fingerprints of ``stats`` (groups cut to the accounts seen so far)."""
     features = stats.get()
     ids = features.column("account_id").to_pylist()
-    for name in ("category", "verification"):
-        features = features.append_column(name, pa.array([records.get(a, {}).get(name) for a in ids], pa.string()))
-    features = features.append_column("created_at", pa.array([records.get(a, {}).get("created_at") for a in ids], _TIME))
+    context = pa.table({
+        "account_id": features.column("account_id"),
+        "category": pa.array([records.get(a, {}).get("category") for a in ids], pa.string()),
+        "verification": pa.array([records.get(a, {}).get("verification") for a in ids], pa.string()),
+        "created_at": pa.array([records.get(a, {}).get("created_at") for a in ids], _TIME),
+    })
+    for name in _CONTEXT:
+        features = features.append_column(name, context.column(name))
     seen = set(ids)
     groups = {name: kept for name, members in groups.items() if len(kept := [a for a in members if a in seen]) >= 2}
     pooled = stats.pool(groups).get()
     pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
-    for name in ("category", "verification"):
-        pooled = pooled.append_column(
-            name, pa.array([_most_common([records.get(a, {}).get(name) for a in m]) for m in groups.values()], pa.string())
-        )
-    pooled = pooled.append_column("created_at", pa.array([_median_time(records, m) for m in groups.values()], _TIME))
+    pooled_records = pooled_context(context, groups)
+    for name in _CONTEXT:
+        pooled = pooled.append_column(name, pooled_records.column(name))
     kinds = [
         f"pooled {name.split(':')[1]}" if name.startswith("campaign:")
-        else "pooled team of " + str(_most_common([str(labels.population[labels.index[a]]) for a in members]))
+        else "pooled team of " + _most_common([str(labels.population[labels.index[a]]) for a in members])
         for name, members in groups.items()
     ]
     pooled = pooled.append_column("attack", pa.array([n.startswith("campaign:") for n in groups], pa.bool_()))
