@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import xxhash
 
-from distillguard.ingest.normalize import parse_ts
+from distillguard.ingest.fields import parse_ts
 
 DEGRADING = {"summarize_reasoning", "strip_reasoning", "require_verification", "block"}
 """Actions that always degrade a response; throttle degrades only the requests over the rate."""

@@ -8,10 +8,10 @@ import httpx
 from gwshapes import REASONING
 from servers import serving
 
+from distillguard.core.api import ApiFormat
 from distillguard.gateway.app import GatewayApp
 from distillguard.gateway.capture import collect_stream
 from distillguard.gateway.config import load_gateway_config
-from distillguard.gateway.reasoning import Api
 from distillguard.gateway.summarize import ExtractiveSummarizer
 
 TOKEN = "s3cret-admin-token"
@@ -53,7 +53,7 @@ def put_action(base: str, account: str, action: str) -> httpx.Response:
 
 def reasoning_of(api: str, response: httpx.Response, stream: bool) -> str | None:
     """The reasoning a client gets, folded the way the gateway logs it."""
-    doc = collect_stream(Api(api), response.content) if stream else response.json()
+    doc = collect_stream(ApiFormat(api), response.content) if stream else response.json()
     if api == "responses":
         texts = [p["text"] for item in doc["output"] if item["type"] == "reasoning"
                  for key in ("summary", "content") for p in item.get(key) or ()]

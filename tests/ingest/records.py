@@ -1,9 +1,13 @@
-"""Small record fixtures shared by the ingest tests."""
+"""Small record fixtures and checks shared by the ingest tests."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+import orjson
+import pyarrow as pa
 
 TS_ISO = "2026-03-02T09:15:02.114Z"
 TS_MS = 1_772_442_902_114
@@ -109,6 +113,7 @@ def responses_exchange(**overrides: Any) -> dict[str, Any]:
 
 
 def account(**overrides: Any) -> dict[str, Any]:
+    """A valid account record; ``overrides`` replace (``...`` removes) fields."""
     rec: dict[str, Any] = {
         "account_id": "acct_1",
         "created_at": "2025-11-02T10:00:00Z",
@@ -125,3 +130,55 @@ def account(**overrides: Any) -> dict[str, Any]:
         else:
             rec[key] = value
     return rec
+
+
+# --- checks ---------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "docs" / "examples"
+
+#: Values of every JSON type and some empty shapes, put in place of any field by the robustness tests.
+ODD_VALUES: list[Any] = [None, 0, -1, 2**40, 1.5, True, "", "x", [], [1], ["x"], {}, {"type": "text"}, [{}], [None]]
+
+
+def example_lines(name: str) -> list[bytes]:
+    """The non-blank lines of a documented example file (none when the examples are absent)."""
+    path = EXAMPLES / name
+    if not path.is_file():
+        return []
+    return [line for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def assert_row_fits(row: dict[str, Any], schema: pa.Schema) -> None:
+    """The row has the schema's fields in order, converts to it, and fills every required field."""
+    assert list(row) == schema.names
+    table = pa.Table.from_pylist([row], schema=schema)
+    for f in schema:
+        if not f.nullable:
+            assert table.column(f.name).null_count == 0, f.name
+
+
+def assert_subset(row: dict[str, Any], expected: dict[str, Any]) -> None:
+    """The row holds the expected values for the expected keys."""
+    assert {k: row[k] for k in expected} == expected
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key / index path into a nested record."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += paths(v, (*prefix, i))
+    return out
+
+
+def replaced(record: Any, path: tuple[Any, ...], new: Any) -> Any:
+    """A deep copy of the record with the value at ``path`` replaced."""
+    clone = orjson.loads(orjson.dumps(record))
+    node = clone
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = new
+    return clone

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -21,7 +22,11 @@ RECORDS: list[dict[str, Any]] = [
     exchange(request_id="r1"),
     chat_exchange(request_id="r2", ts=1_772_443_200_000, org_id="org_9"),
     responses_exchange(request_id="r3", ts="2026-03-02T10:00:00+02:00"),
-    exchange(request_id="r4", ip="2001:0db8::0:42", response={"text": "ok", "reasoning": None, "tool_calls": None, "stop_reason": "end_turn"}),
+    exchange(
+        request_id="r4",
+        ip="2001:0db8::0:42",
+        response={"text": "ok", "reasoning": None, "tool_calls": None, "stop_reason": "end_turn"},
+    ),
     exchange(request_id="r5", response=..., status=500, usage=..., region="eu"),
 ]
 EXPECTED = [normalize_exchange(r) for r in RECORDS]
@@ -108,8 +113,23 @@ def test_every_format_reads_the_same_rows(tmp_path: Path, fmt: str) -> None:
 def test_parquet_struct_columns(tmp_path: Path) -> None:
     records = [
         exchange(request_id="a1", request={"system": "S", "messages": [{"role": "user", "content": "one"}]}),
-        exchange(request_id="a2", request={"system": "T", "messages": [{"role": "user", "content": "two"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "three"}]}),
-        exchange(request_id="a3", request={"system": None, "messages": [{"role": "user", "content": "four"}]}, response=None, status=503),
+        exchange(
+            request_id="a2",
+            request={
+                "system": "T",
+                "messages": [
+                    {"role": "user", "content": "two"},
+                    {"role": "assistant", "content": "ok"},
+                    {"role": "user", "content": "three"},
+                ],
+            },
+        ),
+        exchange(
+            request_id="a3",
+            request={"system": None, "messages": [{"role": "user", "content": "four"}]},
+            response=None,
+            status=503,
+        ),
     ]
     path = _write_parquet_struct_columns(tmp_path / "log.parquet", records)
     assert pa.types.is_struct(pq.read_schema(path).field("request").type)
@@ -122,7 +142,14 @@ def test_parquet_struct_columns(tmp_path: Path) -> None:
 
 def test_parquet_chat_struct_columns_with_null_filled_keys(tmp_path: Path) -> None:
     # Struct columns unify keys across rows: absent keys come back as None and must not matter.
-    records = [chat_exchange(request_id="c1"), chat_exchange(request_id="c2", endpoint=None, request={"messages": [{"role": "user", "content": "hi", "name": None}], "reasoning_effort": None})]
+    records = [
+        chat_exchange(request_id="c1"),
+        chat_exchange(
+            request_id="c2",
+            endpoint=None,
+            request={"messages": [{"role": "user", "content": "hi", "name": None}], "reasoning_effort": None},
+        ),
+    ]
     path = tmp_path / "chat.parquet"
     pq.write_table(pa.Table.from_pylist(records), path)
     rows, rejects, _ = _collect(read_exchanges(path))
@@ -136,7 +163,8 @@ def test_parquet_chat_struct_columns_with_null_filled_keys(tmp_path: Path) -> No
 def test_parquet_naive_timestamp_column_is_rejected_with_row_numbers(tmp_path: Path) -> None:
     path = tmp_path / "naive.parquet"
     table = pa.Table.from_pylist([dict(exchange(request_id=f"n{i}"), ts=None) for i in range(3)])
-    table = table.set_column(table.schema.get_field_index("ts"), "ts", pa.array([1_772_443_200_000] * 3, pa.int64()).cast(pa.timestamp("ms")))
+    naive = pa.array([1_772_443_200_000] * 3, pa.int64()).cast(pa.timestamp("ms"))
+    table = table.set_column(table.schema.get_field_index("ts"), "ts", naive)
     pq.write_table(table, path)
     rows, rejects, batches = _collect(read_exchanges(path, batch_size=2))
     assert [len(b.rejects) for b in batches] == [2, 1]

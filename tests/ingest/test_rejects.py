@@ -30,7 +30,11 @@ def test_counts_and_json_lines(tmp_path: Path) -> None:
     assert sink.counts == {"invalid IP address": 2, "broken JSON": 1}
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert lines[0] == {"file": "a.jsonl", "line": 3, "field": "ip", "reason": "invalid IP address", "raw": '{"ip": "x"}'}
-    assert [(x["file"], x["line"], x["field"]) for x in lines] == [("a.jsonl", 3, "ip"), ("a.jsonl", 9, None), ("b.jsonl", 1, "ip")]
+    assert [(x["file"], x["line"], x["field"]) for x in lines] == [
+        ("a.jsonl", 3, "ip"),
+        ("a.jsonl", 9, None),
+        ("b.jsonl", 1, "ip"),
+    ]
     assert sink.summary() == "3 rejects: 2 invalid IP address; 1 broken JSON"
 
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 
-from distillguard.gateway.reasoning import Api
+from distillguard.core.api import ApiFormat
 from distillguard.gateway.sse import SseParser
 
 
-def collect_stream(api: Api, body: bytes) -> dict[str, Any]:
+def collect_stream(api: ApiFormat, body: bytes) -> dict[str, Any]:
     """The response a stream carried, as one record."""
     parser = SseParser()
     docs = []
@@ -28,7 +28,7 @@ def collect_stream(api: Api, body: bytes) -> dict[str, Any]:
             continue
         if isinstance(doc, dict):
             docs.append(doc)
-    folders = {Api.ANTHROPIC: _anthropic, Api.CHAT: _chat, Api.RESPONSES: _responses}
+    folders = {ApiFormat.ANTHROPIC: _anthropic, ApiFormat.CHAT: _chat, ApiFormat.RESPONSES: _responses}
     return folders[api](docs)
 
 

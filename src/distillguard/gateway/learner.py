@@ -30,12 +30,12 @@ import pyarrow as pa
 
 from distillguard.accounts import AccountStats, IpIntel, score_accounts, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
+from distillguard.core.api import API_PATHS
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
 from distillguard.core.schema import EXCHANGE_SCHEMA
 from distillguard.gateway.capture import collect_stream
 from distillguard.gateway.config import GatewayConfig, LearnerPriority
-from distillguard.gateway.reasoning import API_PATHS
 from distillguard.ingest import normalize_exchange
 from distillguard.signals import compute_signals
 from distillguard.store.online import OnlineState, OnlineStateError, open_state

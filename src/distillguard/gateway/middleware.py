@@ -14,11 +14,10 @@ from typing import Any
 
 import orjson
 
+from distillguard.core.api import API_PATHS, ApiFormat
 from distillguard.core.decision import Action
 from distillguard.gateway.engine import UNIDENTIFIED, Admission, Engine, Observed
 from distillguard.gateway.reasoning import (
-    API_PATHS,
-    Api,
     Degradation,
     ReasoningTransform,
     StreamTransformer,
@@ -56,7 +55,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def error_body(api: Api, status: int, message: str, tier: str | None = None) -> bytes:
+def error_body(api: ApiFormat, status: int, message: str, tier: str | None = None) -> bytes:
     """A structured error in the API's own error shape (naming the tier for verification)."""
     kind = {429: "rate_limit_error", 503: "overloaded_error"}.get(status, "permission_error")
     code = {429: "rate_limited", 503: "gateway_unavailable"}.get(
@@ -64,7 +63,7 @@ def error_body(api: Api, status: int, message: str, tier: str | None = None) -> 
     detail: dict[str, Any] = {"message": message, "code": code}
     if tier is not None:
         detail["verification_tier"] = tier
-    if api is Api.ANTHROPIC:
+    if api is ApiFormat.ANTHROPIC:
         return orjson.dumps({"type": "error", "error": {"type": kind, **detail}})
     return orjson.dumps({"error": {"type": kind, **detail}})
 
@@ -118,7 +117,7 @@ class GatewayMiddleware:
         finally:
             engine.observe(observed)
 
-    async def _refuse(self, api: Api, admission: Admission, send: Send) -> None:
+    async def _refuse(self, api: ApiFormat, admission: Admission, send: Send) -> None:
         extra = []
         if admission.retry_after is not None:
             extra.append((b"retry-after", str(admission.retry_after).encode()))
@@ -168,7 +167,7 @@ def _client_ip(scope: Scope, headers: dict[str, str], header: str | None) -> str
 class _Responder:
     """The wrapped ``send``: passes the response on, degraded when the admission says so, and keeps a copy."""
 
-    def __init__(self, send: Send, api: Api, admission: Admission, observed: Observed, summarizer: Summarizer,
+    def __init__(self, send: Send, api: ApiFormat, admission: Admission, observed: Observed, summarizer: Summarizer,
                  capture_limit: int) -> None:
         self.send = send
         self.api = api

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpcore
 import httpx
 
+from distillguard.core.api import API_PATHS
 from distillguard.gateway.middleware import Receive, Scope, Send, send_json
-from distillguard.gateway.reasoning import API_PATHS
 
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",

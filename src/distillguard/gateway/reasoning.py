@@ -26,24 +26,9 @@ from typing import Any
 
 import orjson
 
+from distillguard.core.api import ApiFormat
 from distillguard.gateway.sse import SseEvent, SseParser, encode_event
 from distillguard.gateway.summarize import Summarizer
-
-
-class Api(StrEnum):
-    """The response shapes the gateway understands."""
-
-    ANTHROPIC = "anthropic"
-    CHAT = "chat"
-    RESPONSES = "responses"
-
-
-API_PATHS: dict[str, Api] = {
-    "/v1/messages": Api.ANTHROPIC,
-    "/v1/chat/completions": Api.CHAT,
-    "/v1/responses": Api.RESPONSES,
-}
-"""Request paths whose responses the gateway inspects; everything else passes through."""
 
 _CHAT_REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details")
 _THINKING = ("thinking", "redacted_thinking")
@@ -78,7 +63,7 @@ def _loads(data: bytes | str) -> Any:
 # --- whole JSON bodies ----------------------------------------------------------------
 
 
-def transform_json(api: Api, body: bytes, transform: ReasoningTransform) -> bytes:
+def transform_json(api: ApiFormat, body: bytes, transform: ReasoningTransform) -> bytes:
     """The response body without (or with a summary of) its reasoning; unchanged if unknown."""
     doc = _loads(body)
     if not isinstance(doc, dict):
@@ -87,11 +72,11 @@ def transform_json(api: Api, body: bytes, transform: ReasoningTransform) -> byte
     return orjson.dumps(doc) if changed else body
 
 
-def transform_document(api: Api, doc: dict[str, Any], transform: ReasoningTransform) -> bool:
+def transform_document(api: ApiFormat, doc: dict[str, Any], transform: ReasoningTransform) -> bool:
     """Degrade a parsed response in place; True if anything changed."""
-    if api is Api.ANTHROPIC:
+    if api is ApiFormat.ANTHROPIC:
         return _anthropic_content(doc, transform)
-    if api is Api.CHAT:
+    if api is ApiFormat.CHAT:
         choices = doc.get("choices")
         if not isinstance(choices, list):
             return False
@@ -190,10 +175,10 @@ class StreamTransformer:
         return b""
 
 
-def stream_transformer(api: Api, transform: ReasoningTransform) -> StreamTransformer:
+def stream_transformer(api: ApiFormat, transform: ReasoningTransform) -> StreamTransformer:
     """The stream transformer for one response of ``api``."""
-    kinds: dict[Api, type[StreamTransformer]] = {
-        Api.ANTHROPIC: AnthropicStream, Api.CHAT: ChatStream, Api.RESPONSES: ResponsesStream,
+    kinds: dict[ApiFormat, type[StreamTransformer]] = {
+        ApiFormat.ANTHROPIC: AnthropicStream, ApiFormat.CHAT: ChatStream, ApiFormat.RESPONSES: ResponsesStream,
     }
     return kinds[api](transform)
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -23,7 +24,9 @@ import pyarrow.parquet as pq
 
 from distillguard.core.errors import IngestError, RecordError
 from distillguard.core.schema import ACCOUNT_SCHEMA, EXCHANGE_SCHEMA
-from distillguard.ingest.normalize import BROKEN_JSON, normalize_account, normalize_exchange
+from distillguard.ingest.account import normalize_account
+from distillguard.ingest.fields import BROKEN_JSON
+from distillguard.ingest.normalize import normalize_exchange
 from distillguard.ingest.rejects import RAW_CHARS, Reject
 
 __all__ = ["FORMATS", "ReadBatch", "file_format", "read_accounts", "read_exchanges"]
@@ -194,7 +197,7 @@ def _read_lines(
                         rows.append(normalize(obj))
                     except RecordError as e:
                         rejects.append(Reject(fname, lineno, e.field, e.reason, _raw(line)))
-                    except Exception as e:  # noqa: BLE001 - see _unexpected
+                    except Exception as e:  # see _unexpected
                         rejects.append(_unexpected(fname, lineno, e, _raw(line)))
                 if len(rows) + len(rejects) >= batch_size:
                     pos = raw_file.tell() if gz else consumed
@@ -241,7 +244,7 @@ def _array_batches(
                 rows.append(normalize(obj))
             except RecordError as e:
                 rejects.append(Reject(fname, i + 1, e.field, e.reason, _raw_obj(obj)))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 rejects.append(_unexpected(fname, i + 1, e, _raw_obj(obj)))
         pos = size * end // total
         yield ReadBatch(_to_table(rows, schema), rejects, end - start, pos - reported)
@@ -299,7 +302,7 @@ def _read_parquet(
                     rows.append(normalize(obj))
                 except RecordError as e:
                     rejects.append(Reject(fname, i, e.field, e.reason, _raw_obj(obj)))
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     rejects.append(_unexpected(fname, i, e, _raw_obj(obj)))
             done += len(records)
             pos = size * done // total if total else size
