@@ -29,6 +29,8 @@ demo: venv
 		--baselines --logs $(RUN)/traffic/exchanges.jsonl --cache-dir runs/embeddings-cache
 
 test: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: venv

@@ -356,7 +356,8 @@ def main() -> None:
         rounds = [asyncio.run(measure(targets, args)) for _ in range(args.rounds)]
         time.sleep(1.0)  # the learner's last flush
         status = gateway_status(gw_port)
-        logged = sum(1 for _ in open(Path(tmp) / "gateway.jsonl", "rb"))
+        with (Path(tmp) / "gateway.jsonl").open("rb") as fh:
+            logged = sum(1 for _ in fh)
     med = {name: {k: statistics.median(r[name][k] for r in rounds) for k in rounds[0][name]} for name in rounds[0]}
     result = {
         "rates_rps": args.rates, "rounds": args.rounds, "proxy_core": proxy_core, "other_core": other_core,

@@ -86,7 +86,8 @@ def main() -> None:
         analyze_cmd.append("--no-store-text")
     analyze_s, analyze_rss = _run(analyze_cmd)
 
-    table = Table(title=f"scenario {args.scenario}: {n:,} exchanges, {size / 1e6:,.0f} MB of {args.format}, {os.cpu_count()} cores")
+    table = Table(
+        title=f"scenario {args.scenario}: {n:,} exchanges, {size / 1e6:,.0f} MB of {args.format}, {os.cpu_count()} cores")
     for col in ("stage", "seconds", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
         table.add_column(col, justify="right" if col != "stage" else "left")
     rows = [(f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None)]

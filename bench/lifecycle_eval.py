@@ -99,7 +99,8 @@ def _report_sets(out: Console, over: str, sets: list[IntrusionSet], operators: d
     for s in sets:
         ops = Counter(operators[c] for c in s.campaigns)
         links = "; ".join(f"{link.a}–{link.b}: {link.families}" for link in s.links[:2])
-        out.print(f"  {s.set_id}: {len(s.campaigns)} campaigns, true operators {dict(ops)}" + (f"  [{links}]" if links else ""), markup=False)
+        out.print(f"  {s.set_id}: {len(s.campaigns)} campaigns, true operators {dict(ops)}"
+                  + (f"  [{links}]" if links else ""), markup=False)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 import pyarrow as pa
 import pytest
-from factories import exchange, exchanges
 
 from distillguard.accounts import STAT_INPUT, STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP_COLUMN, stat_input
 from distillguard.signals import SIGNALS, compute_signals
+from factories import exchange, exchanges
 
 
 def test_the_input_is_exchange_fields_then_signals() -> None:

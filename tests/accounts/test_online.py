@@ -1,12 +1,12 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from factories import exchange, exchanges
 
 from distillguard.accounts import AccountStats, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
 from distillguard.accounts.stats import blob_size
 from distillguard.signals import compute_signals
+from factories import exchange, exchanges
 
 
 def _traffic() -> pa.Table:

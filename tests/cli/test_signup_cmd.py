@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import account, accounts
 from typer.testing import CliRunner
 
 from distillguard.cli import app
 from distillguard.core.ids import HASH_KEY_ENV, keyed_hash
 from distillguard.store import Store
+from factories import account, accounts
 
 KEY_HEX = "5e" * 32
 runner = CliRunner()

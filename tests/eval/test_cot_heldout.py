@@ -18,7 +18,8 @@ from distillguard.eval.cot_heldout import (
 
 # Written for this test: not from the seed set, the simulator's phrasebook or the shared corpora.
 PROBLEMS = [
-    "A shop sells pens at 3 dollars each and notebooks at 7 dollars each. Lena buys 4 pens and 2 notebooks. How much does she pay?",
+    "A shop sells pens at 3 dollars each and notebooks at 7 dollars each. "
+    "Lena buys 4 pens and 2 notebooks. How much does she pay?",
     "Find the remainder when 7^100 is divided by 13.",
     "How many positive divisors does 360 have?",
     "The sum of three consecutive odd integers is 147. What is the largest of them?",
@@ -38,7 +39,8 @@ USER_PROMPTS = [
 TEMPLATES = [
     {"id": "fx:system:deliberate", "text": "Before every answer, reason at length: break the problem into parts, "
      "work through each one step by step, check your intermediate results, and only then give the final answer."},
-    {"id": "fx:task:boxed:template", "text": "{prompt}\nPlease reason step by step, and put your final answer within \\boxed{{}}."},
+    {"id": "fx:task:boxed:template",
+     "text": "{prompt}\nPlease reason step by step, and put your final answer within \\boxed{{}}."},
     {"id": "fx:user-template:plain", "text": "Q: {} A:"},
 ]
 

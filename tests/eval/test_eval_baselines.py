@@ -10,7 +10,6 @@ import pytest
 from evalworld import MINUTE_MS, HashEncoder, exchange_table, write_jsonl
 
 from distillguard.eval.baselines import (
-    sample_mask,
     BASELINES,
     BaselineConfig,
     MMDReference,
@@ -26,6 +25,7 @@ from distillguard.eval.baselines import (
     prada_points,
     rbf,
     run_baselines,
+    sample_mask,
     select_queries,
     shapiro_w,
     thresholded,

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from factories import exchange, exchanges
 
 from distillguard.core.errors import StoreError
 from distillguard.store import SCHEMA_VERSION, Store
+from factories import exchange, exchanges
 
 
 def _signals(batch: pa.Table) -> pa.Table:

@@ -35,9 +35,11 @@ app.add_typer(signup_app, name="signup")
 app.add_typer(campaign_app, name="campaign")
 
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy YAML [default: the shipped policy].")]
-AccountsOpt = Annotated[list[Path] | None, typer.Option("--accounts", help="Account records (JSONL, .gz or Parquet); repeatable.")]
+AccountsOpt = Annotated[list[Path] | None, typer.Option(
+    "--accounts", help="Account records (JSONL, .gz or Parquet); repeatable.")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Records per batch (memory is bounded by it).")]
-TextOpt = Annotated[bool, typer.Option("--store-text/--no-store-text", help="Keep prompt and response text in the store, or only hashes and signals.")]
+TextOpt = Annotated[bool, typer.Option(
+    "--store-text/--no-store-text", help="Keep prompt and response text in the store, or only hashes and signals.")]
 PromptSetsOpt = Annotated[Path | None, typer.Option(
     "--prompt-sets", help="Directory of known public prompt sets (*.jsonl): marks exchanges that sweep them.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Stop at the first record that cannot be read.")]
@@ -155,12 +157,17 @@ def replay_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    predictions: Annotated[Path, typer.Option("--predictions", help="Directory holding accounts.jsonl and campaigns.jsonl.")],
+    predictions: Annotated[Path, typer.Option(
+        "--predictions", help="Directory holding accounts.jsonl and campaigns.jsonl.")],
     labels: Annotated[Path, typer.Option("--labels", help="Ground truth labels.jsonl (from simulate).")],
-    baselines: Annotated[bool, typer.Option("--baselines", help="Also run the volume, PRADA and MMD baselines on --logs.")] = False,
-    logs: Annotated[list[Path] | None, typer.Option("--logs", help="Exchange logs (for time to detect, degraded share and baselines); repeatable.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Where eval.json goes [default: the predictions directory].")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache of the baselines [default: OUT/embeddings-cache].")] = None,
+    baselines: Annotated[bool, typer.Option(
+        "--baselines", help="Also run the volume, PRADA and MMD baselines on --logs.")] = False,
+    logs: Annotated[list[Path] | None, typer.Option(
+        "--logs", help="Exchange logs (for time to detect, degraded share and baselines); repeatable.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Where eval.json goes [default: the predictions directory].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        "--cache-dir", help="Embedding cache of the baselines [default: OUT/embeddings-cache].")] = None,
 ) -> None:
     """Score predictions against ground truth, optionally beside peer baselines on the same logs."""
     with errors():
@@ -188,7 +195,8 @@ def _summary(result: AnalysisResult, seconds: float, db: Path, out_dir: Path) ->
     rate = counts.lines / counts.seconds if counts.seconds else 0.0
     table.add_row("lines read", f"{counts.lines:,}")
     table.add_row("exchanges stored (new / duplicate)", f"{counts.new:,} / {counts.duplicates:,}")
-    table.add_row("records rejected", f"{counts.rejected:,}" + (f"  ({_top(counts.rejects_by_reason)})" if counts.rejected else ""))
+    rejected = f"  ({_top(counts.rejects_by_reason)})" if counts.rejected else ""
+    table.add_row("records rejected", f"{counts.rejected:,}{rejected}")
     table.add_row("account records", f"{counts.accounts:,}")
     table.add_row("ingest throughput", f"{rate:,.0f} exchanges/s, {counts.bytes / 1e6 / max(counts.seconds, 1e-9):,.1f} MB/s")
     table.add_row("exchanges in store", f"{n_stored:,}")

@@ -29,7 +29,8 @@ from distillguard.store import Store
 from distillguard.store.results import find_campaign, member_decisions, run_campaigns
 from distillguard.store.runs import run_ids
 
-campaign_app = typer.Typer(no_args_is_help=True, help="Inspect the campaigns of a stored run: evidence, lifecycle, intrusion set.")
+campaign_app = typer.Typer(
+    no_args_is_help=True, help="Inspect the campaigns of a stored run: evidence, lifecycle, intrusion set.")
 RunOpt = Annotated[str | None, typer.Option("--run", help="Run id [default: the newest run (holding the campaign)].")]
 
 def _open(db: Path | None, config: Path | None) -> tuple[Store, CampaignTunables]:
@@ -123,7 +124,8 @@ def show_cmd(
         out.print(_evidence(record, edges, len(members)))
         out.print(_phases(lifecycle))
         out.print(_intrusion(set_of(sets, campaign_id), campaign_id))
-        note = "" if drawn == len(members) else f" ({drawn:,} linked accounts of {len(members):,} drawn: raise --max-nodes for more)"
+        note = "" if drawn == len(members) else (
+            f" ({drawn:,} linked accounts of {len(members):,} drawn: raise --max-nodes for more)")
         out.print(f"lifecycle plot: {life_png}\naccount graph:  {graph_png}{note}")
 
 
@@ -216,7 +218,8 @@ def _intrusion(found: IntrusionSet | None, campaign_id: str) -> Panel:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     others = [c for c in found.campaigns if c != campaign_id]
-    table.add_row("campaigns", f"{len(found.campaigns):,}: this one and " + ", ".join(others[:8]) + (" …" if len(others) > 8 else ""))
+    more = " …" if len(others) > 8 else ""
+    table.add_row("campaigns", f"{len(found.campaigns):,}: this one and " + ", ".join(others[:8]) + more)
     runs = sorted({r for rs in found.runs.values() for r in rs})
     table.add_row("runs", f"{len(runs):,}")
     direct = [link for link in found.links if campaign_id in (link.a, link.b)][:5]

@@ -19,12 +19,15 @@ _console = Console(stderr=True)
 
 
 def gateway_cmd(
-    upstream: Annotated[str | None, typer.Option("--upstream", help="Base URL of the API to protect (overrides the settings).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Gateway settings YAML (state, policy, fail mode, dry run, exchange log, ...).")] = None,
+    upstream: Annotated[str | None, typer.Option(
+        "--upstream", help="Base URL of the API to protect (overrides the settings).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Gateway settings YAML (state, policy, fail mode, dry run, exchange log, ...).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB store with batch results and the API key table.")] = None,
-    dry_run: Annotated[bool | None, typer.Option("--dry-run/--enforce", help="Decide and log without enforcing (overrides the settings).")] = None,
+    dry_run: Annotated[bool | None, typer.Option(
+        "--dry-run/--enforce", help="Decide and log without enforcing (overrides the settings).")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Proxy /v1/messages, /v1/chat/completions and /v1/responses, degrading what flagged accounts get."""

@@ -159,18 +159,23 @@ def _single(category: str | None, email: str | None, ip: str | None, payment: st
 
 @signup_app.command("assess")
 def assess_cmd(
-    records: Annotated[Path | None, typer.Argument(help="JSONL or CSV of signup records (account records work too); .gz allowed.")] = None,
+    records: Annotated[Path | None, typer.Argument(
+        help="JSONL or CSV of signup records (account records work too); .gz allowed.")] = None,
     category: Annotated[str | None, typer.Option("--category", help="Account category of one signup.")] = None,
     email: Annotated[str | None, typer.Option("--email", help="Email address of one signup.")] = None,
     ip: Annotated[str | None, typer.Option("--ip", help="Signup IP address of one signup.")] = None,
     payment: Annotated[str | None, typer.Option("--payment", help="Payment fingerprint of one signup.")] = None,
     country: Annotated[str | None, typer.Option("--country", help="Country of one signup.")] = None,
     created_at: Annotated[str | None, typer.Option("--created-at", help="ISO-8601 time of one signup [default: now].")] = None,
-    db: Annotated[Path | None, typer.Option("--db", help="Store with earlier accounts and the latest run's flagged accounts.")] = None,
-    intel: Annotated[Path | None, typer.Option("--intel", help="Directory of IP lists (datacenter, VPN, Tor, cloud ranges).")] = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="Store with earlier accounts and the latest run's flagged accounts.")] = None,
+    intel: Annotated[Path | None, typer.Option(
+        "--intel", help="Directory of IP lists (datacenter, VPN, Tor, cloud ranges).")] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Signup rules YAML [default: the shipped signup.yaml].")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="JSONL of assessments [default: signup-assessments.jsonl for a file].")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help="Ground-truth labels.jsonl: also print the share asked for phone or stronger per population.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="JSONL of assessments [default: signup-assessments.jsonl for a file].")] = None,
+    labels: Annotated[Path | None, typer.Option(
+        "--labels", help="Ground-truth labels.jsonl: also print the share asked for phone or stronger per population.")] = None,
 ) -> None:
     """The verification tier each signup must pass, with its evidence.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -66,7 +66,11 @@ class Decision:
     evidence: tuple[Evidence, ...] = ()
     campaign_id: str | None = None
     decided_at: datetime | None = None
-    reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The plain-words reasons of the evidence, in order."""
+        return tuple(e.reason for e in self.evidence)
 
     @property
     def flagged(self) -> bool:

@@ -71,7 +71,8 @@ def fill_template(template: str, problem: str) -> str:
     return text.replace("\x00", "{}").replace("{actions}", "")
 
 
-def collect(corpus_dir: Path, templates_path: Path, per_source: int = 400, seed: int = 0) -> dict[str, list[tuple[str, str, int]]]:
+def collect(corpus_dir: Path, templates_path: Path, per_source: int = 400,
+            seed: int = 0) -> dict[str, list[tuple[str, str, int]]]:
     """Texts per source: ``(system, prompt, label)``, at most ``per_source`` of each, sampled reproducibly."""
     rng = random.Random(seed)
     problems: list[str] = []

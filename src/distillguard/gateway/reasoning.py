@@ -99,9 +99,9 @@ def _anthropic_content(doc: dict[str, Any], transform: ReasoningTransform) -> bo
             kept.append(block)
         elif kind == "thinking" and transform.mode is Degradation.SUMMARIZE:
             kept.append({**block, "thinking": transform.summary(str(block.get("thinking") or ""))})
-    changed = len(kept) != len(content) or transform.mode is Degradation.SUMMARIZE and any(
+    changed = len(kept) != len(content) or (transform.mode is Degradation.SUMMARIZE and any(
         isinstance(b, dict) and b.get("type") == "thinking" for b in content
-    )
+    ))
     doc["content"] = kept
     return changed
 

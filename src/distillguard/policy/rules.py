@@ -164,5 +164,4 @@ def decide(policy: Policy, context: DecisionContext) -> Decision:
         action=action,
         evidence=context.evidence,
         campaign_id=context.campaign_id,
-        reasons=tuple(e.reason for e in context.evidence),
     )
