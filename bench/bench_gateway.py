@@ -264,7 +264,7 @@ def memory_per_account(n_accounts: int) -> dict[str, float]:
         HandledRequest(ts_ms=1_772_400_000_000 + i * 1000, account_id=f"bench-account-{i:08d}", api_key_id=None,
                        ip=f"10.{i % 250}.{i // 250 % 250}.{i % 7 + 1}", user_agent="bench/1.0",
                        endpoint="/v1/chat/completions", request=REQUEST, response=RESPONSE, stream=False, status=200,
-                       refused=False, action="allow", reasons=(), source="default", risk=0.0, campaign_id=None,
+                       refused=False, action="allow", evidence=(), source="default", risk=0.0, campaign_id=None,
                        enforced=True, tier=None)
         for i in range(n_accounts)
     ]

@@ -12,15 +12,17 @@ import pytest
 from gwclient import ADMIN, call, gateway, reasoning_of
 
 from distillguard.accounts import AccountStats, score_accounts, stat_input
+from distillguard.core.decision import Evidence
 from distillguard.core.errors import StoreError
 from distillguard.gateway.app import build_engine
-from distillguard.gateway.batch import load_batch_results
+from distillguard.gateway.batch import INHERITED_DETECTOR, RUN_DETECTOR, load_batch_results
 from distillguard.gateway.config import load_gateway_config
 from distillguard.gateway.engine import Observed
 from distillguard.gateway.learner import Learned, OnlineVerdict
 from distillguard.ingest import read_exchanges
 from distillguard.signals import compute_signals
 from distillguard.store import Store
+from distillguard.store.results import EVIDENCE_TYPE
 from factories import account, accounts, exchange, exchanges
 from polling import wait_until
 
@@ -57,6 +59,9 @@ def write_run(db: Path, decisions: list[tuple[str, str, str | None]], at: dateti
             "campaign_id": pa.array([d[2] for d in decisions], pa.string()),
             "flagged_at": pa.array([None] * len(decisions), pa.timestamp("us", tz="UTC")),
             "reasons": [[f"{d[1]} in batch"] for d in decisions],
+            "evidence": pa.array([None if d[0] == "acct-strip" else [{"detector": "risk.account", "score": 0.95,
+                                                                   "reason": f"{d[1]} in batch"}] for d in decisions],
+                                 EVIDENCE_TYPE),
         })
         store.con.register("_rows", rows)
         store.con.execute("INSERT INTO decisions BY NAME SELECT * FROM _rows")
@@ -81,7 +86,11 @@ def test_batch_results_load_with_campaign_inheritance(store_db: Path) -> None:
     results = load_batch_results(store_db)
     assert results.verdicts["acct-strip"].action.value == "strip_reasoning"
     member = results.verdicts["acct-member"]
-    assert member.action.value == "block" and member.inherited and "camp-1" in member.reasons[-1]
+    assert member.action.value == "block" and member.inherited and "camp-1" in member.evidence[-1].reason
+    assert member.evidence[-1].detector == INHERITED_DETECTOR
+    assert results.verdicts["acct-lead"].evidence == (Evidence("risk.account", 0.95, "block in batch"),)
+    # a run stored before evidence kept its detector: its reasons are named as the run's
+    assert results.verdicts["acct-strip"].evidence == (Evidence(RUN_DETECTOR, 0.95, "strip_reasoning in batch"),)
     assert results.key_accounts == {"key_k1": "acct-key"}
     assert results.accounts["acct-key"] == ("startup", "email")
 

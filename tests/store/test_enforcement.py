@@ -6,6 +6,7 @@ import pyarrow as pa
 from distillguard.signals import compute_signals
 from distillguard.store import Store
 from distillguard.store.enforcement import StoredDecision, account_categories, enforceable_decisions, key_accounts
+from distillguard.store.results import EVIDENCE_TYPE
 from factories import account, accounts, exchange, exchanges
 
 
@@ -20,6 +21,8 @@ def test_enforcement_reads_acting_decisions_account_records_and_api_keys(tmp_pat
             "flagged": [True, False, False, True], "campaign_id": pa.array([None, None, "camp", None], pa.string()),
             "flagged_at": pa.array([datetime(2026, 3, 1, tzinfo=UTC)] + [None] * 3, pa.timestamp("us", tz="UTC")),
             "reasons": [["high risk"], [], [], ["other run"]],
+            "evidence": pa.array([[{"detector": "risk.account", "score": 0.9, "reason": "high risk"}], None, [], None],
+                                 EVIDENCE_TYPE),
         })
         store.con.register("_rows", decisions)
         store.con.execute("INSERT INTO decisions BY NAME SELECT * FROM _rows")
@@ -27,7 +30,9 @@ def test_enforcement_reads_acting_decisions_account_records_and_api_keys(tmp_pat
         categories = account_categories(store)
         keys = key_accounts(store)
     # an allow acts only as a campaign member's tie to its campaign
-    assert sorted(decisions) == [StoredDecision("acct-a", "block", 0.9, None, ["high risk"]),
-                                 StoredDecision("acct-c", "allow", 0.2, "camp", [])]
+    assert sorted(decisions) == [
+        StoredDecision("acct-a", "block", 0.9, None, ["high risk"],
+                       [{"detector": "risk.account", "score": 0.9, "reason": "high risk"}]),
+        StoredDecision("acct-c", "allow", 0.2, "camp", [], [])]
     assert categories == {"acct-a": ("startup", None)}
     assert keys == {"key-a": "acct-a"}

@@ -9,11 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distillguard.core.decision import Action
+from distillguard.core.decision import Action, Evidence
 from distillguard.core.errors import StoreError
 from distillguard.store import Store
 from distillguard.store.enforcement import account_categories, enforceable_decisions, key_accounts
 from distillguard.store.runs import latest_run_id
+
+RUN_DETECTOR = "run"
+"""Detector named on the reasons of runs stored before evidence kept its provenance."""
+INHERITED_DETECTOR = "campaign.inherited"
+"""Detector of the evidence that an account takes its campaign's stronger action."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +28,7 @@ class BatchVerdict:
     action: Action
     risk: float
     campaign_id: str | None
-    reasons: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
     inherited: bool = False
 
 
@@ -49,17 +54,22 @@ def load_batch_results(db: Path) -> BatchResults:
     if unknown:
         raise StoreError(f"{db}: decisions of run {run_id}: unknown actions {unknown}; known: {sorted(known)}")
     campaign_action: dict[str, Action] = {}
-    for _, action, _, campaign, _ in rows:
+    for _, action, _, campaign, _, _ in rows:
         if campaign is not None:
             campaign_action[campaign] = Action.strongest(Action(action), campaign_action.get(campaign, Action.ALLOW))
     verdicts = {}
-    for account, action, risk, campaign, reasons in rows:
+    for account, action, risk, campaign, reasons, stored in rows:
         own = Action(action)
         inherited = campaign_action.get(campaign, Action.ALLOW) if campaign else Action.ALLOW
         final = Action.strongest(own, inherited)
-        extra = (f"member of campaign {campaign}, whose strongest action is {inherited.value}",) if final != own else ()
-        if final is not Action.ALLOW:
-            verdicts[account] = BatchVerdict(final, float(risk), campaign, tuple(reasons or ()) + extra, final != own)
+        if final is Action.ALLOW:
+            continue
+        evidence = (tuple(Evidence(e["detector"], e["score"], e["reason"]) for e in stored) if stored is not None
+                    else tuple(Evidence(RUN_DETECTOR, float(risk), r) for r in reasons or ()))
+        if final != own:
+            evidence += (Evidence(INHERITED_DETECTOR, 1.0,
+                                  f"member of campaign {campaign}, whose strongest action is {inherited.value}"),)
+        verdicts[account] = BatchVerdict(final, float(risk), campaign, evidence, final != own)
     return BatchResults(run_id, verdicts, accounts, keys)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from distillguard.accounts import IpIntel
-from distillguard.core.decision import Action
+from distillguard.core.decision import Action, Evidence
 from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.gateway.batch import BatchResults, load_batch_results, store_version
 from distillguard.gateway.config import FailMode, GatewayConfig, KeyIds, LearnIn
@@ -71,10 +71,15 @@ class Verdict:
     action: Action
     source: str
     risk: float = 0.0
-    reasons: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
     campaign_id: str | None = None
     category: str | None = None
     tier: str | None = None
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The plain-words reasons of the evidence."""
+        return tuple(e.reason for e in self.evidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,27 +186,26 @@ class Engine:
         override = self._overrides.get(account)
         category = self.batch.accounts.get(account, (None, None))[0]
         if override is not None:
-            return self._with_tier(Verdict(account, override, "override", reasons=("set by an administrator",),
-                                           category=category))
+            return self._with_tier(Verdict(account, override, "override", evidence=(_OVERRIDDEN,), category=category))
         best = Verdict(account, Action.ALLOW, "default", category=category)
         batch = self.batch.verdicts.get(account)
         if batch is not None:
             best = Verdict(account, self.policy.cap(batch.action, category, model),
-                           "campaign" if batch.inherited else "batch", batch.risk, batch.reasons,
+                           "campaign" if batch.inherited else "batch", batch.risk, batch.evidence,
                            batch.campaign_id, category)
         online = self._verdicts.get(account)
         if online is not None:
             decision = decide(self.policy, DecisionContext(account, online.risk, online.evidence, category,
                                                            model=model))
             if decision.action.rank > best.action.rank:
-                best = Verdict(account, decision.action, "online", online.risk, decision.reasons,
+                best = Verdict(account, decision.action, "online", online.risk, decision.evidence,
                                best.campaign_id, category)
         return self._with_tier(best)
 
     def _with_tier(self, verdict: Verdict) -> Verdict:
         if verdict.action is not Action.REQUIRE_VERIFICATION:
             return verdict
-        return Verdict(verdict.account_id, verdict.action, verdict.source, verdict.risk, verdict.reasons,
+        return Verdict(verdict.account_id, verdict.action, verdict.source, verdict.risk, verdict.evidence,
                        verdict.campaign_id, verdict.category, self.policy.tier_for(verdict.category))
 
     async def admit(self, account: str | None, model: str | None = None) -> Admission:
@@ -391,16 +395,17 @@ class Engine:
             "action": verdict.action.value,
             "source": verdict.source,
             "reasons": list(verdict.reasons),
+            "evidence": [e.to_json() for e in verdict.evidence],
             "dry_run": self.config.dry_run,
             "category": category,
             "verification": verification,
             "override": (o.value if (o := self._overrides.get(account)) is not None else None),
             "batch": None if batch is None else {
                 "run_id": self.batch.run_id, "action": batch.action.value, "risk": batch.risk,
-                "campaign_id": batch.campaign_id, "reasons": list(batch.reasons)},
+                "campaign_id": batch.campaign_id, "evidence": [e.to_json() for e in batch.evidence]},
             "online": None if online is None else {
                 "risk": online.risk, "n_exchanges": online.n_exchanges,
-                "reasons": [e.reason for e in online.evidence]},
+                "evidence": [e.to_json() for e in online.evidence]},
         }
         if self.shared:
             out["online_distinct_ips"] = 0 if online is None else online.distinct_ips
@@ -417,6 +422,7 @@ def _refuse(verdict: Verdict, enforced: bool, status: int, message: str, retry_a
 
 
 _OVERRIDES = "overrides"
+_OVERRIDDEN = Evidence("admin.override", 1.0, "set by an administrator")
 _FOREVER_S = 100 * 365 * 86400.0
 
 
@@ -431,6 +437,7 @@ def _handled(obs: Observed) -> HandledRequest:
         ts_ms=obs.ts_ms, account_id=obs.account_id, api_key_id=obs.api_key_id, ip=obs.ip, user_agent=obs.user_agent,
         endpoint=obs.endpoint, request=obs.request, response=bytes(obs.response), stream=obs.stream,
         status=obs.admission.status or obs.status, refused=obs.admission.status is not None,
-        action=verdict.action.value, reasons=verdict.reasons, source=verdict.source, risk=verdict.risk,
+        action=verdict.action.value, evidence=tuple((e.detector, e.score, e.reason) for e in verdict.evidence),
+        source=verdict.source, risk=verdict.risk,
         campaign_id=verdict.campaign_id, enforced=obs.admission.enforced, tier=verdict.tier,
         would_refuse=obs.admission.would_refuse)

@@ -79,7 +79,8 @@ class HandledRequest(NamedTuple):
     status: int | None
     refused: bool
     action: str
-    reasons: tuple[str, ...]
+    evidence: tuple[tuple[str, float, str], ...]
+    """The verdict's evidence as ``(detector, score, reason)``."""
     source: str
     risk: float
     campaign_id: str | None
@@ -238,7 +239,8 @@ def exchange_record(item: HandledRequest) -> dict[str, Any]:
         "response": response if isinstance(response, dict) else None,
         "status": item.status,
         "action": item.action,
-        "reasons": list(item.reasons),
+        "reasons": [reason for _, _, reason in item.evidence],
+        "evidence": [{"detector": d, "score": round(s, 4), "reason": r} for d, s, r in item.evidence],
         "decision": {"source": item.source, "risk": round(item.risk, 4), "campaign_id": item.campaign_id,
                      "enforced": item.enforced, "verification_tier": item.tier,
                      "refused_with": item.would_refuse},

@@ -9,7 +9,7 @@ import duckdb
 from distillguard.core.errors import StoreError
 from distillguard.store.duckdb_store import Store
 
-_DECISIONS = ("SELECT account_id, action, risk, campaign_id, reasons FROM decisions "
+_DECISIONS = ("SELECT account_id, action, risk, campaign_id, reasons, evidence FROM decisions "
               "WHERE run_id = ? AND (action <> 'allow' OR campaign_id IS NOT NULL)")
 _ACCOUNTS = "SELECT account_id, category, verification FROM accounts"
 _KEYS = ("SELECT api_key_id, any_value(account_id) FROM exchanges "
@@ -24,6 +24,8 @@ class StoredDecision(NamedTuple):
     risk: float
     campaign_id: str | None
     reasons: list[str] | None
+    evidence: list[dict[str, Any]] | None
+    """``{detector, score, reason}`` items; None for runs stored before evidence kept its provenance."""
 
 
 def enforceable_decisions(store: Store, run_id: str) -> list[StoredDecision]:
