@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -194,6 +195,29 @@ def load_weights(text: str, source: str) -> RiskWeights:
         if value * TERM_SIGNS[name] < 0:
             raise ConfigError(f"{source}: weights.{name}: {value} is on the wrong side (sign {TERM_SIGNS[name]:+d})")
     return weights
+
+
+@dataclass(frozen=True, slots=True)
+class RiskModels:
+    """The weights analysis scores with: ``account`` for single accounts, ``campaign`` for pooled groups."""
+
+    account: RiskWeights
+    campaign: RiskWeights
+
+
+def load_risk_models(account: Path | None = None, campaign: Path | None = None) -> RiskModels:
+    """The weights in the YAML files ``account`` and ``campaign`` (the shipped ones where None); ConfigError if invalid."""
+    return RiskModels(_weights_file(account, "account"), _weights_file(campaign, "campaign"))
+
+
+def _weights_file(path: Path | None, model: Model) -> RiskWeights:
+    if path is None:
+        return default_weights(model)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {model} risk weights: {exc}") from exc
+    return load_weights(text, str(path))
 
 
 def evidence_factor(features: pa.Table) -> np.ndarray:

@@ -10,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from distillguard.accounts import AccountStats, score_accounts
+from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.campaigns import Campaign, campaign_features, find_campaigns, link_accounts, propagate
 from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
@@ -42,21 +43,25 @@ def assess(
     until: datetime | None = None,
     tunables: CampaignTunables | None = None,
     decided_at: datetime | None = None,
+    models: RiskModels | None = None,
 ) -> Assessment:
     """Score every account, link them into campaigns, and decide an action for each.
 
     ``until`` cuts the traffic the indicators are read from (a replay's interval end); ``tunables`` are the
-    campaign layer's (the shipped ones when None); ``decided_at`` stamps the decisions (default: ``until``).
+    campaign layer's (the shipped ones when None); ``decided_at`` stamps the decisions (default: ``until``);
+    ``models`` are the risk weights (the shipped ones when None).
     Campaigns are reported from the risk at which the policy flags an account.
     """
     tunables = tunables or load_campaign_settings()
+    models = models or load_risk_models()
     features = stats.get()
     ids = features.column("account_id").to_pylist()
     context = account_context(store, features)
-    own_risk, evidence = score_accounts(features, context)
+    own_risk, evidence = score_accounts(features, context, weights=models.account)
     indicators = load_indicators(store, until, tunables.templates)
     edges = link_accounts(indicators, tunables.link)
-    result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold)
+    result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
+                            models=models)
     risk = propagate(ids, own_risk, result)
     by_id = {c.campaign_id: c for c in result.campaigns}
     categories = context.column("category").to_pylist()

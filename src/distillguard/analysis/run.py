@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 
 from distillguard.accounts import IpIntel
+from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.analysis.assess import Assessment, assess, flag_times
 from distillguard.analysis.ingest import IngestCounts, ingest
 from distillguard.analysis.outputs import save, write_outputs
@@ -56,6 +57,11 @@ def signal_registry(settings: Settings) -> dict[str, Signal] | None:
     return {**SIGNALS, "sweep_item": DatasetSweepSignal(index)}
 
 
+def risk_models(settings: Settings) -> RiskModels:
+    """The risk weights the settings name (the shipped ones where None); ConfigError naming a bad file."""
+    return load_risk_models(settings.risk_weights, settings.campaign_weights)
+
+
 def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path,
             progress: ProgressFactory) -> tuple[IngestCounts, int]:
     total = sum(p.stat().st_size for p in logs if p.exists())
@@ -73,12 +79,13 @@ def analyze(settings: Settings, policy: Policy, tunables: CampaignTunables, inte
             accounts: list[Path], out_dir: Path, progress: ProgressFactory = no_progress) -> AnalysisResult:
     """Ingest ``logs`` and ``accounts`` into the store, decide for every stored account, write and keep the results."""
     started = datetime.now(UTC)
+    models = risk_models(settings)
     with Store(settings.db).open() as store:
         counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
         with progress("account fingerprints", n_stored) as advance:
             stats = build_stats(store, intel, settings.analyze.batch_size, advance)
         end = data_end(store)
-        assessment = assess(store, stats, policy, tunables=tunables, decided_at=end)
+        assessment = assess(store, stats, policy, tunables=tunables, decided_at=end, models=models)
         flagged_at = flag_times(assessment.decisions, earlier_flags(store), end)
         write_outputs(out_dir, assessment, flagged_at)
         run_id = save(store, kind="analyze", started_at=started, inputs=logs, assessment=assessment,
@@ -91,10 +98,11 @@ def replay_logs(settings: Settings, policy: Policy, tunables: CampaignTunables, 
                 ) -> AnalysisResult:
     """Ingest, then re-decide at the end of every interval in time order; write ``replay.jsonl`` beside the outputs."""
     started = datetime.now(UTC)
+    models = risk_models(settings)
     with Store(settings.db).open() as store:
         counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
         with progress(f"replay every {every}", n_stored) as advance:
-            done = replay(store, intel, lambda stats, at: assess(store, stats, policy, at, tunables), every,
+            done = replay(store, intel, lambda stats, at: assess(store, stats, policy, at, tunables, models=models), every,
                           settings.analyze.batch_size, advance)
         if done.last is None:
             return AnalysisResult(None, counts, n_stored, None)

@@ -28,7 +28,8 @@ import pyarrow as pa
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from distillguard.accounts import AccountStats, default_weights, score_accounts
+from distillguard.accounts import AccountStats, score_accounts
+from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import Indicators
 from distillguard.campaigns.settings import CampaignSettings, load_campaign_settings
@@ -93,6 +94,7 @@ def find_campaigns(
     indicators: Indicators | None = None,
     *,
     min_risk: float,
+    models: RiskModels | None = None,
 ) -> CampaignResult:
     """Cluster the linked accounts and keep the groups whose pooled risk reaches ``min_risk``.
 
@@ -101,7 +103,7 @@ def find_campaigns(
     none of whom would be flagged is not reported as a campaign. ``context``
     holds ``account_id, category, verification`` of the accounts; a group is
     scored with its members' most common category and verification level.
-    ``settings`` default to the shipped ones. The steps:
+    ``settings`` and the risk ``models`` default to the shipped ones. The steps:
 
     1. :func:`detect_communities`: Leiden communities of the edge graph;
     2. :func:`join_fleets` (with ``indicators``, the linking input): communities
@@ -120,12 +122,12 @@ def find_campaigns(
     groups = {cid: m for cid, m in communities.cells.items() if len(m) >= settings.min_accounts}
     fleets: list[Fleet] = []
     if indicators is not None:
-        groups, fleets = join_fleets(communities, groups, stats, context, indicators, settings, min_risk)
+        groups, fleets = join_fleets(communities, groups, stats, context, indicators, settings, min_risk, models)
     if not groups:
         return CampaignResult([], {}, {})
-    scored = score_groups(stats, groups, context)
+    scored = score_groups(stats, groups, context, models)
     if indicators is not None:
-        scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk)
+        scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk, models)
     return report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
 
 
@@ -186,6 +188,7 @@ def join_fleets(
     indicators: Indicators,
     settings: CampaignSettings,
     min_risk: float,
+    models: RiskModels | None = None,
 ) -> tuple[dict[str, list[str]], list[Fleet]]:
     """``groups`` with the groups of each risky fleet replaced by the fleet, and the fleets joined.
 
@@ -197,7 +200,7 @@ def join_fleets(
     found = merge_pools(communities.cells, stats, indicators, settings)
     if not found:
         return groups, []
-    risk = score_groups(stats, {fid: f.members for fid, f in found.items()}, context).risk
+    risk = score_groups(stats, {fid: f.members for fid, f in found.items()}, context, models).risk
     joined = []
     for (fid, fleet), r in zip(found.items(), risk):
         if r >= min_risk:
@@ -222,20 +225,23 @@ class ScoredGroups:
         return {cid: m for (cid, m), r in zip(self.groups.items(), self.risk) if r >= min_risk}
 
 
-def score_groups(stats: AccountStats, groups: dict[str, list[str]], context: pa.Table | None) -> ScoredGroups:
-    """Pooled risk of each group of accounts, with the coordination terms: the higher of the two models.
+def score_groups(
+    stats: AccountStats, groups: dict[str, list[str]], context: pa.Table | None, models: RiskModels | None = None
+) -> ScoredGroups:
+    """Pooled risk of each group of accounts, with the coordination terms: the higher of the two ``models``.
 
     The campaign model knows what a campaign shows hours into its life; the
     account model, fitted on whole traffic, what it shows over weeks (a
     round-the-clock tool harvester that never asks for reasoning in words).
     Each is calibrated to the false-positive budget on its own; the reasons
-    are those of the model that scored higher.
+    are those of the model that scored higher. ``models`` default to the shipped weights.
     """
+    models = models or load_risk_models()
     pooled = stats.pool(groups).get()
     pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
     group_context = pooled_context(context, groups)
-    early, early_evidence = score_accounts(pooled, group_context, weights=default_weights("campaign"))
-    late, late_evidence = score_accounts(pooled, group_context, weights=default_weights("account"))
+    early, early_evidence = score_accounts(pooled, group_context, weights=models.campaign)
+    late, late_evidence = score_accounts(pooled, group_context, weights=models.account)
     evidence = [e if a >= b else f for a, b, e, f in zip(early, late, early_evidence, late_evidence)]
     return ScoredGroups(groups, np.maximum(early, late), evidence)
 
@@ -248,6 +254,7 @@ def merge_operations(
     indicators: Indicators,
     settings: CampaignSettings,
     min_risk: float,
+    models: RiskModels | None = None,
 ) -> ScoredGroups:
     """``scored`` with its risky groups that are one operation merged (:func:`merge_campaigns`) and scored again.
 
@@ -260,7 +267,7 @@ def merge_operations(
     for members in merged.values():
         communities.unite(members)
     groups = {**{cid: m for cid, m in scored.groups.items() if cid not in risky}, **merged}
-    return score_groups(stats, groups, context)
+    return score_groups(stats, groups, context, models)
 
 
 def report_campaigns(

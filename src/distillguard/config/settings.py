@@ -35,6 +35,12 @@ class Settings(BaseModel):
     campaigns: Path | None = None
     """YAML of the campaigns layer's tunables (linking, clustering, lifecycle, templates, intrusion sets);
     the shipped ``distillguard/campaigns/default.yaml`` when None."""
+    risk_weights: Path | None = None
+    """YAML of the account risk model's weights (as ``bench/fit_risk_weights.py`` writes them);
+    the shipped ``distillguard/accounts/data/risk_weights.yaml`` when None."""
+    campaign_weights: Path | None = None
+    """YAML of the pooled-group (campaign) risk model's weights; the shipped
+    ``distillguard/accounts/data/campaign_weights.yaml`` when None."""
     analyze: AnalyzeSettings = AnalyzeSettings()
 
 
