@@ -25,9 +25,17 @@ from distillguard.cli.gateway_cmd import gateway_cmd
 from distillguard.cli.signup_cmd import signup_app
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.decision import Action
+from distillguard.core.errors import ConfigError
 from distillguard.eval import run_eval
 from distillguard.policy import Policy, load_policy
 from distillguard.sim import load_scenario, simulate
+from distillguard.sim.families import (
+    ATTACK_FAMILIES,
+    CAMPAIGNS_PER_FAMILY,
+    NEGATIVE_FAMILIES,
+    family_scenario,
+    split_names,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
 app.command("gateway")(gateway_cmd)
@@ -81,16 +89,33 @@ def _settings(config: Path | None, db: Path | None, intel: Path | None, batch: i
 
 @app.command("simulate")
 def simulate_cmd(
-    scenario: Annotated[str, typer.Option("--scenario", help="Built-in scenario (smoke, dev, large) or a YAML file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for exchanges, accounts, labels and truth.")],
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", help="Built-in scenario (smoke, dev, large) or a YAML file.")] = None,
+    attack: Annotated[str | None, typer.Option("--families", help=(
+        f"Or draw the scenario: comma-separated attack families, {CAMPAIGNS_PER_FAMILY} campaigns each "
+        f"({', '.join(ATTACK_FAMILIES)})."))] = None,
+    negatives: Annotated[str | None, typer.Option("--negatives", help=(
+        "Comma-separated hard-negative families drawn with --families, one population each "
+        f"({', '.join(NEGATIVE_FAMILIES)})."))] = None,
+    scale: Annotated[float, typer.Option("--scale", help="With --families: multiplies accounts and exchanges.")] = 1.0,
     corpus: Annotated[Path | None, typer.Option("--corpus", help="Directory of prompt corpora (*.jsonl); built-in procedural prompts if omitted.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Random seed (overrides the scenario's; draws the families).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, jsonl.gz or parquet.")] = "jsonl",
     intel: IntelOpt = None,
 ) -> None:
-    """Simulate realistic API traffic with ground truth from real prompt corpora."""
+    """Simulate realistic API traffic with ground truth from real prompt corpora.
+
+    Give --scenario, or draw a scenario from attack and hard-negative families: --families, --negatives (--scale, --seed).
+
+    In a drawn scenario, campaign ids are <family>-<n>, populations bear their family's name; labels.jsonl has a family.
+    """
     with errors():
-        spec = load_scenario(scenario)
+        if (scenario is None) == (attack is None and negatives is None):
+            raise ConfigError("simulate: give either --scenario or --families / --negatives")
+        spec = load_scenario(scenario) if scenario is not None else family_scenario(
+            split_names(attack), split_names(negatives), seed=seed or 0, scale=scale)
         if intel is None and corpus is not None and (corpus.parent / "intel").is_dir():
             intel = corpus.parent / "intel"
         with _progress() as progress:

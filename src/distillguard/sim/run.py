@@ -14,7 +14,7 @@ from distillguard.core.errors import ConfigError
 from distillguard.sim.campaigns import CampaignGroup, Operators
 from distillguard.sim.corpus import load_corpus
 from distillguard.sim.group import Group
-from distillguard.sim.identity import iso_ms
+from distillguard.sim.identity import Account, iso_ms
 from distillguard.sim.network import AddressSpace, load_intel
 from distillguard.sim.populations.registry import POPULATIONS
 from distillguard.sim.scenario import Scenario, dump_scenario
@@ -147,19 +147,8 @@ def _write_sidecars(scenario: Scenario, groups: list[Group], out_dir: Path) -> i
         (a for g in groups for a in g.accounts if a.n_exchanges), key=lambda a: (a.created_ms, a.id)
     )
     acc_lines = b"".join(orjson.dumps(a.record()) + b"\n" for a in accounts)
-    label_lines = b"".join(
-        orjson.dumps(
-            {
-                "account_id": a.id,
-                "label": a.label,
-                "population": "campaign" if a.campaign else a.group,
-                "campaign": a.campaign,
-                "n_exchanges": a.n_exchanges,
-            }
-        )
-        + b"\n"
-        for a in accounts
-    )
+    families = {p.label: p.family for p in scenario.populations} | {c.id: c.family for c in scenario.campaigns}
+    label_lines = b"".join(orjson.dumps(_label(a, families.get(a.group))) + b"\n" for a in accounts)
     truth = orjson.dumps(_truth(scenario, groups), option=orjson.OPT_INDENT_2)
     yaml_text = dump_scenario(scenario).encode()
     for name, data in (
@@ -170,6 +159,20 @@ def _write_sidecars(scenario: Scenario, groups: list[Group], out_dir: Path) -> i
     ):
         (out_dir / name).write_bytes(data)
     return len(acc_lines) + len(label_lines) + len(truth) + len(yaml_text)
+
+
+def _label(acct: Account, family: str | None) -> dict[str, object]:
+    """The ``labels.jsonl`` line; ``family`` only for groups drawn from a family."""
+    label: dict[str, object] = {
+        "account_id": acct.id,
+        "label": acct.label,
+        "population": "campaign" if acct.campaign else acct.group,
+        "campaign": acct.campaign,
+        "n_exchanges": acct.n_exchanges,
+    }
+    if family is not None:
+        label["family"] = family
+    return label
 
 
 def _truth(scenario: Scenario, groups: list[Group]) -> dict:

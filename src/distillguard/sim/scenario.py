@@ -45,6 +45,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _unset(default: Any, description: str) -> Any:
+    """A field added with the families: left out of the resolved scenario while it has its default."""
+    return Field(default, description=description, exclude_if=lambda v: v == default)
+
+
 class ModelRelease(_Model):
     """A model served by the API; ``released_hour`` > 0 makes it a new release.
 
@@ -66,6 +71,7 @@ class ErrorRates(_Model):
 
 class _Population(_Model):
     name: str | None = Field(None, description="defaults to the kind")
+    family: str | None = _unset(None, "the negative family it was drawn from")
     accounts: int = Field(ge=1, le=2_000_000)
     exchanges: int = Field(ge=0, description="target number of exchanges over the scenario")
     anthropic_share: float = Field(0.6, ge=0, le=1, description="share of accounts on /v1/messages")
@@ -224,6 +230,7 @@ class Campaign(_Model):
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     operator: str = Field(min_length=1)
+    family: str | None = _unset(None, "the attack family it was drawn from")
     accounts: int = Field(ge=1, le=24_000)
     exchanges: int = Field(ge=0)
     start_hour: float = Field(0.0, ge=0)
