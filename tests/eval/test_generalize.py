@@ -1,0 +1,69 @@
+"""The leave-family-out split of ``bench/generalize.py``: folds, always-held families, family labels."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+import pytest
+
+from distillguard.core.errors import ConfigError
+from distillguard.eval import read_labels
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+ATTACKS = ("a1", "a2", "a3", "a4", "a5")
+NEGATIVES = ("n1", "n2", "n3", "n4")
+
+
+@pytest.fixture(scope="module")
+def generalize() -> ModuleType:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCH))
+        return importlib.import_module("generalize")
+
+
+def test_every_rotating_family_is_held_out_once_and_always_held_ones_every_time(generalize: ModuleType) -> None:
+    folds = generalize.make_folds(ATTACKS, NEGATIVES, ("a5", "n4"), 2, seed=3)
+    assert len(folds) == 2
+    for fold in folds:
+        assert "a5" in fold.held_attacks and "n4" in fold.held_negatives
+        assert set(fold.train_attacks).isdisjoint(fold.held_attacks)
+        assert set(fold.train_negatives).isdisjoint(fold.held_negatives)
+        assert set(fold.train_attacks) | set(fold.held_attacks) == set(ATTACKS)
+        assert set(fold.train_negatives) | set(fold.held_negatives) == set(NEGATIVES)
+        assert fold.train_attacks and fold.train_negatives
+    for family in ("a1", "a2", "a3", "a4", "n1", "n2", "n3"):
+        assert sum(family in f.held_attacks + f.held_negatives for f in folds) == 1
+    assert generalize.make_folds(ATTACKS, NEGATIVES, ("a5", "n4"), 2, seed=3) == folds
+    assert generalize.make_folds(ATTACKS, NEGATIVES, ("a5", "n4"), 2, seed=4) != folds
+
+
+@pytest.mark.parametrize(
+    ("always_held", "n_folds", "message"),
+    [
+        (("zz",), 2, "unknown families"),
+        ((), 0, "at least 1"),
+        ((), 5, "holds out no negative family"),
+        (("n1", "n2", "n3"), 2, "fold 0 trains on no negative family"),
+        ((), 1, "trains on no attack family"),
+    ],
+)
+def test_impossible_splits_are_refused(generalize: ModuleType, always_held: tuple[str, ...], n_folds: int,
+                                       message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        generalize.make_folds(ATTACKS, NEGATIVES, always_held, n_folds, seed=0)
+
+
+def test_families_are_read_from_the_labels(generalize: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    rows = [
+        {"account_id": "b", "label": "attack", "population": "campaign", "campaign": "a1-2", "n_exchanges": 9,
+         "family": "a1"},
+        {"account_id": "a", "label": "legit", "population": "n1", "campaign": None, "n_exchanges": 3, "family": "n1"},
+        {"account_id": "c", "label": "legit", "population": "individual", "campaign": None, "n_exchanges": 1},
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    labels = read_labels(path)
+    assert generalize.read_families(path, labels).tolist() == ["n1", "a1", None]
