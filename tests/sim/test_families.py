@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -9,11 +10,12 @@ from distillguard.core.errors import ConfigError
 from distillguard.sim import simulate
 from distillguard.sim.families import (
     ATTACK_FAMILIES,
+    BACKGROUND,
     NEGATIVE_FAMILIES,
     family_scenario,
     split_names,
 )
-from distillguard.sim.scenario import Campaign, dump_scenario, parse_scenario
+from distillguard.sim.scenario import ELICITATION_STYLES, Campaign, Proxy, dump_scenario, parse_scenario
 
 from .conftest import read_jsonl
 
@@ -35,10 +37,34 @@ def test_attack_family_draws_valid_campaigns(name: str) -> None:
 @pytest.mark.parametrize("name", NEGATIVE_FAMILIES)
 def test_negative_family_draws_valid_populations(name: str) -> None:
     for seed in SEEDS:
-        scenario = family_scenario([], [name], seed=seed)
+        scenario = family_scenario([], [name], seed=seed, background=0)
         (pop,) = scenario.populations
         assert pop.label == name and pop.family == name
         assert pop.exchanges > 0 and pop.accounts >= 1
+
+
+def test_background_is_ordinary_chat() -> None:
+    with_background = family_scenario([], ["tutoring"], seed=2)
+    assert [p.label for p in with_background.populations] == ["tutoring", BACKGROUND]
+    assert with_background.populations[1].kind == "individual"
+    assert family_scenario([], ["tutoring"], seed=2, background=0).populations == with_background.populations[:1]
+
+
+def test_attack_draws_cover_every_axis() -> None:
+    campaigns = [c for seed in range(40) for c in family_scenario(list(ATTACK_FAMILIES), [], seed=seed,
+                                                                   background=0).campaigns]
+    assert {c.dispatch for c in campaigns} == {None, "round_robin", "random", "sticky", "bursty"}
+    assert {c.timing for c in campaigns} == {"steady", "round_robin", "synchronized", "diurnal"}
+    assert {c.proxy.kind for c in campaigns} == set(get_args(Proxy.model_fields["kind"].annotation))
+    assert {c.identity for c in campaigns} == {"sdk", "spoofed", "rotating", "browser"}
+    assert {c.signup.pattern for c in campaigns} == {"burst", "waves", "trickle", "aged", "bought"}
+    assert {s for c in campaigns for s in c.elicitation} == set(ELICITATION_STYLES)
+    assert {c.api_format for c in campaigns} == {"anthropic", "openai", "mixed"}
+    blends = [c.blend_legit for c in campaigns]
+    assert min(blends) == 0 and 0.5 < max(blends) <= 0.6
+    sizes = [c.exchanges / c.accounts for c in campaigns]
+    assert min(sizes) < 5 and max(sizes) > 3000
+    assert any(c.pivot for c in campaigns) and any(c.account_lifetime_hours for c in campaigns)
 
 
 def test_registries_name_their_families() -> None:
@@ -56,7 +82,7 @@ def test_draws_depend_on_seed_and_family_only() -> None:
     assert a != family_scenario(attack, negatives, seed=6)
     alone = family_scenario(attack[1:2], negatives[2:], seed=5)
     assert alone.campaigns == [c for c in a.campaigns if c.family == attack[1]]
-    assert alone.populations == [p for p in a.populations if p.family == negatives[2]]
+    assert alone.populations == [p for p in a.populations if p.family in (negatives[2], BACKGROUND)]
 
 
 def test_scale_grows_the_scenario() -> None:
@@ -108,7 +134,7 @@ def test_labels_name_the_families(family_run: tuple[Path, list[str], list[str]])
     attack_families = Counter(r["family"] for r in labels if r["label"] == "attack")
     legit_families = Counter(r["family"] for r in labels if r["label"] == "legit")
     assert set(attack_families) == set(attack)
-    assert set(legit_families) == set(negatives)
+    assert set(legit_families) == {*negatives, BACKGROUND}
     for r in labels:
         if r["label"] == "attack":
             assert r["campaign"].startswith(r["family"] + "-") and r["population"] == "campaign"

@@ -36,6 +36,7 @@ from distillguard.sim.families import (
     family_scenario,
     split_names,
 )
+from distillguard.sim.scenario import LOG_FIELDS, LogFields
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and attribute LLM distillation attacks.")
 app.command("gateway")(gateway_cmd)
@@ -104,6 +105,8 @@ def simulate_cmd(
         "--seed", help="Random seed (overrides the scenario's; draws the families).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, jsonl.gz or parquet.")] = "jsonl",
     intel: IntelOpt = None,
+    without: Annotated[str | None, typer.Option("--without", help=(
+        f"Leave out of the logs (comma-separated): any of {', '.join(LOG_FIELDS)}."))] = None,
 ) -> None:
     """Simulate realistic API traffic with ground truth from real prompt corpora.
 
@@ -116,6 +119,8 @@ def simulate_cmd(
             raise ConfigError("simulate: give either --scenario or --families / --negatives")
         spec = load_scenario(scenario) if scenario is not None else family_scenario(
             split_names(attack), split_names(negatives), seed=seed or 0, scale=scale)
+        if without is not None:
+            spec = spec.model_copy(update={"log": LogFields.without(split_names(without))})
         if intel is None and corpus is not None and (corpus.parent / "intel").is_dir():
             intel = corpus.parent / "intel"
         with _progress() as progress:

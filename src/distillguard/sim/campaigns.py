@@ -1,110 +1,26 @@
-"""Distillation campaigns: operators, their accounts and infrastructure, and their traffic."""
+"""Distillation campaigns: when each account sends what, and how it elicits reasoning."""
 
 from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from distillguard.core.errors import ConfigError
 from distillguard.sim import sessions
-from distillguard.sim.clients import families, make_client, rotation_pool
+from distillguard.sim.campaign_accounts import CampaignAccounts
+from distillguard.sim.clients import families
 from distillguard.sim.corpus import Prompt
-from distillguard.sim.data import load_data
-from distillguard.sim.exchange import GATEWAY_EPOCH, GATEWAY_ISO, Emitter, Req, Sink
+from distillguard.sim.exchange import Emitter, Req, Sink
 from distillguard.sim.grammar import PhraseSet
 from distillguard.sim.group import Group
-from distillguard.sim.identity import DAY_MS, Account, payment_fp, rand_id
+from distillguard.sim.identity import DAY_MS, Account
+from distillguard.sim.operators import Operators
 from distillguard.sim.scenario import Campaign
 from distillguard.sim.schedule import HOUR_MS, rhythm, rngs, volume_weights
 from distillguard.sim.world import World
-
-_PREFIXES = ("ml.team", "research.lab", "ai.study", "data.team", "nlp.group", "lab.user", "dev", "aiteam",
-             "project", "eval.bot", "proj", "labmember", "student", "rs")
-_SEPS = ("", "", ".", "_", "-")
-_COUNTERPART = {  # the same vendor's SDK for the other API format
-    "openai-python": "anthropic-python",
-    "anthropic-python": "openai-python",
-    "openai-js": "anthropic-typescript",
-    "anthropic-typescript": "openai-js",
-    "java-sdk": "openai-python",
-    "claude-code": "openai-js",
-    "cursor": "anthropic-typescript",
-    "zed": "openai-js",
-}
-
-
-@dataclass(slots=True)
-class Operator:
-    """Infrastructure one operator reuses across its campaigns."""
-
-    id: str
-    client_family: str
-    version_index: int
-    prefix: str
-    sep: str
-    domain: str
-    temperature: float | None
-    cards: list[str] = field(default_factory=list)
-    next_number: int = 1
-    pools: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-    ua_pool: list[str] = field(default_factory=list)
-
-    def card(self, rng: random.Random, k: int) -> str:
-        """One of the operator's first ``k`` payment cards (created on demand)."""
-        while len(self.cards) < k:
-            self.cards.append(payment_fp(rng))
-        return self.cards[int(rng.random() * k)]
-
-
-class Operators:
-    """Operators by id, created on first use from a seed derived from the id."""
-
-    def __init__(self, world: World, seed: int) -> None:
-        self.world = world
-        self.seed = seed
-        self._ops: dict[str, Operator] = {}
-
-    def get(self, op_id: str) -> Operator:
-        """The operator ``op_id``."""
-        if op_id not in self._ops:
-            rng, _ = rngs(self.seed, "operator", op_id)
-            mix = load_data("clients")["mixes"]["attacker"]
-            fams = sorted(mix)
-            self._ops[op_id] = Operator(
-                id=op_id,
-                client_family=rng.choices(fams, weights=[mix[f] for f in fams])[0],
-                version_index=rng.randint(0, 3),
-                prefix=rng.choice(_PREFIXES),
-                sep=rng.choice(_SEPS),
-                domain=self.world.people.company_domain(rng),
-                temperature=rng.choice((None, 0.6, 0.7, 1.0)),
-                ua_pool=rotation_pool(rng, 40),
-            )
-        return self._ops[op_id]
-
-    def pool(self, op: Operator, kind: str, size: int) -> list[str]:
-        """The operator's proxy exits of a kind (shared by its campaigns)."""
-        key = (kind, size)
-        if key not in op.pools:
-            _, nrng = rngs(self.seed, "proxy", op.id, kind, str(size))
-            net = self.world.net
-            if kind == "residential":
-                countries = sorted(net.countries)
-                per = max(1, size // len(countries))
-                op.pools[key] = [ip for c in countries for ip in net.residential(nrng, c, per)]
-            elif kind == "datacenter":
-                op.pools[key] = net.datacenter(nrng, size, blocks=max(2, size // 64))
-            elif kind == "reseller":
-                op.pools[key] = net.datacenter(nrng, min(size, 12), blocks=2)
-            elif kind == "vpn":
-                op.pools[key] = net.vpn(nrng, size)
-            else:
-                op.pools[key] = net.tor(nrng, size)
-        return op.pools[key]
 
 
 class Sweep:
@@ -146,80 +62,11 @@ class CampaignGroup(Group):
         self.t1 = min(world.end_ms, world.start_ms + int(end_h * HOUR_MS))
         self.pivot_ts = self.t0 + int(spec.pivot.after_hours * HOUR_MS) if spec.pivot else None
         self.evasions = set(spec.evasions)
-        self.accounts = []
-        self._build_accounts()
+        self.accounts, self.active_from, self.active_to = CampaignAccounts(
+            spec, world, self.op, self.exits, self.client_family, self.rng, self.nrng, self.t0, self.t1).open()
         self._build_prompts()
         self._build_phrases()
         self._build_rates()
-
-    # -- accounts ---------------------------------------------------------
-    def _build_accounts(self) -> None:
-        rng, w, spec, op = self.rng, self.world, self.spec, self.op
-        n = spec.accounts
-        life = spec.account_lifetime_hours
-        if life is not None:
-            span = max(0, self.t1 - self.t0 - int(life * HOUR_MS))
-            self.active_from = self.t0 + (self.nrng.random(n) * span).astype(np.int64)
-            self.active_to = self.active_from + int(life * HOUR_MS)
-        else:
-            self.active_from = np.full(n, self.t0, dtype=np.int64)
-            self.active_to = np.full(n, self.t1, dtype=np.int64)
-        people = w.people
-        signup = spec.signup
-        for i in range(n):
-            country = people.country(rng, signup.countries)
-            if "aged_accounts" in self.evasions:
-                created = w.start_ms - int(rng.uniform(60, 400) * DAY_MS)
-            elif life is not None:
-                created = int(self.active_from[i]) - int(rng.uniform(1, 48) * HOUR_MS)
-            else:
-                end = self.t0 - int(signup.lead_hours * HOUR_MS)
-                created = end - int(rng.random() * signup.burst_hours * HOUR_MS)
-            r = rng.random()
-            if r < signup.disposable_share:
-                domain = rng.choice(people.disposable)
-            elif r < signup.disposable_share + signup.own_domain_share:
-                domain = op.domain
-            else:
-                domain = people.webmail(rng, country)
-            fmt = spec.api_format if spec.api_format != "mixed" else rng.choice(("anthropic", "openai"))
-            family = self.client_family
-            if families()[family]["format"] not in ("mixed", fmt):
-                family = _COUNTERPART.get(family, "httpx")
-            client = make_client(rng, family, fmt, op.version_index, op.version_index)
-            ip = self.exits[int(rng.random() * len(self.exits))]
-            acct = Account(
-                id=rand_id(rng, "acct_"),
-                created_ms=created,
-                category=_weighted(rng, signup.categories),
-                email_domain=domain,
-                email_local=self._email_local(rng),
-                country=country,
-                payment_fp=op.card(rng, signup.payment_fingerprints),
-                signup_ip=ip,
-                verification=_weighted(rng, signup.verification),
-                group=spec.id,
-                label="attack",
-                campaign=spec.id,
-                tz=people.tz(rng, country),
-                client=client,
-                keys=(rand_id(rng, "key_", 16),),
-                gateway=GATEWAY_EPOCH if rng.random() < 0.03 else GATEWAY_ISO,
-                ips=[ip],
-            )
-            self.accounts.append(acct)
-
-    def _email_local(self, rng: random.Random) -> str:
-        style = self.spec.signup.email_style
-        op = self.op
-        if style == "patterned":
-            num = op.next_number
-            op.next_number += 1
-            return f"{op.prefix}{op.sep}{num:03d}"
-        if style == "random":
-            return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=rng.randint(8, 12)))
-        people = self.world.people
-        return f"{rng.choice(people.first)}{rng.choice(('', '.', '_'))}{rng.choice(people.last)}{rng.randint(1, 999)}"
 
     # -- prompts and phrases ------------------------------------------------
     def _build_prompts(self) -> None:
@@ -266,6 +113,9 @@ class CampaignGroup(Group):
         self.fixed["harvest"] = [ph.harvest_systems.pick(rng) for _ in range(k)]
         self.fixed["agent"] = [ph.harvest_agent_systems.pick(rng)]
         self.inline_suffix = rng.random() < 0.6
+        if "rubric" in self.spec.elicitation:
+            self.fixed["rubric"] = [ph.rubric.pick(rng) for _ in range(k)]
+            self.fixed["grader"] = [ph.grader_systems.pick(rng) for _ in range(k)]
 
     def _phrase(self, key: str, ps: PhraseSet | None) -> str:
         if self.paraphrase and ps is not None:
@@ -305,10 +155,33 @@ class CampaignGroup(Group):
         self.day = -1
         self.cursor = 0
         self.wave_offset = int(self.rng.uniform(0, 50) * 60_000)
+        self.current = -1
+        self.run_len = max(1.0, spec.exchanges / mean_len / spec.accounts)
         cap = spec.daily_cap
         if cap is None and "low_and_slow" in self.evasions:
             cap = 12
         self.daily_cap = cap
+
+    def _sticky(self, idx: np.ndarray, n: int) -> np.ndarray:
+        """One account at a time, switching after about its share of the sessions."""
+        who = np.empty(n, dtype=np.int64)
+        for k in range(n):
+            if self.current not in idx or self.nrng.random() < 1.0 / self.run_len:
+                self.current = int(self.nrng.choice(idx))
+            who[k] = self.current
+        return who
+
+    def _bursts(self, idx: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sessions grouped into bursts of about ``burst_sessions``, each burst one account's, minutes long."""
+        n = len(starts)
+        n_bursts = max(1, round(n / self.spec.burst_sessions))
+        p = self.weights[idx] / self.weights[idx].sum()
+        owner = self.nrng.choice(idx, size=n_bursts, p=p)
+        burst = self.nrng.integers(0, n_bursts, size=n)
+        anchors = starts[self.nrng.choice(n, size=n_bursts, replace=False)]
+        ts = anchors[burst] + self.nrng.integers(0, 10 * 60_000, size=n)
+        order = np.argsort(ts, kind="stable")
+        return ts[order], owner[burst][order]
 
     @staticmethod
     def _session_len(cap: str) -> float:
@@ -342,13 +215,20 @@ class CampaignGroup(Group):
         else:
             starts = t + self.nrng.integers(0, HOUR_MS, size=n)
         starts.sort()
-        if spec.timing in ("round_robin", "synchronized"):
+        mode = spec.dispatch or ("round_robin" if spec.timing in ("round_robin", "synchronized") else "weighted")
+        if mode == "round_robin":
             order = idx[np.argsort(self.active_from[idx], kind="stable")]
             who = order[(self.cursor + np.arange(n)) % len(order)]
             self.cursor = int((self.cursor + n) % len(order))
-        else:
+        elif mode == "weighted":
             p = self.weights[idx] / self.weights[idx].sum()
             who = self.nrng.choice(idx, size=n, p=p)
+        elif mode == "random":
+            who = self.nrng.choice(idx, size=n)
+        elif mode == "sticky":
+            who = self._sticky(idx, n)
+        else:
+            starts, who = self._bursts(idx, starts)
         for i, ts in zip(who.tolist(), starts.tolist()):
             a = self.accounts[i]
             if ts < a.created_ms or ts >= w.end_ms:
@@ -376,7 +256,8 @@ class CampaignGroup(Group):
             fixed = acct.ips[0] if rot == "per_account" else exits[int(rng.random() * len(exits))]
             ip = lambda: fixed  # noqa: E731
         pool = self.op.ua_pool
-        ua = (lambda: rng.choice(pool)) if "ua_rotation" in self.evasions else (lambda: None)
+        rotate = "ua_rotation" in self.evasions or self.spec.identity == "rotating"
+        ua = (lambda: rng.choice(pool)) if rotate else (lambda: None)
         return sessions.Via(ip=ip, model=self._model, ua=ua)
 
     def session(self, acct: Account, ts: int) -> None:
@@ -402,7 +283,7 @@ class CampaignGroup(Group):
             cap = prompt.capability if cap == "tool_use" else cap
             text, system, visible, thinking = self._elicit(prompt, cap)
             req = Req(self._model(ts), [{"role": "user", "content": text}], system, None, thinking,
-                      (thinking or 0) + rng.choice((8192, 16_000, 32_000)), None if thinking else self.op.temperature,
+                      (thinking or 0) + rng.choice(spec.max_tokens), None if thinking else self.op.temperature,
                       rng.random() < 0.1)
             resp = sessions.respond(w, rng, prompt.turns[0], cap, thinking, visible)
             self.emitter.emit(acct, ts, req, resp, via.ip(), user_agent=via.ua())
@@ -443,6 +324,12 @@ class CampaignGroup(Group):
         elif style == "thinking_budget":
             thinking = spec.thinking_budget
             text, visible = task, None
+        elif style == "rubric":
+            tpl = self._phrase("rubric", ph.rubric)
+            answer = self.world.responder.answer_of(task, cap, rng)
+            text = tpl.replace("{prompt}", task).replace("{answer}", answer)
+            system = system or (self._phrase("grader", ph.grader_systems) if rng.random() < 0.5 else None)
+            visible = "sections"
         else:
             text, visible = task, None
             system = system or (self._phrase("harvest", ph.harvest_systems) if rng.random() < 0.3 else None)
@@ -455,8 +342,3 @@ class CampaignGroup(Group):
         sessions.agent(w, self.emitter, rng, acct, ts, text, system, self.agent_tools, via,
                        steps=rng.randint(3, 12), window=5, thinking=thinking or self.spec.thinking_budget // 2,
                        gap_s=(0.8, 6.0), pause_share=0.0, max_tokens=32_000)
-
-
-def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
-    keys = sorted(weights)
-    return rng.choices(keys, weights=[weights[k] for k in keys])[0]

@@ -68,10 +68,10 @@ def pick_client(rng: random.Random, mix: str, anthropic_share: float) -> Client:
 
 
 def rotation_pool(rng: random.Random, size: int) -> list[str]:
-    """User agents a UA-rotating operator cycles through (SDKs and browsers)."""
+    """User agents a UA-rotating operator cycles through (the SDKs and browsers clients.yaml lists)."""
     out: list[str] = []
     fams = families()
-    names = sorted(fams)
+    names: list[str] = load_data("clients")["rotation"]
     for _ in range(size):
         fam = fams[rng.choice(names)]
         out.append(rng.choice(fam["ua"]).replace("{v}", rng.choice(fam["versions"])))

@@ -22,11 +22,14 @@ from distillguard.core.errors import ConfigError
 from distillguard.sim.draw import Draw
 from distillguard.sim.family_attacks import ATTACK_DRAWS
 from distillguard.sim.family_negatives import NEGATIVE_DRAWS
-from distillguard.sim.scenario import Campaign, ModelRelease, Population, Scenario
+from distillguard.sim.scenario import Campaign, LogFields, ModelRelease, Population, Scenario
 from distillguard.sim.schedule import derive_seed
 
 CAMPAIGNS_PER_FAMILY = 2
 """Campaigns drawn from each attack family unless told otherwise."""
+
+BACKGROUND = "background"
+"""Name and family of the ordinary users a family scenario adds."""
 
 NEW_MODEL = "atlas-3-pro"
 """The model released during a family scenario (pivoting campaigns move to it)."""
@@ -93,24 +96,34 @@ def family_scenario(
     campaigns_per_family: int = CAMPAIGNS_PER_FAMILY,
     name: str = "families",
     duration_hours: float = 72.0,
+    background: float = 1.0,
+    log: LogFields | None = None,
 ) -> Scenario:
     """A scenario of ``campaigns_per_family`` campaigns drawn from each attack family and one
     population drawn from each negative family.
 
     ``scale`` multiplies accounts and exchanges (1.0: tens of thousands of
-    exchanges for a handful of families). A new model is released a third of
-    the way through, for campaigns that pivot.
+    exchanges for a handful of families). ``background`` adds ordinary chat
+    users (a ``consumer-chat`` draw named and labelled ``background``) at that
+    scale, 0 for none. A new model is released a third of the way through, for
+    campaigns that pivot. ``log`` says which fields the logs keep (default: all).
     """
     _known(attack, ATTACK_FAMILIES, "attack")
     _known(negatives, NEGATIVE_FAMILIES, "negatives")
     if scale <= 0:
         raise ConfigError("scale: must be > 0")
+    if background < 0:
+        raise ConfigError("background: must be >= 0")
     if campaigns_per_family < 1:
         raise ConfigError("campaigns_per_family: must be >= 1")
     released = round(duration_hours / 3, 1)
     populations = [
         NEGATIVE_FAMILIES[f].draw(_draw(seed, "negative", f, 1, scale, duration_hours, released)) for f in negatives
     ]
+    if background:
+        ordinary = NEGATIVE_FAMILIES["consumer-chat"].draw(
+            _draw(seed, "background", BACKGROUND, 1, scale * background, duration_hours, released))
+        populations.append(ordinary.model_copy(update={"name": BACKGROUND, "family": BACKGROUND}))
     campaigns = [
         ATTACK_FAMILIES[f].draw(_draw(seed, "attack", f, i, scale, duration_hours, released))
         for f in attack
@@ -127,4 +140,5 @@ def family_scenario(
                 ModelRelease(name=NEW_MODEL, released_hour=released, adoption=0.3)],
         populations=populations,
         campaigns=campaigns,
+        log=log or LogFields(),
     )

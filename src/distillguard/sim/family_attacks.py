@@ -16,8 +16,10 @@ from distillguard.sim.draw import Draw
 from distillguard.sim.scenario import LANGUAGES, Campaign
 
 _COUNTRIES = ("US", "SG", "GB", "DE", "CN", "RU", "IN", "BR", "JP", "KR", "VN", "ID", "NL", "FR", "CA")
-_POOL_SIZES = {"datacenter": (4, 2000), "residential": (50, 50_000), "reseller": (2, 12), "vpn": (5, 400),
-               "tor": (20, 800)}
+_POOL_SIZES = {"datacenter": (4, 2000), "residential": (50, 50_000), "shared_residential": (50, 2000),
+               "carrier_nat": (10, 400), "reseller": (2, 12), "vpn": (5, 400), "tor": (20, 800)}
+_CLAIMED = ("claude-code", "anthropic-python", "openai-python", "anthropic-typescript", "cursor", "chrome", "okhttp")
+_MAX_TOKENS = ((8192, 16_000, 32_000), (4096,), (32_000,), (64_000,), (1024, 2048, 4096, 8192, 16_384, 32_768, 65_536))
 
 
 def _sizes(d: Draw, exchanges: tuple[float, float], per_account: tuple[float, float]) -> dict[str, Any]:
@@ -67,6 +69,8 @@ def _signup(d: Draw, accounts: int, **over: Any) -> dict[str, Any]:
     }
     if out["disposable_share"] + out["own_domain_share"] > 1:
         out["own_domain_share"] = round(1 - out["disposable_share"], 3)
+    out["pattern"] = d.pick({"burst": 2, "waves": 1, "trickle": 1, "aged": 1, "bought": 0.5})
+    out["waves"] = d.rng.randint(2, 8)
     return {**out, **over}
 
 
@@ -74,8 +78,14 @@ def _evasions(d: Draw, odds: dict[str, float]) -> list[str]:
     return [e for e, p in odds.items() if d.chance(p)]
 
 
+def _identity(d: Draw, odds: dict[str, float]) -> dict[str, Any]:
+    identity = d.pick(odds)
+    return {"identity": identity, "client": d.rng.choice(_CLAIMED) if identity == "spoofed" else None}
+
+
 def _campaign(d: Draw, family: str, *, sizes: dict[str, Any], exits: dict[str, float],
-              evasions: dict[str, float], signup: dict[str, Any] | None = None, **spec: Any) -> Campaign:
+              evasions: dict[str, float], signup: dict[str, Any] | None = None,
+              identity: dict[str, float] | None = None, **spec: Any) -> Campaign:
     """A campaign with the shared axes drawn and the family's own fields on top."""
     base: dict[str, Any] = {
         "id": f"{family}-{d.index}",
@@ -83,6 +93,10 @@ def _campaign(d: Draw, family: str, *, sizes: dict[str, Any], exits: dict[str, f
         "family": family,
         **sizes,
         **_timing(d),
+        "dispatch": d.pick({None: 2, "round_robin": 1, "random": 1, "sticky": 1, "bursty": 1}),
+        "burst_sessions": round(d.loguniform(2, 40), 1),
+        **_identity(d, identity or _ANY_IDENTITY),
+        "max_tokens": d.rng.choice(_MAX_TOKENS),
         "api_format": d.pick({"anthropic": 2, "openai": 2, "mixed": 1}),
         "proxy": _exits(d, exits),
         "blend_legit": d.share(0.0, 0.6, zero=0.5),
@@ -102,8 +116,10 @@ def _languages(d: Draw) -> dict[str, float]:
     return d.weights(LANGUAGES[1:], at_most=4)
 
 
-_ANY_EXIT = {"datacenter": 2, "residential": 2, "reseller": 1, "vpn": 1, "tor": 0.5}
-_EVASIONS = {"low_and_slow": 0.15, "paraphrase": 0.5, "aged_accounts": 0.15, "ua_rotation": 0.3}
+_ANY_EXIT = {"datacenter": 2, "residential": 2, "shared_residential": 1, "carrier_nat": 0.5, "reseller": 1, "vpn": 1,
+             "tor": 0.5}
+_ANY_IDENTITY: dict[str, float] = {"sdk": 3, "spoofed": 1, "rotating": 1, "browser": 1}
+_EVASIONS = {"low_and_slow": 0.15, "paraphrase": 0.5, "aged_accounts": 0.05, "ua_rotation": 0.2}
 
 
 def reasoning_harvest(d: Draw) -> Campaign:
@@ -148,7 +164,9 @@ def reseller_hydra(d: Draw) -> Campaign:
     cap = max(math.ceil(total / accounts), math.ceil(size * d.rng.uniform(1.0, 1.8)))
     return _campaign(
         d, "reseller-hydra", sizes={"exchanges": total, "accounts": accounts, "max_per_account": cap},
-        exits={"residential": 4, "datacenter": 1, "vpn": 1}, evasions={**_EVASIONS, "low_and_slow": 0.3},
+        exits={"residential": 3, "shared_residential": 2, "carrier_nat": 1, "datacenter": 1, "vpn": 1},
+        evasions={**_EVASIONS, "low_and_slow": 0.3},
+        signup={"pattern": d.pick({"burst": 1, "waves": 2, "trickle": 2, "bought": 0.5})},
         account_lifetime_hours=round(d.rng.uniform(4.0, 96.0), 1) if d.chance(0.7) else None,
         blend_legit=round(d.rng.uniform(0.0, 0.6), 3),
         focus=d.weights(("reasoning", "coding", "tool_use", "general"), at_least=2),
@@ -188,13 +206,53 @@ def thinking_budget(d: Draw) -> Campaign:
     )
 
 
+def aged_accounts(d: Draw) -> Campaign:
+    """Accounts aged by the operator or bought from their owners, behind VPN or Tor, often not in English."""
+    return _campaign(
+        d, "aged-accounts", sizes=_sizes(d, (600, 4000), (20, 800)),
+        exits={"vpn": 3, "tor": 2, "residential": 1, "shared_residential": 1}, evasions=_EVASIONS,
+        signup={"pattern": d.pick({"aged": 1, "bought": 1})},
+        focus=d.weights(("reasoning", "coding", "tool_use", "general"), at_most=3),
+        elicitation=d.weights(("non_english", "system_long_thinking", "inline", "thinking_budget"), at_most=3)
+        | ({"non_english": 2.0} if d.chance(0.6) else {}),
+        languages=_languages(d),
+    )
+
+
+def rubric_grading(d: Draw) -> Campaign:
+    """The model grades given answers against a rubric, criterion by criterion (reward-model distillation)."""
+    return _campaign(
+        d, "rubric-grading", sizes=_sizes(d, (800, 5000), (20, 3000)), exits=_ANY_EXIT, evasions=_EVASIONS,
+        focus=d.weights(("reasoning", "coding", "general"), at_most=3),
+        elicitation={"rubric": 1.0} if d.chance(0.6) else d.weights(("reconstruct", "system_long_thinking")) | {
+            "rubric": 2.0},
+    )
+
+
+def consumer_mimic(d: Draw) -> Campaign:
+    """Small accounts that look like consumers: browser clients, day-time use, exits shared with real users."""
+    return _campaign(
+        d, "consumer-mimic", sizes=_sizes(d, (800, 5000), (10, 300)),
+        exits={"shared_residential": 3, "carrier_nat": 2, "residential": 1}, evasions=_EVASIONS,
+        identity={"browser": 3, "rotating": 1, "spoofed": 1},
+        signup={"email_style": "names", "pattern": d.pick({"trickle": 2, "waves": 1, "bought": 1, "burst": 0.5})},
+        timing="diurnal",
+        blend_legit=round(d.rng.uniform(0.1, 0.6), 3),
+        focus=d.weights(("reasoning", "coding", "general"), at_least=2),
+        elicitation=d.weights(("inline", "none", "thinking_budget", "system_long_thinking"), at_least=2),
+    )
+
+
 ATTACK_DRAWS: dict[str, Callable[[Draw], Campaign]] = {
     "reasoning-harvest": reasoning_harvest,
     "agentic-harvest": agentic_harvest,
     "coding-pivot": coding_pivot,
     "reseller-hydra": reseller_hydra,
+    "aged-accounts": aged_accounts,
     "non-english": non_english,
+    "rubric-grading": rubric_grading,
     "trace-reconstruction": trace_reconstruction,
     "thinking-budget": thinking_budget,
+    "consumer-mimic": consumer_mimic,
 }
 """Draw function of each attack family, by family name."""

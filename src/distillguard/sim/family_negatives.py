@@ -8,14 +8,22 @@ from typing import Any
 from distillguard.core.schema import CATEGORIES
 from distillguard.sim.draw import Draw
 from distillguard.sim.scenario import (
+    LANGUAGES,
+    AgentFrameworkPopulation,
     AgenticDevPopulation,
     BenchmarkPopulation,
     EnterprisePopulation,
     IndividualPopulation,
+    PhoneAppPopulation,
     Population,
+    ResearchEvalPopulation,
     StudentsPopulation,
+    TranslationPopulation,
+    TutoringPopulation,
     VpnPopulation,
 )
+
+_CARRIER_COUNTRIES = ("US", "IN", "BR", "ID", "VN", "CN", "GB", "DE", "JP", "KR", "FR", "ES", "RU")
 
 
 def _common(d: Draw, family: str, accounts: int, per_account: tuple[float, float]) -> dict[str, Any]:
@@ -42,6 +50,7 @@ def consumer_chat(d: Draw) -> Population:
         ipv6_share=d.share(0.0, 0.4),
         new_account_share=d.share(0.0, 0.15),
         thinking_share=d.share(0.0, 0.4),
+        proxy_exit_share=d.share(0.0, 0.05, zero=0.3),
     )
 
 
@@ -105,6 +114,72 @@ def benchmark_evals(d: Draw) -> Population:
     )
 
 
+def tutoring(d: Draw) -> Population:
+    """An education product relaying students' maths questions: every request asks for step-by-step explanations."""
+    young = d.rng.uniform(30, 150)
+    return TutoringPopulation(
+        **_common(d, "tutoring", d.count(2, 10), (300, 3000)),
+        accounts_per_product=d.rng.randint(1, 4),
+        age_days=(young, young + d.rng.uniform(30, 600)),
+        followup_share=d.share(0.2, 0.9),
+        max_followups=d.rng.randint(1, 5),
+        coding_share=d.share(0.0, 0.3, zero=0.4),
+        thinking_share=d.share(0.0, 0.6),
+    )
+
+
+def research_evals(d: Draw) -> Population:
+    """Research labs running reasoning evals: chain-of-thought, several samples, model and thinking-budget sweeps."""
+    lo = d.rng.randint(1, 2)
+    rpm_lo = d.loguniform(5, 60)
+    return ResearchEvalPopulation(
+        **_common(d, "research-evals", d.count(3, 20), (100, 800)),
+        runs=(lo, d.rng.randint(lo, 4)),
+        lab_size=d.rng.randint(1, 8),
+        cloud_share=d.share(0.0, 1.0),
+        thinking_share=d.share(0.2, 1.0),
+        requests_per_minute=(rpm_lo, rpm_lo * d.loguniform(1.5, 10)),
+        samples=(1, d.rng.randint(1, 16)),
+        model_sweep_share=d.share(0.0, 1.0),
+        budget_sweep_share=d.share(0.0, 0.8),
+        cot_share=d.share(0.3, 1.0),
+    )
+
+
+def translation(d: Draw) -> Population:
+    """Translation and localisation pipelines: batches of documents into other languages."""
+    return TranslationPopulation(
+        **_common(d, "translation", d.count(3, 15), (100, 1000)),
+        accounts_per_org=d.rng.randint(1, 5),
+        target_languages=d.weights(LANGUAGES, at_most=5),
+        batch_share=d.share(0.0, 1.0),
+    )
+
+
+def agent_frameworks(d: Draw) -> Population:
+    """Products built on agent frameworks: ReAct loops that think step by step, then act, and function calls."""
+    return AgentFrameworkPopulation(
+        **_common(d, "agent-frameworks", d.count(5, 40), (100, 800)),
+        accounts_per_org=d.rng.randint(1, 5),
+        react_share=d.share(0.2, 1.0),
+        max_steps=d.rng.randint(3, 20),
+        thinking_share=d.share(0.0, 0.6),
+    )
+
+
+def phone_app(d: Draw) -> Population:
+    """People chatting from their phones: young accounts behind a few carrier NAT addresses."""
+    return PhoneAppPopulation(
+        **_common(d, "phone-app", d.count(200, 1500), (3, 15)),
+        carriers=d.weights(_CARRIER_COUNTRIES, at_most=4),
+        wifi_share=d.share(0.0, 0.5),
+        new_account_share=d.share(0.1, 0.7),
+        max_turns=d.rng.randint(2, 12),
+        cot_aside_share=d.share(0.0, 0.15),
+        thinking_share=d.share(0.0, 0.3),
+    )
+
+
 NEGATIVE_DRAWS: dict[str, Callable[[Draw], Population]] = {
     "consumer-chat": consumer_chat,
     "vpn-users": vpn_users,
@@ -112,5 +187,10 @@ NEGATIVE_DRAWS: dict[str, Callable[[Draw], Population]] = {
     "agentic-devs": agentic_devs,
     "enterprise-batch": enterprise_batch,
     "benchmark-evals": benchmark_evals,
+    "tutoring": tutoring,
+    "research-evals": research_evals,
+    "translation": translation,
+    "agent-frameworks": agent_frameworks,
+    "phone-app": phone_app,
 }
 """Draw function of each hard-negative family, by family name."""

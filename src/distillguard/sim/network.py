@@ -176,6 +176,12 @@ class AddressSpace:
         idx = rng.integers(0, len(self.intel.tor), size=n)
         return [self.intel.tor[int(i)] for i in idx]
 
+    def carrier_nat(self, rng: np.random.Generator, country: str, n: int) -> list[str]:
+        """``n`` public addresses of one mobile carrier's NAT: consecutive hosts of one consumer /24."""
+        base = int(ipaddress.IPv4Address(self.residential(rng, country, 1)[0])) & ~0xFF
+        hosts = rng.choice(np.arange(1, 255), size=min(n, 254), replace=False)
+        return [ipv4_str(base + int(h)) for h in np.sort(hosts)]
+
     def university(self, rng: np.random.Generator, cidr: str, n: int) -> list[str]:
         """``n`` addresses inside a university block."""
         return [ipv4_str(int(a)) for a in CidrSet([cidr]).sample(rng, n)]

@@ -11,11 +11,12 @@ import orjson
 from rich.table import Table
 
 from distillguard.core.errors import ConfigError
-from distillguard.sim.campaigns import CampaignGroup, Operators
+from distillguard.sim.campaigns import CampaignGroup
 from distillguard.sim.corpus import load_corpus
 from distillguard.sim.group import Group
 from distillguard.sim.identity import Account, iso_ms
 from distillguard.sim.network import AddressSpace, load_intel
+from distillguard.sim.operators import Operators
 from distillguard.sim.populations.registry import POPULATIONS
 from distillguard.sim.scenario import Scenario, dump_scenario
 from distillguard.sim.schedule import HOUR_MS
@@ -100,8 +101,9 @@ def simulate(
     procedural corpus); ``intel_dir`` the IP lists (default: ``corpus_dir/../intel``
     when present, else built-in samples). ``seed`` overrides the scenario's.
     Writes ``exchanges.<fmt>`` (``jsonl``, ``jsonl.gz`` or ``parquet``), sorted by
-    time, plus ``accounts.jsonl``, ``labels.jsonl``, ``truth.json`` and
-    ``scenario.yaml``. ``progress(n)`` is called with each batch of exchanges written.
+    time, plus ``accounts.jsonl`` (unless the scenario's ``log`` has no account records),
+    ``labels.jsonl``, ``truth.json`` and ``scenario.yaml``, leaving out the fields the
+    scenario's ``log`` lacks. ``progress(n)`` is called with each batch of exchanges written.
     """
     t_start = time.perf_counter()
     if seed is not None:
@@ -114,7 +116,7 @@ def simulate(
     corpus = load_corpus(corpus_dir)
     net = AddressSpace(load_intel(_intel_dir(corpus_dir, intel_dir)))
     world = World.build(scenario, corpus, net)
-    writer = ExchangeWriter(path, fmt)
+    writer = ExchangeWriter(path, fmt, log=scenario.log)
     try:
         groups = build_groups(scenario, world, writer)
         for hour in range(world.hours):
@@ -151,14 +153,14 @@ def _write_sidecars(scenario: Scenario, groups: list[Group], out_dir: Path) -> i
     label_lines = b"".join(orjson.dumps(_label(a, families.get(a.group))) + b"\n" for a in accounts)
     truth = orjson.dumps(_truth(scenario, groups), option=orjson.OPT_INDENT_2)
     yaml_text = dump_scenario(scenario).encode()
-    for name, data in (
-        ("accounts.jsonl", acc_lines),
-        ("labels.jsonl", label_lines),
-        ("truth.json", truth),
-        ("scenario.yaml", yaml_text),
-    ):
+    files = [("labels.jsonl", label_lines), ("truth.json", truth), ("scenario.yaml", yaml_text)]
+    if scenario.log.accounts:
+        files.insert(0, ("accounts.jsonl", acc_lines))
+    else:
+        (out_dir / "accounts.jsonl").unlink(missing_ok=True)  # the logs have no account records
+    for name, data in files:
         (out_dir / name).write_bytes(data)
-    return len(acc_lines) + len(label_lines) + len(truth) + len(yaml_text)
+    return sum(len(data) for _, data in files)
 
 
 def _label(acct: Account, family: str | None) -> dict[str, object]:
@@ -183,7 +185,7 @@ def _truth(scenario: Scenario, groups: list[Group]) -> dict:
         c = g.spec
         em = g.emitter
         campaigns.append(
-            {
+            ({"family": c.family} if c.family else {}) | {
                 "id": c.id,
                 "operator": c.operator,
                 "n_accounts": sum(1 for a in g.accounts if a.n_exchanges),

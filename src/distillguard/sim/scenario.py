@@ -21,9 +21,11 @@ ELICITATION_STYLES: tuple[str, ...] = (
     "reconstruct",
     "non_english",
     "thinking_budget",
+    "rubric",
     "none",
 )
 EVASIONS: tuple[str, ...] = ("low_and_slow", "paraphrase", "aged_accounts", "ua_rotation")
+LOG_FIELDS: tuple[str, ...] = ("responses", "usage", "tls", "accounts")
 
 Weights = dict[str, float]
 
@@ -108,6 +110,8 @@ class IndividualPopulation(_Population):
     tool_share: float = Field(0.05, ge=0, le=1)
     ipv6_share: float = Field(0.15, ge=0, le=1)
     new_account_share: float = Field(0.03, ge=0, le=1, description="accounts created during the run")
+    proxy_exit_share: float = _unset(0.0, "accounts whose home address is also an exit of the shared residential "
+                                          "proxy pool (devices enrolled in a bandwidth-sharing app)")
 
 
 class VpnPopulation(IndividualPopulation):
@@ -172,6 +176,74 @@ class StudentsPopulation(_Population):
     categories: Weights = Field(default_factory=lambda: {"education": 1.0})
 
 
+class TutoringPopulation(_Population):
+    """An education product relaying its students' maths questions, each asking for step-by-step explanations."""
+
+    kind: Literal["tutoring"] = "tutoring"
+    accounts_per_product: int = Field(2, ge=1, le=50, description="API accounts of one product (shared org)")
+    age_days: tuple[float, float] = Field((60.0, 400.0), description="account age at the start, days")
+    followup_share: float = Field(0.5, ge=0, le=1, description="sessions where the student asks follow-ups")
+    max_followups: int = Field(3, ge=1, le=20)
+    coding_share: float = Field(0.1, ge=0, le=1, description="programming questions besides maths")
+    thinking_share: float = Field(0.2, ge=0, le=1)
+    categories: Weights = Field(default_factory=lambda: {"education": 1.0})
+
+
+class ResearchEvalPopulation(BenchmarkPopulation):
+    """Research labs running reasoning evals: chain-of-thought prompts, several samples, model and budget sweeps."""
+
+    kind: Literal["research_evals"] = "research_evals"  # type: ignore[assignment]
+    samples: tuple[int, int] = (1, 8)
+    model_sweep_share: float = Field(0.5, ge=0, le=1, description="jobs that send every item to every model")
+    budget_sweep_share: float = Field(0.3, ge=0, le=1, description="jobs that sweep thinking budgets")
+    cot_share: float = Field(0.7, ge=0, le=1, description="jobs whose prompt asks for step-by-step reasoning")
+
+
+class TranslationPopulation(_Population):
+    """Translation and localisation pipelines: batches of documents into other languages."""
+
+    kind: Literal["translation"] = "translation"
+    accounts_per_org: int = Field(2, ge=1, le=50)
+    target_languages: Weights = Field(default_factory=lambda: {"zh": 0.3, "ja": 0.2, "de": 0.2, "es": 0.3})
+    batch_share: float = Field(0.6, ge=0, le=1, description="accounts running nightly batches (else steady)")
+    thinking_share: float = Field(0.0, ge=0, le=1)
+    categories: Weights = Field(default_factory=lambda: {"enterprise": 0.6, "startup": 0.4})
+    models: Weights = Field(default_factory=lambda: {"atlas-2-fast": 0.7, "atlas-2-pro": 0.3})
+
+    @field_validator("target_languages")
+    @classmethod
+    def _targets(cls, v: Weights) -> Weights:
+        return _check_weights(v, LANGUAGES, "target_languages")
+
+
+class AgentFrameworkPopulation(_Population):
+    """Products built on agent frameworks: ReAct loops ("think step by step, then act") and function calls."""
+
+    kind: Literal["agent_framework"] = "agent_framework"
+    accounts_per_org: int = Field(2, ge=1, le=50)
+    react_share: float = Field(0.6, ge=0, le=1, description="sessions run as multi-step ReAct loops")
+    max_steps: int = Field(10, ge=2, le=100)
+    thinking_share: float = Field(0.2, ge=0, le=1)
+    categories: Weights = Field(default_factory=lambda: {"startup": 0.6, "enterprise": 0.4})
+
+
+class PhoneAppPopulation(_Population):
+    """People using a chat app on their phones: young accounts behind their carrier's NAT."""
+
+    kind: Literal["phone_app"] = "phone_app"
+    carriers: Weights = Field(default_factory=lambda: {"US": 0.4, "IN": 0.3, "BR": 0.3},
+                              description="countries whose carrier NAT the app's users sit behind")
+    wifi_share: float = Field(0.3, ge=0, le=1, description="sessions from home Wi-Fi instead of the carrier")
+    new_account_share: float = Field(0.4, ge=0, le=1, description="accounts created during the run")
+    max_turns: int = Field(6, ge=1, le=40)
+    cot_aside_share: float = Field(0.04, ge=0, le=1)
+
+    @field_validator("carriers")
+    @classmethod
+    def _carriers(cls, v: Weights) -> Weights:
+        return _check_weights(v, None, "carriers")
+
+
 Population = Annotated[
     Union[
         IndividualPopulation,
@@ -180,6 +252,11 @@ Population = Annotated[
         EnterprisePopulation,
         BenchmarkPopulation,
         StudentsPopulation,
+        TutoringPopulation,
+        ResearchEvalPopulation,
+        TranslationPopulation,
+        AgentFrameworkPopulation,
+        PhoneAppPopulation,
     ],
     Field(discriminator="kind"),
 ]
@@ -197,6 +274,10 @@ class Signup(_Model):
     payment_fingerprints: int = Field(3, ge=1, description="distinct cards across the accounts")
     verification: Weights = Field(default_factory=lambda: {"email": 0.7, "none": 0.2, "phone": 0.1})
     countries: Weights = Field(default_factory=lambda: {"US": 0.5, "SG": 0.2, "GB": 0.15, "DE": 0.15})
+    pattern: Literal["burst", "waves", "trickle", "aged", "bought"] = _unset(
+        "burst", "one burst before the start, waves through the campaign, a steady trickle, accounts aged by the "
+                 "operator or bought from their first owners")
+    waves: int = _unset(3, "number of signup waves (pattern waves)")
 
     @field_validator("categories")
     @classmethod
@@ -212,7 +293,9 @@ class Signup(_Model):
 class Proxy(_Model):
     """Where a campaign's requests come from."""
 
-    kind: Literal["residential", "datacenter", "reseller", "vpn", "tor"] = "residential"
+    kind: Literal["residential", "shared_residential", "carrier_nat", "datacenter", "reseller", "vpn", "tor"] = Field(
+        "residential", description="residential: the operator's own pool; shared_residential: a proxy pool whose "
+                                   "addresses legitimate users also have; carrier_nat: mobile proxies behind carriers' NAT")
     pool_size: int = Field(2000, ge=1, le=1_000_000)
     rotation: Literal["per_request", "per_session", "per_account"] = "per_request"
 
@@ -253,6 +336,13 @@ class Campaign(_Model):
     )
     order: Literal["sequential", "shuffled"] = "shuffled"
     timing: Literal["steady", "round_robin", "synchronized", "diurnal"] = "steady"
+    dispatch: Literal["round_robin", "random", "sticky", "bursty"] | None = _unset(
+        None, "which account sends each session (default: cyclic for round_robin and synchronized timing, else "
+              "volume-weighted); sticky: one account until it has had its share; bursty: bursts of sessions")
+    burst_sessions: float = _unset(8.0, "mean sessions per burst (dispatch bursty)")
+    identity: Literal["sdk", "spoofed", "rotating", "browser"] | None = _unset(
+        None, "client identity (default sdk: the operator's SDK); spoofed: claims client over another TLS stack; "
+              "rotating: a client per account and a user agent per request; browser: browser-like clients")
     timezone_offset: float = Field(8.0, ge=-12, le=14, description="for diurnal timing")
     wave_every_hours: float = Field(3.0, gt=0)
     wave_minutes: float = Field(8.0, gt=0)
@@ -260,6 +350,7 @@ class Campaign(_Model):
     model: str = "atlas-2-pro"
     pivot: Pivot | None = None
     evasions: list[Literal["low_and_slow", "paraphrase", "aged_accounts", "ua_rotation"]] = []
+    max_tokens: tuple[int, ...] = _unset((8192, 16_000, 32_000), "max_tokens values requests draw from")
     thinking_budget: int = Field(32_000, ge=1024, le=128_000)
     thinking_share: float = Field(0.5, ge=0, le=1, description="thinking on, besides thinking_budget style")
     fixed_phrases: int = Field(2, ge=1, le=50, description="phrases reused verbatim without paraphrase")
@@ -290,6 +381,24 @@ class Campaign(_Model):
         return self
 
 
+class LogFields(_Model):
+    """Which fields the logs have: request-only logs lack responses and usage, some gateways TLS fingerprints,
+    and a peer's data has no account records."""
+
+    responses: bool = True
+    usage: bool = True
+    tls: bool = True
+    accounts: bool = True
+
+    @classmethod
+    def without(cls, names: list[str]) -> LogFields:
+        """Complete logs but for ``names`` (of :data:`LOG_FIELDS`)."""
+        unknown = [n for n in names if n not in LOG_FIELDS]
+        if unknown:
+            raise ConfigError(f"log fields: unknown {', '.join(unknown)} (expected some of {', '.join(LOG_FIELDS)})")
+        return cls(**{n: False for n in names})
+
+
 class Scenario(_Model):
     """A whole simulated traffic scenario."""
 
@@ -303,6 +412,7 @@ class Scenario(_Model):
     )
     populations: list[Population] = []
     campaigns: list[Campaign] = []
+    log: LogFields = _unset(LogFields(), "which fields the logs keep")
 
     @field_validator("start")
     @classmethod

@@ -69,15 +69,18 @@ def chat(
     max_tokens: int = 4096,
     temperature: float | None = None,
     gap_s: float = 70.0,
+    visible: str | None = None,
 ) -> int:
-    """A conversation: each turn is one request carrying the earlier turns; returns last ts."""
+    """A conversation: each turn is one request carrying the earlier turns; returns last ts.
+
+    ``visible`` asks every answer for explicit reasoning (see :func:`respond`)."""
     history: list[dict[str, Any]] = []
     stream = rng.random() < acct.client.stream
     for turn in turns:
         cap = capability if capability != "general" else ("coding" if is_codey(turn) else "general")
         msgs = history + [{"role": "user", "content": turn}]
         req = Req(via.model(ts), msgs, system, None, thinking, max_tokens, temperature, stream)
-        resp = respond(world, rng, turn, cap, thinking)
+        resp = respond(world, rng, turn, cap, thinking, visible)
         ts = em.emit(acct, ts, req, resp, via.ip(), user_agent=via.ua())
         history = msgs[:-1] + [
             {"role": "user", "content": turn[:HISTORY_CHARS]},

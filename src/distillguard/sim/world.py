@@ -16,6 +16,7 @@ from distillguard.sim.network import AddressSpace
 from distillguard.sim.responses import Responder
 from distillguard.sim.scenario import Scenario
 from distillguard.sim.schedule import HOUR_MS
+from distillguard.sim.shared_exits import SharedExits
 
 _CODEY = re.compile(r"```|\bdef |\bfunction\b|\bclass \w+|\bpython\b|\bjava(script)?\b|\bSQL\b|\bC\+\+|\bcode (to|that|for)\b", re.I)
 
@@ -57,6 +58,19 @@ class Phrases:
         self.enterprise_templates: list[dict[str, Any]] = ent["templates"]
         self.documents = {k: PhraseSet(v) for k, v in ent["documents"].items()}
         self.enterprise_langs: list[str] = ent["langs"]
+        rubric = pb["rubric_grading"]
+        self.rubric, self.grader_systems = PhraseSet(rubric["templates"]), PhraseSet(rubric["systems"])
+        tut = pb["tutoring"]
+        self.tutor_systems, self.tutor_requests = PhraseSet(tut["systems"]), PhraseSet(tut["requests"])
+        self.tutor_products: list[str] = tut["products"]
+        self.grades: list[str] = tut["grades"]
+        tr = pb["translation"]
+        self.translation_systems, self.translation_requests = PhraseSet(tr["systems"]), PhraseSet(tr["requests"])
+        self.language_names: dict[str, str] = tr["languages"]
+        af = pb["agent_framework"]
+        self.framework_systems, self.framework_tasks = PhraseSet(af["systems"]), PhraseSet(af["tasks"])
+        self.framework_slots: dict[str, list[str]] = {"product": af["products"], "role": af["roles"],
+                                                      "topic": af["topics"]}
 
     def fill_slots(self, text: str, rng: random.Random) -> str:
         """Replace agentic ``{slot}`` names with random values."""
@@ -105,6 +119,7 @@ class World:
     legit_tools: list[Prompt]
     start_ms: int
     end_ms: int
+    shared: SharedExits
 
     @classmethod
     def build(cls, scenario: Scenario, corpus: Corpus, net: AddressSpace) -> World:
@@ -127,6 +142,7 @@ class World:
             legit_tools=tools,
             start_ms=scenario.start_ms(),
             end_ms=scenario.end_ms(),
+            shared=SharedExits(net, scenario.seed),
         )
 
     @property

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from distillguard.core.errors import ConfigError
 from distillguard.core.schema import EXCHANGE_SCHEMA
+from distillguard.sim.scenario import LogFields
 
 FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
 
@@ -50,9 +51,10 @@ def exchanges_path(out_dir: Path, fmt: str) -> Path:
 class ExchangeWriter:
     """Buffers records, then writes them in ``ts`` order (ties: arrival order)."""
 
-    def __init__(self, path: Path, fmt: str, row_group_size: int = 100_000) -> None:
+    def __init__(self, path: Path, fmt: str, row_group_size: int = 100_000, log: LogFields | None = None) -> None:
         self.path = path
         self.fmt = fmt
+        self.log = log if log is not None and log != LogFields() else None
         self.written = 0
         self._buf: list[tuple[int, int, Any]] = []
         self._seq = 0
@@ -71,7 +73,10 @@ class ExchangeWriter:
             self._fh = path.open("wb", buffering=1 << 20)
 
     def add(self, ts_ms: int, head: dict[str, Any], request: bytes, response: bytes, usage: bytes, status: int) -> None:
-        """Buffer one record (encoded now, so the buffer stays compact)."""
+        """Buffer one record (encoded now, so the buffer stays compact), without the fields the logs lack."""
+        if self.log is not None:
+            self._add_partial(ts_ms, head, request, response, usage, status, self.log)
+            return
         if self._pq is not None:
             item: Any = (
                 *(head.get(k) for k in _HEAD),
@@ -93,6 +98,32 @@ class ExchangeWriter:
                     b',"status":%d}\n' % status,
                 )
             )
+        self._buf.append((ts_ms, self._seq, item))
+        self._seq += 1
+
+    def _add_partial(self, ts_ms: int, head: dict[str, Any], request: bytes, response: bytes, usage: bytes,
+                     status: int, log: LogFields) -> None:
+        """A record of incomplete logs: fields the logs lack are absent (null in Parquet)."""
+        if not log.tls:
+            head.pop("tls_ja4", None)
+        kept_response = response if log.responses else None
+        kept_usage = usage if log.usage and usage != b"null" else None
+        if self._pq is not None:
+            item: Any = (
+                *(head.get(k) for k in _HEAD),
+                request.decode(),
+                None if kept_response is None else kept_response.decode(),
+                None if kept_usage is None else kept_usage.decode(),
+                status,
+            )
+        else:
+            parts = [orjson.dumps(head)[:-1], b',"request":', request]
+            if kept_response is not None:
+                parts += [b',"response":', kept_response]
+            if kept_usage is not None:
+                parts += [b',"usage":', kept_usage]
+            parts.append(b',"status":%d}\n' % status)
+            item = b"".join(parts)
         self._buf.append((ts_ms, self._seq, item))
         self._seq += 1
 

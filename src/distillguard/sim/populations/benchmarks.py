@@ -19,6 +19,7 @@ class BenchmarkEvals(LegitPopulation):
     """Researchers running one benchmark a few times over a few hours, then stopping."""
 
     mix = "research"
+    capabilities: tuple[str, ...] = ("reasoning", "coding", "tool_use")
     spec: BenchmarkPopulation
 
     def _build(self) -> None:
@@ -50,7 +51,7 @@ class BenchmarkEvals(LegitPopulation):
             )
         files: dict[str, list[Prompt]] = {}
         distill = w.corpus.select(kind="distill")
-        benchmarks = [p for p in distill if p.capability in ("reasoning", "coding", "tool_use")] or distill
+        benchmarks = [p for p in distill if p.capability in self.capabilities] or distill
         for p in benchmarks:
             files.setdefault(p.file, []).append(p)
         self.files = files

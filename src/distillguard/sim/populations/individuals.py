@@ -22,6 +22,10 @@ class Individuals(LegitPopulation):
         people: People = w.people
         countries = [people.country(rng, spec.countries) for _ in range(spec.accounts)]
         homes = self._home_ips(countries)
+        if spec.proxy_exit_share:
+            for i, country in enumerate(countries):
+                if rng.random() < spec.proxy_exit_share:
+                    homes[i] = [rng.choice(w.shared.residential(country)), *homes[i][1:]]
         self.mobile = {c: w.net.residential(self.nrng, c, 200) for c in sorted(set(countries))}
         for i, country in enumerate(countries):
             category = weighted_choice(rng, spec.categories)
