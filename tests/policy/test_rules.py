@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from distillguard.policy import DecisionContext, decide, load_policy
         (0.0, None, Action.ALLOW),
         (0.39, "individual", Action.ALLOW),
         (0.4, "individual", Action.MONITOR),
-        (0.75, "research", Action.STRIP_REASONING),
+        (0.75, "individual", Action.STRIP_REASONING),  # research: see the standing table
         (0.95, "startup", Action.BLOCK),
         (0.95, "enterprise", Action.SUMMARIZE_REASONING),
     ],
@@ -110,3 +111,88 @@ def test_flag_threshold_is_the_lowest_risk_a_rule_flags(tmp_path: Path, text: st
         path = tmp_path / "policy.yaml"
         path.write_text(text)
     assert load_policy(path).flag_threshold == threshold
+
+
+ASKS_FOR_EXPLANATIONS = (Evidence("cot_elicitation", 0.95, "asks for step-by-step explanations in 98% of requests"),)
+OLD, YOUNG = timedelta(days=214), timedelta(days=3)
+
+
+@pytest.mark.parametrize(
+    ("risk", "category", "verification", "age", "campaign", "action", "why"),
+    [
+        # A verified business with a long history is reviewed, never degraded, on its own evidence.
+        (0.75, "education", "business", OLD, None, Action.MONITOR, "review (monitor) instead of strip_reasoning"),
+        (0.95, "education", "business", OLD, None, Action.REQUIRE_VERIFICATION,
+         "review (require_verification) instead of block"),
+        (0.75, "individual", "id_document", OLD, None, Action.MONITOR, "214 days old"),
+        (0.45, "education", "business", OLD, None, Action.MONITOR, None),  # not flagged: nothing to change
+        # The enterprise cap (summarize_reasoning) leaves no room for require_verification without an analyst.
+        (0.95, "enterprise", "business", OLD, None, Action.MONITOR, "review (monitor) instead of summarize_reasoning"),
+        # Linked into a campaign: standing does not count.
+        (0.75, "education", "business", OLD, "camp_1", Action.STRIP_REASONING, None),
+        (0.95, "education", "business", OLD, "camp_1", Action.BLOCK, None),
+        # Young, or weakly verified: no standing; an individual keeps the table's action.
+        (0.75, "individual", "business", YOUNG, None, Action.STRIP_REASONING, None),
+        (0.75, "individual", "phone", OLD, None, Action.STRIP_REASONING, None),
+        (0.95, "individual", "none", YOUNG, None, Action.BLOCK, None),
+        # A cover category below its tier is asked to verify instead of being degraded; block stands.
+        (0.75, "education", "email", OLD, None, Action.REQUIRE_VERIFICATION,
+         "education account verified at email, not linked to a campaign: id_document verification instead of"),
+        (0.75, "startup", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification instead of"),
+        (0.75, "research", None, None, None, Action.REQUIRE_VERIFICATION, "no verification on record"),
+        (0.95, "research", "none", YOUNG, None, Action.BLOCK, None),
+        (0.75, "education", "id_document", YOUNG, None, Action.STRIP_REASONING, None),  # has its tier, no history
+        (0.75, "startup", "email", YOUNG, "camp_1", Action.STRIP_REASONING, None),
+        # No account record: no standing, the table's action.
+        (0.75, None, None, None, None, Action.STRIP_REASONING, None),
+        (0.95, None, None, None, None, Action.BLOCK, None),
+    ],
+)
+def test_standing_bounds_what_own_evidence_does(risk: float, category: str | None, verification: str | None,
+                                                age: timedelta | None, campaign: str | None, action: Action,
+                                                why: str | None) -> None:
+    context = DecisionContext("a", risk, ASKS_FOR_EXPLANATIONS, category, campaign, verification=verification, age=age)
+    decision = decide(load_policy(), context)
+    assert decision.action is action
+    assert decision.evidence[: len(ASKS_FOR_EXPLANATIONS)] == ASKS_FOR_EXPLANATIONS
+    standing = [e for e in decision.evidence if e.detector == "policy.standing"]
+    if why is None:
+        assert standing == []
+    else:
+        assert len(standing) == 1 and why in standing[0].reason and standing[0].score == 1.0
+
+
+def test_a_policy_without_standing_keeps_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(PER_MODEL)
+    context = DecisionContext("a", 0.95, (), "education", verification="business", age=OLD)
+    assert decide(load_policy(path), context).action is Action.BLOCK
+
+
+def test_unknown_verification_in_a_context_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown verification"):
+        DecisionContext("a", 0.5, verification="retina")
+
+
+STANDING_BASE = "rules: [{min_risk: 0.5, action: strip_reasoning}, {min_risk: 0, action: allow}]\nstanding: "
+
+
+@pytest.mark.parametrize(
+    ("standing", "message"),
+    [
+        ("{established: {min_verification: retina}}", "unknown verification"),
+        ("{established: {min_age_days: -1}}", "standing.established.min_age_days"),
+        ("{established: {verify_from_risk: 1.5}}", "standing.established.verify_from_risk"),
+        ("{established: {min_age: 90}}", "standing.established.min_age"),
+        ("{cover: {categories: [pirates]}}", "unknown categories"),
+        ("{cover: {instead_of: [monitor]}}", "not degrading actions"),
+        ("{cover: {instead_of: [require_verification]}}", "not degrading actions"),
+        ("{cover: {instead_of: [explode]}}", "standing.cover.instead_of.0"),
+        ("{vip: {}}", "standing.vip"),
+    ],
+)
+def test_invalid_standing_fails_at_load(tmp_path: Path, standing: str, message: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(STANDING_BASE + standing)
+    with pytest.raises(ConfigError, match=message):
+        load_policy(path)

@@ -65,6 +65,8 @@ def assess(
     risk = propagate(ids, own_risk, result)
     by_id = {c.campaign_id: c for c in result.campaigns}
     categories = context.column("category").to_pylist()
+    verifications = context.column("verification").to_pylist()
+    created = context.column("created_at").to_pylist()
     stamp = decided_at or until
     decisions = []
     for i, account in enumerate(ids):
@@ -74,7 +76,9 @@ def assess(
             camp = by_id[cid]
             found.insert(0, Evidence("campaign.membership", float(result.tie[account]),
                                      f"linked to campaign {cid} ({len(camp.members):,} accounts, risk {camp.risk:.2f})"))
-        decision = decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid))
+        age = stamp - created[i] if stamp is not None and created[i] is not None else None
+        decision = decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid,
+                                                  verification=verifications[i], age=age))
         decisions.append(replace(decision, decided_at=stamp))
     shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
     return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)

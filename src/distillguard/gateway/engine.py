@@ -184,7 +184,7 @@ class Engine:
         if account is None:
             return Verdict(UNIDENTIFIED, Action.ALLOW, "unidentified")
         override = self._overrides.get(account)
-        category = self.batch.accounts.get(account, (None, None))[0]
+        category, verification = self.batch.accounts.get(account, (None, None))
         if override is not None:
             return self._with_tier(Verdict(account, override, "override", evidence=(_OVERRIDDEN,), category=category))
         best = Verdict(account, Action.ALLOW, "default", category=category)
@@ -196,7 +196,7 @@ class Engine:
         online = self._verdicts.get(account)
         if online is not None:
             decision = decide(self.policy, DecisionContext(account, online.risk, online.evidence, category,
-                                                           model=model))
+                                                           best.campaign_id, model, verification))
             if decision.action.rank > best.action.rank:
                 best = Verdict(account, decision.action, "online", online.risk, decision.evidence,
                                best.campaign_id, category)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -86,8 +87,68 @@ class VerificationTiers(BaseModel):
         return tiers
 
 
+def _known_verification(level: str) -> str:
+    if level not in VERIFICATIONS:
+        raise ValueError(f"unknown verification {level!r}; known: {list(VERIFICATIONS)}")
+    return level
+
+
+def _verification_rank(level: str | None) -> int:
+    """Position of ``level`` in :data:`VERIFICATIONS`, weakest first; -1 when unknown (no verification on record)."""
+    return -1 if level is None else VERIFICATIONS.index(level)
+
+
+class EstablishedStanding(BaseModel):
+    """Accounts in good standing: reviewed, never degraded, on their own evidence."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_verification: str = "id_document"
+    min_age_days: float = Field(90.0, ge=0)
+    verify_from_risk: float = Field(0.90, ge=0, le=1)
+
+    @field_validator("min_verification")
+    @classmethod
+    def _known(cls, level: str) -> str:
+        return _known_verification(level)
+
+
+class CoverStanding(BaseModel):
+    """Categories distillers claim as cover: degradation becomes a demand for the category's verification tier."""
+
+    model_config = ConfigDict(extra="forbid")
+    categories: list[str] = []
+    instead_of: list[Action] = []
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, categories: list[str]) -> list[str]:
+        unknown = sorted(set(categories) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {list(CATEGORIES)}")
+        return categories
+
+    @field_validator("instead_of")
+    @classmethod
+    def _degrading(cls, actions: list[Action]) -> list[Action]:
+        bad = [a.value for a in actions if not a.flags or a is Action.REQUIRE_VERIFICATION]
+        if bad:
+            raise ValueError(f"{bad} are not degrading actions (monitor or milder, or require_verification itself)")
+        return actions
+
+
+class Standing(BaseModel):
+    """How an account's standing (verification, age, category, campaign membership) changes its action.
+
+    Campaign members are never changed: standing only bounds what an account's own evidence does to it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    established: EstablishedStanding | None = None
+    cover: CoverStanding = CoverStanding()
+
+
 class Policy(BaseModel):
-    """The ordered rules, per-category and per-model overrides, throttle rate and verification tiers."""
+    """The ordered rules, per-category and per-model overrides, throttle rate, verification tiers and standing."""
 
     model_config = ConfigDict(extra="forbid")
     rules: list[Rule]
@@ -95,6 +156,7 @@ class Policy(BaseModel):
     models: dict[str, ModelOverride] = {}
     throttle: Throttle = Throttle()
     verification: VerificationTiers = VerificationTiers()
+    standing: Standing = Standing()
 
     @field_validator("rules")
     @classmethod
@@ -144,7 +206,12 @@ def load_policy(path: Path | None = None) -> Policy:
 
 @dataclass(frozen=True, slots=True)
 class DecisionContext:
-    """What ``decide`` looks at for one account."""
+    """What ``decide`` looks at for one account: its risk and evidence, and its standing.
+
+    Standing is the account's ``category``, ``verification`` level, ``age`` at decision time and ``campaign_id``
+    (the campaign linking put it in). None is unknown, and unknown counts as no standing: no category, no
+    verification, no history.
+    """
 
     account_id: str
     risk: float
@@ -152,16 +219,63 @@ class DecisionContext:
     category: str | None = None
     campaign_id: str | None = None
     model: str | None = None
+    verification: str | None = None
+    age: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.verification is not None:
+            _known_verification(self.verification)
 
 
 def decide(policy: Policy, context: DecisionContext) -> Decision:
-    """The action for one account: the first rule it reaches (the model's table if it has one), capped."""
+    """The action for one account: the first rule it reaches (the model's table if it has one), capped, then
+    bounded by its standing (:func:`standing_action`), which adds its evidence when it changes the action."""
     rules = policy._model(context.model).rules or policy.rules
     action = policy.cap(next(r.action for r in rules if context.risk >= r.min_risk), context.category, context.model)
+    evidence = context.evidence
+    bounded = standing_action(policy, context, action)
+    if bounded is not None:
+        action, reason = bounded
+        evidence = (*evidence, Evidence("policy.standing", 1.0, reason))
     return Decision(
         account_id=context.account_id,
         risk=context.risk,
         action=action,
-        evidence=context.evidence,
+        evidence=evidence,
         campaign_id=context.campaign_id,
     )
+
+
+def standing_action(policy: Policy, context: DecisionContext, action: Action) -> tuple[Action, str] | None:
+    """The action that replaces ``action`` given the account's standing, with the reason; None when it stands.
+
+    Campaign members keep ``action``. An established account (verified, old enough) that ``action`` would flag is
+    reviewed instead: ``monitor``, or ``require_verification`` from ``verify_from_risk``. An account of a cover
+    category below its category's verification tier is asked for that tier instead of being degraded.
+    ``require_verification`` is only asked where the category's and model's caps allow it (the caps are the
+    strongest action taken without an analyst): otherwise an established account is monitored and a cover
+    account keeps ``action``.
+    """
+    if context.campaign_id is not None or not action.flags:
+        return None
+    standing = policy.standing
+    level = _verification_rank(context.verification)
+    verify = Action.REQUIRE_VERIFICATION
+    may_verify = policy.cap(verify, context.category, context.model) is verify
+    established = standing.established
+    if (established is not None and context.age is not None
+            and level >= _verification_rank(established.min_verification)
+            and context.age >= timedelta(days=established.min_age_days)):
+        review = verify if may_verify and context.risk >= established.verify_from_risk else Action.MONITOR
+        if review is action:
+            return None
+        who = f"{context.category or 'uncategorised'} account verified at {context.verification}"
+        return review, (f"{who}, {context.age.days} days old, not linked to a campaign: "
+                        f"review ({review.value}) instead of {action.value}")
+    category = context.category
+    if may_verify and category in standing.cover.categories and action in standing.cover.instead_of:
+        tier = policy.tier_for(category)
+        if level < _verification_rank(tier):
+            has = f"verified at {context.verification}" if context.verification else "with no verification on record"
+            return verify, f"{category} account {has}, not linked to a campaign: {tier} verification instead of {action.value}"
+    return None
