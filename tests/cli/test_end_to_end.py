@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 
 from distillguard.cli import app
 from distillguard.core.decision import Action
+from distillguard.eval.inputs import read_labels, read_predictions
+from distillguard.eval.metrics import score_detector
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "prompts"
 runner = CliRunner()
@@ -80,6 +82,21 @@ def test_analyze_writes_the_output_contract(traffic: Path, tmp_path: Path) -> No
     assert con.sql("SELECT count(*) FROM account_features").fetchall()[0][0] == len(accounts)
     assert con.sql("SELECT count(DISTINCT run_id) FROM decisions").fetchall()[0][0] == 2
     con.close()
+
+
+def test_analyze_detects_the_smoke_campaigns_and_spares_legitimate_users(traffic: Path, tmp_path: Path) -> None:
+    out = tmp_path / "analysis"
+    _invoke("analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
+            "--db", str(tmp_path / "d.duckdb"), "--out", str(out))
+    labels = read_labels(traffic / "labels.jsonl")
+    predictions, _ = read_predictions(out, labels)
+    counted = ~labels.is_attack | (labels.n_exchanges >= 5)  # an attack account of under 5 requests proves little
+    metrics = score_detector(predictions, labels, subset=counted)
+    assert metrics.n_attack >= 20 and metrics.n_legit >= 100  # enough accounts for the rates to mean something
+    assert len(metrics.campaigns) >= 3
+    for campaign in metrics.campaigns:  # on seed 7: 36 / 36, 6 / 6 and 5 / 5
+        assert campaign.recall >= 0.9, campaign
+    assert metrics.fpr is not None and metrics.fpr <= 0.01, metrics.population_fpr  # on seed 7: 0 / 154
 
 
 def test_replay_fills_flagged_at_at_interval_ends(traffic: Path, tmp_path: Path) -> None:

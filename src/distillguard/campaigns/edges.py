@@ -79,8 +79,7 @@ def _candidates(rows: pl.DataFrame, settings: LinkSettings) -> tuple[np.ndarray,
     a = np.concatenate([p[0] for p in parts])
     b = np.concatenate([p[1] for p in parts])
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    key = np.sort((lo[lo != hi] << 32) | hi[lo != hi])
-    key = key[np.r_[True, key[1:] != key[:-1]]]
+    key = np.unique((lo[lo != hi] << 32) | hi[lo != hi])
     return (key >> 32).astype(np.int64), (key & 0xFFFFFFFF).astype(np.int64)
 
 

@@ -39,7 +39,7 @@ s AS (
 totals AS (SELECT account_id, count(*)::DOUBLE AS total FROM e GROUP BY ALL),
 traffic AS (
     SELECT account_id, 'ip' AS kind, ip AS value, count(*) AS n FROM e GROUP BY ALL
-    UNION ALL SELECT account_id, 'client', client, count(*) FROM e GROUP BY ALL
+    UNION ALL SELECT account_id, 'client', client, count(*) FROM e WHERE client <> ' | ' GROUP BY ALL
     UNION ALL SELECT account_id, 'template', template, count(*) FROM s WHERE template <> '0' GROUP BY ALL
     UNION ALL SELECT account_id, 'active', active, count(*) FROM s GROUP BY ALL
 )
@@ -105,7 +105,7 @@ r AS (SELECT a.* FROM accounts a WHERE a.account_id IN (SELECT account_id FROM m
 shown AS (
     SELECT account_id, 'ip' AS kind, ip AS value FROM e
     UNION SELECT e.account_id, 'subnet', coalesce(v6.subnet, {subnet}) FROM e LEFT JOIN _dg_v6_subnets v6 USING (ip)
-    UNION SELECT account_id, 'client', client FROM e
+    UNION SELECT account_id, 'client', client FROM e WHERE client <> ' | '
     UNION SELECT account_id, 'template', template FROM t
     UNION SELECT account_id, 'payment', payment_fingerprint FROM r WHERE payment_fingerprint IS NOT NULL
     UNION SELECT account_id, 'signup_ip', signup_ip FROM r WHERE signup_ip IS NOT NULL
