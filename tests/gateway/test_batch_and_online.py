@@ -92,7 +92,8 @@ def test_batch_results_load_with_campaign_inheritance(store_db: Path) -> None:
     # a run stored before evidence kept its detector: its reasons are named as the run's
     assert results.verdicts["acct-strip"].evidence == (Evidence(RUN_DETECTOR, 0.95, "strip_reasoning in batch"),)
     assert results.key_accounts == {"key_k1": "acct-key"}
-    assert results.accounts["acct-key"] == ("startup", "email")
+    assert results.accounts["acct-key"][:2] == ("startup", "email")
+    assert results.accounts["acct-key"].created_at is not None
 
 
 def test_unknown_actions_in_the_store_are_a_clear_error(tmp_path: Path) -> None:
@@ -259,3 +260,22 @@ def test_stop_ends_the_background_loop_even_when_a_flush_swallows_a_cancel(tmp_p
         await asyncio.wait_for(stopping, 30.0)
 
     asyncio.run(run())
+
+
+def test_online_risk_reviews_an_established_verified_account_instead_of_degrading_it(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    now = datetime.now(UTC)
+    with Store(db) as store:
+        store.upsert_accounts(accounts([
+            account("acct-tutor", category="enterprise", verification="business", created_at=now - timedelta(days=200)),
+            account("acct-fresh", category="enterprise", verification="business", created_at=now - timedelta(days=2)),
+        ]))
+    engine = build_engine(load_gateway_config(None, db=db, exchange_log=tmp_path / "log.jsonl", learn_in="thread"))
+    high = OnlineVerdict(risk=0.8, evidence=(Evidence("risk.account", 0.8, "asks for step-by-step reasoning"),),
+                         n_exchanges=50, distinct_ips=1)
+    assert asyncio.run(engine.reload())
+    engine._take(Learned({"acct-tutor": high, "acct-fresh": high}))
+    tutor, fresh = engine.verdict("acct-tutor"), engine.verdict("acct-fresh")
+    assert tutor.action.value == "monitor" and tutor.source == "online"
+    assert any(e.detector == "policy.standing" for e in tutor.evidence)
+    assert fresh.action.flags  # no history yet: the table's action stands

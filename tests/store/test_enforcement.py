@@ -1,13 +1,19 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 
 from distillguard.signals import compute_signals
 from distillguard.store import Store
-from distillguard.store.enforcement import StoredDecision, account_categories, enforceable_decisions, key_accounts
+from distillguard.store.enforcement import (
+    AccountRecord,
+    StoredDecision,
+    account_records,
+    enforceable_decisions,
+    key_accounts,
+)
 from distillguard.store.results import EVIDENCE_TYPE
-from factories import account, accounts, exchange, exchanges
+from factories import T0, account, accounts, exchange, exchanges
 
 
 def test_enforcement_reads_acting_decisions_account_records_and_api_keys(tmp_path: Path) -> None:
@@ -27,12 +33,12 @@ def test_enforcement_reads_acting_decisions_account_records_and_api_keys(tmp_pat
         store.con.register("_rows", decisions)
         store.con.execute("INSERT INTO decisions BY NAME SELECT * FROM _rows")
         decisions = enforceable_decisions(store, "r1")
-        categories = account_categories(store)
+        records = account_records(store)
         keys = key_accounts(store)
     # an allow acts only as a campaign member's tie to its campaign
     assert sorted(decisions) == [
         StoredDecision("acct-a", "block", 0.9, None, ["high risk"],
                        [{"detector": "risk.account", "score": 0.9, "reason": "high risk"}]),
         StoredDecision("acct-c", "allow", 0.2, "camp", [], [])]
-    assert categories == {"acct-a": ("startup", None)}
+    assert records == {"acct-a": AccountRecord("startup", None, T0 - timedelta(days=30))}
     assert keys == {"key-a": "acct-a"}

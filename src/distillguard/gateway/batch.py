@@ -12,7 +12,7 @@ from pathlib import Path
 from distillguard.core.decision import Action, Evidence
 from distillguard.core.errors import StoreError
 from distillguard.store import Store
-from distillguard.store.enforcement import account_categories, enforceable_decisions, key_accounts
+from distillguard.store.enforcement import AccountRecord, account_records, enforceable_decisions, key_accounts
 from distillguard.store.runs import latest_run_id
 
 RUN_DETECTOR = "run"
@@ -38,7 +38,7 @@ class BatchResults:
 
     run_id: str | None = None
     verdicts: dict[str, BatchVerdict] = field(default_factory=dict)
-    accounts: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    accounts: dict[str, AccountRecord] = field(default_factory=dict)
     key_accounts: dict[str, str] = field(default_factory=dict)
 
 
@@ -47,7 +47,7 @@ def load_batch_results(db: Path) -> BatchResults:
     with Store(db, read_only=True) as store:
         run_id = latest_run_id(store)
         rows = enforceable_decisions(store, run_id) if run_id else []
-        accounts = account_categories(store)
+        accounts = account_records(store)
         keys = key_accounts(store)
     known = {a.value for a in Action}
     unknown = sorted({row[1] for row in rows} - known)

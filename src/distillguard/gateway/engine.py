@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -184,7 +185,8 @@ class Engine:
         if account is None:
             return Verdict(UNIDENTIFIED, Action.ALLOW, "unidentified")
         override = self._overrides.get(account)
-        category, verification = self.batch.accounts.get(account, (None, None))
+        record = self.batch.accounts.get(account)
+        category, verification = (record.category, record.verification) if record else (None, None)
         if override is not None:
             return self._with_tier(Verdict(account, override, "override", evidence=(_OVERRIDDEN,), category=category))
         best = Verdict(account, Action.ALLOW, "default", category=category)
@@ -195,8 +197,9 @@ class Engine:
                            batch.campaign_id, category)
         online = self._verdicts.get(account)
         if online is not None:
+            age = datetime.now(UTC) - record.created_at if record is not None and record.created_at else None
             decision = decide(self.policy, DecisionContext(account, online.risk, online.evidence, category,
-                                                           best.campaign_id, model, verification))
+                                                           best.campaign_id, model, verification, age))
             if decision.action.rank > best.action.rank:
                 best = Verdict(account, decision.action, "online", online.risk, decision.evidence,
                                best.campaign_id, category)
@@ -389,7 +392,8 @@ class Engine:
         verdict = self.verdict(account)
         batch = self.batch.verdicts.get(account)
         online = self._verdicts.get(account)
-        category, verification = self.batch.accounts.get(account, (None, None))
+        record = self.batch.accounts.get(account)
+        category, verification = (record.category, record.verification) if record else (None, None)
         out: dict[str, Any] = {
             "account_id": account,
             "action": verdict.action.value,

@@ -38,12 +38,16 @@ from distillguard.gateway.capture import collect_stream
 from distillguard.gateway.config import GatewayConfig, LearnerPriority
 from distillguard.ingest import normalize_exchange
 from distillguard.signals import compute_signals
+from distillguard.store.enforcement import AccountRecord
 from distillguard.store.online import OnlineState, OnlineStateError, open_state
 
 log = logging.getLogger("distillguard.gateway")
 
-AccountContext = dict[str, tuple[str | None, str | None]]
-"""Account → (category, verification) of the accounts in a batch."""
+AccountContext = dict[str, AccountRecord]
+"""Account → its record (category, verification, creation time), for the accounts in a batch that have one."""
+_NO_RECORD = AccountRecord(None, None, None)
+_CONTEXT_SCHEMA = pa.schema([("category", pa.string()), ("verification", pa.string()),
+                             ("created_at", pa.timestamp("us", tz="UTC"))])
 
 
 class OnlineVerdict(NamedTuple):
@@ -182,9 +186,9 @@ class LearnerState:
         if features.num_rows == 0:
             return {}
         ids = features.column("account_id").to_pylist()
-        rows = [known.get(a, (None, None)) for a in ids]
-        context = pa.table({"category": [r[0] for r in rows], "verification": [r[1] for r in rows]},
-                           schema=pa.schema([("category", pa.string()), ("verification", pa.string())]))
+        rows = [known.get(a, _NO_RECORD) for a in ids]
+        context = pa.table({"category": [r.category for r in rows], "verification": [r.verification for r in rows],
+                            "created_at": [r.created_at for r in rows]}, schema=_CONTEXT_SCHEMA)
         risk, evidence = score_accounts(features, context)
         n = features.column("n_exchanges").to_pylist()
         ips = features.column("distinct_ips").to_pylist()

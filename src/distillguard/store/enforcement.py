@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import duckdb
@@ -11,7 +12,7 @@ from distillguard.store.duckdb_store import Store
 
 _DECISIONS = ("SELECT account_id, action, risk, campaign_id, reasons, evidence FROM decisions "
               "WHERE run_id = ? AND (action <> 'allow' OR campaign_id IS NOT NULL)")
-_ACCOUNTS = "SELECT account_id, category, verification FROM accounts"
+_ACCOUNTS = "SELECT account_id, category, verification, created_at FROM accounts"
 _KEYS = ("SELECT api_key_id, any_value(account_id) FROM exchanges "
          "WHERE api_key_id IS NOT NULL GROUP BY api_key_id")
 
@@ -33,10 +34,18 @@ def enforceable_decisions(store: Store, run_id: str) -> list[StoredDecision]:
     return [StoredDecision(*row) for row in _rows(store, _DECISIONS, [run_id], f"decisions of run {run_id}")]
 
 
-def account_categories(store: Store) -> dict[str, tuple[str | None, str | None]]:
-    """Account id → (category, verification), of every account record in the store."""
-    return {str(account): (category, verification)
-            for account, category, verification in _rows(store, _ACCOUNTS, [], "account records")}
+class AccountRecord(NamedTuple):
+    """What an account record says of an account's standing (None: not recorded)."""
+
+    category: str | None
+    verification: str | None
+    created_at: datetime | None
+
+
+def account_records(store: Store) -> dict[str, AccountRecord]:
+    """Account id → its record's category, verification and creation time, of every account record in the store."""
+    return {str(account): AccountRecord(category, verification, created_at)
+            for account, category, verification, created_at in _rows(store, _ACCOUNTS, [], "account records")}
 
 
 def key_accounts(store: Store) -> dict[str, str]:
