@@ -15,7 +15,15 @@ from distillguard.sim.families import (
     family_scenario,
     split_names,
 )
-from distillguard.sim.scenario import ELICITATION_STYLES, Campaign, Proxy, dump_scenario, parse_scenario
+from distillguard.sim.populations.registry import POPULATIONS
+from distillguard.sim.scenario import (
+    ELICITATION_STYLES,
+    Campaign,
+    Population,
+    Proxy,
+    dump_scenario,
+    parse_scenario,
+)
 
 from .conftest import read_jsonl
 
@@ -148,3 +156,8 @@ def test_family_scenario_is_deterministic(family_run: tuple[Path, list[str], lis
     simulate(scenario, tmp_path, None)
     for name in ("exchanges.jsonl", "accounts.jsonl", "labels.jsonl", "truth.json"):
         assert (out / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_every_population_kind_has_a_generator() -> None:
+    kinds = {get_args(m)[0] for m in (c.model_fields["kind"].annotation for c in get_args(get_args(Population)[0]))}
+    assert kinds == set(POPULATIONS)

@@ -3,6 +3,8 @@
 ``load_scenario`` reads a built-in scenario (``smoke``, ``dev``, ``large``) or a
 YAML file; ``simulate`` writes exchanges (in real Anthropic / OpenAI log shapes),
 accounts, ground-truth labels and a campaign truth file.
+:mod:`distillguard.sim.families` draws scenarios from parameterised attack and
+hard-negative families (``family_scenario``).
 """
 
 from distillguard.sim.run import SimSummary, simulate
