@@ -109,7 +109,19 @@ def _campaign(d: Draw, family: str, *, sizes: dict[str, Any], exits: dict[str, f
         "signup": _signup(d, sizes["accounts"], **(signup or {})),
     }
     base.update(spec)
+    if "low_and_slow" in base["evasions"]:
+        _spread(d, base)
     return Campaign.model_validate(base)
+
+
+def _spread(d: Draw, base: dict[str, Any]) -> None:
+    """Low and slow: a few requests per account a day, so as many accounts as the volume needs."""
+    cap = d.rng.randint(3, 40)
+    days = max(1.0, (d.hours - base["start_hour"]) / 24)
+    base["daily_cap"] = cap
+    base["accounts"] = min(24_000, max(base["accounts"], math.ceil(base["exchanges"] / (cap * days * 0.7))))
+    if base.get("max_per_account") is not None:
+        base["max_per_account"] = max(base["max_per_account"], math.ceil(base["exchanges"] / base["accounts"]))
 
 
 def _languages(d: Draw) -> dict[str, float]:
