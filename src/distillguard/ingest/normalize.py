@@ -2,7 +2,7 @@
 
 :func:`normalize_exchange` takes the record shapes API providers actually log —
 an Anthropic Messages, OpenAI Chat Completions or OpenAI Responses request
-with its response — finds the request's :class:`~distillguard.core.api.ApiFormat`
+with its response, or alone (request-only logs: the response fields are null) — finds the request's :class:`~distillguard.core.api.ApiFormat`
 (from the endpoint, else the ``api_format`` hint, else the body) and hands each
 part to its format's module. It returns a dict keyed by the fields of
 :data:`~distillguard.core.schema.EXCHANGE_SCHEMA`. A record that cannot be read
@@ -284,9 +284,7 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
     resp = obj.get("response")
     if type(resp) is not dict and resp is not None:
         resp = as_object(resp, "response")
-    if resp is None:
-        if status is None or status < 400:
-            raise RecordError(MISSING, "response")
+    if resp is None:  # a request-only log, or a request that failed before any response
         response = _NO_RESPONSE
     else:
         response = _parse_response(resp, status)
