@@ -2,7 +2,8 @@
 
 :func:`normalize_exchange` takes the record shapes API providers actually log —
 an Anthropic Messages, OpenAI Chat Completions or OpenAI Responses request
-with its response, or alone (request-only logs: the response fields are null) — finds the request's :class:`~distillguard.core.api.ApiFormat`
+with its response, or alone (request-only logs: the response fields are null)
+— finds the request's :class:`~distillguard.core.api.ApiFormat`
 (from the endpoint, else the ``api_format`` hint, else the body) and hands each
 part to its format's module. It returns a dict keyed by the fields of
 :data:`~distillguard.core.schema.EXCHANGE_SCHEMA`. A record that cannot be read
