@@ -11,7 +11,7 @@ and their biases set to the false-positive budget at the flag threshold, as
 weights (the ``risk_weights`` / ``campaign_weights`` settings) and scored per
 held-out family with the evaluation code::
 
-    .venv/bin/python bench/generalize.py [--folds 3] [--seed 0] [--scale 1.0] [--replay]
+    .venv/bin/python bench/generalize.py [--folds 3] [--seed 0] [--scale 2] [--replay]
 
 Attack families: account recall over accounts with at least five requests,
 exchange-weighted recall, campaign ARI within the family; with ``--replay``
@@ -406,7 +406,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=3, help="folds (each holds out its share of the families)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of the simulated worlds")
-    parser.add_argument("--scale", type=float, default=1.0, help="scale of the simulated worlds")
+    parser.add_argument("--scale", type=float, default=2.0, help="scale of the simulated worlds (family_scenario's)")
     parser.add_argument("--always-held", nargs="*", default=list(ALWAYS_HELD),
                         help="families held out of every fold (never fitted on)")
     parser.add_argument("--replay", action="store_true", help="replay hourly for the time to first flag (slower)")
