@@ -1,16 +1,32 @@
-"""Account risk: fitted weights as validated data, scale-free terms, reasons in plain words."""
+"""Account risk: fitted weights as validated data, scale-free terms, reasons in plain words, missing inputs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import numpy as np
+import orjson
 import pyarrow as pa
 import pytest
 import yaml
 
-from distillguard.accounts import score_accounts
-from distillguard.accounts.risk import TERM_SIGNS, default_weights, load_weights
+from distillguard.accounts import IpIntel, score_accounts
+from distillguard.accounts.risk import (
+    ACCOUNT_RECORD,
+    RESPONSES,
+    TERM_SIGNS,
+    default_weights,
+    load_weights,
+    missing_inputs,
+    risk_terms,
+)
+from distillguard.analysis import analyze
+from distillguard.campaigns.settings import load_campaign_settings
+from distillguard.config import load_settings
+from distillguard.config.settings import with_overrides
 from distillguard.core.errors import ConfigError
+from distillguard.policy import load_policy
 
 
 def _profile(n: int, *, cot: float, continuation: float, novelty: float, active: float, span: float,
@@ -18,7 +34,8 @@ def _profile(n: int, *, cot: float, continuation: float, novelty: float, active:
     return {
         "n_exchanges": n, "continuation_share": continuation, "prompt_novelty": novelty, "active_hours": active,
         "span_hours": span, "cot_share": cot, "reasoning_param_share": cot, "mean_reasoning_share": cot * 0.8,
-        "hour_entropy": 4.3 if active >= 24 else 2.0, "capability_concentration": 0.9, "cap_general": 0.05,
+        "mean_output_len": 400.0, "hour_entropy": 4.3 if active >= 24 else 2.0, "capability_concentration": 0.9,
+        "cap_general": 0.05,
         "ip_rotation": 0.01, "datacenter_share": datacenter, "vpn_share": 0.0, "tor_share": 0.0,
         "distinct_templates": templates, "top_capability": "reasoning",
     }
@@ -114,3 +131,167 @@ def test_a_fleet_mostly_created_after_its_first_request_is_described_as_such() -
     _, evidence = score_accounts(pooled, context, weights=default_weights("campaign"))
     reasons = [e.reason for e in evidence[0]]
     assert "40 linked accounts first used while most of them were still being created" in reasons, reasons
+
+
+# --- missing inputs ---------------------------------------------------------------------------------------------
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+COMPLETE = _table([
+    _profile(2_000, cot=0.95, continuation=0.0, novelty=1.0, active=140, span=160, datacenter=1.0),
+    _profile(1_200, cot=0.95, continuation=0.0, novelty=0.3, active=4, span=4, datacenter=1.0),
+    _profile(3_000, cot=0.1, continuation=0.9, novelty=0.2, active=60, span=150),
+    _profile(20_000, cot=0.0, continuation=0.0, novelty=1.0, active=100, span=160, templates=2),
+    _profile(120, cot=0.8, continuation=0.0, novelty=1.0, active=2, span=2),
+    _profile(6, cot=0.5, continuation=0.5, novelty=1.0, active=1, span=0.2),
+]).append_column("n_accounts", pa.array([1, 1, 1, 1, 40, 3])).append_column(
+    "first_seen", pa.array([START] * 6, pa.timestamp("us", tz="UTC")))
+COMPLETE_CONTEXT = pa.table({
+    "category": ["research", "education", "individual", "enterprise", "startup", "individual"],
+    "verification": ["email", "phone", "business", None, "none", "email"],  # a record without verification is weak
+    "created_at": pa.array([START - timedelta(days=d) for d in (400, 3, 90, 700, 1, 30)], pa.timestamp("us", tz="UTC")),
+})
+BEFORE_RENORMALISATION = {  # score_accounts(COMPLETE, COMPLETE_CONTEXT) before missing inputs were renormalised
+    "account": [0.9983842366173892, 0.1610138500169791, 0.01802535405221299, 0.03268241590709696,
+                0.11256048740573889, 0.000207903712192865],
+    "campaign": [0.9520465328399217, 0.010072284648001166, 0.0014706526166565876, 0.02228185073589185,
+                 0.9473813281126438, 0.0014739153150035436],
+}
+NO_RECORDS = pa.table({"category": pa.array([None, None], pa.string()),  # as analysis builds it without records
+                       "verification": pa.array([None, None], pa.string()),
+                       "created_at": pa.array([None, None], pa.timestamp("us", tz="UTC"))})
+
+
+def _request_only(n: int, *, cot: float, active: float, datacenter: float = 0.0) -> dict[str, object]:
+    """A fingerprint from requests alone: no output seen, so no reasoning share; ``active`` hours round the clock."""
+    return {**_profile(n, cot=cot, continuation=0.0, novelty=1.0, active=active, span=active, datacenter=datacenter),
+            "reasoning_param_share": 0.0, "mean_reasoning_share": 0.0, "mean_output_len": 0.0,
+            "hour_entropy": float(np.log2(active)), "first_seen": START}
+
+
+@pytest.mark.parametrize("model", ["account", "campaign"])
+def test_complete_logs_score_as_before_renormalisation(model: str) -> None:
+    risk, evidence = score_accounts(COMPLETE, COMPLETE_CONTEXT, weights=default_weights(model))  # type: ignore[arg-type]
+    assert risk.tolist() == pytest.approx(BEFORE_RENORMALISATION[model], rel=1e-12, abs=0.0)
+    assert not [e for found in evidence for e in found if e.detector == "risk.missing_inputs"]
+
+
+def test_missing_inputs_are_read_from_the_fingerprint_and_the_account_records() -> None:
+    features = _table([_request_only(50, cot=1.0, active=5), _profile(50, cot=0.0, continuation=0.5, novelty=1.0,
+                                                                       active=5, span=5)])
+    context = pa.table({"category": pa.array([None, "individual"], pa.string()),
+                        "verification": pa.array([None, None], pa.string())})
+    missing = missing_inputs(features, context)
+    assert missing[RESPONSES].tolist() == [True, False]
+    assert missing[ACCOUNT_RECORD].tolist() == [True, False]  # a record without a verification level is a record
+    assert missing_inputs(features, None)[ACCOUNT_RECORD].tolist() == [True, True]
+
+
+def test_request_side_evidence_crosses_the_threshold_when_missing_inputs_are_renormalised() -> None:
+    harvester = _request_only(1_000, cot=1.0, active=24)  # asks for the full reasoning on every request, all day
+    benign = _request_only(1_000, cot=0.0, active=24, datacenter=1.0)  # a round-the-clock batch job
+    risk, evidence = score_accounts(_table([harvester, benign]), NO_RECORDS)
+    assert risk[0] >= 0.7 > risk[1], risk
+    # read as zeros (no reasoning in the output, an ordinary verified account), the same inputs kept it under
+    as_zeros = _table([{**harvester, "mean_output_len": 300.0}])
+    zeros, _ = score_accounts(as_zeros, pa.table({"category": ["individual"], "verification": ["phone"]}))
+    assert zeros[0] < 0.7
+    # the distillation side's present evidence, rescaled by its weight mass over the mass present
+    w = default_weights()
+    absent = {"reasoning_harvest", "cover_category", "weak_verification"}
+    distill = {name: v for name, v in w.weights.items() if TERM_SIGNS[name] > 0}
+    scale = sum(distill.values()) / sum(v for name, v in distill.items() if name not in absent)
+    terms = {t.name: float(t.values[0]) for t in risk_terms(_table([harvester]), NO_RECORDS.slice(0, 1))}
+    for_it = sum(w.weights[name] * terms[name] for name in distill if name not in absent)
+    against = sum(w.weights[name] * terms[name] for name in w.weights if TERM_SIGNS[name] < 0)
+    logit = (for_it * scale + against) * 1_000 / 1_010 + w.bias
+    assert risk[0] == pytest.approx(1.0 / (1.0 + np.exp(-logit)), rel=1e-12)
+    missing = [e for e in evidence[0] if e.detector == "risk.missing_inputs"]
+    assert [e.reason for e in missing] == [
+        f"no responses, no account record in the log: risk from the request side only (distillation evidence x{scale:.2f})"]
+    mass = sum(abs(v) for v in w.weights.values())
+    assert missing[0].score == pytest.approx(sum(w.weights[name] for name in absent) / mass)
+    assert evidence[0][-1] is missing[0]  # after the reasons of the risk
+
+
+def test_the_missing_inputs_evidence_names_only_what_is_missing() -> None:
+    features = _table([_request_only(200, cot=1.0, active=10), {**_request_only(200, cot=1.0, active=10),
+                                                                  "mean_output_len": 250.0}])
+    context = pa.table({"category": pa.array(["research", None], pa.string()),
+                        "verification": pa.array(["email", None], pa.string())})
+    _, evidence = score_accounts(features, context)
+    reasons = [[e.reason for e in found if e.detector == "risk.missing_inputs"] for found in evidence]
+    assert reasons[0][0].startswith("no responses in the log: risk from the requests and the account record only")
+    assert reasons[1][0].startswith("no account record in the log: risk from the traffic only")
+    # the campaign model gives no weight to the reasoning share: only the missing record is said
+    pooled = features.append_column("n_accounts", pa.array([30, 30]))
+    _, pooled_evidence = score_accounts(pooled, context, weights=default_weights("campaign"))
+    assert not [e for e in pooled_evidence[0] if e.detector == "risk.missing_inputs"]
+    assert [e.reason.split(":")[0] for e in pooled_evidence[1] if e.detector == "risk.missing_inputs"] == [
+        "no account record in the log"]
+
+
+def test_a_young_fleet_without_records_is_unknown_not_young() -> None:
+    member = _profile(120, cot=0.8, continuation=0.0, novelty=1.0, active=2, span=2)
+    pooled = _table([member]).append_column("n_accounts", pa.array([40])).append_column(
+        "first_seen", pa.array([START], pa.timestamp("us", tz="UTC")))
+    weights = default_weights("campaign")
+    unknown, evidence = score_accounts(pooled, NO_RECORDS.slice(0, 1), weights=weights)
+    assert not [e for e in evidence[0] if e.detector == "account.young_fleet"]
+    known = NO_RECORDS.slice(0, 1).set_column(2, "created_at", pa.array([START - timedelta(hours=20)],
+                                                                          pa.timestamp("us", tz="UTC")))
+    # a record with a creation time but no category or verification: the youth counts, the record is there
+    young, _ = score_accounts(pooled, known, weights=weights)
+    assert young[0] > unknown[0]
+    # a record without a creation time: the youth is unknown (0), not "created after its first request"
+    undated = pa.table({"category": ["research"], "verification": ["email"],
+                        "created_at": pa.array([None], pa.timestamp("us", tz="UTC"))})
+    _, undated_evidence = score_accounts(pooled, undated, weights=weights)
+    assert not [e for e in undated_evidence[0] if e.detector == "account.young_fleet"]
+
+
+COT_ASKS = [
+    "Think step by step and show your complete reasoning before the final answer: {q}",
+    "Explain your full chain of thought in detail before answering. {q}",
+    "Show all of your reasoning, every intermediate step, then give the final answer: {q}",
+]
+QUESTIONS = [
+    "what is {a} times {b}?", "is {a}{b} a prime number?", "how many ways can {a} people sit around a table?",
+    "a train travels {a} km in {b} hours; what is its average speed?", "what is the sum of the first {a} odd numbers?",
+]
+
+
+def _request_only_log(path: Path) -> Path:
+    """Two days of two accounts' traffic whose responses were redacted (only their stop reason kept), no TLS fields."""
+    records = []
+    for k in range(480):  # every 6 minutes for two days, a new one-shot question asking for the full reasoning
+        question = QUESTIONS[k % len(QUESTIONS)].format(a=k + 3, b=k % 7 + 2)
+        records.append({"account_id": "acct_harvest", "ip": "198.51.100.7", "user_agent": "python-httpx/0.27.2",
+                        "ts": (START + timedelta(minutes=6 * k)).isoformat(),
+                        "prompt": COT_ASKS[k % len(COT_ASKS)].format(q=question)})
+    for k in range(60):  # follow-up conversations in office hours
+        turns = [{"role": "user", "content": f"Can you help me plan a trip to city number {k}?"},
+                 {"role": "assistant", "content": "Sure: when would you like to go?"},
+                 {"role": "user", "content": "Next month, for a week."}]
+        records.append({"account_id": "acct_travel", "ip": "203.0.113.20", "user_agent": "Mozilla/5.0",
+                        "ts": (START + timedelta(hours=8 + k // 10, minutes=5 * (k % 10))).isoformat(), "turns": turns})
+    lines = []
+    for i, r in enumerate(records):
+        messages = r.pop("turns", None) or [{"role": "user", "content": r.pop("prompt")}]
+        lines.append({**r, "request_id": f"req_{i}", "endpoint": "/v1/messages", "model": "atlas-2-pro",
+                      "request": {"model": "atlas-2-pro", "max_tokens": 1024, "messages": messages},
+                      "response": {"stop_reason": "end_turn"}})
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    return path
+
+
+def test_the_pipeline_flags_a_harvester_from_a_request_only_log(tmp_path: Path) -> None:
+    log = _request_only_log(tmp_path / "exchanges.jsonl")
+    settings = with_overrides(load_settings(None, environ={}), "test", db=tmp_path / "store.duckdb")
+    result = analyze(settings, load_policy(), load_campaign_settings(None), IpIntel(), [log], [], tmp_path / "out")
+    assert result.assessment is not None
+    decisions = {d.account_id: d for d in result.assessment.decisions}
+    harvester, traveller = decisions["acct_harvest"], decisions["acct_travel"]
+    assert harvester.risk >= 0.7 and harvester.action != "allow", harvester
+    assert traveller.risk < 0.4 and traveller.action == "allow", traveller
+    for decision in (harvester, traveller):
+        assert decision.reasons[-1].startswith("no responses, no account record in the log: risk from the request side")

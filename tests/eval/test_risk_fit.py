@@ -35,7 +35,7 @@ def _sample(seed: int) -> AccountSample:
                 "prompt_novelty": rng.uniform(0.9, 1.0), "active_hours": rng.uniform(10, 100),
                 "span_hours": 120.0, "cot_share": rng.uniform(0.7, 1.0) if is_attack else rng.uniform(0.0, 0.3),
                 "reasoning_param_share": rng.uniform(0, 1), "mean_reasoning_share": rng.uniform(0, 1),
-                "hour_entropy": rng.uniform(2, 4.5), "capability_concentration": rng.uniform(0.3, 1),
+                "mean_output_len": 300.0, "hour_entropy": rng.uniform(2, 4.5), "capability_concentration": rng.uniform(0.3, 1),
                 "cap_general": rng.uniform(0, 0.5), "ip_rotation": 0.01, "datacenter_share": rng.uniform(0, 1),
                 "vpn_share": 0.0, "tor_share": 0.0, "distinct_templates": 30.0, "top_capability": "reasoning",
             })

@@ -15,6 +15,11 @@ group of linked accounts pooled as one, on its traffic at any point of its
 life, so that a campaign hours old is judged on what it shows already (many
 new linked accounts asking for reasoning traces) rather than on a week of
 round-the-clock activity it has not had time to show.
+
+A log may lack some inputs (responses, account records: request-only logs):
+the terms read from them are left out and the rest renormalised, so that a
+missing input counts neither as benign nor as malicious (see
+:func:`score_accounts`); the reasons say which inputs were missing.
 """
 
 from __future__ import annotations
@@ -42,6 +47,15 @@ YOUNG_DAYS = 30.0
 WEIGHTS_FILES: dict[str, str] = {"account": "risk_weights.yaml", "campaign": "campaign_weights.yaml"}
 """The shipped weight set of each model (single accounts, pooled groups of linked accounts)."""
 Model = Literal["account", "campaign"]
+RESPONSES = "responses"
+ACCOUNT_RECORD = "account record"
+TERM_INPUTS: dict[str, str] = {
+    "reasoning_harvest": RESPONSES,
+    "cover_category": ACCOUNT_RECORD,
+    "weak_verification": ACCOUNT_RECORD,
+    "young_fleet": ACCOUNT_RECORD,
+}
+"""The terms read from an input a log may lack, and that input; every other term reads the requests only."""
 
 
 class RiskWeights(BaseModel):
@@ -158,7 +172,8 @@ def account_age_days(features: pa.Table, context: pa.Table | None) -> np.ndarray
         return np.full(features.num_rows, np.nan)
     first = features.column("first_seen").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
     created = context.column("created_at").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
-    return (first - created).astype("timedelta64[us]").astype(np.float64) / 86_400e6
+    age = (first - created).astype("timedelta64[us]")
+    return np.where(np.isnat(age), np.nan, age.astype(np.float64) / 86_400e6)
 
 
 TERM_SIGNS: dict[str, int] = {
@@ -232,11 +247,30 @@ def score_accounts(
     """Risk in 0..1 per account (or pooled group, see :func:`risk_terms`) and its top positive reasons.
 
     ``weights`` defaults to the shipped account model; pass ``default_weights("campaign")`` for pooled groups.
+
+    Missing inputs (:func:`missing_inputs`) count neither for nor against: a term whose input
+    the account's log lacks is dropped, and the present terms of its side (distillation or
+    legitimate use) are scaled by that side's weight mass over the mass present, the bias
+    staying as fitted. As an imputation: a missing term shows, per unit of weight, what the
+    present terms of its side show, so the logit is what the log can say, on the scale the bias
+    was calibrated for (read as their null values, absent inputs counted as benign, like a
+    reasoning share of 0, or malicious, like an unknown verification read as weak). The other
+    side's terms say nothing about them: every input a log may lack feeds distillation-side
+    terms, and reruns or conversations are no evidence about an account record. Imputing each
+    term's training mean would need class statistics the fit does not record. A term that does
+    not depend on the missing input is not missing (a single account's youth: no coordination).
+    With nothing missing every factor is exactly 1: the fitted model's risk. The reasons then
+    end with ``risk.missing_inputs``, scored by the share of the weight mass missing.
     """
     weights = weights or default_weights()
     terms = risk_terms(features, context)
     contrib = np.stack([weights.weights[t.name] * t.values for t in terms], axis=1)
     contrib *= evidence_factor(features)[:, None]
+    missing = _missing_terms(terms, missing_inputs(features, context))
+    scale = _side_scale(terms, weights, missing)
+    contrib = np.where(missing, 0.0, contrib) * scale
+    mass = np.abs([weights.weights[t.name] for t in terms])
+    missing_share = (missing * mass).sum(axis=1) / max(mass.sum(), np.finfo(np.float64).tiny)
     risk = 1.0 / (1.0 + np.exp(-(contrib.sum(axis=1) + weights.bias)))
     facts = _facts(features, context)
     evidence: list[list[Evidence]] = []
@@ -249,8 +283,65 @@ def score_accounts(
             term = terms[j]
             reason = term.describe.format(pct=f"{min(term.values[i], 1.0):.0%}", **facts[i])
             found.append(Evidence(f"account.{term.name}", float(min(contrib[i, j] / 4.0, 1.0)), reason))
+        if missing_share[i] > 0:
+            found.append(_missing_evidence({TERM_INPUTS[terms[j].name] for j in np.flatnonzero(missing[i] * mass)},
+                                           float(missing_share[i]), float(scale[i].max())))
         evidence.append(found)
     return risk, evidence
+
+
+def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np.ndarray]:
+    """Per input a log may lack (:data:`TERM_INPUTS`), whether each account's log lacks it.
+
+    An account has responses when any of its exchanges has output (a response
+    or its token usage: ``mean_output_len > 0``), and an account record when
+    ``context`` gives it a category, a verification level or a creation time.
+    """
+    no_responses = _col(features, "mean_output_len") <= 0
+    if context is None:
+        return {RESPONSES: no_responses, ACCOUNT_RECORD: np.ones(features.num_rows, bool)}
+    fields = [name for name in ("category", "verification", "created_at") if name in context.column_names]
+    no_record = np.logical_and.reduce([context.column(name).is_null().to_numpy(zero_copy_only=False) for name in fields])
+    return {RESPONSES: no_responses, ACCOUNT_RECORD: no_record}
+
+
+def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray]) -> np.ndarray:
+    """Accounts × terms: whether the term is unknown because its input is missing from the account's log.
+
+    ``young_fleet`` is coordination × youth: 0 for a single account whatever
+    its record says, so it is unknown only in a group.
+    """
+    names = [t.name for t in terms]
+    coordinated = terms[names.index("coordination")].values > 0
+    columns = [
+        missing[TERM_INPUTS[name]] & (coordinated if name == "young_fleet" else True) if name in TERM_INPUTS
+        else np.zeros(len(coordinated), bool)
+        for name in names
+    ]
+    return np.stack(columns, axis=1)
+
+
+def _side_scale(terms: list[RiskTerm], weights: RiskWeights, missing: np.ndarray) -> np.ndarray:
+    """Accounts × terms: each side's weight mass over its mass present, on the present terms of that side."""
+    mass = np.abs([weights.weights[t.name] for t in terms])
+    sign = np.array([t.sign for t in terms])
+    scale = np.ones(missing.shape)
+    for side in (1, -1):
+        on = sign == side
+        total = mass[on].sum()
+        lost = (missing[:, on] * mass[on]).sum(axis=1)
+        renormalised = (lost > 0) & (lost < total)
+        scale[:, on] = np.where(renormalised, total / np.where(renormalised, total - lost, 1.0), 1.0)[:, None]
+    return scale
+
+
+def _missing_evidence(inputs: set[str], share: float, scale: float) -> Evidence:
+    """Which inputs the account's log lacked, scored by the share of the model's weight they carry."""
+    ordered = [name for name in (RESPONSES, ACCOUNT_RECORD) if name in inputs]
+    rest = "the request side" if len(ordered) == 2 else "the requests and the account record" if (
+        ordered == [RESPONSES]) else "the traffic"
+    return Evidence("risk.missing_inputs", share,
+                    f"no {', no '.join(ordered)} in the log: risk from {rest} only (distillation evidence x{scale:.2f})")
 
 
 def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]:
