@@ -100,7 +100,8 @@ def simulate_cmd(
         "Comma-separated hard-negative families drawn with --families, one population each "
         f"({', '.join(NEGATIVE_FAMILIES)})."))] = None,
     scale: Annotated[float, typer.Option("--scale", help="With --families: multiplies accounts and exchanges.")] = 1.0,
-    corpus: Annotated[Path | None, typer.Option("--corpus", help="Directory of prompt corpora (*.jsonl); built-in procedural prompts if omitted.")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        "--corpus", help="Directory of prompt corpora (*.jsonl); built-in procedural prompts if omitted.")] = None,
     seed: Annotated[int | None, typer.Option(
         "--seed", help="Random seed (overrides the scenario's; draws the families).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, jsonl.gz or parquet.")] = "jsonl",

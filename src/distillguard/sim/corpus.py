@@ -179,7 +179,8 @@ def builtin_corpus() -> Corpus:
         systems=[
             "You are a helpful and harmless assistant. You should think step-by-step.",
         ],
-        wrappers=["Return your final response within \\boxed{}. {prompt}", "{prompt}\nReturn your final response within \\boxed{}"],
+        wrappers=["Return your final response within \\boxed{}. {prompt}",
+                  "{prompt}\nReturn your final response within \\boxed{}"],
     )
     return Corpus(files, builtin=True, templates=templates)
 

@@ -175,7 +175,8 @@ def openai_response(req: Req, resp: Resp, rng: random.Random, ts_ms: int) -> dic
 
 
 _ERRORS = {
-    ("anthropic", 429): b'{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your per-minute rate limit"}}',
+    ("anthropic", 429): b'{"type":"error","error":{"type":"rate_limit_error",'
+                        b'"message":"Number of requests has exceeded your per-minute rate limit"}}',
     ("anthropic", 500): b'{"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
     ("openai", 429): b'{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}',
     ("openai", 500): b'{"error":{"message":"The server had an error while processing your request.","type":"server_error"}}',
@@ -295,7 +296,7 @@ def format_ts(ts: int, acct: Account) -> str | int:
         return ts
     sec, ms = divmod(ts, 1000)
     if acct.gateway == GATEWAY_OFFSET:
-        off = int(round(acct.tz))
+        off = round(acct.tz)
         local = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec + off * 3600))
         return f"{local}.{ms:03d}{'+' if off >= 0 else '-'}{abs(off):02d}:00"
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(sec))}.{ms:03d}Z"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from distillguard.sim.clients import Client
 from distillguard.sim.data import load_data
@@ -69,7 +69,7 @@ class Account:
 
 def iso_ms(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
@@ -106,21 +106,21 @@ class People:
 
     def person_local(self, rng: random.Random) -> str:
         """An email local part built from a name, the way people pick them."""
-        f, l = rng.choice(self.first), rng.choice(self.last)
+        f, last = rng.choice(self.first), rng.choice(self.last)
         r = rng.random()
         if r < 0.3:
-            return f"{f}.{l}"
+            return f"{f}.{last}"
         if r < 0.45:
-            return f"{f[0]}{l}"
+            return f"{f[0]}{last}"
         if r < 0.6:
-            return f"{f}{l}{rng.randint(1, 99)}"
+            return f"{f}{last}{rng.randint(1, 99)}"
         if r < 0.7:
-            return f"{f}_{l}"
+            return f"{f}_{last}"
         if r < 0.8:
             return f"{f}{rng.randint(1970, 2007)}"
         if r < 0.9:
-            return f"{f}.{l}{rng.randint(1, 9)}"
-        return f"{l}.{f}"
+            return f"{f}.{last}{rng.randint(1, 9)}"
+        return f"{last}.{f}"
 
     def company_domain(self, rng: random.Random) -> str:
         """A made-up company domain."""

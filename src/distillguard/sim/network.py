@@ -21,7 +21,7 @@ def ipv4_str(value: int) -> str:
 class CidrSet:
     """IPv4 CIDR blocks (and single addresses) as sorted int ranges."""
 
-    __slots__ = ("starts", "ends", "sizes")
+    __slots__ = ("ends", "sizes", "starts")
 
     def __init__(self, entries: list[str]) -> None:
         starts: list[int] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -245,19 +245,9 @@ class PhoneAppPopulation(_Population):
 
 
 Population = Annotated[
-    Union[
-        IndividualPopulation,
-        VpnPopulation,
-        AgenticDevPopulation,
-        EnterprisePopulation,
-        BenchmarkPopulation,
-        StudentsPopulation,
-        TutoringPopulation,
-        ResearchEvalPopulation,
-        TranslationPopulation,
-        AgentFrameworkPopulation,
-        PhoneAppPopulation,
-    ],
+    IndividualPopulation | VpnPopulation | AgenticDevPopulation | EnterprisePopulation | BenchmarkPopulation
+    | StudentsPopulation | TutoringPopulation | ResearchEvalPopulation | TranslationPopulation
+    | AgentFrameworkPopulation | PhoneAppPopulation,
     Field(discriminator="kind"),
 ]
 
@@ -405,7 +395,7 @@ class Scenario(_Model):
     name: str = Field(min_length=1)
     description: str = ""
     seed: int = Field(0, ge=0)
-    start: datetime = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    start: datetime = datetime(2026, 3, 2, tzinfo=UTC)
     duration_hours: float = Field(168.0, gt=0, le=24 * 120)
     models: list[ModelRelease] = Field(
         default_factory=lambda: [ModelRelease(name="atlas-2-pro"), ModelRelease(name="atlas-2-fast")]
@@ -417,7 +407,7 @@ class Scenario(_Model):
     @field_validator("start")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
-        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -18,7 +18,8 @@ from distillguard.sim.scenario import Scenario
 from distillguard.sim.schedule import HOUR_MS
 from distillguard.sim.shared_exits import SharedExits
 
-_CODEY = re.compile(r"```|\bdef |\bfunction\b|\bclass \w+|\bpython\b|\bjava(script)?\b|\bSQL\b|\bC\+\+|\bcode (to|that|for)\b", re.I)
+_CODEY = re.compile(r"```|\bdef |\bfunction\b|\bclass \w+|\bpython\b|\bjava(script)?\b|\bSQL\b|\bC\+\+"
+                    r"|\bcode (to|that|for)\b", re.I)
 
 
 def is_codey(text: str) -> bool:
