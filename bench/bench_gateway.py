@@ -254,7 +254,7 @@ def memory_per_account(n_accounts: int) -> dict[str, float]:
     """Bytes of online state per tracked account, by tracemalloc: the learner's statistics plus
     the engine's verdict and sync caches."""
 
-    from distillguard.accounts import IpIntel
+    from distillguard.accounts import IpIntel, default_weights
     from distillguard.gateway.config import GatewayConfig
     from distillguard.gateway.engine import BoundedCache
     from distillguard.gateway.learner import HandledRequest, LearnerState, OnlineVerdict, warm_up
@@ -271,7 +271,7 @@ def memory_per_account(n_accounts: int) -> dict[str, float]:
     config = GatewayConfig(max_accounts=max(2, n_accounts))
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    learner = LearnerState(config, IpIntel())
+    learner = LearnerState(config, IpIntel(), 0.0, default_weights("account"))
     verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
     synced: BoundedCache[str, bool] = BoundedCache(config.max_accounts)
     for start in range(0, n_accounts, 1000):

@@ -3,8 +3,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from distillguard.accounts import default_weights
 from distillguard.core.errors import ConfigError
+from distillguard.gateway.app import build_engine
 from distillguard.gateway.config import FailMode, load_gateway_config
 
 
@@ -39,3 +42,15 @@ def test_gateway_command_without_an_upstream_exits_with_a_clear_error(tmp_path: 
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "no upstream URL" in result.stderr
+
+
+def test_online_scoring_uses_the_configured_risk_weights(tmp_path: Path) -> None:
+    shipped = default_weights("account")
+    stricter = shipped.model_copy(update={"bias": shipped.bias - 5.0})
+    path = tmp_path / "weights.yaml"
+    path.write_text(yaml.safe_dump(stricter.model_dump()))
+    assert build_engine(load_gateway_config(None, risk_weights=path)).learner.weights == stricter
+    assert build_engine(load_gateway_config(None)).learner.weights == shipped
+    path.write_text("bias: [not a number]\n")
+    with pytest.raises(ConfigError, match="weights.yaml"):
+        build_engine(load_gateway_config(None, risk_weights=path))

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from distillguard.accounts import IpIntel
+from distillguard.accounts.risk import load_risk_models
 from distillguard.core.errors import ConfigError, DistillguardError, RecordError
 from distillguard.gateway.admin import AdminApp, authorized
 from distillguard.gateway.config import GatewayConfig
@@ -38,7 +39,7 @@ def build_engine(config: GatewayConfig) -> Engine:
     """The engine of ``config``: policy, IP lists and state validated now, nothing opened yet."""
     return Engine(config, load_policy(config.policy), open_state(config.state, max_keys=4 * config.max_accounts,
                                                                    prefix=config.state_prefix),
-                  IpIntel.load(config.intel_dir))
+                  IpIntel.load(config.intel_dir), load_risk_models(config.risk_weights).account)
 
 
 class GatewayApp:

@@ -73,6 +73,8 @@ class GatewayConfig(BaseModel):
     db: Path | None = None
     policy: Path | None = None
     intel_dir: Path | None = None
+    risk_weights: Path | None = None
+    """Account risk weights the online scoring uses (YAML, as ``analyze``'s ``risk_weights`` setting); shipped when None."""
     state: str = "memory://"
     state_prefix: str = "dg:"
     fail: FailMode = FailMode.OPEN

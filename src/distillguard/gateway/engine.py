@@ -25,7 +25,8 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from distillguard.accounts import IpIntel
+from distillguard.accounts import IpIntel, default_weights
+from distillguard.accounts.risk import RiskWeights
 from distillguard.core.decision import Action, Evidence
 from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.gateway.batch import BatchResults, load_batch_results, store_version
@@ -123,7 +124,7 @@ class Engine:
     """Decides per request, learns off the hot path, and answers the admin API."""
 
     def __init__(self, config: GatewayConfig, policy: Policy, state: OnlineState, intel: IpIntel,
-                 batch_loader: Callable[[], BatchResults] | None = None) -> None:
+                 weights: RiskWeights | None = None, batch_loader: Callable[[], BatchResults] | None = None) -> None:
         self.config = config
         self.policy = policy
         self.state = state
@@ -142,7 +143,8 @@ class Engine:
         self.on_reload: list[Callable[[], Awaitable[bool]]] = []
         self.store_ok = self._batch_loader is None
         self.state_ok = True
-        self.learner = Learner(config, intel, config.learn_in is LearnIn.THREAD, evidence_floor)
+        self.learner = Learner(config, intel, config.learn_in is LearnIn.THREAD, evidence_floor,
+                               weights or default_weights("account"))
         self._verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
         self._overrides: dict[str, Action] = {}
         self._pending: deque[Observed] = deque(maxlen=config.max_pending)

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from distillguard.accounts import AccountStats, IpIntel, score_accounts, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
+from distillguard.accounts.risk import RiskWeights
 from distillguard.core.api import API_PATHS
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
@@ -114,10 +115,11 @@ class LearnerState:
     is most of what would be sent back and kept per account.
     """
 
-    def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float = 0.0) -> None:
+    def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float, weights: RiskWeights) -> None:
         self.config = config
         self.intel = intel
         self.evidence_floor = evidence_floor
+        self.weights = weights
         self.online = OnlineAccountStats(intel, config.max_accounts)
         self.state: OnlineState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -189,7 +191,7 @@ class LearnerState:
         rows = [known.get(a, _NO_RECORD) for a in ids]
         context = pa.table({"category": [r.category for r in rows], "verification": [r.verification for r in rows],
                             "created_at": [r.created_at for r in rows]}, schema=_CONTEXT_SCHEMA)
-        risk, evidence = score_accounts(features, context)
+        risk, evidence = score_accounts(features, context, weights=self.weights)
         n = features.column("n_exchanges").to_pylist()
         ips = features.column("distinct_ips").to_pylist()
         floor = self.evidence_floor
@@ -274,10 +276,11 @@ def lower_priority(priority: LearnerPriority) -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
-def _start_worker(config_json: str, evidence_floor: float) -> None:
+def _start_worker(config_json: str, evidence_floor: float, weights_json: str) -> None:
     global _WORKER
     config = GatewayConfig.model_validate_json(config_json)
-    _WORKER = LearnerState(config, IpIntel.load(config.intel_dir), evidence_floor)
+    _WORKER = LearnerState(config, IpIntel.load(config.intel_dir), evidence_floor,
+                           RiskWeights.model_validate_json(weights_json))
     warm_up()  # at the gateway's priority: a busy machine must not hold up its start
     lower_priority(config.learner_priority)
 
@@ -300,11 +303,13 @@ def _ready() -> bool:
 class Learner:
     """Runs a :class:`LearnerState` in a lower-priority process, or in a thread (``in_process``)."""
 
-    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool, evidence_floor: float = 0.0) -> None:
+    def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool, evidence_floor: float,
+                 weights: RiskWeights) -> None:
         self.config = config
         self.intel = intel
         self.in_process = in_process
         self.evidence_floor = evidence_floor
+        self.weights = weights
         self._executor: Executor | None = None
         self._state: LearnerState | None = None
 
@@ -313,12 +318,12 @@ class Learner:
         loop = asyncio.get_running_loop()
         if self.in_process:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="distillguard-learner")
-            self._state = LearnerState(self.config, self.intel, self.evidence_floor)
+            self._state = LearnerState(self.config, self.intel, self.evidence_floor, self.weights)
             await loop.run_in_executor(self._executor, warm_up)
         else:
             self._executor = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(self.config.model_dump_json(), self.evidence_floor))
+                initargs=(self.config.model_dump_json(), self.evidence_floor, self.weights.model_dump_json()))
             await loop.run_in_executor(self._executor, _ready)
 
     async def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:
