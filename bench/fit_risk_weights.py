@@ -40,38 +40,21 @@ import yaml
 from distillguard.accounts import IpIntel, score_accounts
 from distillguard.accounts.risk import TERM_SIGNS, WEIGHTS_FILES, RiskWeights
 from distillguard.eval.risk_fit import (
+    FPR_BUDGET,
+    LOGIT_MARGIN,
     LOW_VOLUME,
+    POPULATION_FPR_BUDGET,
     SNAPSHOT_HOURS,
     AccountSample,
-    design,
     fit_weights,
     load_samples,
+    set_bias_for_budget,
     subset,
 )
+from distillguard.policy import load_policy
 
-FLAG_RISK = 0.7
-FPR_BUDGET = 0.0005
-"""Half the 0.1 % budget: the bias leaves room for traffic unlike the calibration data."""
-POPULATION_FPR_BUDGET = 0.005
-"""Half the 1 % per-population budget."""
-LOGIT_MARGIN = 0.5
-"""Extra distance (in logits) between the most suspicious calibration legit account allowed and the flag threshold."""
-
-
-def set_bias_for_budget(weights: RiskWeights, samples: list[AccountSample]) -> RiskWeights:
-    """Move the bias so that risk >= FLAG_RISK stays within the FP budgets on ``samples``' legit accounts."""
-    zs, pops = [], []
-    for sample in samples:
-        names, x = design(sample)
-        legit = ~sample.is_attack
-        zs.append(x[legit] @ np.array([weights.weights[n] for n in names]))
-        pops.append(sample.population[legit])
-    z, pop = np.concatenate(zs), np.concatenate(pops)
-    limit = float(np.quantile(z, 1.0 - FPR_BUDGET, method="higher"))
-    for group in sorted(set(pop.tolist())):
-        limit = max(limit, float(np.quantile(z[pop == group], 1.0 - POPULATION_FPR_BUDGET, method="higher")))
-    bias = float(np.log(FLAG_RISK / (1.0 - FLAG_RISK))) - limit - LOGIT_MARGIN
-    return weights.model_copy(update={"bias": round(bias, 4)})
+FLAG_RISK = load_policy().flag_threshold
+"""The risk at which the shipped policy flags an account."""
 
 
 def report(name: str, sample: AccountSample, *weights: RiskWeights) -> None:
@@ -136,8 +119,8 @@ def main() -> None:
     train = [sample for p in args.train for sample in load_samples(p, intel)]
     whole = [subset(sample, sample.snapshot == "") for sample in train]
     models = {
-        "account": set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=args.l2), train),
-        "campaign": set_bias_for_budget(fit_weights(train[1::2], TERM_SIGNS, l2=args.l2), train),
+        "account": set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=args.l2), train, FLAG_RISK),
+        "campaign": set_bias_for_budget(fit_weights(train[1::2], TERM_SIGNS, l2=args.l2), train, FLAG_RISK),
     }
     for model, fitted in models.items():
         rows = ("pooled groups, whole traffic and snapshots" if model == "campaign"

@@ -59,11 +59,10 @@ from distillguard.eval import (
     read_predictions,
     score_detector,
 )
-from distillguard.eval.risk_fit import fit_weights, load_samples, subset
+from distillguard.eval.risk_fit import fit_weights, load_samples, set_bias_for_budget, subset
 from distillguard.policy import Policy, load_policy
 from distillguard.sim import simulate
 from distillguard.sim.families import ATTACK_FAMILIES, NEGATIVE_FAMILIES, family_scenario
-from fit_risk_weights import set_bias_for_budget
 
 MIN_REQUESTS = 5
 """Attack accounts with fewer requests are left out of the account recall (issue 13)."""
@@ -213,15 +212,18 @@ def simulate_world(attacks: Sequence[str], negatives: Sequence[str], seed: int, 
         simulate(scenario, out, args.corpus, seed=seed, intel_dir=args.intel, progress=advance)
 
 
-def fit_models(train_dir: Path, intel: IpIntel, l2: float, out: Path, phase: Phase) -> dict[str, Path]:
-    """Fit the account and campaign weights on ``train_dir`` as ``bench/fit_risk_weights.py`` does; their files."""
+def fit_models(train_dir: Path, intel: IpIntel, flag_risk: float, l2: float, out: Path, phase: Phase) -> dict[str, Path]:
+    """Fit the account and campaign weights on ``train_dir`` as ``bench/fit_risk_weights.py`` does; their files.
+
+    Both biases are set at ``flag_risk``, the policy's flag threshold.
+    """
     with phase("fit weights", None):
         single, pooled = load_samples(train_dir, intel, cache=False)
         train = [single, pooled]
         whole = [subset(sample, sample.snapshot == "") for sample in train]
         models: dict[str, RiskWeights] = {
-            "account": set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=l2), train),
-            "campaign": set_bias_for_budget(fit_weights([pooled], TERM_SIGNS, l2=l2), train),
+            "account": set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=l2), train, flag_risk),
+            "campaign": set_bias_for_budget(fit_weights([pooled], TERM_SIGNS, l2=l2), train, flag_risk),
         }
     paths = {}
     for model, fitted in models.items():
@@ -292,7 +294,7 @@ def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: P
     train_seed = 1000 * args.seed + 2 * fold.index
     test_seed = train_seed + 1
     simulate_world(fold.train_attacks, fold.train_negatives, train_seed, args, train_dir, phase)
-    weights = fit_models(train_dir, shipped.intel, args.l2, work, phase)
+    weights = fit_models(train_dir, shipped.intel, shipped.policy.flag_threshold, args.l2, work, phase)
     simulate_world(fold.held_attacks, fold.held_negatives, test_seed, args, test_dir, phase)
     analyze_world(test_dir, weights, args, shipped, out, phase)
     labels = read_labels(test_dir / "labels.jsonl")

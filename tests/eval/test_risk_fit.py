@@ -18,6 +18,7 @@ from distillguard.eval.risk_fit import (
     load_samples,
     pooled_groups,
     sample_weights,
+    set_bias_for_budget,
     snapshot_times,
 )
 from distillguard.ingest import read_accounts, read_exchanges
@@ -56,6 +57,16 @@ def test_fit_keeps_each_weight_on_its_side_and_separates_the_classes() -> None:
     assert weights.weights["cot_elicitation"] > 0 and weights.weights["conversation"] < 0
     risk, _ = score_accounts(test.features, test.context, weights=weights)
     assert risk[test.is_attack].min() > risk[~test.is_attack].max()
+
+
+def test_bias_keeps_every_legitimate_calibration_account_under_the_flag_risk() -> None:
+    train = _sample(1)
+    fitted = fit_weights([train], TERM_SIGNS, l2=0.001)
+    for flag_risk in (0.5, 0.7, 0.9):
+        weights = set_bias_for_budget(fitted, [train], flag_risk)
+        risk, _ = score_accounts(train.features, train.context, weights=weights)
+        assert risk[~train.is_attack].max() < flag_risk  # 70 legitimate accounts: the budget allows none over
+        assert weights.weights == fitted.weights
 
 
 def test_sample_weights_give_every_group_the_same_mass() -> None:

@@ -308,3 +308,27 @@ def fit_weights(samples: list[AccountSample], signs: dict[str, int], l2: float =
     result = minimize(objective, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B", bounds=bounds)
     weights = {n: round(float(v), 4) for n, v in zip(names, result.x[1:])}
     return RiskWeights(bias=round(float(result.x[0]), 4), weights=weights)
+
+
+FPR_BUDGET = 0.0005
+"""Half the 0.1 % budget: the bias leaves room for traffic unlike the calibration data."""
+POPULATION_FPR_BUDGET = 0.005
+"""Half the 1 % per-population budget."""
+LOGIT_MARGIN = 0.5
+"""Extra distance (in logits) between the most suspicious calibration legit account allowed and the flag threshold."""
+
+
+def set_bias_for_budget(weights: RiskWeights, samples: list[AccountSample], flag_risk: float) -> RiskWeights:
+    """Move the bias so that risk >= ``flag_risk`` stays within the FP budgets on ``samples``' legit accounts."""
+    zs, pops = [], []
+    for sample in samples:
+        names, x = design(sample)
+        legit = ~sample.is_attack
+        zs.append(x[legit] @ np.array([weights.weights[n] for n in names]))
+        pops.append(sample.population[legit])
+    z, pop = np.concatenate(zs), np.concatenate(pops)
+    limit = float(np.quantile(z, 1.0 - FPR_BUDGET, method="higher"))
+    for group in sorted(set(pop.tolist())):
+        limit = max(limit, float(np.quantile(z[pop == group], 1.0 - POPULATION_FPR_BUDGET, method="higher")))
+    bias = float(np.log(flag_risk / (1.0 - flag_risk))) - limit - LOGIT_MARGIN
+    return weights.model_copy(update={"bias": round(bias, 4)})
