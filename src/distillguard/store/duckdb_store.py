@@ -165,16 +165,23 @@ class Store:
     @contextmanager
     def transaction(self, failure: str, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction with ``tables`` registered as views; rolled back whole on any error."""
+        with self.registered(**tables) as con:
+            con.begin()
+            try:
+                yield con
+                con.commit()
+            except duckdb.Error as exc:
+                con.rollback()
+                raise StoreError(f"{self.path}: {failure}: {exc}") from exc
+
+    @contextmanager
+    def registered(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, with ``tables`` visible to its queries as views of those names for the block."""
         con = self.con
-        con.begin()
+        for view, table in tables.items():
+            con.register(view, table)
         try:
-            for view, table in tables.items():
-                con.register(view, table)
             yield con
-            con.commit()
-        except duckdb.Error as exc:
-            con.rollback()
-            raise StoreError(f"{self.path}: {failure}: {exc}") from exc
         finally:
             for view in tables:
                 con.unregister(view)

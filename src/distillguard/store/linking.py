@@ -9,8 +9,6 @@ carry state between the queries of one assessment: the account numbering
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 import pyarrow as pa
@@ -139,18 +137,6 @@ TEMPLATE_TABLE = "template_groups"
 _BUILT = "template_groups_built"
 
 
-@contextmanager
-def _registered(store: Store, **tables: pa.Table) -> Iterator[None]:
-    """Arrow tables visible to the connection's queries under the given names for the block."""
-    for name, table in tables.items():
-        store.con.register(name, table)
-    try:
-        yield
-    finally:
-        for name in tables:
-            store.con.unregister(name)
-
-
 def number_accounts(store: Store, until: datetime | None) -> pa.Table:
     """Number the accounts seen before ``until`` (``account_id, i``, ordered by ``i``) for the indicator queries."""
     store.con.execute(_CODES, {"until": until})
@@ -179,19 +165,19 @@ def described_indicators(store: Store, account_ids: list[str], until: datetime |
     """Readable ``account_id, kind, value, x`` of the given accounts (IPv4 and IPv6 subnets not included)."""
     only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
     sql = f"({_TRAFFIC.format(only=only)}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
-    with _registered(store, _dg_described_accounts=pa.table({"account_id": pa.array(account_ids, pa.string())})):
+    with store.registered(_dg_described_accounts=pa.table({"account_id": pa.array(account_ids, pa.string())})):
         return store.query(sql, {"until": until, "bucket": bucket_s})
 
 
 def with_indicator_keys(store: Store, rows: pa.Table) -> pa.Table:
     """``rows`` (with ``kind`` and ``value``) and their key ``h``, hashed as :func:`indicator_rows` does."""
-    with _registered(store, _dg_keyed=rows):
+    with store.registered(_dg_keyed=rows):
         return store.query("SELECT *, hash(kind || ':' || value) AS h FROM _dg_keyed")
 
 
 def member_ipv6(store: Store, members: pa.Table, until: datetime | None) -> list[str]:
     """Distinct IPv6 addresses the member accounts (``account_id, campaign_id``) used before ``until``."""
-    with _registered(store, _dg_campaign_members=members):
+    with store.registered(_dg_campaign_members=members):
         return [str(ip) for ip in store.query(_MEMBER_V6, {"until": until}).column("ip").to_pylist()]
 
 
@@ -201,7 +187,7 @@ def shared_indicators(store: Store, members: pa.Table, v6_subnets: pa.Table, unt
     ``members``: ``account_id, campaign_id``; ``v6_subnets``: ``ip, subnet`` for the members' IPv6 addresses.
     """
     sql = _SHARED.format(subnet=_SUBNET_V4.replace("value", "ip"), burst=_BURST)
-    with _registered(store, _dg_campaign_members=members, _dg_v6_subnets=v6_subnets):
+    with store.registered(_dg_campaign_members=members, _dg_v6_subnets=v6_subnets):
         return store.query(sql, {"until": until, "top": top})
 
 
@@ -212,14 +198,14 @@ def template_fingerprints(store: Store, until: datetime | None) -> pa.Table:
 
 def template_spread(store: Store, groups: pa.Table, until: datetime | None) -> pa.Table:
     """``g, accounts, population``: accounts showing each group of ``groups`` (``fp, g``), and all accounts."""
-    with _registered(store, _dg_template_groups=groups):
+    with store.registered(_dg_template_groups=groups):
         return store.query(_TEMPLATE_SPREAD, {"until": until})
 
 
 def save_template_groups(store: Store, groups: pa.Table, names: pa.Table, until: datetime | None) -> None:
     """Keep the fingerprints of ``groups`` (``fp, g``) that ``names`` (``g, template``) names as this connection's
     template table (``fp, template``), built for ``until``."""
-    with _registered(store, _dg_template_groups=groups, _dg_template_names=names):
+    with store.registered(_dg_template_groups=groups, _dg_template_names=names):
         store.con.execute(f"CREATE OR REPLACE TEMP TABLE {TEMPLATE_TABLE} AS SELECT fp, template "
                           "FROM _dg_template_groups JOIN _dg_template_names USING (g)")
     store.con.execute(f"CREATE OR REPLACE TEMP TABLE {_BUILT} AS SELECT $until::TIMESTAMPTZ AS until, $n::BIGINT AS n",
