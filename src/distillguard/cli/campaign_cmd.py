@@ -6,7 +6,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-import orjson
 import polars as pl
 import typer
 from rich.console import Group
@@ -24,6 +23,7 @@ from distillguard.campaigns.settings import CampaignTunables, LinkSettings, load
 from distillguard.cli.console import ConfigOpt, DbOpt, errors, out
 from distillguard.cli.plots import plot_account_graph, plot_lifecycle
 from distillguard.config import load_settings, with_overrides
+from distillguard.core.campaign import CampaignRecord
 from distillguard.core.errors import DistillguardError
 from distillguard.store import Store
 from distillguard.store.results import find_campaign, member_decisions, run_campaigns
@@ -72,13 +72,11 @@ def list_cmd(db: DbOpt = None, run: RunOpt = None, config: ConfigOpt = None) -> 
                               ("main capability", "left"), ("intrusion set", "left")):
             table.add_column(name, justify=cast(Any, justify))
         for r in rows:
-            record = orjson.loads(r["record"])
-            caps = record.get("capabilities") or {}
-            main = max(caps.items(), key=lambda kv: kv[1], default=("-", 0.0))
-            found = set_of(sets, r["campaign_id"])
+            main = max(r.capabilities.items(), key=lambda kv: kv[1], default=("-", 0.0))
+            found = set_of(sets, r.campaign_id)
             set_label = f"{found.set_id} ({len(found.campaigns)})" if found else "-"
-            table.add_row(r["campaign_id"], f"{r['n_accounts']:,}", f"{r['n_exchanges']:,}", _time(r["first_seen"]),
-                          _time(r["last_seen"]), f"{r['confidence']:.2f}", f"{main[0]} {main[1]:.0%}", set_label)
+            table.add_row(r.campaign_id, f"{r.n_accounts:,}", f"{r.n_exchanges:,}", _time(r.first_seen),
+                          _time(r.last_seen), f"{r.confidence:.2f}", f"{main[0]} {main[1]:.0%}", set_label)
         out.print(table if rows else f"run {run_id} found no campaigns")
         if rows:
             out.print("show one with: distillguard campaign show ID" + (f" --db {db}" if db else ""))
@@ -107,8 +105,8 @@ def show_cmd(
                 f"{store.path}: no campaign {campaign_id!r} in {where}; "
                 f"`distillguard campaign list --db {store.path}` lists the campaign ids of the newest run "
                 "(add --run RUN for another run)")
-        run_id, record = found[0], orjson.loads(found[1])
-        members: list[str] = record["accounts"]
+        run_id, record = found
+        members = list(record.accounts)
         lifecycle = campaign_lifecycle(store, members, tunables.lifecycle)
         indicators = load_indicators(store, templates=tunables.templates)
         edges = _member_edges(indicators, members, tunables.link)
@@ -116,7 +114,7 @@ def show_cmd(
         decisions = cast(pl.DataFrame, pl.from_arrow(member_decisions(store, run_id, members)))
         nodes = pl.DataFrame({"account_id": members}).join(decisions, on="account_id", how="left")
         target = out_dir or Path(f"campaign-{campaign_id}")
-        title = f"{campaign_id} — {len(members):,} accounts, {record['n_exchanges']:,} exchanges"
+        title = f"{campaign_id} — {len(members):,} accounts, {record.n_exchanges:,} exchanges"
         life_png = plot_lifecycle(lifecycle, title, target / f"{campaign_id}-lifecycle.png", by)
         graph_png, drawn = plot_account_graph(edges, nodes, f"{campaign_id}: linked accounts",
                                               target / f"{campaign_id}-accounts.png", max_nodes)
@@ -143,10 +141,7 @@ def _member_edges(indicators: Indicators, members: list[str], link: LinkSettings
     return link_accounts(subset, link).filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
 
 
-def _time(value: datetime | str | None) -> str:
-    if value is None:
-        return "-"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+def _time(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
 
 
@@ -155,30 +150,30 @@ def _duration(start: datetime, end: datetime) -> str:
     return f"{hours:,.0f} h" if hours < 48 else f"{hours / 24:,.1f} d"
 
 
-def _summary(run_id: str, record: dict[str, Any], nodes: pl.DataFrame) -> Panel:
+def _summary(run_id: str, record: CampaignRecord, nodes: pl.DataFrame) -> Panel:
     flagged = int(nodes.get_column("flagged").fill_null(False).sum())
-    first, last = datetime.fromisoformat(record["first_seen"]), datetime.fromisoformat(record["last_seen"])
+    first, last = record.first_seen, record.last_seen
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row("run", run_id)
-    grid.add_row("members", f"{record['n_accounts']:,} accounts, {flagged:,} flagged")
-    grid.add_row("confidence", f"{record['confidence']:.2f} (pooled risk {record.get('risk', 0.0):.2f})")
-    grid.add_row("volume", f"{record['n_exchanges']:,} exchanges")
+    grid.add_row("members", f"{record.n_accounts:,} accounts, {flagged:,} flagged")
+    grid.add_row("confidence", f"{record.confidence:.2f} (pooled risk {record.risk:.2f})")
+    grid.add_row("volume", f"{record.n_exchanges:,} exchanges")
     grid.add_row("seen", f"{_time(first)} → {_time(last)} UTC ({_duration(first, last)})")
-    caps = sorted((record.get("capabilities") or {}).items(), key=lambda kv: -kv[1])
+    caps = sorted(record.capabilities.items(), key=lambda kv: -kv[1])
     grid.add_row("capabilities", ", ".join(f"{k} {v:.0%}" for k, v in caps if v > 0) or "-")
-    for i, reason in enumerate(record.get("reasons") or []):
+    for i, reason in enumerate(record.reasons):
         grid.add_row("why" if i == 0 else "", escape(reason))
-    return Panel(grid, title=f"campaign {record['campaign_id']}", title_align="left")
+    return Panel(grid, title=f"campaign {record.campaign_id}", title_align="left")
 
 
-def _evidence(record: dict[str, Any], edges: pl.DataFrame, n_members: int) -> Group:
+def _evidence(record: CampaignRecord, edges: pl.DataFrame, n_members: int) -> Group:
     links = Table(title="linking edges between members", title_justify="left")
     links.add_column("family")
     links.add_column("edges in the run", justify="right")
     links.add_column("members with such an edge", justify="right")
-    stored = (record.get("evidence") or {}).get("linking_edges") or {}
+    stored = record.linking_edges
     exploded = edges.explode("families").with_columns(pl.col("families").str.split("=").list.first().alias("family"))
     for family in sorted(set(stored) | set(exploded.get_column("family").to_list()), key=lambda f: -stored.get(f, 0)):
         mine = exploded.filter(pl.col("family") == family)
@@ -188,9 +183,9 @@ def _evidence(record: dict[str, Any], edges: pl.DataFrame, n_members: int) -> Gr
     shared.add_column("kind")
     shared.add_column("value", overflow="fold")
     shared.add_column("accounts", justify="right")
-    for kind, items in (record.get("indicators") or {}).items():
+    for kind, items in record.indicators.items():
         for i, item in enumerate(items[:5]):
-            shared.add_row(kind if i == 0 else "", escape(str(item["value"])), f"{item['accounts']:,}")
+            shared.add_row(kind if i == 0 else "", escape(item.value), f"{item.accounts:,}")
         if len(items) > 5:
             shared.add_row("", f"… {len(items) - 5} more", "")
     return Group(links, shared)

@@ -43,6 +43,11 @@ class CampaignRecord:
         """How many accounts the campaign holds."""
         return len(self.accounts)
 
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The plain-words reasons of the evidence, in order."""
+        return tuple(e.reason for e in self.evidence)
+
     def to_json(self) -> dict[str, Any]:
         """The record as written to ``campaigns.jsonl`` and the store (risk, confidence and shares to 4 places)."""
         return {
@@ -55,7 +60,7 @@ class CampaignRecord:
             "capabilities": {k: round(v, 4) for k, v in self.capabilities.items()},
             "risk": round(self.risk, 4),
             "confidence": round(self.confidence, 4),
-            "reasons": [e.reason for e in self.evidence],
+            "reasons": list(self.reasons),
             "evidence": {"linking_edges": dict(self.linking_edges)},
             "indicators": {kind: [{"value": s.value, "accounts": s.accounts} for s in items]
                            for kind, items in self.indicators.items()},

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
+from distillguard.core.campaign import CampaignRecord
 from distillguard.store.duckdb_store import Store
 from distillguard.store.runs import record_run
 
@@ -18,10 +20,7 @@ _MEMBERS = """
 SELECT DISTINCT run_id, campaign_id, account_id FROM decisions
 WHERE campaign_id IS NOT NULL AND ($run IS NULL OR run_id = $run)
 """
-_RUN_CAMPAIGNS = """
-SELECT campaign_id, n_accounts, n_exchanges, first_seen, last_seen, confidence, record
-FROM campaigns WHERE run_id = $run ORDER BY n_exchanges DESC, campaign_id
-"""
+_RUN_CAMPAIGNS = "SELECT record FROM campaigns WHERE run_id = $run ORDER BY n_exchanges DESC, campaign_id"
 _FIND_CAMPAIGN = """
 SELECT c.run_id, c.record FROM campaigns c JOIN runs r USING (run_id)
 WHERE c.campaign_id = $id AND ($run IS NULL OR c.run_id = $run)
@@ -62,16 +61,16 @@ def campaign_members(store: Store, run_id: str | None = None) -> pa.Table:
     return store.query(_MEMBERS, {"run": run_id})
 
 
-def run_campaigns(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """The campaigns of a run, most exchanges first: summary columns and the JSON ``record``."""
-    rows: list[dict[str, Any]] = store.query(_RUN_CAMPAIGNS, {"run": run_id}).to_pylist()
-    return rows
+def run_campaigns(store: Store, run_id: str) -> list[CampaignRecord]:
+    """The campaigns of a run, most exchanges first."""
+    records = store.query(_RUN_CAMPAIGNS, {"run": run_id}).column("record").to_pylist()
+    return [CampaignRecord.from_json(orjson.loads(r)) for r in records]
 
 
-def find_campaign(store: Store, campaign_id: str, run_id: str | None = None) -> tuple[str, str] | None:
-    """``(run_id, record JSON)`` of the campaign in the given run, or in the newest run that holds it."""
+def find_campaign(store: Store, campaign_id: str, run_id: str | None = None) -> tuple[str, CampaignRecord] | None:
+    """The run id and record of the campaign in the given run, or in the newest run that holds it."""
     rows = store.query(_FIND_CAMPAIGN, {"id": campaign_id, "run": run_id}).to_pylist()
-    return (rows[0]["run_id"], rows[0]["record"]) if rows else None
+    return (rows[0]["run_id"], CampaignRecord.from_json(orjson.loads(rows[0]["record"]))) if rows else None
 
 
 def member_decisions(store: Store, run_id: str, members: list[str]) -> pa.Table:
