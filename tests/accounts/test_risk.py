@@ -38,6 +38,7 @@ def _profile(n: int, *, cot: float, continuation: float, novelty: float, active:
         "cap_general": 0.05,
         "ip_rotation": 0.01, "datacenter_share": datacenter, "vpn_share": 0.0, "tor_share": 0.0,
         "distinct_templates": templates, "top_capability": "reasoning",
+        "tasks": n * (1.0 - continuation), "elicited_tasks": n * (1.0 - continuation) * cot * novelty,
     }
 
 

@@ -30,6 +30,7 @@ def _batch(n: int, seed: int = 0) -> pa.Table:
         "prompt_hash": pa.array(rng.integers(0, 2**63, size=n).astype(np.uint64), pa.uint64()),
         "reasoning_share": pa.array(rng.random(n), pa.float32()),
         "output_len": pa.array(rng.integers(1, 500, size=n), pa.int32()),
+        "has_tool_calls": pa.array(rng.choice([True, False, None], size=n).tolist(), pa.bool_()),
     }
     assert tuple(columns) == STAT_INPUT_COLUMNS
     return pa.table(columns)

@@ -34,7 +34,7 @@ def _traffic(prefix: str, n_accounts: int, per_account: int, harvester: bool) ->
                 "template_key": 7 if harvester else 1000 + k,
                 "prompt_hash": hash((prefix, a, k)) & (2**63 - 1),
                 "reasoning_share": 0.8 if harvester else 0.0,
-                "output_len": 900 if harvester else 150,
+                "output_len": 900 if harvester else 150, "has_tool_calls": False,
             })
     table = pa.Table.from_pylist(rows)
     return table.set_column(1, "ts", table.column("ts").cast(TS_TYPE))
@@ -100,7 +100,7 @@ def _fleet_traffic(rotating: bool) -> tuple[pa.Table, Indicators]:
         "account_id": account, "ts": T0 + timedelta(minutes=7 * n), "ip": f"100.{n}.0.1", "user_agent": client,
         "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95 if fleet else 0.05,
         "reasoning_requested": 1.0 if fleet else 0.0, "capability": "reasoning", "template_key": n,
-        "prompt_hash": n, "reasoning_share": 0.8 if fleet else 0.0, "output_len": 900,
+        "prompt_hash": n, "reasoning_share": 0.8 if fleet else 0.0, "output_len": 900, "has_tool_calls": False,
     } for n, (account, client, fleet) in enumerate(rows)])
     table = table.set_column(1, "ts", table.column("ts").cast(TS_TYPE))
     accounts = sorted({a for a, _, _ in rows})
@@ -136,6 +136,7 @@ def _exit_pool_traffic() -> tuple[pa.Table, Indicators]:
         "account_id": account, "ts": T0 + timedelta(minutes=7 * n), "ip": ip, "user_agent": client,
         "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95, "reasoning_requested": 1.0,
         "capability": "reasoning", "template_key": n, "prompt_hash": n, "reasoning_share": 0.8, "output_len": 900,
+        "has_tool_calls": False,
     } for n, (account, client, ip) in enumerate(rows)])
     table = table.set_column(1, "ts", table.column("ts").cast(TS_TYPE))
     accounts = sorted({a for a, _, _ in rows})

@@ -40,6 +40,9 @@ def _sample(seed: int) -> AccountSample:
                 "cap_general": rng.uniform(0, 0.5), "ip_rotation": 0.01, "datacenter_share": rng.uniform(0, 1),
                 "vpn_share": 0.0, "tor_share": 0.0, "distinct_templates": 30.0, "top_capability": "reasoning",
             })
+            row = rows[-1]
+            row["tasks"] = row["n_exchanges"] * (1.0 - row["continuation_share"])
+            row["elicited_tasks"] = row["tasks"] * row["cot_share"]
             attack.append(is_attack)
             group.append(kind)
     n = len(rows)

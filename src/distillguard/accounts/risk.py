@@ -5,9 +5,14 @@ with the size of the population or the length of the observation: a
 behaviour a distiller cannot easily drop without giving up what it came for
 (asking for reasoning traces, sweeping ever-new one-shot prompts, round-the-
 clock activity), or one that marks legitimate use (follow-up conversations,
-tool loops, repeated benchmark items). Every term of an account is scaled by
+tool loops, repeated benchmark items). Every such term of an account is scaled by
 its evidence factor ``n / (n + EVIDENCE_HALF_COUNT)``: a few requests prove
-little. The risk is the logistic of the weighted sum. Two weight sets are
+little. One term weighs its evidence itself: ``elicitation_evidence``, the
+log-likelihood ratio of the account's count of novel tasks that asked for the
+reasoning (see :func:`elicitation_llr`), so that six tasks out of six asking
+for it say more than six out of sixty, however short-lived the account, and a
+harvester diluting its traffic with resold chat still adds evidence with every
+trace it takes. The risk is the logistic of the weighted sum. Two weight sets are
 fitted (``bench/fit_risk_weights.py``, see :mod:`distillguard.eval.risk_fit`)
 on calibration scenarios and shipped: ``data/risk_weights.yaml`` for single
 accounts, on their whole traffic, and ``data/campaign_weights.yaml`` for a
@@ -44,6 +49,12 @@ EVIDENCE_HALF_COUNT = 10.0
 """Exchanges at which an account's own behaviour counts half."""
 YOUNG_DAYS = 30.0
 """Account age at first use under which an account counts as (linearly more) young."""
+ELICITATION_BASE_RATE = 0.08
+"""Share of an ordinary user's tasks that ask in words for the reasoning (the classifier's false alarms included)."""
+ELICITATION_HARVEST_RATE = 0.3
+"""The share from which a harvester is worth telling apart: lower, and it takes few traces for its traffic."""
+ELICITATION_SATURATION = 12.0
+"""Log-likelihood ratio (nats) at which ``elicitation_evidence`` reaches 1."""
 WEIGHTS_FILES: dict[str, str] = {"account": "risk_weights.yaml", "campaign": "campaign_weights.yaml"}
 """The shipped weight set of each model (single accounts, pooled groups of linked accounts)."""
 Model = Literal["account", "campaign"]
@@ -77,10 +88,24 @@ class RiskTerm:
     values: np.ndarray
     sign: int
     describe: str
+    counted: bool = False
+    """The value already weighs how much evidence there is: not scaled by the evidence factor."""
 
 
 def _col(features: pa.Table, name: str) -> np.ndarray:
     return features.column(name).fill_null(0).to_numpy().astype(np.float64)
+
+
+def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio of ``elicited`` of ``tasks`` asking for the reasoning: harvester against ordinary user.
+
+    Binomial at :data:`ELICITATION_HARVEST_RATE` against :data:`ELICITATION_BASE_RATE`:
+    each eliciting task adds log(0.3 / 0.08) = 1.32 nats, each other task takes
+    0.27 away, so a share above 15 % accumulates evidence with volume.
+    """
+    p0, p1 = ELICITATION_BASE_RATE, ELICITATION_HARVEST_RATE
+    k = np.minimum(elicited, tasks)
+    return k * np.log(p1 / p0) + (tasks - k) * np.log((1.0 - p1) / (1.0 - p0))
 
 
 def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[RiskTerm]:
@@ -116,6 +141,9 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     return [
         RiskTerm("cot_elicitation", _col(features, "cot_share"), 1,
                  "{pct} of {n} requests ask in words for the full reasoning"),
+        RiskTerm("elicitation_evidence", np.clip(elicitation_llr(
+            _col(features, "elicited_tasks"), _col(features, "tasks")) / ELICITATION_SATURATION, 0.0, 1.0), 1,
+                 "{elicited} of {tasks} new tasks ask in words for the full reasoning", counted=True),
         RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share"), 1,
                  "{pct} of requests set a large thinking budget or effort"),
         RiskTerm("reasoning_harvest", _col(features, "mean_reasoning_share"), 1,
@@ -182,6 +210,7 @@ TERM_SIGNS: dict[str, int] = {
             "n_exchanges", "continuation_share", "prompt_novelty", "active_hours", "span_hours", "cot_share",
             "reasoning_param_share", "mean_reasoning_share", "hour_entropy", "capability_concentration",
             "cap_general", "ip_rotation", "datacenter_share", "vpn_share", "tor_share", "distinct_templates",
+            "tasks", "elicited_tasks",
         )
     }))
 }
@@ -241,6 +270,12 @@ def evidence_factor(features: pa.Table) -> np.ndarray:
     return n / (n + EVIDENCE_HALF_COUNT)
 
 
+def term_matrix(terms: list[RiskTerm], features: pa.Table) -> np.ndarray:
+    """Accounts × terms: each term's value, scaled by the evidence factor unless it is ``counted``."""
+    factor = evidence_factor(features)
+    return np.stack([t.values if t.counted else t.values * factor for t in terms], axis=1)
+
+
 def score_accounts(
     features: pa.Table, context: pa.Table | None = None, top: int = 3, weights: RiskWeights | None = None
 ) -> tuple[np.ndarray, list[list[Evidence]]]:
@@ -264,8 +299,7 @@ def score_accounts(
     """
     weights = weights or default_weights()
     terms = risk_terms(features, context)
-    contrib = np.stack([weights.weights[t.name] * t.values for t in terms], axis=1)
-    contrib *= evidence_factor(features)[:, None]
+    contrib = term_matrix(terms, features) * np.array([weights.weights[t.name] for t in terms])
     missing = _missing_terms(terms, missing_inputs(features, context))
     scale = _side_scale(terms, weights, missing)
     contrib = np.where(missing, 0.0, contrib) * scale
@@ -352,6 +386,8 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
     active = _col(features, "active_hours")
     rotation = _col(features, "ip_rotation")
     templates = _col(features, "distinct_templates")
+    tasks = _col(features, "tasks")
+    elicited = np.minimum(_col(features, "elicited_tasks"), tasks)
     accounts = features.column("n_accounts").to_pylist() if "n_accounts" in features.column_names else [1] * len(n)
     cap = features.column("top_capability").to_pylist()
     category = context.column("category").to_pylist() if context is not None else [None] * len(n)
@@ -366,6 +402,8 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
             "duty": f"{min(active[i] / np.ceil(max(span[i], 1.0) + 1.0), 1.0):.0%}",
             "rotation": f"{rotation[i]:.0%}",
             "templates": f"{templates[i]:,.0f}",
+            "tasks": f"{tasks[i]:,.0f}",
+            "elicited": f"{elicited[i]:,.0f}",
             "accounts": f"{accounts[i]:,}",
             "capability": cap[i],
             "category": category[i] or "unknown",

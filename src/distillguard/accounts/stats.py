@@ -27,19 +27,20 @@ SESSION_GAP_MS = 6 * 3600 * 1000
 _SUMS = (
     "n", "cot", "cot_sum", "reasoning_param", "elicit", "reasoning_share_sum", "output_sum",
     "continuation", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n", "sweep",
+    "task", "elicited_task",
 )
-_SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item")
+_SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item", "elicited_prompt")
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BB")
-_BLOB_VERSION = 1
+_BLOB_VERSION = 2
 
 FEATURE_SCHEMA = pa.schema([
     ("account_id", pa.string()), ("n_exchanges", pa.int64()), ("first_seen", TS_TYPE), ("last_seen", TS_TYPE),
     *((name, pa.float64()) for name in (
         "span_hours", "active_hours", "cot_share", "mean_cot_score", "reasoning_param_share", "elicitation_share",
-        "mean_reasoning_share", "mean_output_len", "continuation_share", "tool_loop_share",
+        "mean_reasoning_share", "mean_output_len", "continuation_share", "tool_loop_share", "tasks", "elicited_tasks",
         *(f"cap_{name}" for name in CAPABILITIES), "capability_concentration",
     )),
     ("top_capability", pa.string()),
@@ -50,6 +51,19 @@ FEATURE_SCHEMA = pa.schema([
     )),
 ])
 """The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group)."""
+
+
+def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray, reasoning_share: np.ndarray
+                   ) -> np.ndarray:
+    """Per exchange: a task (a conversation's first request) that asks in words for the reasoning and got some back.
+
+    Counted once per task, not per step of a conversation or tool loop (an agent
+    framework's system prompt that says "think step by step" rides along on every
+    call), and only where the answer could carry a trace: not a bare tool call
+    (an agent's step returns an action, not the reasoning), unless it came with
+    reasoning. A request without a logged response counts (the answer is unknown).
+    """
+    return (cot >= ELICITATION_THRESHOLD) & ~continuation & (~tool_call | (reasoning_share > 0))
 
 
 def blob_size(precision: int = 7) -> int:
@@ -115,11 +129,14 @@ class AccountStats:
         order = np.lexsort((ts, rows))
         rows, ts = rows[order], ts[order]
 
-        def col(name: str, dtype: type = np.float64) -> np.ndarray:
-            return batch.column(name).fill_null(0).to_numpy().astype(dtype)[order]
+        def col(name: str) -> np.ndarray:
+            return batch.column(name).fill_null(0).to_numpy().astype(np.float64)[order]
 
         cot, param = col("cot_score"), col("reasoning_requested")
         origin = self.intel.origins(batch.column("ip"))[order]
+        continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
+        tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
+        elicited_task = elicited_tasks(cot, continuation, tool_call, col("reasoning_share"))
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
@@ -128,7 +145,9 @@ class AccountStats:
             "elicit": (cot >= ELICITATION_THRESHOLD) | (param >= ELICITATION_THRESHOLD),
             "reasoning_share_sum": col("reasoning_share"),
             "output_sum": col("output_len"),
-            "continuation": (col("n_user_turns") > 1) | (col("n_tool_results") > 0),
+            "continuation": continuation,
+            "task": ~continuation,
+            "elicited_task": elicited_task,
             "tool_loop": col("n_tool_results") > 0,
             "datacenter": origin == Origin.DATACENTER,
             "vpn": origin == Origin.VPN,
@@ -155,6 +174,8 @@ class AccountStats:
         self._first[touched] = np.minimum(self._first[touched], ts[starts])
         self._last[touched] = np.maximum(self._last[touched], ts[ends])
         self._add_sketches(batch, rows, order, ts)
+        prompts = batch.column("prompt_hash").fill_null(0).to_numpy().astype(np.uint64)[order]
+        hll_add(self._hll["elicited_prompt"], rows[elicited_task], splitmix64(prompts[elicited_task]))
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
         """Inter-arrival gaps within a session; rows sorted by (account, ts), ``starts`` opening each account's run."""
@@ -280,6 +301,7 @@ class AccountStats:
         s = self._sums[:n_acc]
         n = np.maximum(s[:, _COL["n"]], 1.0)
         distinct = {name: np.minimum(hll_estimate(self._hll[name][:n_acc]), n) for name in _SKETCHES}
+        distinct["elicited_prompt"] = np.minimum(distinct["elicited_prompt"], s[:, _COL["elicited_task"]])
         caps = self._caps[:n_acc] / n[:, None]
         hours = self._hours[:n_acc] / n[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -304,6 +326,8 @@ class AccountStats:
             "mean_output_len": pa.array(s[:, _COL["output_sum"]] / n),
             "continuation_share": pa.array(s[:, _COL["continuation"]] / n),
             "tool_loop_share": pa.array(s[:, _COL["tool_loop"]] / n),
+            "tasks": pa.array(s[:, _COL["task"]]),
+            "elicited_tasks": pa.array(distinct["elicited_prompt"]),
             **{f"cap_{name}": pa.array(caps[:, i]) for name, i in _CAP.items()},
             "capability_concentration": pa.array(caps.max(axis=1)),
             "top_capability": pa.array([CAPABILITIES[i] for i in caps.argmax(axis=1)], pa.string()),

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from scipy.optimize import minimize
 
 from distillguard.accounts import AccountStats, IpIntel, stat_input
-from distillguard.accounts.risk import RiskWeights, evidence_factor, risk_terms
+from distillguard.accounts.risk import RiskWeights, risk_terms, term_matrix
 from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
 from distillguard.eval.inputs import Labels, read_labels
@@ -256,10 +256,9 @@ def _with_snapshot(group: np.ndarray, snapshot: np.ndarray) -> np.ndarray:
 
 
 def design(sample: AccountSample) -> tuple[list[str], np.ndarray]:
-    """Term names and the matrix of term values scaled by each account's evidence factor."""
+    """Term names and the matrix of term values as the model weighs them (:func:`term_matrix`)."""
     terms = risk_terms(sample.features, sample.context)
-    factor = evidence_factor(sample.features)
-    return [t.name for t in terms], np.stack([t.values for t in terms], axis=1) * factor[:, None]
+    return [t.name for t in terms], term_matrix(terms, sample.features)
 
 
 def sample_weights(sample: AccountSample) -> np.ndarray:
