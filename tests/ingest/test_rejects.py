@@ -79,3 +79,14 @@ def test_lenient_end_to_end(tmp_path: Path) -> None:
     assert sink.counts == {"bad timestamp: no time zone": 1, "invalid IP address": 1}
     written = [orjson.loads(x) for x in (tmp_path / "rejects.jsonl").read_bytes().splitlines()]
     assert [(w["line"], w["field"]) for w in written] == [(2, "ts"), (3, "ip")]
+
+
+def test_the_rejects_file_replaces_the_previous_one_only_when_closed(tmp_path: Path) -> None:
+    out = tmp_path / "rejects.jsonl"
+    out.write_bytes(R2.to_json() + b"\n")  # a previous run's
+    sink = RejectSink(out)
+    sink.add([R1, R3])
+    assert out.read_bytes() == R2.to_json() + b"\n"  # a kill now leaves the previous complete file
+    sink.close()
+    assert [orjson.loads(x)["line"] for x in out.read_bytes().splitlines()] == [3, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["rejects.jsonl"]

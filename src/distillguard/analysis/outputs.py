@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from distillguard.analysis.assess import Assessment
 from distillguard.analysis.ingest import IngestCounts
+from distillguard.core.atomic import atomic_write
 from distillguard.core.campaign import CampaignRecord
 from distillguard.core.decision import Decision
 from distillguard.store import Store
@@ -37,12 +38,14 @@ def account_record(d: Decision, flagged_at: datetime | None) -> dict[str, Any]:
 
 
 def write_outputs(out_dir: Path, assessment: Assessment, flagged_at: dict[str, datetime]) -> None:
-    """Write ``accounts.jsonl`` and ``campaigns.jsonl`` (the output contract)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "accounts.jsonl").open("wb") as fh:
+    """Write ``accounts.jsonl`` and ``campaigns.jsonl`` (the output contract), each replaced whole.
+
+    A kill while writing leaves each file as the previous run wrote it (or absent), never a part of one.
+    """
+    with atomic_write(out_dir / "accounts.jsonl") as fh:
         for d in assessment.decisions:
             fh.write(orjson.dumps(account_record(d, flagged_at.get(d.account_id))) + b"\n")
-    with (out_dir / "campaigns.jsonl").open("wb") as fh:
+    with atomic_write(out_dir / "campaigns.jsonl") as fh:
         for record in assessment.campaigns:
             fh.write(orjson.dumps(record.to_json()) + b"\n")
 

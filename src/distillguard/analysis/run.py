@@ -19,6 +19,7 @@ from distillguard.analysis.replay import ReplayStep, replay
 from distillguard.analysis.stats import build_stats
 from distillguard.campaigns.settings import CampaignTunables
 from distillguard.config import Settings
+from distillguard.core.atomic import atomic_write
 from distillguard.ingest import RejectSink
 from distillguard.policy import Policy
 from distillguard.signals import SIGNALS, DatasetSweepSignal, PromptSetIndex, Signal
@@ -109,7 +110,7 @@ def replay_logs(settings: Settings, policy: Policy, tunables: CampaignTunables, 
         write_outputs(out_dir, done.last, done.first_flag)
         run_id = save(store, kind="replay", started_at=started, inputs=logs, assessment=done.last,
                       flagged_at=done.first_flag, counts=counts)
-    with (out_dir / "replay.jsonl").open("wb") as fh:
+    with atomic_write(out_dir / "replay.jsonl") as fh:
         for s in done.steps:
             fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
                                    "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import orjson
 
+from distillguard.core.atomic import atomic_write
 from distillguard.core.errors import IngestError
 
 __all__ = ["RAW_CHARS", "Reject", "RejectSink"]
@@ -54,7 +56,8 @@ class RejectSink:
     """Counts rejects per reason and writes them, one JSON line each, to ``path``.
 
     The file is opened on the first reject (nothing is created for a clean
-    run); ``path=None`` only counts. With ``strict=True`` the first reject
+    run) as a temporary file that replaces ``path`` whole on :meth:`close`: a
+    kill while ingesting leaves the previous file; ``path=None`` only counts. With ``strict=True`` the first reject
     raises :class:`IngestError` naming its file, line, field and reason (after
     counting and writing it); the error carries the :class:`Reject` as ``.reject``.
     """
@@ -65,6 +68,7 @@ class RejectSink:
         self.counts: dict[str, int] = {}
         self.total = 0
         self._out: IO[bytes] | None = None
+        self._file: AbstractContextManager[IO[bytes]] | None = None
 
     def add(self, rejects: Iterable[Reject]) -> None:
         """Record ``rejects``; under ``strict`` raise at the first one."""
@@ -87,21 +91,24 @@ class RejectSink:
             out = self._out if self._out is not None else self._open(self.path)
             lines.append(b"")
             out.write(b"\n".join(lines))
-            out.flush()
 
     def _open(self, path: Path) -> IO[bytes]:
+        file = atomic_write(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._out = path.open("wb")
+            self._out = file.__enter__()
         except OSError as e:
             raise IngestError(f"cannot write rejects to {path}: {e.strerror or e}") from e
+        self._file = file
         return self._out
 
     def close(self) -> None:
-        """Flush and close the rejects file, if one was opened."""
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        """Close the rejects file, if one was opened, and put it in place of ``path``."""
+        if self._file is not None:
+            file, self._file, self._out = self._file, None, None
+            try:
+                file.__exit__(None, None, None)
+            except OSError as e:
+                raise IngestError(f"cannot write rejects to {self.path}: {e.strerror or e}") from e
 
     def __enter__(self) -> RejectSink:
         return self
