@@ -33,7 +33,8 @@ TRACE_MARKERS = ("Odd numbers are 1, 3, 5", "1+3+5+7+9")
 
 @contextmanager
 def gateway(upstream_url: str, tmp_path: Path, **settings) -> Iterator[tuple[str, GatewayApp]]:
-    settings = {"api_key_ids": "plain", "flush_interval_s": 0.05, "learn_in": "thread", **settings}
+    settings = {"api_key_ids": "plain", "plain_key_ids_for_tests": True, "flush_interval_s": 0.05, "learn_in": "thread",
+                **settings}
     config = load_gateway_config(None, upstream=upstream_url, exchange_log=tmp_path / "gateway.jsonl", **settings)
     app = GatewayApp(config)
     with serving(app) as url:

@@ -38,4 +38,5 @@ def gateway_cmd(
         _console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on")
+    # proxy_headers off: the gateway reads the peer itself and believes X-Forwarded-For from trusted proxies only
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on", proxy_headers=False)

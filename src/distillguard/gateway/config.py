@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 
 from distillguard.config.loading import read_yaml_mapping, validate_model
 
@@ -39,6 +39,31 @@ class KeyIds(StrEnum):
     SHA256 = "sha256"
 
 
+class RouteRule(StrEnum):
+    """What happens to a request outside the three APIs."""
+
+    FORWARD = "forward"
+    DENY = "deny"
+
+
+class UnknownRoutes(BaseModel):
+    """Requests outside the three APIs (other paths, other methods): forwarded or refused by the account's action.
+
+    Blocked accounts and those that must verify are always refused. ``restricted``
+    is for throttled accounts and those whose reasoning is stripped or summarised
+    (the gateway cannot degrade an answer it does not know the shape of);
+    ``allowed`` for every other account, unidentified ones included. At most
+    ``max_concurrent`` such requests are forwarded at once, so that they cannot
+    take the upstream connections the APIs need.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    restricted: RouteRule = RouteRule.DENY
+    allowed: RouteRule = RouteRule.FORWARD
+    max_concurrent: int = Field(64, ge=1)
+
+
 class GatewayConfig(BaseModel):
     """Everything one gateway process needs; unknown keys are an error.
 
@@ -59,7 +84,15 @@ class GatewayConfig(BaseModel):
     ``trusted_proxies``, when not empty, are the networks whose requests may
     carry the account and client-address headers: from any other peer those
     headers are ignored (a client cannot claim another account by sending
-    them), and the account comes from the API key.
+    them), and the account comes from the API key. The client address is the
+    right-most hop of ``client_ip_header`` (X-Forwarded-For) outside
+    ``trusted_proxies``, read only from a trusted peer; with no trusted proxies
+    every peer is trusted and the header's right-most hop counts.
+    ``client_max_concurrent`` bounds the requests one client (its account, else
+    its address) has in flight; ``body_timeout_s`` the time it has to send a
+    request body (408 and the connection closed after it).
+    ``api_key_ids: plain`` logs raw API keys: the gateway refuses it unless
+    ``plain_key_ids_for_tests`` is set.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +100,7 @@ class GatewayConfig(BaseModel):
     upstream: str | None = None
     account_header: str = "x-distillguard-account"
     api_key_ids: KeyIds = KeyIds.SHA256
+    plain_key_ids_for_tests: bool = False
     client_ip_header: str | None = None
     trusted_proxies: list[IPvAnyNetwork] = []
     replay_time_header: str | None = None
@@ -89,8 +123,11 @@ class GatewayConfig(BaseModel):
     max_pending: int = Field(50_000, ge=1)
     stats_ttl_s: float = Field(7 * 86400, gt=0)
     summary_max_chars: int = Field(300, ge=20)
-    upstream_timeout_s: float = Field(600.0, gt=0)
+    upstream_timeout_s: float = Field(120.0, gt=0)
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(60.0, gt=0)
+    client_max_concurrent: int = Field(100, ge=1)
+    unknown_routes: UnknownRoutes = UnknownRoutes()
 
     @field_validator("upstream")
     @classmethod
@@ -98,6 +135,13 @@ class GatewayConfig(BaseModel):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return None if url is None else url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _no_plain_keys(self) -> GatewayConfig:
+        if self.api_key_ids is KeyIds.PLAIN and not self.plain_key_ids_for_tests:
+            raise ValueError("api_key_ids: plain would log raw API keys; it is for tests only "
+                             "(plain_key_ids_for_tests: true)")
+        return self
 
     @field_validator("account_header", "client_ip_header", "replay_time_header")
     @classmethod
