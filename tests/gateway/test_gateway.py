@@ -230,18 +230,19 @@ def test_the_forwarder_reuses_a_keep_alive_connection(tmp_path: Path) -> None:
     assert len(ports) == 1
 
 
-def test_an_unreachable_or_slow_upstream_answers_502(tmp_path: Path) -> None:
+def test_an_unreachable_or_slow_upstream_answers_502_or_504(tmp_path: Path) -> None:
     with gateway(f"http://127.0.0.1:{free_port()}", tmp_path) as (base, _):
         down = httpx.get(base + "/v1/models", headers={"x-distillguard-account": "a"})
     with serving(_EchoUpstream()) as up, gateway(up, tmp_path, upstream_timeout_s=0.3) as (base, _):
         slow = httpx.get(base + "/slow", headers={"x-distillguard-account": "a"}, timeout=30)
     assert down.status_code == 502 and down.json()["error"] == {
-        "type": "bad_gateway", "message": "upstream unreachable: ConnectError"}
-    # the upstream would have answered 200 after 2 s: a 502 for a read timeout is the gateway's 0.3 s bound
-    assert slow.status_code == 502 and slow.json()["error"]["message"] == "upstream unreachable: ReadTimeout"
+        "type": "bad_gateway", "message": "upstream unreachable: ConnectError", "param": None,
+        "code": "upstream_unreachable"}
+    # the upstream would have answered 200 after 2 s: a 504 for a read timeout is the gateway's 0.3 s bound
+    assert slow.status_code == 504 and slow.json()["error"]["message"] == "upstream timed out: ReadTimeout"
 
 
-def test_a_request_finding_no_free_upstream_connection_in_time_answers_502() -> None:
+def test_a_request_finding_no_free_upstream_connection_in_time_answers_504() -> None:
     async def run() -> list[dict]:
         pool = UpstreamPool("http://127.0.0.1:9", max_connections=1)
         held = await pool.acquire(1.0)  # the only connection, busy with another request
@@ -260,8 +261,8 @@ def test_a_request_finding_no_free_upstream_connection_in_time_answers_502() -> 
         return sent
 
     sent = asyncio.run(run())
-    assert sent[0]["status"] == 502
-    assert json.loads(sent[1]["body"])["error"]["message"] == "upstream unreachable: PoolTimeout"
+    assert sent[0]["status"] == 504
+    assert json.loads(sent[1]["body"])["error"]["message"] == "upstream timed out: PoolTimeout"
 
 
 @pytest.mark.parametrize(("trusted", "blocked"), [(["10.0.0.0/8"], False), (["127.0.0.0/8"], True)])

@@ -4,29 +4,49 @@ The forwarder keeps its own small pool of ``httpcore.AsyncHTTPConnection``
 keep-alive connections to the one upstream: no httpx request/response models,
 cookie jar, event hooks or default headers, and no scan of every pooled
 connection per request. The upstream sees the client's own headers (hop-by-hop
-ones dropped); the client gets the upstream's bytes unchanged.
+ones dropped). Outside the three APIs the client gets the upstream's bytes
+unchanged as they arrive. For the three APIs, whose answers the gateway may
+have to degrade, the forwarder asks for ``identity`` and decodes an encoded
+answer anyway; it sends a whole JSON answer only once it has all of it, and a
+stream in whole events: an upstream that fails midway leaves the client a
+well-formed error in the API's own shape (:mod:`distillguard.gateway.upstream_errors`),
+never a truncated body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpcore
 import httpx
+import orjson
 
-from distillguard.core.api import API_PATHS
+from distillguard.core.api import API_PATHS, ApiFormat
+from distillguard.gateway.encoding import BodyDecoder, UnreadableEncoding, decoder_for
 from distillguard.gateway.middleware import Receive, Scope, Send, send_json
+from distillguard.gateway.sse import SseEvent, SseParser, parse_event
+from distillguard.gateway.upstream_errors import (
+    UPSTREAM_ERRORS,
+    error_event,
+    error_json,
+    failure_message,
+    upstream_status,
+)
+
+log = logging.getLogger("distillguard.gateway")
 
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
     b"trailers", b"transfer-encoding", b"upgrade", b"host",
 })
 _NOT_FORWARDED = HOP_BY_HOP | {b"content-length"}  # the forwarder frames the body itself
+_REFRAMED = frozenset({b"content-length", b"content-encoding"})  # of an API answer the forwarder decodes
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # an empty body is still announced as length 0
 CONNECT_TIMEOUT_S = 10.0
-UPSTREAM_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError)
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class UpstreamPool:
@@ -93,12 +113,14 @@ class UpstreamApp:
 
     ``timeout_s`` bounds each read, write and wait for a free connection;
     connecting is bounded by ``CONNECT_TIMEOUT_S``. A request the upstream
-    does not answer gets a 502 naming the failure.
+    does not answer gets a 502 (504 for a timeout) in its API's error shape;
+    ``max_answer_bytes`` bounds a whole (not streamed) API answer.
     """
 
-    def __init__(self, pool: UpstreamPool, timeout_s: float) -> None:
+    def __init__(self, pool: UpstreamPool, timeout_s: float, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self.pool = pool
         self.timeout_s = timeout_s
+        self.max_answer_bytes = max_answer_bytes
         self._extensions = {"timeout": {"connect": CONNECT_TIMEOUT_S, "read": timeout_s, "write": timeout_s}}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,7 +130,8 @@ class UpstreamApp:
         query = scope.get("query_string", b"")
         pool = self.pool
         target = pool.prefix + path + (b"?" + query if query else b"")
-        identity = scope["path"] in API_PATHS  # the gateway must read what it may have to degrade
+        api = API_PATHS.get(scope["path"])  # the gateway must read what it may have to degrade (the middleware
+        # hands API requests on under their canonical path)
         headers = [pool.host_header]
         first = await receive()
         body = first.get("body", b"")
@@ -120,9 +143,9 @@ class UpstreamApp:
             headers.append((b"content-length", b"%d" % len(body)))
         for name, value in scope["headers"]:
             lower = name.lower()
-            if lower not in _NOT_FORWARDED and not (identity and lower == b"accept-encoding"):
+            if lower not in _NOT_FORWARDED and not (api and lower == b"accept-encoding"):
                 headers.append((name, value))
-        if identity:
+        if api:
             headers.append((b"accept-encoding", b"identity"))
         url = httpcore.URL(scheme=pool.scheme, host=pool.host, port=pool.port, target=target)
         request = httpcore.Request(scope["method"], url, headers=headers, content=content,
@@ -130,30 +153,82 @@ class UpstreamApp:
         try:
             connection = await pool.acquire(self.timeout_s)
         except httpcore.PoolTimeout as exc:
-            await _bad_gateway(send, exc)
+            await _failed(send, api, exc)
             return
         try:
             try:
                 response = await connection.handle_async_request(request)
             except UPSTREAM_ERRORS as exc:
-                await _bad_gateway(send, exc)
+                await _failed(send, api, exc)
                 return
             try:
-                out_headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
-                await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
-                async for chunk in response.aiter_stream():
-                    if chunk:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if api is None:
+                    await _pass(response, send)
+                else:
+                    await self._answer(api, response, send)
             finally:
                 await response.aclose()
         finally:
             await pool.release(connection)
 
+    async def _answer(self, api: ApiFormat, response: httpcore.Response, send: Send) -> None:
+        """An API answer, decoded: whole once read, or streamed in whole events; failures in the API's shape."""
+        out_headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+        encoding = next((v for k, v in out_headers if k.lower() == b"content-encoding"), None)
+        content_type = next((v for k, v in out_headers if k.lower() == b"content-type"), b"")
+        try:
+            decoder = decoder_for(encoding, self.max_answer_bytes)
+        except UnreadableEncoding as exc:
+            await _refuse_answer(send, api, str(exc))
+            return
+        if decoder is not None:
+            out_headers = [(k, v) for k, v in out_headers if k.lower() not in _REFRAMED]
+        if b"text/event-stream" not in content_type.lower():
+            await self._whole(api, response, out_headers, decoder, send)
+            return
+        out_headers = [(k, v) for k, v in out_headers if k.lower() != b"content-length"]
+        await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+        relay = StreamRelay(api)
+        try:
+            async for chunk in response.aiter_stream():
+                data = decoder.feed(chunk) if decoder is not None else chunk
+                out = relay.feed(data)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            tail = relay.close()
+        except (*UPSTREAM_ERRORS, UnreadableEncoding) as exc:
+            log.warning("upstream stream of %s broke: %s: %s", api.path, type(exc).__name__, exc)
+            tail = relay.fail(failure_message(exc, True) if not isinstance(exc, UnreadableEncoding) else
+                              f"upstream answer unreadable: {exc}")
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
 
-async def _bad_gateway(send: Send, exc: Exception) -> None:
-    await send_json(send, 502, b'{"error": {"type": "bad_gateway", "message": "upstream unreachable: '
-                    + type(exc).__name__.encode() + b'"}}')
+    async def _whole(self, api: ApiFormat, response: httpcore.Response, headers: list[tuple[bytes, bytes]],
+                     decoder: BodyDecoder | None, send: Send) -> None:
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_stream():
+                data = decoder.feed(chunk) if decoder is not None else chunk
+                size += len(data)
+                if size > self.max_answer_bytes:
+                    raise UnreadableEncoding(f"answer larger than {self.max_answer_bytes} bytes")
+                parts.append(data)
+        except UPSTREAM_ERRORS as exc:
+            log.warning("upstream answer of %s broke: %s", api.path, type(exc).__name__)
+            await _failed(send, api, exc, started=True)
+            return
+        except UnreadableEncoding as exc:
+            await _refuse_answer(send, api, str(exc))
+            return
+        body = b"".join(parts)
+        if _close_delimited(response) and b"json" in _header(response, b"content-type").lower() and not _parses(body):
+            # no length, no chunks: only the JSON itself can tell that the connection closed too early
+            await _failed(send, api, httpcore.RemoteProtocolError("answer cut short"), started=True)
+            return
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _rest(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
@@ -165,3 +240,122 @@ async def _rest(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
         yield message.get("body", b"")
         if not message.get("more_body"):
             return
+
+
+async def _pass(response: httpcore.Response, send: Send) -> None:
+    """Outside the three APIs: the upstream's bytes as they arrive; a failure midway closes the connection."""
+    out_headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+    await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+    try:
+        async for chunk in response.aiter_stream():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except UPSTREAM_ERRORS as exc:
+        # the body is cut: returning without its end makes the server close the connection, so the
+        # client sees an incomplete body rather than a complete-looking short one
+        log.warning("upstream answer broke midway: %s", type(exc).__name__)
+        return
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _failed(send: Send, api: ApiFormat | None, exc: Exception, started: bool = False) -> None:
+    status = upstream_status(exc)
+    await send_json(send, status, error_json(api, status, failure_message(exc, started)))
+
+
+async def _refuse_answer(send: Send, api: ApiFormat, reason: str) -> None:
+    log.warning("upstream answer of %s not passed on: %s", api.path, reason)
+    await send_json(send, 502, error_json(api, 502, f"upstream answer unreadable: {reason}"))
+
+
+_TERMINAL = {
+    ApiFormat.ANTHROPIC: frozenset({"message_stop", "error"}),
+    ApiFormat.CHAT: frozenset(),
+    ApiFormat.RESPONSES: frozenset({"response.completed", "response.incomplete", "response.failed", "error"}),
+}
+
+
+class StreamRelay:
+    """Passes an SSE answer of ``api`` on in whole blocks (bytes unchanged), noting whether it ended properly.
+
+    A stream ended properly with its API's last event (Anthropic ``message_stop``, Chat ``[DONE]``,
+    Responses ``response.completed`` / ``incomplete`` / ``failed``) or an error event. A stream that
+    breaks, or ends without one, is closed with an error event in the API's shape instead of a cut block.
+    """
+
+    def __init__(self, api: ApiFormat) -> None:
+        self.api = api
+        self.ended = False
+        self.sequence = -1
+        self._parser = SseParser()
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The complete blocks ``chunk`` finishes."""
+        blocks = self._parser.blocks(chunk)
+        for block in blocks:
+            event = parse_event(block)
+            if event is not None:
+                self._note(event)
+        return b"".join(blocks)
+
+    def close(self) -> bytes:
+        """The end of a stream the upstream finished: its last block, or an error if it never ended properly."""
+        rest = self._parser.rest()
+        event = parse_event(rest) if rest.strip() else None
+        if event is not None:
+            self._note(event)
+        if self.ended:
+            return rest + (b"\n\n" if event is not None else b"")
+        return self.fail("upstream stream ended before its last event")
+
+    def fail(self, message: str) -> bytes:
+        """The error event that closes a broken stream (an unfinished block is dropped)."""
+        self._parser.rest()
+        self.ended = True
+        return error_event(self.api, message, self.sequence + 1)
+
+    def _note(self, event: SseEvent) -> None:
+        if self.ended:
+            return
+        if self.api is ApiFormat.CHAT:
+            self.ended = event.is_done or ('"error"' in event.data and _has_error(event.data))
+            return
+        name = event.event
+        if self.api is ApiFormat.RESPONSES or name is None:
+            doc = _json(event.data)
+            number = doc.get("sequence_number")
+            if isinstance(number, int):
+                self.sequence = number
+            kind = doc.get("type")
+            name = name or (kind if isinstance(kind, str) else None)
+        self.ended = name in _TERMINAL[self.api]
+
+
+def _json(data: str) -> dict[str, object]:
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _header(response: httpcore.Response, name: bytes) -> bytes:
+    return next((v for k, v in response.headers if k.lower() == name), b"")
+
+
+def _close_delimited(response: httpcore.Response) -> bool:
+    """An answer whose end is the connection's close: neither a length nor chunks."""
+    return not _header(response, b"content-length") and b"chunked" not in _header(response,
+                                                                                  b"transfer-encoding").lower()
+
+
+def _parses(body: bytes) -> bool:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _has_error(data: str) -> bool:
+    return "error" in _json(data)

@@ -37,8 +37,12 @@ class SseParser:
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events completed by ``chunk`` (in order)."""
+        return [e for e in map(parse_event, self.blocks(chunk)) if e is not None]
+
+    def blocks(self, chunk: bytes) -> list[bytes]:
+        """The raw blocks (events and comment-only blocks, each with its blank line) completed by ``chunk``."""
         self._buffer += chunk
-        events = []
+        blocks = []
         while True:
             match = _EVENT_END.search(self._buffer)
             if match is None:
@@ -47,16 +51,19 @@ class SseParser:
             if match.group() == b"\r\r" and match.end() == len(self._buffer):
                 break
             raw, self._buffer = self._buffer[: match.end()], self._buffer[match.end():]
-            event = parse_event(raw)
-            if event is not None:
-                events.append(event)
-        return events
+            blocks.append(raw)
+        return blocks
 
     def close(self) -> list[SseEvent]:
         """Whatever is left when the stream ends (an event without its final blank line)."""
-        raw, self._buffer = self._buffer, b""
+        raw = self.rest()
         event = parse_event(raw) if raw.strip() else None
         return [event] if event is not None else []
+
+    def rest(self) -> bytes:
+        """The bytes of an unfinished block, taken out of the parser."""
+        raw, self._buffer = self._buffer, b""
+        return raw
 
 
 def parse_event(raw: bytes) -> SseEvent | None:
