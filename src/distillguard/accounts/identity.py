@@ -1,0 +1,94 @@
+"""Client-identity consistency: does an account's user agent claim the TLS stack it connects with?
+
+Which TLS fingerprint (JA4) goes with which client is learned from the
+population, not from a hand table: over all accounts, how often each
+(user-agent family, JA4) pair occurs against the marginal frequency of the
+JA4. A genuine SDK or browser connects with its own stack, shared by every
+account that runs it; an agent string spoofed over another TLS stack (a
+scraper claiming to be the Python SDK) is a pair that occurs far less often
+than the JA4's overall frequency predicts: a negative pointwise mutual
+information. Per account, the share of its requests (with both fields) sent
+with such a pair. Without any TLS fingerprint or user agent the share is
+unknown (null), not benign.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pyarrow as pa
+
+PAIR_SMOOTHING = 0.5
+"""Pseudo-count added to every (family, JA4) pair seen, so a pair of one account is not impossible."""
+MISMATCH_PMI = -1.0
+"""A pair is inconsistent when it occurs at less than half (log2: -1) the rate the JA4's frequency predicts."""
+CLIENT_COLUMNS: tuple[str, ...] = ("client_mismatch_share",)
+"""The columns :func:`client_consistency` adds per account."""
+
+_PRODUCT = re.compile(r"[a-z][a-z0-9_.+-]*")
+_BROWSERS = ("edg", "opr", "firefox", "chrome", "safari")
+
+
+def ua_family(user_agent: str | None) -> str | None:
+    """The client a user agent claims, without its version: its first product token, lower case.
+
+    ``Mozilla/5.0`` strings name the browser instead (Edge, Opera, Firefox, Chrome, Safari, in that
+    order, since each also names the ones after it). None for a missing or empty agent.
+    """
+    if user_agent is None:
+        return None
+    text = user_agent.strip().lower()
+    if not text:
+        return None
+    if text.startswith("mozilla/"):
+        return next((name for name in _BROWSERS if f"{name}/" in text), "mozilla")
+    found = _PRODUCT.match(text)
+    return found.group(0) if found else text.split()[0]
+
+
+def pair_pmi(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``family, tls_ja4, pmi``: log2 of P(JA4 | family), smoothed, over P(JA4), counted in distinct accounts.
+
+    ``pairs`` has one row per account and pair seen (``account_id, family, tls_ja4``).
+    """
+    accounts = pairs.select("account_id", "family", "tls_ja4").unique()
+    total = accounts.height
+    n_ja4 = accounts.get_column("tls_ja4").n_unique()
+    joint = accounts.group_by("family", "tls_ja4").len("joint")
+    return (
+        joint.join(accounts.group_by("family").len("claims"), on="family")
+        .join(accounts.group_by("tls_ja4").len("stack"), on="tls_ja4")
+        .with_columns(
+            pmi=(((pl.col("joint") + PAIR_SMOOTHING) / (pl.col("claims") + PAIR_SMOOTHING * n_ja4))
+                 / (pl.col("stack") / total)).log(2)
+        )
+        .select("family", "tls_ja4", "pmi")
+    )
+
+
+def client_consistency(client_pairs: pa.Table) -> pa.Table:
+    """``account_id, client_mismatch_share`` from ``account_id, user_agent, tls_ja4, n`` (the store's client pairs).
+
+    The share of the account's requests with both a user agent and a JA4 whose pair's
+    :func:`pair_pmi` is under :data:`MISMATCH_PMI`; null for an account without such requests.
+    """
+    frame = pl.from_arrow(client_pairs)
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError("client pairs must be a table")
+    agents = frame.select("user_agent").unique().drop_nulls()
+    families = agents.with_columns(
+        pl.Series("family", [ua_family(a) for a in agents.get_column("user_agent")], pl.String)
+    )
+    known = (
+        frame.join(families, on="user_agent", how="left")
+        .filter(pl.col("family").is_not_null() & pl.col("tls_ja4").is_not_null() & (pl.col("tls_ja4") != ""))
+    )
+    shares = (
+        known.join(pair_pmi(known), on=["family", "tls_ja4"], how="left")
+        .group_by("account_id")
+        .agg(client_mismatch_share=(pl.col("n") * (pl.col("pmi") < MISMATCH_PMI)).sum() / pl.col("n").sum())
+    )
+    ids = frame.select("account_id").unique(maintain_order=True)
+    out = ids.join(shares, on="account_id", how="left", maintain_order="left")
+    return out.with_columns(pl.col("client_mismatch_share").cast(pl.Float64)).to_arrow()

@@ -1,0 +1,80 @@
+"""Client-identity consistency learned from the population's (user agent, TLS) co-occurrence."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from distillguard.accounts.identity import client_consistency, ua_family
+
+PY_TLS, NODE_TLS, CHROME_TLS, FIREFOX_TLS = "t13d_py", "t13d_node", "t13d_chrome", "t13d_firefox"
+
+
+@pytest.mark.parametrize(
+    ("agent", "family"),
+    [
+        ("anthropic-python/0.49.0", "anthropic-python"),
+        ("OpenAI/Python 1.54.4", "openai"),
+        ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36", "chrome"),
+        ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15", "safari"),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "firefox"),
+        ("Mozilla/5.0 ... Chrome/120.0 Safari/537.36 Edg/120.0", "edg"),
+        ("  ", None),
+        (None, None),
+        ("42", "42"),
+    ],
+)
+def test_ua_family(agent: str | None, family: str | None) -> None:
+    assert ua_family(agent) == family
+
+
+def _population(extra: list[tuple[str, str, str | None, int]]) -> pa.Table:
+    """Genuine clients: 40 Python SDK users, 30 Node SDK users, 50 Chrome users, 20 Firefox users; plus ``extra``."""
+    rows = [(f"py-{i}", "anthropic-python/0.49.0", PY_TLS, 5) for i in range(40)]
+    rows += [(f"node-{i}", "anthropic-typescript/0.39.0", NODE_TLS, 5) for i in range(30)]
+    rows += [(f"chrome-{i}", "Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36", CHROME_TLS, 5) for i in range(50)]
+    rows += [(f"ff-{i}", "Mozilla/5.0 (X11; rv:121.0) Gecko/20100101 Firefox/121.0", FIREFOX_TLS, 5) for i in range(20)]
+    rows += extra
+    names = ("account_id", "user_agent", "tls_ja4", "n")
+    return pa.table({name: [r[k] for r in rows] for k, name in enumerate(names)})
+
+
+def _shares(table: pa.Table) -> dict[str, float | None]:
+    out = client_consistency(table).to_pylist()
+    return {r["account_id"]: r["client_mismatch_share"] for r in out}
+
+
+def test_a_spoofed_sdk_agent_over_another_tls_stack_is_inconsistent() -> None:
+    shares = _shares(_population([
+        ("spoofer", "anthropic-python/0.49.0", CHROME_TLS, 9),  # the Python SDK's name over a browser's TLS
+        ("spoofer", "anthropic-python/0.49.0", PY_TLS, 1),
+        ("switcher", "Mozilla/5.0 (X11) Chrome/121.0 Safari/537.36", CHROME_TLS, 4),  # a new Chrome: still Chrome
+    ]))
+    assert shares["spoofer"] == pytest.approx(0.9)
+    assert shares["switcher"] == 0.0
+    genuine = [v for k, v in shares.items() if k not in ("spoofer", "switcher")]
+    assert genuine and all(v == 0.0 for v in genuine)
+
+
+def test_a_fleet_sharing_its_spoofed_pair_stays_rare_against_the_claims_real_users() -> None:
+    fleet = [(f"fleet-{i}", "Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36", PY_TLS, 3) for i in range(8)]
+    shares = _shares(_population(fleet))
+    assert all(shares[f"fleet-{i}"] == 1.0 for i in range(8))
+    assert all(shares[f"chrome-{i}"] == 0.0 for i in range(50))
+
+
+def test_missing_tls_or_agent_is_unknown_not_benign() -> None:
+    shares = _shares(_population([
+        ("no-tls", "anthropic-python/0.49.0", None, 7),
+        ("no-agent", None, PY_TLS, 2),
+        ("partly", "anthropic-python/0.49.0", None, 3),
+        ("partly", "anthropic-python/0.49.0", CHROME_TLS, 1),
+    ]))
+    assert shares["no-tls"] is None and shares["no-agent"] is None
+    assert shares["partly"] == 1.0  # the share is over requests that have both
+
+
+def test_no_traffic_no_rows() -> None:
+    empty = pa.table({"account_id": pa.array([], pa.string()), "user_agent": pa.array([], pa.string()),
+                      "tls_ja4": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
+    assert client_consistency(empty).num_rows == 0

@@ -1,0 +1,36 @@
+"""The per-account table of population-wide signals, from a real store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+
+from distillguard.accounts import IpIntel
+from distillguard.analysis.stats import POPULATION_COLUMNS, population_signals
+from distillguard.store import Store
+from factories import T0, account, accounts, exchange, exchanges
+
+
+def test_one_row_per_stored_account_with_every_column(tmp_path: Path) -> None:
+    rows = [exchange(i, account_id=f"acct-{i % 3}", thinking_budget=16_000 if i % 3 == 0 else None,
+                     tls_ja4=None if i % 3 == 2 else "t13d_py") for i in range(12)]
+    batch = exchanges(rows)
+    with Store(tmp_path / "a.duckdb") as store:
+        store.ingest_batch(batch, pa.table({"request_id": batch.column("request_id")}))
+        store.upsert_accounts(accounts([account("acct-0", created_at=T0 - timedelta(days=1))]))
+        table = population_signals(store, IpIntel())
+    assert table.column_names == ["account_id", *POPULATION_COLUMNS]
+    got = {r["account_id"]: r for r in table.to_pylist()}
+    assert sorted(got) == ["acct-0", "acct-1", "acct-2"]
+    assert got["acct-0"]["maxed_reasoning_share"] == 1.0 and got["acct-1"]["maxed_reasoning_share"] == 0.0
+    assert got["acct-2"]["client_mismatch_share"] is None  # no TLS fingerprint: unknown
+    assert got["acct-0"]["young_exit_excess"] == 0.0  # young, but alone at its exit among accounts with records
+    assert got["acct-1"]["young_exit_excess"] is None  # no account record: unknown
+
+
+def test_empty_store_gives_an_empty_table(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.duckdb") as store:
+        table = population_signals(store, IpIntel())
+    assert table.num_rows == 0 and table.column_names == ["account_id", *POPULATION_COLUMNS]
