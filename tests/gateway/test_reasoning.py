@@ -1,12 +1,21 @@
 import json
 import random
+import re
+from itertools import pairwise
 
 import pytest
 from gwshapes import ANSWER, REASONING, STREAMS, WHOLE, sse
 
 from distillguard.core.api import ApiFormat
 from distillguard.gateway.capture import collect_stream
-from distillguard.gateway.reasoning import Degradation, ReasoningTransform, stream_transformer, transform_json
+from distillguard.gateway.reasoning import (
+    Degradation,
+    InlineReasoning,
+    ReasoningTransform,
+    stream_transformer,
+    strip_inline,
+    transform_json,
+)
 from distillguard.gateway.sse import SseParser
 from distillguard.gateway.summarize import ExtractiveSummarizer
 
@@ -130,3 +139,115 @@ def test_parser_handles_multiline_data_comments_and_a_missing_final_blank_line()
 def test_events_without_reasoning_pass_byte_for_byte() -> None:
     body = sse([e for e in STREAMS[ApiFormat.CHAT]() if "reasoning_content" not in json.dumps(e[1])])
     assert _run(ApiFormat.CHAT, STRIP, body, _split(body, "random")) == body
+
+
+# --- inline <think> reasoning in the answer's text (issue 14, item 5) ---------------------------------------
+
+INLINE = f"<think>{REASONING}</think>\n\n{ANSWER}"
+_CUTS = [0, 4, 60, INLINE.index("</think>") + 4, INLINE.index("</think>") + 9, len(INLINE)]
+INLINE_PIECES = [INLINE[a:b] for a, b in pairwise(_CUTS)]  # tags cut across deltas
+
+
+def _inline_stream(api: ApiFormat) -> bytes:
+    """A stream whose answer text carries its reasoning inline, the tags cut across deltas."""
+    if api is ApiFormat.ANTHROPIC:
+        events = [("message_start", {"type": "message_start", "message": {"id": "m", "content": []}}),
+                  ("content_block_start", {"type": "content_block_start", "index": 0,
+                                           "content_block": {"type": "text", "text": ""}}),
+                  *[("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                             "delta": {"type": "text_delta", "text": p}}) for p in INLINE_PIECES],
+                  ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                  ("message_stop", {"type": "message_stop"})]
+        return sse(events)
+    if api is ApiFormat.CHAT:
+        def chunk(delta: dict, finish: str | None = None) -> tuple[None, dict]:
+            return None, {"id": "c", "object": "chat.completion.chunk",
+                          "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return sse([chunk({"role": "assistant", "content": ""}), *[chunk({"content": p}) for p in INLINE_PIECES],
+                    chunk({}, "stop"), (None, "[DONE]")])
+    part = {"type": "output_text", "text": INLINE, "annotations": []}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "content": [part]}
+    events = [{"type": "response.output_item.added", "output_index": 0, "item": {**message, "content": []}},
+              {"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+               "part": {**part, "text": ""}},
+              *[{"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                 "delta": p} for p in INLINE_PIECES],
+              {"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+               "text": INLINE},
+              {"type": "response.content_part.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+               "part": part},
+              {"type": "response.output_item.done", "output_index": 0, "item": message},
+              {"type": "response.completed", "response": {"id": "r", "output": [message]}}]
+    return sse([(e["type"], {**e, "sequence_number": i}) for i, e in enumerate(events)])
+
+
+def _streamed_text(api: ApiFormat, out: bytes) -> tuple[str, list[str]]:
+    """(the answer text the deltas carry, every whole text the other events carry)."""
+    events = _events(out)
+    if api is ApiFormat.RESPONSES:
+        deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        final = collect_stream(api, out)["output"][0]["content"][0]["text"]
+        wholes = [e["text"] for e in events if e["type"] == "response.output_text.done"]
+        wholes += [e["part"]["text"] for e in events if e["type"] == "response.content_part.done"]
+        wholes += [e["item"]["content"][0]["text"] for e in events if e["type"] == "response.output_item.done"]
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        return deltas, [final, *wholes]
+    return collect_stream(api, out)["text"], []
+
+
+def _byte_pieces(body: bytes) -> list[bytes]:
+    pieces, i = [], 0
+    while i < len(body):  # 1 to 7 bytes each
+        pieces.append(body[i:i + 1 + i % 7])
+        i += 1 + i % 7
+    return pieces
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_inline_reasoning_is_stripped_from_streams_cut_into_1_to_7_byte_chunks(api: ApiFormat) -> None:
+    body = _inline_stream(api)
+    out = _run(api, STRIP, body, _byte_pieces(body))
+    assert out == _run(api, STRIP, body, [body])
+    text, wholes = _streamed_text(api, out)
+    assert text == "\n\n" + ANSWER
+    assert all(w == text for w in wholes)
+    assert "Odd numbers" not in out.decode() and "think" not in out.decode()
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_inline_reasoning_is_summarised_in_place(api: ApiFormat) -> None:
+    body = _inline_stream(api)
+    out = _run(api, SUMMARIZE, body, _byte_pieces(body))
+    text, wholes = _streamed_text(api, out)
+    assert text == f"<think>{SUMMARY}</think>\n\n{ANSWER}"
+    assert all(w == text for w in wholes)
+    assert "1+3+5+7+9" not in out.decode()
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_inline_reasoning_is_stripped_from_whole_answers(api: ApiFormat) -> None:
+    doc = WHOLE[api]()
+    if api is ApiFormat.ANTHROPIC:
+        doc["content"][-1]["text"] = INLINE
+    elif api is ApiFormat.CHAT:
+        doc["choices"][0]["message"]["content"] = INLINE
+    else:
+        doc["output"][-1]["content"][0]["text"] = INLINE
+    out = transform_json(api, json.dumps(doc).encode(), STRIP).decode()
+    assert "think>" not in out and "Odd numbers" not in out and json.dumps("\n\n" + ANSWER) in out
+
+
+@pytest.mark.parametrize("text", ["a < b and <b>bold</b>", "<thin ice", "ends with <", "<think>never closed",
+                                  "x <thinking>a</thinking> y <think>b</think> z", "</think> stray close"])
+def test_inline_filter_gives_the_same_text_whatever_the_pieces(text: str) -> None:
+    expected = re.sub(r"<(think|thinking)>.*?(</\1>|$)", "", text, flags=re.S)
+    for size in range(1, 8):
+        inline = InlineReasoning(STRIP)
+        got = "".join(inline.feed(text[i:i + size]) for i in range(0, len(text), size)) + inline.close()
+        assert got == expected == strip_inline(text, STRIP)
+
+
+def test_answers_without_inline_reasoning_pass_byte_for_byte() -> None:
+    body = sse([(None, {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]})
+                for p in ["2 < 3", " and <b>", "x</b>"]] + [(None, "[DONE]")])
+    assert _run(ApiFormat.CHAT, STRIP, body, [body]) == body

@@ -13,6 +13,9 @@ Pure functions and small stream transformers, no I/O:
   event of a reasoning item (``response.output_item.added/done``,
   ``response.reasoning_summary_*``, ``response.reasoning_text.*``, ...), the
   later items' ``output_index`` and every event's ``sequence_number`` renumbered.
+* Inline reasoning in the answer's text, as open-weight models' servers emit
+  it: ``<think>…</think>`` and ``<thinking>…</thinking>`` spans (an unclosed
+  one runs to the end), also when a tag is split across deltas or chunks.
 
 A body that is not JSON of a known shape passes unchanged: degrading is never a
 reason to break a response.
@@ -32,6 +35,7 @@ from distillguard.gateway.summarize import Summarizer
 
 _CHAT_REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details")
 _THINKING = ("thinking", "redacted_thinking")
+_OUTPUT_TEXT = ("output_text",)
 
 
 class Degradation(StrEnum):
@@ -58,6 +62,104 @@ def _loads(data: bytes | str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
+
+
+# --- inline reasoning in the answer's text ----------------------------------------------
+
+_OPEN_TAGS = ("<think>", "<thinking>")
+
+
+class InlineReasoning:
+    """Removes (or summarises) the ``<think>`` / ``<thinking>`` spans of a text fed in pieces.
+
+    A piece that may be the start of a tag is held back until the next piece
+    tells; :meth:`close` returns what is still held at the end. Feeding a text
+    in any pieces gives the same result as feeding it whole.
+    """
+
+    def __init__(self, transform: ReasoningTransform) -> None:
+        self.transform = transform
+        self._opened: str | None = None  # the opening tag of the span the text is in
+        self._pending = ""
+        self._span: list[str] = []
+
+    def feed(self, text: str) -> str:
+        """The text of ``text`` that is not reasoning (with a summary where a span ended, to summarise)."""
+        text, self._pending = self._pending + text, ""
+        out: list[str] = []
+        while text:
+            if self._opened is None:
+                at = text.find("<")
+                if at < 0:
+                    out.append(text)
+                    break
+                out.append(text[:at])
+                text = text[at:]
+                tag = next((t for t in _OPEN_TAGS if text.startswith(t)), None)
+                if tag is not None:
+                    self._opened = tag
+                    text = text[len(tag):]
+                elif any(t.startswith(text) for t in _OPEN_TAGS):
+                    self._pending = text
+                    break
+                else:
+                    out.append("<")
+                    text = text[1:]
+            else:
+                closing = "</" + self._opened[1:]
+                at = text.find(closing)
+                if at >= 0:
+                    self._span.append(text[:at])
+                    text = text[at + len(closing):]
+                    out.append(self._end_span())
+                    continue
+                keep = _partial_suffix(text, closing)
+                self._span.append(text[: len(text) - keep])
+                self._pending = text[len(text) - keep:]
+                break
+        return "".join(out)
+
+    def close(self) -> str:
+        """What is held at the end of the text (an unclosed span ends here)."""
+        rest, self._pending = self._pending, ""
+        if self._opened is None:
+            return rest
+        self._span.append(rest)
+        return self._end_span()
+
+    def _end_span(self) -> str:
+        span, opened = "".join(self._span), self._opened or ""
+        self._span, self._opened = [], None
+        if self.transform.mode is Degradation.STRIP:
+            return ""
+        summary = self.transform.summary(span)
+        return f"{opened}{summary}</{opened[1:]}" if summary else ""
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """The length of the longest end of ``text`` that begins ``tag`` (a tag maybe cut by the piece's end)."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:size]):
+            return size
+    return 0
+
+
+def strip_inline(text: str, transform: ReasoningTransform) -> str:
+    """``text`` without (or with summaries of) its inline reasoning spans."""
+    inline = InlineReasoning(transform)
+    return inline.feed(text) + inline.close()
+
+
+def _inline_parts(parts: Any, transform: ReasoningTransform, kinds: tuple[str, ...]) -> bool:
+    """Degrade the ``text`` of the content parts of ``kinds`` in place; True if any changed."""
+    changed = False
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, dict) and part.get("type") in kinds and isinstance(part.get("text"), str):
+            text = strip_inline(part["text"], transform)
+            if text != part["text"]:
+                part["text"] = text
+                changed = True
+    return changed
 
 
 # --- whole JSON bodies ----------------------------------------------------------------
@@ -102,12 +204,18 @@ def _anthropic_content(doc: dict[str, Any], transform: ReasoningTransform) -> bo
     changed = len(kept) != len(content) or (transform.mode is Degradation.SUMMARIZE and any(
         isinstance(b, dict) and b.get("type") == "thinking" for b in content
     ))
+    changed |= _inline_parts(kept, transform, ("text",))
     doc["content"] = kept
     return changed
 
 
 def _chat_fields(message: dict[str, Any], transform: ReasoningTransform) -> bool:
-    changed = False
+    content = message.get("content")
+    if isinstance(content, str):
+        message["content"] = strip_inline(content, transform)
+        changed = bool(message["content"] != content)
+    else:
+        changed = _inline_parts(content, transform, ("text",))
     for key in _CHAT_REASONING_KEYS:
         if key not in message:
             continue
@@ -141,6 +249,8 @@ def _responses_output(doc: dict[str, Any], transform: ReasoningTransform) -> boo
     kept: list[Any] = []
     for item in output:
         if not (isinstance(item, dict) and item.get("type") == "reasoning"):
+            if isinstance(item, dict) and item.get("type") == "message":
+                changed |= _inline_parts(item.get("content"), transform, _OUTPUT_TEXT)
             kept.append(item)
             continue
         changed = True
@@ -190,6 +300,7 @@ class AnthropicStream(StreamTransformer):
         super().__init__(transform)
         self._dropped: set[int] = set()
         self._held: dict[int, dict[str, Any]] = {}
+        self._text: dict[int, InlineReasoning] = {}
 
     def _out_index(self, index: int) -> int:
         return index - sum(1 for d in self._dropped if d < index)
@@ -219,9 +330,48 @@ class AnthropicStream(StreamTransformer):
         held = self._held.get(index)
         if held is not None:
             return self._summarise(index, held, doc, event)
+        edited = self._inline(index, doc)
+        if edited is not None:
+            return edited
         if index == self._out_index(index):
             return event.raw
         return self._emit(event.event, {**doc, "index": self._out_index(index)})
+
+    def _inline(self, index: int, doc: dict[str, Any]) -> bytes | None:
+        """The events of a text block's event without its inline reasoning; None when it is unchanged."""
+        kind = doc.get("type")
+        out_index = self._out_index(index)
+        if kind == "content_block_start":
+            block = doc.get("content_block")
+            if not (isinstance(block, dict) and block.get("type") == "text"):
+                return None
+            started = self._text[index] = InlineReasoning(self.transform)
+            first = block.get("text")
+            if not isinstance(first, str) or not first:
+                return None
+            return self._emit("content_block_start", {**doc, "index": out_index,
+                                                      "content_block": {**block, "text": started.feed(first)}})
+        inline = self._text.get(index)
+        if inline is None:
+            return None
+        if kind == "content_block_stop":
+            del self._text[index]
+            tail = inline.close()
+            if not tail:
+                return None
+            last = {"type": "content_block_delta", "index": out_index, "delta": {"type": "text_delta", "text": tail}}
+            return self._emit("content_block_delta", last) + self._emit("content_block_stop",
+                                                                        {**doc, "index": out_index})
+        delta = doc.get("delta")
+        if kind != "content_block_delta" or not isinstance(delta, dict) or delta.get("type") != "text_delta":
+            return None
+        text = str(delta.get("text") or "")
+        kept = inline.feed(text)
+        if kept == text:
+            return None
+        if not kept:
+            return b""
+        return self._emit("content_block_delta", {**doc, "index": out_index, "delta": {**delta, "text": kept}})
 
     def _summarise(self, index: int, held: dict[str, Any], doc: dict[str, Any], event: SseEvent) -> bytes:
         kind = doc.get("type")
@@ -251,40 +401,49 @@ class AnthropicStream(StreamTransformer):
 
 
 class ChatStream(StreamTransformer):
-    """Chat Completions streams: reasoning deltas dropped, or held and sent as one summary."""
+    """Chat Completions streams: reasoning deltas dropped, or held and sent as one summary; inline reasoning
+    taken out of the content deltas."""
 
     def __init__(self, transform: ReasoningTransform) -> None:
         super().__init__(transform)
         self._held: dict[int, dict[str, Any]] = {}
+        self._text: dict[int, InlineReasoning] = {}
+        self._envelope: dict[str, Any] = {}
 
     def _event(self, event: SseEvent) -> bytes:
         if event.is_done:
             return self._flush_all() + event.raw
         doc = _loads(event.data) if event.data else None
         choices = doc.get("choices") if isinstance(doc, dict) else None
-        if not isinstance(choices, list):
+        if not isinstance(doc, dict) or not isinstance(choices, list):
             return event.raw
+        self._envelope = {k: v for k, v in doc.items() if k not in ("choices", "usage")}
         out = b""
         changed = False
         kept = []
         for choice in choices:
             delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict) or not any(k in delta for k in _CHAT_REASONING_KEYS):
-                if isinstance(choice, dict) and choice.get("index", 0) in self._held and _says_more(choice):
-                    out += self._flush(choice.get("index", 0))
+            if not isinstance(choice, dict) or not isinstance(delta, dict):
+                kept.append(choice)
+                continue
+            index = choice.get("index", 0)
+            reasoning = any(k in delta for k in _CHAT_REASONING_KEYS)
+            rest = {k: v for k, v in delta.items() if k not in _CHAT_REASONING_KEYS}
+            edited = self._inline(index, rest, choice.get("finish_reason") is not None)
+            if not (reasoning or edited):
+                if index in self._held and _says_more(choice):
+                    out += self._flush(index)
                 kept.append(choice)
                 continue
             changed = True
-            index = choice.get("index", 0)
-            rest = {k: v for k, v in delta.items() if k not in _CHAT_REASONING_KEYS}
-            if self.transform.mode is Degradation.SUMMARIZE:
+            if reasoning and self.transform.mode is Degradation.SUMMARIZE:
                 held = self._held.setdefault(index, {"envelope": doc, "key": None, "text": []})
                 for key in _CHAT_REASONING_KEYS:
                     if isinstance(delta.get(key), str):
                         held["key"] = held["key"] or key
                         held["text"].append(delta[key])
-                if _says_more({**choice, "delta": rest}):
-                    out += self._flush(index)
+            if index in self._held and _says_more({**choice, "delta": rest}):
+                out += self._flush(index)
             if rest or choice.get("finish_reason") is not None:
                 kept.append({**choice, "delta": rest})
         if not changed:
@@ -292,6 +451,24 @@ class ChatStream(StreamTransformer):
         if not kept and doc.get("usage") is None:
             return out
         return out + encode_event(orjson.dumps({**doc, "choices": kept}).decode(), event.event)
+
+    def _inline(self, index: int, delta: dict[str, Any], finishing: bool) -> bool:
+        """Take inline reasoning out of ``delta["content"]`` in place (all of it when ``finishing``); True if
+        the content changed (an emptied content is removed)."""
+        content = delta.get("content")
+        if not isinstance(content, str) and not (finishing and index in self._text):
+            return False
+        inline = self._text.setdefault(index, InlineReasoning(self.transform))
+        text = inline.feed(content) if isinstance(content, str) else ""
+        if finishing:
+            text += self._text.pop(index).close()
+        if text == (content if isinstance(content, str) else ""):
+            return False
+        if text:
+            delta["content"] = text
+        else:
+            delta.pop("content", None)
+        return True
 
     def _flush(self, index: int) -> bytes:
         held = self._held.pop(index, None)
@@ -303,7 +480,13 @@ class ChatStream(StreamTransformer):
         return encode_event(orjson.dumps({**envelope, "choices": [choice]}).decode())
 
     def _flush_all(self) -> bytes:
-        return b"".join(self._flush(i) for i in sorted(self._held))
+        out = b"".join(self._flush(i) for i in sorted(self._held))
+        for index in sorted(self._text):
+            tail = self._text.pop(index).close()
+            if tail:
+                choice = {"index": index, "delta": {"content": tail}, "finish_reason": None}
+                out += encode_event(orjson.dumps({**self._envelope, "choices": [choice]}).decode())
+        return out
 
     def _finish(self) -> bytes:
         return self._flush_all()
@@ -323,6 +506,7 @@ class ResponsesStream(StreamTransformer):
         super().__init__(transform)
         self._reasoning: set[int] = set()
         self._sequence = 0
+        self._text: dict[tuple[int, Any], InlineReasoning] = {}
 
     def _out_index(self, index: int) -> int:
         if self.transform.mode is Degradation.SUMMARIZE:
@@ -349,7 +533,10 @@ class ResponsesStream(StreamTransformer):
                 if self.transform.mode is Degradation.SUMMARIZE and done and item:
                     return self._summary_events(index, item)
                 return b""
-        changed = False
+        inline = self._inline(doc, index, item)
+        if inline is None:
+            return b""
+        prefix, changed = inline
         if isinstance(index, int) and self._out_index(index) != index:
             doc["output_index"] = self._out_index(index)
             changed = True
@@ -358,10 +545,42 @@ class ResponsesStream(StreamTransformer):
             changed |= _responses_output(response, self.transform)
         if not changed and "sequence_number" not in doc:
             return event.raw
-        if not changed and doc["sequence_number"] == self._sequence:
+        if not (changed or prefix) and doc["sequence_number"] == self._sequence:
             self._sequence += 1
             return event.raw
-        return self._emit(doc)
+        return prefix + self._emit(doc)
+
+    def _inline(self, doc: dict[str, Any], index: Any, item: dict[str, Any] | None) -> tuple[bytes, bool] | None:
+        """Take inline reasoning out of an answer text event in place: (events to send before it, whether it
+        changed); None to drop the event (a delta of reasoning only)."""
+        kind = doc.get("type")
+        key = (index, doc.get("content_index"))
+        if kind == "response.output_text.delta" and isinstance(doc.get("delta"), str):
+            text = self._text.setdefault(key, InlineReasoning(self.transform)).feed(doc["delta"])
+            if text == doc["delta"]:
+                return b"", False
+            if not text:
+                return None
+            doc["delta"] = text
+            return b"", True
+        if kind == "response.output_text.done" and isinstance(doc.get("text"), str):
+            held = self._text.pop(key, None)
+            tail = held.close() if held is not None else ""
+            prefix = b""
+            if tail:
+                prefix = self._emit({"type": "response.output_text.delta", "item_id": doc.get("item_id"),
+                                     "output_index": self._out_index(index) if isinstance(index, int) else index,
+                                     "content_index": doc.get("content_index"), "delta": tail,
+                                     "sequence_number": 0})
+            text = strip_inline(doc["text"], self.transform)
+            changed = text != doc["text"]
+            doc["text"] = text
+            return prefix, changed
+        if kind in ("response.content_part.added", "response.content_part.done"):
+            return b"", _inline_parts([doc.get("part")], self.transform, _OUTPUT_TEXT)
+        if item is not None and item.get("type") == "message":
+            return b"", _inline_parts(item.get("content"), self.transform, _OUTPUT_TEXT)
+        return b"", False
 
     def _summary_events(self, index: int, item: dict[str, Any]) -> bytes:
         summary = self.transform.summary(_reasoning_text(item))
