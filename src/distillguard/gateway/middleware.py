@@ -105,6 +105,10 @@ class ClientSlots:
         self._busy[client] = busy + 1
         return True
 
+    def in_flight(self, client: str) -> int:
+        """The requests of ``client`` in flight now."""
+        return self._busy.get(client, 0)
+
     def give(self, client: str) -> None:
         """One request of ``client`` is done."""
         busy = self._busy.pop(client) - 1
@@ -154,8 +158,10 @@ class GatewayMiddleware:
         if not self.clients.take(client):
             observed.admission = _limit(observed.admission, 429, "too many requests in flight from this client", 1)
             await self._refuse(shape, observed, send, "too_many_requests_in_flight")
+            engine.observe(observed)
             return
         try:
+            receive = _Watched(receive)
             try:
                 async with asyncio.timeout(config.body_timeout_s):
                     observed.request = await read_body(receive, config.max_body_bytes)
@@ -167,6 +173,9 @@ class GatewayMiddleware:
                 observed.admission = _limit(observed.admission, 408,
                                             f"request body not received within {config.body_timeout_s:g} s")
                 await self._refuse(shape, observed, send, close=True)
+                return
+            if receive.gone:  # nobody to answer: decided and logged, not forwarded
+                observed.admission = _limit(observed.admission, 499, "the client closed the request")
                 return
             model = _model_of(observed.request) if engine.needs_model and api is not None else None
             observed.admission = await engine.admit(account, model)
@@ -288,8 +297,8 @@ def _request_time(headers: dict[str, str], replay_header: str | None) -> int:
 
 def _request_path(scope: Scope) -> str:
     """The request target's path as the client sent it (undecoded), else the server's decoded one."""
-    raw = scope.get("raw_path")
-    return raw.decode("latin-1") if raw else scope.get("path", "")
+    raw: bytes | None = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else str(scope.get("path", ""))
 
 
 def _error_shape(path: str, scope: Scope) -> ApiFormat:
@@ -331,6 +340,20 @@ def _parse_hop(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 def _limit(admission: Admission, status: int, message: str, retry_after: int | None = None) -> Admission:
     """A refusal by the gateway's own limits (enforced in dry-run too: they protect the gateway)."""
     return Admission(admission.verdict, admission.enforced, status, message, retry_after, status)
+
+
+class _Watched:
+    """A ``receive`` that notes whether the client disconnected."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.gone = False
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            self.gone = True
+        return message
 
 
 class _StatusOf:
