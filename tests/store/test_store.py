@@ -35,8 +35,8 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_reingest_is_a_noop_and_duplicates_in_a_batch_collapse(tmp_path: Path) -> None:
     batch = exchanges([exchange(i) for i in range(10)] + [exchange(3)])
     with Store(tmp_path / "a.duckdb") as store:
-        assert store.ingest_batch(batch, _signals(batch)) == 10
-        assert store.ingest_batch(batch, _signals(batch)) == 0
+        assert store.ingest_batch(batch, _signals(batch)).new == 10
+        assert store.ingest_batch(batch, _signals(batch)).new == 0
         assert store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py() == 10
         assert store.query("SELECT count(*) FROM signals").column(0)[0].as_py() == 10
 

@@ -70,7 +70,8 @@ def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[P
     try:
         with progress("ingest (bytes)", total) as advance:
             counts = ingest(store, logs, accounts, sink, batch_size=settings.analyze.batch_size,
-                            keep_text=settings.analyze.store_text, signals=signal_registry(settings), advance=advance)
+                            keep_text=settings.analyze.store_text, limits=settings.analyze.limits,
+                            signals=signal_registry(settings), advance=advance)
     finally:
         sink.close()
     return counts, exchange_count(store)

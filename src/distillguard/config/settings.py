@@ -13,6 +13,20 @@ from distillguard.config.loading import read_yaml_mapping, validate_model
 ENV_PREFIX = "DISTILLGUARD_"
 
 
+class IngestLimits(BaseModel):
+    """Bounds on one input record; a record past any of them is rejected naming the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_id_chars: int = Field(256, ge=16, le=1_000_000)
+    """Ids and names: request, account, key, org, TLS fingerprint, model, endpoint, tool names, account fields."""
+    max_user_agent_chars: int = Field(2048, ge=64, le=1_000_000)
+    max_text_chars: int = Field(4_000_000, ge=1000, le=1_000_000_000)
+    """Each of system, prompt, response text, response reasoning and ``extra`` (the fields not read, as JSON)."""
+    max_depth: int = Field(64, ge=8, le=200)
+    """Nesting of objects and arrays in a record, the record itself being level 1."""
+
+
 class AnalyzeSettings(BaseModel):
     """How ``analyze`` and ``replay`` stream through the logs."""
 
@@ -23,6 +37,7 @@ class AnalyzeSettings(BaseModel):
     strict: bool = False
     prompt_sets: Path | None = None
     """Directory of known public prompt sets (``*.jsonl`` with ``turns``) for the dataset-sweep signal."""
+    limits: IngestLimits = IngestLimits()
 
 
 class Settings(BaseModel):

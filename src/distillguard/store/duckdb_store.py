@@ -2,13 +2,16 @@
 
 Each ingested batch (exchanges with their signals) is one transaction keyed by
 a 64-bit hash of ``request_id``: a crash leaves whole batches only, and
-re-ingesting the same records is a no-op.
+re-ingesting the same records is a no-op. A record whose ``request_id`` is
+stored already (or came earlier in its batch) with other content is a conflict:
+the first one is kept and the conflict reported with the fields that differ.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,6 +28,31 @@ from distillguard.store.migrations import MIGRATIONS
 SCHEMA_VERSION = len(MIGRATIONS)
 _EXCHANGE_COLUMNS = ", ".join(f'"{f.name}"' for f in EXCHANGE_SCHEMA)
 _ACCOUNT_COLUMNS = ", ".join(f'"{f.name}"' for f in ACCOUNT_SCHEMA)
+# A stored row kept no text (``keep_text=False`` then): its texts are not compared with a duplicate's.
+_NO_TEXT = " AND ".join(f'e."{c}" IS NULL' for c in TEXT_COLUMNS)
+_DIFFERS = ", ".join(
+    f"""CASE WHEN {f'NOT $texts OR ({_NO_TEXT}) THEN NULL WHEN ' if f.name in TEXT_COLUMNS else ''}"""
+    f"""e."{f.name}" IS DISTINCT FROM d."{f.name}" THEN '{f.name}' END"""
+    for f in EXCHANGE_SCHEMA
+)
+_CONFLICTS = f"""
+SELECT d.i, [{_DIFFERS}] AS differ
+FROM _dg_dup d JOIN exchanges e USING (rid) ORDER BY d.i
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedBatch:
+    """What :meth:`Store.ingest_batch` did with a batch.
+
+    ``new`` rows were stored; ``duplicates`` repeated a stored (or earlier) row exactly; ``conflicts`` holds,
+    for each row whose ``request_id`` is stored with other content, its index in the batch and the fields
+    that differ (the stored row is kept).
+    """
+
+    new: int
+    duplicates: int
+    conflicts: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
 class Store:
@@ -114,42 +142,50 @@ class Store:
                 con.rollback()
                 raise StoreError(f"{self.path}: migration to version {version + 1} failed: {exc}") from exc
 
-    def ingest_batch(self, exchanges: pa.Table, signals: pa.Table, *, keep_text: bool = True) -> int:
-        """Store a batch of exchanges and their signals in one transaction; return how many were new.
+    def ingest_batch(self, exchanges: pa.Table, signals: pa.Table, *, keep_text: bool = True) -> IngestedBatch:
+        """Store a batch of exchanges and their signals in one transaction; say what was new, repeated, conflicting.
 
-        ``signals`` holds ``request_id`` and the signal columns, row-aligned with ``exchanges``.
+        ``signals`` holds ``request_id`` and the signal columns, row-aligned with ``exchanges``. Of rows
+        sharing a ``request_id`` the stored one, else the first in the batch, is kept; the others are
+        compared with it, field by field (texts only where both sides keep them).
         """
         if exchanges.num_rows != signals.num_rows:
             raise StoreError("exchanges and signals batches differ in length")
-        if exchanges.num_rows == 0:
-            return 0
-        rid = pa.array(
-            np.fromiter((text_hash64(r) for r in exchanges.column("request_id").to_pylist()), np.uint64),
-            pa.uint64(),
-        )
+        n = exchanges.num_rows
+        if n == 0:
+            return IngestedBatch(0, 0)
+        rids = np.fromiter((text_hash64(r) for r in exchanges.column("request_id").to_pylist()), np.uint64, n)
+        rid = pa.array(rids, pa.uint64())
         if not keep_text:
             for name in TEXT_COLUMNS:
                 i = exchanges.schema.get_field_index(name)
-                exchanges = exchanges.set_column(i, name, pa.nulls(exchanges.num_rows, pa.string()))
-        ex = exchanges.add_column(0, "rid", rid)
-        sig = signals.drop_columns(["request_id"]).add_column(0, "rid", rid)
-        sig = sig.add_column(1, "account_id", exchanges.column("account_id")).add_column(2, "ts", exchanges.column("ts"))
-        sig_columns = ", ".join(f'"{n}"' for n in sig.column_names)
+                exchanges = exchanges.set_column(i, name, pa.nulls(n, pa.string()))
+        index = pa.array(np.arange(n, dtype=np.int64))
+        ex = exchanges.add_column(0, "rid", rid).add_column(0, "i", index)
+        sig = signals.drop_columns(["request_id"]).add_column(0, "rid", rid).add_column(0, "i", index)
+        sig = sig.add_column(2, "account_id", exchanges.column("account_id")).add_column(3, "ts", exchanges.column("ts"))
+        sig_columns = ", ".join(f'"{c}"' for c in sig.column_names if c != "i")
         with self.transaction("batch not stored", _dg_ex=ex, _dg_sig=sig) as con:
             inserted = con.execute(
                 f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) "
-                f"SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex RETURNING rid"
+                f"SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex QUALIFY row_number() OVER (PARTITION BY rid ORDER BY i) = 1 "
+                "RETURNING rid"
             ).fetchall()
             new = pa.table({"rid": pa.array([r[0] for r in inserted], pa.uint64())})
-            con.register("_dg_new", new)
-            try:  # signals only of the exchanges this batch added: the exchanges key is the one index
+            with self.registered(_dg_new=new):  # signals only of the exchanges this batch added, of their first rows
                 con.execute(
                     f"INSERT INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig "
-                    "SEMI JOIN _dg_new USING (rid) QUALIFY row_number() OVER (PARTITION BY rid) = 1"
-                )
-            finally:
-                con.unregister("_dg_new")
-        return int(new.num_rows)
+                    "SEMI JOIN _dg_new USING (rid) QUALIFY row_number() OVER (PARTITION BY rid ORDER BY i) = 1"
+                ).fetchall()
+            if new.num_rows == n:
+                return IngestedBatch(n, 0)
+            _, first = np.unique(rids, return_index=True)
+            kept = np.zeros(n, dtype=bool)
+            kept[first[np.isin(rids[first], new.column("rid").to_numpy())]] = True
+            with self.registered(_dg_dup=ex.filter(pa.array(~kept))):
+                compared = con.execute(_CONFLICTS, {"texts": keep_text}).fetchall()
+        conflicts = [(int(i), names) for i, differ in compared if (names := [c for c in differ if c is not None])]
+        return IngestedBatch(int(new.num_rows), len(compared) - len(conflicts), conflicts)
 
     def upsert_accounts(self, accounts: pa.Table) -> int:
         """Insert or replace account records (last record per account wins); return the row count."""
