@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from distillguard.accounts import IpIntel
-from distillguard.analysis.stats import POPULATION_COLUMNS, population_signals
+from distillguard.accounts import AccountStats, IpIntel
+from distillguard.accounts.inputs import stat_input
+from distillguard.analysis.stats import POPULATION_COLUMNS, account_features, population_signals
+from distillguard.signals import compute_signals
 from distillguard.store import Store
 from factories import T0, account, accounts, exchange, exchanges
 
@@ -34,3 +36,23 @@ def test_empty_store_gives_an_empty_table(tmp_path: Path) -> None:
     with Store(tmp_path / "a.duckdb") as store:
         table = population_signals(store, IpIntel())
     assert table.num_rows == 0 and table.column_names == ["account_id", *POPULATION_COLUMNS]
+
+
+def test_account_features_join_the_population_in_the_fingerprints_order(tmp_path: Path) -> None:
+    rows = [exchange(i, account_id=f"acct-{(7 - i) % 3}", thinking_budget=16_000 if i % 3 == 1 else None,
+                     ts=T0 + timedelta(hours=i)) for i in range(9)]
+    batch = exchanges(rows)
+    signals = compute_signals(batch)
+    with Store(tmp_path / "a.duckdb") as store:
+        store.ingest_batch(batch, signals)
+        stats = AccountStats(IpIntel())
+        stats.update(stat_input(batch, signals))
+        features = account_features(store, stats)
+        early = account_features(store, stats, until=T0 + timedelta(hours=1))
+    base = stats.get()
+    assert features.column_names == [*base.column_names, *POPULATION_COLUMNS]
+    assert features.select(base.column_names).equals(base)  # types and order as the fingerprints have them
+    by_id = dict(zip(features.column("account_id").to_pylist(), features.column("maxed_reasoning_share").to_pylist()))
+    assert by_id == {"acct-1": 0.0, "acct-0": 1.0, "acct-2": 0.0}
+    # a replay's step sees only the traffic before its end: one account so far, the others unknown
+    assert early.column("maxed_reasoning_share").to_pylist().count(None) == 2

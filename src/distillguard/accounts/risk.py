@@ -53,20 +53,35 @@ ELICITATION_BASE_RATE = 0.08
 """Share of an ordinary user's tasks that ask in words for the reasoning (the classifier's false alarms included)."""
 ELICITATION_HARVEST_RATE = 0.3
 """The share from which a harvester is worth telling apart: lower, and it takes few traces for its traffic."""
-ELICITATION_SATURATION = 12.0
-"""Log-likelihood ratio (nats) at which ``elicitation_evidence`` reaches 1."""
+ELICITATION_SATURATION = 1000.0
+"""Log-likelihood ratio (nats) at which ``elicitation_evidence`` reaches 1 (on a log scale: 12 nats give 0.37)."""
 WEIGHTS_FILES: dict[str, str] = {"account": "risk_weights.yaml", "campaign": "campaign_weights.yaml"}
 """The shipped weight set of each model (single accounts, pooled groups of linked accounts)."""
 Model = Literal["account", "campaign"]
 RESPONSES = "responses"
 ACCOUNT_RECORD = "account record"
+TLS_FINGERPRINTS = "TLS fingerprints"
+CREATION_TIME = "account creation time"
+POPULATION = "population statistics"
 TERM_INPUTS: dict[str, str] = {
     "reasoning_harvest": RESPONSES,
     "cover_category": ACCOUNT_RECORD,
     "weak_verification": ACCOUNT_RECORD,
     "young_fleet": ACCOUNT_RECORD,
+    "maxed_reasoning": POPULATION,
+    "parameter_sweep": POPULATION,
+    "client_mismatch": TLS_FINGERPRINTS,
+    "young_exit": CREATION_TIME,
 }
 """The terms read from an input a log may lack, and that input; every other term reads the requests only."""
+POPULATION_TERMS: dict[str, str] = {
+    "maxed_reasoning": "maxed_reasoning_share",
+    "parameter_sweep": "model_sweep",
+    "client_mismatch": "client_mismatch_share",
+    "young_exit": "young_exit_excess",
+}
+"""Terms read from columns judged against the whole population (``analysis.stats.population_signals``), and the
+column whose null marks the term unknown; online scoring has no population, so the columns are absent there."""
 
 
 class RiskWeights(BaseModel):
@@ -94,6 +109,11 @@ class RiskTerm:
 
 def _col(features: pa.Table, name: str) -> np.ndarray:
     return features.column(name).fill_null(0).to_numpy().astype(np.float64)
+
+
+def _population_col(features: pa.Table, name: str) -> np.ndarray:
+    """A population column with nulls as 0, all 0 where ``features`` lacks it (the term is then missing)."""
+    return _col(features, name) if name in features.column_names else np.zeros(features.num_rows)
 
 
 def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray) -> np.ndarray:
@@ -141,8 +161,8 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     return [
         RiskTerm("cot_elicitation", _col(features, "cot_share"), 1,
                  "{pct} of {n} requests ask in words for the full reasoning"),
-        RiskTerm("elicitation_evidence", np.clip(elicitation_llr(
-            _col(features, "elicited_tasks"), _col(features, "tasks")) / ELICITATION_SATURATION, 0.0, 1.0), 1,
+        RiskTerm("elicitation_evidence", np.clip(np.log1p(np.maximum(elicitation_llr(
+            _col(features, "elicited_tasks"), _col(features, "tasks")), 0.0)) / np.log1p(ELICITATION_SATURATION), 0.0, 1.0), 1,
                  "{elicited} of {tasks} new tasks ask in words for the full reasoning", counted=True),
         RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share"), 1,
                  "{pct} of requests set a large thinking budget or effort"),
@@ -182,6 +202,16 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
                  "{accounts} linked accounts rotate addresses (a new IP for {rotation} of requests)"),
         RiskTerm("young_fleet", coordination * np.nan_to_num(young), 1,
                  "{accounts} linked accounts first used {age}"),
+        RiskTerm("maxed_reasoning", _population_col(features, "maxed_reasoning_share"), 1,
+                 "{pct} of requests max the reasoning (a thinking budget at the model's largest, or effort high)"),
+        RiskTerm("parameter_sweep", np.maximum(_population_col(features, "model_sweep"),
+                                               _population_col(features, "reasoning_sweep")), 1,
+                 "sweeps models or reasoning settings within a day ({pct} of a full sweep)"),
+        RiskTerm("client_mismatch", _population_col(features, "client_mismatch_share"), 1,
+                 "{pct} of requests claim a client whose TLS stack the population rarely shows with it"),
+        RiskTerm("young_exit", _population_col(features, "young_exit_excess"), 1,
+                 "a new account at an exit shared by more new accounts than its kind of network has "
+                 "(excess {pct})"),
     ]
 
 
@@ -300,7 +330,8 @@ def score_accounts(
     weights = weights or default_weights()
     terms = risk_terms(features, context)
     contrib = term_matrix(terms, features) * np.array([weights.weights[t.name] for t in terms])
-    missing = _missing_terms(terms, missing_inputs(features, context))
+    lacking = missing_inputs(features, context)
+    missing = _missing_terms(terms, lacking, features)
     scale = _side_scale(terms, weights, missing)
     contrib = np.where(missing, 0.0, contrib) * scale
     mass = np.abs([weights.weights[t.name] for t in terms])
@@ -318,8 +349,9 @@ def score_accounts(
             reason = term.describe.format(pct=f"{min(term.values[i], 1.0):.0%}", **facts[i])
             found.append(Evidence(f"account.{term.name}", float(min(contrib[i, j] / 4.0, 1.0)), reason))
         if missing_share[i] > 0:
-            found.append(_missing_evidence({TERM_INPUTS[terms[j].name] for j in np.flatnonzero(missing[i] * mass)},
-                                           float(missing_share[i]), float(scale[i].max())))
+            found.append(_missing_evidence(
+                {POPULATION if terms[j].name in POPULATION_TERMS and lacking[POPULATION][i] else TERM_INPUTS[terms[j].name]
+                 for j in np.flatnonzero(missing[i] * mass)}, float(missing_share[i]), float(scale[i].max())))
         evidence.append(found)
     return risk, evidence
 
@@ -332,18 +364,31 @@ def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np
     ``context`` gives it a category, a verification level or a creation time.
     """
     no_responses = _col(features, "mean_output_len") <= 0
+    population = _null(features, POPULATION_TERMS["maxed_reasoning"])
+    tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population
     if context is None:
-        return {RESPONSES: no_responses, ACCOUNT_RECORD: np.ones(features.num_rows, bool)}
+        unknown = np.ones(features.num_rows, bool)
+        return {RESPONSES: no_responses, ACCOUNT_RECORD: unknown, CREATION_TIME: unknown,
+                TLS_FINGERPRINTS: tls, POPULATION: population}
     fields = [name for name in ("category", "verification", "created_at") if name in context.column_names]
     no_record = np.logical_and.reduce([context.column(name).is_null().to_numpy(zero_copy_only=False) for name in fields])
-    return {RESPONSES: no_responses, ACCOUNT_RECORD: no_record}
+    return {RESPONSES: no_responses, ACCOUNT_RECORD: no_record, CREATION_TIME: _null(context, "created_at"),
+            TLS_FINGERPRINTS: tls, POPULATION: population}
 
 
-def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray]) -> np.ndarray:
+def _null(table: pa.Table, name: str) -> np.ndarray:
+    """Per row, whether ``table`` has no value in column ``name`` (all True when the column is absent)."""
+    if name not in table.column_names:
+        return np.ones(table.num_rows, bool)
+    return np.asarray(table.column(name).is_null().to_numpy(zero_copy_only=False), bool)
+
+
+def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray], features: pa.Table) -> np.ndarray:
     """Accounts × terms: whether the term is unknown because its input is missing from the account's log.
 
     ``young_fleet`` is coordination × youth: 0 for a single account whatever
-    its record says, so it is unknown only in a group.
+    its record says, so it is unknown only in a group. A :data:`POPULATION_TERMS`
+    term is unknown without the population or where its column is null.
     """
     names = [t.name for t in terms]
     coordinated = terms[names.index("coordination")].values > 0
@@ -352,6 +397,8 @@ def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray]) -> np.
         else np.zeros(len(coordinated), bool)
         for name in names
     ]
+    columns = [missing[POPULATION] | _null(features, POPULATION_TERMS[name]) | column if name in POPULATION_TERMS
+               else column for name, column in zip(names, columns)]
     return np.stack(columns, axis=1)
 
 
@@ -371,9 +418,11 @@ def _side_scale(terms: list[RiskTerm], weights: RiskWeights, missing: np.ndarray
 
 def _missing_evidence(inputs: set[str], share: float, scale: float) -> Evidence:
     """Which inputs the account's log lacked, scored by the share of the model's weight they carry."""
-    ordered = [name for name in (RESPONSES, ACCOUNT_RECORD) if name in inputs]
-    rest = "the request side" if len(ordered) == 2 else "the requests and the account record" if (
-        ordered == [RESPONSES]) else "the traffic"
+    base = [name for name in (RESPONSES, ACCOUNT_RECORD) if name in inputs]
+    more = (TLS_FINGERPRINTS, POPULATION) if ACCOUNT_RECORD in inputs else (TLS_FINGERPRINTS, CREATION_TIME, POPULATION)
+    ordered = base + [name for name in more if name in inputs]
+    rest = "the request side" if len(base) == 2 else "the requests and the account record" if (
+        base == [RESPONSES]) else "the traffic" if base else "the other inputs"
     return Evidence("risk.missing_inputs", share,
                     f"no {', no '.join(ordered)} in the log: risk from {rest} only (distillation evidence x{scale:.2f})")
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.analysis.indicators import load_indicators, shared_indicators
+from distillguard.analysis.stats import account_features
 from distillguard.campaigns import Campaign, campaign_features, find_campaigns, link_accounts, propagate
 from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
 from distillguard.core.campaign import CampaignRecord, SharedIndicator
@@ -54,7 +55,7 @@ def assess(
     """
     tunables = tunables or load_campaign_settings()
     models = models or load_risk_models()
-    features = stats.get()
+    features = account_features(store, stats, until)
     ids = features.column("account_id").to_pylist()
     context = account_context(store, features)
     own_risk, evidence = score_accounts(features, context, weights=models.account)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import cast
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from distillguard.accounts import STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP_COLUMN, AccountStats, IpIntel
 from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
@@ -35,21 +37,31 @@ POPULATION_COLUMNS: tuple[str, ...] = (*PARAMETER_COLUMNS, *CLIENT_COLUMNS, *EXI
 """Per-account columns judged against the whole stored population (null where an account's log lacks the input)."""
 
 
-def population_signals(store: Store, intel: IpIntel) -> pa.Table:
+def population_signals(store: Store, intel: IpIntel, until: datetime | None = None) -> pa.Table:
     """``account_id`` and :data:`POPULATION_COLUMNS` for every stored account, one row each.
 
     Request parameters (:mod:`~distillguard.accounts.parameters`), client-identity consistency
     (:mod:`~distillguard.accounts.identity`) and exits shared by young accounts
-    (:mod:`~distillguard.accounts.exits`), each learned from the whole store; the gateway scores
-    online without a population, so there these columns are absent.
+    (:mod:`~distillguard.accounts.exits`), each learned from the stored exchanges before ``until``
+    (all when None); the gateway scores online without a population, so there these columns are absent.
     """
     parts = (
-        parameter_signals(request_parameters(store, NEAR_TOP)),
-        client_consistency(client_pairs(store)),
-        young_exit_excess(account_exits(store), intel),
+        parameter_signals(request_parameters(store, NEAR_TOP, until)),
+        client_consistency(client_pairs(store, until)),
+        young_exit_excess(account_exits(store, until), intel),
     )
     frames = [cast(pl.DataFrame, pl.from_arrow(part)) for part in parts]
     joined = frames[0]
     for frame in frames[1:]:
         joined = joined.join(frame, on="account_id", how="full", coalesce=True)
     return joined.sort("account_id").select("account_id", *POPULATION_COLUMNS).to_arrow()
+
+
+def account_features(store: Store, stats: AccountStats, until: datetime | None = None) -> pa.Table:
+    """The account fingerprints (:meth:`AccountStats.get`) with :func:`population_signals` joined on, row order kept."""
+    features = stats.get()
+    population = population_signals(store, stats.intel, until)
+    rows = pc.index_in(features.column("account_id"), value_set=population.column("account_id"))
+    for name in POPULATION_COLUMNS:
+        features = features.append_column(name, population.column(name).take(rows))
+    return features

@@ -36,24 +36,26 @@ SELECT account_id, created_at FROM accounts
 WHERE account_id IN (SELECT unnest($members)) AND created_at IS NOT NULL
 """
 _MODEL_FIRST_SEEN = "SELECT model, min(ts) AS first_seen FROM exchanges GROUP BY model"
-_CLIENT_PAIRS = """
-SELECT account_id, user_agent, tls_ja4, count(*) AS n FROM exchanges GROUP BY ALL ORDER BY ALL
+_BEFORE = "ts < coalesce($until::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)"
+_CLIENT_PAIRS = f"""
+SELECT account_id, user_agent, tls_ja4, count(*) AS n FROM exchanges WHERE {_BEFORE} GROUP BY ALL ORDER BY ALL
 """
-_ACCOUNT_EXITS = """
+_ACCOUNT_EXITS = f"""
 WITH per_exit AS (
-    SELECT account_id, ip, count(*) AS n, min(ts) AS first_at FROM exchanges GROUP BY account_id, ip
+    SELECT account_id, ip, count(*) AS n, min(ts) AS first_at FROM exchanges WHERE {_BEFORE} GROUP BY account_id, ip
 )
 SELECT p.account_id, p.ip, p.n, min(p.first_at) OVER (PARTITION BY p.account_id) AS first_seen, a.created_at
 FROM per_exit p LEFT JOIN accounts a USING (account_id)
 ORDER BY p.account_id, p.ip
 """
-_REQUEST_PARAMETERS = """
-WITH top AS (SELECT model, max(thinking_budget) AS top_budget FROM exchanges GROUP BY model),
+_REQUEST_PARAMETERS = f"""
+WITH seen AS (SELECT account_id, ts, model, thinking_budget, reasoning_effort FROM exchanges WHERE {_BEFORE}),
+top AS (SELECT model, max(thinking_budget) AS top_budget FROM seen GROUP BY model),
 req AS (
     SELECT e.account_id, date_trunc('day', e.ts) AS day, e.model, e.thinking_budget,
            nullif(lower(trim(e.reasoning_effort)), '') AS effort,
            (e.thinking_budget > 0 AND e.thinking_budget >= $near_top * t.top_budget) AS maxed_budget
-    FROM exchanges e JOIN top t USING (model)
+    FROM seen e JOIN top t USING (model)
 ),
 daily AS (
     SELECT account_id, day, count(*) AS n,
@@ -122,25 +124,28 @@ def model_first_seen(store: Store) -> dict[str, datetime]:
     return {r["model"]: r["first_seen"] for r in store.query(_MODEL_FIRST_SEEN).to_pylist()}
 
 
-def client_pairs(store: Store) -> pa.Table:
-    """``account_id, user_agent, tls_ja4, n``: each account's exchanges per client claim and TLS stack (nulls kept)."""
-    return store.query(_CLIENT_PAIRS)
+def client_pairs(store: Store, until: datetime | None = None) -> pa.Table:
+    """``account_id, user_agent, tls_ja4, n``: each account's exchanges per client claim and TLS stack (nulls kept).
+
+    Here and in the other population reads, only exchanges before ``until`` count (all when None).
+    """
+    return store.query(_CLIENT_PAIRS, {"until": until})
 
 
-def account_exits(store: Store) -> pa.Table:
+def account_exits(store: Store, until: datetime | None = None) -> pa.Table:
     """``account_id, ip, n, first_seen, created_at``: each account's exchanges per address.
 
     ``first_seen`` is the account's first exchange anywhere; ``created_at`` its record's creation time
     (null without a record).
     """
-    return store.query(_ACCOUNT_EXITS)
+    return store.query(_ACCOUNT_EXITS, {"until": until})
 
 
-def request_parameters(store: Store, near_top: float) -> pa.Table:
+def request_parameters(store: Store, near_top: float, until: datetime | None = None) -> pa.Table:
     """Per account: ``n`` exchanges, ``n_maxed`` with a maxed reasoning request, and ``daily_models`` and
     ``daily_settings``, the most distinct models and reasoning settings in one UTC day.
 
     A thinking budget is maxed at ``near_top`` times the largest budget any account sent to the model or more,
     an effort at ``high`` or above. A setting is a thinking budget or an effort level.
     """
-    return store.query(_REQUEST_PARAMETERS, {"near_top": near_top})
+    return store.query(_REQUEST_PARAMETERS, {"near_top": near_top, "until": until})
