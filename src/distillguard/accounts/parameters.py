@@ -17,8 +17,10 @@ import pyarrow.compute as pc
 
 NEAR_TOP = 0.9
 """A thinking budget at this share of the model's largest budget in the population or more is maxed."""
-SWEEP_VALUES = 4
-"""Distinct models (or reasoning settings) in one day that make a full sweep; one value is none."""
+USUAL_VALUES = 2
+"""Distinct models (or reasoning settings) in one day that are no sweep at all: a fast and a strong model, say."""
+SWEEP_VALUES = 5
+"""Distinct models (or reasoning settings) in one day that make a full sweep."""
 PARAMETER_COLUMNS: tuple[str, ...] = ("maxed_reasoning_share", "model_sweep", "reasoning_sweep")
 """The columns :func:`parameter_signals` adds per account."""
 
@@ -27,8 +29,8 @@ def parameter_signals(params: pa.Table) -> pa.Table:
     """Per-account parameter signals from the store's ``request_parameters`` table.
 
     ``maxed_reasoning_share``: share of requests with a maxed reasoning request; ``model_sweep`` and
-    ``reasoning_sweep``: ``(d - 1) / (SWEEP_VALUES - 1)`` clipped to 0..1 for ``d``, the most distinct
-    models (reasoning settings) the account used in one day.
+    ``reasoning_sweep``: :func:`sweep` of the most distinct models (reasoning settings) the account
+    used in one day.
     """
     n = np.maximum(_values(params, "n"), 1.0)
     return pa.table({
@@ -40,8 +42,9 @@ def parameter_signals(params: pa.Table) -> pa.Table:
 
 
 def sweep(distinct: np.ndarray) -> np.ndarray:
-    """How much ``distinct`` values within a day look like a sweep: 0 for one value, 1 from :data:`SWEEP_VALUES`."""
-    return np.clip((distinct - 1.0) / (SWEEP_VALUES - 1.0), 0.0, 1.0)
+    """How much ``distinct`` values within a day look like a sweep: 0 up to :data:`USUAL_VALUES`, 1 from
+    :data:`SWEEP_VALUES`, linear between."""
+    return np.clip((distinct - USUAL_VALUES) / (SWEEP_VALUES - USUAL_VALUES), 0.0, 1.0)
 
 
 def _values(table: pa.Table, name: str) -> np.ndarray:
