@@ -78,3 +78,13 @@ def test_no_traffic_no_rows() -> None:
     empty = pa.table({"account_id": pa.array([], pa.string()), "user_agent": pa.array([], pa.string()),
                       "tls_ja4": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
     assert client_consistency(empty).num_rows == 0
+
+
+def test_an_account_rotating_agents_counts_once_not_once_per_pair() -> None:
+    """Thirty accounts cycling three agents over the Python stack: counted once per pair, they would make
+    Chrome-over-Python look common (30 of 80 Chrome claims) and hide their spoofed claim."""
+    agents = ["Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36", "tool0/1.0", "tool1/1.0"]
+    rotating = [(f"rot-{i}", agent, PY_TLS, 2) for i in range(30) for agent in agents]
+    shares = _shares(_population(rotating))
+    assert all(shares[f"rot-{i}"] == pytest.approx(1 / 3) for i in range(30))  # its Chrome claim is the odd one
+    assert all(shares[f"chrome-{i}"] == 0.0 for i in range(50))

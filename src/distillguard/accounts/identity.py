@@ -3,7 +3,9 @@
 Which TLS fingerprint (JA4) goes with which client is learned from the
 population, not from a hand table: over all accounts, how often each
 (user-agent family, JA4) pair occurs against the marginal frequency of the
-JA4. A genuine SDK or browser connects with its own stack, shared by every
+JA4, each account counting once, spread evenly over the pairs it shows (an
+account rotating its user agent does not make every pair it shows common).
+A genuine SDK or browser connects with its own stack, shared by every
 account that runs it; an agent string spoofed over another TLS stack (a
 scraper claiming to be the Python SDK) is a pair that occurs far less often
 than the JA4's overall frequency predicts: a negative pointwise mutual
@@ -48,17 +50,19 @@ def ua_family(user_agent: str | None) -> str | None:
 
 
 def pair_pmi(pairs: pl.DataFrame) -> pl.DataFrame:
-    """``family, tls_ja4, pmi``: log2 of P(JA4 | family), smoothed, over P(JA4), counted in distinct accounts.
+    """``family, tls_ja4, pmi``: log2 of P(JA4 | family), smoothed, over P(JA4), counted in accounts.
 
-    ``pairs`` has one row per account and pair seen (``account_id, family, tls_ja4``).
+    ``pairs`` has a row per account and pair seen (``account_id, family, tls_ja4``); an account
+    showing k distinct pairs adds 1/k to each.
     """
     accounts = pairs.select("account_id", "family", "tls_ja4").unique()
-    total = accounts.height
+    accounts = accounts.with_columns(weight=1.0 / pl.len().over("account_id"))
+    total = accounts.get_column("weight").sum()
     n_ja4 = accounts.get_column("tls_ja4").n_unique()
-    joint = accounts.group_by("family", "tls_ja4").len("joint")
+    joint = accounts.group_by("family", "tls_ja4").agg(joint=pl.col("weight").sum())
     return (
-        joint.join(accounts.group_by("family").len("claims"), on="family")
-        .join(accounts.group_by("tls_ja4").len("stack"), on="tls_ja4")
+        joint.join(accounts.group_by("family").agg(claims=pl.col("weight").sum()), on="family")
+        .join(accounts.group_by("tls_ja4").agg(stack=pl.col("weight").sum()), on="tls_ja4")
         .with_columns(
             pmi=(((pl.col("joint") + PAIR_SMOOTHING) / (pl.col("claims") + PAIR_SMOOTHING * n_ja4))
                  / (pl.col("stack") / total)).log(2)
