@@ -3,12 +3,18 @@
 import http.client
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from gwclient import REQUESTS, TRACE_MARKERS, gateway, put_action
+from servers import lifespan, serving
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from distillguard.core.api import ApiFormat, api_route
+from distillguard.gateway.adapters import DistillguardMiddleware
+from distillguard.gateway.config import load_gateway_config
 
 #: (method, request target as sent on the wire, API it reaches or None): the variants of issue 14.
 VARIANTS: list[tuple[str, str, ApiFormat | None]] = [
@@ -109,3 +115,35 @@ def test_an_unparseable_body_on_an_api_route_still_gets_the_accounts_decision(up
         status, body = send_raw(base, "POST", "/v1/messages", "acct-blocked", b"\xff not json {")
     assert status == 403 and json.loads(body)["type"] == "error"
     assert json.loads((tmp_path / "gateway.jsonl").read_text())["account_id"] == "acct-blocked"
+
+
+async def _echo_socket(scope: dict, receive: Any, send: Any) -> None:
+    """A server's own app: answers HTTP with 200 and echoes WebSocket messages."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+    elif scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+    else:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": message.get("text")})
+        await send({"type": "websocket.close"})
+
+
+def test_a_websocket_gets_the_accounts_decision_inside_another_server(tmp_path: Path) -> None:
+    config = load_gateway_config(None, exchange_log=tmp_path / "gateway.jsonl", learn_in="thread",
+                                 flush_interval_s=0.05)
+    with serving(DistillguardMiddleware(_echo_socket, config)) as base:
+        put_action(base, "acct-blocked", "block")
+        ws = base.replace("http://", "ws://") + "/v1/realtime"
+        with connect(ws, additional_headers={"x-distillguard-account": "acct-free"}) as socket:
+            socket.send("hello")
+            assert socket.recv(timeout=30) == "hello"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws, additional_headers={"x-distillguard-account": "acct-blocked"})
+    assert refused.value.response.status_code == 403
+    logged = [json.loads(line) for line in (tmp_path / "gateway.jsonl").read_text().splitlines()]
+    assert [(r["account_id"], r["endpoint"], r["status"]) for r in logged] == [
+        ("acct-free", "/v1/realtime", None), ("acct-blocked", "/v1/realtime", 403)]

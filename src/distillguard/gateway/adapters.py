@@ -5,6 +5,9 @@ OpenAI-compatible server (vLLM: ``--middleware
 distillguard.gateway.adapters.DistillguardMiddleware``): the server builds it
 with the app only, so its settings come from the YAML file named by
 ``DISTILLGUARD_GATEWAY_CONFIG`` (no ``upstream``: the wrapped app answers).
+With ``trusted_proxies`` set, that server must give the connection's own peer
+as the client (uvicorn: ``--no-proxy-headers``); a server that takes it from
+X-Forwarded-For lets a client claim a trusted proxy's address.
 The LiteLLM guardrail lives in :mod:`distillguard.gateway.litellm_guardrail`.
 """
 

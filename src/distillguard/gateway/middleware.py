@@ -161,10 +161,10 @@ class GatewayMiddleware:
             engine.observe(observed)
             return
         try:
-            receive = _Watched(receive)
+            watched = _Watched(receive)
             try:
                 async with asyncio.timeout(config.body_timeout_s):
-                    observed.request = await read_body(receive, config.max_body_bytes)
+                    observed.request = await read_body(watched, config.max_body_bytes)
             except BodyTooLarge:
                 observed.admission = _limit(observed.admission, 413, "request body too large")
                 await self._refuse(shape, observed, send)
@@ -174,7 +174,7 @@ class GatewayMiddleware:
                                             f"request body not received within {config.body_timeout_s:g} s")
                 await self._refuse(shape, observed, send, close=True)
                 return
-            if receive.gone:  # nobody to answer: decided and logged, not forwarded
+            if watched.gone:  # nobody to answer: decided and logged, not forwarded
                 observed.admission = _limit(observed.admission, 499, "the client closed the request")
                 return
             model = _model_of(observed.request) if engine.needs_model and api is not None else None
