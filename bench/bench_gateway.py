@@ -271,7 +271,7 @@ def memory_per_account(n_accounts: int) -> dict[str, float]:
     config = GatewayConfig(max_accounts=max(2, n_accounts))
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    learner = LearnerState(config, IpIntel(), 0.0, default_weights("account"))
+    learner = LearnerState(config, IpIntel(), 0.0, default_weights("account"), secret=b"bench-secret-key-0123")
     verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
     synced: BoundedCache[str, bool] = BoundedCache(config.max_accounts)
     for start in range(0, n_accounts, 1000):

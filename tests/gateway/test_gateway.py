@@ -1,4 +1,5 @@
 import asyncio
+import hashlib
 import importlib.abc
 import json
 import os
@@ -15,6 +16,7 @@ from servers import lifespan, request_body, serving
 from distillguard.gateway.app import GatewayApp
 from distillguard.gateway.config import load_gateway_config
 from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
+from distillguard.gateway.secret import keyed_hash
 from distillguard.ingest import read_exchanges
 from polling import wait_until
 from redis_server import free_port
@@ -114,7 +116,10 @@ def test_api_keys_are_hashed_by_default_and_never_logged(upstream, tmp_path: Pat
         call(base, "chat", False, "acct-k", authorization="Bearer sk-live-abcdef123456")
     text = (tmp_path / "g.jsonl").read_text()
     assert "sk-live-abcdef123456" not in text
-    assert json.loads(text)["api_key_id"] == __import__("hashlib").sha256(b"sk-live-abcdef123456").hexdigest()
+    secret = (tmp_path / "gateway.key").read_text().strip().encode()  # generated beside the exchange log
+    key_id = json.loads(text)["api_key_id"]
+    assert key_id == keyed_hash(secret, "api_key", "sk-live-abcdef123456")
+    assert key_id != hashlib.sha256(b"sk-live-abcdef123456").hexdigest()  # unkeyed: reversible for known keys
 
 
 def _children() -> list[int]:

@@ -44,9 +44,9 @@ def test_litellm_guardrail_degrades_flagged_accounts_only(upstream, tmp_path, st
 
     async def go() -> None:
         await guardrail._ensure_started()
-        await guardrail.engine.set_override("acct-strip", Action.STRIP_REASONING)
-        await guardrail.engine.set_override("acct-sum", Action.SUMMARIZE_REASONING)
-        await guardrail.engine.set_override("acct-block", Action.BLOCK)
+        await guardrail.engine.set_override("acct-strip", Action.STRIP_REASONING, "test")
+        await guardrail.engine.set_override("acct-sum", Action.SUMMARIZE_REASONING, "test")
+        await guardrail.engine.set_override("acct-block", Action.BLOCK, "test")
         assert await _through(guardrail, upstream[0], "acct-ok", stream) == (ANSWER, REASONING)
         assert await _through(guardrail, upstream[0], "acct-strip", stream) == (ANSWER, None)
         assert await _through(guardrail, upstream[0], "acct-sum", stream) == (ANSWER, SUMMARY)

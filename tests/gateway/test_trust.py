@@ -41,7 +41,8 @@ def gateway_command(upstream_url: str, tmp_path: Path, **settings: object) -> It
     """``distillguard gateway`` as a user runs it, on a free loopback port; its base URL."""
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({"upstream": upstream_url, "exchange_log": str(tmp_path / "gateway.jsonl"),
-                                      "learn_in": "thread", "flush_interval_s": 0.05, **settings}))
+                                      "learn_in": "thread", "flush_interval_s": 0.05, "exchange_log_ip": "keep",
+                                      **settings}))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (tmp_path / "stderr.txt").open("w") as stderr:

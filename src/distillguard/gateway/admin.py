@@ -1,7 +1,9 @@
 """The admin API: look up an account, override its action. Bearer token from ``DISTILLGUARD_ADMIN_TOKEN``.
 
 Every admin request is refused while the variable is unset; the token is
-compared in constant time.
+compared in constant time. An override is stored with its audit entry: the
+actor is a keyed hash of the token (never the token), with the time, the
+action and the ``reason`` the body gives.
 """
 
 from __future__ import annotations
@@ -13,17 +15,29 @@ import re
 import orjson
 
 from distillguard.core.decision import Action
+from distillguard.core.errors import StoreError
 from distillguard.gateway.engine import Engine
 from distillguard.gateway.middleware import BodyTooLarge, Receive, Scope, Send, read_body, send_json
+from distillguard.gateway.secret import keyed_hash
 from distillguard.store.online import OnlineStateError
 
 TOKEN_ENV = "DISTILLGUARD_ADMIN_TOKEN"
 _ACCOUNT = re.compile(r"^/admin/accounts/([^/]+)$")
 _ACTION = re.compile(r"^/admin/accounts/([^/]+)/action$")
+MAX_REASON_CHARS = 2000
+_ACTIONS = frozenset(a.value for a in Action)
 
 
 def _error(message: str) -> bytes:
     return orjson.dumps({"error": {"message": message}})
+
+
+def bearer(scope: Scope) -> bytes:
+    """The request's bearer token (empty when none)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+            return bytes(value[7:].strip())
+    return b""
 
 
 def authorized(scope: Scope) -> tuple[bool, int, str]:
@@ -31,11 +45,7 @@ def authorized(scope: Scope) -> tuple[bool, int, str]:
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
         return False, 403, f"the admin API is disabled: {TOKEN_ENV} is not set"
-    given = b""
-    for name, value in scope["headers"]:
-        if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
-            given = value[7:].strip()
-    if not hmac.compare_digest(given, token.encode()):
+    if not hmac.compare_digest(bearer(scope), token.encode()):
         return False, 401, "missing or wrong bearer token"
     return True, 200, ""
 
@@ -55,9 +65,9 @@ class AdminApp:
         path, method = scope["path"], scope["method"]
         try:
             if (match := _ACCOUNT.match(path)) and method == "GET":
-                await send_json(send, 200, orjson.dumps(await self.engine.account_state(match.group(1))))
+                await send_json(send, 200, orjson.dumps(await self._state(match.group(1))))
             elif (match := _ACTION.match(path)) and method in ("PUT", "DELETE"):
-                await self._action(match.group(1), method, receive, send)
+                await self._action(match.group(1), method, self._actor(scope), receive, send)
             elif path == "/admin/status" and method == "GET":
                 await send_json(send, 200, orjson.dumps(self.engine.status()))
             elif path == "/admin/reload" and method == "POST":
@@ -66,25 +76,43 @@ class AdminApp:
                                                          "store_ok": self.engine.store_ok}))
             else:
                 await send_json(send, 404, _error(f"no admin route {method} {path}"))
-        except OnlineStateError as exc:
+        except (OnlineStateError, StoreError) as exc:
             await send_json(send, 503, _error(str(exc)))
 
-    async def _action(self, account: str, method: str, receive: Receive, send: Send) -> None:
-        if method == "DELETE":
-            await self.engine.set_override(account, None)
-            await send_json(send, 200, orjson.dumps(await self.engine.account_state(account)))
-            return
+    def _actor(self, scope: Scope) -> str:
+        """Who acts: a keyed hash of the admin token (the token itself is never kept)."""
+        secret = self.engine.secret
+        if secret is None:
+            raise RuntimeError("engine not started: no secret key loaded")
+        return "admin-token:" + keyed_hash(secret, "admin_token", bearer(scope).decode("latin-1"))[:16]
+
+    async def _state(self, account: str) -> dict[str, object]:
+        state = await self.engine.account_state(account)
+        state["override_history"] = await self.engine.override_history(account)
+        return state
+
+    async def _action(self, account: str, method: str, actor: str, receive: Receive, send: Send) -> None:
         try:
-            doc = orjson.loads(await read_body(receive, 64 * 1024))
+            raw = await read_body(receive, 64 * 1024)
+            doc = orjson.loads(raw) if raw or method == "PUT" else {}  # DELETE: the body (a reason) is optional
         except (orjson.JSONDecodeError, BodyTooLarge):
-            await send_json(send, 400, _error("body: expected a JSON object such as {\"action\": \"block\"}"))
+            doc = None
+        if not isinstance(doc, dict):
+            await send_json(send, 400, _error("body: expected a JSON object such as "
+                                              "{\"action\": \"block\", \"reason\": \"...\"}"))
             return
-        name = doc.get("action") if isinstance(doc, dict) else None
-        try:
-            action = Action(name)
-        except ValueError:
+        reason = doc.get("reason")
+        if reason is not None and not (isinstance(reason, str) and len(reason) <= MAX_REASON_CHARS):
             await send_json(send, 422, orjson.dumps({"error": {
-                "message": f"action: {name!r} is not one of {[a.value for a in Action]}", "field": "action"}}))
+                "message": f"reason: expected a string of at most {MAX_REASON_CHARS} characters", "field": "reason"}}))
             return
-        await self.engine.set_override(account, action)
-        await send_json(send, 200, orjson.dumps(await self.engine.account_state(account)))
+        action: Action | None = None
+        if method == "PUT":
+            name = doc.get("action")
+            if not isinstance(name, str) or name not in _ACTIONS:
+                await send_json(send, 422, orjson.dumps({"error": {
+                    "message": f"action: {name!r} is not one of {[a.value for a in Action]}", "field": "action"}}))
+                return
+            action = Action(name)
+        await self.engine.set_override(account, action, actor, reason)
+        await send_json(send, 200, orjson.dumps(await self._state(account)))

@@ -33,10 +33,24 @@ class LearnerPriority(StrEnum):
 
 
 class KeyIds(StrEnum):
-    """How a presented API key maps to the store's ``api_key_id``."""
+    """How a presented API key maps to the store's ``api_key_id``: HMAC-SHA256 under the gateway's secret key."""
 
     PLAIN = "plain"
-    SHA256 = "sha256"
+    HMAC = "hmac"
+
+
+class LogIp(StrEnum):
+    """Client addresses in the exchange log: as seen, or the network kept and the host keyed-hashed."""
+
+    KEEP = "keep"
+    PSEUDONYMIZE = "pseudonymize"
+
+
+class LogText(StrEnum):
+    """Prompt and answer text in the exchange log: kept, or dropped (the structure and parameters stay)."""
+
+    KEEP = "keep"
+    DROP = "drop"
 
 
 class RouteRule(StrEnum):
@@ -99,7 +113,9 @@ class GatewayConfig(BaseModel):
 
     upstream: str | None = None
     account_header: str = "x-distillguard-account"
-    api_key_ids: KeyIds = KeyIds.SHA256
+    api_key_ids: KeyIds = KeyIds.HMAC
+    secret_key_file: Path | None = None
+    """The gateway's secret key for keyed hashes (see ``gateway/secret.py``); beside ``db`` when None."""
     plain_key_ids_for_tests: bool = False
     client_ip_header: str | None = None
     trusted_proxies: list[IPvAnyNetwork] = []
@@ -114,6 +130,12 @@ class GatewayConfig(BaseModel):
     fail: FailMode = FailMode.OPEN
     dry_run: bool = False
     exchange_log: Path | None = None
+    exchange_log_ip: LogIp = LogIp.PSEUDONYMIZE
+    """Client addresses in the exchange log: /24 (IPv4) or /48 (IPv6) kept, host part keyed-hashed; or ``keep``."""
+    exchange_log_text: LogText = LogText.KEEP
+    """Prompts and answers in the exchange log (analyze's content signals read them); ``drop`` blanks every text."""
+    admin_write_timeout_s: float = Field(10.0, gt=0)
+    """How long an admin override waits for the store while another process writes it (then 503)."""
     learn_in: LearnIn = LearnIn.PROCESS
     learner_priority: LearnerPriority = LearnerPriority.IDLE
     learn_batch: int = Field(1000, ge=1)

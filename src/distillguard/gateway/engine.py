@@ -12,7 +12,6 @@ without waiting for the learner.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import logging
 import math
@@ -23,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-import orjson
-
 from distillguard.accounts import IpIntel, default_weights
 from distillguard.accounts.risk import RiskWeights
 from distillguard.core.decision import Action, Evidence
@@ -32,6 +29,8 @@ from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.gateway.batch import BatchResults, load_batch_results, store_version
 from distillguard.gateway.config import FailMode, GatewayConfig, KeyIds, LearnIn
 from distillguard.gateway.learner import HandledRequest, Learned, Learner, OnlineVerdict, load_verdict
+from distillguard.gateway.overrides import STORE_LOCK, Overrides, OverrideStore
+from distillguard.gateway.secret import keyed_hash, load_secret
 from distillguard.policy.rules import DecisionContext, Policy, decide
 from distillguard.store.online import LocalState, OnlineState, OnlineStateError
 
@@ -146,7 +145,9 @@ class Engine:
         self.learner = Learner(config, intel, config.learn_in is LearnIn.THREAD, evidence_floor,
                                weights or default_weights("account"))
         self._verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
-        self._overrides: dict[str, Action] = {}
+        self._overrides = Overrides()
+        self._override_store = OverrideStore(db, config.admin_write_timeout_s) if db is not None else None
+        self.secret: bytes | None = None
         self._pending: deque[Observed] = deque(maxlen=config.max_pending)
         self._seen: set[str] = set()
         self._synced: BoundedCache[str, bool] = BoundedCache(config.max_accounts)
@@ -177,16 +178,22 @@ class Engine:
             key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         key_id = None
         if key:
-            key_id = key if self.config.api_key_ids is KeyIds.PLAIN else hashlib.sha256(key.encode()).hexdigest()
+            key_id = key if self.config.api_key_ids is KeyIds.PLAIN else self.key_id(key)
         account = headers.get(self.config.account_header) or (
             self.batch.key_accounts.get(key_id) if key_id else None)
         return account, key_id
+
+    def key_id(self, key: str) -> str:
+        """The ``api_key_id`` of an API key: its keyed hash under the gateway's secret."""
+        if self.secret is None:
+            raise RuntimeError("engine not started: no secret key loaded")
+        return keyed_hash(self.secret, "api_key", key)
 
     def verdict(self, account: str | None, model: str | None = None) -> Verdict:
         """The action for ``account``: an admin override, else the stronger of batch and online."""
         if account is None:
             return Verdict(UNIDENTIFIED, Action.ALLOW, "unidentified")
-        override = self._overrides.get(account)
+        override = self._overrides.actions.get(account)
         record = self.batch.accounts.get(account)
         category, verification = (record.category, record.verification) if record else (None, None)
         if override is not None:
@@ -257,9 +264,13 @@ class Engine:
     # --- background ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load batch results, start the learner (it builds its models), then the background task."""
+        """Load the secret key and batch results, start the learner (it builds its models), then the background
+        task."""
+        self.secret = await asyncio.to_thread(load_secret, self.config)
+        if self._override_store is None:
+            log.warning("no store (db): administrators' overrides last only as long as the online state")
         await self.reload()
-        await self.learner.start()
+        await self.learner.start(self.secret)
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="distillguard-engine")
 
@@ -299,12 +310,18 @@ class Engine:
         if only_if_changed and self.store_ok and version == self._batch_version:
             return False
         try:
-            self.batch = await asyncio.to_thread(self._batch_loader)
+            self.batch = await asyncio.to_thread(self._load_batch)
+            durable = (await asyncio.to_thread(self._override_store.read)
+                       if self._override_store is not None else None)
         except StoreError as exc:
             self.store_ok = False
             log.warning("batch results not loaded: %s", exc)
             return False
         self.store_ok = True
+        if durable is not None and durable.seq > self._overrides.seq:
+            self._overrides = durable
+            if self.shared:
+                await self._share_overrides()
         self._batch_version = version
         log.info("batch results of run %s: %d accounts with an action", self.batch.run_id, len(self.batch.verdicts))
         if not all([await hook() for hook in self.on_reload]):
@@ -341,6 +358,12 @@ class Engine:
         if self.shared:
             await self._sync(seen)
 
+    def _load_batch(self) -> BatchResults:
+        if self._batch_loader is None:
+            raise RuntimeError("no batch loader")
+        with STORE_LOCK:
+            return self._batch_loader()
+
     def _take(self, learned: Learned) -> None:
         """Keep what one hand-over to the learner returned."""
         self.rejected += learned.rejected
@@ -366,7 +389,11 @@ class Engine:
             log.warning("shared state unavailable: %s", exc)
             return
         self.state_ok = True
-        self._overrides = _load_overrides(values[0])
+        shared = Overrides.load(values[0])
+        if shared is None or shared.seq < self._overrides.seq:
+            await self._share_overrides()  # the online state lost them (restarted empty, or an old snapshot)
+        else:
+            self._overrides = shared
         for account, verdict in zip(accounts, values[1:], strict=True):
             self._synced.set(account, True)
             if verdict is not None:
@@ -374,18 +401,41 @@ class Engine:
 
     # --- admin --------------------------------------------------------------------------
 
-    async def set_override(self, account: str, action: Action | None) -> None:
-        """Force ``action`` on ``account`` (None removes the override); shared with every replica."""
-        def change(old: bytes | None) -> bytes:
-            known = _load_overrides(old) if old is not None else self._overrides  # an evicted blob: keep ours
-            overrides = {a: o.value for a, o in known.items()}
-            if action is None:
-                overrides.pop(account, None)
-            else:
-                overrides[account] = action.value
-            return orjson.dumps(overrides)
+    async def set_override(self, account: str, action: Action | None, actor: str, reason: str | None = None) -> None:
+        """Force ``action`` on ``account`` (None removes the override), shared with every replica.
 
-        self._overrides = _load_overrides(await self.state.merge_blob(_OVERRIDES, change, _FOREVER_S))
+        With a store, the change is stored first, with ``actor`` and ``reason`` (StoreError if it cannot
+        be, and nothing changes); without one it lasts only as long as the online state.
+        """
+        if self._override_store is not None:
+            self._overrides = await asyncio.to_thread(self._override_store.write, account, action, actor, reason)
+            try:
+                await self._share_overrides()
+            except OnlineStateError as exc:  # stored: the other replicas read it at their next reload
+                self.state_ok = False
+                log.warning("override of %s stored but not shared: %s", account, exc)
+            return
+
+        def change(old: bytes | None) -> bytes:
+            base = Overrides.newer(Overrides.load(old), self._overrides)  # an evicted blob: keep ours
+            return base.changed(account, action, base.seq + 1).dump()
+
+        self._overrides = _checked(await self.state.merge_blob(_OVERRIDES, change, _FOREVER_S))
+
+    async def _share_overrides(self) -> None:
+        """Put the overrides in force into the online state unless it holds a later set (then take that)."""
+        ours = self._overrides
+        blob = await self.state.merge_blob(_OVERRIDES, lambda old: Overrides.newer(Overrides.load(old), ours).dump(),
+                                           _FOREVER_S)
+        self._overrides = _checked(blob)
+
+    async def override_history(self, account: str) -> list[dict[str, Any]]:
+        """The stored override entries of ``account`` (who, when, action, reason), oldest first."""
+        if self._override_store is None:
+            return []
+        entries = await asyncio.to_thread(self._override_store.history, account)
+        return [{"seq": e.seq, "action": e.action, "actor": e.actor, "reason": e.reason,
+                 "decided_at": e.decided_at.isoformat()} for e in entries]
 
     async def account_state(self, account: str) -> dict[str, Any]:
         """What the gateway knows of ``account`` and the action it takes now."""
@@ -405,7 +455,7 @@ class Engine:
             "dry_run": self.config.dry_run,
             "category": category,
             "verification": verification,
-            "override": (o.value if (o := self._overrides.get(account)) is not None else None),
+            "override": (o.value if (o := self._overrides.actions.get(account)) is not None else None),
             "batch": None if batch is None else {
                 "run_id": self.batch.run_id, "action": batch.action.value, "risk": batch.risk,
                 "campaign_id": batch.campaign_id, "evidence": [e.to_json() for e in batch.evidence]},
@@ -432,9 +482,11 @@ _OVERRIDDEN = Evidence("admin.override", 1.0, "set by an administrator")
 _FOREVER_S = 100 * 365 * 86400.0
 
 
-def _load_overrides(blob: bytes | None) -> dict[str, Action]:
-    """The administrators' overrides, account → action, from their shared blob."""
-    return {} if blob is None else {a: Action(v) for a, v in orjson.loads(blob).items()}
+def _checked(blob: bytes) -> Overrides:
+    overrides = Overrides.load(blob)
+    if overrides is None:
+        raise OnlineStateError("overrides: the online state returned no blob")
+    return overrides
 
 
 def _handled(obs: Observed) -> HandledRequest:

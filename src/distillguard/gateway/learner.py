@@ -36,7 +36,8 @@ from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
 from distillguard.core.schema import EXCHANGE_SCHEMA
 from distillguard.gateway.capture import collect_stream
-from distillguard.gateway.config import GatewayConfig, LearnerPriority
+from distillguard.gateway.config import GatewayConfig, LearnerPriority, LogIp, LogText
+from distillguard.gateway.secret import pseudonymize_ip
 from distillguard.ingest import normalize_exchange
 from distillguard.signals import compute_signals
 from distillguard.store.enforcement import AccountRecord
@@ -115,11 +116,13 @@ class LearnerState:
     is most of what would be sent back and kept per account.
     """
 
-    def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float, weights: RiskWeights) -> None:
+    def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float, weights: RiskWeights,
+                 secret: bytes) -> None:
         self.config = config
         self.intel = intel
         self.evidence_floor = evidence_floor
         self.weights = weights
+        self.secret = secret
         self.online = OnlineAccountStats(intel, config.max_accounts)
         self.state: OnlineState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,7 +140,7 @@ class LearnerState:
         rows, lines, rejected = [], [], 0
         for item in handled:
             record = exchange_record(item)
-            lines.append(orjson.dumps(record) + b"\n")
+            lines.append(orjson.dumps(self._retained(record)) + b"\n")
             if item.refused or record["response"] is None:
                 continue
             try:
@@ -169,6 +172,14 @@ class LearnerState:
             log.warning("verdicts not shared: %s", exc)
             return Learned(verdicts, state_ok=False, rejected=rejected)
         return Learned(verdicts, rejected=rejected)
+
+    def _retained(self, record: dict[str, Any]) -> dict[str, Any]:
+        """What the exchange log keeps of ``record`` (``exchange_log_ip``, ``exchange_log_text``)."""
+        if self.config.exchange_log_ip is LogIp.PSEUDONYMIZE:
+            record = {**record, "ip": pseudonymize_ip(self.secret, record["ip"])}
+        if self.config.exchange_log_text is LogText.DROP:
+            record = {**record, "request": blank_text(record["request"]), "response": blank_text(record["response"])}
+        return record
 
     async def _merge_shared(self, state: OnlineState, batch: pa.Table) -> pa.Table:
         delta = AccountStats(self.intel)
@@ -253,6 +264,23 @@ def exchange_record(item: HandledRequest) -> dict[str, Any]:
     }
 
 
+_TEXT_KEYS = frozenset({"content", "text", "thinking", "reasoning", "reasoning_content", "input", "instructions",
+                        "system", "prompt", "arguments", "partial_json", "refusal", "data", "signature",
+                        "encrypted_content"})
+
+
+def blank_text(value: Any, key: str | None = None) -> Any:
+    """``value`` with every text under a text-bearing key blanked ("" for a string), its structure kept
+    (message roles, content block types, tool names, parameters, usage)."""
+    if isinstance(value, dict):
+        return {k: blank_text(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [blank_text(v, key) for v in value]
+    if isinstance(value, str) and key in _TEXT_KEYS:
+        return ""
+    return value
+
+
 def warm_up() -> None:
     """Build the signal models once, so that the first real batch is not slow."""
     row: dict[str, Any] = {f.name: None for f in EXCHANGE_SCHEMA}
@@ -276,11 +304,11 @@ def lower_priority(priority: LearnerPriority) -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
-def _start_worker(config_json: str, evidence_floor: float, weights_json: str) -> None:
+def _start_worker(config_json: str, evidence_floor: float, weights_json: str, secret: bytes) -> None:
     global _WORKER
     config = GatewayConfig.model_validate_json(config_json)
     _WORKER = LearnerState(config, IpIntel.load(config.intel_dir), evidence_floor,
-                           RiskWeights.model_validate_json(weights_json))
+                           RiskWeights.model_validate_json(weights_json), secret)
     warm_up()  # at the gateway's priority: a busy machine must not hold up its start
     lower_priority(config.learner_priority)
 
@@ -313,17 +341,17 @@ class Learner:
         self._executor: Executor | None = None
         self._state: LearnerState | None = None
 
-    async def start(self) -> None:
-        """Start the worker and build its models (a few seconds)."""
+    async def start(self, secret: bytes) -> None:
+        """Start the worker and build its models (a few seconds); ``secret`` keys the hashes it logs."""
         loop = asyncio.get_running_loop()
         if self.in_process:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="distillguard-learner")
-            self._state = LearnerState(self.config, self.intel, self.evidence_floor, self.weights)
+            self._state = LearnerState(self.config, self.intel, self.evidence_floor, self.weights, secret)
             await loop.run_in_executor(self._executor, warm_up)
         else:
             self._executor = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(self.config.model_dump_json(), self.evidence_floor, self.weights.model_dump_json()))
+                initargs=(self.config.model_dump_json(), self.evidence_floor, self.weights.model_dump_json(), secret))
             await loop.run_in_executor(self._executor, _ready)
 
     async def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:

@@ -58,3 +58,44 @@ def _rows(store: Store, sql: str, params: list[Any], what: str) -> list[tuple[An
         return store.con.execute(sql, params).fetchall()
     except duckdb.Error as exc:
         raise StoreError(f"{store.path}: cannot read {what}: {exc}") from exc
+
+
+class StoredOverride(NamedTuple):
+    """One audit entry of the administrators' overrides (``action`` None: the override was removed)."""
+
+    seq: int
+    account_id: str
+    action: str | None
+    actor: str
+    reason: str | None
+    decided_at: datetime
+
+
+_OVERRIDE_COLUMNS = "seq, account_id, action, actor, reason, decided_at"
+_LATEST_OVERRIDES = (f"SELECT {_OVERRIDE_COLUMNS} FROM overrides "
+                     "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY seq DESC) = 1")
+
+
+def record_override(store: Store, account_id: str, action: str | None, actor: str, reason: str | None,
+                    decided_at: datetime) -> int:
+    """Append an override (None removes it) with its audit fields, in one transaction; its sequence number."""
+    with store.transaction(f"override of {account_id} not stored") as con:
+        row = con.execute(
+            f"INSERT INTO overrides ({_OVERRIDE_COLUMNS}) "
+            "SELECT coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ? FROM overrides RETURNING seq",
+            [account_id, action, actor, reason, decided_at]).fetchone()
+    if row is None:
+        raise StoreError(f"{store.path}: override of {account_id} not stored")
+    return int(row[0])
+
+
+def latest_overrides(store: Store) -> tuple[int, list[StoredOverride]]:
+    """(the last sequence number, each account's latest entry, removals included)."""
+    rows = [StoredOverride(*row) for row in _rows(store, _LATEST_OVERRIDES, [], "overrides")]
+    return max((r.seq for r in rows), default=0), rows
+
+
+def override_history(store: Store, account_id: str) -> list[StoredOverride]:
+    """Every override entry of ``account_id``, oldest first."""
+    sql = f"SELECT {_OVERRIDE_COLUMNS} FROM overrides WHERE account_id = ? ORDER BY seq"
+    return [StoredOverride(*row) for row in _rows(store, sql, [account_id], f"overrides of {account_id}")]

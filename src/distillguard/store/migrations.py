@@ -116,4 +116,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE decisions ADD COLUMN evidence STRUCT(detector VARCHAR, score DOUBLE, reason VARCHAR)[];
     ALTER TABLE decisions ADD COLUMN decided_at TIMESTAMPTZ;
     """,
+    # 4 -> 5: administrators' overrides, append-only: each row an audit entry, the latest per account the
+    # decision in force (action NULL: the override was removed); actor is a keyed hash, never a token
+    """
+    CREATE TABLE overrides (
+        seq BIGINT PRIMARY KEY,
+        account_id VARCHAR NOT NULL,
+        action VARCHAR,
+        actor VARCHAR NOT NULL,
+        reason VARCHAR,
+        decided_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
