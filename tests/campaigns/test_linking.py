@@ -2,12 +2,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
 
 from distillguard.analysis.indicators import load_indicators
-from distillguard.campaigns import link_accounts
+from distillguard.campaigns import link_accounts, load_campaign_settings
+from distillguard.campaigns.edges import _family_similarity, with_hubs
 from distillguard.store import Store
 from factories import T0, account, accounts, exchange, exchanges
 
@@ -94,3 +96,54 @@ def test_conversation_starts_are_opening_requests_only(tmp_path: Path) -> None:
         assert load_indicators(store, T0 + timedelta(minutes=10)).starts.height == 2
     finally:
         store.close()
+
+
+@pytest.fixture
+def budgets(tmp_path: Path) -> Iterator[Store]:
+    """Operator accounts that share only a datacenter exit pool and a thinking budget, beside VPN users."""
+    rows, templates, acc = [], [], []
+    i = 0
+
+    def add(account_id: str, slot: int, n: int, **over: object) -> None:
+        nonlocal i
+        acc.append(account(account_id, created_at=T0 - timedelta(days=2 + slot)))
+        for k in range(n):
+            rows.append(exchange(i, account_id=account_id, ts=T0 + timedelta(hours=3 * slot, minutes=10 * k),
+                                 **{key: (v(k) if callable(v) else v) for key, v in over.items()}))
+            templates.append(1000 + i)
+            i += 1
+
+    # 30 ordinary users on their own addresses and clients, the SDK's default parameters
+    for u in range(30):
+        add(f"user-{u}", u, 10, ip=f"81.2.{u}.7", user_agent=f"app/{u}")
+    # 8 operator accounts: one client each, two shared datacenter exits, one thinking budget on every request
+    for a in range(8):
+        add(f"op-{a}", 30 + a, 10, ip=lambda k: f"198.51.100.{k % 2 + 1}", user_agent=f"rot/{a}", thinking_budget=12_000)
+    # 8 VPN users behind one exit, who set that same budget once in twenty requests
+    for v in range(8):
+        add(f"vpn-{v}", 40 + v, 20, ip="192.0.2.9", user_agent=f"vpn-app/{v}",
+            thinking_budget=lambda k: 12_000 if k == 0 else None)
+    store = _store(tmp_path, rows, templates, acc)
+    yield store
+    store.close()
+
+
+def test_shared_request_parameters_link_operator_accounts_without_shared_clients(budgets: Store) -> None:
+    edges = link_accounts(load_indicators(budgets))
+    linked = {x for pair in edges.select("a", "b").iter_rows() for x in pair}
+    assert linked == {f"op-{a}" for a in range(8)}
+    assert all(any(f.startswith("behaviour=") for f in families) for families in edges.get_column("families"))
+
+
+def test_a_parameter_set_once_among_defaults_is_barely_similar(budgets: Store) -> None:
+    indicators = load_indicators(budgets)
+    settings = load_campaign_settings().link
+    hubs = with_hubs(indicators.table.with_columns(pl.len().over("h").alias("m")), len(indicators.accounts), settings)
+    default = hubs.filter(pl.col("kind").cast(pl.String) == "params").sort("m").get_column("hub").to_list()
+    assert default[-1] and not default[0]  # the SDK's defaults are a hub, the budget is not
+    codes = {name: k for k, name in enumerate(indicators.accounts.to_list())}
+    behaviour = hubs.filter(pl.col("family").cast(pl.String) == "behaviour")
+    lo, hi = np.array([codes["op-0"], codes["vpn-0"]]), np.array([codes["op-1"], codes["vpn-1"]])
+    op, vpn = _family_similarity(behaviour, len(codes), lo, hi, 1, settings)
+    assert op > 0.99
+    assert vpn < settings.family_min

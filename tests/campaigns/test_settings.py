@@ -14,9 +14,9 @@ BEFORE_ISSUE_12 = {
     "version": 1,
     "link": {
         "max_full": 10, "cycles": 3,
-        "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner"),
+        "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
         "family_min": 0.3, "min_families": 2, "strong_families": {"payment": 0.6, "partner": 0.6},
-        "min_shared": {"timing": 3}, "top_k": 32, "chunk": 250_000, "seed": 0,
+        "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20, "top_k": 32, "chunk": 250_000, "seed": 0,
     },
     "cluster": {
         "min_accounts": 3, "full_tie": 2.0, "merge_min": 0.5, "merge_families": 2, "merge_ignore": ("timing",),
@@ -45,7 +45,8 @@ BEFORE_ISSUE_12 = {
         "min_ownership": 0.5, "max_evidence": 10,
     },
 }
-"""The values the settings dataclasses held in code before they moved to ``default.yaml``."""
+"""The values the settings dataclasses held in code before they moved to ``default.yaml``, with the behaviour
+family of issue 13 (``params`` candidates, ``hubs``, ``hub_min``)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:

@@ -1,10 +1,17 @@
 """Account-linking edges: per-family similarity of shared indicators, weighted by rarity.
 
 Two accounts are linked when they share rare indicators in at least two
-families (network, client, template, payment, signup, timing, partner), or a
-strong family alone (a payment fingerprint, an indicator a partner reported).
-An address shared by hundreds of unrelated accounts (a university NAT, a VPN
-exit) weighs little, and the network family alone never links anyone.
+families (network, client, template, payment, signup, timing, partner,
+behaviour), or a strong family alone (a payment fingerprint, an indicator a
+partner reported). An address shared by hundreds of unrelated accounts (a
+university NAT, a VPN exit) weighs little, and the network family alone never
+links anyone. In the families with a hub share (``hubs``), an indicator shown
+by more than that share of the accounts (and more than ``hub_min`` of them)
+is a hub: it makes no candidate pairs and is never matched, but still counts
+in the account's norm. Each family's vector is normalised per account, so two
+accounts whose requests all carry an SDK's default parameters would otherwise
+be identical in behaviour whatever its rarity, and two accounts that set one
+rare thinking budget once among a hundred default requests would be too.
 
 The work is bounded whatever the population: candidate pairs come only from
 indicators of the *candidate kinds* (addresses, clients, payment, signup,
@@ -26,7 +33,9 @@ from distillguard.campaigns.settings import LinkSettings, load_campaign_settings
 from distillguard.core.ids import splitmix64
 
 #: Families in scoring order: cheap and decisive first.
-SCORE_ORDER: tuple[str, ...] = ("partner", "payment", "signup", "client", "network", "timing", "template")
+SCORE_ORDER: tuple[str, ...] = (
+    "partner", "payment", "signup", "client", "network", "behaviour", "timing", "template",
+)
 
 
 _EMPTY = {"a": pl.String, "b": pl.String, "weight": pl.Float64, "families": pl.List(pl.String)}
@@ -42,8 +51,10 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
     if indicators.height == 0:
         return pl.DataFrame(schema=_EMPTY)
     n = len(indicators.accounts)
-    coded = indicators.table.with_columns(pl.len().over("h").alias("m"))
-    candidates = coded.filter(pl.col("kind").cast(pl.String).is_in(settings.candidate_kinds) & (pl.col("m") >= 2))
+    coded = with_hubs(indicators.table.with_columns(pl.len().over("h").alias("m")), n, settings)
+    candidates = coded.filter(
+        pl.col("kind").cast(pl.String).is_in(settings.candidate_kinds) & (pl.col("m") >= 2) & ~pl.col("hub")
+    )
     lo, hi = _candidates(candidates, settings)
     sims: dict[str, np.ndarray] = {}
     strong = np.zeros(len(lo), bool)
@@ -65,6 +76,13 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
             sims = {f: s[keep] for f, s in sims.items()}
     linked = strong | (count >= settings.min_families)
     return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()})
+
+
+def with_hubs(rows: pl.DataFrame, n: int, settings: LinkSettings) -> pl.DataFrame:
+    """``rows`` (with ``m``, the accounts showing each indicator) and ``hub``: whether it is a hub of its family."""
+    share = pl.col("family").cast(pl.String).replace_strict(settings.hubs, default=None, return_dtype=pl.Float64)
+    hub = share.is_not_null() & (pl.col("m") > settings.hub_min) & (pl.col("m") > share * n)
+    return rows.with_columns(hub.fill_null(False).alias("hub"))
 
 
 def _candidates(rows: pl.DataFrame, settings: LinkSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -116,16 +134,24 @@ def _cycle_pairs(g: np.ndarray, i: np.ndarray, seed: int) -> tuple[np.ndarray, n
 def _family_similarity(
     rows: pl.DataFrame, n: int, lo: np.ndarray, hi: np.ndarray, min_shared: int, settings: LinkSettings
 ) -> np.ndarray:
-    """Cosine of the rarity-weighted indicator vectors of each pair, in one family."""
+    """Cosine of the rarity-weighted indicator vectors of each pair, in one family.
+
+    Hubs count in each account's norm but are never matched: an account whose
+    requests mostly carry an SDK's defaults is barely similar to anyone in
+    that family, however rare the rest of its values.
+    """
     out = np.zeros(len(lo))
     if rows.height == 0 or len(lo) == 0:
         return out
     weighted = (
-        rows.select("i", "h", (pl.col("x") * (1.0 + n / pl.col("m")).log()).alias("v"))
+        rows.select("i", "h", "hub", (pl.col("x") * (1.0 + n / pl.col("m")).log()).alias("v"))
         .with_columns((pl.col("v") / (pl.col("v") ** 2).sum().sqrt().over("i")).alias("v"))
+        .filter(~pl.col("hub"))
         .filter(pl.col("v").rank("ordinal", descending=True).over("i") <= settings.top_k)
         .with_columns(pl.col("h").rank("dense").alias("k"))
     )
+    if weighted.height == 0:
+        return out
     i = weighted.get_column("i").to_numpy()
     k = weighted.get_column("k").to_numpy() - 1
     shape = (n, int(k.max()) + 1)

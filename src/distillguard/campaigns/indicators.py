@@ -1,12 +1,25 @@
-"""Per-account infrastructure and metadata indicators, grouped in families.
+"""Per-account infrastructure, metadata and behaviour indicators, grouped in families.
 
 An indicator is a value an account shows (an address, a client, a template,
 a payment fingerprint, a signup burst, an active ten-minute slot, an indicator
-a partner reported in the ``partner_indicators`` table), grouped in
-*families*: evidence from one family alone (e.g. a shared NAT address) never
-links two accounts. A template is the near-identical template group of the
-row's template fingerprint (``~`` + hex, :mod:`distillguard.campaigns.templates`),
-else its exact ``template_key``.
+a partner reported in the ``partner_indicators`` table, a request shape),
+grouped in *families*: evidence from one family alone (e.g. a shared NAT
+address) never links two accounts.
+
+The *behaviour* family holds what an operator's harvesting driver sends
+whatever exits and clients it rotates through: the request parameters
+(``params``: model, API format, endpoint, thinking budget, reasoning effort).
+A distiller cannot drop them without giving up what it came for; a popular
+value (an SDK's defaults) is a *hub* that says nothing about an operator
+(:attr:`~distillguard.campaigns.settings.LinkSettings.hubs`). The system
+prompt is not a behaviour indicator: it is part of the template, and counting
+it in both families made two families of one fact (unrelated businesses
+running one batch template were linked); nor is the declared tool set, which
+the users of one app all share.
+
+A template is the near-identical template group of the row's template
+fingerprint (``~`` + hex, :mod:`distillguard.campaigns.templates`), else its
+exact ``template_key``.
 
 For linking, indicators are compact (account code, family, kind, 64-bit hash,
 share), so that 200,000 accounts and their twelve million indicators fit in a
@@ -20,10 +33,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-FAMILIES: tuple[str, ...] = ("network", "client", "template", "payment", "signup", "timing", "partner")
+FAMILIES: tuple[str, ...] = (
+    "network", "client", "template", "payment", "signup", "timing", "partner", "behaviour",
+)
 KINDS: dict[str, str] = {
     "ip": "network", "subnet": "network", "signup_ip": "network", "client": "client", "template": "template",
     "payment": "payment", "signup_burst": "signup", "active": "timing", "partner": "partner",
+    "params": "behaviour",
 }
 """Indicator kind → its family."""
 ACTIVITY_BUCKET_MINUTES = 10

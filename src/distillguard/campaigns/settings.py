@@ -63,6 +63,10 @@ class LinkSettings(_Tunables):
     """Families whose similarity alone (above the value) links two accounts."""
     min_shared: Annotated[dict[str, Positive], _known(FAMILIES, "families")]
     """Families that count only when the pair shares at least this many indicators."""
+    hubs: FamilyShares
+    """Families whose indicators shown by more than this share of the accounts are hubs, left out."""
+    hub_min: int = Field(ge=0)
+    """... and by more than this many accounts (in a small population every value is shared by a large share)."""
     top_k: Positive
     """Indicators kept per account and family when scoring: its heaviest ones (the cosine
     then counts only the mass they share, a lower bound)."""

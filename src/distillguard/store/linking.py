@@ -23,9 +23,16 @@ SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::UINTEGER AS i
 FROM (SELECT DISTINCT account_id FROM exchanges WHERE $until IS NULL OR ts < $until)
 """
 
+_PARAMS = (
+    "model || ' | ' || api_format || ' | ' || endpoint || ' | ' || coalesce(CAST(thinking_budget AS VARCHAR), '') "
+    "|| ' | ' || coalesce(reasoning_effort, '')"
+)
+"""Request-parameter key: model, API format, endpoint, thinking budget, reasoning effort."""
+
 _TRAFFIC = """
 WITH e AS (
-    SELECT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
+    SELECT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client,
+           """ + _PARAMS + """ AS params
     FROM exchanges WHERE ($until IS NULL OR ts < $until) AND {only}
 ),
 s AS (
@@ -40,6 +47,7 @@ traffic AS (
     UNION ALL SELECT account_id, 'client', client, count(*) FROM e WHERE client <> ' | ' GROUP BY ALL
     UNION ALL SELECT account_id, 'template', template, count(*) FROM s WHERE template <> '0' GROUP BY ALL
     UNION ALL SELECT account_id, 'active', active, count(*) FROM s GROUP BY ALL
+    UNION ALL SELECT account_id, 'params', params, count(*) FROM e GROUP BY ALL
 )
 SELECT account_id, kind, value, n / total AS x FROM traffic JOIN totals USING (account_id)
 """
