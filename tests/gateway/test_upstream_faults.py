@@ -6,12 +6,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faulty import faulty_upstream
+from faulty import compress, faulty_upstream
 from gwclient import CASES, PATHS, REQUESTS, gateway, put_action, reasoning_of
-from gwshapes import ANSWER
+from gwshapes import ANSWER, STREAMS, WHOLE, sse
+from servers import lifespan, request_body, serving
 
 from distillguard.core.api import ApiFormat
-from distillguard.gateway.config import GatewayConfig
+from distillguard.gateway.app import GatewayApp
+from distillguard.gateway.config import GatewayConfig, load_gateway_config
 from distillguard.gateway.sse import SseParser
 
 TRACEBACK = "Exception in ASGI application"
@@ -102,3 +104,39 @@ def test_a_healthy_stream_passes_unchanged(tmp_path: Path) -> None:
 
 def test_the_default_upstream_read_timeout_is_minutes_not_ten() -> None:
     assert 60 <= GatewayConfig().upstream_timeout_s <= 120
+
+
+class _CompressingServer:
+    """An OpenAI-compatible server that gzips its answers (streams in 1-7 byte pieces), or names an encoding
+    nobody can read when the request asks with ``x-fault: zstd``."""
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        body = json.loads(await request_body(receive) or b"{}")
+        api = {"/v1/messages": "anthropic", "/v1/chat/completions": "chat", "/v1/responses": "responses"}[scope["path"]]
+        stream = bool(body.get("stream"))
+        payload = compress("gzip", sse(STREAMS[api]()) if stream else json.dumps(WHOLE[api]()).encode())
+        zstd = (b"x-fault", b"zstd") in scope["headers"]
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream" if stream else b"application/json"),
+            (b"content-encoding", b"zstd" if zstd else b"gzip"), (b"content-length", b"%d" % len(payload))]})
+        i = 0
+        while i < len(payload):
+            step = 1 + i % 7
+            await send({"type": "http.response.body", "body": payload[i:i + step], "more_body": True})
+            i += step
+        await send({"type": "http.response.body", "body": b""})
+
+
+def test_the_middleware_decodes_what_a_wrapped_server_compresses(tmp_path: Path) -> None:
+    config = load_gateway_config(None, exchange_log=tmp_path / "g.jsonl", learn_in="thread", flush_interval_s=0.05)
+    with serving(GatewayApp(config, inner=_CompressingServer())) as base:
+        put_action(base, "acct-s", "strip_reasoning")
+        for api, stream in CASES:
+            degraded = _post(base, api, stream, "acct-s", "")
+            assert degraded.status_code == 200 and "content-encoding" not in degraded.headers
+            assert ANSWER in degraded.text and reasoning_of(api, degraded, stream) is None, (api, stream)
+            unreadable = _post(base, api, stream, "acct-s", "zstd")
+            assert unreadable.status_code == 502 and _is_api_error(api, unreadable.json())

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import zlib
-from typing import Protocol
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+from distillguard.core.api import ApiFormat
+from distillguard.gateway.upstream_errors import error_json
 
 
 class UnreadableEncoding(Exception):
@@ -91,3 +95,46 @@ def decoder_for(encoding: bytes | None, limit: int) -> BodyDecoder | None:
     if "," in value:
         raise UnreadableEncoding(f"content encoding {value!r}: several encodings stacked")
     return BodyDecoder(value, limit)
+
+
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class DecodingSend:
+    """An ASGI ``send`` that decodes an encoded answer of ``api`` before passing it on, re-framed (no
+    ``content-encoding`` nor ``content-length``); an answer in an encoding it cannot read becomes a 502 in
+    the API's error shape, and a body that turns out corrupt ends where it broke."""
+
+    def __init__(self, send: Send, api: ApiFormat, limit: int) -> None:
+        self.send = send
+        self.api = api
+        self.limit = limit
+        self._decoder: BodyDecoder | None = None
+        self._done = False
+
+    async def __call__(self, message: Message) -> None:
+        if self._done:
+            return
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", ())
+            try:
+                self._decoder = decoder_for(
+                    next((v for k, v in headers if k.lower() == b"content-encoding"), None), self.limit)
+            except UnreadableEncoding as exc:
+                self._done = True
+                body = error_json(self.api, 502, f"upstream answer unreadable: {exc}")
+                await self.send({"type": "http.response.start", "status": 502, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+                await self.send({"type": "http.response.body", "body": body})
+                return
+            if self._decoder is not None:
+                message = {**message, "headers": [(k, v) for k, v in headers
+                                                   if k.lower() not in (b"content-encoding", b"content-length")]}
+        elif message["type"] == "http.response.body" and self._decoder is not None:
+            try:
+                message = {**message, "body": self._decoder.feed(message.get("body", b""))}
+            except UnreadableEncoding:
+                self._done = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await self.send(message)

@@ -24,6 +24,7 @@ import orjson
 from distillguard.core.api import ApiFormat, api_route, route_path
 from distillguard.core.decision import Action
 from distillguard.gateway.config import RouteRule
+from distillguard.gateway.encoding import DecodingSend
 from distillguard.gateway.engine import UNIDENTIFIED, Admission, Engine, Observed
 from distillguard.gateway.reasoning import (
     Degradation,
@@ -187,7 +188,8 @@ class GatewayMiddleware:
                 return
             canonical = {**scope, "path": api.path, "raw_path": api.path.encode()}
             await self.app(canonical, _replay(observed.request, receive),
-                           _Responder(send, api, observed, self.summarizer, config.max_body_bytes))
+                           DecodingSend(_Responder(send, api, observed, self.summarizer, config.max_body_bytes),
+                                        api, config.max_body_bytes))
         finally:
             self.clients.give(client)
             engine.observe(observed)
