@@ -9,9 +9,10 @@ marks distillation cannot end up counting against it), and measures recall
 and false-positive rates on other directories. ``bench/fit_risk_weights.py``
 runs it on the calibration scenarios and writes the account and campaign
 weight sets (``accounts/data/risk_weights.yaml``, ``campaign_weights.yaml``).
-The samples are built as analysis builds what it scores: the statistics input
-of :func:`distillguard.accounts.stat_input`, pooled groups' account context
-of :func:`distillguard.campaigns.pooled_context`.
+The samples are built as analysis builds what it scores: the traffic is
+ingested into a temporary store, account fingerprints come with the
+population signals joined on (:func:`distillguard.analysis.stats.account_features`),
+pooled groups' account context from :func:`distillguard.campaigns.pooled_context`.
 
 A deployment decides continuously, so the campaign model must also be right
 about a campaign a few hours into its life, not only after a week: besides the
@@ -22,6 +23,7 @@ account and pooled group seen by then), as groups of their own.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,16 +36,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.optimize import minimize
 
-from distillguard.accounts import AccountStats, IpIntel, stat_input
+from distillguard.accounts import AccountStats, IpIntel
 from distillguard.accounts.risk import RiskWeights, risk_terms, term_matrix
+from distillguard.analysis.ingest import ingest
+from distillguard.analysis.stats import account_features, stored_batches
 from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
 from distillguard.eval.inputs import Labels, read_labels
-from distillguard.ingest import read_accounts, read_exchanges
-from distillguard.signals import compute_signals
+from distillguard.ingest import RejectSink, read_accounts
+from distillguard.store import Store
 
-FEATURES_FILE = "account-features-v3.parquet"
-POOLED_FILE = "pooled-features-v4.parquet"
+FEATURES_FILE = "account-features-v4.parquet"
+POOLED_FILE = "pooled-features-v5.parquet"
 _TIME = pa.timestamp("us", tz="UTC")
 _CONTEXT = ("category", "verification", "created_at")
 SNAPSHOT_HOURS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -97,25 +101,14 @@ def snapshot_times(traffic_dir: Path) -> dict[str, datetime]:
     return times
 
 
-def _stat_batches(traffic_dir: Path, batch_size: int) -> Iterator[pa.Table]:
-    for read in read_exchanges(traffic_dir / "exchanges.jsonl", batch_size):
-        yield stat_input(read.table, compute_signals(read.table))
-
-
 def _stats(
-    traffic_dir: Path, intel: IpIntel, batch_size: int, snapshots: dict[str, datetime]
-) -> Iterator[tuple[str, AccountStats]]:
-    """The account statistics at every snapshot (in time order), then over the whole traffic (name ``""``).
-
-    The simulator writes exchanges in time order; a log that is not raises.
-    """
+    store: Store, intel: IpIntel, batch_size: int, snapshots: dict[str, datetime]
+) -> Iterator[tuple[str, datetime | None, AccountStats]]:
+    """The account statistics at every snapshot (in time order, with its time), then over the whole traffic (``""``)."""
     stats = AccountStats(intel)
     pending = sorted(snapshots.items(), key=lambda item: item[1])
-    last = np.datetime64("NaT")
-    for batch in _stat_batches(traffic_dir, batch_size):
+    for batch in stored_batches(store, batch_size):
         ts = batch.column("ts").cast(pa.timestamp("us", tz="UTC")).to_numpy().astype("datetime64[us]")
-        if len(ts) and (np.any(ts[1:] < ts[:-1]) or ts[0] < last):
-            raise DistillguardError(f"{traffic_dir / 'exchanges.jsonl'}: exchanges are not in time order")
         start = 0
         while pending and len(ts):
             cut = int(np.searchsorted(ts, np.datetime64(pending[0][1].replace(tzinfo=None), "us")))
@@ -124,14 +117,13 @@ def _stats(
             if cut > start:
                 stats.update(batch.slice(start, cut - start))
                 start = cut
-            yield pending.pop(0)[0], stats
+            name, at = pending.pop(0)
+            yield name, at, stats
         if start < len(ts):
             stats.update(batch.slice(start))
-        if len(ts):
-            last = ts[-1]
-    for name, _ in pending:
-        yield name, stats
-    yield "", stats
+    for name, at in pending:
+        yield name, at, stats
+    yield "", None, stats
 
 
 def pooled_groups(records: dict[str, dict[str, Any]], labels: Labels, seed: int = 0) -> dict[str, list[str]]:
@@ -181,18 +173,23 @@ def build_features(traffic_dir: Path, intel: IpIntel, batch_size: int = 50_000) 
     labels = read_labels(traffic_dir / "labels.jsonl")
     groups = pooled_groups(records, labels)
     singles, pooled = [], []
-    for snapshot, stats in _stats(traffic_dir, intel, batch_size, snapshot_times(traffic_dir)):
-        one, many = _tables(stats, records, labels, groups)
-        singles.append(one.append_column("snapshot", pa.array([snapshot] * one.num_rows, pa.string())))
-        pooled.append(many.append_column("snapshot", pa.array([snapshot] * many.num_rows, pa.string())))
+    with tempfile.TemporaryDirectory(prefix="distillguard-fit-") as tmp, Store(Path(tmp) / "fit.duckdb") as store:
+        ingest(store, [traffic_dir / "exchanges.jsonl"], [], RejectSink(), batch_size=batch_size,
+               keep_text=False)
+        for snapshot, at, stats in _stats(store, intel, batch_size, snapshot_times(traffic_dir)):
+            one, many = _tables(store, at, stats, records, labels, groups)
+            singles.append(one.append_column("snapshot", pa.array([snapshot] * one.num_rows, pa.string())))
+            pooled.append(many.append_column("snapshot", pa.array([snapshot] * many.num_rows, pa.string())))
     return pa.concat_tables(singles), pa.concat_tables(pooled)
 
 
 def _tables(
-    stats: AccountStats, records: dict[str, dict[str, Any]], labels: Labels, groups: dict[str, list[str]]
+    store: Store, at: datetime | None, stats: AccountStats, records: dict[str, dict[str, Any]], labels: Labels,
+    groups: dict[str, list[str]],
 ) -> tuple[pa.Table, pa.Table]:
-    """The account and pooled-group fingerprints of ``stats`` (groups cut to the accounts seen so far)."""
-    features = stats.get()
+    """The account fingerprints of ``stats`` (with the population signals as of ``at``, as analysis joins them) and
+    the pooled-group fingerprints (groups cut to the accounts seen so far; no population signals, as in analysis)."""
+    features = account_features(store, stats, at)
     ids = features.column("account_id").to_pylist()
     context = pa.table({
         "account_id": features.column("account_id"),
