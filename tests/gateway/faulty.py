@@ -7,7 +7,8 @@ The fault is named by the request's ``x-fault`` header (the gateway forwards the
 * ``cut``: half the answer, then a clean close (the framing says more was coming);
 * ``close-delimited``: a stream without length or chunking, closed before its last event;
 * ``stall``: half the answer, then silence;
-* ``no-answer``: the connection closed before any answer; ``slow-headers``: silence before the headers.
+* ``no-answer``: the connection closed before any answer; ``slow-headers``: silence before the headers;
+* ``html-500``: an HTML error page; ``not-json``: a 200 whose body is no JSON (nor SSE).
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ class _Handler(socketserver.StreamRequestHandler):
         payload = sse(STREAMS[api]()) if stream else json.dumps(WHOLE[api]()).encode()
         content_type = b"text/event-stream" if stream else b"application/json"
         head = b"HTTP/1.1 200 OK\r\ncontent-type: " + content_type + b"\r\n"
+        if fault == "html-500":
+            page = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
+            sock.sendall(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/html\r\n"
+                         b"content-length: %d\r\n\r\n" % len(page) + page)
+            return
+        if fault == "not-json":
+            payload = b"\x00\xff{this is not json" * 8
         if fault in ("gzip", "deflate"):
             data = compress(fault, payload)
             head += b"content-encoding: " + fault.encode() + b"\r\n"

@@ -94,6 +94,19 @@ def test_an_upstream_failing_before_its_answer_gets_a_json_error_of_the_apis_sha
                 assert response.json()["error"]["type"] == ("timeout_error" if status == 504 else "api_error")
 
 
+@pytest.mark.parametrize(("fault", "status"), [("html-500", 500), ("not-json", 502)])
+def test_an_answer_that_is_not_json_becomes_an_error_of_the_apis_shape(tmp_path: Path, fault: str,
+                                                                       status: int) -> None:
+    with faulty_upstream() as (up, _), gateway(up, tmp_path) as (base, _):
+        for api, stream in CASES:
+            response = _post(base, api, stream, "acct-a", fault)
+            if stream and fault == "not-json":  # garbage where events should be: the stream's error event
+                assert response.status_code == 200 and _is_api_error(api, _events(response.content)[-1][1], True)
+                continue
+            assert response.status_code == status, (api, stream)
+            assert _is_api_error(api, response.json()) and "not JSON" in response.text
+
+
 def test_a_healthy_stream_passes_unchanged(tmp_path: Path) -> None:
     with faulty_upstream() as (up, _), gateway(up, tmp_path) as (base, _):
         for api, _stream in CASES:

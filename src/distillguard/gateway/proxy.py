@@ -221,9 +221,8 @@ class UpstreamApp:
             await _refuse_answer(send, api, str(exc))
             return
         body = b"".join(parts)
-        if _close_delimited(response) and b"json" in _header(response, b"content-type").lower() and not _parses(body):
-            # no length, no chunks: only the JSON itself can tell that the connection closed too early
-            await _failed(send, api, httpcore.RemoteProtocolError("answer cut short"), started=True)
+        if not _parses(body):  # every answer of the three APIs is JSON: this one was cut, or is no answer
+            await _not_json(send, api, response, _close_delimited(response))
             return
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
         headers.append((b"content-length", b"%d" % len(body)))
@@ -261,6 +260,17 @@ async def _pass(response: httpcore.Response, send: Send) -> None:
 async def _failed(send: Send, api: ApiFormat | None, exc: Exception, started: bool = False) -> None:
     status = upstream_status(exc)
     await send_json(send, status, error_json(api, status, failure_message(exc, started)))
+
+
+async def _not_json(send: Send, api: ApiFormat, response: httpcore.Response, cut: bool) -> None:
+    """An answer that is not JSON: a 502 for a 2xx (or one cut short), the API's error shape kept for an error."""
+    kind = _header(response, b"content-type").decode("latin-1") or "no content type"
+    if cut:
+        await _failed(send, api, httpcore.RemoteProtocolError("answer cut short"), started=True)
+        return
+    status = response.status if response.status >= 400 else 502
+    log.warning("upstream answer of %s: %d, %s, not JSON", api.path, response.status, kind)
+    await send_json(send, status, error_json(api, status, f"upstream answered {response.status} ({kind}), not JSON"))
 
 
 async def _refuse_answer(send: Send, api: ApiFormat, reason: str) -> None:
