@@ -165,7 +165,7 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
             _col(features, "elicited_tasks"), _col(features, "tasks")), 0.0)) / np.log1p(ELICITATION_SATURATION), 0.0, 1.0), 1,
                  "{elicited} of {tasks} new tasks ask in words for the full reasoning", counted=True),
         RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share"), 1,
-                 "{pct} of requests set a large thinking budget or effort"),
+                 "{pct} of requests open a task with a large thinking budget or effort"),
         RiskTerm("reasoning_harvest", _col(features, "mean_reasoning_share"), 1,
                  "reasoning is {pct} of output tokens"),
         RiskTerm("one_shot_sweep", novelty * (1.0 - continuation), 1,

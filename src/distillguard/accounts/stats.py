@@ -141,7 +141,7 @@ class AccountStats:
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
             "cot_sum": cot,
-            "reasoning_param": param >= ELICITATION_THRESHOLD,
+            "reasoning_param": (param >= ELICITATION_THRESHOLD) & ~continuation,
             "elicit": (cot >= ELICITATION_THRESHOLD) | (param >= ELICITATION_THRESHOLD),
             "reasoning_share_sum": col("reasoning_share"),
             "output_sum": col("output_len"),
