@@ -147,3 +147,13 @@ def test_a_websocket_gets_the_accounts_decision_inside_another_server(tmp_path: 
     logged = [json.loads(line) for line in (tmp_path / "gateway.jsonl").read_text().splitlines()]
     assert [(r["account_id"], r["endpoint"], r["status"]) for r in logged] == [
         ("acct-free", "/v1/realtime", None), ("acct-blocked", "/v1/realtime", 403)]
+
+
+def test_dry_run_forwards_other_routes_and_logs_the_refusal_they_would_get(upstream, tmp_path: Path) -> None:
+    with gateway(upstream[0], tmp_path, dry_run=True) as (base, _):
+        put_action(base, "acct-stripped", "strip_reasoning")
+        status, _ = send_raw(base, "POST", "/v1/completions", "acct-stripped", b'{"prompt": "hi"}')
+    assert status == 200
+    record = json.loads((tmp_path / "gateway.jsonl").read_text())
+    assert record["endpoint"] == "/v1/completions" and record["decision"]["refused_with"] == 403
+    assert record["decision"]["enforced"] is False
