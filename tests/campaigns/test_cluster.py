@@ -163,3 +163,24 @@ def test_cells_rotating_through_datacenter_exits_are_merged_and_residential_ones
     assert [f.members for f in fleets.values()] == ([sorted(a for m in cells.values() for a in m)] if datacenter else [])
     if datacenter:
         assert next(iter(fleets.values())).reason == "4 linked groups rotate through one shared pool of datacenter exits"
+
+
+@pytest.mark.parametrize(("verification", "age_days", "customer"), [
+    ("business", 400, True), ("email", 400, False), ("business", 20, False)])
+def test_one_verified_established_organisation_is_a_customer_not_a_campaign(
+        verification: str, age_days: int, customer: bool) -> None:
+    stats = AccountStats()
+    stats.update(_traffic("org", 12, 6, harvester=True))
+    ids = [f"org-{a}" for a in range(12)]
+    context = pa.table({
+        "account_id": ids, "category": ["enterprise"] * 12, "verification": [verification] * 12,
+        "created_at": pa.array([T0 - timedelta(days=age_days)] * 12, pa.timestamp("us", tz="UTC")),
+    })
+    card = pl.DataFrame({"i": list(range(12)), "family": ["payment"] * 12, "kind": ["payment"] * 12,
+                         "h": [99] * 12, "x": [1.0] * 12}, schema={"i": pl.UInt32, "family": pl.String,
+                                                                  "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+    indicators = Indicators(pl.Series("account_id", ids), card)
+    result = find_campaigns(pl.DataFrame(_clique("org", 12, 0.9)), stats, context, indicators=indicators,
+                            min_risk=FLAG_RISK)
+    assert (result.campaigns == []) is customer
+    assert not customer or result.campaign_of == {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import pairwise
 
 import igraph as ig
@@ -32,7 +33,7 @@ from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import Indicators
-from distillguard.campaigns.settings import CampaignSettings, load_campaign_settings
+from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, load_campaign_settings
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import campaign_id
 
@@ -105,7 +106,8 @@ def find_campaigns(
     scored with its members' most common category and verification level.
     ``settings`` and the risk ``models`` default to the shipped ones. The steps:
 
-    1. :func:`detect_communities`: Leiden communities of the edge graph;
+    1. :func:`detect_communities`: Leiden communities of the edge graph, less
+       those that are one customer (:func:`one_customer`, with ``indicators``);
     2. :func:`join_fleets` (with ``indicators``, the linking input): communities
        rotating through one pool, or dealt conversations in one cyclic order,
        replaced by their fleet when it is risky;
@@ -119,6 +121,9 @@ def find_campaigns(
     if edges.height == 0:
         return CampaignResult([], {}, {})
     communities = detect_communities(edges, settings.seed)
+    if indicators is not None and context is not None:
+        for cid in one_customer(communities.cells, stats, context, indicators, settings.customer):
+            del communities.cells[cid]
     groups = {cid: m for cid, m in communities.cells.items() if len(m) >= settings.min_accounts}
     fleets: list[Fleet] = []
     if indicators is not None:
@@ -178,6 +183,44 @@ def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
             members = [name_list[i] for i in order[lo:hi]]
             cells[campaign_id(members)] = members
     return Communities({name: i for i, name in enumerate(name_list)}, membership, strength, cells)
+
+
+def one_customer(
+    cells: dict[str, list[str]], stats: AccountStats, context: pa.Table, indicators: Indicators,
+    settings: CustomerSettings,
+) -> list[str]:
+    """The communities of ``cells`` that are one verified customer, not a campaign.
+
+    One organisation's accounts share its card and its egress, so they link;
+    pooled, a busy customer can look like a fleet and lose the standing its
+    verified, established accounts have (the policy reviews those instead of
+    degrading them). A community is one customer when every member pays with
+    one and the same payment fingerprint and at least ``min_verified`` of them
+    hold one of ``verifications`` and were created ``min_age_days`` before the
+    community's first request. Its members keep their own risk; a community
+    that also holds accounts of someone else (a campaign linked to the
+    customer by attack evidence) is not one customer.
+    """
+    payment = indicators.table.filter(pl.col("kind").cast(pl.String) == "payment").group_by("i").agg(
+        pl.col("h").unique())
+    names = indicators.accounts.to_list()
+    cards = {names[i]: tuple(sorted(h)) for i, h in payment.iter_rows()}
+    created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
+    verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
+                if v in settings.verifications}
+    candidates = {cid: m for cid, m in cells.items()
+                  if len({cards.get(a) for a in m}) == 1 and len(cards.get(m[0], ())) == 1
+                  and sum(a in verified for a in m) >= settings.min_verified * len(m)}
+    if not candidates:
+        return []
+    first = stats.pool(candidates).get().column("first_seen").to_pylist()
+    found = []
+    for (cid, members), start in zip(candidates.items(), first):
+        cutoff = start - timedelta(days=settings.min_age_days)
+        established = sum(a in verified and created.get(a) is not None and created[a] <= cutoff for a in members)
+        if established >= settings.min_verified * len(members):
+            found.append(cid)
+    return found
 
 
 def join_fleets(

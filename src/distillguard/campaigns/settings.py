@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from distillguard.campaigns.indicators import FAMILIES, KINDS
 from distillguard.config.loading import load_yaml_model
+from distillguard.core.schema import VERIFICATIONS
 
 Names = TypeVar("Names", bound=Collection[str])
 
@@ -93,6 +94,17 @@ class DispatchSettings(_Tunables):
     """A group's most recent conversation starts used in pair tests (a few cycles suffice)."""
 
 
+class CustomerSettings(_Tunables):
+    """When a community is one verified customer, not a campaign (:func:`~distillguard.campaigns.cluster.one_customer`)."""
+
+    verifications: Annotated[tuple[str, ...], Field(strict=False), _known(VERIFICATIONS, "verification levels")]
+    """Verification levels that prove who a customer is."""
+    min_age_days: float = Field(ge=0.0)
+    """Days an account must have existed before the community's first request to count as established."""
+    min_verified: Share
+    """Share of the members that must be verified and established (all share one payment fingerprint)."""
+
+
 class CampaignSettings(_Tunables):
     """Thresholds of the clustering step (:mod:`distillguard.campaigns.cluster`)."""
 
@@ -127,6 +139,8 @@ class CampaignSettings(_Tunables):
     value to be part of a fleet's pool (a popular client or cloud range is not)."""
     dispatch: DispatchSettings
     """When communities handed conversations in one cyclic order are one fleet."""
+    customer: CustomerSettings
+    """When a community is one verified customer, not a campaign."""
     seed: int = Field(ge=0)
 
 
