@@ -24,6 +24,7 @@ from distillguard.gateway.middleware import (
     read_body,
     send_json,
 )
+from distillguard.gateway.overrides import STORE_LOCK
 from distillguard.gateway.proxy import UpstreamApp, UpstreamPool
 from distillguard.gateway.summarize import ExtractiveSummarizer, Summarizer
 from distillguard.policy.rules import load_policy
@@ -102,7 +103,7 @@ class GatewayApp:
     def _load_signup(self) -> SignupAssessor | None:
         try:
             if self.config.db is not None and self.config.db.exists():
-                with Store(self.config.db, read_only=True) as store:
+                with STORE_LOCK, Store(self.config.db, read_only=True) as store:  # not while an override is written
                     return load_signup_assessor(store, self.config.intel_dir, None)
             return load_signup_assessor(None, self.config.intel_dir, None)
         except DistillguardError as exc:
