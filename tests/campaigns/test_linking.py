@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from distillguard.analysis.indicators import load_indicators
+from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.campaigns import link_accounts, load_campaign_settings
 from distillguard.campaigns.edges import _family_similarity, with_hubs
 from distillguard.store import Store
@@ -147,3 +147,9 @@ def test_a_parameter_set_once_among_defaults_is_barely_similar(budgets: Store) -
     op, vpn = _family_similarity(behaviour, len(codes), lo, hi, 1, settings)
     assert op > 0.99
     assert vpn < settings.family_min
+
+
+def test_a_campaigns_shared_request_parameters_are_shown(budgets: Store) -> None:
+    ops = [f"op-{a}" for a in range(8)]
+    shown = shared_indicators(budgets, {"c1": ops}).filter(pl.col("kind") == "params")
+    assert ("atlas-2-pro | anthropic | /v1/messages | 12000 | ", 8) in shown.select("value", "accounts").rows()

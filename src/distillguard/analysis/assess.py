@@ -24,6 +24,7 @@ from distillguard.store.traffic import account_records
 INDICATOR_KINDS: dict[str, str] = {
     "ip": "ips", "subnet": "subnets", "client": "clients", "template": "templates",
     "payment": "payment_fingerprints", "signup_ip": "signup_ips", "signup_burst": "signup_bursts",
+    "params": "request_parameters",
 }
 """Indicator kind → its key in a campaign record's ``indicators``."""
 

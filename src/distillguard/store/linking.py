@@ -99,7 +99,8 @@ FROM (SELECT * FROM v UNION ALL SELECT * FROM s) v JOIN indicator_accounts c USI
 _SHARED = """
 WITH m AS (SELECT account_id, campaign_id FROM _dg_campaign_members),
 e AS (
-    SELECT DISTINCT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
+    SELECT DISTINCT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client,
+           """ + _PARAMS + """ AS params
     FROM exchanges WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m)
 ),
 t AS (
@@ -112,6 +113,7 @@ shown AS (
     SELECT account_id, 'ip' AS kind, ip AS value FROM e
     UNION SELECT e.account_id, 'subnet', coalesce(v6.subnet, {subnet}) FROM e LEFT JOIN _dg_v6_subnets v6 USING (ip)
     UNION SELECT account_id, 'client', client FROM e WHERE client <> ' | '
+    UNION SELECT account_id, 'params', params FROM e
     UNION SELECT account_id, 'template', template FROM t
     UNION SELECT account_id, 'payment', payment_fingerprint FROM r WHERE payment_fingerprint IS NOT NULL
     UNION SELECT account_id, 'signup_ip', signup_ip FROM r WHERE signup_ip IS NOT NULL
