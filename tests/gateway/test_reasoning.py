@@ -5,6 +5,8 @@ from itertools import pairwise
 
 import pytest
 from gwshapes import ANSWER, REASONING, STREAMS, WHOLE, sse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from distillguard.core.api import ApiFormat
 from distillguard.gateway.capture import collect_stream
@@ -240,7 +242,7 @@ def test_inline_reasoning_is_stripped_from_whole_answers(api: ApiFormat) -> None
 @pytest.mark.parametrize("text", ["a < b and <b>bold</b>", "<thin ice", "ends with <", "<think>never closed",
                                   "x <thinking>a</thinking> y <think>b</think> z", "</think> stray close"])
 def test_inline_filter_gives_the_same_text_whatever_the_pieces(text: str) -> None:
-    expected = re.sub(r"<(think|thinking)>.*?(</\1>|$)", "", text, flags=re.S)
+    expected = re.sub(r"<(think|thinking)>.*?(</\1>|\Z)", "", text, flags=re.S)
     for size in range(1, 8):
         inline = InlineReasoning(STRIP)
         got = "".join(inline.feed(text[i:i + size]) for i in range(0, len(text), size)) + inline.close()
@@ -251,3 +253,25 @@ def test_answers_without_inline_reasoning_pass_byte_for_byte() -> None:
     body = sse([(None, {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]})
                 for p in ["2 < 3", " and <b>", "x</b>"]] + [(None, "[DONE]")])
     assert _run(ApiFormat.CHAT, STRIP, body, [body]) == body
+
+
+_PIECES = st.sampled_from(["<think>", "</think>", "<thinking>", "</thinking>", "<", ">", "/", "think", "a", " ",
+                           "<thi", "nk>", "</th", "é", "\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map("".join), st.lists(st.integers(1, 9), min_size=1, max_size=40),
+       st.sampled_from([STRIP, SUMMARIZE]))
+def test_inline_filter_is_chunking_invariant_and_leaves_no_span(text: str, sizes: list[int],
+                                                                transform: ReasoningTransform) -> None:
+    inline = InlineReasoning(transform)
+    out, at = [], 0
+    for size in sizes * (len(text) // len(sizes) + 1):
+        if at >= len(text):
+            break
+        out.append(inline.feed(text[at:at + size]))
+        at += size
+    got = "".join(out) + inline.close()
+    assert got == strip_inline(text, transform)
+    if transform is STRIP:
+        assert got == re.sub(r"<(think|thinking)>.*?(</\1>|\Z)", "", text, flags=re.S)
