@@ -1,6 +1,7 @@
 """Administrators' overrides are durable: stored with an audit entry, re-seeded when Redis comes back empty
 (issue 14, item 3)."""
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -15,6 +16,9 @@ import pytest
 import redis
 from gwclient import ADMIN, TOKEN, call, gateway
 
+from distillguard.core.decision import Action
+from distillguard.gateway.app import build_engine
+from distillguard.gateway.config import load_gateway_config
 from distillguard.gateway.overrides import Overrides
 from distillguard.store import Store
 from distillguard.store.enforcement import override_history
@@ -165,3 +169,23 @@ def test_the_later_set_of_overrides_wins() -> None:
     later = stored.changed("b", None, 2)
     assert Overrides.newer(later, stored) is later
     assert Overrides.load(later.dump()) == later
+
+
+def test_an_override_is_stored_and_enforced_while_redis_is_down(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    Store(db).open().close()
+    config = load_gateway_config(None, upstream="http://127.0.0.1:9", db=db, learn_in="thread",
+                                 state=f"redis://127.0.0.1:{free_port()}/0")
+
+    async def run() -> tuple[str, str]:
+        engine = build_engine(config)
+        await engine.start()
+        try:
+            await engine.set_override("acct-d", Action.BLOCK, "admin-token:test", "redis is down")
+            return engine.verdict("acct-d").action.value, str(engine.state_ok)
+        finally:
+            await engine.stop()
+
+    assert asyncio.run(run()) == ("block", "False")
+    with Store(db, read_only=True) as store:
+        assert [(h.action, h.reason) for h in override_history(store, "acct-d")] == [("block", "redis is down")]

@@ -408,12 +408,9 @@ class Engine:
         be, and nothing changes); without one it lasts only as long as the online state.
         """
         if self._override_store is not None:
-            self._overrides = await asyncio.to_thread(self._override_store.write, account, action, actor, reason)
-            try:
-                await self._share_overrides()
-            except OnlineStateError as exc:  # stored: the other replicas read it at their next reload
-                self.state_ok = False
-                log.warning("override of %s stored but not shared: %s", account, exc)
+            stored = await asyncio.to_thread(self._override_store.write, account, action, actor, reason)
+            self._overrides = Overrides.newer(self._overrides, stored)
+            await self._share_overrides()  # if it fails, the other replicas read it at their next reload
             return
 
         def change(old: bytes | None) -> bytes:
@@ -423,11 +420,17 @@ class Engine:
         self._overrides = _checked(await self.state.merge_blob(_OVERRIDES, change, _FOREVER_S))
 
     async def _share_overrides(self) -> None:
-        """Put the overrides in force into the online state unless it holds a later set (then take that)."""
+        """Put the overrides in force into the online state unless it holds a later set (then take that);
+        never raises for state failures."""
         ours = self._overrides
-        blob = await self.state.merge_blob(_OVERRIDES, lambda old: Overrides.newer(Overrides.load(old), ours).dump(),
-                                           _FOREVER_S)
-        self._overrides = _checked(blob)
+        try:
+            blob = await self.state.merge_blob(
+                _OVERRIDES, lambda old: Overrides.newer(Overrides.load(old), ours).dump(), _FOREVER_S)
+        except OnlineStateError as exc:
+            self.state_ok = False
+            log.warning("overrides not shared: %s", exc)
+            return
+        self._overrides = Overrides.newer(self._overrides, _checked(blob))
 
     async def override_history(self, account: str) -> list[dict[str, Any]]:
         """The stored override entries of ``account`` (who, when, action, reason), oldest first."""
