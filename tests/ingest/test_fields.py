@@ -168,3 +168,18 @@ USAGE_CASES = [
 @pytest.mark.parametrize(("usage", "expected"), USAGE_CASES)
 def test_usage(usage: dict[str, Any], expected: tuple[Any, ...]) -> None:
     assert parse_usage(usage) == expected
+
+
+@pytest.mark.parametrize("ip", ["1.2.3.4\x00", "a\x00b", "::1\x00"])
+def test_an_ip_with_a_nul_is_invalid_not_a_crash(ip: str) -> None:  # found by bench/fuzz.py
+    with pytest.raises(RecordError, match="invalid IP address"):
+        parse_ip(ip)
+
+
+def test_an_extra_field_not_writable_as_json_is_rejected_naming_it() -> None:  # found by bench/fuzz.py
+    deep: object = "x"
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(RecordError) as info:
+        extra_json({"request_id": "r", "ok": 1, "deep": deep}, frozenset({"request_id"}))
+    assert info.value.field == "deep" and info.value.reason.startswith("not writable as JSON")

@@ -226,7 +226,7 @@ def parse_ip(v: Any, field: str = "ip") -> str:
         raise wrong_type("string", v, field)
     try:
         packed = inet_pton(AF_INET, v)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
     else:
         # inet_pton accepts only canonical dotted quads on common platforms; check anyway.
@@ -234,7 +234,7 @@ def parse_ip(v: Any, field: str = "ip") -> str:
             return v
     try:
         return _v6_text(inet_pton(AF_INET6, v))
-    except OSError:
+    except (OSError, ValueError):
         pass
     try:  # the slow path: surrounding blanks, zone ids (fe80::1%eth0), leading zeros
         addr = ip_address(v.strip())
@@ -254,7 +254,15 @@ def extra_json(obj: dict[str, Any], known: frozenset[str]) -> str | None:
     rest = {k: v for k, v in obj.items() if k not in known and v is not None}
     if not rest:
         return None
-    return orjson.dumps(rest, default=str, option=_DUMPS_OPTS).decode()
+    try:
+        return orjson.dumps(rest, default=str, option=_DUMPS_OPTS).decode()
+    except TypeError as e:  # orjson.JSONEncodeError: nested past its 254 levels, or an integer past 64 bits
+        for key, value in rest.items():
+            try:
+                orjson.dumps(value, default=str, option=_DUMPS_OPTS)
+            except TypeError:
+                raise RecordError(f"not writable as JSON ({e})", str(key)) from None
+        raise
 
 
 # --- texts and tools ------------------------------------------------------------------
