@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from distillguard.core.api import ApiFormat
 from distillguard.gateway.capture import collect_stream
+from distillguard.gateway.proxy import StreamRelay
 from distillguard.gateway.reasoning import (
     Degradation,
     InlineReasoning,
@@ -275,3 +276,25 @@ def test_inline_filter_is_chunking_invariant_and_leaves_no_span(text: str, sizes
     assert got == strip_inline(text, transform)
     if transform is STRIP:
         assert got == re.sub(r"<(think|thinking)>.*?(</\1>|\Z)", "", text, flags=re.S)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("api", APIS)
+def test_complete_blocks_are_the_parsers_blocks_whatever_the_chunks(api: ApiFormat, newline: str) -> None:
+    body = sse(STREAMS[api](), newline) + b": keep-alive\n\n" + b"data: cut"
+    for how in ("bytes", "random"):
+        whole, cut = SseParser(), SseParser()
+        pieces = _split(body, how)
+        assert b"".join(whole.complete(p)[0] for p in pieces) == b"".join(b"".join(cut.blocks(p)) for p in pieces)
+        assert whole.rest() == cut.rest() == b"data: cut"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_relay_passes_a_whole_stream_unchanged_and_ends_a_cut_one_with_an_error(api: ApiFormat) -> None:
+    body = sse(STREAMS[api]()) + b": keep-alive\n\n"
+    relay = StreamRelay(api)
+    assert b"".join(relay.feed(p) for p in _split(body, "bytes")) + relay.close() == body
+    relay = StreamRelay(api)
+    out = b"".join(relay.feed(p) for p in _split(body[: len(body) // 2], "random")) + relay.close()
+    events = [e for e in SseParser().feed(out)]
+    assert out.startswith(body[: len(out) - len(events[-1].raw)]) and "upstream stream ended" in events[-1].data

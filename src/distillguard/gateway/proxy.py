@@ -286,59 +286,50 @@ _TERMINAL = {
 
 
 class StreamRelay:
-    """Passes an SSE answer of ``api`` on in whole blocks (bytes unchanged), noting whether it ended properly.
+    """Passes an SSE answer of ``api`` on in whole blocks (bytes unchanged), and tells how it ended.
 
-    A stream ended properly with its API's last event (Anthropic ``message_stop``, Chat ``[DONE]``,
+    A stream ends properly with its API's last event (Anthropic ``message_stop``, Chat ``[DONE]``,
     Responses ``response.completed`` / ``incomplete`` / ``failed``) or an error event. A stream that
     breaks, or ends without one, is closed with an error event in the API's shape instead of a cut block.
+    Only the last event is read (at the end): relaying a block is finding where it ends.
     """
 
     def __init__(self, api: ApiFormat) -> None:
         self.api = api
-        self.ended = False
-        self.sequence = -1
         self._parser = SseParser()
+        self._last: bytes = b""
 
     def feed(self, chunk: bytes) -> bytes:
         """The complete blocks ``chunk`` finishes."""
-        blocks = self._parser.blocks(chunk)
-        for block in blocks:
-            event = parse_event(block)
-            if event is not None:
-                self._note(event)
-        return b"".join(blocks)
+        done, last = self._parser.complete(chunk)
+        if last.startswith(b":") and parse_event(last) is None:  # a keep-alive comment: the event is before it
+            events = [b for b in SseParser().blocks(done) if parse_event(b) is not None]
+            last = events[-1] if events else b""
+        if last:
+            self._last = last
+        return done
 
     def close(self) -> bytes:
         """The end of a stream the upstream finished: its last block, or an error if it never ended properly."""
         rest = self._parser.rest()
-        event = parse_event(rest) if rest.strip() else None
-        if event is not None:
-            self._note(event)
-        if self.ended:
+        event = parse_event(rest) if rest.strip() else None  # a last event without its blank line
+        last = event if event is not None else parse_event(self._last) if self._last else None
+        if last is not None and self._ends(last):
             return rest + (b"\n\n" if event is not None else b"")
         return self.fail("upstream stream ended before its last event")
 
     def fail(self, message: str) -> bytes:
         """The error event that closes a broken stream (an unfinished block is dropped)."""
         self._parser.rest()
-        self.ended = True
-        return error_event(self.api, message, self.sequence + 1)
+        last = parse_event(self._last) if self._last else None
+        number = _json(last.data).get("sequence_number") if last is not None else None
+        return error_event(self.api, message, number + 1 if isinstance(number, int) else 0)
 
-    def _note(self, event: SseEvent) -> None:
-        if self.ended:
-            return
+    def _ends(self, event: SseEvent) -> bool:
         if self.api is ApiFormat.CHAT:
-            self.ended = event.is_done or ('"error"' in event.data and _has_error(event.data))
-            return
-        name = event.event
-        if self.api is ApiFormat.RESPONSES or name is None:
-            doc = _json(event.data)
-            number = doc.get("sequence_number")
-            if isinstance(number, int):
-                self.sequence = number
-            kind = doc.get("type")
-            name = name or (kind if isinstance(kind, str) else None)
-        self.ended = name in _TERMINAL[self.api]
+            return event.is_done or "error" in _json(event.data)
+        kind = _json(event.data).get("type")
+        return (event.event or kind) in _TERMINAL[self.api]
 
 
 def _json(data: str) -> dict[str, object]:

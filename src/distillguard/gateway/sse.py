@@ -54,6 +54,26 @@ class SseParser:
             blocks.append(raw)
         return blocks
 
+    def complete(self, chunk: bytes) -> tuple[bytes, bytes]:
+        """The bytes of the blocks ``chunk`` completes, and the last of those blocks (both empty for none):
+        :meth:`blocks` without cutting every block out."""
+        self._buffer += chunk
+        buffer = self._buffer
+        if b"\r" not in buffer:  # "\n" line ends, the usual: found at C speed, not by the regex
+            end = buffer.rfind(b"\n\n") + 2
+            if end < 2:
+                return b"", b""
+            start = buffer.rfind(b"\n\n", 0, end - 2) + 2
+            done, self._buffer = buffer[:end], buffer[end:]
+            return done, done[start if start >= 2 else 0:]
+        start = end = 0
+        for match in _EVENT_END.finditer(buffer):
+            if match.group() == b"\r\r" and match.end() == len(self._buffer):
+                break  # maybe the first half of "\r\n": wait for more
+            start, end = end, match.end()
+        done, self._buffer = self._buffer[:end], self._buffer[end:]
+        return done, done[start:]
+
     def close(self) -> list[SseEvent]:
         """Whatever is left when the stream ends (an event without its final blank line)."""
         raw = self.rest()
