@@ -99,10 +99,11 @@ def _chat(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _responses(docs: list[dict[str, Any]]) -> dict[str, Any]:
     for doc in reversed(docs):
+        response = doc.get("response")
         if doc.get("type") in ("response.completed", "response.incomplete", "response.failed") and isinstance(
-            doc.get("response"), dict
+            response, dict
         ):
-            return doc["response"]
+            return response
     text: list[str] = []
     reasoning: list[str] | None = None
     for doc in docs:

@@ -57,6 +57,10 @@ class ReasoningTransform:
         return self.summarizer.summarize(text)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _loads(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
@@ -375,7 +379,7 @@ class AnthropicStream(StreamTransformer):
 
     def _summarise(self, index: int, held: dict[str, Any], doc: dict[str, Any], event: SseEvent) -> bytes:
         kind = doc.get("type")
-        delta = doc.get("delta") if isinstance(doc.get("delta"), dict) else {}
+        delta = _dict(doc.get("delta"))
         if kind == "content_block_delta":
             if delta.get("type") == "thinking_delta":
                 held["text"].append(str(delta.get("thinking") or ""))
@@ -494,7 +498,7 @@ class ChatStream(StreamTransformer):
 
 def _says_more(choice: dict[str, Any]) -> bool:
     """A choice chunk that carries answer content, a tool call or the finish reason."""
-    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    delta = _dict(choice.get("delta"))
     return bool(delta.get("content") or delta.get("tool_calls") or delta.get("function_call")
                 or choice.get("finish_reason") is not None)
 
