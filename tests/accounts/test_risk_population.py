@@ -103,3 +103,21 @@ def test_shipped_weights_score_the_same_with_or_without_the_population(model: st
     without, evidence_without = score_accounts(_features(None), CONTEXT, weights=weights)
     assert with_population.tolist() == without.tolist()
     assert not [e for found in evidence + evidence_without for e in found if e.detector == "risk.missing_inputs"]
+
+
+def test_a_pooled_group_without_population_columns_is_not_renormalised() -> None:
+    """Pooled groups never carry population columns: those terms count 0, they do not scale the others up."""
+    single = _features(None).set_column(5, "cot_share", pa.array([0.9] * 3))
+    pooled = single.append_column("n_accounts", pa.array([5] * 3))
+    assert missing_inputs(single, CONTEXT)[POPULATION].all()
+    assert not missing_inputs(pooled, CONTEXT)[POPULATION].any()
+    alone, evidence_alone = score_accounts(single, CONTEXT, weights=_weights())
+    group, evidence_group = score_accounts(pooled, CONTEXT, weights=_weights())
+    assert any(e.detector == "risk.missing_inputs" for e in evidence_alone[0])
+    assert not any(e.detector == "risk.missing_inputs" for e in evidence_group[0])
+    weights = _weights()
+    no_coordination = weights.model_copy(update={"weights": {
+        **weights.weights, "coordination": 0.0, "coordinated_harvest": 0.0, "coordinated_rotation": 0.0, "young_fleet": 0.0}})
+    alone, _ = score_accounts(single, CONTEXT, weights=no_coordination)
+    group, _ = score_accounts(pooled, CONTEXT, weights=no_coordination)
+    assert (group < alone).all()

@@ -362,10 +362,14 @@ def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np
     An account has responses when any of its exchanges has output (a response
     or its token usage: ``mean_output_len > 0``), and an account record when
     ``context`` gives it a category, a verification level or a creation time.
+    A pooled group (``n_accounts``) has no population columns by construction
+    (the campaign model is fitted without them): its population terms are 0, not
+    missing, so that they do not inflate the rest.
     """
     no_responses = _col(features, "mean_output_len") <= 0
-    population = _null(features, POPULATION_TERMS["maxed_reasoning"])
-    tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population
+    pooled = "n_accounts" in features.column_names
+    population = _null(features, POPULATION_TERMS["maxed_reasoning"]) & (not pooled)
+    tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population & (not pooled)
     if context is None:
         unknown = np.ones(features.num_rows, bool)
         return {RESPONSES: no_responses, ACCOUNT_RECORD: unknown, CREATION_TIME: unknown,
@@ -388,16 +392,19 @@ def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray], featur
 
     ``young_fleet`` is coordination × youth: 0 for a single account whatever
     its record says, so it is unknown only in a group. A :data:`POPULATION_TERMS`
-    term is unknown without the population or where its column is null.
+    term is unknown without the population or where its column is null, except in
+    a pooled group, which has none by construction (the term is 0 there).
     """
     names = [t.name for t in terms]
     coordinated = terms[names.index("coordination")].values > 0
+    pooled = "n_accounts" in features.column_names
     columns = [
         missing[TERM_INPUTS[name]] & (coordinated if name == "young_fleet" else True) if name in TERM_INPUTS
         else np.zeros(len(coordinated), bool)
         for name in names
     ]
-    columns = [missing[POPULATION] | _null(features, POPULATION_TERMS[name]) | column if name in POPULATION_TERMS
+    columns = [(np.zeros(len(coordinated), bool) if pooled
+                else missing[POPULATION] | _null(features, POPULATION_TERMS[name]) | column) if name in POPULATION_TERMS
                else column for name, column in zip(names, columns)]
     return np.stack(columns, axis=1)
 
