@@ -169,6 +169,7 @@ def test_the_later_set_of_overrides_wins() -> None:
     later = stored.changed("b", None, 2)
     assert Overrides.newer(later, stored) is later
     assert Overrides.load(later.dump()) == later
+    assert Overrides.load(b'{"acct-old": "block"}') == Overrides(0, {"acct-old": Action.BLOCK})  # before seq
 
 
 def test_an_override_is_stored_and_enforced_while_redis_is_down(tmp_path: Path) -> None:

@@ -47,6 +47,8 @@ class Overrides:
         if blob is None:
             return None
         doc = orjson.loads(blob)
+        if "seq" not in doc:  # shared by a gateway from before stored overrides: the oldest set there is
+            return cls(0, {a: Action(v) for a, v in doc.items()})
         return cls(int(doc["seq"]), {a: Action(v) for a, v in doc["actions"].items()})
 
     def changed(self, account: str, action: Action | None, seq: int) -> Overrides:
