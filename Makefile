@@ -7,7 +7,7 @@ INTEL ?= ../shared/data/intel
 RUN ?= runs/dev
 TORCH ?= 2.13.0
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv litellm bench clean
 
 $(BIN)/distillguard: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
@@ -20,6 +20,16 @@ $(BIN)/distillguard: pyproject.toml
 
 venv: $(BIN)/distillguard
 
+# the LiteLLM proxy, for the guardrail's test: a venv of its own, as its proxy extra pins polars<2 and rich<14
+LITELLM_VENV := .venv-litellm
+$(LITELLM_VENV)/bin/litellm: pyproject.toml
+	test -x $(LITELLM_VENV)/bin/python || $(PY) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install -q -e ".[litellm]"
+	touch $@
+
+litellm: $(LITELLM_VENV)/bin/litellm
+
 demo: venv
 	rm -rf $(RUN) && mkdir -p $(RUN)  # the embedding cache of the baselines stays in runs/embeddings-cache
 	$(BIN)/distillguard simulate --scenario dev --corpus $(CORPUS) --intel $(INTEL) --out $(RUN)/traffic
@@ -28,7 +38,7 @@ demo: venv
 	$(BIN)/distillguard eval --predictions $(RUN)/analysis --labels $(RUN)/traffic/labels.jsonl \
 		--baselines --logs $(RUN)/traffic/exchanges.jsonl --cache-dir runs/embeddings-cache
 
-test: venv
+test: venv litellm
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q

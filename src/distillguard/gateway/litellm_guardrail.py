@@ -1,11 +1,13 @@
 """The gateway's logic as a LiteLLM proxy guardrail (``pip install distillguard[litellm]``).
 
-In the LiteLLM proxy config::
+LiteLLM loads a guardrail class from a Python file beside its config, so put one there,
+``dg_guardrail.py``, holding ``from distillguard.gateway.litellm_guardrail import DistillguardGuardrail``,
+and in the LiteLLM proxy config::
 
     guardrails:
       - guardrail_name: distillguard
         litellm_params:
-          guardrail: distillguard.gateway.litellm_guardrail.DistillguardGuardrail
+          guardrail: dg_guardrail.DistillguardGuardrail
           mode: [pre_call, post_call]
           default_on: true
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import orjson
 from litellm.integrations.custom_guardrail import CustomGuardrail
-from litellm.proxy._types import ProxyException, UserAPIKeyAuth
+from litellm.proxy._types import UserAPIKeyAuth
 
 from distillguard.core.decision import Action
 from distillguard.gateway.adapters import config_from_env
@@ -60,7 +62,7 @@ class DistillguardGuardrail(CustomGuardrail):
 
     async def async_pre_call_hook(self, user_api_key_dict: UserAPIKeyAuth, cache: Any, data: dict,
                                   call_type: Any) -> dict:
-        """Decide for this request; raise a ProxyException the proxy turns into the HTTP error."""
+        """Decide for this request; raise a :class:`Refusal` the proxy turns into the HTTP error."""
         await self._ensure_started()
         account = getattr(user_api_key_dict, self.account_field, None) or None
         key_id = user_api_key_dict.token
@@ -74,14 +76,14 @@ class DistillguardGuardrail(CustomGuardrail):
         data.setdefault("metadata", {})[_KEY] = observed
         if admission.status is not None:
             self.engine.observe(observed)
-            raise _refusal(admission)
+            raise Refusal(admission)
         return data
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
                                            response: Any) -> Any:
         """Degrade a whole response in place and log the exchange."""
         observed = (data.get("metadata") or {}).get(_KEY)
-        if not isinstance(observed, Observed):
+        if not isinstance(observed, Observed) or observed.stream:  # a stream is degraded and logged as it goes
             return response
         observed.status = 200
         observed.response += orjson.dumps(response.model_dump(), default=str)
@@ -137,11 +139,25 @@ class DistillguardGuardrail(CustomGuardrail):
             message.reasoning_content = summary
 
 
-def _refusal(admission: Admission) -> ProxyException:
-    status = admission.status or 403
-    headers = {"retry-after": str(admission.retry_after)} if admission.retry_after is not None else None
-    code = {429: "rate_limited", 503: "gateway_unavailable"}.get(
-        status, "verification_required" if admission.verdict.tier else "account_blocked")
-    extra = {"verification_tier": admission.verdict.tier} if admission.verdict.tier else None
-    return ProxyException(admission.message, type="distillguard", param=None, code=status, headers=headers,
-                          openai_code=code, provider_specific_fields=extra)
+class Refusal(Exception):
+    """A refused request, with the attributes the LiteLLM proxy reads from a hook's exception to answer it:
+    ``status_code`` (the HTTP status), ``message``, ``type``, ``headers`` and ``provider_specific_fields``.
+
+    A ``ProxyException`` raised from a hook would be wrapped again by the proxy as a 500. The proxy puts the
+    status in the error's ``code``, so distillguard's own code (``account_blocked``, ``rate_limited``,
+    ``verification_required``, ``gateway_unavailable``) goes in ``provider_specific_fields.code``, with the
+    verification tier where one is asked for.
+    """
+
+    def __init__(self, admission: Admission) -> None:
+        super().__init__(admission.message)
+        self.message = admission.message
+        self.status_code = admission.status or 403
+        self.type = "distillguard"
+        self.param = None
+        self.code = {429: "rate_limited", 503: "gateway_unavailable"}.get(
+            self.status_code, "verification_required" if admission.verdict.tier else "account_blocked")
+        self.headers = {"retry-after": str(admission.retry_after)} if admission.retry_after is not None else {}
+        tier = {"verification_tier": admission.verdict.tier} if admission.verdict.tier else {}
+        self.provider_specific_fields = {"code": self.code, **tier}
+
