@@ -168,7 +168,7 @@ def parse_ts(v: Any, field: str = "ts") -> int:
             dt = datetime.fromisoformat(v)
         except ValueError:
             if v.isdigit() and v.isascii():
-                ms = int(v)
+                ms = int(v) if len(v) <= 19 else _MAX_MS  # past 19 digits: out of range (int() refuses 4,300)
             else:
                 raise RecordError("bad timestamp: not ISO-8601", field) from None
         else:
