@@ -185,7 +185,7 @@ def test_an_extra_field_not_writable_as_json_is_rejected_naming_it() -> None:  #
     assert info.value.field == "deep" and info.value.reason.startswith("not writable as JSON")
 
 
-@pytest.mark.parametrize("digits", [20, 5000])
-def test_a_timestamp_of_too_many_digits_is_out_of_range(digits: int) -> None:  # found by bench/fuzz.py
+@pytest.mark.parametrize("repeat", [2, 400])
+def test_a_timestamp_of_too_many_digits_is_out_of_range(repeat: int) -> None:  # found by bench/fuzz.py
     with pytest.raises(RecordError, match="out of range"):
-        parse_ts("1" * digits)
+        parse_ts("1772442902114" * repeat)
