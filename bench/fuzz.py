@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=sorted(TARGETS), nargs="+", help="these targets only (their shares of --cases)")
     parser.add_argument("--replay", metavar="TARGET:I", help="run one case and print its finding")
+    parser.add_argument("--progress", type=int, default=10_000, metavar="N", help="a progress line every N cases")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dg-fuzz-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -60,6 +61,8 @@ def main() -> int:
         for name in names:
             start, hits = time.perf_counter(), 0
             for i in range(plan[name]):
+                if i and i % args.progress == 0:
+                    print(f"  {name}: {i:,} cases, {hits:,} findings, {time.perf_counter() - start:,.0f} s", flush=True)
                 finding = _case(args.seed, name, i, tmp)
                 if finding is not None:
                     hits += 1
