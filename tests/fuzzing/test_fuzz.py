@@ -1,4 +1,4 @@
-"""The fuzz targets under hypothesis: a short run in CI (``DISTILLGUARD_FUZZ_EXAMPLES`` cases per target, 150
+"""The fuzz targets under hypothesis: a short run in CI (``DISTILLGUARD_FUZZ_EXAMPLES`` cases per target, 100
 unless set); ``bench/fuzz.py`` runs the same targets a million times."""
 
 import os
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fuzzing.engine import TARGETS
 
-EXAMPLES = int(os.environ.get("DISTILLGUARD_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("DISTILLGUARD_FUZZ_EXAMPLES", "100"))
 
 
 @pytest.fixture(scope="module")
