@@ -132,3 +132,25 @@ def test_adding_no_hashes_leaves_the_sketches_unchanged() -> None:
     registers = np.zeros((4, 128), np.uint8)
     hll_add(registers, np.array([], np.int64), np.array([], np.uint64))
     assert not registers.any()
+
+
+def test_elicitation_is_counted_per_task_answered_in_prose_and_on_new_prompts() -> None:
+    """A ReAct agent's "think step by step" on every step, or a tool call, is not a task asking for a trace."""
+    base = _batch(9, seed=3)
+    cot = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9]
+    turns = [1, 1, 3, 1, 1, 1, 1, 1, 1]  # the third continues a conversation
+    tool_results = [0, 0, 0, 2, 0, 0, 0, 0, 0]  # the fourth is a tool loop's step
+    tool_call = [False, False, False, False, True, None, False, False, False]  # the fifth answers with a tool call
+    prompt = [1, 2, 3, 4, 5, 6, 7, 1, 8]  # the eighth repeats the first task's prompt
+    batch = (base.set_column(base.schema.get_field_index("account_id"), "account_id", pa.array(["a"] * 9))
+             .set_column(base.schema.get_field_index("cot_score"), "cot_score", pa.array(cot, pa.float32()))
+             .set_column(base.schema.get_field_index("n_user_turns"), "n_user_turns", pa.array(turns, pa.int32()))
+             .set_column(base.schema.get_field_index("n_tool_results"), "n_tool_results", pa.array(tool_results, pa.int32()))
+             .set_column(base.schema.get_field_index("has_tool_calls"), "has_tool_calls", pa.array(tool_call, pa.bool_()))
+             .set_column(base.schema.get_field_index("prompt_hash"), "prompt_hash", pa.array(prompt, pa.uint64())))
+    stats = AccountStats()
+    stats.update(batch)
+    row = stats.get().to_pylist()[0]
+    assert row["tasks"] == 7
+    # tasks 1, 2, 6 (no logged answer) and 9 ask in words and got prose; 8 repeats 1's prompt
+    assert row["elicited_tasks"] == pytest.approx(4, abs=0.1)

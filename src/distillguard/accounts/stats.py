@@ -53,17 +53,17 @@ FEATURE_SCHEMA = pa.schema([
 """The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group)."""
 
 
-def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray, reasoning_share: np.ndarray
-                   ) -> np.ndarray:
-    """Per exchange: a task (a conversation's first request) that asks in words for the reasoning and got some back.
+def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
+    """Per exchange: a task (a conversation's first request) that asks in words for the reasoning, answered in prose.
 
     Counted once per task, not per step of a conversation or tool loop (an agent
     framework's system prompt that says "think step by step" rides along on every
-    call), and only where the answer could carry a trace: not a bare tool call
-    (an agent's step returns an action, not the reasoning), unless it came with
-    reasoning. A request without a logged response counts (the answer is unknown).
+    call), and only where the answer could carry the trace the words ask for: not a
+    tool call (an agent's step returns an action; thinking that comes with it was
+    asked for by the parameters, which their own terms count). A request without a
+    logged response counts (the answer is unknown).
     """
-    return (cot >= ELICITATION_THRESHOLD) & ~continuation & (~tool_call | (reasoning_share > 0))
+    return (cot >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
 def blob_size(precision: int = 7) -> int:
@@ -136,7 +136,7 @@ class AccountStats:
         origin = self.intel.origins(batch.column("ip"))[order]
         continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
-        elicited_task = elicited_tasks(cot, continuation, tool_call, col("reasoning_share"))
+        elicited_task = elicited_tasks(cot, continuation, tool_call)
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,

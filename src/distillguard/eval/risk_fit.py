@@ -48,8 +48,8 @@ from distillguard.ingest import RejectSink, read_accounts
 from distillguard.policy import EstablishedStanding, load_policy
 from distillguard.store import Store
 
-FEATURES_FILE = "account-features-v4.parquet"
-POOLED_FILE = "pooled-features-v5.parquet"
+FEATURES_FILE = "account-features-v5.parquet"
+POOLED_FILE = "pooled-features-v6.parquet"
 _TIME = pa.timestamp("us", tz="UTC")
 _CONTEXT = ("category", "verification", "created_at")
 SNAPSHOT_HOURS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
