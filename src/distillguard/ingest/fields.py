@@ -259,7 +259,7 @@ def extra_json(obj: dict[str, Any], known: frozenset[str]) -> str | None:
     except TypeError as e:  # orjson.JSONEncodeError: nested past its 254 levels, or an integer past 64 bits
         for key, value in rest.items():
             try:
-                orjson.dumps(value, default=str, option=_DUMPS_OPTS)
+                orjson.dumps({key: value}, default=str, option=_DUMPS_OPTS)  # at its depth in ``extra``
             except TypeError:
                 raise RecordError(f"not writable as JSON ({e})", str(key)) from None
         raise
