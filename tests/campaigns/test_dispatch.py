@@ -90,7 +90,8 @@ def test_slices_of_one_pool_are_linked_and_independent_pools_and_users_are_not()
     assert _components(linked_by_dispatch(_cells(groups, events), recent), len(groups)) == parts
 
 
-def _harvest(events: list[tuple[str, int]]) -> tuple[pa.Table, Indicators]:
+def _harvest(events: list[tuple[str, int]], clients: dict[str, str] | None = None) -> tuple[pa.Table, Indicators]:
+    """Harvest traffic of ``events``; ``clients`` gives each account's client indicator (none when None)."""
     table = pa.Table.from_pylist([{
         "account_id": account, "ts": t, "ip": f"100.{n % 250}.{n // 250}.1", "user_agent": "ua", "tls_ja4": "t13d",
         "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95, "reasoning_requested": 1.0,
@@ -102,27 +103,43 @@ def _harvest(events: list[tuple[str, int]]) -> tuple[pa.Table, Indicators]:
     code = {a: i for i, a in enumerate(accounts)}
     starts = pl.DataFrame({"i": [code[a] for a, _ in events], "t": [t for _, t in events]},
                           schema={"i": pl.UInt32, "t": pl.Int64})
-    empty = pl.DataFrame(schema={"i": pl.UInt32, "family": pl.String, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
-    return table, Indicators(pl.Series("account_id", accounts), empty, starts)
+    shown = clients or {}
+    rows = pl.DataFrame({
+        "i": [code[a] for a in shown], "family": ["client"] * len(shown), "kind": ["client"] * len(shown),
+        "h": [int.from_bytes(c.encode()[:8].ljust(8, b"\0"), "little") for c in shown.values()],
+        "x": [1.0] * len(shown),
+    }, schema={"i": pl.UInt32, "family": pl.String, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+    return table, Indicators(pl.Series("account_id", accounts), rows, starts)
 
 
 def test_cells_handed_conversations_in_one_cyclic_order_become_one_campaign() -> None:
     pool = [f"pool-{k:02d}" for k in range(24)]
     events = _cyclic(pool, 20, 400, seed=7)
-    traffic, indicators = _harvest(events)
+    traffic, indicators = _harvest(events, {a: f"client-{k % 3}" for k, a in enumerate(pool)})
     stats = AccountStats()
     stats.update(traffic)
     cells = {f"c{k}": pool[6 * k: 6 * k + 6] for k in range(4)}
     fleets = merge_pools(cells, stats, indicators, CAMPAIGN_SETTINGS)
     assert [f.members for f in fleets.values()] == [pool]
     assert next(iter(fleets.values())).reason == "4 linked groups are handed conversations in one cyclic order"
-    # the cells share nothing else: linked inside only (a payment fingerprint each)
+    # the cells share nothing but the operator's clients: linked inside only (a payment fingerprint each)
     edges = pl.DataFrame([{"a": m[i], "b": m[j], "weight": 0.9, "families": ["payment=0.9"]}
                           for m in cells.values() for i in range(len(m)) for j in range(i + 1, len(m))])
     result = find_campaigns(edges, stats, indicators=indicators, min_risk=FLAG_RISK)
     assert [sorted(c.members) for c in result.campaigns] == [pool]
     detectors = {e.detector for e in result.campaigns[0].evidence}
     assert {"fleet_pool", "round_robin"} <= detectors
+
+
+def test_a_cyclic_order_alone_does_not_join_cells_that_share_no_infrastructure() -> None:
+    """Two operations dealing in cycles of one period (an eval harness going round its lab's accounts beside a
+    harvester's round robin) interleave by chance; they leave through their own proxies and clients."""
+    pool = [f"pool-{k:02d}" for k in range(24)]
+    traffic, indicators = _harvest(_cyclic(pool, 20, 400, seed=7), {a: f"client-{k // 6}" for k, a in enumerate(pool)})
+    stats = AccountStats()
+    stats.update(traffic)
+    cells = {f"c{k}": pool[6 * k: 6 * k + 6] for k in range(4)}
+    assert merge_pools(cells, stats, indicators, CAMPAIGN_SETTINGS) == {}
 
 
 def test_the_order_counts_not_the_spacing() -> None:

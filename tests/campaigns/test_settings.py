@@ -25,6 +25,7 @@ BEFORE_ISSUE_12 = {
         "pool_datacenter": 0.5, "pool_min": 3.0, "pool_rate": 0.5, "pool_purity": 0.5,
         "dispatch": {"min_repeats": 5, "min_rate": 0.5, "max_p": 1e-6, "candidate_rate": 0.3, "neighbours": 6,
                      "max_events": 2000},
+        "dispatch_families": ("network", "client"),
         "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5},
         "seed": 0,
     },
@@ -47,7 +48,8 @@ BEFORE_ISSUE_12 = {
     },
 }
 """The values the settings dataclasses held in code before they moved to ``default.yaml``, with the behaviour
-family of issue 13 (``params`` candidates, ``hubs``, ``hub_min``) and its one-customer rule (``customer``)."""
+family of issue 13 (``params`` candidates, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
+infrastructure a dispatch fleet must share (``dispatch_families``)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:

@@ -425,7 +425,8 @@ def merge_pools(
     campaign each cell has sent a handful of requests, too few to score alone;
     pooled, the fleet is plain to see. Cells fed by one load balancer keep
     handing conversations over in the same order
-    (:func:`~distillguard.campaigns.dispatch.linked_by_dispatch`).
+    (:func:`~distillguard.campaigns.dispatch.linked_by_dispatch`) and leave
+    through the same proxies or clients (:func:`_sharing_infrastructure`).
     """
     ids = list(cells)
     if len(ids) < 2:
@@ -456,6 +457,7 @@ def merge_pools(
         kinds += [kind] * len(found)
     dealt = linked_by_dispatch(indicators.starts.join(member_of, on="i").select(
         pl.col("c").alias("cell"), pl.col("i").alias("a"), "t"), settings.dispatch)
+    dealt = _sharing_infrastructure(dealt, member_of, indicators, settings)
     pairs += dealt
     kinds += ["dispatch"] * len(dealt)
     if not pairs:
@@ -476,6 +478,35 @@ def merge_pools(
             sorted(m), sizes[label], tuple(k for k in (*settings.pool_kinds, "dispatch") if k in through[label]))
         for label, m in merged.items()
     }
+
+
+def _sharing_infrastructure(pairs: list[tuple[int, int]], member_of: pl.DataFrame, indicators: Indicators,
+                            settings: CampaignSettings) -> list[tuple[int, int]]:
+    """The ``pairs`` of cells whose pooled indicators agree (``merge_min``) in one of ``dispatch_families``.
+
+    One operator's load balancer deals conversations to accounts that leave through its proxies and
+    clients; two unrelated operations that each deal in a cycle of a similar period (an eval harness
+    going round its lab's accounts beside a harvester's round robin) interleave by chance and share
+    none of them.
+    """
+    if not pairs:
+        return pairs
+    a, b = np.array(pairs, np.int64).T
+    cells = np.unique(np.r_[a, b])
+    pooled = (
+        indicators.table.filter(pl.col("family").cast(pl.String).is_in(settings.dispatch_families))
+        .join(member_of.filter(pl.col("c").is_in(cells.tolist())), on="i")
+        .group_by("family", "c", "h").agg(pl.col("x").cast(pl.Float64).sum())
+        .with_columns((pl.col("x") / (pl.col("x") ** 2).sum().sqrt().over("family", "c")).alias("v"))
+    )
+    agree = np.zeros(len(a), bool)
+    size = int(cells.max()) + 1
+    for _, rows in pooled.group_by("family"):
+        k = rows.get_column("h").rank("dense").to_numpy() - 1
+        vectors = sparse.csr_array((rows.get_column("v").to_numpy(), (rows.get_column("c").to_numpy(), k)),
+                                   shape=(size, int(k.max()) + 1))
+        agree |= np.asarray(vectors[a].multiply(vectors[b]).sum(axis=1)).ravel() >= settings.merge_min
+    return [(int(x), int(y)) for x, y in zip(a[agree], b[agree])]
 
 
 def _member_codes(groups: dict[str, list[str]], indicators: Indicators) -> pl.DataFrame:

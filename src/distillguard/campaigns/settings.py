@@ -139,6 +139,8 @@ class CampaignSettings(_Tunables):
     value to be part of a fleet's pool (a popular client or cloud range is not)."""
     dispatch: DispatchSettings
     """When communities handed conversations in one cyclic order are one fleet."""
+    dispatch_families: Families
+    """... if their pooled indicators also agree (``merge_min``) in one of these families."""
     customer: CustomerSettings
     """When a community is one verified customer, not a campaign."""
     seed: int = Field(ge=0)
