@@ -37,15 +37,13 @@ import pyarrow.parquet as pq
 from scipy.optimize import minimize
 
 from distillguard.accounts import AccountStats, IpIntel
-from distillguard.accounts.risk import RiskWeights, account_age_days, risk_terms, term_matrix
+from distillguard.accounts.risk import RiskWeights, risk_terms, term_matrix
 from distillguard.analysis.ingest import ingest
 from distillguard.analysis.stats import account_features, stored_batches
 from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
-from distillguard.core.schema import VERIFICATIONS
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.ingest import RejectSink, read_accounts
-from distillguard.policy import EstablishedStanding, load_policy
 from distillguard.store import Store
 
 FEATURES_FILE = "account-features-v5.parquet"
@@ -246,33 +244,7 @@ def load_samples(traffic_dir: Path, intel: IpIntel, cache: bool = True) -> tuple
         pooled.select(["category", "verification", "created_at"]), pooled.column("attack").to_numpy(zero_copy_only=False), kind,
         _with_snapshot(kind, pooled_snapshot), pooled.column("n_exchanges").to_numpy(), pooled_snapshot,
     )
-    return reviewed_apart(single), reviewed_apart(pooled_sample)
-
-
-def established(sample: AccountSample, standing: EstablishedStanding | None = None) -> np.ndarray:
-    """Rows (accounts or pooled groups) the policy's standing reviews instead of degrading (verified, old enough).
-
-    ``standing`` defaults to the shipped policy's; a pooled group counts by its pooled record.
-    """
-    standing = standing if standing is not None else load_policy().standing.established
-    if standing is None:
-        return np.zeros(len(sample.is_attack), bool)
-    rank = {level: i for i, level in enumerate(VERIFICATIONS)}
-    verified = np.array([rank.get(v, -1) >= rank[standing.min_verification]
-                         for v in sample.context.column("verification").to_pylist()])
-    age = account_age_days(sample.features, sample.context)
-    return verified & (np.nan_to_num(age, nan=-1.0) >= standing.min_age_days)
-
-
-def reviewed_apart(sample: AccountSample) -> AccountSample:
-    """``sample`` without the legitimate rows the policy reviews by standing (:func:`established`).
-
-    Their risk decides nothing: an established customer not linked to a campaign is
-    reviewed whatever its risk, so a business whose every request asks for worked
-    reasoning (a tutoring product) must not teach the model that asking for reasoning
-    is benign, nor set the bias. Established *attack* accounts (aged, bought) stay.
-    """
-    return subset(sample, ~(established(sample) & ~sample.is_attack))
+    return single, pooled_sample
 
 
 def _with_snapshot(group: np.ndarray, snapshot: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Rules as data: risk and context → action."""
 
-from distillguard.policy.rules import DecisionContext, EstablishedStanding, Policy, Rule, decide, load_policy
+from distillguard.policy.rules import DecisionContext, Policy, Rule, decide, load_policy
 
-__all__ = ["DecisionContext", "EstablishedStanding", "Policy", "Rule", "decide", "load_policy"]
+__all__ = ["DecisionContext", "Policy", "Rule", "decide", "load_policy"]
