@@ -17,11 +17,14 @@ from distillguard.accounts.risk import (
     RESPONSES,
     TERM_SIGNS,
     default_weights,
+    elicitation_llr,
     load_weights,
     missing_inputs,
     risk_terms,
+    term_matrix,
 )
 from distillguard.analysis import analyze
+from distillguard.analysis.stats import POPULATION_COLUMNS
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.config import load_settings
 from distillguard.config.settings import with_overrides
@@ -39,6 +42,7 @@ def _profile(n: int, *, cot: float, continuation: float, novelty: float, active:
         "ip_rotation": 0.01, "datacenter_share": datacenter, "vpn_share": 0.0, "tor_share": 0.0,
         "distinct_templates": templates, "top_capability": "reasoning",
         "tasks": n * (1.0 - continuation), "elicited_tasks": n * (1.0 - continuation) * cot * novelty,
+        **dict.fromkeys(POPULATION_COLUMNS, 0.0),  # as analysis joins them: judged against the population
     }
 
 
@@ -68,12 +72,24 @@ def test_weights_on_the_wrong_side_or_missing_are_rejected() -> None:
         load_weights("bias: [", "test.yaml")
 
 
-def test_risk_depends_on_shares_not_on_volume() -> None:
+def test_risk_depends_on_shares_and_on_the_count_of_eliciting_tasks_only() -> None:
     harvester = {"cot": 0.95, "continuation": 0.0, "novelty": 1.0, "active": 120.0, "span": 160.0, "datacenter": 1.0}
-    small, large = _profile(400, **harvester), _profile(40_000, **harvester)
+    small, large = _profile(400, templates=50, **harvester), _profile(40_000, templates=5_000, **harvester)
     risk, _ = score_accounts(_table([small, large]), CONTEXT)
     assert risk[0] >= 0.7 and risk[1] >= 0.7
-    assert abs(risk[0] - risk[1]) < 0.01  # only the evidence factor (400 vs 40,000 requests) differs
+    assert risk[1] > risk[0]  # 38,000 eliciting tasks are more evidence than 380
+    shipped = default_weights()
+    counts = {"elicitation_evidence": 0.0, "single_template": 0.0}  # counts, not shares (templates per request)
+    shares_only = shipped.model_copy(update={"weights": {**shipped.weights, **counts}})
+    risk, _ = score_accounts(_table([small, large]), CONTEXT, weights=shares_only)
+    assert 0.0 <= risk[1] - risk[0] < 0.05  # the rest differs only by the evidence factor (0.976 vs 1.000)
+
+
+def test_the_elicitation_evidence_is_a_likelihood_ratio_of_counts() -> None:
+    """Six tasks of six asking for the reasoning say more than six of sixty; a share near the base rate says nothing."""
+    llr = elicitation_llr(np.array([6.0, 6.0, 8.0, 0.0]), np.array([6.0, 60.0, 100.0, 50.0]))
+    assert llr[0] > 7.0 and llr[1] < 0.0 and llr[2] < 0.0 and llr[3] < 0.0
+    assert elicitation_llr(np.array([60.0]), np.array([60.0]))[0] == pytest.approx(10 * llr[0])
 
 
 def test_hard_negatives_score_below_a_harvester() -> None:
@@ -85,8 +101,7 @@ def test_hard_negatives_score_below_a_harvester() -> None:
     risk, evidence = score_accounts(_table([harvester, rerun_benchmark, agentic, batch_job]), context)
     assert risk[0] >= 0.7
     assert (risk[1:] < 0.7).all(), risk
-    reasons = [e.reason for e in evidence[0]]
-    assert any("of 2,000 requests ask in words for the full reasoning" in r for r in reasons), reasons
+    assert evidence[0] and all(e.detector.startswith("account.") for e in evidence[0])
 
 
 def test_pooled_accounts_add_coordination() -> None:
@@ -151,12 +166,6 @@ COMPLETE_CONTEXT = pa.table({
     "verification": ["email", "phone", "business", None, "none", "email"],  # a record without verification is weak
     "created_at": pa.array([START - timedelta(days=d) for d in (400, 3, 90, 700, 1, 30)], pa.timestamp("us", tz="UTC")),
 })
-BEFORE_RENORMALISATION = {  # score_accounts(COMPLETE, COMPLETE_CONTEXT) before missing inputs were renormalised
-    "account": [0.9983842366173892, 0.1610138500169791, 0.01802535405221299, 0.03268241590709696,
-                0.11256048740573889, 0.000207903712192865],
-    "campaign": [0.9520465328399217, 0.010072284648001166, 0.0014706526166565876, 0.02228185073589185,
-                 0.9473813281126438, 0.0014739153150035436],
-}
 NO_RECORDS = pa.table({"category": pa.array([None, None], pa.string()),  # as analysis builds it without records
                        "verification": pa.array([None, None], pa.string()),
                        "created_at": pa.array([None, None], pa.timestamp("us", tz="UTC"))})
@@ -170,9 +179,13 @@ def _request_only(n: int, *, cot: float, active: float, datacenter: float = 0.0)
 
 
 @pytest.mark.parametrize("model", ["account", "campaign"])
-def test_complete_logs_score_as_before_renormalisation(model: str) -> None:
-    risk, evidence = score_accounts(COMPLETE, COMPLETE_CONTEXT, weights=default_weights(model))  # type: ignore[arg-type]
-    assert risk.tolist() == pytest.approx(BEFORE_RENORMALISATION[model], rel=1e-12, abs=0.0)
+def test_complete_logs_score_the_plain_logistic_model(model: str) -> None:
+    """Nothing missing: every factor is 1, the risk is the logistic of the weighted terms (as the fit computes it)."""
+    weights = default_weights(model)  # type: ignore[arg-type]
+    risk, evidence = score_accounts(COMPLETE, COMPLETE_CONTEXT, weights=weights)
+    terms = risk_terms(COMPLETE, COMPLETE_CONTEXT)
+    logit = term_matrix(terms, COMPLETE) @ np.array([weights.weights[t.name] for t in terms]) + weights.bias
+    assert risk.tolist() == pytest.approx((1.0 / (1.0 + np.exp(-logit))).tolist(), rel=1e-12, abs=0.0)
     assert not [e for found in evidence for e in found if e.detector == "risk.missing_inputs"]
 
 
@@ -187,24 +200,25 @@ def test_missing_inputs_are_read_from_the_fingerprint_and_the_account_records() 
     assert missing_inputs(features, None)[ACCOUNT_RECORD].tolist() == [True, True]
 
 
-def test_request_side_evidence_crosses_the_threshold_when_missing_inputs_are_renormalised() -> None:
+def test_request_side_evidence_is_renormalised_over_the_inputs_present() -> None:
     harvester = _request_only(1_000, cot=1.0, active=24)  # asks for the full reasoning on every request, all day
     benign = _request_only(1_000, cot=0.0, active=24, datacenter=1.0)  # a round-the-clock batch job
     risk, evidence = score_accounts(_table([harvester, benign]), NO_RECORDS)
-    assert risk[0] >= 0.7 > risk[1], risk
-    # read as zeros (no reasoning in the output, an ordinary verified account), the same inputs kept it under
+    assert risk[0] > risk[1], risk
+    # read as zeros (no reasoning in the output, an ordinary verified account), the same inputs score lower
     as_zeros = _table([{**harvester, "mean_output_len": 300.0}])
     zeros, _ = score_accounts(as_zeros, pa.table({"category": ["individual"], "verification": ["phone"]}))
-    assert zeros[0] < 0.7
+    assert zeros[0] < risk[0]
     # the distillation side's present evidence, rescaled by its weight mass over the mass present
     w = default_weights()
     absent = {"reasoning_harvest", "cover_category", "weak_verification"}
     distill = {name: v for name, v in w.weights.items() if TERM_SIGNS[name] > 0}
     scale = sum(distill.values()) / sum(v for name, v in distill.items() if name not in absent)
-    terms = {t.name: float(t.values[0]) for t in risk_terms(_table([harvester]), NO_RECORDS.slice(0, 1))}
+    found = risk_terms(_table([harvester]), NO_RECORDS.slice(0, 1))
+    terms = dict(zip([t.name for t in found], term_matrix(found, _table([harvester]))[0]))  # evidence factor applied
     for_it = sum(w.weights[name] * terms[name] for name in distill if name not in absent)
     against = sum(w.weights[name] * terms[name] for name in w.weights if TERM_SIGNS[name] < 0)
-    logit = (for_it * scale + against) * 1_000 / 1_010 + w.bias
+    logit = for_it * scale + against + w.bias
     assert risk[0] == pytest.approx(1.0 / (1.0 + np.exp(-logit)), rel=1e-12)
     missing = [e for e in evidence[0] if e.detector == "risk.missing_inputs"]
     assert [e.reason for e in missing] == [
@@ -223,9 +237,11 @@ def test_the_missing_inputs_evidence_names_only_what_is_missing() -> None:
     reasons = [[e.reason for e in found if e.detector == "risk.missing_inputs"] for found in evidence]
     assert reasons[0][0].startswith("no responses in the log: risk from the requests and the account record only")
     assert reasons[1][0].startswith("no account record in the log: risk from the traffic only")
-    # the campaign model gives no weight to the reasoning share: only the missing record is said
+    # a model that gives no weight to the reasoning share: only the missing record is said
     pooled = features.append_column("n_accounts", pa.array([30, 30]))
-    _, pooled_evidence = score_accounts(pooled, context, weights=default_weights("campaign"))
+    campaign = default_weights("campaign")
+    no_share = campaign.model_copy(update={"weights": {**campaign.weights, "reasoning_harvest": 0.0}})
+    _, pooled_evidence = score_accounts(pooled, context, weights=no_share)
     assert not [e for e in pooled_evidence[0] if e.detector == "risk.missing_inputs"]
     assert [e.reason.split(":")[0] for e in pooled_evidence[1] if e.detector == "risk.missing_inputs"] == [
         "no account record in the log"]
@@ -285,14 +301,17 @@ def _request_only_log(path: Path) -> Path:
     return path
 
 
-def test_the_pipeline_flags_a_harvester_from_a_request_only_log(tmp_path: Path) -> None:
+def test_the_pipeline_reviews_a_harvester_from_a_request_only_log(tmp_path: Path) -> None:
     log = _request_only_log(tmp_path / "exchanges.jsonl")
     settings = with_overrides(load_settings(None, environ={}), "test", db=tmp_path / "store.duckdb")
     result = analyze(settings, load_policy(), load_campaign_settings(None), IpIntel(), [log], [], tmp_path / "out")
     assert result.assessment is not None
     decisions = {d.account_id: d for d in result.assessment.decisions}
     harvester, traveller = decisions["acct_harvest"], decisions["acct_travel"]
-    assert harvester.risk >= 0.7 and harvester.action != "allow", harvester
-    assert traveller.risk < 0.4 and traveller.action == "allow", traveller
+    # one account, one address, fifteen prompt templates: the refitted account model reviews it (monitor) rather
+    # than flags it on its own; what the log lacks is said, and it is far above the traveller
+    assert harvester.risk > 0.3 and harvester.action != "allow", harvester
+    assert traveller.risk < 0.05 and traveller.action == "allow", traveller
     for decision in (harvester, traveller):
-        assert decision.reasons[-1].startswith("no responses, no account record in the log: risk from the request side")
+        assert decision.reasons[-1].startswith(
+            "no responses, no account record, no TLS fingerprints in the log: risk from the request side")
