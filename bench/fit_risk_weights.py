@@ -1,15 +1,25 @@
 """Refit the account and campaign risk weights (``accounts/data/*_weights.yaml``) and score them on held-out traffic.
 
-Calibration traffic comes from the scenario variants ``det-train-*`` and is
-never scored; the test traffic (``dev``, ``det-test-*``) is never fitted on::
+Calibration traffic comes from the scenario variants ``det-train-*`` and a
+drawn world of every attack and hard-negative family (seed 11), and is never
+scored; the test traffic (``dev``, ``det-test-*``) is never fitted on. How
+the fitting procedure generalises to families it never saw is measured apart,
+fold by fold, by ``bench/generalize.py``::
 
     for s in det-train-small det-train-shift det-train-evals det-train-day det-test-wide det-test-timing; do
       .venv/bin/distillguard simulate --scenario src/distillguard/sim/scenarios/$s.yaml \\
         --corpus ../shared/data/prompts --intel ../shared/data/intel --out runs/$s/traffic
     done
+    attacks=reasoning-harvest,agentic-harvest,coding-pivot,reseller-hydra,aged-accounts,non-english
+    attacks=$attacks,rubric-grading,trace-reconstruction,thinking-budget,consumer-mimic
+    negatives=consumer-chat,vpn-users,students,agentic-devs,enterprise-batch,benchmark-evals,tutoring
+    negatives=$negatives,research-evals,translation,agent-frameworks,phone-app
+    .venv/bin/distillguard simulate --seed 11 --families $attacks --negatives $negatives \\
+      --corpus ../shared/data/prompts --intel ../shared/data/intel --out runs/families-11/traffic
     .venv/bin/python bench/fit_risk_weights.py --write \\
       --train runs/det-train-small/traffic runs/det-train-shift/traffic runs/det-train-evals/traffic \\
-        runs/det-train-day/traffic --test runs/dev/traffic runs/det-test-wide/traffic runs/det-test-timing/traffic
+        runs/det-train-day/traffic runs/families-11/traffic \\
+      --test runs/dev/traffic runs/det-test-wide/traffic runs/det-test-timing/traffic
 
 The account model is fitted on single accounts and pooled groups over their
 whole traffic; the campaign model on pooled groups over their whole traffic
