@@ -184,3 +184,27 @@ def test_one_verified_established_organisation_is_a_customer_not_a_campaign(
                             min_risk=FLAG_RISK)
     assert (result.campaigns == []) is customer
     assert not customer or result.campaign_of == {}
+
+
+def test_cells_of_verified_accounts_paying_with_their_own_cards_but_linked_together_are_a_campaign() -> None:
+    """An operator of bought, verified, aged accounts gives each cell a card: linked cells are not one customer."""
+    stats = AccountStats()
+    stats.update(_traffic("cell", 24, 6, harvester=True))
+    ids = [f"cell-{a}" for a in range(24)]
+    context = pa.table({
+        "account_id": ids, "category": ["enterprise"] * 24, "verification": ["id_document"] * 24,
+        "created_at": pa.array([T0 - timedelta(days=400)] * 24, pa.timestamp("us", tz="UTC")),
+    })
+    card = pl.DataFrame({"i": list(range(24)), "family": ["payment"] * 24, "kind": ["payment"] * 24,
+                         "h": [98] * 12 + [99] * 12, "x": [1.0] * 24},
+                        schema={"i": pl.UInt32, "family": pl.String, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+    indicators = Indicators(pl.Series("account_id", ids), card)
+    first = [{**e, "a": e["a"].replace("x-", "cell-"), "b": e["b"].replace("x-", "cell-")} for e in _clique("x", 12, 0.9)]
+    second = [{"a": f"cell-{12 + int(e['a'][2:])}", "b": f"cell-{12 + int(e['b'][2:])}", "weight": e["weight"],
+               "families": e["families"]} for e in _clique("x", 12, 0.9)]
+    across = [{"a": f"cell-{k}", "b": f"cell-{12 + k}", "weight": 0.3, "families": ["behaviour=0.6", "client=0.5"]}
+              for k in range(3)]
+    result = find_campaigns(pl.DataFrame(first + second + across), stats, context, indicators=indicators,
+                            min_risk=FLAG_RISK)
+    assert result.campaigns
+    assert len(result.campaign_of) == 24

@@ -122,7 +122,7 @@ def find_campaigns(
         return CampaignResult([], {}, {})
     communities = detect_communities(edges, settings.seed)
     if indicators is not None and context is not None:
-        for cid in one_customer(communities.cells, stats, context, indicators, settings.customer):
+        for cid in one_customer(communities.cells, stats, context, indicators, settings.customer, edges):
             del communities.cells[cid]
     groups = {cid: m for cid, m in communities.cells.items() if len(m) >= settings.min_accounts}
     fleets: list[Fleet] = []
@@ -187,7 +187,7 @@ def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
 
 def one_customer(
     cells: dict[str, list[str]], stats: AccountStats, context: pa.Table, indicators: Indicators,
-    settings: CustomerSettings,
+    settings: CustomerSettings, edges: pl.DataFrame,
 ) -> list[str]:
     """The communities of ``cells`` that are one verified customer, not a campaign.
 
@@ -199,7 +199,9 @@ def one_customer(
     hold one of ``verifications`` and were created ``min_age_days`` before the
     community's first request. Its members keep their own risk; a community
     that also holds accounts of someone else (a campaign linked to the
-    customer by attack evidence) is not one customer.
+    customer by attack evidence) is not one customer, nor is one linked by
+    ``edges`` to accounts outside it that pay otherwise: an operator's cells of
+    bought, verified accounts each share a card, and link to each other.
     """
     payment = indicators.table.filter(pl.col("kind").cast(pl.String) == "payment").group_by("i").agg(
         pl.col("h").unique())
@@ -211,6 +213,8 @@ def one_customer(
     candidates = {cid: m for cid, m in cells.items()
                   if len({cards.get(a) for a in m}) == 1 and len(cards.get(m[0], ())) == 1
                   and sum(a in verified for a in m) >= settings.min_verified * len(m)}
+    for cid in _linked_to_other_payers(candidates, cards, edges):
+        del candidates[cid]
     if not candidates:
         return []
     first = stats.pool(candidates).get().column("first_seen").to_pylist()
@@ -220,6 +224,20 @@ def one_customer(
         established = sum(a in verified and created.get(a) is not None and created[a] <= cutoff for a in members)
         if established >= settings.min_verified * len(members):
             found.append(cid)
+    return found
+
+
+def _linked_to_other_payers(
+    candidates: dict[str, list[str]], cards: dict[str, tuple[int, ...]], edges: pl.DataFrame
+) -> set[str]:
+    """The candidate communities with an edge to an account outside them that pays with another card (or none)."""
+    owner = {a: cid for cid, members in candidates.items() for a in members}
+    found = set()
+    for a, b in edges.select("a", "b").iter_rows():
+        for inside, outside in ((a, b), (b, a)):
+            cid = owner.get(inside)
+            if cid is not None and owner.get(outside) != cid and cards.get(outside) != cards.get(inside):
+                found.add(cid)
     return found
 
 
