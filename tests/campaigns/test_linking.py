@@ -100,35 +100,36 @@ def test_conversation_starts_are_opening_requests_only(tmp_path: Path) -> None:
 
 @pytest.fixture
 def budgets(tmp_path: Path) -> Iterator[Store]:
-    """Operator accounts that share only a datacenter exit pool and a thinking budget, beside VPN users."""
+    """Operator accounts that share only a prompt template and a thinking budget, beside VPN users."""
     rows, templates, acc = [], [], []
     i = 0
 
-    def add(account_id: str, slot: int, n: int, **over: object) -> None:
+    def add(account_id: str, slot: int, n: int, template: int | None = None, **over: object) -> None:
         nonlocal i
         acc.append(account(account_id, created_at=T0 - timedelta(days=2 + slot)))
         for k in range(n):
             rows.append(exchange(i, account_id=account_id, ts=T0 + timedelta(hours=3 * slot, minutes=10 * k),
                                  **{key: (v(k) if callable(v) else v) for key, v in over.items()}))
-            templates.append(1000 + i)
+            templates.append(template or 1000 + i)
             i += 1
 
     # 30 ordinary users on their own addresses and clients, the SDK's default parameters
     for u in range(30):
         add(f"user-{u}", u, 10, ip=f"81.2.{u}.7", user_agent=f"app/{u}")
-    # 8 operator accounts: one client each, two shared datacenter exits, one thinking budget on every request
+    # 8 operator accounts: a new residential exit per request, a client each, one template, one thinking budget
     for a in range(8):
-        add(f"op-{a}", 30 + a, 10, ip=lambda k: f"198.51.100.{k % 2 + 1}", user_agent=f"rot/{a}", thinking_budget=12_000)
-    # 8 VPN users behind one exit, who set that same budget once in twenty requests
+        add(f"op-{a}", 30 + a, 10, template=42, ip=lambda k, a=a: f"100.{a}.{k}.1", user_agent=f"rot/{a}",
+            thinking_budget=12_000)
+    # 8 VPN users behind one exit who set that same budget: the first four once in twenty requests, the others always
     for v in range(8):
         add(f"vpn-{v}", 40 + v, 20, ip="192.0.2.9", user_agent=f"vpn-app/{v}",
-            thinking_budget=lambda k: 12_000 if k == 0 else None)
+            thinking_budget=lambda k, v=v: 12_000 if k == 0 or v >= 4 else None)
     store = _store(tmp_path, rows, templates, acc)
     yield store
     store.close()
 
 
-def test_shared_request_parameters_link_operator_accounts_without_shared_clients(budgets: Store) -> None:
+def test_shared_request_parameters_link_operator_accounts_and_an_exit_with_them_does_not(budgets: Store) -> None:
     edges = link_accounts(load_indicators(budgets))
     linked = {x for pair in edges.select("a", "b").iter_rows() for x in pair}
     assert linked == {f"op-{a}" for a in range(8)}

@@ -15,7 +15,8 @@ BEFORE_ISSUE_12 = {
     "link": {
         "max_full": 10, "cycles": 3,
         "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
-        "family_min": 0.3, "min_families": 2, "strong_families": {"payment": 0.6, "partner": 0.6},
+        "family_min": 0.3, "min_families": 2, "weak_families": ("network", "behaviour"),
+        "strong_families": {"payment": 0.6, "partner": 0.6},
         "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20, "top_k": 32, "chunk": 250_000, "seed": 0,
     },
     "cluster": {
@@ -48,7 +49,7 @@ BEFORE_ISSUE_12 = {
     },
 }
 """The values the settings dataclasses held in code before they moved to ``default.yaml``, with the behaviour
-family of issue 13 (``params`` candidates, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
+family of issue 13 (``params`` candidates, ``weak_families``, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
 infrastructure a dispatch fleet must share (``dispatch_families``)."""
 
 

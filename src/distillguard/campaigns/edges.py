@@ -5,7 +5,9 @@ families (network, client, template, payment, signup, timing, partner,
 behaviour), or a strong family alone (a payment fingerprint, an indicator a
 partner reported). An address shared by hundreds of unrelated accounts (a
 university NAT, a VPN exit) weighs little, and the network family alone never
-links anyone. In the families with a hub share (``hubs``), an indicator shown
+links anyone; nor do the *weak families* together (``weak_families``: the
+users of one VPN exit or carrier NAT who also share an app's request
+parameters are no operation). In the families with a hub share (``hubs``), an indicator shown
 by more than that share of the accounts (and more than ``hub_min`` of them)
 is a hub: it makes no candidate pairs and is never matched, but still counts
 in the account's norm. Each family's vector is normalised per account, so two
@@ -59,6 +61,7 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
     sims: dict[str, np.ndarray] = {}
     strong = np.zeros(len(lo), bool)
     count = np.zeros(len(lo), np.int8)
+    solid = np.zeros(len(lo), np.int8)
     by_family = coded.partition_by("family", as_dict=True)
     families = [f for f in SCORE_ORDER if (f,) in by_family]
     for done, family in enumerate(families):
@@ -66,15 +69,17 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
         sim[sim < settings.family_min] = 0.0
         sims[family] = sim
         count += sim > 0
+        if family not in settings.weak_families:
+            solid += sim > 0
         bar = settings.strong_families.get(family)
         if bar is not None:
             strong |= sim >= bar
         left = len(families) - done - 1
         keep = strong | (count + left >= settings.min_families)
         if not keep.all():
-            lo, hi, strong, count = lo[keep], hi[keep], strong[keep], count[keep]
+            lo, hi, strong, count, solid = lo[keep], hi[keep], strong[keep], count[keep], solid[keep]
             sims = {f: s[keep] for f, s in sims.items()}
-    linked = strong | (count >= settings.min_families)
+    linked = strong | ((count >= settings.min_families) & (solid > 0))
     return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()})
 
 

@@ -60,6 +60,8 @@ class LinkSettings(_Tunables):
     """Similarity within a family that counts as evidence."""
     min_families: Positive
     """Families whose evidence links two accounts."""
+    weak_families: Families
+    """... at least one of them not among these (a shared exit and shared request parameters are not enough)."""
     strong_families: FamilyShares
     """Families whose similarity alone (above the value) links two accounts."""
     min_shared: Annotated[dict[str, Positive], _known(FAMILIES, "families")]
