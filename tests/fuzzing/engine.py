@@ -334,11 +334,11 @@ def fuzz_whole(r: random.Random, tmp: Path) -> None:
     if r.random() < 0.2:
         body = mangle(r, body)
     try:
-        out = transform_json(_APIS[name], body, r.choice([_STRIP, _SUMMARIZE]))
+        out, status = transform_json(_APIS[name], body, r.choice([_STRIP, _SUMMARIZE]))
     except Exception as e:
         raise Finding(f"{name} body: {type(e).__name__}: {e} on {body[:400]!r}") from e
-    if type(out) is not bytes:
-        raise Finding("transform_json returned something other than bytes")
+    if type(out) is not bytes or status not in (None, 502):
+        raise Finding(f"transform_json returned {type(out).__name__} with status {status!r}")
 
 
 #: Target → share of the cases (Parquet cases write a file through Arrow: slower, fewer).

@@ -60,7 +60,7 @@ def test_summary_is_short_deterministic_and_extractive() -> None:
 @pytest.mark.parametrize("api", APIS)
 def test_json_strip_removes_every_trace_and_keeps_the_answer(api: ApiFormat) -> None:
     body = json.dumps(WHOLE[api]()).encode()
-    out = transform_json(api, body, STRIP)
+    out = transform_json(api, body, STRIP).body
     assert REASONING not in out.decode() and "ENCRYPTED" not in out.decode() and "gAAAA" not in out.decode()
     assert ANSWER in out.decode()
     for key in (b'"thinking"', b'"reasoning_content"', b'"type":"reasoning"', b'"redacted_thinking"'):
@@ -69,7 +69,7 @@ def test_json_strip_removes_every_trace_and_keeps_the_answer(api: ApiFormat) -> 
 
 @pytest.mark.parametrize("api", APIS)
 def test_json_summarize_puts_the_summary_in_place(api: ApiFormat) -> None:
-    doc = json.loads(transform_json(api, json.dumps(WHOLE[api]()).encode(), SUMMARIZE))
+    doc = json.loads(transform_json(api, json.dumps(WHOLE[api]()).encode(), SUMMARIZE).body)
     if api is ApiFormat.ANTHROPIC:
         assert [b["type"] for b in doc["content"]] == ["thinking", "text"]
         assert doc["content"][0]["thinking"] == SUMMARY
@@ -84,7 +84,7 @@ def test_json_summarize_puts_the_summary_in_place(api: ApiFormat) -> None:
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"error": {"message": "overloaded"}}'])
 @pytest.mark.parametrize("api", APIS)
 def test_unknown_bodies_pass_unchanged(api: ApiFormat, body: bytes) -> None:
-    assert transform_json(api, body, STRIP) == body
+    assert transform_json(api, body, STRIP) == (body, None)
 
 
 @pytest.mark.parametrize("how", ["whole", "bytes", "random"])
@@ -236,7 +236,7 @@ def test_inline_reasoning_is_stripped_from_whole_answers(api: ApiFormat) -> None
         doc["choices"][0]["message"]["content"] = INLINE
     else:
         doc["output"][-1]["content"][0]["text"] = INLINE
-    out = transform_json(api, json.dumps(doc).encode(), STRIP).decode()
+    out = transform_json(api, json.dumps(doc).encode(), STRIP).body.decode()
     assert "think>" not in out and "Odd numbers" not in out and json.dumps("\n\n" + ANSWER) in out
 
 
@@ -298,3 +298,119 @@ def test_the_relay_passes_a_whole_stream_unchanged_and_ends_a_cut_one_with_an_er
     out = b"".join(relay.feed(p) for p in _split(body[: len(body) // 2], "random")) + relay.close()
     events = [e for e in SseParser().feed(out)]
     assert out.startswith(body[: len(out) - len(events[-1].raw)]) and "upstream stream ended" in events[-1].data
+
+
+# --- hostile or malformed upstream bodies (regressions of bench/fuzz.py findings) ----------------------
+
+SECRET = "SECRET-THOUGHT"
+
+
+def _deep(depth: int) -> str:
+    """JSON nested ``depth`` levels: orjson reads up to 1,024 but writes at most 254."""
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def _with_deep(event: tuple[str | None, dict | str], api: ApiFormat) -> tuple[str | None, str]:
+    """``event`` with a value too deep to write where it is kept (a chat chunk's delta: its envelope may go)."""
+    name, data = event
+    assert isinstance(data, dict)
+    doc = json.loads(json.dumps(data))
+    (doc["choices"][0]["delta"] if api is ApiFormat.CHAT else doc)["x"] = "@DEEP@"
+    return name, json.dumps(doc).replace('"@DEEP@"', _deep(300))
+
+
+def _error_shape(api: ApiFormat, doc: dict) -> bool:
+    if api is ApiFormat.ANTHROPIC:
+        return doc["type"] == "error" and doc["error"]["type"] == "api_error"
+    if api is ApiFormat.CHAT:
+        return set(doc) == {"error"} and doc["error"]["type"] == "server_error"
+    return doc["type"] == "error" and isinstance(doc["message"], str)
+
+
+@pytest.mark.parametrize("transform", [STRIP, SUMMARIZE], ids=["strip", "summarize"])
+@pytest.mark.parametrize("api", APIS)
+def test_a_whole_body_too_deep_to_write_becomes_a_502_in_the_apis_shape(api: ApiFormat,
+                                                                       transform: ReasoningTransform) -> None:
+    # fuzz whole_body:48
+    body = json.dumps(WHOLE[api]())[:-1].encode() + b', "x": ' + _deep(300).encode() + b"}"
+    out, status = transform_json(api, body, transform)
+    assert status == 502
+    doc = json.loads(out)
+    assert REASONING[:40] not in out.decode() and "ENCRYPTED" not in out.decode()
+    if api is ApiFormat.ANTHROPIC:
+        assert doc["type"] == "error" and doc["error"]["type"] == "api_error"
+    else:
+        assert doc["error"]["type"] == "bad_gateway"
+
+
+# the event re-encoded (renumbered, or the reasoning chunk itself) that carries the too-deep value
+_DEEP_AT = {ApiFormat.ANTHROPIC: 10, ApiFormat.CHAT: 1, ApiFormat.RESPONSES: 10}
+
+
+@pytest.mark.parametrize("how", ["whole", "bytes"])
+@pytest.mark.parametrize("transform", [STRIP, SUMMARIZE], ids=["strip", "summarize"])
+@pytest.mark.parametrize("api", APIS)
+def test_a_stream_event_too_deep_to_write_ends_the_stream_with_the_apis_error(
+        api: ApiFormat, transform: ReasoningTransform, how: str) -> None:
+    # fuzz sse:0 (chat), sse:331 (anthropic), sse:409 (responses)
+    events: list = list(STREAMS[api]())
+    events[_DEEP_AT[api]] = _with_deep(events[_DEEP_AT[api]], api)
+    body = sse(events)
+    out = _run(api, transform, body, _split(body, how))
+    assert out == _run(api, transform, body, [body])
+    parser = SseParser()
+    sent = [*parser.feed(out), *parser.close()]
+    assert REASONING[60:100] not in out.decode() and "ENCRYPTED" not in out.decode()
+    last = json.loads(sent[-1].data)
+    assert _error_shape(api, last)
+    assert all(not _error_shape(api, json.loads(e.data)) for e in sent[:-1])
+    if api is ApiFormat.RESPONSES:
+        assert [json.loads(e.data)["sequence_number"] for e in sent] == list(range(len(sent)))
+
+
+@pytest.mark.parametrize("transform", [STRIP, SUMMARIZE], ids=["strip", "summarize"])
+@pytest.mark.parametrize("index", [[0], {"i": 0}, "1", None, 1.5, True])
+def test_a_chat_choice_whose_index_is_no_integer_is_dropped(index: object, transform: ReasoningTransform) -> None:
+    # fuzz sse:18 (a list index), sse:1347 (a dict), sse:9810 (a str index held beside 0, then sorted)
+    events: list = list(STREAMS[ApiFormat.CHAT]())
+    for at, delta in ((3, {"reasoning_content": SECRET}), (5, {"content": f"<think>{SECRET}"})):
+        _, chunk = events[at]
+        events[at] = (None, {**chunk, "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
+    body = sse(events)
+    out = _run(ApiFormat.CHAT, transform, body, _split(body, "random"))
+    assert SECRET not in out.decode()
+    folded = collect_stream(ApiFormat.CHAT, out)
+    assert folded["text"] == ANSWER
+    assert out.decode().rstrip().endswith("data: [DONE]")
+
+
+@pytest.mark.parametrize("key", ["output_index", "content_index"])
+@pytest.mark.parametrize("value", [[1], {"i": 0}, 1.5])
+def test_a_responses_text_event_whose_indices_are_no_integers_is_dropped(key: str, value: object) -> None:
+    # fuzz sse:134 (a dict content_index), sse:1747 (a list)
+    events: list = list(STREAMS[ApiFormat.RESPONSES]())
+    name, delta = events[12]
+    events[12:12] = [(name, {**delta, key: value, "delta": f"<think>{SECRET}"}),
+                     ("response.output_text.done", {**delta, "type": "response.output_text.done", key: value,
+                                                    "text": f"<think>{SECRET}"})]
+    body = sse(events)
+    for transform in (STRIP, SUMMARIZE):
+        out = _run(ApiFormat.RESPONSES, transform, body, _split(body, "random"))
+        assert SECRET not in out.decode()
+        assert ANSWER in out.decode()
+
+
+@pytest.mark.parametrize("content, summary, expected", [
+    (1.5, [{"type": "summary_text", "text": REASONING}], [{"type": "summary_text", "text": SUMMARY}]),
+    (True, 0, []),
+    ([{"type": "reasoning_text", "text": REASONING}], 7, [{"type": "summary_text", "text": SUMMARY}]),
+])
+def test_a_responses_reasoning_item_whose_parts_are_no_list_is_summarised_from_its_lists(
+        content: object, summary: object, expected: list) -> None:
+    # fuzz whole_body:4390 ("content": 1.5)
+    doc = WHOLE[ApiFormat.RESPONSES]()
+    doc["output"][0] |= {"content": content, "summary": summary}
+    out, status = transform_json(ApiFormat.RESPONSES, json.dumps(doc).encode(), SUMMARIZE)
+    assert status is None
+    item = json.loads(out)["output"][0]
+    assert item["summary"] == expected and "content" not in item

@@ -440,8 +440,9 @@ class _Responder:
                 return
             if self.start is None or self.transform is None:
                 raise RuntimeError("response body before its start")
-            body = transform_json(self.api, b"".join(self.held), self.transform)
+            body, status = transform_json(self.api, b"".join(self.held), self.transform)
             headers = [(k, v) for k, v in self.start.get("headers", ()) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
-            await self.send({**self.start, "headers": headers})
+            self.observed.status = status or self.observed.status
+            await self.send({**self.start, "status": self.observed.status, "headers": headers})
             await self.send({"type": "http.response.body", "body": body})

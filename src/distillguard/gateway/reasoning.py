@@ -18,20 +18,26 @@ Pure functions and small stream transformers, no I/O:
   one runs to the end), also when a tag is split across deltas or chunks.
 
 A body that is not JSON of a known shape passes unchanged: degrading is never a
-reason to break a response.
+reason to break a response. But a body with a part the transformer cannot
+handle safely is never passed on as it came (it may hold reasoning). One rule,
+the proxy's for an upstream that failed: the answer becomes an error in the
+API's shape (a whole body: a 502 JSON error; a stream: one error event, then
+nothing more). Parts of a stream that break the API's own shape (an ``index``
+that is no integer) are dropped instead, as reasoning may hide in them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from distillguard.core.api import ApiFormat
 from distillguard.gateway.sse import SseEvent, SseParser, encode_event
 from distillguard.gateway.summarize import Summarizer
+from distillguard.gateway.upstream_errors import error_event, error_json
 
 _CHAT_REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details")
 _THINKING = ("thinking", "redacted_thinking")
@@ -66,6 +72,25 @@ def _loads(data: bytes | str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
+
+
+class _Unencodable(Exception):
+    """A degraded document orjson cannot write (nested deeper than it writes, which is less than it reads)."""
+
+
+def _dumps(doc: Any) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError as e:
+        raise _Unencodable(str(e)) from e
+
+
+def _int(value: Any) -> bool:
+    """An index as the APIs send it: an integer (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FAILED = "the gateway could not remove the reasoning from the upstream answer"
 
 
 # --- inline reasoning in the answer's text ----------------------------------------------
@@ -169,13 +194,25 @@ def _inline_parts(parts: Any, transform: ReasoningTransform, kinds: tuple[str, .
 # --- whole JSON bodies ----------------------------------------------------------------
 
 
-def transform_json(api: ApiFormat, body: bytes, transform: ReasoningTransform) -> bytes:
-    """The response body without (or with a summary of) its reasoning; unchanged if unknown."""
+class Transformed(NamedTuple):
+    """A degraded whole body, and the status to answer with instead of the upstream's (None: keep it)."""
+
+    body: bytes
+    status: int | None = None
+
+
+def transform_json(api: ApiFormat, body: bytes, transform: ReasoningTransform) -> Transformed:
+    """The response body without (or with a summary of) its reasoning; unchanged if unknown; a 502 error in
+    the API's shape if the degraded body cannot be written."""
     doc = _loads(body)
     if not isinstance(doc, dict):
-        return body
-    changed = transform_document(api, doc, transform)
-    return orjson.dumps(doc) if changed else body
+        return Transformed(body)
+    if not transform_document(api, doc, transform):
+        return Transformed(body)
+    try:
+        return Transformed(_dumps(doc))
+    except _Unencodable as e:
+        return Transformed(error_json(api, 502, f"{_FAILED}: {e}"), 502)
 
 
 def transform_document(api: ApiFormat, doc: dict[str, Any], transform: ReasoningTransform) -> bool:
@@ -233,7 +270,9 @@ def _chat_fields(message: dict[str, Any], transform: ReasoningTransform) -> bool
 def _reasoning_text(item: dict[str, Any]) -> str:
     """The raw reasoning of a Responses item when it has any, else its summary."""
     for key in ("content", "summary"):
-        parts = [p["text"] for p in item.get(key) or () if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        value = item.get(key)
+        items = value if isinstance(value, list) else ()
+        parts = [p["text"] for p in items if isinstance(p, dict) and isinstance(p.get("text"), str)]
         if parts:
             return "\n\n".join(parts)
     return ""
@@ -268,19 +307,42 @@ def _responses_output(doc: dict[str, Any], transform: ReasoningTransform) -> boo
 
 
 class StreamTransformer:
-    """Degrades an SSE response body chunk by chunk; unknown events pass byte for byte."""
+    """Degrades an SSE response body chunk by chunk; unknown events pass byte for byte.
+
+    An event whose degraded form cannot be written ends the stream with the API's error event; the rest of
+    the upstream's stream is dropped.
+    """
+
+    api: ApiFormat
 
     def __init__(self, transform: ReasoningTransform) -> None:
         self.transform = transform
         self._parser = SseParser()
+        self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
         """The transformed bytes for ``chunk`` (possibly empty while an event is incomplete)."""
-        return b"".join(self._event(e) for e in self._parser.feed(chunk))
+        return self._events(self._parser.feed(chunk), finish=False)
 
     def close(self) -> bytes:
         """Whatever remains at the end of the stream."""
-        return b"".join(self._event(e) for e in self._parser.close()) + self._finish()
+        return self._events(self._parser.close(), finish=True)
+
+    def _events(self, events: list[SseEvent], finish: bool) -> bytes:
+        if self._failed:
+            return b""
+        out: list[bytes] = []
+        try:
+            out.extend(self._event(e) for e in events)
+            if finish:
+                out.append(self._finish())
+        except _Unencodable as e:  # the events before it are sent, whatever the chunks
+            self._failed = True
+            out.append(error_event(self.api, f"{_FAILED}: {e}", self._sequence_number()))
+        return b"".join(out)
+
+    def _sequence_number(self) -> int | None:
+        return None
 
     def _event(self, event: SseEvent) -> bytes:
         raise NotImplementedError
@@ -300,6 +362,8 @@ def stream_transformer(api: ApiFormat, transform: ReasoningTransform) -> StreamT
 class AnthropicStream(StreamTransformer):
     """Messages streams: thinking blocks dropped or replaced by one summary delta, indices renumbered."""
 
+    api = ApiFormat.ANTHROPIC
+
     def __init__(self, transform: ReasoningTransform) -> None:
         super().__init__(transform)
         self._dropped: set[int] = set()
@@ -310,7 +374,7 @@ class AnthropicStream(StreamTransformer):
         return index - sum(1 for d in self._dropped if d < index)
 
     def _emit(self, name: str | None, doc: dict[str, Any]) -> bytes:
-        return encode_event(orjson.dumps(doc).decode(), name)
+        return encode_event(_dumps(doc).decode(), name)
 
     def _event(self, event: SseEvent) -> bytes:
         doc = _loads(event.data) if event.data else None
@@ -406,7 +470,9 @@ class AnthropicStream(StreamTransformer):
 
 class ChatStream(StreamTransformer):
     """Chat Completions streams: reasoning deltas dropped, or held and sent as one summary; inline reasoning
-    taken out of the content deltas."""
+    taken out of the content deltas; a choice whose ``index`` is no integer dropped."""
+
+    api = ApiFormat.CHAT
 
     def __init__(self, transform: ReasoningTransform) -> None:
         super().__init__(transform)
@@ -431,6 +497,9 @@ class ChatStream(StreamTransformer):
                 kept.append(choice)
                 continue
             index = choice.get("index", 0)
+            if not _int(index):  # no choice of the API: its reasoning cannot be told from its answer
+                changed = True
+                continue
             reasoning = any(k in delta for k in _CHAT_REASONING_KEYS)
             rest = {k: v for k, v in delta.items() if k not in _CHAT_REASONING_KEYS}
             edited = self._inline(index, rest, choice.get("finish_reason") is not None)
@@ -454,7 +523,7 @@ class ChatStream(StreamTransformer):
             return out + event.raw
         if not kept and doc.get("usage") is None:
             return out
-        return out + encode_event(orjson.dumps({**doc, "choices": kept}).decode(), event.event)
+        return out + encode_event(_dumps({**doc, "choices": kept}).decode(), event.event)
 
     def _inline(self, index: int, delta: dict[str, Any], finishing: bool) -> bool:
         """Take inline reasoning out of ``delta["content"]`` in place (all of it when ``finishing``); True if
@@ -481,7 +550,7 @@ class ChatStream(StreamTransformer):
         envelope = {k: v for k, v in held["envelope"].items() if k != "usage"}
         choice = {"index": index, "delta": {held["key"]: self.transform.summary("".join(held["text"]))},
                   "finish_reason": None}
-        return encode_event(orjson.dumps({**envelope, "choices": [choice]}).decode())
+        return encode_event(_dumps({**envelope, "choices": [choice]}).decode())
 
     def _flush_all(self) -> bytes:
         out = b"".join(self._flush(i) for i in sorted(self._held))
@@ -489,7 +558,7 @@ class ChatStream(StreamTransformer):
             tail = self._text.pop(index).close()
             if tail:
                 choice = {"index": index, "delta": {"content": tail}, "finish_reason": None}
-                out += encode_event(orjson.dumps({**self._envelope, "choices": [choice]}).decode())
+                out += encode_event(_dumps({**self._envelope, "choices": [choice]}).decode())
         return out
 
     def _finish(self) -> bytes:
@@ -504,7 +573,10 @@ def _says_more(choice: dict[str, Any]) -> bool:
 
 
 class ResponsesStream(StreamTransformer):
-    """Responses streams: reasoning items' events dropped or replaced, indices and sequence renumbered."""
+    """Responses streams: reasoning items' events dropped or replaced, indices and sequence renumbered; an
+    answer text event whose indices are no integers dropped."""
+
+    api = ApiFormat.RESPONSES
 
     def __init__(self, transform: ReasoningTransform) -> None:
         super().__init__(transform)
@@ -517,11 +589,16 @@ class ResponsesStream(StreamTransformer):
             return index
         return index - sum(1 for r in self._reasoning if r < index)
 
+    def _sequence_number(self) -> int | None:
+        return self._sequence
+
     def _emit(self, doc: dict[str, Any]) -> bytes:
-        if "sequence_number" in doc:
+        numbered = "sequence_number" in doc
+        if numbered:
             doc = {**doc, "sequence_number": self._sequence}
-            self._sequence += 1
-        return encode_event(orjson.dumps(doc).decode(), doc.get("type"))
+        out = encode_event(_dumps(doc).decode(), doc.get("type"))
+        self._sequence += numbered
+        return out
 
     def _event(self, event: SseEvent) -> bytes:
         doc = _loads(event.data) if event.data else None
@@ -559,6 +636,9 @@ class ResponsesStream(StreamTransformer):
         changed); None to drop the event (a delta of reasoning only)."""
         kind = doc.get("type")
         key = (index, doc.get("content_index"))
+        if kind in ("response.output_text.delta", "response.output_text.done") and not all(
+                k is None or _int(k) for k in key):
+            return None  # no text of the API: inline reasoning in it cannot be followed
         if kind == "response.output_text.delta" and isinstance(doc.get("delta"), str):
             text = self._text.setdefault(key, InlineReasoning(self.transform)).feed(doc["delta"])
             if text == doc["delta"]:
