@@ -3,12 +3,20 @@ import random
 import re
 from itertools import pairwise
 
+import httpx
 import pytest
+from gwclient import ADMIN, PATHS, REQUESTS
 from gwshapes import ANSWER, REASONING, STREAMS, WHOLE, sse
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servers import serving
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from distillguard.core.api import ApiFormat
+from distillguard.gateway.adapters import CONFIG_ENV, DistillguardMiddleware
 from distillguard.gateway.capture import collect_stream
 from distillguard.gateway.proxy import StreamRelay
 from distillguard.gateway.reasoning import (
@@ -414,3 +422,25 @@ def test_a_responses_reasoning_item_whose_parts_are_no_list_is_summarised_from_i
     assert status is None
     item = json.loads(out)["output"][0]
     assert item["summary"] == expected and "content" not in item
+
+
+def test_the_middleware_answers_a_502_for_a_body_it_cannot_degrade(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = json.dumps(WHOLE["anthropic"]())[:-1] + ', "x": ' + _deep(300) + "}"
+
+    async def messages(request: Request) -> Response:
+        return Response(deep, media_type="application/json")
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"exchange_log: {tmp_path / 'log.jsonl'}\nlearn_in: thread\nflush_interval_s: 0.05\n")
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    server = Starlette(routes=[Route(PATHS["anthropic"], messages, methods=["POST"])])
+    server.add_middleware(DistillguardMiddleware)
+    with serving(server) as base:
+        httpx.put(base + "/admin/accounts/acct-x/action", json={"action": "strip_reasoning"}, headers=ADMIN)
+        flagged = httpx.post(base + PATHS["anthropic"], json=REQUESTS["anthropic"],
+                             headers={"x-distillguard-account": "acct-x"})
+        allowed = httpx.post(base + PATHS["anthropic"], json=REQUESTS["anthropic"],
+                             headers={"x-distillguard-account": "acct-y"})
+    assert flagged.status_code == 502 and REASONING[:40] not in flagged.text
+    assert flagged.json()["type"] == "error" and flagged.json()["error"]["type"] == "api_error"
+    assert allowed.status_code == 200 and allowed.text == deep
