@@ -14,6 +14,7 @@ import pytest
 import yaml
 from gwclient import ADMIN, REQUESTS, TOKEN, put_action
 
+from distillguard.gateway.config import GatewayConfig
 from distillguard.gateway.middleware import client_address
 from polling import wait_until
 from redis_server import free_port
@@ -96,3 +97,11 @@ def test_a_trusted_proxy_that_adds_x_forwarded_for_keeps_its_account_header(upst
         answer = _chat(base, {"x-forwarded-for": "198.51.100.7, 203.0.113.9", "x-distillguard-account": "acct-blocked"})
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "account_blocked"
     assert _logged(tmp_path)[0]["ip"] == "203.0.113.9"  # what the proxy saw, not what the client wrote
+
+
+def test_by_default_only_loopback_may_claim_an_account() -> None:
+    """A gateway exposed without trusted_proxies configured does not let a client name its own account."""
+    config = GatewayConfig(upstream="http://127.0.0.1:9")
+    assert config.trusts("127.0.0.1") and config.trusts("::1")
+    assert not config.trusts("203.0.113.9") and not config.trusts(None) and not config.trusts("not an address")
+    assert not GatewayConfig(upstream="http://127.0.0.1:9", trusted_proxies=[]).trusts("127.0.0.1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,13 @@ class GatewayConfig(BaseModel):
     ``bench/bench_gateway.py``: 3.6 ms, against a median of 1.3 ms with ``idle``).
     ``learn_batch`` bounds the handled requests handed to the learner at once
     (a larger backlog goes in several hand-overs, each short for the loop).
-    ``trusted_proxies``, when not empty, are the networks whose requests may
-    carry the account and client-address headers: from any other peer those
-    headers are ignored (a client cannot claim another account by sending
-    them), and the account comes from the API key. The client address is the
-    right-most hop of ``client_ip_header`` (X-Forwarded-For) outside
-    ``trusted_proxies``, read only from a trusted peer; with no trusted proxies
-    every peer is trusted and the header's right-most hop counts.
+    ``trusted_proxies`` are the networks whose requests may carry the account
+    and client-address headers (by default loopback only: an auth sidecar on the
+    same host): from any other peer those headers are ignored (a client cannot
+    claim another account by sending them), and the account comes from the API
+    key; an empty list trusts no one. The client address is the right-most hop
+    of ``client_ip_header`` (X-Forwarded-For) outside ``trusted_proxies``, read
+    only from a trusted peer.
     ``client_max_concurrent`` bounds the requests one client (its account, else
     its address) has in flight; ``body_timeout_s`` the time it has to send a
     request body (408 and the connection closed after it).
@@ -118,7 +119,7 @@ class GatewayConfig(BaseModel):
     """The gateway's secret key for keyed hashes (see ``gateway/secret.py``); beside ``db`` when None."""
     plain_key_ids_for_tests: bool = False
     client_ip_header: str | None = None
-    trusted_proxies: list[IPvAnyNetwork] = []
+    trusted_proxies: list[IPvAnyNetwork] = [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
     replay_time_header: str | None = None
     db: Path | None = None
     policy: Path | None = None
@@ -164,6 +165,14 @@ class GatewayConfig(BaseModel):
             raise ValueError("api_key_ids: plain would log raw API keys; it is for tests only "
                              "(plain_key_ids_for_tests: true)")
         return self
+
+    def trusts(self, peer: str | None) -> bool:
+        """Whether the identity headers of a request from ``peer`` are believed (see ``trusted_proxies``)."""
+        try:
+            address = ip_address(peer or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
 
     @field_validator("account_header", "client_ip_header", "replay_time_header")
     @classmethod

@@ -12,7 +12,6 @@ without waiting for the learner.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import time
@@ -159,16 +158,6 @@ class Engine:
         self._learning: asyncio.Task[Learned] | None = None
 
     # --- hot path -----------------------------------------------------------------------
-
-    def trusts(self, peer: str | None) -> bool:
-        """Whether the identity headers of a request from ``peer`` are believed (see ``trusted_proxies``)."""
-        if not self.config.trusted_proxies:
-            return True
-        try:
-            address = ipaddress.ip_address(peer or "")
-        except ValueError:
-            return False
-        return any(address in network for network in self.config.trusted_proxies)
 
     def identify(self, headers: dict[str, str]) -> tuple[str | None, str | None]:
         """(account, api key id) of a request: the account header, else the key → account table."""

@@ -244,7 +244,7 @@ class GatewayMiddleware:
         engine, config = self.engine, self.engine.config
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         peer = (scope.get("client") or ("",))[0] or ""
-        trusted = engine.trusts(peer)
+        trusted = engine.config.trusts(peer)
         if not trusted:
             headers.pop(config.account_header, None)
         forwarded = headers.get(config.client_ip_header) if trusted and config.client_ip_header else None
