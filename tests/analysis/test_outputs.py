@@ -73,10 +73,8 @@ _WRITER = textwrap.dedent(
 )
 
 
-def test_kill_9_while_writing_leaves_the_previous_complete_file(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    write_outputs(out, _assessment(3, 0.1), {})
-    before = (out / "accounts.jsonl").read_bytes()
+def _kill_a_writer_halfway(tmp_path: Path, out: Path) -> None:
+    """Run a real writer of ``out`` in a subprocess and kill -9 it halfway through ``accounts.jsonl``."""
     marker = tmp_path / "half"
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
@@ -90,24 +88,20 @@ def test_kill_9_while_writing_leaves_the_previous_complete_file(tmp_path: Path) 
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
+
+
+def test_kill_9_while_writing_leaves_the_previous_complete_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_outputs(out, _assessment(3, 0.1), {})
+    before = (out / "accounts.jsonl").read_bytes()
+    _kill_a_writer_halfway(tmp_path, out)
     assert (out / "accounts.jsonl").read_bytes() == before
     assert [r["account_id"] for r in _lines(out / "accounts.jsonl")] == ["acct-0", "acct-1", "acct-2"]
 
 
 def test_a_first_run_killed_while_writing_leaves_no_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    marker = tmp_path / "half"
-    script = tmp_path / "writer.py"
-    script.write_text(_WRITER)
-    proc = subprocess.Popen([sys.executable, str(script), str(out), str(marker)])
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    _kill_a_writer_halfway(tmp_path, out)
     assert not (out / "accounts.jsonl").exists()
 
 
