@@ -154,31 +154,3 @@ def test_a_campaigns_shared_request_parameters_are_shown(budgets: Store) -> None
     ops = [f"op-{a}" for a in range(8)]
     shown = shared_indicators(budgets, {"c1": ops}).filter(pl.col("kind") == "params")
     assert ("atlas-2-pro | anthropic | /v1/messages | 12000 | ", 8) in shown.select("value", "accounts").rows()
-
-
-def test_a_client_and_the_parameters_it_sends_are_one_fact(tmp_path: Path) -> None:
-    """Strangers on one rare SDK that sends one thinking budget are not linked; a shared template as well links."""
-    rows, templates, acc = [], [], []
-    i = 0
-
-    def add(account_id: str, slot: int, n: int, template: int | None = None, **over: object) -> None:
-        nonlocal i
-        acc.append(account(account_id, created_at=T0 - timedelta(days=2 + slot)))
-        for k in range(n):
-            rows.append(exchange(i, account_id=account_id, ts=T0 + timedelta(hours=3 * slot, minutes=10 * k), **over))
-            templates.append(template or 1000 + i)
-            i += 1
-
-    for u in range(30):
-        add(f"user-{u}", u, 10, ip=f"81.2.{u}.7", user_agent=f"app/{u}")
-    for s in range(6):  # strangers: one rare SDK and its budget, their own addresses and prompts
-        add(f"sdk-{s}", 30 + s, 10, ip=f"82.3.{s}.9", user_agent="rare-sdk/1.0", thinking_budget=12_000)
-    for a in range(6):  # an operator: the same, and one prompt template
-        add(f"op-{a}", 40 + a, 10, template=77, ip=f"83.4.{a}.9", user_agent="rare-sdk/1.0", thinking_budget=12_000)
-    store = _store(tmp_path, rows, templates, acc)
-    try:
-        edges = link_accounts(load_indicators(store))
-    finally:
-        store.close()
-    linked = {x for pair in edges.select("a", "b").iter_rows() for x in pair}
-    assert linked == {f"op-{a}" for a in range(6)}

@@ -16,7 +16,6 @@ BEFORE_ISSUE_12 = {
         "max_full": 10, "cycles": 3,
         "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
         "family_min": 0.3, "min_families": 2, "weak_families": ("network", "behaviour"),
-        "one_fact": [("client", "behaviour")],
         "strong_families": {"payment": 0.6, "partner": 0.6},
         "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20, "top_k": 32, "chunk": 250_000, "seed": 0,
     },

@@ -7,8 +7,7 @@ partner reported). An address shared by hundreds of unrelated accounts (a
 university NAT, a VPN exit) weighs little, and the network family alone never
 links anyone; nor do the *weak families* together (``weak_families``: the
 users of one VPN exit or carrier NAT who also share an app's request
-parameters are no operation), and the families of a ``one_fact`` group count once (the client and
-the request parameters its software sends tell one fact). In the families with a hub share (``hubs``), an indicator shown
+parameters are no operation). In the families with a hub share (``hubs``), an indicator shown
 by more than that share of the accounts (and more than ``hub_min`` of them)
 is a hub: it makes no candidate pairs and is never matched, but still counts
 in the account's norm. Each family's vector is normalised per account, so two
@@ -80,9 +79,6 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
         if not keep.all():
             lo, hi, strong, count, solid = lo[keep], hi[keep], strong[keep], count[keep], solid[keep]
             sims = {f: s[keep] for f, s in sims.items()}
-    for group in settings.one_fact:
-        told = sum((sims[f] > 0).astype(np.int8) for f in group if f in sims)
-        count -= np.maximum(np.asarray(told, np.int8) - 1, 0).astype(np.int8)
     linked = strong | ((count >= settings.min_families) & (solid > 0))
     return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()})
 

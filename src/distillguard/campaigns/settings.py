@@ -62,9 +62,6 @@ class LinkSettings(_Tunables):
     """Families whose evidence links two accounts."""
     weak_families: Families
     """... at least one of them not among these (a shared exit and shared request parameters are not enough)."""
-    one_fact: list[Families] = []
-    """Groups of families that tell one fact and count once toward ``min_families`` (a client and the request
-    parameters its software sends by default)."""
     strong_families: FamilyShares
     """Families whose similarity alone (above the value) links two accounts."""
     min_shared: Annotated[dict[str, Positive], _known(FAMILIES, "families")]
