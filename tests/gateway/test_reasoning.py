@@ -444,3 +444,15 @@ def test_the_middleware_answers_a_502_for_a_body_it_cannot_degrade(tmp_path, mon
     assert flagged.status_code == 502 and REASONING[:40] not in flagged.text
     assert flagged.json()["type"] == "error" and flagged.json()["error"]["type"] == "api_error"
     assert allowed.status_code == 200 and allowed.text == deep
+
+
+def test_an_upstream_event_type_cannot_split_the_stream_into_events_of_its_own() -> None:
+    """A Responses ``type`` holding a line break is not written as the event name (it would start new events)."""
+    events: list = list(STREAMS[ApiFormat.RESPONSES]())
+    name, delta = events[12]
+    injected = f"{name}\n\nevent: response.reasoning_text.delta\ndata: {{\"delta\": \"{SECRET}\"}}"
+    events[12] = (name, {**delta, "type": injected})
+    body = sse(events)
+    out = _run(ApiFormat.RESPONSES, STRIP, body, _split(body, "whole")).decode()
+    assert "\nevent: response.reasoning_text.delta\ndata: {\"delta\"" not in out
+    assert all(not line.startswith("data: {\"delta\": \"") for line in out.split("\n"))

@@ -108,8 +108,13 @@ def parse_event(raw: bytes) -> SseEvent | None:
     return SseEvent(name, "\n".join(data), raw)
 
 
-def encode_event(data: str, event: str | None = None) -> bytes:
-    """The bytes of one event (``data`` may hold several lines)."""
-    head = f"event: {event}\n" if event is not None else ""
+def encode_event(data: str, event: object = None) -> bytes:
+    """The bytes of one event (``data`` may hold several lines).
+
+    ``event`` names it only when it is a string on one line: a name taken from an upstream
+    document (a Responses ``type``) cannot break the stream into events of its own.
+    """
+    named = isinstance(event, str) and "\n" not in event and "\r" not in event
+    head = f"event: {event}\n" if named else ""
     body = "".join(f"data: {line}\n" for line in data.split("\n"))
     return (head + body + "\n").encode("utf-8")
