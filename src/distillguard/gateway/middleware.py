@@ -372,7 +372,10 @@ class _StatusOf:
 
 
 class _Responder:
-    """The wrapped ``send``: passes the response on, degraded when the admission says so, and keeps a copy."""
+    """The wrapped ``send``: passes the response on, degraded when the admission says so, and keeps a copy.
+
+    It sits behind :class:`DecodingSend`, so the answers it sees are never content-encoded.
+    """
 
     def __init__(self, send: Send, api: ApiFormat, observed: Observed, summarizer: Summarizer,
                  capture_limit: int) -> None:
@@ -399,15 +402,11 @@ class _Responder:
     async def _start(self, message: Message) -> None:
         self.observed.status = message["status"]
         content_type = b""
-        encoded = False
         for name, value in message.get("headers", ()):
-            lname = name.lower()
-            if lname == b"content-type":
+            if name.lower() == b"content-type":
                 content_type = value.lower()
-            elif lname == b"content-encoding" and value.lower() not in (b"identity", b""):
-                encoded = True
         self.observed.stream = b"text/event-stream" in content_type
-        if self.transform is None or encoded or message["status"] >= 400:
+        if self.transform is None or message["status"] >= 400:
             await self.send(message)
             return
         if self.observed.stream:
