@@ -1,0 +1,1 @@
+"""The analysts' web console: triage, evidence, linking graph, timeline and audited actions."""
