@@ -22,6 +22,7 @@ from distillguard.campaigns.settings import CampaignTunables, load_campaign_sett
 from distillguard.cli.campaign_cmd import campaign_app
 from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors, out
 from distillguard.cli.gateway_cmd import gateway_cmd
+from distillguard.cli.intel_cmd import intel_app
 from distillguard.cli.signup_cmd import signup_app
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.decision import Action
@@ -42,6 +43,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect and a
 app.command("gateway")(gateway_cmd)
 app.add_typer(signup_app, name="signup")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(intel_app, name="intel")
 
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy YAML [default: the shipped policy].")]
 AccountsOpt = Annotated[list[Path] | None, typer.Option(
