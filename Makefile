@@ -7,7 +7,7 @@ INTEL ?= ../shared/data/intel
 RUN ?= runs/dev
 TORCH ?= 2.13.0
 
-.PHONY: demo test venv litellm bench clean
+.PHONY: demo test venv litellm bench clean console-assets
 
 $(BIN)/distillguard: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
@@ -45,6 +45,15 @@ test: venv litellm
 
 bench: venv
 	$(BIN)/python bench/bench_pipeline.py
+
+# the console's JavaScript, from npm (assets/package-lock.json), shipped in the package: never a CDN
+ASSETS := src/distillguard/console/assets
+VENDOR := src/distillguard/console/static/vendor
+console-assets:
+	cd $(ASSETS) && npm ci --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp $(ASSETS)/node_modules/htmx.org/dist/htmx.min.js $(ASSETS)/node_modules/cytoscape/dist/cytoscape.min.js \
+		$(ASSETS)/node_modules/uplot/dist/uPlot.iife.min.js $(ASSETS)/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
 
 clean:
 	rm -rf runs .pytest_cache
