@@ -128,4 +128,100 @@ MIGRATIONS: tuple[str, ...] = (
         decided_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 5 -> 6: the analysts' console: its users (argon2 hashes only), its settings (the secret that signs its
+    # sessions) and its audit log (actor a keyed hash of the user name; an action's overrides go to ``overrides``)
+    """
+    CREATE TABLE console_users (
+        name VARCHAR PRIMARY KEY,
+        password_hash VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        disabled BOOLEAN NOT NULL
+    );
+    CREATE TABLE console_settings (
+        name VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    );
+    CREATE TABLE console_audit (
+        seq BIGINT PRIMARY KEY,
+        recorded_at TIMESTAMPTZ NOT NULL,
+        actor VARCHAR NOT NULL,
+        what VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        reason VARCHAR,
+        detail JSON
+    );
+    """,
+    # 6 -> 7: the TAXII 2.1 server: collections served, every object version each holds (date_added strictly
+    # increasing per store: the pagination order), the status of each POST
+    """
+    CREATE TABLE taxii_collections (
+        api_root VARCHAR NOT NULL,
+        collection_id VARCHAR NOT NULL,
+        title VARCHAR NOT NULL,
+        first_served TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (api_root, collection_id)
+    );
+    CREATE TABLE taxii_objects (
+        api_root VARCHAR NOT NULL,
+        collection_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        type VARCHAR NOT NULL,
+        spec_version VARCHAR NOT NULL,
+        version TIMESTAMPTZ NOT NULL,
+        version_text VARCHAR NOT NULL,
+        date_added TIMESTAMPTZ NOT NULL,
+        object JSON NOT NULL,
+        PRIMARY KEY (api_root, collection_id, id, version)
+    );
+    CREATE TABLE taxii_status (
+        api_root VARCHAR NOT NULL,
+        status_id VARCHAR NOT NULL,
+        request_timestamp TIMESTAMPTZ NOT NULL,
+        resource JSON NOT NULL,
+        PRIMARY KEY (api_root, status_id)
+    );
+    """,
+    # N -> N+1: partners' intel: each import logged, the indicators it brought (latest version per STIX id), the
+    # accounts the retro-hunt matched (partner_indicators, read by the partner linking family) and hunt reports
+    """
+    ALTER TABLE partner_indicators ADD COLUMN kind VARCHAR;
+    ALTER TABLE partner_indicators ADD COLUMN value VARCHAR;
+    ALTER TABLE partner_indicators ADD COLUMN stix_id VARCHAR;
+    ALTER TABLE partner_indicators ADD COLUMN tlp VARCHAR;
+    ALTER TABLE partner_indicators ADD COLUMN confidence INTEGER;
+    ALTER TABLE partner_indicators ADD COLUMN valid_until TIMESTAMPTZ;
+    ALTER TABLE partner_indicators ADD COLUMN import_id VARCHAR;
+    CREATE TABLE intel_imports (
+        import_id VARCHAR PRIMARY KEY,
+        imported_at TIMESTAMPTZ NOT NULL,
+        source VARCHAR NOT NULL,
+        community VARCHAR NOT NULL,
+        origin VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        n_objects INTEGER NOT NULL,
+        n_indicators INTEGER NOT NULL,
+        n_ignored INTEGER NOT NULL
+    );
+    CREATE TABLE intel_indicators (
+        stix_id VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        pattern VARCHAR NOT NULL,
+        matches JSON NOT NULL,
+        tlp VARCHAR,
+        confidence INTEGER,
+        valid_from TIMESTAMPTZ,
+        valid_until TIMESTAMPTZ,
+        modified TIMESTAMPTZ,
+        revoked BOOLEAN NOT NULL,
+        reported_as VARCHAR NOT NULL,
+        import_id VARCHAR NOT NULL
+    );
+    CREATE TABLE hunt_reports (
+        import_id VARCHAR PRIMARY KEY,
+        hunted_at TIMESTAMPTZ NOT NULL,
+        report JSON NOT NULL
+    );
+    """,
 )
