@@ -21,6 +21,7 @@ from distillguard.analysis import AnalysisResult, analyze, replay_logs
 from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
 from distillguard.cli.campaign_cmd import campaign_app
 from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors, out
+from distillguard.cli.console_cmd import console_app
 from distillguard.cli.gateway_cmd import gateway_cmd
 from distillguard.cli.intel_cmd import intel_app
 from distillguard.cli.signup_cmd import signup_app
@@ -44,6 +45,7 @@ app.command("gateway")(gateway_cmd)
 app.add_typer(signup_app, name="signup")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(intel_app, name="intel")
+app.add_typer(console_app, name="console")
 
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy YAML [default: the shipped policy].")]
 AccountsOpt = Annotated[list[Path] | None, typer.Option(

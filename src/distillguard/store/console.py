@@ -89,6 +89,10 @@ RETURNING seq
 """
 _UNDONE_BY = ("SELECT seq FROM console_audit WHERE what = 'undo' "
               "AND CAST(json_extract(detail, '$.undoes') AS BIGINT) = ? LIMIT 1")
+_UNDOS = """
+SELECT CAST(json_extract(detail, '$.undoes') AS BIGINT) AS action, seq FROM console_audit
+WHERE what = 'undo' AND CAST(json_extract(detail, '$.undoes') AS BIGINT) IN (SELECT unnest($seqs))
+"""
 _KNOWN_ACCOUNT = """
 SELECT EXISTS (SELECT 1 FROM decisions WHERE account_id = $id)
     OR EXISTS (SELECT 1 FROM accounts WHERE account_id = $id)
@@ -103,13 +107,12 @@ def _rows(store: Store, sql: str, params: list[Any] | dict[str, Any], what: str)
         raise StoreError(f"{store.path}: cannot read {what}: {exc}") from exc
 
 
-def add_user(store: Store, user: ConsoleUser) -> None:
-    """Store a new user; StoreError if one of that name exists."""
+def add_user(store: Store, user: ConsoleUser) -> bool:
+    """Store a new user; False (nothing stored) if one of that name exists."""
     with store.transaction(f"console user {user.name!r} not stored") as con:
         added = con.execute(f"INSERT OR IGNORE INTO console_users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
                             "RETURNING name", list(user)).fetchall()
-    if not added:
-        raise StoreError(f"{store.path}: console user {user.name!r} exists already")
+    return bool(added)
 
 
 def get_user(store: Store, name: str) -> ConsoleUser | None:
@@ -125,15 +128,14 @@ def list_users(store: Store) -> list[ConsoleUser]:
 
 
 def update_user(store: Store, name: str, *, role: str | None = None, disabled: bool | None = None,
-                password_hash: str | None = None) -> None:
-    """Change a user's role, disabled flag or password hash (the ones given); StoreError if there is no such user."""
+                password_hash: str | None = None) -> bool:
+    """Change a user's role, disabled flag or password hash (the ones given); False if there is no such user."""
     with store.transaction(f"console user {name!r} not updated") as con:
         row = con.execute(
             "UPDATE console_users SET role = coalesce(?, role), disabled = coalesce(?, disabled), "
             "password_hash = coalesce(?, password_hash) WHERE name = ? RETURNING name",
             [role, disabled, password_hash, name]).fetchall()
-    if not row:
-        raise StoreError(f"{store.path}: no console user {name!r}")
+    return bool(row)
 
 
 def kept_setting(store: Store, name: str, value: str) -> str:
@@ -176,10 +178,10 @@ def audit_entry(store: Store, seq: int) -> AuditEntry | None:
     return _entry(rows[0]) if rows else None
 
 
-def undone_by(store: Store, seq: int) -> int | None:
-    """The undo entry that undid action ``seq``, or None."""
-    rows = _rows(store, _UNDONE_BY, [seq], "the console audit")
-    return int(rows[0][0]) if rows else None
+def undone_actions(store: Store, seqs: list[int]) -> dict[int, int]:
+    """Of the action entries ``seqs``, those undone: action seq → the undo entry's seq."""
+    rows = _rows(store, _UNDOS, {"seqs": seqs}, "the console audit")
+    return {int(action): int(undo) for action, undo in rows}
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
@@ -209,10 +211,10 @@ def apply_action(store: Store, accounts: list[str], action: str, *, actor: str, 
     return Applied(audit, len(seqs))
 
 
-def undo_action(store: Store, entry: AuditEntry, *, actor: str, reason: str, at: datetime) -> Undone:
+def undo_action(store: Store, entry: AuditEntry, *, actor: str, reason: str, at: datetime) -> Undone | None:
     """Undo the action of audit ``entry`` (see the module doc) and record one ``undo`` audit entry, in one transaction.
 
-    StoreError if the entry is no action or was undone already.
+    None (nothing written) if it was undone already; StoreError if the entry is no action.
     """
     if entry.what != "action" or entry.detail is None or "overrides" not in entry.detail:
         raise StoreError(f"{store.path}: audit entry {entry.seq} is no action")
@@ -226,6 +228,4 @@ def undo_action(store: Store, entry: AuditEntry, *, actor: str, reason: str, at:
             detail = {"undoes": entry.seq, "restored": restored, "skipped": total - restored}
             undone = Undone(_append_audit(con, at, actor, "undo", entry.target, reason, detail), restored,
                             total - restored)
-    if undone is None:
-        raise StoreError(f"{store.path}: action {entry.seq} was undone already")
     return undone

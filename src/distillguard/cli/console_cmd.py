@@ -1,0 +1,109 @@
+"""``distillguard console``: serve the analysts' web console over a store; ``console user add``: add its users."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from distillguard.cli.console import ConfigOpt, DbOpt, console, errors
+from distillguard.config import load_settings, with_overrides
+from distillguard.console.app import console_secret, create_app
+from distillguard.console.auth import new_user
+from distillguard.core.errors import DistillguardError
+from distillguard.store import Store
+from distillguard.store.console import ConsoleUser, add_user, list_users
+
+ADMIN_ENV = "DISTILLGUARD_CONSOLE_ADMIN"
+ADMIN_PASSWORD_ENV = "DISTILLGUARD_CONSOLE_ADMIN_PASSWORD"
+PASSWORD_ENV = "DISTILLGUARD_CONSOLE_PASSWORD"
+
+console_app = typer.Typer(add_completion=False, help=(
+    "The analysts' web console: campaigns, accounts, evidence, actions and their audit, behind a login."))
+user_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Console users.")
+console_app.add_typer(user_app, name="user")
+
+
+def _db(db: Path | None, config: Path | None) -> Path:
+    settings = load_settings(config)
+    if db is not None:
+        settings = with_overrides(settings, "command line", db=db)
+    if not settings.db.exists():
+        raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
+    return settings.db
+
+
+def _password(env: str, who: str) -> str:
+    """The password in ``env``, else asked for twice on the terminal."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise DistillguardError(f"no password for {who}: set {env} or run this in a terminal")
+    return str(typer.prompt(f"password for {who}", hide_input=True, confirmation_prompt=True))
+
+
+def _user(name: str, password: str, role: str) -> ConsoleUser:
+    try:
+        return new_user(name, password, role)
+    except ValueError as exc:
+        raise DistillguardError(str(exc)) from None
+
+
+def _first_admin() -> ConsoleUser:
+    """The first admin, from the environment or asked for on the terminal."""
+    name = os.environ.get(ADMIN_ENV, "").strip()
+    if not name:
+        if not sys.stdin.isatty():
+            raise DistillguardError(f"the console has no user yet: set {ADMIN_ENV} and {ADMIN_PASSWORD_ENV} "
+                                    "(the first admin), or run this in a terminal")
+        name = str(typer.prompt("the console has no user yet; name of its first admin")).strip()
+    return _user(name, _password(ADMIN_PASSWORD_ENV, name), "admin")
+
+
+@console_app.callback(invoke_without_command=True)
+def serve(
+    ctx: typer.Context,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8700,
+    secure_cookie: Annotated[bool, typer.Option(
+        "--secure-cookie", help="Send the session cookie over HTTPS only (behind a TLS proxy).")] = False,
+) -> None:
+    """Serve the console over a store (--db). On first start, creates the first admin from
+    DISTILLGUARD_CONSOLE_ADMIN and DISTILLGUARD_CONSOLE_ADMIN_PASSWORD, or asks for it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with errors():
+        path = _db(db, config)
+        with Store(path) as store:  # brings the schema up to date
+            secret = console_secret(store)
+            if not list_users(store):
+                admin = _first_admin()
+                add_user(store, admin)
+                console.print(f"first admin {admin.name} created")
+        app = create_app(path, secret=secret, https_only=secure_cookie)
+    console.print(f"distillguard console on http://{host}:{port}/ over {path}")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, _ . @ -).")],
+    role: Annotated[str, typer.Option("--role", help="viewer (reads), analyst (acts) or admin (manages users).")],
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a console user; the password comes from DISTILLGUARD_CONSOLE_PASSWORD or is asked for."""
+    with errors():
+        path = _db(db, config)
+        user = _user(name, _password(PASSWORD_ENV, name), role)
+        with Store(path) as store:
+            if not add_user(store, user):
+                raise DistillguardError(f"{path}: a console user named {name!r} exists already")
+    console.print(f"added {user.name} ({user.role})")

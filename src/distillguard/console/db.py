@@ -1,0 +1,70 @@
+"""The console's access to the store: one short connection per call, never held between requests.
+
+DuckDB lets one process write a file at a time, and a process holding it open
+(even read-only) keeps others from writing: the gateway writes its overrides
+and an analysis its runs into the same store. So each call opens the store,
+runs one function on it and closes it; calls of this process are serialised
+(DuckDB refuses a read-only and a writing connection at once in one process),
+and an open the store refuses (another process writing) is tried again until
+``busy_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from distillguard.core.errors import StoreError
+from distillguard.store import Store
+
+T = TypeVar("T")
+_RETRY_S = 0.05
+
+
+class ConsoleDb:
+    """Runs functions on the store at ``path``, each on a connection of its own (see the module doc)."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 10.0) -> None:
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[[Store], T], *, write: bool = False) -> T:
+        """``fn`` of the store, opened read-only unless ``write``; StoreError if it stays busy or fails."""
+        if not self.path.exists():
+            raise StoreError(f"{self.path}: store not found")
+        deadline = time.monotonic() + self.busy_timeout_s
+        with self._lock:
+            while True:
+                store = Store(self.path, read_only=not write)
+                try:
+                    store.open()
+                    break
+                except StoreError as exc:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(f"{self.path}: store busy for {self.busy_timeout_s:g} s: {exc}") from exc
+                time.sleep(_RETRY_S)
+            try:
+                return fn(store)
+            finally:
+                store.close()
+
+    async def read(self, fn: Callable[[Store], T]) -> T:
+        """``fn`` of the store opened read-only, off the event loop."""
+        return await run_in_threadpool(self.run, fn)
+
+    async def write(self, fn: Callable[[Store], T]) -> T:
+        """``fn`` of the store opened for writing, off the event loop."""
+        return await run_in_threadpool(self.run, fn, write=True)
+
+
+def db(request: Request) -> ConsoleDb:
+    """The console's store of the app serving ``request``."""
+    found: ConsoleDb = request.app.state.db
+    return found
