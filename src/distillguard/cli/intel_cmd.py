@@ -6,3 +6,9 @@ import typer
 
 intel_app = typer.Typer(add_completion=False, no_args_is_help=True,
                         help="Share indicators (STIX 2.1, TAXII 2.1, MISP) and hunt with partners' reports.")
+
+from distillguard.cli.intel_taxii_cmd import pull_cmd, push_cmd, serve_cmd  # noqa: E402
+
+intel_app.command("serve")(serve_cmd)
+intel_app.command("push")(push_cmd)
+intel_app.command("pull")(pull_cmd)
