@@ -1,0 +1,165 @@
+// The console's charts (uPlot), linking graph (cytoscape) and timeline, drawn from the pages' JSON endpoints.
+// No inline script anywhere (the CSP forbids it): the pages name their data in data-* attributes.
+(function () {
+  "use strict";
+
+  const COLORS = ["#c0392b", "#2471a3", "#7d3c98", "#1e8449", "#b9770e", "#566573", "#17a589", "#884ea0"];
+  const KIND_COLORS = { ip: "#2471a3", subnet: "#5dade2", client: "#7d3c98", payment: "#b9770e", signup_ip: "#1e8449" };
+
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
+      if (!r.ok) { throw new Error(url + ": HTTP " + r.status); }
+      return r.json();
+    });
+  }
+
+  function width(el) { return Math.max(320, el.clientWidth || 800); }
+
+  function showError(el, err) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = String(err);
+    el.replaceChildren(p);
+  }
+
+  function barsOrLine(n) { return n > 1 && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 40] }) : undefined; }
+
+  function seriesChart(el, data, names) {
+    if (!data.t.length) { el.textContent = "No data."; return null; }
+    const series = [{}];
+    const columns = [data.t];
+    names.forEach(function (name, i) {
+      series.push({ label: name.label, stroke: COLORS[i], fill: COLORS[i] + "55", width: 1, paths: barsOrLine(data.t.length),
+                    scale: name.scale || "n" });
+      columns.push(data[name.key]);
+    });
+    return new uPlot({
+      width: width(el), height: 220, series: series,
+      axes: [{}, { scale: "n" }].concat(names.some(function (n) { return n.scale === "share"; })
+        ? [{ scale: "share", side: 1, grid: { show: false } }] : []),
+      scales: { x: { time: true } },
+    }, columns, el);
+  }
+
+  function drawCharts() {
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      getJson(el.dataset.src).then(function (data) {
+        if (el.dataset.chart === "overview") {
+          seriesChart(el, data, [{ key: "flagged", label: "accounts flagged per " + data.unit },
+                                 { key: "campaigns", label: "campaigns starting per " + data.unit }]);
+        } else {
+          seriesChart(el, data, [{ key: "exchanges", label: "exchanges per " + data.unit },
+                                 { key: "eliciting", label: "eliciting reasoning" }]);
+        }
+      }).catch(function (err) { showError(el, err); });
+    });
+  }
+
+  function drawGraph(el) {
+    const note = document.getElementById("graph-note");
+    const coverage = document.getElementById("graph-coverage");
+    getJson(el.dataset.graph).then(function (g) {
+      note.textContent = g.note;
+      const kinds = Object.entries(g.coverage).map(function (kv) { return kv[0] + ": " + kv[1].toLocaleString() + " accounts"; });
+      coverage.textContent = kinds.length ? "Drawn accounts linked through each kind — " + kinds.join(", ") : "No shared indicator.";
+      const n = g.elements.nodes.length;
+      const cy = cytoscape({
+        container: el,
+        elements: g.elements,
+        wheelSensitivity: 0.3,
+        style: [
+          { selector: "node[type = 'account']", style: {
+            "background-color": "mapData(risk, 0, 1, #a9cce3, #c0392b)", width: 10, height: 10, "border-width": 0 } },
+          { selector: "node[type = 'indicator']", style: {
+            shape: "diamond", width: "mapData(accounts, 2, 200, 12, 40)", height: "mapData(accounts, 2, 200, 12, 40)",
+            "background-color": function (node) { return KIND_COLORS[node.data("kind")] || "#566573"; } } },
+          { selector: "node:selected", style: { label: "data(label)", "font-size": 9, "text-background-color": "#fff",
+                                                "text-background-opacity": 0.8 } },
+          { selector: "edge", style: { width: 0.6, "line-color": "#ccd1d1", opacity: 0.7 } },
+        ],
+        layout: n <= 600 ? { name: "cose", animate: false, numIter: 600, nodeRepulsion: 6000 }
+                         : { name: "concentric", animate: false, minNodeSpacing: 2,
+                             concentric: function (node) { return node.data("type") === "indicator" ? 2 : 1; }, levelWidth: function () { return 1; } },
+      });
+      cy.on("tap", "node[type = 'account']", function (evt) {
+        window.location.href = "/account?id=" + encodeURIComponent(evt.target.data("label"));
+      });
+      cy.on("tap", "node[type = 'indicator']", function (evt) {
+        window.location.href = "/search?q=" + encodeURIComponent(evt.target.data("label"));
+      });
+      el.dataset.nodes = String(cy.nodes().length);
+      el.dataset.ready = "true";
+      window.consoleGraph = cy;
+    }).catch(function (err) { showError(el, err); note.textContent = ""; });
+  }
+
+  function phaseBands(phases) {
+    return function (u) {
+      const ctx = u.ctx;
+      const top = u.bbox.top;
+      const height = u.bbox.height;
+      ctx.save();
+      phases.forEach(function (p, i) {
+        const x0 = u.valToPos(p.start, "x", true);
+        const x1 = u.valToPos(p.end, "x", true);
+        if (p.kind === "pivot" || x1 - x0 < 2) {
+          ctx.strokeStyle = "#c0392b";
+          ctx.lineWidth = 2;
+          ctx.beginPath(); ctx.moveTo(x0, top); ctx.lineTo(x0, top + height); ctx.stroke();
+        } else {
+          ctx.fillStyle = COLORS[i % COLORS.length] + "22";
+          ctx.fillRect(x0, top, x1 - x0, height);
+        }
+      });
+      ctx.restore();
+    };
+  }
+
+  function drawTimeline(el) {
+    getJson(el.dataset.timeline).then(function (t) {
+      const body = document.querySelector("#campaign-phases tbody");
+      t.phases.forEach(function (p) {
+        const tr = document.createElement("tr");
+        tr.className = "phase-" + p.kind;
+        [p.label, p.start_text, p.end_text, p.evidence].forEach(function (text) {
+          const td = document.createElement("td");
+          td.textContent = text;
+          tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      if (!t.phases.length) {
+        const tr = document.createElement("tr");
+        const td = document.createElement("td");
+        td.colSpan = 4; td.className = "empty"; td.textContent = "No phase found (too little traffic).";
+        tr.appendChild(td); body.appendChild(tr);
+      }
+      if (!t.hours.length) { el.textContent = "No traffic."; return; }
+      const series = [{}];
+      const columns = [t.hours];
+      Object.entries(t.models).forEach(function (kv, i) {
+        series.push({ label: kv[0], stroke: COLORS[i % COLORS.length], width: 1.2, scale: "n" });
+        columns.push(kv[1]);
+      });
+      series.push({ label: "active accounts", stroke: "#000", dash: [4, 4], width: 1, scale: "n" });
+      columns.push(t.series["active accounts"]);
+      series.push({ label: "eliciting share", stroke: "#999", width: 1, scale: "share" });
+      columns.push(t.series["eliciting share"]);
+      new uPlot({
+        width: width(el), height: 260, series: series,
+        scales: { x: { time: true }, share: { range: [0, 1] } },
+        axes: [{}, { scale: "n", label: "exchanges per hour" }, { scale: "share", side: 1, grid: { show: false } }],
+        hooks: { drawClear: [phaseBands(t.phases)] },
+      }, columns, el);
+      el.dataset.ready = "true";
+    }).catch(function (err) { showError(el, err); });
+  }
+
+  function start() {
+    drawCharts();
+    document.querySelectorAll("[data-graph]").forEach(drawGraph);
+    document.querySelectorAll("[data-timeline]").forEach(drawTimeline);
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();
