@@ -7,7 +7,9 @@ from typing import Any
 GRAPH_MAX_ACCOUNTS = 2_000
 """Most member accounts drawn; a larger campaign is drawn from a fixed sample of this many, and says so."""
 GRAPH_MAX_INDICATORS = 400
-"""Most shared indicators drawn, those most sampled members show."""
+"""Most shared indicators drawn (a fifth of them per kind), those most sampled members show."""
+GRAPH_LINKS_PER_ACCOUNT = 4
+"""Most indicators drawn per account, its rarest shared ones: the links that tell most, and a graph that loads."""
 
 INDICATOR_LABELS: dict[str, str] = {
     "ip": "IP", "subnet": "/24 subnet", "client": "client", "payment": "payment fingerprint", "signup_ip": "signup IP",
@@ -19,11 +21,11 @@ def graph_elements(rows: list[dict[str, Any]], campaign_id: str) -> dict[str, An
     """Cytoscape elements from :func:`distillguard.store.console_views.campaign_graph` rows, with what was drawn.
 
     Account nodes carry ``risk`` and ``action``; indicator nodes ``kind`` and ``accounts`` (sampled members
-    showing it); ``coverage`` counts, per indicator kind, the sampled members linked through it.
+    showing it); ``coverage`` counts, per indicator kind, the drawn members linked through it.
     """
     accounts: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
-    edges: list[dict[str, Any]] = []
+    edges: list[dict[str, dict[str, str]]] = []
     covered: dict[str, set[str]] = {}
     members = 0
     for row in rows:
@@ -38,7 +40,7 @@ def graph_elements(rows: list[dict[str, Any]], campaign_id: str) -> dict[str, An
         if node not in indicators:
             indicators[node] = {"data": {"id": node, "label": row["value"], "type": "indicator", "kind": row["kind"],
                                          "accounts": int(row["accounts"])}}
-        edges.append({"data": {"id": f"e{len(edges)}", "source": f"a:{account}", "target": node, "kind": row["kind"]}})
+        edges.append({"data": {"source": f"a:{account}", "target": node}})
         covered.setdefault(row["kind"], set()).add(account)
     shown = len(accounts)
     note = (f"{shown:,} of {members:,} member accounts drawn (a fixed sample); indicators are those at least two "

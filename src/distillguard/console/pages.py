@@ -22,7 +22,7 @@ from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_set
 from distillguard.campaigns.intrusion import set_of
 from distillguard.console import audit
 from distillguard.console.db import db
-from distillguard.console.graph import GRAPH_MAX_ACCOUNTS, GRAPH_MAX_INDICATORS, graph_elements
+from distillguard.console.graph import GRAPH_LINKS_PER_ACCOUNT, GRAPH_MAX_ACCOUNTS, GRAPH_MAX_INDICATORS, graph_elements
 from distillguard.console.security import Role, require, templates
 from distillguard.console.timeline import timeline_data
 from distillguard.console.views import register
@@ -251,7 +251,7 @@ async def campaign_graph(request: Request) -> Response:
         if run is None:
             return None
         return views.campaign_graph(store, run, campaign_id, max_accounts=GRAPH_MAX_ACCOUNTS,
-                                    max_indicators=GRAPH_MAX_INDICATORS)
+                                    max_indicators=GRAPH_MAX_INDICATORS, per_account=GRAPH_LINKS_PER_ACCOUNT)
 
     rows = await db(request).read(read)
     if not rows:

@@ -116,12 +116,16 @@ shown AS (
     UNION SELECT account_id, 'signup_ip', signup_ip FROM r WHERE signup_ip IS NOT NULL
 ),
 shared AS (
-    SELECT kind, value, count(*) AS accounts FROM shown GROUP BY ALL HAVING count(*) >= 2
-    ORDER BY accounts DESC, kind, value LIMIT $max_indicators
+    SELECT kind, value, count(*) AS accounts FROM shown GROUP BY kind, value HAVING count(*) >= 2
+    QUALIFY row_number() OVER (PARTITION BY kind ORDER BY count(*) DESC, value) <= $max_indicators // 5
+),
+links AS (
+    SELECT shown.*, shared.accounts FROM shown JOIN shared USING (kind, value)
+    QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY shared.accounts, kind, value) <= $per_account
 )
-SELECT s.account_id, s.risk, s.in_force, s.members, shown.kind, shown.value, shared.accounts
-FROM s LEFT JOIN (shown JOIN shared USING (kind, value)) USING (account_id)
-ORDER BY s.account_id, shown.kind, shown.value
+SELECT s.account_id, s.risk, s.in_force, s.members, links.kind, links.value, links.accounts
+FROM s LEFT JOIN links USING (account_id)
+ORDER BY s.account_id, links.kind, links.value
 """
 
 _ACCOUNT = f"""
@@ -261,15 +265,18 @@ def member_counts(store: Store, run_id: str, campaign_id: str) -> dict[str, Any]
     return _rows(store, _MEMBER_COUNTS, {"run": run_id, "campaign": campaign_id}, f"members of {campaign_id}")[0]
 
 
-def campaign_graph(store: Store, run_id: str, campaign_id: str, *, max_accounts: int,
-                   max_indicators: int) -> list[dict[str, Any]]:
+def campaign_graph(store: Store, run_id: str, campaign_id: str, *, max_accounts: int, max_indicators: int,
+                   per_account: int) -> list[dict[str, Any]]:
     """The account–indicator links of a campaign: ``account_id, risk, in_force, members, kind, value, accounts``.
 
     At most ``max_accounts`` members (a fixed pseudo-random sample when there are more; ``members`` counts them
-    all); the indicators (IP, /24 subnet, client, payment fingerprint, signup IP) are those at least two sampled
-    members show, the ``max_indicators`` shown by most; a member without one has one row with ``kind`` null.
+    all). The indicators (IP, /24 subnet, client, payment fingerprint, signup IP) are those at least two sampled
+    members show, per kind the fifth of ``max_indicators`` shown by most; each member keeps its ``per_account``
+    rarest of them (``accounts``: how many sampled members show it). A member without one has one row with
+    ``kind`` null.
     """
-    params = {"run": run_id, "campaign": campaign_id, "max_accounts": max_accounts, "max_indicators": max_indicators}
+    params = {"run": run_id, "campaign": campaign_id, "max_accounts": max_accounts, "max_indicators": max_indicators,
+              "per_account": per_account}
     return _rows(store, _GRAPH, params, f"graph of {campaign_id}")
 
 
