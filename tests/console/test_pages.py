@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_campaign_page_shows_members_evidence_indicators_and_the_action_form(cli
         assert _e(finding["reason"]) in text
     for family in record["evidence"]["linking_edges"]:
         assert family.replace("_", " ") in text
-    some_kind, values = next(iter(record["indicators"].items()))
+    values = next(iter(record["indicators"].values()))
     assert _e(values[0]["value"]) in text
     assert f'action="/actions/campaign/{record["campaign_id"]}"' in text  # C1's form, for analysts
     assert 'data-graph="/campaigns/' in text and 'data-timeline="/campaigns/' in text
@@ -170,7 +171,7 @@ def test_timeline_gives_hourly_series_and_phases(client_as: ClientAs, store_path
     record = max(records, key=lambda r: r["n_exchanges"])
     found = client_as("viewer").get(f"/campaigns/{record['campaign_id']}/timeline.json").json()
     hours = found["hours"]
-    assert hours == sorted(hours) and all(b - a == 3600 for a, b in zip(hours, hours[1:]))
+    assert hours == sorted(hours) and all(b - a == 3600 for a, b in pairwise(hours))
     assert sum(found["series"]["exchanges"]) == record["n_exchanges"]
     assert sum(sum(v) for v in found["models"].values()) == record["n_exchanges"]
     assert found["phases"], "the smoke campaign has at least its harvesting phase"
