@@ -12,3 +12,7 @@ from distillguard.cli.intel_taxii_cmd import pull_cmd, push_cmd, serve_cmd  # no
 intel_app.command("serve")(serve_cmd)
 intel_app.command("push")(push_cmd)
 intel_app.command("pull")(pull_cmd)
+
+from distillguard.cli.intel_import_cmd import import_cmd  # noqa: E402
+
+intel_app.command("import")(import_cmd)
