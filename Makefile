@@ -7,7 +7,7 @@ INTEL ?= ../shared/data/intel
 RUN ?= runs/dev
 TORCH ?= 2.13.0
 
-.PHONY: demo test venv litellm bench clean console-assets
+.PHONY: demo test venv litellm bench clean console-assets console
 
 $(BIN)/distillguard: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
@@ -45,6 +45,11 @@ test: venv litellm
 
 bench: venv
 	$(BIN)/python bench/bench_pipeline.py
+
+# the analysts' console over the demo's store; the first start creates the first admin from
+# DISTILLGUARD_CONSOLE_ADMIN and DISTILLGUARD_CONSOLE_ADMIN_PASSWORD, or asks for it
+console: venv
+	$(BIN)/distillguard console --db $(RUN)/distillguard.duckdb
 
 # the console's JavaScript, from npm (assets/package-lock.json), shipped in the package: never a CDN
 ASSETS := src/distillguard/console/assets
