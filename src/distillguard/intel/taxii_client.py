@@ -96,7 +96,8 @@ def envelopes(objects: list[dict[str, Any]], max_bytes: int) -> Iterator[bytes]:
 def push(target: TaxiiTarget, objects: list[dict[str, Any]], timeout_s: float = 60.0) -> PushResult:
     """Add ``objects`` to the collection, waiting for each envelope's status to complete."""
     root, collection = target.endpoints()
-    successes, failures = 0, []
+    successes = 0
+    failures: list[dict[str, Any]] = []
     for envelope in envelopes(objects, int(root.max_content_length)):
         status = collection.add_objects(envelope, wait_for_completion=True, poll_interval=0.2, timeout=timeout_s)
         if status.status != "complete":

@@ -228,12 +228,7 @@ class TaxiiServer:
             raise TaxiiError(400, "Bad Request", f"the body is not JSON: {exc}") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise TaxiiError(400, "Bad Request", "the body is not a TAXII envelope (a JSON object with an objects list)")
-        checked: list[NewObject | str] = []
-        for obj in envelope["objects"]:
-            try:
-                checked.append(checked_object(obj))
-            except ValueError as exc:
-                checked.append(str(exc))
+        checked = await run_in_threadpool(_check_each, envelope["objects"])  # stix2 parses patterns slowly
         status_id = str(uuid.uuid4())
         invalid = [i for i, c in enumerate(checked) if isinstance(c, str)]
         if invalid:
@@ -407,6 +402,17 @@ def _cursor(token: str) -> datetime:
         return _EPOCH + timedelta(microseconds=int(token, 16))
     except (ValueError, OverflowError, OSError):
         raise TaxiiError(400, "Bad Request", f"next {token!r} is not a page this server gave") from None
+
+
+def _check_each(objects: list[Any]) -> list[NewObject | str]:
+    """Each object ready to store, or the reason it is not."""
+    checked: list[NewObject | str] = []
+    for obj in objects:
+        try:
+            checked.append(checked_object(obj))
+        except ValueError as exc:
+            checked.append(str(exc))
+    return checked
 
 
 def _details(obj: Any, message: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from distillguard.core.errors import StoreError
 from distillguard.store.duckdb_store import Store
@@ -27,9 +28,9 @@ _PRESENT = """
     SELECT id, epoch_us(version) FROM taxii_objects
     WHERE api_root = $root AND collection_id = $collection AND list_contains($ids, id)
 """
-_INSERT_OBJECT = """
-    INSERT INTO taxii_objects VALUES ($root, $collection, $id, $type, $spec_version, $version, $version_text,
-                                      $date_added, $object)
+_INSERT_OBJECTS = """
+    INSERT INTO taxii_objects
+    SELECT $root, $collection, id, type, spec_version, version, version_text, date_added, object FROM _dg_taxii
 """
 _HAS_OBJECT = """
     SELECT count(*) FROM taxii_objects WHERE api_root = $root AND collection_id = $collection AND id = $id
@@ -37,6 +38,8 @@ _HAS_OBJECT = """
 _SAVE_STATUS = "INSERT INTO taxii_status VALUES ($root, $status_id, $at, $resource)"
 _LOAD_STATUS = "SELECT resource FROM taxii_status WHERE api_root = $root AND status_id = $status_id"
 _VERSION_KEYWORDS = {"all": "TRUE", "first": "version = first_version", "last": "version = last_version"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +112,41 @@ def add_objects(store: Store, api_root: str, collection_id: str, objects: Sequen
     """
     ids = sorted({o.id for o in objects})
     with store.transaction("TAXII objects not stored") as con:
-        held = {(i, v) for i, v in con.execute(_PRESENT, {"root": api_root, "collection": collection_id,
-                                                           "ids": ids}).fetchall()}
-        held_ids = {i for i, _ in held}
+        held: dict[str, set[int]] = {}
+        for object_id, version_us in con.execute(_PRESENT, {"root": api_root, "collection": collection_id,
+                                                            "ids": ids}).fetchall():
+            held.setdefault(object_id, set()).add(int(version_us))
         last = con.execute(_LAST_ADDED).fetchall()[0][0]
         now = datetime.now(UTC)
         next_added = now if last is None else max(now, _from_us(int(last)) + timedelta(microseconds=1))
         results: list[AddedObject] = []
+        rows: list[NewObject] = []
+        added_at: list[datetime] = []
         for obj in objects:
+            versions = held.setdefault(obj.id, set())
+            if obj.version is None and versions:  # an object without versions of its own never changes
+                results.append(AddedObject(obj.id, _from_us(min(versions)), False))
+                continue
             version = next_added if obj.version is None else obj.version
-            key = (obj.id, _to_us(version))
-            if key in held or (obj.version is None and obj.id in held_ids):
+            if _to_us(version) in versions:
                 results.append(AddedObject(obj.id, version, False))
                 continue
-            con.execute(_INSERT_OBJECT, {
-                "root": api_root, "collection": collection_id, "id": obj.id, "type": obj.type,
-                "spec_version": obj.spec_version, "version": version,
-                "version_text": obj.version_text or _timestamp_text(version), "date_added": next_added,
-                "object": obj.object_json,
-            })
-            held.add(key)
-            held_ids.add(obj.id)
+            versions.add(_to_us(version))
+            rows.append(obj)
+            added_at.append(next_added)
             results.append(AddedObject(obj.id, version, True))
             next_added += timedelta(microseconds=1)
+        if rows:
+            table = pa.table({
+                "id": [o.id for o in rows], "type": [o.type for o in rows],
+                "spec_version": [o.spec_version for o in rows],
+                "version": pa.array([o.version or at for o, at in zip(rows, added_at, strict=True)], _TIMESTAMP),
+                "version_text": [o.version_text or _timestamp_text(o.version or at)
+                                 for o, at in zip(rows, added_at, strict=True)],
+                "date_added": pa.array(added_at, _TIMESTAMP), "object": [o.object_json for o in rows],
+            })
+            with store.registered(_dg_taxii=table):
+                con.execute(_INSERT_OBJECTS, {"root": api_root, "collection": collection_id})
     return results
 
 
@@ -204,8 +219,6 @@ def _from_us(us: int) -> datetime:
 def _timestamp_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 __all__ = ["AddedObject", "NewObject", "ObjectQuery", "StoredObject", "add_objects", "has_object", "load_status",
            "query_objects", "register_collections", "save_status"]
