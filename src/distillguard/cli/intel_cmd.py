@@ -16,3 +16,7 @@ intel_app.command("pull")(pull_cmd)
 from distillguard.cli.intel_import_cmd import import_cmd  # noqa: E402
 
 intel_app.command("import")(import_cmd)
+
+from distillguard.cli.intel_export_cmd import export_cmd  # noqa: E402
+
+intel_app.command("export")(export_cmd)

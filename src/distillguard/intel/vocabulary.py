@@ -43,6 +43,8 @@ DISTILLGUARD_IDENTITY_ID = f"identity--{uuid.uuid5(ID_NAMESPACE, 'identity|disti
 """The distillguard project's identity: the creator of its extension definitions (same id at every provider)."""
 CLIENT_EXTENSION_ID = f"extension-definition--{uuid.uuid5(ID_NAMESPACE, 'extension-definition|' + CLIENT_SCO)}"
 KEYED_EXTENSION_ID = f"extension-definition--{uuid.uuid5(ID_NAMESPACE, 'extension-definition|' + KEYED_SCO)}"
+INDICATOR_EXTENSION_ID = f"extension-definition--{uuid.uuid5(ID_NAMESPACE, 'extension-definition|indicator')}"
+"""The toplevel-property extension that declares the indicators' ``x_distillguard_*`` properties."""
 
 TlpLevel = Literal["clear", "green", "amber", "amber+strict", "red"]
 TLP_LEVELS: tuple[TlpLevel, ...] = get_args(TlpLevel)

@@ -224,4 +224,28 @@ MIGRATIONS: tuple[str, ...] = (
         report JSON NOT NULL
     );
     """,
+    # N -> N+1: intel exports: each export logged (who as a keyed hash, when, community, TLP, campaigns, objects,
+    # file), and each exported object's content digest with its created/modified times per community
+    """
+    CREATE TABLE intel_exports (
+        export_id VARCHAR PRIMARY KEY,
+        exported_at TIMESTAMPTZ NOT NULL,
+        actor VARCHAR NOT NULL,
+        community VARCHAR NOT NULL,
+        tlp VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        campaigns VARCHAR[] NOT NULL,
+        n_objects BIGINT NOT NULL,
+        out_file VARCHAR NOT NULL
+    );
+    CREATE TABLE intel_export_objects (
+        community VARCHAR NOT NULL,
+        object_id VARCHAR NOT NULL,
+        digest VARCHAR NOT NULL,
+        created TIMESTAMPTZ NOT NULL,
+        modified TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (community, object_id)
+    );
+    """,
 )
