@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import stix2
 import uvicorn
 import yaml
@@ -74,15 +76,29 @@ def serving_taxii(config: Path, db: Path) -> Iterator[str]:
 
 
 @contextmanager
-def running_intel_serve(config: Path, db: Path) -> Iterator[str]:
-    """``distillguard intel serve`` as a subprocess on a free loopback port; yield its base URL."""
+def running_intel_serve(config: Path, db: Path, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """``distillguard intel serve`` as a subprocess on a free loopback port, over HTTPS with ``tls``
+    (certificate, key); yield its base URL."""
     port = free_port()
+    https = ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []
     proc = subprocess.Popen(
         [sys.executable, "-c", "from distillguard.cli import app; app()", "intel", "serve", "--db", str(db),
-         "--config", str(config), "--port", str(port), "--log-level", "warning"],
+         "--config", str(config), "--port", str(port), "--log-level", "warning", *https],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
     with _process(proc, port, "distillguard intel serve"):
-        yield f"http://127.0.0.1:{port}/"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by openssl (the test skips without it)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from taxii_servers import (
     SHARED,
     running_intel_serve,
     running_medallion,
+    self_signed_certificate,
     serving_taxii,
     stix_objects,
     write_taxii_config,
@@ -62,13 +63,16 @@ def by_id(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_two_intel_serve_instances_exchange_a_bundle(tmp_path: Path) -> None:
+def test_two_intel_serve_instances_exchange_a_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     objects = stix_objects(12)  # 27 objects: the pull walks pages of 5
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     config_a, config_b = write_taxii_config(tmp_path / "a", page_size=5), write_taxii_config(tmp_path / "b", page_size=5)
+    tls = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))  # the client trusts b's certificate
     with running_intel_serve(config_a, tmp_path / "a" / "store.duckdb") as a, \
-            running_intel_serve(config_b, tmp_path / "b" / "store.duckdb") as b:
+            running_intel_serve(config_b, tmp_path / "b" / "store.duckdb", tls) as b:
+        assert b.startswith("https://")
         pushed = cli_push(f"{a}{ROOT}/", SHARED, write_bundle(tmp_path / "campaign.json", objects))
         assert pushed.exit_code == 0, pushed.output
         assert f"sent {len(objects)} objects: {len(objects)} taken, 0 refused" in pushed.output

@@ -35,14 +35,22 @@ def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 9000,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM).")] = None,
 ) -> None:
-    """Serve the store's collections over TAXII 2.1 (discovery at /taxii2/)."""
+    """Serve the store's collections over TAXII 2.1 (discovery at /taxii2/); HTTPS with --ssl-certfile/keyfile."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        _fail("give both --ssl-certfile and --ssl-keyfile, or neither")
     try:
         app = TaxiiServer(load_taxii_config(config), db)
     except DistillguardError as exc:
         _fail(str(exc))
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on")
+    if ssl_certfile is None and host not in ("127.0.0.1", "::1", "localhost"):
+        logging.getLogger("distillguard.intel.taxii").warning(
+            "serving on %s without TLS: passwords cross the network in clear (give --ssl-certfile/--ssl-keyfile)", host)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 def push_cmd(
