@@ -35,7 +35,7 @@ OPERATOR_TEMPLATE = 4242424242
 LEGIT_IP, LEGIT_UA = "81.2.69.160", "anthropic-python/0.49.0"
 
 OPERATOR = {
-    "acct-op-dc": {"ip": DATACENTER_IP},
+    "acct-op-dc": {"ip": DATACENTER_IP, "user_agent": HARVEST_UA, "tls_ja4": HARVEST_JA4},
     "acct-op-client": {"ip": "192.0.2.10", "user_agent": HARVEST_UA, "tls_ja4": HARVEST_JA4},
     "acct-op-card": {"ip": "192.0.2.11"},
     "acct-op-net": {"ip": "198.51.100.77"},
@@ -45,14 +45,19 @@ OPERATOR = {
     "acct-op-tpl": {"ip": "192.0.2.14"},
     "acct-op-domain": {"ip": "192.0.2.15"},
 }
-"""Operator accounts, each matched by one kind of indicator (named after it)."""
+"""Operator accounts, each matched by one kind of indicator (named after it); acct-op-dc by its client too."""
+LINKED = {"acct-op-dc", "acct-op-card", "acct-op-id", "acct-op-mail"}
+"""The operator accounts the hunt links: an identifying match (account, e-mail, payment) or two families."""
 LEGIT = ("acct-legit-1", "acct-legit-2", "acct-legit-3")
+SDK_USER = "acct-legit-3"
+"""A legitimate account on the operator's SDK build and TLS stack: matched by the client alone, never linked."""
 
 
 def world_store(path: Path) -> Store:
     """A store with the operator's and the legitimate accounts: five exchanges each, and their account records."""
     rows, templates, i = [], [], 0
-    for account_id, over in [*OPERATOR.items(), *((a, {}) for a in LEGIT)]:
+    sdk = {"user_agent": HARVEST_UA, "tls_ja4": HARVEST_JA4}
+    for account_id, over in [*OPERATOR.items(), *((a, sdk if a == SDK_USER else {}) for a in LEGIT)]:
         for _ in range(5):
             rows.append(exchange(i, account_id=account_id, **{"ip": LEGIT_IP, "user_agent": LEGIT_UA, **over}))
             templates.append(OPERATOR_TEMPLATE if account_id == "acct-op-tpl" else 1000 + i)

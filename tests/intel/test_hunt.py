@@ -9,8 +9,10 @@ import pyarrow as pa
 from hunt_world import (
     COMMUNITY,
     LEGIT,
+    LINKED,
     NOW,
     OPERATOR,
+    SDK_USER,
     bundle,
     dump,
     indicator,
@@ -32,18 +34,24 @@ def _import(tmp_path: Path, document: dict, now=NOW):  # type: ignore[no-untyped
     return store, import_and_hunt(store, parsed, COMMUNITY, "partner-lab", now=now)
 
 
-def test_every_kind_finds_its_operator_account_and_no_legitimate_one(tmp_path: Path) -> None:
+def test_every_kind_finds_its_operator_account(tmp_path: Path) -> None:
     store, report = _import(tmp_path, operator_bundle())
     matched = {a.account_id: a.kinds for a in report.accounts}
-    assert set(matched) == set(OPERATOR)
-    assert not set(matched) & set(LEGIT)
+    assert set(matched) == {*OPERATOR, SDK_USER}
     assert matched["acct-op-card"] == ["payment"] and matched["acct-op-net"] == ["cidr"]
     assert matched["acct-op-home"] == ["residential_ip"] and matched["acct-op-tpl"] == ["template"]
     assert matched["acct-op-mail"] == ["email"] and matched["acct-op-domain"] == ["email_domain"]
+    assert matched["acct-op-dc"] == ["client", "ip"] and matched[SDK_USER] == ["client"]
     assert all(a.first_seen is not None and a.last_seen is not None for a in report.accounts)
-    assert len(report.sightings) == len(operator_terms())
+    store.close()
+
+
+def test_only_identifying_or_two_family_matches_link_and_no_legitimate_account(tmp_path: Path) -> None:
+    store, report = _import(tmp_path, operator_bundle())
+    assert {a.account_id for a in report.accounts if a.linked} == LINKED
     stored = store.query("SELECT DISTINCT account_id FROM partner_indicators").column(0).to_pylist()
-    assert set(stored) == set(OPERATOR)
+    assert set(stored) == LINKED and not set(stored) & set(LEGIT)
+    assert {s.kind for s in report.sightings} == {"ip", "client", "payment", "account", "email"}
     store.close()
 
 
@@ -51,9 +59,9 @@ def test_matches_link_through_the_partner_family(tmp_path: Path) -> None:
     store, _ = _import(tmp_path, operator_bundle())
     groups = pa.table({"fp": pa.array([], pa.uint64()), "g": pa.array([], pa.int64())})
     save_template_groups(store, groups, pa.table({"g": pa.array([], pa.int64()), "template": pa.array([], pa.string())}), None)
-    rows = described_indicators(store, sorted(OPERATOR), None, 3600).to_pylist()
+    rows = described_indicators(store, sorted([*OPERATOR, *LEGIT]), None, 3600).to_pylist()
     partner = {r["account_id"]: r["value"] for r in rows if r["kind"] == "partner"}
-    assert set(partner) == set(OPERATOR)
+    assert set(partner) == LINKED
     assert len(set(partner.values())) == 1  # all reported as the partner's one campaign
     assert next(iter(partner.values())).startswith("campaign--")
     store.close()
@@ -87,7 +95,8 @@ def test_plain_producer_address_list_and_domain(tmp_path: Path) -> None:
               "pattern": "[domain-name:value = 'OP-Mail.Example']"}
     store, report = _import(tmp_path, bundle([plain, domain], campaign=False))
     assert {a.account_id for a in report.accounts} == {"acct-op-dc", "acct-op-net", "acct-op-domain"}
-    assert report.sightings[0].tlp is None
+    assert not any(a.linked for a in report.accounts)  # one family each: reported, not linked
+    assert counts(store)["matches"] == 0 and report.sightings == []
     store.close()
 
 
@@ -99,8 +108,8 @@ def test_sightings_share_counts_and_span_and_no_personal_value(tmp_path: Path) -
         assert secret not in text
     sightings = [o for o in shared["objects"] if o["type"] == "sighting"]
     partner_ids = {i["id"] for i in operator_bundle()["objects"] if i["type"] == "indicator"}
-    assert {s["sighting_of_ref"] for s in sightings} == partner_ids
-    assert all(s["count"] == 1 and s["first_seen"] <= s["last_seen"] for s in sightings)
+    assert len(sightings) == 5 and {s["sighting_of_ref"] for s in sightings} <= partner_ids
+    assert all(s["count"] == 1 and s["first_seen"] <= s["last_seen"] for s in sightings)  # the SDK user not counted
     ours = next(o["id"] for o in shared["objects"] if o["type"] == "identity")
     assert all(s["where_sighted_refs"] == [ours] for s in sightings)
     store.close()

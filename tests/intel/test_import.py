@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hunt_world import COMMUNITY, NOW, OPERATOR, bundle, dump, indicator, operator_bundle, world_store
+from hunt_world import COMMUNITY, LINKED, NOW, bundle, dump, indicator, operator_bundle, world_store
 from typer.testing import CliRunner
 
 from distillguard.cli.app import app
@@ -118,7 +118,7 @@ def test_reimport_is_idempotent(tmp_path: Path) -> None:
     before = counts(store), store.query("SELECT * FROM partner_indicators ORDER BY ALL").to_pylist()
     again = import_and_hunt(store, read_stix(data, "p.json", COMMUNITY.name, now=NOW), COMMUNITY, "p", now=NOW)
     assert (counts(store), store.query("SELECT * FROM partner_indicators ORDER BY ALL").to_pylist()) == before
-    assert before[0] == {"imports": 1, "indicators": 9, "matches": 9, "reports": 1}
+    assert before[0] == {"imports": 1, "indicators": 9, "matches": 5, "reports": 1}
     assert first.import_id == again.import_id
     store.close()
 
@@ -145,10 +145,10 @@ def test_cli_imports_hunts_reports_and_shares_back(tmp_path: Path) -> None:
         "--report", str(tmp_path / "hunt.json"), "--sightings-out", str(tmp_path / "sightings.json")], env=KEY_ENV)
     assert result.exit_code == 0, result.output
     report = orjson.loads((tmp_path / "hunt.json").read_bytes())
-    assert {a["account_id"] for a in report["accounts"]} == set(OPERATOR)
+    assert {a["account_id"] for a in report["accounts"] if a["linked"]} == LINKED
     assert report["source"] == "partner-lab"  # the bundle's producer
     sightings = orjson.loads((tmp_path / "sightings.json").read_bytes())
-    assert sum(o["type"] == "sighting" for o in sightings["objects"]) == 9
+    assert sum(o["type"] == "sighting" for o in sightings["objects"]) == 5
 
 
 def test_cli_without_the_community_key_names_the_variable(tmp_path: Path) -> None:

@@ -3,7 +3,13 @@
 Raw addresses and networks match exchange and signup addresses, clients the exchanges' (JA4, user agent),
 e-mail domains the account records. Keyed values match by keying this store's own values with the
 community key (account ids, e-mails, payment fingerprints, addresses, template keys): nothing keyed is
-ever reversed. Expired or revoked indicators match nothing. The matched accounts go into
+ever reversed. Expired or revoked indicators match nothing.
+
+A match links an account to the partner's campaign only when it identifies the account (a keyed account
+id, e-mail or payment fingerprint) or comes from two indicator families at least (network: addresses,
+networks, keyed exits; client; e-mail domain; template), as account linking asks two families: an exit
+or an SDK build the operator shares with ordinary users here is no evidence alone. Those weak matches are
+reported, not linked. Linked accounts go into
 ``partner_indicators`` (the next analysis links them through the ``partner`` family), the import and its
 report are stored in one transaction, and each match can be shared back as a STIX ``sighting`` that holds
 no personal data: the partner's indicator id, a count of accounts and the time span.
@@ -40,6 +46,12 @@ from distillguard.store.partner import (
     save_import,
 )
 
+FAMILY: dict[str, str] = {
+    "ip": "network", "cidr": "network", "residential_ip": "network", "client": "client",
+    "email_domain": "email_domain", "template": "template", "account": "identity", "email": "identity",
+    "payment": "identity",
+}
+"""The indicator family of each kind; a match links an account with an ``identity`` family or two families."""
 _RAW_KIND = {"account": "account", "email": "email", "payment": "payment", "template": "template",
              "residential_ip": "ip"}
 """What a keyed kind's resolved value is looked for as."""
@@ -59,6 +71,8 @@ class HuntedAccount:
     action: str | None
     risk: float | None
     flagged: bool | None
+    linked: bool
+    """Whether the match links it to the partner's campaign (see the module doc); else reported only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,7 @@ class IndicatorSighting:
     kind: str
     tlp: str | None
     accounts: int
+    """Linked accounts it matched."""
     first_seen: datetime | None
     last_seen: datetime | None
 
@@ -99,16 +114,18 @@ class HuntReport:
     def table(self) -> Table:
         """A readable summary and the matched accounts."""
         table = Table(title=f"intel import {self.import_id} from {self.source} ({self.origin})", title_justify="left")
-        for name in ("account", "campaign", "action", "risk", "indicators", "first seen", "last seen", "exchanges"):
+        for name in ("account", "linked", "campaign", "action", "risk", "indicators", "first seen", "last seen",
+                     "exchanges"):
             table.add_column(name, justify="right" if name in ("risk", "exchanges") else "left")
         for a in self.accounts:
-            table.add_row(a.account_id, a.campaign_id or "-", a.action or "-",
+            table.add_row(a.account_id, "yes" if a.linked else "no (weak)", a.campaign_id or "-", a.action or "-",
                           "-" if a.risk is None else f"{a.risk:.2f}", ", ".join(sorted(set(a.kinds))),
                           _when(a.first_seen), _when(a.last_seen), f"{a.n_exchanges:,}")
         table.caption = (
             f"{self.n_indicators:,} indicators ({self.n_active:,} active, {self.n_expired:,} expired, "
             f"{self.n_revoked:,} revoked, {self.n_kept_newer:,} older than stored, {len(self.ignored):,} not hunted); "
-            f"{len(self.accounts):,} accounts matched by {len(self.sightings):,} indicators"
+            f"{len(self.accounts):,} accounts matched, {sum(a.linked for a in self.accounts):,} linked "
+            f"(identifying or two indicator families), by {len(self.sightings):,} indicators"
         )
         return table
 
@@ -124,13 +141,15 @@ def import_and_hunt(store: Store, bundle: PartnerBundle, community: Community, s
     active = [i for i in current if i.active(now)]
     hits = hunt(store, active, community)
     by_id = {i.stix_id: i for i in active}
-    matches = _match_rows(hits, by_id, source, import_id, now)
+    linked = linked_accounts(hits, by_id)
+    hits_linked = hits.filter(pa.array([a in linked for a in hits.column("account_id").to_pylist()], pa.bool_()))
+    matches = _match_rows(hits_linked, by_id, source, import_id, now)
     report = HuntReport(
         import_id=import_id, origin=bundle.origin, source=source, community=community.name, hunted_at=now,
         n_objects=bundle.n_objects, n_indicators=len(bundle.indicators), n_active=len(active),
         n_expired=sum(1 for i in current if not i.revoked and not i.active(now)),
         n_revoked=sum(1 for i in current if i.revoked), n_kept_newer=len(newer), ignored=bundle.ignored,
-        accounts=_hunted_accounts(store, hits, by_id), sightings=_sightings(hits, by_id),
+        accounts=_hunted_accounts(store, hits, by_id, linked), sightings=_sightings(hits_linked, by_id),
     )
     record = {"import_id": import_id, "imported_at": now, "source": source, "community": community.name,
               "origin": bundle.origin, "sha256": bundle.sha256, "n_objects": bundle.n_objects,
@@ -171,6 +190,14 @@ def hunt(store: Store, indicators: Iterable[PartnerIndicator], community: Commun
     table = pa.Table.from_pylist(
         [{"stix_id": s, "kind": k, "value": v, "value2": v2} for s, k, v, v2 in wanted], schema=WANTED_SCHEMA)
     return matched_accounts(store, table)
+
+
+def linked_accounts(hits: pa.Table, by_id: dict[str, PartnerIndicator]) -> set[str]:
+    """The matched accounts the matches link: an identifying family, or two families."""
+    families: dict[str, set[str]] = {}
+    for account_id, sid in zip(hits.column("account_id").to_pylist(), hits.column("stix_id").to_pylist(), strict=True):
+        families.setdefault(account_id, set()).add(FAMILY[by_id[sid].kind])
+    return {a for a, f in families.items() if "identity" in f or len(f) >= 2}
 
 
 def sighting_bundle(report: HuntReport, identity_name: str, now: datetime | None = None) -> dict[str, Any]:
@@ -275,7 +302,8 @@ def _match_rows(hits: pa.Table, by_id: dict[str, PartnerIndicator], source: str,
     return pa.Table.from_pylist(rows, schema=MATCH_SCHEMA)
 
 
-def _hunted_accounts(store: Store, hits: pa.Table, by_id: dict[str, PartnerIndicator]) -> list[HuntedAccount]:
+def _hunted_accounts(store: Store, hits: pa.Table, by_id: dict[str, PartnerIndicator], linked: set[str]
+                     ) -> list[HuntedAccount]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for hit in hits.to_pylist():
         grouped.setdefault(hit["account_id"], []).append(hit)
@@ -290,7 +318,7 @@ def _hunted_accounts(store: Store, hits: pa.Table, by_id: dict[str, PartnerIndic
             kinds=sorted({by_id[r["stix_id"]].kind for r in rows}),
             first_seen=min(firsts, default=None), last_seen=max(lasts, default=None),
             n_exchanges=max(int(r["n"]) for r in rows), campaign_id=d.get("campaign_id"), action=d.get("action"),
-            risk=d.get("risk"), flagged=d.get("flagged"),
+            risk=d.get("risk"), flagged=d.get("flagged"), linked=account_id in linked,
         ))
     return accounts
 
