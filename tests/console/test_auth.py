@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ from redis_server import free_port
 PASSWORD = "correct horse battery staple"
 
 
-def _post_login(client: TestClient, csrf: Callable[..., str], name: str, password: str) -> httpx.Response:
+def _post_login(client: TestClient, csrf: Callable[..., str], name: str, password: str) -> Any:
     return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf(client)},
                        follow_redirects=False)
 
@@ -140,7 +141,8 @@ def test_only_admins_manage_users(client_as: Callable[[str], TestClient], csrf: 
     assert response.status_code == 403
     assert client.post("/users/vera", data={"role": "admin", "csrf_token": csrf(client)}).status_code == 403
     with Store(store_path, read_only=True) as store:
-        assert get_user(store, "mallory") is None and get_user(store, "vera").role == "viewer"  # type: ignore[union-attr]
+        mallory, vera = get_user(store, "mallory"), get_user(store, "vera")
+    assert mallory is None and vera is not None and vera.role == "viewer"
 
 
 def test_an_admin_adds_a_user_who_can_then_log_in(client_as: Callable[[str], TestClient], anonymous: TestClient,
