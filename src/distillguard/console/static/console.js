@@ -66,7 +66,6 @@
       const cy = cytoscape({
         container: el,
         elements: g.elements,
-        wheelSensitivity: 0.3,
         style: [
           { selector: "node[type = 'account']", style: {
             "background-color": "mapData(risk, 0, 1, #a9cce3, #c0392b)", width: 10, height: 10, "border-width": 0 } },
