@@ -96,6 +96,7 @@ def test_an_account_action_with_htmx_answers_the_form_with_its_result_and_an_und
     assert response.status_code == 200
     assert "block applied to 1 account (audit #1)" in response.text
     assert 'action="/actions/1/undo"' in response.text and 'name="csrf_token"' in response.text
+    assert f'action="/actions/account/{account}"' in response.text  # the form again, for the next action
     assert _overrides(store_path) == {account: Action.BLOCK}
 
 

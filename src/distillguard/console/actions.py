@@ -52,12 +52,16 @@ def _action(form: Any) -> str:
 
 def _answer(request: Request, form: Any, kind: str, target: str, *, status: int = 200, result: str | None = None,
             error: str | None = None, undo_seq: int | None = None) -> Response:
-    """The action form again with the result (htmx), or back to the page the form was on."""
-    if request.headers.get("hx-request") or error is not None:
+    """The action form again with the result (htmx); else the error page, or back to the page the form was on."""
+    back = safe_next(str(form.get("next", "")), "/audit")
+    if request.headers.get("hx-request"):
         return templates.TemplateResponse(request, "_action_form.html", {
-            "action_kind": kind, "action_target": target, "action_result": result, "action_error": error,
-            "undo_seq": undo_seq, "next": safe_next(str(form.get("next", "")), "/audit")}, status_code=status)
-    return RedirectResponse(safe_next(str(form.get("next", "")), "/audit"), 303)
+            "target_kind": kind, "target_id": target, "action_result": result, "action_error": error,
+            "undo_seq": undo_seq, "action_next": back}, status_code=status)
+    if error is not None:
+        return templates.TemplateResponse(request, "error.html", {"status": status, "message": error},
+                                          status_code=status)
+    return RedirectResponse(back, 303)
 
 
 async def _act(request: Request, kind: str, target: str, members: Any) -> Response:
