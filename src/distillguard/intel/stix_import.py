@@ -338,11 +338,12 @@ def plain_terms(text: str) -> tuple[Term, ...]:
         value = comparison.rhs.value
         if path != ["value"] or not isinstance(value, str):
             raise ValueError(f"{sco}:{'.'.join(path)} is not hunted")
-        terms.append(_plain_term(sco, value, subset=isinstance(comparison, IsSubsetComparisonExpression)))
+        terms.append(plain_term(sco, value, subset=isinstance(comparison, IsSubsetComparisonExpression)))
     return tuple(dict.fromkeys(terms))
 
 
-def _plain_term(sco: str, value: str, *, subset: bool) -> Term:
+def plain_term(sco: str, value: str, *, subset: bool) -> Term:
+    """The term of one plain comparison (``sco:value = / ISSUBSET value``); ``ValueError`` when not hunted."""
     if sco in ("ipv4-addr", "ipv6-addr"):
         try:
             network = ipaddress.ip_network(value.strip(), strict=False)
