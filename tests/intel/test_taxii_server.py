@@ -201,6 +201,7 @@ def test_versions_and_match_filters(base: str) -> None:
     assert versions_of({"match[version]": "first"}) == [v1]
     assert versions_of({"match[version]": "all"}) == [v1, v2]
     assert versions_of({"match[version]": "first,last"}) == [v1, v2]
+    assert versions_of({"match[version]": f"first,all,{indicator['modified']}"}) == [v1, v2]
     assert versions_of({"match[version]": indicator["modified"]}) == [v1]
     assert versions_of({}, object_path) == [v2]
     assert versions_of({"match[version]": "all"}, object_path) == [v1, v2]

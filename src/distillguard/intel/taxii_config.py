@@ -99,7 +99,7 @@ class TaxiiConfig(BaseModel):
     title: str = "distillguard TAXII server"
     description: str = ""
     contact: str | None = None
-    page_size: int = Field(100, gt=0, le=10_000)
+    page_size: int = Field(1000, gt=0, le=10_000)
     users: dict[str, TaxiiUser]
     api_roots: tuple[TaxiiApiRoot, ...] = Field(min_length=1)
 
