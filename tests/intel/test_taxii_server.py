@@ -218,7 +218,7 @@ def test_versions_and_match_filters(base: str) -> None:
 
 @pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "ten"}, {"next": "zz-top"},
                                     {"added_after": "yesterday"}, {"match[version]": "newest"},
-                                    {"match[colour]": "red"}])
+                                    {"match[colour]": "red"}, {"match[id]": ""}, {"match[version]": ","}])
 def test_bad_parameters_are_refused(base: str, params: dict[str, str]) -> None:
     with client(base) as http:
         response = http.get(OBJECTS, params=params)

@@ -298,7 +298,10 @@ class TaxiiServer:
             raise TaxiiError(400, "Bad Request", f"unsupported parameters {unknown}; this endpoint takes {sorted(allowed)}")
 
         def listed(name: str) -> tuple[str, ...]:
-            return tuple(v.strip() for value in params.getlist(f"match[{name}]") for v in value.split(",") if v.strip())
+            values = tuple(v.strip() for value in params.getlist(f"match[{name}]") for v in value.split(",") if v.strip())
+            if not values and f"match[{name}]" in params:
+                raise TaxiiError(400, "Bad Request", f"match[{name}] is empty")
+            return values
 
         page = self.config.page_size
         if "limit" in params:
