@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import orjson
-import requests
 import typer
 import uvicorn
 from rich.console import Console
@@ -65,7 +64,7 @@ def push_cmd(
         _fail(f"set the password of {user!r} in the environment variable {PASSWORD_ENV}")
     try:
         result = push(TaxiiTarget(taxii, collection, user, password), read_objects(file))
-    except (DistillguardError, TAXIIServiceException, requests.RequestException) as exc:
+    except (DistillguardError, TAXIIServiceException, OSError) as exc:  # HTTP errors of requests are OSErrors
         _fail(f"{taxii}: {exc}")
     for failure in result.failures[:20]:
         _console.print(Text.assemble(("refused: ", "bold red"), f"{failure.get('id')}: {failure.get('message')}"))
@@ -94,7 +93,7 @@ def pull_cmd(
             _fail(f"--added-after: {exc}")
     try:
         objects = pull(TaxiiTarget(taxii, collection, user, password), added_after)
-    except (DistillguardError, TAXIIServiceException, requests.RequestException) as exc:
+    except (DistillguardError, TAXIIServiceException, OSError) as exc:  # HTTP errors of requests are OSErrors
         _fail(f"{taxii}: {exc}")
     with atomic_write(out) as fh:
         fh.write(orjson.dumps(bundle(objects), option=orjson.OPT_INDENT_2))
