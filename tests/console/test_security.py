@@ -42,7 +42,8 @@ def _endpoints(app: Starlette) -> list[tuple[str, str]]:
 def test_every_route_but_login_and_static_needs_a_session(console_app: Starlette, anonymous: TestClient) -> None:
     endpoints = _endpoints(console_app)
     mine = {("GET", "/audit"), ("GET", "/users"), ("POST", "/users"), ("POST", "/users/x"), ("POST", "/logout"),
-            ("POST", "/actions/1/undo"), ("POST", "/actions/account/x"), ("POST", "/actions/campaign/x")}
+            ("POST", "/actions/1/undo"), ("POST", "/actions/account/x"), ("POST", "/actions/campaign/x"),
+            ("POST", "/exports/campaign/x")}
     assert mine <= set(endpoints)
     for method, path in endpoints:
         response = anonymous.request(method, path, follow_redirects=False)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 import uvicorn
 
-from distillguard.cli.console import ConfigOpt, DbOpt, console, errors
-from distillguard.config import load_settings, with_overrides
+from distillguard.accounts.network import IpIntel
+from distillguard.campaigns.settings import load_campaign_settings
+from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors
+from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.console.app import console_secret, create_app
 from distillguard.console.auth import new_user
+from distillguard.console.exports import ExportAsked, ExportedFile, IntelExport
 from distillguard.core.errors import DistillguardError
+from distillguard.intel.community import community
+from distillguard.intel.exporter import ExportFormat, export_intel
+from distillguard.intel.exports import ExportOptions
+from distillguard.intel.vocabulary import TLP_LEVELS, TlpLevel
 from distillguard.store import Store
 from distillguard.store.console import ConsoleUser, add_user, list_users
 
@@ -28,13 +37,35 @@ user_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Console
 console_app.add_typer(user_app, name="user")
 
 
-def _db(db: Path | None, config: Path | None) -> Path:
+def _settings(db: Path | None, config: Path | None, intel: Path | None = None) -> Settings:
     settings = load_settings(config)
-    if db is not None:
-        settings = with_overrides(settings, "command line", db=db)
+    overrides = {k: v for k, v in (("db", db), ("intel_dir", intel)) if v is not None}
+    if overrides:
+        settings = with_overrides(settings, "command line", **overrides)
     if not settings.db.exists():
         raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
-    return settings.db
+    return settings
+
+
+def intel_export(settings: Settings, names: list[str], out_dir: Path) -> IntelExport | None:
+    """What the console may export: campaigns for the communities ``names`` (their keys from the environment,
+    checked now), each export written under ``out_dir`` and logged in the store; None for no community."""
+    if not names:
+        return None
+    keyed = {name: community(name) for name in dict.fromkeys(names)}
+    ip_intel = IpIntel.load(settings.intel_dir)
+    intrusion = load_campaign_settings(settings.campaigns).intrusion
+
+    def export(store: Store, asked: ExportAsked) -> ExportedFile:
+        options = ExportOptions(keyed[asked.community], cast(TlpLevel, asked.tlp))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{asked.campaign_id}-{asked.community}-{stamp}.{asked.fmt}.json")
+        out = out_dir / name
+        result = export_intel(store, options, fmt=cast(ExportFormat, asked.fmt), out=out,
+                              campaign_ids=[asked.campaign_id], actor=asked.actor, intel=ip_intel, intrusion=intrusion)
+        return ExportedFile(name, "application/json", out.read_bytes(), result.export_id, result.n_objects)
+
+    return IntelExport(export, tuple(keyed), ("stix", "misp"), TLP_LEVELS)
 
 
 def _password(env: str, who: str) -> str:
@@ -74,20 +105,28 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8700,
     secure_cookie: Annotated[bool, typer.Option(
         "--secure-cookie", help="Send the session cookie over HTTPS only (behind a TLS proxy).")] = False,
+    communities: Annotated[list[str] | None, typer.Option(
+        "--intel-community", help=("Let analysts export campaigns as intel for this sharing community "
+                                   "(key from DISTILLGUARD_INTEL_KEY_<NAME>); repeatable."))] = None,
+    export_dir: Annotated[Path | None, typer.Option(
+        "--export-dir", help="Where exports are kept [default: console-exports/ beside the store].")] = None,
+    intel: IntelOpt = None,
 ) -> None:
     """Serve the console over a store (--db). On first start, creates the first admin from
     DISTILLGUARD_CONSOLE_ADMIN and DISTILLGUARD_CONSOLE_ADMIN_PASSWORD, or asks for it."""
     if ctx.invoked_subcommand is not None:
         return
     with errors():
-        path = _db(db, config)
+        settings = _settings(db, config, intel)
+        path = settings.db
+        exports = intel_export(settings, communities or [], export_dir or path.parent / "console-exports")
         with Store(path) as store:  # brings the schema up to date
             secret = console_secret(store)
             if not list_users(store):
                 admin = _first_admin()
                 add_user(store, admin)
                 console.print(f"first admin {admin.name} created")
-        app = create_app(path, secret=secret, https_only=secure_cookie)
+        app = create_app(path, secret=secret, https_only=secure_cookie, intel_export=exports)
     console.print(f"distillguard console on http://{host}:{port}/ over {path}")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
@@ -101,7 +140,7 @@ def user_add(
 ) -> None:
     """Add a console user; the password comes from DISTILLGUARD_CONSOLE_PASSWORD or is asked for."""
     with errors():
-        path = _db(db, config)
+        path = _settings(db, config).db
         user = _user(name, _password(PASSWORD_ENV, name), role)
         with Store(path) as store:
             if not add_user(store, user):

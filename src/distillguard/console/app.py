@@ -26,6 +26,7 @@ from distillguard.console.actions import action_routes
 from distillguard.console.audit import audit_routes
 from distillguard.console.auth import LoginLimits, LoginThrottle, auth_routes
 from distillguard.console.db import ConsoleDb
+from distillguard.console.exports import IntelExport, export_routes
 from distillguard.console.pages import page_routes
 from distillguard.console.security import STATIC_DIR, ConsoleGuard, LoginRequired, Sessions, templates
 from distillguard.core.errors import ConfigError, StoreError
@@ -46,18 +47,20 @@ def console_secret(store: Store) -> str:
 
 
 def create_app(store_path: Path, *, secret: str, https_only: bool = False, sessions: Sessions | None = None,
-               limits: LoginLimits | None = None, busy_timeout_s: float = 10.0) -> Starlette:
+               limits: LoginLimits | None = None, busy_timeout_s: float = 10.0,
+               intel_export: IntelExport | None = None) -> Starlette:
     """The console over the store at ``store_path`` (migrated already), its cookie signed with ``secret``.
 
     ``https_only`` marks the cookie Secure (set it behind TLS); ``sessions`` and ``limits`` set the session
-    lifetimes and the login limits (defaults otherwise).
+    lifetimes and the login limits (defaults otherwise); ``intel_export`` lets analysts export campaigns as
+    intel (None: they cannot).
     """
     if len(secret) < MIN_SECRET_CHARS:
         raise ConfigError(f"the console's secret must be at least {MIN_SECRET_CHARS} characters")
     sessions = sessions or Sessions()
     limits = limits or LoginLimits()
     routes: list[BaseRoute] = [
-        *auth_routes(), *action_routes(), *audit_routes(), *page_routes(),
+        *auth_routes(), *action_routes(), *export_routes(), *audit_routes(), *page_routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     app = Starlette(
@@ -72,6 +75,7 @@ def create_app(store_path: Path, *, secret: str, https_only: bool = False, sessi
     app.state.db = ConsoleDb(store_path, busy_timeout_s)
     app.state.sessions = sessions
     app.state.actor_key = secret.encode()
+    app.state.intel_export = intel_export
     app.state.throttle_name = LoginThrottle(limits.per_name, limits.window_s)
     app.state.throttle_address = LoginThrottle(limits.per_address, limits.window_s)
     return app
