@@ -2,6 +2,7 @@
 
     python bench/bench_console.py                      # builds a synthetic store with a 20,000-account campaign
     python bench/bench_console.py --db runs/large/distillguard.duckdb [--campaign CMP-…]
+    python bench/bench_console.py --db /tmp/synthetic.duckdb   # builds it there when missing, reuses it after
 
 The console runs under uvicorn on 127.0.0.1 and is read over real HTTP by a logged-in client. For each endpoint
 (the campaign page, its members' last page, its graph JSON, its timeline JSON, the campaign list) it prints the
@@ -171,7 +172,8 @@ def _time(client: httpx.Client, url: str, repeats: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, help="an analysed store (default: build a synthetic one)")
+    parser.add_argument("--db", type=Path, help="an analysed store, or where to build the synthetic one when missing "
+                                                "(default: a synthetic one in a temporary directory)")
     parser.add_argument("--campaign", help="the campaign to load (default: the newest run's biggest)")
     parser.add_argument("--accounts", type=int, default=20_000, help="synthetic campaign size")
     parser.add_argument("--per-account", type=int, default=6, help="synthetic exchanges per account")
@@ -181,8 +183,8 @@ def main() -> None:
     args = parser.parse_args()
     out = Console()
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
-        if args.db is None:
-            path = Path(tmp) / "store.duckdb"
+        if args.db is None or not args.db.exists():
+            path = args.db or Path(tmp) / "store.duckdb"
             start = time.perf_counter()
             campaign = build_store(path, args.accounts, args.per_account, args.background, args.seed)
             out.print(f"synthetic store: {args.accounts:,} campaign accounts + {args.background:,} others, "
