@@ -3,6 +3,8 @@ managed by admins, and the ``distillguard console`` commands (served for real on
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import statistics
@@ -19,7 +21,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from distillguard.cli import app as cli
-from distillguard.console.app import SECRET_ENV, console_secret
+from distillguard.console.app import SECRET_ENV, SESSION_COOKIE, console_secret
 from distillguard.console.auth import FAILED, LoginThrottle, new_user, password_matches
 from distillguard.store import Store
 from distillguard.store.console import get_user, list_users
@@ -242,11 +244,16 @@ def test_console_serves_over_http_and_creates_the_first_admin_from_the_environme
                                                    "csrf_token": token})
             assert response.status_code == 303
             assert client.get("/users").status_code == 200
+            cookie = client.cookies[SESSION_COOKIE]
+            payload = cookie.split(".")[0]
+            sid = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
     finally:
         proc.send_signal(signal.SIGINT)
         output = proc.communicate(timeout=30)[0].decode()
     assert "first admin root created" in output
-    assert "the first admin's password" not in output and token not in output
+    assert "POST /login" in output  # the access log is there, and holds no secret:
+    for secret in ("the first admin's password", token, cookie, sid):
+        assert secret not in output
 
 
 def test_console_without_a_user_or_a_terminal_says_how_to_create_the_first_admin(tmp_path: Path,
