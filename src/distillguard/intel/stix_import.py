@@ -106,24 +106,31 @@ def _shape_faults(document: Any, limits: ImportLimits) -> Iterator[str]:
     if isinstance(objects, list) and len(objects) > limits.max_objects:
         yield f"bundle: objects: {len(objects):,} objects, over the limit of {limits.max_objects:,}"
         return
-    stack: list[tuple[Any, int, str]] = [(document, 0, "")]
     found = 0
+    # (value, depth, owner, field): owner is the top-level object (depth 2) holding it, field its property
+    stack: list[tuple[Any, int, Any, str]] = [(document, 0, None, "")]
     while stack and found < _MAX_REASONS:
-        value, depth, where = stack.pop()
+        value, depth, owner, field = stack.pop()
         if depth > limits.max_depth:
             found += 1
-            yield f"{where or 'bundle'}: nested over {limits.max_depth} levels deep"
+            yield f"{_owner(owner)}: {field or '(object)'}: nested over {limits.max_depth} levels deep"
             continue
-        if isinstance(value, dict):
-            owner = where or (f"object {value['id']}" if depth == 2 and isinstance(value.get("id"), str) else "")
-            for key, item in value.items():
-                if isinstance(item, (dict, list, str)):
-                    stack.append((item, depth + 1, owner and f"{owner.split(':')[0]}: {key}"))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1, where) for item in value if isinstance(item, (dict, list, str)))
-        elif len(value) > limits.max_string:
-            found += 1
-            yield f"{where or 'bundle'}: a string of {len(value):,} characters, over the limit of {limits.max_string:,}"
+        if depth == 2 and owner is None:
+            owner = value.get("id", "?") if type(value) is dict else "?"
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            kind = type(item)
+            if kind is str:
+                if len(item) > limits.max_string:
+                    found += 1
+                    yield (f"{_owner(owner)}: {field or key}: a string of {len(item):,} characters, "
+                           f"over the limit of {limits.max_string:,}")
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1, owner, field or (str(key) if depth == 2 else "")))
+
+
+def _owner(owner: Any) -> str:
+    return "bundle" if owner is None else f"object {_show(owner) if not isinstance(owner, str) else owner}"
 
 
 def read_objects(objects: list[Any], origin: str, sha256: str, community: str, limits: ImportLimits | None = None,
