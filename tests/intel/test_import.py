@@ -46,6 +46,13 @@ def _many(doc: dict[str, Any]) -> None:
     doc["objects"] = [{"type": "x-filler", "id": f"x-filler--{uuid.UUID(int=i)}"} for i in range(1_000_001)]
 
 
+def _custom_marking(doc: dict[str, Any]) -> None:
+    fake = {"type": "marking-definition", "spec_version": "2.1", "id": f"marking-definition--{uuid.UUID(int=9)}",
+            "created": "2026-01-01T00:00:00.000Z", "name": "TLP:PURPLE", "extensions": {}}
+    doc["objects"].append(fake)
+    _first_indicator(doc)["object_marking_refs"] = [fake["id"]]
+
+
 def _duplicate_kind(doc: dict[str, Any]) -> None:
     _first_indicator(doc)["x_distillguard_kind"] = "email_domain"
 
@@ -53,6 +60,7 @@ def _duplicate_kind(doc: dict[str, Any]) -> None:
 HOSTILE: list[tuple[str, Any, str]] = [
     ("pattern that does not parse", _set("pattern", "[ipv4-addr:value = '203.0.113.5'"), "pattern: does not parse"),
     ("unknown marking", _set("object_marking_refs", [f"marking-definition--{uuid.UUID(int=7)}"]), "unknown marking"),
+    ("a marking the bundle defines but is no TLP", _custom_marking, "unknown marking"),
     ("valid_until before valid_from", _set("valid_until", "2020-01-01T00:00:00Z"), "valid_until"),
     ("absurd valid_until", _set("valid_until", "9999-12-31T23:59:59Z"), "years ahead"),
     ("valid_until not a timestamp", _set("valid_until", "tomorrow"), "not a STIX timestamp"),
@@ -194,6 +202,15 @@ def test_hostile_misp_events_are_refused(change: Any, reason: str) -> None:
     change(event)
     with pytest.raises(BundleRejected, match=reason):
         read_misp(dump(event), "event.json", COMMUNITY.name, now=NOW)
+
+
+def test_a_statement_marking_defined_in_the_bundle_is_accepted() -> None:
+    statement = {"type": "marking-definition", "spec_version": "2.1", "id": f"marking-definition--{uuid.UUID(int=5)}",
+                 "created": "2026-01-01T00:00:00.000Z", "definition_type": "statement",
+                 "definition": {"statement": "Copyright 2026 Partner Lab"}}
+    marked = indicator(Term("ip", "203.0.113.5"), "m", object_marking_refs=[statement["id"]])
+    parsed = read_stix(dump(bundle([marked], extra=[statement])), "p.json", COMMUNITY.name, now=NOW)
+    assert len(parsed.indicators) == 1 and parsed.indicators[0].tlp is None
 
 
 def test_unhunted_patterns_are_listed_not_refused() -> None:

@@ -178,7 +178,7 @@ class _Checker:
         self.ignored: list[str] = []
         self.indicators: list[dict[str, Any]] = []
         self.read: list[PartnerIndicator] = []
-        self.markings: dict[str, str | None] = {}  # marking ids defined in the bundle -> their TLP level, if any
+        self.statements: set[str] = set()  # copyright-style statement markings the bundle defines
         self.identities: dict[str, str] = {}
         self.creators: set[str] = set()
         self.indicates: dict[str, list[str]] = {}
@@ -205,8 +205,9 @@ class _Checker:
             self.creators.add(obj["created_by_ref"])
         if kind == "indicator":
             self.indicators.append(obj)
-        elif kind == "marking-definition":
-            self.markings[oid] = _tlp_of(oid)
+        elif kind == "marking-definition" and obj.get("definition_type") == "statement" \
+                and isinstance(obj.get("definition"), dict) and isinstance(obj["definition"].get("statement"), str):
+            self.statements.add(oid)
         elif kind == "identity" and isinstance(obj.get("name"), str):
             self.identities[oid] = obj["name"]
         elif kind == "relationship" and obj.get("relationship_type") == "indicates":
@@ -283,7 +284,7 @@ class _Checker:
             return None
 
     def tlp(self, obj: dict[str, Any], where: str) -> str | None:
-        """The strictest TLP among the object's markings; every marking must be TLP or defined in the bundle."""
+        """The strictest TLP among the object's markings; every marking must be TLP or a statement the bundle defines."""
         refs = obj.get("object_marking_refs", [])
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             self.fault(where, "object_marking_refs", "not a list of marking ids")
@@ -291,8 +292,9 @@ class _Checker:
         levels = []
         for ref in refs:
             level = _tlp_of(ref)
-            if level is None and ref not in self.markings:
-                self.fault(where, "object_marking_refs", f"unknown marking {ref!r} (neither TLP nor defined in the bundle)")
+            if level is None and ref not in self.statements:
+                self.fault(where, "object_marking_refs",
+                           f"unknown marking {ref!r} (neither TLP nor a statement defined in the bundle)")
             elif level is not None:
                 levels.append(level)
         if "granular_markings" in obj:
