@@ -185,6 +185,26 @@ def test_intrusion_partial(client_as: ClientAs, store_path: Path) -> None:
     assert "IS-" in part.text or "no other campaign" in part.text
 
 
+def test_intrusion_sets_are_read_once_per_store_and_runs(client_as: ClientAs, store_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    _, records = _latest(store_path)
+    calls: list[str] = []
+    real = pages.find_intrusion_sets
+
+    def counted(store: Store) -> Any:
+        calls.append(str(store.path))
+        return real(store)
+
+    monkeypatch.setattr(pages, "find_intrusion_sets", counted)
+    client = client_as("viewer")
+    url = f"/campaigns/{records[0]['campaign_id']}/intrusion"
+    first = client.get(url).text
+    assert client.get(url).text == first and len(calls) == 1
+    _hostile_run(store_path)  # a new run: read again
+    client.get(url)
+    assert len(calls) == 2
+
+
 def _member_with_text(store_path: Path) -> tuple[str, str]:
     _, records = _latest(store_path)
     member = sorted(records[0]["accounts"])[0]

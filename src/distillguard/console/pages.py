@@ -7,6 +7,7 @@ extend C1's ``base.html`` and escape everything (Jinja autoescape); the charts a
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from distillguard.accounts.stats import ELICITATION_THRESHOLD
 from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_sets
-from distillguard.campaigns.intrusion import set_of
+from distillguard.campaigns.intrusion import IntrusionSet, set_of
 from distillguard.console import audit
 from distillguard.console.db import db
 from distillguard.console.graph import GRAPH_LINKS_PER_ACCOUNT, GRAPH_MAX_ACCOUNTS, GRAPH_MAX_INDICATORS, graph_elements
@@ -31,7 +32,7 @@ from distillguard.core.decision import Action
 from distillguard.store import Store
 from distillguard.store import console_views as views
 from distillguard.store.enforcement import override_history
-from distillguard.store.runs import latest_run_id
+from distillguard.store.runs import latest_run_id, run_ids
 
 PAGE_SIZE = 50
 """Rows per page of the campaign list and of a campaign's members."""
@@ -278,11 +279,25 @@ async def campaign_timeline(request: Request) -> Response:
     return _json(found)
 
 
+_INTRUSION_SETS: OrderedDict[tuple[str, tuple[str, ...]], list[IntrusionSet]] = OrderedDict()
+"""Intrusion sets per store and runs (they read every account's indicators): the newest few kept."""
+_INTRUSION_KEPT = 4
+
+
+def _intrusion_sets(store: Store) -> list[IntrusionSet]:
+    key = (str(store.path.resolve()), tuple(run_ids(store)))
+    if key not in _INTRUSION_SETS:
+        _INTRUSION_SETS[key] = find_intrusion_sets(store)
+        while len(_INTRUSION_SETS) > _INTRUSION_KEPT:
+            _INTRUSION_SETS.popitem(last=False)
+    return _INTRUSION_SETS[key]
+
+
 async def campaign_intrusion(request: Request) -> Response:
     """The intrusion set holding the campaign, over every stored run (an htmx partial: it reads all indicators)."""
     require(request, Role.VIEWER)
     campaign_id = request.path_params["campaign_id"]
-    found = set_of(await db(request).read(find_intrusion_sets), campaign_id)
+    found = set_of(await db(request).read(_intrusion_sets), campaign_id)
     others = [c for c in found.campaigns if c != campaign_id] if found else []
     links = [link for link in found.links if campaign_id in (link.a, link.b)][:10] if found else []
     return _render(request, "_intrusion.html", {"found": found, "others": others, "links": links,
