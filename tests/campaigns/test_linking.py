@@ -69,7 +69,8 @@ def test_indicators_respect_until(population: Store) -> None:
 
 def test_a_partner_report_links_students_it_names_and_no_one_else(population: Store) -> None:
     population.con.execute(
-        "INSERT INTO partner_indicators VALUES ('student-3', 'card:9f2c', 'lab-x', NULL), "
+        "INSERT INTO partner_indicators (account_id, indicator, source, reported_at) "
+        "VALUES ('student-3', 'card:9f2c', 'lab-x', NULL), "
         "('student-7', 'card:9f2c', 'lab-x', NULL)"
     )
     edges = link_accounts(load_indicators(population))

@@ -62,6 +62,7 @@ def test_matches_link_through_the_partner_family(tmp_path: Path) -> None:
     rows = described_indicators(store, sorted([*OPERATOR, *LEGIT]), None, 3600).to_pylist()
     partner = {r["account_id"]: r["value"] for r in rows if r["kind"] == "partner"}
     assert set(partner) == LINKED
+    assert sum(r["kind"] == "partner" for r in rows) == len(LINKED)  # acct-op-dc, matched twice, shows it once
     assert len(set(partner.values())) == 1  # all reported as the partner's one campaign
     assert next(iter(partner.values())).startswith("campaign--")
     store.close()

@@ -58,7 +58,7 @@ SELECT account_id, 'payment' AS kind, payment_fingerprint AS value, 1.0 AS x
 FROM records WHERE payment_fingerprint IS NOT NULL
 UNION ALL SELECT account_id, 'signup_ip', signup_ip, 1.0 FROM records WHERE signup_ip IS NOT NULL
 UNION ALL SELECT account_id, 'signup_burst', {burst}, 1.0 FROM records WHERE created_at IS NOT NULL
-UNION ALL SELECT account_id, 'partner', indicator, 1.0 FROM partner_indicators
+UNION ALL SELECT DISTINCT account_id, 'partner', indicator, 1.0 FROM partner_indicators
 WHERE {only} AND ($until IS NULL OR reported_at IS NULL OR reported_at < $until)
 """
 
