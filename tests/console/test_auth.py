@@ -172,6 +172,19 @@ def test_a_role_change_ends_the_users_sessions(client_as: Callable[[str], TestCl
     assert ana.get("/audit", follow_redirects=False).status_code == 303
 
 
+def test_an_admin_sets_a_users_password(client_as: Callable[[str], TestClient], anonymous: TestClient,
+                                        csrf: Callable[..., str]) -> None:
+    ada, vera = client_as("admin"), client_as("viewer")
+    assert ada.post("/users/vera", data={"password": "short", "csrf_token": csrf(ada)}).status_code == 422
+    done = ada.post("/users/vera", data={"password": "vera's new password", "csrf_token": csrf(ada)})
+    assert done.status_code == 200
+    assert vera.get("/", follow_redirects=False).status_code == 303  # her session ended
+    assert _post_login(anonymous, csrf, "vera", PASSWORD).status_code == 401
+    assert _post_login(anonymous, csrf, "vera", "vera's new password").status_code == 303
+    audit = ada.get("/audit").text
+    assert "user:vera" in audit and "password: set" in audit and "new password" not in audit
+
+
 def test_an_admin_cannot_demote_or_disable_themself(client_as: Callable[[str], TestClient],
                                                     csrf: Callable[..., str]) -> None:
     ada = client_as("admin")
@@ -199,7 +212,7 @@ def test_the_secret_is_generated_once_and_kept_unless_the_environment_sets_it(
         assert console_secret(store) == "x" * 40
 
 
-def test_console_user_add_takes_the_password_from_the_environment(store_path: Path,
+def test_console_user_add_and_password_take_the_password_from_the_environment(store_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     monkeypatch.setenv("DISTILLGUARD_CONSOLE_PASSWORD", "the password of carol")
@@ -212,6 +225,14 @@ def test_console_user_add_takes_the_password_from_the_environment(store_path: Pa
     assert again.exit_code == 2 and "exists already" in again.output
     bad_role = runner.invoke(cli, ["console", "user", "add", "dave", "--role", "root", "--db", str(store_path)])
     assert bad_role.exit_code == 2 and "role" in bad_role.output
+    monkeypatch.setenv("DISTILLGUARD_CONSOLE_PASSWORD", "carol's second password")
+    reset = runner.invoke(cli, ["console", "user", "password", "carol", "--db", str(store_path)])
+    assert reset.exit_code == 0, reset.output
+    with Store(store_path, read_only=True) as store:
+        carol = get_user(store, "carol")
+    assert carol is not None and password_matches(carol, "carol's second password")
+    nobody = runner.invoke(cli, ["console", "user", "password", "nobody", "--db", str(store_path)])
+    assert nobody.exit_code == 2 and "no console user" in nobody.output
 
 
 def test_console_serves_over_http_and_creates_the_first_admin_from_the_environment(

@@ -17,7 +17,7 @@ from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.console.app import console_secret, create_app
-from distillguard.console.auth import new_user
+from distillguard.console.auth import hash_password, new_user
 from distillguard.console.exports import ExportAsked, ExportedFile, IntelExport
 from distillguard.core.errors import DistillguardError
 from distillguard.intel.community import community
@@ -25,7 +25,7 @@ from distillguard.intel.exporter import ExportFormat, export_intel
 from distillguard.intel.exports import ExportOptions
 from distillguard.intel.vocabulary import TLP_LEVELS, TlpLevel
 from distillguard.store import Store
-from distillguard.store.console import ConsoleUser, add_user, list_users
+from distillguard.store.console import ConsoleUser, add_user, list_users, update_user
 
 ADMIN_ENV = "DISTILLGUARD_CONSOLE_ADMIN"
 ADMIN_PASSWORD_ENV = "DISTILLGUARD_CONSOLE_ADMIN_PASSWORD"
@@ -146,3 +146,23 @@ def user_add(
             if not add_user(store, user):
                 raise DistillguardError(f"{path}: a console user named {name!r} exists already")
     console.print(f"added {user.name} ({user.role})")
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set a console user's password (from DISTILLGUARD_CONSOLE_PASSWORD or asked for) and enable them: for an
+    admin locked out of the console."""
+    with errors():
+        path = _settings(db, config).db
+        try:
+            hashed = hash_password(_password(PASSWORD_ENV, name))
+        except ValueError as exc:
+            raise DistillguardError(str(exc)) from None
+        with Store(path) as store:
+            if not update_user(store, name, password_hash=hashed, disabled=False):
+                raise DistillguardError(f"{path}: no console user named {name!r}")
+    console.print(f"password of {name} set")

@@ -206,23 +206,26 @@ async def add(request: Request) -> Response:
 
 
 async def change(request: Request) -> Response:
-    """``POST /users/{name}``: change a user's role or disable / enable them (fields ``role``, ``disabled``);
-    their sessions end. Admins, on users other than themselves."""
+    """``POST /users/{name}``: change a user's role, disable / enable them or set their password (fields ``role``,
+    ``disabled``, ``password``); their sessions end. Admins, on users other than themselves."""
     admin = require(request, Role.ADMIN)
     name = request.path_params["name"]
     form = await request.form()
     if name == admin.name:
-        return await _users_page(request, 422, "you cannot change your own role or disable yourself")
+        return await _users_page(request, 422, "you cannot change your own account here")
     try:
         role = Role.parse(str(form["role"])).label if "role" in form else None
+        password = None if "password" not in form else await run_in_threadpool(hash_password, str(form["password"]))
     except ValueError as exc:
         return await _users_page(request, 422, str(exc))
     disabled = None if "disabled" not in form else str(form["disabled"]) in ("1", "true", "on")
-    if not await db(request).write(lambda store: update_user(store, name, role=role, disabled=disabled)):
+    if not await db(request).write(lambda store: update_user(store, name, role=role, disabled=disabled,
+                                                             password_hash=password)):
         return await _users_page(request, 404, f"no user named {name!r}")
     sessions: Sessions = request.app.state.sessions
     sessions.drop_user(name)
-    await record(request, "user.change", f"user:{name}", None, {"role": role, "disabled": disabled})
+    await record(request, "user.change", f"user:{name}", None,
+                 {"role": role, "disabled": disabled, "password": "set" if password else None})
     return await _users_page(request, notice=f"changed {name}")
 
 
