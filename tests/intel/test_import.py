@@ -219,3 +219,13 @@ def test_unhunted_patterns_are_listed_not_refused() -> None:
     sigma = indicator(Term("ip", "203.0.113.5"), "sigma", pattern="title: x", pattern_type="sigma")
     parsed = read_stix(dump(bundle([sha, sigma])), "p.json", COMMUNITY.name, now=NOW)
     assert parsed.indicators == [] and len(parsed.ignored) == 2
+
+
+def test_cli_reads_a_misp_file(tmp_path: Path) -> None:
+    world_store(tmp_path / "s.duckdb").close()
+    (tmp_path / "event.json").write_bytes(dump(_misp_event()))
+    result = CliRunner().invoke(app, ["intel", "import", str(tmp_path / "event.json"), "--db", str(tmp_path / "s.duckdb"),
+                                      "--community", "labs", "--report", str(tmp_path / "hunt.json")], env=KEY_ENV)
+    assert result.exit_code == 0, result.output
+    report = orjson.loads((tmp_path / "hunt.json").read_bytes())
+    assert {a["account_id"] for a in report["accounts"]} == {"acct-op-dc", "acct-op-net", "acct-op-domain", "acct-op-card"}
