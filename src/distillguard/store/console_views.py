@@ -23,14 +23,19 @@ FROM decisions d LEFT JOIN o USING (account_id) WHERE d.run_id = $run
 
 _RUNS = "SELECT run_id, kind, started_at, finished_at FROM runs ORDER BY finished_at DESC NULLS LAST, started_at DESC"
 _FLAGGED_SERIES = """
-WITH span AS (SELECT min(first_seen) AS lo, max(last_seen) AS hi FROM campaigns WHERE run_id = $run),
+WITH span AS (SELECT min(ts) AS lo, max(ts) AS hi FROM signals),
 unit AS (SELECT CASE WHEN hi - lo <= INTERVAL 3 DAY THEN 'hour' ELSE 'day' END AS u FROM span),
-flags AS (SELECT date_trunc((SELECT u FROM unit), flagged_at) AS t, count(*) AS n
-          FROM decisions WHERE run_id = $run AND flagged AND flagged_at IS NOT NULL GROUP BY ALL),
-starts AS (SELECT date_trunc((SELECT u FROM unit), first_seen) AS t, count(*) AS n
-           FROM campaigns WHERE run_id = $run GROUP BY ALL)
-SELECT t, coalesce(f.n, 0) AS flagged, coalesce(s.n, 0) AS campaigns, (SELECT u FROM unit) AS unit
-FROM flags f FULL JOIN starts s USING (t) ORDER BY t
+active AS (
+    SELECT date_trunc((SELECT u FROM unit), ts) AS t, count(DISTINCT account_id) AS flagged FROM signals
+    WHERE account_id IN (SELECT account_id FROM decisions WHERE run_id = $run AND flagged) GROUP BY ALL
+),
+running AS (
+    SELECT a.t, count(c.campaign_id) AS campaigns
+    FROM active a LEFT JOIN campaigns c
+    ON c.run_id = $run AND date_trunc((SELECT u FROM unit), c.first_seen) <= a.t AND a.t <= c.last_seen
+    GROUP BY a.t
+)
+SELECT t, flagged, campaigns, (SELECT u FROM unit) AS unit FROM active JOIN running USING (t) ORDER BY t
 """
 _ACTIONS = f"""
 SELECT in_force AS action, count(*) AS accounts, count(*) FILTER (WHERE override IS NOT NULL) AS overridden
@@ -208,8 +213,8 @@ def run_totals(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def flagged_series(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """``t, flagged, campaigns, unit``: accounts flagged and campaigns starting per hour (or per day, for spans
-    over three days) in the traffic of a run."""
+    """``t, flagged, campaigns, unit``: per hour (per day, for traffic over three days) the accounts a run flagged
+    that were active then, and the run's campaigns running then."""
     return _rows(store, _FLAGGED_SERIES, {"run": run_id}, f"flag times of run {run_id}")
 
 

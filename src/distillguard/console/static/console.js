@@ -22,6 +22,8 @@
     el.replaceChildren(p);
   }
 
+  function fromZero(u, min, max) { return [0, Math.max(1, max) * 1.05]; }
+
   function barsOrLine(n) { return n > 1 && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 40] }) : undefined; }
 
   function seriesChart(el, data, names) {
@@ -29,15 +31,16 @@
     const series = [{}];
     const columns = [data.t];
     names.forEach(function (name, i) {
-      series.push({ label: name.label, stroke: COLORS[i], fill: COLORS[i] + "55", width: 1, paths: barsOrLine(data.t.length),
-                    scale: name.scale || "n" });
+      series.push({ label: name.label, stroke: COLORS[i], width: name.right ? 2 : 1, scale: name.right ? "right" : "n",
+                    fill: name.right ? undefined : COLORS[i] + "55",
+                    paths: name.right ? undefined : barsOrLine(data.t.length) });
       columns.push(data[name.key]);
     });
     return new uPlot({
       width: width(el), height: 220, series: series,
-      axes: [{}, { scale: "n" }].concat(names.some(function (n) { return n.scale === "share"; })
-        ? [{ scale: "share", side: 1, grid: { show: false } }] : []),
-      scales: { x: { time: true } },
+      axes: [{}, { scale: "n" }].concat(names.some(function (n) { return n.right; })
+        ? [{ scale: "right", side: 1, grid: { show: false } }] : []),
+      scales: { x: { time: true }, n: { range: fromZero }, right: { range: fromZero } },
     }, columns, el);
   }
 
@@ -45,8 +48,8 @@
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       getJson(el.dataset.src).then(function (data) {
         if (el.dataset.chart === "overview") {
-          seriesChart(el, data, [{ key: "flagged", label: "accounts flagged per " + data.unit },
-                                 { key: "campaigns", label: "campaigns starting per " + data.unit }]);
+          seriesChart(el, data, [{ key: "flagged", label: "flagged accounts active per " + data.unit },
+                                 { key: "campaigns", label: "campaigns running (right axis)", right: true }]);
         } else {
           seriesChart(el, data, [{ key: "exchanges", label: "exchanges per " + data.unit },
                                  { key: "eliciting", label: "eliciting reasoning" }]);
@@ -146,7 +149,7 @@
       columns.push(t.series["eliciting share"]);
       new uPlot({
         width: width(el), height: 260, series: series,
-        scales: { x: { time: true }, share: { range: [0, 1] } },
+        scales: { x: { time: true }, n: { range: fromZero }, share: { range: [0, 1] } },
         axes: [{}, { scale: "n", label: "exchanges per hour" }, { scale: "share", side: 1, grid: { show: false } }],
         hooks: { drawClear: [phaseBands(t.phases)] },
       }, columns, el);
