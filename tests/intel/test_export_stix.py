@@ -18,6 +18,7 @@ from distillguard.cli import app
 from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.intel.exporter import default_actor, export_intel
 from distillguard.intel.exports import ExportOptions
+from distillguard.intel.stix_export import VocabularyIndicator
 from distillguard.intel.vocabulary import TLP2_MARKING_IDS, parse_pattern
 from distillguard.store import Store
 from distillguard.store.intel_exports import export_log
@@ -149,6 +150,16 @@ def test_export_is_logged_and_a_failed_export_leaves_nothing_behind(db: Path, tm
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     with Store(db) as store:
         assert export_log(store).num_rows == 1
+
+
+def test_an_indicator_outside_the_vocabulary_is_refused() -> None:
+    common = {"pattern_type": "stix", "valid_from": "2026-03-02T00:00:00Z", "valid_until": "2026-04-02T00:00:00Z"}
+    VocabularyIndicator(pattern="[ipv4-addr:value = '198.51.100.7']", **common)
+    with pytest.raises(ValueError, match="not in the distillguard vocabulary"):
+        VocabularyIndicator(pattern="[file:name = 'payload.bin']", **common)
+    with pytest.raises(ValueError, match="valid_until must be after valid_from"):
+        VocabularyIndicator(pattern="[ipv4-addr:value = '198.51.100.7']", pattern_type="stix",
+                            valid_from="2026-03-02T00:00:00Z", valid_until="2026-03-01T00:00:00Z")
 
 
 def test_unknown_campaign_or_run_is_a_clear_error(db: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 import pytest
+from stix2patterns.validator import validate
 
 from distillguard.core.errors import ConfigError
 from distillguard.intel.community import Community, community, key_env_name
@@ -49,10 +50,12 @@ def test_keyed_value_is_hmac_sha256_of_kind_and_normalised_value() -> None:
     Term("ip", "198.51.100.7"), Term("ip", "2001:db8::7"), Term("cidr", "198.51.100.0/24"),
     Term("cidr", "2001:db8:1::/48"), Term("email_domain", "mail.example"),
     Term("client", tls_ja4="t13d1516h2_8daaf6152771_b186095e22b6", user_agent="it's a \\ client"),
+    Term("client", user_agent="Mozilla/5.0 (X11; Linux) \"quoted\" ] AND [ipv4-addr:value = '1.2.3.4']\n"),
     Term("client", user_agent="curl/8.5.0"), Term("client", tls_ja4="t13d1516h2_8daaf6152771_b186095e22b6"),
     Term("payment", "ab" * 32), Term("residential_ip", "cd" * 32), Term("template", "ef" * 32),
 ])
-def test_every_pattern_reads_back_as_its_term(term: Term) -> None:
+def test_every_pattern_is_valid_stix_and_reads_back_as_its_term(term: Term) -> None:
+    assert validate(pattern(term), stix_version="2.1", ret_errs=True) == (True, [])
     assert parse_pattern(pattern(term)) == term
 
 
