@@ -26,14 +26,14 @@ def export_cmd(
     fmt: Annotated[str, typer.Option("--format", help="stix (a STIX 2.1 bundle) or misp (MISP events).")] = "stix",
     campaigns: Annotated[list[str] | None, typer.Option("--campaign", help="Campaign id to export (repeatable).")] = None,
     all_campaigns: Annotated[bool, typer.Option("--all", help="Export every campaign of the run.")] = False,
-    run: Annotated[str | None, typer.Option("--run", help="Run id [default: the newest run (holding the campaign)].")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Run id \\[default: the newest run (holding the campaign)].")] = None,
     tlp: Annotated[str, typer.Option("--tlp", help="TLP 2.0: clear, green, amber, amber+strict or red.")] = "amber",
     raw_exits: Annotated[bool, typer.Option(
         "--raw-exits/--keyed-exits",
         help="Datacenter, VPN and Tor exits as raw addresses, or keyed like residential ones.")] = True,
     producer: Annotated[str, typer.Option("--producer", help="The producer's name (its STIX identity).")] = "distillguard",
     actor: Annotated[str | None, typer.Option(
-        "--actor", help="Who exports, for the log (kept as a keyed hash) [default: the OS user].")] = None,
+        "--actor", help="Who exports, for the log (kept as a keyed hash) \\[default: the OS user].")] = None,
     db: DbOpt = None,
     intel: IntelOpt = None,
     config: ConfigOpt = None,
