@@ -14,7 +14,8 @@ indicators stay valid 90 days after their last sighting)::
 Printed per provider: attack-account recall before and after the exchange (flagged / all attack accounts
 of that provider), the accounts the hunt linked (attack, legitimate) and those it matched by one weak
 indicator family only (reported, not linked: see :mod:`distillguard.intel.hunt`); over both, the share of
-the operator's accounts found only through the partner's indicators (flagged after, not before), and
+the operator's accounts found only through the partner's indicators (flagged after, not before; of all, and of
+those in campaigns at least one provider flagged before the exchange), and
 legitimate accounts linked (must be 0) and flagged before / after. Per campaign: recall before / after.
 """
 
@@ -203,14 +204,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append({"campaign": cid, "accounts": len(members), "accounts_a": n_a, "recall_before": rb,
                      "recall_after": ra, "found_only_via_partner": len(only_partner & set(members))})
     console.print(campaigns)
+    seen = [a for members in per_campaign.values() if flagged_before & set(members) for a in members]
     console.print(f"operators' accounts: {len(attack_all):,}; found only through the partner's indicators: "
-                  f"{len(only_partner):,} ({len(only_partner) / max(len(attack_all), 1):.1%}); "
+                  f"{len(only_partner):,} ({len(only_partner) / max(len(attack_all), 1):.1%}; "
+                  f"{len(only_partner & set(seen)) / max(len(seen), 1):.1%} of the {len(seen):,} in campaigns a provider "
+                  "flagged); "
                   f"legitimate accounts linked by the hunts: {len(legit_matched):,}"
                   + (f" ({', '.join(legit_matched[:10])})" if legit_matched else "")
                   + f"; matched by one weak family only (reported, not linked): {len(legit_weak):,}"
                   + f"; {time.perf_counter() - started:,.0f} s")
     summary = {"args": {k: str(v) for k, v in vars(args).items()}, "providers": [asdict(f) for f in figures],
                "campaigns": rows, "operator_accounts": len(attack_all), "found_only_via_partner": len(only_partner),
+               "accounts_in_flagged_campaigns": len(seen),
                "legit_matched": legit_matched, "legit_weak_only": legit_weak}
     (args.work / "intel_exchange.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
