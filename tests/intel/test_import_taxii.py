@@ -16,6 +16,7 @@ from distillguard.cli.app import app
 from distillguard.intel.taxii_client import TaxiiTarget, push
 from distillguard.store import Store
 from distillguard.store.partner import counts
+from redis_server import free_port
 
 FAR = "2030-01-01T00:00:00.000Z"
 
@@ -54,3 +55,10 @@ def test_a_hostile_object_in_the_collection_refuses_the_whole_pull(tmp_path: Pat
     assert result.exit_code == 2 and "unknown marking" in result.output
     with Store(tmp_path / "s.duckdb") as store:
         assert counts(store) == {"imports": 0, "indicators": 0, "matches": 0, "reports": 0}
+
+
+def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
+    world_store(tmp_path / "s.duckdb").close()
+    url = f"http://127.0.0.1:{free_port()}/{ROOT}/"
+    result = _import(url, tmp_path / "s.duckdb", tmp_path)
+    assert result.exit_code == 2 and url in result.output

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
-import requests
 import typer
 from taxii2client.exceptions import TAXIIServiceException
 
@@ -92,7 +91,7 @@ def _read_taxii(url: str, collection: str, user: str | None, community: str, lim
         raise DistillguardError(f"set the password of {user!r} in the environment variable {PASSWORD_ENV}")
     try:
         objects = pull(TaxiiTarget(url, collection, user, password))
-    except (TAXIIServiceException, requests.RequestException) as exc:
+    except (TAXIIServiceException, OSError) as exc:  # requests' errors are OSErrors
         raise DistillguardError(f"{url}: {exc}") from exc
     digest = hashlib.sha256(orjson.dumps(objects, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return read_objects(objects, f"{url} collection {collection}", digest, community, limits, now)
