@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def test_bundle_passes_the_validator_and_holds_every_part(db: Path, tmp_path: Pa
     indicators = {i["id"]: i for i in objects["indicator"]}
     kinds = Counter(i["x_distillguard_kind"] for i in indicators.values())
     assert {"account", "email", "payment", "client", "residential_ip", "template"} <= set(kinds)
-    for i in indicators.values():
+    exported_at = datetime.now(UTC)
+    for i in indicators.values():  # old traffic, analysed now: valid for 90 days from the analysis
+        assert datetime.fromisoformat(i["valid_until"]) > exported_at + timedelta(days=89)
         assert parse_pattern(i["pattern"]).kind == i["x_distillguard_kind"]
         assert 0 <= i["confidence"] <= 100 and i["valid_until"] > i["valid_from"]
         assert i["indicator_types"] == ["malicious-activity"] and "model-distillation" in i["labels"]

@@ -32,6 +32,9 @@ def export_cmd(
         "--raw-exits/--keyed-exits",
         help="Datacenter, VPN and Tor exits as raw addresses, or keyed like residential ones.")] = True,
     producer: Annotated[str, typer.Option("--producer", help="The producer's name (its STIX identity).")] = "distillguard",
+    valid_days: Annotated[int, typer.Option(
+        "--valid-days", min=1, help="Indicators stay valid this many days after their last sighting or the "
+                                    "analysis that found them, the later.")] = 90,
     actor: Annotated[str | None, typer.Option(
         "--actor", help="Who exports, for the log (kept as a keyed hash) \\[default: the OS user].")] = None,
     db: DbOpt = None,
@@ -54,7 +57,7 @@ def export_cmd(
         if not settings.db.exists():
             raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
         exits: ExitPolicy = "raw" if raw_exits else "keyed"
-        options = ExportOptions(community(community_name), tlp, exits, producer)
+        options = ExportOptions(community(community_name), tlp, exits, producer, valid_days=valid_days)
         ip_intel = IpIntel.load(settings.intel_dir)
         intrusion = load_campaign_settings(settings.campaigns).intrusion
         with Store(settings.db) as store:

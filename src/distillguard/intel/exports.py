@@ -36,7 +36,7 @@ from distillguard.core.errors import DistillguardError
 from distillguard.intel.community import Community
 from distillguard.intel.vocabulary import Term, TlpLevel
 from distillguard.store import Store
-from distillguard.store.intel_exports import export_observables
+from distillguard.store.intel_exports import export_observables, run_times
 from distillguard.store.results import find_campaign, run_campaigns
 from distillguard.store.runs import run_ids
 
@@ -64,7 +64,7 @@ class ExportOptions:
     producer: str = "distillguard"
     min_ownership: float = 0.5
     valid_days: int = 90
-    """An indicator stays valid this long after its last sighting."""
+    """An indicator stays valid this long after its last sighting or the analysis that found it, the later."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,10 @@ class Sighted:
 
 @dataclass(frozen=True)
 class CampaignShare:
-    """A campaign to share: its run, record, intrusion set and indicators."""
+    """A campaign to share: its run (and when that analysis finished), record, intrusion set and indicators."""
 
     run_id: str
+    analysed_at: datetime
     record: CampaignRecord
     intrusion_set: IntrusionSet | None
     indicators: tuple[Sighted, ...]
@@ -144,12 +145,14 @@ def plan_export(store: Store, options: ExportOptions, *, run: str | None = None,
     })
     observed = cast(pl.DataFrame, pl.from_arrow(export_observables(store, members)))
     sets = find_intrusion_sets(store, settings=intrusion)
+    analysed = run_times(store, [r for r, _ in selected])
     intel = intel or IpIntel()
     shares = []
     for run_id, record in selected:
         rows = observed.filter(pl.col("campaign_id") == record.campaign_id)
         indicators = _indicators(rows, record.n_accounts, options, intel)
-        shares.append(CampaignShare(run_id, record, set_of(sets, record.campaign_id), tuple(indicators)))
+        shares.append(CampaignShare(run_id, analysed.get(run_id, record.last_seen), record,
+                                    set_of(sets, record.campaign_id), tuple(indicators)))
     return ExportPlan(options, tuple(shares), tuple(dict.fromkeys(r for r, _ in selected)))
 
 

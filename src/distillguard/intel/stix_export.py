@@ -187,7 +187,7 @@ def _contents(plan: ExportPlan) -> list[tuple[str, dict[str, Any]]]:
         "Model distillation: many accounts harvest a model's outputs (and reasoning) through its inference API "
         "to train another model on them."),
         external_references=[{"source_name": "mitre-atlas", "external_id": ATLAS_TECHNIQUE, "url": ATLAS_URL}])
-    merged: dict[str, tuple[Sighted, list[str], int]] = {}
+    merged: dict[str, tuple[Sighted, list[str], int, datetime]] = {}
     for share in plan.campaigns:
         campaign = _campaign(share, add, relate, technique)
         confidence = _confidence(share)
@@ -203,9 +203,10 @@ def _contents(plan: ExportPlan) -> list[tuple[str, dict[str, Any]]]:
             old = merged.get(key)
             merged[key] = (s if old is None else _widen(old[0], s),
                            (old[1] if old else []) + [campaign] + ([pools[s.network]] if s.network else []),
-                           max(confidence, old[2] if old else 0))
-    for key, (s, targets, confidence) in merged.items():
-        indicator = add("indicator", key, **_indicator(s, key, confidence, plan))
+                           max(confidence, old[2] if old else 0),
+                           max(share.analysed_at, old[3]) if old else share.analysed_at)
+    for key, (s, targets, confidence, analysed_at) in merged.items():
+        indicator = add("indicator", key, **_indicator(s, key, confidence, analysed_at, plan))
         for target in dict.fromkeys(targets):
             relate(indicator, "indicates", target)
         add("sighting", indicator, sighting_of_ref=indicator, count=min(s.exchanges, MAX_SIGHTING_COUNT),
@@ -243,7 +244,10 @@ def _widen(a: Sighted, b: Sighted) -> Sighted:
                    max(a.last_seen, b.last_seen), a.network or b.network)
 
 
-def _indicator(s: Sighted, stix_pattern: str, confidence: int, plan: ExportPlan) -> dict[str, Any]:
+def _indicator(s: Sighted, stix_pattern: str, confidence: int, analysed_at: datetime,
+               plan: ExportPlan) -> dict[str, Any]:
+    """The indicator's properties: valid from its first sighting until ``valid_days`` after its last sighting or
+    the analysis that found it, the later (an analysis of old traffic still shares indicators valid from now)."""
     kind = s.term.kind
     props: dict[str, Any] = {
         "name": f"distillation campaign {_NAMES[kind]}",
@@ -251,7 +255,8 @@ def _indicator(s: Sighted, stix_pattern: str, confidence: int, plan: ExportPlan)
                         + (f"; a {s.network} exit" if s.network else "")
                         + (f"; keyed for community {plan.options.community.name}" if kind in _KEYED else "") + "."),
         "pattern": stix_pattern, "pattern_type": "stix", "pattern_version": "2.1",
-        "valid_from": s.first_seen, "valid_until": max(s.last_seen, s.first_seen) + timedelta(days=plan.options.valid_days),
+        "valid_from": s.first_seen,
+        "valid_until": max(s.last_seen, s.first_seen, analysed_at) + timedelta(days=plan.options.valid_days),
         "indicator_types": INDICATOR_TYPES, "labels": ["model-distillation", kind], "confidence": confidence,
         "extensions": {INDICATOR_EXTENSION_ID: {"extension_type": "toplevel-property-extension"}},
         KIND_PROPERTY: kind,

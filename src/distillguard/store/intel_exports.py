@@ -83,6 +83,7 @@ INSERT INTO intel_exports (export_id, exported_at, actor, community, tlp, format
 VALUES ($export_id, $exported_at, $actor, $community, $tlp, $format, $run_id, $campaigns, $n_objects, $out_file)
 """
 _LOG = "SELECT * FROM intel_exports ORDER BY exported_at, export_id"
+_RUN_TIMES = "SELECT run_id, coalesce(finished_at, started_at) AS at FROM runs WHERE run_id IN (SELECT unnest($runs))"
 VERSION_SCHEMA = pa.schema([("object_id", pa.string()), ("digest", pa.string()),
                             ("created", pa.timestamp("us", "UTC")), ("modified", pa.timestamp("us", "UTC"))])
 
@@ -119,10 +120,16 @@ def record_export(store: Store, *, export_id: str, exported_at: datetime, actor:
         })
 
 
+def run_times(store: Store, run_ids: list[str]) -> dict[str, datetime]:
+    """When each of the given runs finished (started, for a run that never finished)."""
+    rows = store.query(_RUN_TIMES, {"runs": run_ids}).to_pylist()
+    return {str(r["run_id"]): r["at"] for r in rows}
+
+
 def export_log(store: Store) -> pa.Table:
     """Every logged export, oldest first."""
     return store.query(_LOG)
 
 
 __all__ = ["OBSERVABLE_KINDS", "VERSION_SCHEMA", "export_log", "export_observables", "object_versions",
-           "record_export"]
+           "record_export", "run_times"]
