@@ -152,6 +152,8 @@ def test_export_is_logged_and_a_failed_export_leaves_nothing_behind(db: Path, tm
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     with Store(db) as store:
+        with pytest.raises(DistillguardError, match="cannot write the export"):
+            export_intel(store, ExportOptions(LABS), fmt="stix", out=tmp_path, intel=INTEL)
         assert export_log(store).num_rows == 1
 
 

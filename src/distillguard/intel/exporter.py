@@ -1,8 +1,8 @@
 """One intel export: plan it, build the STIX bundle or MISP events, write the file whole and log it in the store.
 
-The file is written atomically (:func:`~distillguard.core.atomic.atomic_write`) and the store's log entry
-and object versions are committed inside that write: an export that fails anywhere leaves neither a
-partial file nor a log entry.
+The store's log entry and object versions are written in a transaction around the file's atomic write
+(:func:`~distillguard.core.atomic.atomic_write`), committed once the file is in place: an export that fails
+anywhere leaves neither a partial (or replaced) file nor a log entry.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import pyarrow as pa
 from distillguard.accounts.network import IpIntel
 from distillguard.campaigns.settings import IntrusionSettings
 from distillguard.core.atomic import atomic_write
+from distillguard.core.errors import DistillguardError
 from distillguard.intel.exports import ExportOptions, actor_token, plan_export
 from distillguard.intel.misp_export import misp_events, misp_json
 from distillguard.intel.stix_export import Versions, bundle_json, export_now, object_ids, stix_bundle
 from distillguard.store import Store
-from distillguard.store.intel_exports import VERSION_SCHEMA, object_versions, record_export
+from distillguard.store.intel_exports import VERSION_SCHEMA, object_versions, recording_export
 
 ExportFormat = Literal["stix", "misp"]
 
@@ -64,10 +65,12 @@ def export_intel(store: Store, options: ExportOptions, *, fmt: ExportFormat, out
         payload = misp_json(events)
         n_objects = sum(len(e.attributes) + len(e.objects) for e in events)
     export_id = f"export--{uuid.uuid4()}"
-    with atomic_write(out) as fh:
-        fh.write(payload)
-        record_export(store, export_id=export_id, exported_at=now, actor=actor_token(options.community,
-                      actor or default_actor()), community=options.community.name, tlp=options.tlp, export_format=fmt,
-                      run_id=",".join(plan.runs), campaigns=plan.campaign_ids, n_objects=n_objects,
-                      out_file=str(out.resolve()), versions=versions)
+    try:
+        with recording_export(store, export_id=export_id, exported_at=now, actor=actor_token(
+                options.community, actor or default_actor()), community=options.community.name, tlp=options.tlp,
+                export_format=fmt, run_id=",".join(plan.runs), campaigns=plan.campaign_ids, n_objects=n_objects,
+                out_file=str(out.resolve()), versions=versions), atomic_write(out) as fh:
+            fh.write(payload)
+    except OSError as exc:
+        raise DistillguardError(f"{out}: cannot write the export: {exc.strerror or exc}") from exc
     return ExportResult(export_id, out, n_objects, plan.campaign_ids, now)

@@ -7,10 +7,14 @@ an object's ``modified`` time unless its content changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 
+from distillguard.core.errors import StoreError
 from distillguard.store.duckdb_store import Store
 
 _OBSERVABLES = """
@@ -108,16 +112,29 @@ def object_versions(store: Store, community: str, object_ids: list[str]) -> pa.T
         return store.query(_VERSIONS, {"community": community})
 
 
-def record_export(store: Store, *, export_id: str, exported_at: datetime, actor: str, community: str, tlp: str,
-                  export_format: str, run_id: str, campaigns: list[str], n_objects: int, out_file: str,
-                  versions: pa.Table) -> None:
-    """Log one export and keep its objects' versions (:data:`VERSION_SCHEMA`), in one transaction."""
-    with store.transaction("export not recorded", _dg_export_versions=versions) as con:
-        con.execute(_UPSERT_VERSIONS, {"community": community})
-        con.execute(_RECORD, {
-            "export_id": export_id, "exported_at": exported_at, "actor": actor, "community": community, "tlp": tlp,
-            "format": export_format, "run_id": run_id, "campaigns": campaigns, "n_objects": n_objects, "out_file": out_file,
-        })
+@contextmanager
+def recording_export(store: Store, *, export_id: str, exported_at: datetime, actor: str, community: str, tlp: str,
+                     export_format: str, run_id: str, campaigns: list[str], n_objects: int, out_file: str,
+                     versions: pa.Table) -> Iterator[None]:
+    """Log one export and keep its objects' versions (:data:`VERSION_SCHEMA`) in a transaction around the block
+    that writes the file: committed when the block ends without an error, rolled back on any error."""
+    with store.registered(_dg_export_versions=versions) as con:
+        con.begin()
+        try:
+            con.execute(_UPSERT_VERSIONS, {"community": community})
+            con.execute(_RECORD, {
+                "export_id": export_id, "exported_at": exported_at, "actor": actor, "community": community,
+                "tlp": tlp, "format": export_format, "run_id": run_id, "campaigns": campaigns,
+                "n_objects": n_objects, "out_file": out_file,
+            })
+            yield
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise StoreError(f"{store.path}: export not recorded: {exc}") from exc
+        except BaseException:
+            con.rollback()
+            raise
 
 
 def run_times(store: Store, run_ids: list[str]) -> dict[str, datetime]:
@@ -132,4 +149,4 @@ def export_log(store: Store) -> pa.Table:
 
 
 __all__ = ["OBSERVABLE_KINDS", "VERSION_SCHEMA", "export_log", "export_observables", "object_versions",
-           "record_export", "run_times"]
+           "recording_export", "run_times"]
