@@ -102,6 +102,10 @@ def test_no_personal_value_leaves_raw_and_members_are_matched_keyed(db: Path, tm
         personal = personal_values(store, INTEL)
         members = [a for r in run_campaigns(store, run_ids(store)[0]) for a in r.accounts]
     assert personal.accounts and personal.emails and personal.residential_ips and personal.prompts
+    planted = json.dumps({"description": f"{min(personal.accounts)} {min(personal.emails).upper()} "
+                                         f"{min(personal.residential_ips)} {min(personal.payments)} "
+                                         f"{min(personal.templates)}", "note": personal.prompts[0][:50]})
+    assert set(leaks(planted, personal)) == {"accounts", "emails", "residential_ips", "payments", "templates", "prompts"}
     assert leaks(text, personal) == {}
     for account in members:
         assert LABS.keyed("account", account) in text
