@@ -7,7 +7,9 @@
 The console runs under uvicorn on 127.0.0.1 and is read over real HTTP by a logged-in client. For each endpoint
 (the campaign page, its members' last page, its graph JSON, its timeline JSON, the campaign list) it prints the
 median of ``--repeats`` requests, and the same for the trivial page (the search form: login, session and template,
-no store read), whose median is the floor every page pays. Without ``--db`` the store is built through the real
+no store read), whose median is the floor every page pays. With ``--browser`` it also loads the campaign page in
+Debian's chromium (Playwright) until the graph and the timeline are drawn, against the trivial page loaded the
+same way. Without ``--db`` the store is built through the real
 store API (exchanges with their computed signals, account records, one run's decisions and campaigns): a campaign
 of ``--accounts`` accounts behind a few hundred proxy IPs and payment fingerprints, beside background accounts.
 """
@@ -170,6 +172,41 @@ def _time(client: httpx.Client, url: str, repeats: int) -> tuple[float, int]:
     return statistics.median(times), len(first.content)
 
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _browser_times(url: str, campaign: str, repeats: int, chromium: Path) -> list[tuple[str, float]]:
+    """Medians of loading the trivial page, and the campaign page until its graph and timeline are drawn."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/login")
+        page.fill("input[name=name]", USER)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/")
+
+        def load(path: str, ready: list[str]) -> float:
+            start = time.perf_counter()
+            page.goto(f"{url}{path}", wait_until="load")
+            for selector in ready:
+                page.wait_for_selector(f"{selector}[data-ready=true]", state="attached", timeout=120_000)
+            return time.perf_counter() - start
+
+        plans = [("trivial page, loaded", "/search", []),
+                 ("campaign page, graph and timeline drawn", f"/campaigns/{campaign}",
+                  ["#campaign-graph", "#campaign-timeline"])]
+        found = []
+        for name, path, ready in plans:
+            load(path, ready)
+            found.append((name, statistics.median(load(path, ready) for _ in range(repeats))))
+        browser.close()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, help="an analysed store, or where to build the synthetic one when missing "
@@ -180,6 +217,8 @@ def main() -> None:
     parser.add_argument("--background", type=int, default=5_000, help="synthetic accounts outside the campaign")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--browser", action="store_true", help="also time the campaign page in chromium (Playwright)")
+    parser.add_argument("--chromium", type=Path, default=Path("/usr/bin/chromium"))
     args = parser.parse_args()
     out = Console()
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
@@ -220,6 +259,14 @@ def main() -> None:
                     table.add_row(name, f"{median * 1000:,.0f} ms", f"{(median - baseline) * 1000:+,.0f} ms",
                                   f"{size / 1024:,.0f} KiB")
                 out.print(table)
+            if args.browser:
+                timed = _browser_times(url, campaign, args.repeats, args.chromium)
+                browser = Table(title=f"in chromium, median of {args.repeats}")
+                for column in ("load", "median", "over baseline"):
+                    browser.add_column(column, justify="left" if column == "load" else "right")
+                for name, median in timed:
+                    browser.add_row(name, f"{median * 1000:,.0f} ms", f"{(median - timed[0][1]) * 1000:+,.0f} ms")
+                out.print(browser)
         finally:
             server.should_exit = True
 

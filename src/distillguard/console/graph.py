@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-GRAPH_MAX_ACCOUNTS = 2_000
+GRAPH_MAX_ACCOUNTS = 1_000
 """Most member accounts drawn; a larger campaign is drawn from a fixed sample of this many, and says so."""
 GRAPH_MAX_INDICATORS = 400
 """Most shared indicators drawn (a fifth of them per kind), those most sampled members show."""
-GRAPH_LINKS_PER_ACCOUNT = 4
+GRAPH_LINKS_PER_ACCOUNT = 3
 """Most indicators drawn per account, its rarest shared ones: the links that tell most, and a graph that loads."""
 
 INDICATOR_LABELS: dict[str, str] = {

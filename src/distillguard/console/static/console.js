@@ -61,27 +61,35 @@
   function drawGraph(el) {
     const note = document.getElementById("graph-note");
     const coverage = document.getElementById("graph-coverage");
-    getJson(el.dataset.graph).then(function (g) {
+    return getJson(el.dataset.graph).then(function (g) {
       note.textContent = g.note;
       const kinds = Object.entries(g.coverage).map(function (kv) { return kv[0] + ": " + kv[1].toLocaleString() + " accounts"; });
       coverage.textContent = kinds.length ? "Drawn accounts linked through each kind — " + kinds.join(", ") : "No shared indicator.";
       const n = g.elements.nodes.length;
+      const kindStyles = Object.keys(KIND_COLORS).map(function (kind) {
+        return { selector: "node[kind = '" + kind + "']", style: { "background-color": KIND_COLORS[kind] } };
+      });
       const cy = cytoscape({
         container: el,
         elements: g.elements,
+        pixelRatio: 1,
+        hideEdgesOnViewport: n > 600,
+        textureOnViewport: n > 600,
         style: [
           { selector: "node[type = 'account']", style: {
             "background-color": "mapData(risk, 0, 1, #a9cce3, #c0392b)", width: 10, height: 10, "border-width": 0 } },
           { selector: "node[type = 'indicator']", style: {
             shape: "diamond", width: "mapData(accounts, 2, 200, 12, 40)", height: "mapData(accounts, 2, 200, 12, 40)",
-            "background-color": function (node) { return KIND_COLORS[node.data("kind")] || "#566573"; } } },
+            "background-color": "#566573" } },
+        ].concat(kindStyles, [
           { selector: "node:selected", style: { label: "data(label)", "font-size": 9, "text-background-color": "#fff",
                                                 "text-background-opacity": 0.8 } },
-          { selector: "edge", style: { width: 0.6, "line-color": "#ccd1d1", opacity: 0.7 } },
-        ],
+          { selector: "edge", style: { width: 0.6, "line-color": "#ccd1d1", opacity: 0.7, "curve-style": "haystack" } },
+        ]),
         layout: n <= 600 ? { name: "cose", animate: false, numIter: 600, nodeRepulsion: 6000 }
                          : { name: "concentric", animate: false, minNodeSpacing: 2,
-                             concentric: function (node) { return node.data("type") === "indicator" ? 2 : 1; }, levelWidth: function () { return 1; } },
+                             concentric: function (node) { return node.data("type") === "indicator" ? 2 : 1; },
+                             levelWidth: function () { return 1; } },
       });
       cy.on("tap", "node[type = 'account']", function (evt) {
         window.location.href = "/account?id=" + encodeURIComponent(evt.target.data("label"));
@@ -118,7 +126,7 @@
   }
 
   function drawTimeline(el) {
-    getJson(el.dataset.timeline).then(function (t) {
+    return getJson(el.dataset.timeline).then(function (t) {
       const body = document.querySelector("#campaign-phases tbody");
       t.phases.forEach(function (p) {
         const tr = document.createElement("tr");
@@ -159,8 +167,10 @@
 
   function start() {
     drawCharts();
-    document.querySelectorAll("[data-graph]").forEach(drawGraph);
-    document.querySelectorAll("[data-timeline]").forEach(drawTimeline);
+    const drawing = Array.from(document.querySelectorAll("[data-graph]")).map(drawGraph)
+      .concat(Array.from(document.querySelectorAll("[data-timeline]")).map(drawTimeline));
+    // what waits for the graph and timeline (hx-trigger="drawn from:body") asks the server after them
+    Promise.allSettled(drawing).then(function () { document.body.dispatchEvent(new CustomEvent("drawn")); });
   }
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
