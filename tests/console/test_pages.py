@@ -106,6 +106,7 @@ def test_campaign_list_sorts_filters_and_pages_on_the_server(client_as: ClientAs
     assert listed("sort=size&order=asc&page=2") == [ids_by_size[1]]
     assert "next →" not in client.get(f"/campaigns?sort=size&order=asc&page={len(records)}").text
     assert client.get("/campaigns?min_size=many").status_code == 400
+    assert client.get(f"/campaigns?page={10**30}&max_size={10**30}").status_code == 200  # clamped, not a store error
     assert client.get("/campaigns?sort=nonsense").status_code == 400
 
 

@@ -29,6 +29,7 @@ from distillguard.console.timeline import timeline_data
 from distillguard.console.views import register
 from distillguard.core.campaign import CampaignRecord
 from distillguard.core.decision import Action
+from distillguard.core.schema import CAPABILITIES
 from distillguard.store import Store
 from distillguard.store import console_views as views
 from distillguard.store.enforcement import override_history
@@ -39,8 +40,9 @@ PAGE_SIZE = 50
 SAMPLE_EXCHANGES = 10
 """Newest exchanges shown (redacted) on an account page."""
 LINKED_ACCOUNTS = 25
+"""Most linked accounts listed on an account page."""
 SEARCH_LIMIT = 50
-CAPABILITIES = ("reasoning", "coding", "tool_use", "agentic", "general")
+"""Most results per kind of a search."""
 ACTIONS = tuple(a.value for a in Action)
 
 register(templates.env)
@@ -76,12 +78,15 @@ def _not_found(request: Request, what: str) -> Response:
     return _render(request, "not_found.html", {"what": what}, status_code=404)
 
 
+_MAX_INT = 1_000_000_000
+
+
 def _int(request: Request, name: str, default: int | None = None, *, low: int = 0) -> int | None:
     raw = request.query_params.get(name, "").strip()
     if not raw:
         return default
     try:
-        return max(low, int(raw))
+        return min(max(low, int(raw)), _MAX_INT)
     except ValueError:
         raise HTTPException(400, f"query parameter {name}: {raw!r} is not a whole number") from None
 
