@@ -182,7 +182,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (api_root, status_id)
     );
     """,
-    # N -> N+1: partners' intel: each import logged, the indicators it brought (latest version per STIX id), the
+    # 7 -> 8: partners' intel: each import logged, the indicators it brought (latest version per STIX id), the
     # accounts the retro-hunt matched (partner_indicators, read by the partner linking family) and hunt reports
     """
     ALTER TABLE partner_indicators ADD COLUMN kind VARCHAR;
@@ -224,7 +224,7 @@ MIGRATIONS: tuple[str, ...] = (
         report JSON NOT NULL
     );
     """,
-    # N -> N+1: intel exports: each export logged (who as a keyed hash, when, community, TLP, campaigns, objects,
+    # 8 -> 9: intel exports: each export logged (who as a keyed hash, when, community, TLP, campaigns, objects,
     # file), and each exported object's content digest with its created/modified times per community
     """
     CREATE TABLE intel_exports (
