@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from distillguard.cli import app as cli
 from distillguard.console.app import console_secret, create_app
 from distillguard.console.auth import new_user
+from distillguard.console.graph import GRAPH_MAX_ACCOUNTS
 from distillguard.store import Store
 from distillguard.store.console import add_user
 
@@ -124,8 +125,9 @@ def test_an_analyst_opens_the_biggest_campaign_sees_graph_and_timeline_strips_re
     first = page.locator("table.campaigns tbody tr").first.locator("a")
     campaign_id = first.inner_text()
     with Store(dev_store, read_only=True) as store:
-        biggest = store.query("SELECT campaign_id FROM campaigns ORDER BY n_accounts DESC, campaign_id LIMIT 1")
+        biggest = store.query("SELECT campaign_id, n_accounts FROM campaigns ORDER BY n_accounts DESC, campaign_id LIMIT 1")
     assert campaign_id == biggest.column(0)[0].as_py()
+    members = biggest.column(1)[0].as_py()
     page.screenshot(path=str(ARTIFACTS / "campaigns.png"), full_page=True)
     first.click()
 
@@ -134,9 +136,10 @@ def test_an_analyst_opens_the_biggest_campaign_sees_graph_and_timeline_strips_re
     expect(graph).to_have_attribute("data-ready", "true", timeout=60_000)
     nodes = page.evaluate("window.consoleGraph.nodes().length")
     accounts = page.evaluate("window.consoleGraph.nodes('[type = \"account\"]').length")
-    assert nodes > accounts > 0
+    assert nodes > accounts == min(members, GRAPH_MAX_ACCOUNTS)
     expect(graph.locator("canvas").first).to_be_attached()
-    expect(page.locator("#graph-note")).to_contain_text("member accounts drawn")
+    expect(page.locator("#graph-note")).to_contain_text(f"{accounts:,} of {members:,} member accounts drawn (a fixed sample)"
+                                                        if members > accounts else f"all {members:,} member accounts drawn")
     timeline = page.locator("#campaign-timeline")
     expect(timeline).to_have_attribute("data-ready", "true", timeout=60_000)
     expect(timeline.locator("canvas")).to_have_count(1)
