@@ -25,7 +25,9 @@ The account model is fitted on single accounts and pooled groups over their
 whole traffic; the campaign model on pooled groups over their whole traffic
 and at every snapshot (hours into each campaign, see
 :mod:`distillguard.eval.risk_fit`). Both biases are set on every legitimate
-row, single or pooled, whole traffic or snapshot.
+row, single or pooled, whole traffic or snapshot; the counted-evidence prior of
+each on its own legitimate rows over their whole traffic, those the policy's
+standing reviews or asks to verify instead of degrading left out.
 
 The figures are each model's own (no linking): for single accounts under the
 account model, recall over campaign accounts with at least ``LOW_VOLUME``
@@ -48,22 +50,22 @@ import numpy as np
 import yaml
 
 from distillguard.accounts import IpIntel, score_accounts
-from distillguard.accounts.risk import TERM_SIGNS, WEIGHTS_FILES, RiskWeights
+from distillguard.accounts.risk import WEIGHTS_FILES, RiskWeights
 from distillguard.eval.risk_fit import (
+    EVIDENCE_FLOOR_NATS,
     FPR_BUDGET,
     LOGIT_MARGIN,
     LOW_VOLUME,
     POPULATION_FPR_BUDGET,
     SNAPSHOT_HOURS,
     AccountSample,
-    fit_weights,
+    fit_risk_models,
     load_samples,
-    set_bias_for_budget,
-    subset,
 )
 from distillguard.policy import load_policy
 
-FLAG_RISK = load_policy().flag_threshold
+POLICY = load_policy()
+FLAG_RISK = POLICY.flag_threshold
 """The risk at which the shipped policy flags an account."""
 
 
@@ -127,11 +129,7 @@ def main() -> None:
         parser.error(f"a directory is both fitted on and scored: {sorted(map(str, overlap))}")
     intel = IpIntel.load(args.intel)
     train = [sample for p in args.train for sample in load_samples(p, intel)]
-    whole = [subset(sample, sample.snapshot == "") for sample in train]
-    models = {
-        "account": set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=args.l2), train, FLAG_RISK),
-        "campaign": set_bias_for_budget(fit_weights(train[1::2], TERM_SIGNS, l2=args.l2), train, FLAG_RISK),
-    }
+    models = fit_risk_models(train, POLICY, args.l2)
     for model, fitted in models.items():
         rows = ("pooled groups, whole traffic and snapshots" if model == "campaign"
                 else "accounts and pooled groups, whole traffic")
@@ -139,7 +137,9 @@ def main() -> None:
             f"{model} model fitted by bench/fit_risk_weights.py (class- and population-balanced logistic regression, "
             f"sign-constrained, l2={args.l2}, on {rows}); "
             f"bias set so that risk >= {FLAG_RISK} keeps {FPR_BUDGET:.2%} FPR overall and {POPULATION_FPR_BUDGET:.1%} "
-            f"per population on every calibration row, with a further margin of {LOGIT_MARGIN} logit")})
+            f"per population on every calibration row, with a further margin of {LOGIT_MARGIN} logit; counted-evidence "
+            f"prior on the same budgets over the model's own rows, those the policy's standing reviews left out, at least "
+            f"{EVIDENCE_FLOOR_NATS:g} nats")})
         print(f"{model} weights:", yaml.safe_dump(models[model].model_dump(), sort_keys=False, width=200))
     for k, path in enumerate(args.train):
         report(f"{path} (fitted on)", train[2 * k], models["account"])

@@ -16,7 +16,8 @@ held-out family with the evaluation code::
 Attack families: account recall over accounts with at least five requests,
 exchange-weighted recall, campaign ARI within the family; with ``--replay``
 (hourly decisions, slower), the share of each campaign's exchanges sent before
-its first flag (the family's worst campaign). Hard-negative families: FPR.
+its first flag (the family's worst campaign). Hard-negative families: FPR, and how many of
+the flagged accounts are degraded (the rest are asked to verify: the policy's review of established accounts).
 Each fold: FPR over every legitimate account of the test world (ordinary users
 included) and campaign ARI over its flagged attack accounts. Only held-out figures are shown; the
 worst held-out family per metric is printed beside the targets of issue 13,
@@ -43,10 +44,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from distillguard.accounts import IpIntel
-from distillguard.accounts.risk import TERM_SIGNS, WEIGHTS_FILES, RiskWeights
+from distillguard.accounts.risk import WEIGHTS_FILES
 from distillguard.analysis.run import Advance, analyze, replay_logs
 from distillguard.campaigns import CampaignTunables, load_campaign_settings
 from distillguard.config import load_settings, with_overrides
+from distillguard.core.decision import Action
 from distillguard.core.errors import ConfigError
 from distillguard.core.jsonl import iter_jsonl
 from distillguard.eval import (
@@ -59,7 +61,7 @@ from distillguard.eval import (
     read_predictions,
     score_detector,
 )
-from distillguard.eval.risk_fit import fit_weights, load_samples, set_bias_for_budget, subset
+from distillguard.eval.risk_fit import fit_risk_models, load_samples
 from distillguard.policy import Policy, load_policy
 from distillguard.sim import simulate
 from distillguard.sim.families import ATTACK_FAMILIES, NEGATIVE_FAMILIES, family_scenario
@@ -145,6 +147,16 @@ def read_families(path: Path, labels: Labels) -> np.ndarray:
     return out
 
 
+def read_degraded(path: Path, labels: Labels) -> np.ndarray:
+    """Per labelled account, whether its decision (``accounts.jsonl``) degrades its service (not a demand to verify)."""
+    out = np.zeros(len(labels), dtype=bool)
+    for _, record in iter_jsonl(path, EvalInputError):
+        row = labels.index.get(record.get("account_id"))
+        if row is not None:
+            out[row] = Action(record.get("action", "allow")).degrades
+    return out
+
+
 # ---------------------------------------------------------------- one fold
 
 
@@ -166,6 +178,8 @@ class FamilyFigures:
     """Largest share of a campaign's exchanges sent before its first flag (1.0: a campaign never flagged)."""
     flagged: int | None = None
     """Legitimate accounts flagged (negative families)."""
+    degraded: int | None = None
+    """Of those, accounts whose service is degraded (the rest are asked to verify)."""
     family_fpr: float | None = None
 
 
@@ -212,19 +226,13 @@ def simulate_world(attacks: Sequence[str], negatives: Sequence[str], seed: int, 
         simulate(scenario, out, args.corpus, seed=seed, intel_dir=args.intel, progress=advance)
 
 
-def fit_models(train_dir: Path, intel: IpIntel, flag_risk: float, l2: float, out: Path, phase: Phase) -> dict[str, Path]:
+def fit_models(train_dir: Path, intel: IpIntel, policy: Policy, l2: float, out: Path, phase: Phase) -> dict[str, Path]:
     """Fit the account and campaign weights on ``train_dir`` as ``bench/fit_risk_weights.py`` does; their files.
 
-    Both biases are set at ``flag_risk``, the policy's flag threshold.
+    Both biases and both counted-evidence priors are set at the policy's flag threshold.
     """
     with phase("fit weights", None):
-        single, pooled = load_samples(train_dir, intel, cache=False)
-        train = [single, pooled]
-        whole = [subset(sample, sample.snapshot == "") for sample in train]
-        models: dict[str, RiskWeights] = {
-            "account": set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=l2), train, flag_risk),
-            "campaign": set_bias_for_budget(fit_weights([pooled], TERM_SIGNS, l2=l2), train, flag_risk),
-        }
+        models = fit_risk_models(list(load_samples(train_dir, intel, cache=False)), policy, l2)
     paths = {}
     for model, fitted in models.items():
         paths[model] = out / WEIGHTS_FILES[model]
@@ -257,8 +265,8 @@ def analyze_world(test_dir: Path, weights: dict[str, Path], args: argparse.Names
         analyze(*common, phase)
 
 
-def score_families(output: DetectorOutput, labels: Labels, family: np.ndarray, log: ExchangeLog | None, fold: Fold,
-                   always_held: Sequence[str]) -> list[FamilyFigures]:
+def score_families(output: DetectorOutput, labels: Labels, family: np.ndarray, degraded: np.ndarray,
+                   log: ExchangeLog | None, fold: Fold, always_held: Sequence[str]) -> list[FamilyFigures]:
     """The held-out families' figures (:func:`distillguard.eval.score_detector` on each family's accounts)."""
     rows = []
     for name in fold.held_attacks:
@@ -277,7 +285,8 @@ def score_families(output: DetectorOutput, labels: Labels, family: np.ndarray, l
         members = family == name
         figures = score_detector(output, labels, subset=members, subset_name=name)
         rows.append(FamilyFigures(name, "negative", fold.index, name in always_held, int(members.sum()),
-                                  flagged=figures.false_positives, family_fpr=figures.fpr))
+                                  flagged=figures.false_positives, degraded=int((degraded & members).sum()),
+                                  family_fpr=figures.fpr))
     return rows
 
 
@@ -294,14 +303,15 @@ def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: P
     train_seed = 1000 * args.seed + 2 * fold.index
     test_seed = train_seed + 1
     simulate_world(fold.train_attacks, fold.train_negatives, train_seed, args, train_dir, phase)
-    weights = fit_models(train_dir, shipped.intel, shipped.policy.flag_threshold, args.l2, work, phase)
+    weights = fit_models(train_dir, shipped.intel, shipped.policy, args.l2, work, phase)
     simulate_world(fold.held_attacks, fold.held_negatives, test_seed, args, test_dir, phase)
     analyze_world(test_dir, weights, args, shipped, out, phase)
     labels = read_labels(test_dir / "labels.jsonl")
     output, _ = read_predictions(out, labels)
     log = read_exchange_log([test_dir / "exchanges.jsonl"], labels) if args.replay else None
     family = read_families(test_dir / "labels.jsonl", labels)
-    families = score_families(output, labels, family, log, fold, args.always_held)
+    degraded = read_degraded(out / "accounts.jsonl", labels)
+    families = score_families(output, labels, family, degraded, log, fold, args.always_held)
     overall = score_detector(output, labels)
     background = score_detector(output, labels, subset=family == BACKGROUND)
     if not args.keep:
@@ -336,17 +346,17 @@ def family_table(rows: list[FamilyFigures], replay: bool) -> Table:
     table = Table(title="Held-out families (* held out of every fit)")
     for name, justify in (("family", "left"), ("fold", "right"), ("accounts", "right"),
                           (f"recall (≥ {MIN_REQUESTS} req.)", "right"), ("exch.-weighted", "right"),
-                          ("ARI", "right"), ("first flag", "right"), ("FPR", "right")):
+                          ("ARI", "right"), ("first flag", "right"), ("FPR", "right"), ("degraded", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in sorted(rows, key=lambda r: (r.kind, r.family, r.fold)):
         name = r.family + (" *" if r.always_held else "")
         if r.kind == "attack":
             table.add_row(name, str(r.fold), f"{r.accounts:,}", f"{_pct(r.recall)} of {r.counted:,}",
                           _pct(r.exchange_weighted_recall, 2), "n/a" if r.ari is None else f"{r.ari:.3f}",
-                          _pct(r.first_flag, 2) if replay else "(--replay)", "")
+                          _pct(r.first_flag, 2) if replay else "(--replay)", "", "")
         else:
             table.add_row(name, str(r.fold), f"{r.accounts:,}", "", "", "", "",
-                          f"{_pct(r.family_fpr, 2)} ({r.flagged} / {r.accounts:,})")
+                          f"{_pct(r.family_fpr, 2)} ({r.flagged} / {r.accounts:,})", f"{r.degraded}")
     return table
 
 

@@ -16,8 +16,10 @@ from distillguard.accounts.risk import (
     ACCOUNT_RECORD,
     RESPONSES,
     TERM_SIGNS,
+    RiskWeights,
     default_weights,
     elicitation_llr,
+    elicitation_nats,
     load_weights,
     missing_inputs,
     risk_terms,
@@ -42,6 +44,7 @@ def _profile(n: int, *, cot: float, continuation: float, novelty: float, active:
         "ip_rotation": 0.01, "datacenter_share": datacenter, "vpn_share": 0.0, "tor_share": 0.0,
         "distinct_templates": templates, "top_capability": "reasoning",
         "tasks": n * (1.0 - continuation), "elicited_tasks": n * (1.0 - continuation) * cot * novelty,
+        "distinct_tasks": n * (1.0 - continuation) * novelty, "budget_tasks": 0.0,
         **dict.fromkeys(POPULATION_COLUMNS, 0.0),  # as analysis joins them: judged against the population
     }
 
@@ -51,6 +54,11 @@ def _table(rows: list[dict[str, object]]) -> pa.Table:
 
 
 CONTEXT = pa.table({"category": ["research", "research"], "verification": ["email", "email"]})
+
+
+def _logistic(model: str = "account") -> RiskWeights:
+    """The shipped model without its counted-evidence detector: the logistic of the terms alone."""
+    return default_weights(model).model_copy(update={"evidence_bias": None})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("model", ["account", "campaign"])
@@ -77,10 +85,11 @@ def test_risk_depends_on_shares_and_on_the_count_of_eliciting_tasks_only() -> No
     small, large = _profile(400, templates=50, **harvester), _profile(40_000, templates=5_000, **harvester)
     risk, _ = score_accounts(_table([small, large]), CONTEXT)
     assert risk[0] >= 0.7 and risk[1] >= 0.7
-    assert risk[1] > risk[0]  # 38,000 eliciting tasks are more evidence than 380
+    nats = elicitation_nats(_table([small, large]))
+    assert nats[1] > nats[0] > 100.0  # 38,000 eliciting tasks are more evidence than 380
     shipped = default_weights()
     counts = {"elicitation_evidence": 0.0, "single_template": 0.0}  # counts, not shares (templates per request)
-    shares_only = shipped.model_copy(update={"weights": {**shipped.weights, **counts}})
+    shares_only = shipped.model_copy(update={"weights": {**shipped.weights, **counts}, "evidence_bias": None})
     risk, _ = score_accounts(_table([small, large]), CONTEXT, weights=shares_only)
     assert 0.0 <= risk[1] - risk[0] < 0.05  # the rest differs only by the evidence factor (0.976 vs 1.000)
 
@@ -90,6 +99,43 @@ def test_the_elicitation_evidence_is_a_likelihood_ratio_of_counts() -> None:
     llr = elicitation_llr(np.array([6.0, 6.0, 8.0, 0.0]), np.array([6.0, 60.0, 100.0, 50.0]))
     assert llr[0] > 7.0 and llr[1] < 0.0 and llr[2] < 0.0 and llr[3] < 0.0
     assert elicitation_llr(np.array([60.0]), np.array([60.0]))[0] == pytest.approx(10 * llr[0])
+
+
+def test_an_evaluator_rerunning_its_items_explains_its_elicitation_and_a_harvester_does_not() -> None:
+    """Counted evidence is the smaller ratio against an ordinary user and against an evaluator: 600 tasks asking for the
+    reasoning over 150 items run four times are an evaluation; 600 over 600 new prompts are a harvest."""
+    elicited, tasks = np.array([150.0, 600.0]), np.array([600.0, 600.0])
+    llr = elicitation_llr(elicited, tasks, np.array([150.0, 600.0]))
+    assert llr[0] < 0.0 < 100.0 < llr[1]
+    assert elicitation_llr(elicited, tasks)[0] > 50.0  # against an ordinary user alone, the evaluation looks harvested
+
+
+def test_counted_evidence_acts_on_a_short_lived_account_alone() -> None:
+    """Twenty new tasks of twenty asking for the reasoning, in a log without account records or responses: the counted
+    evidence decides (its reason first); eight of eighty, or a thinking budget on a third of the tasks, do not."""
+    short = {**_profile(20, cot=0.95, continuation=0.0, novelty=1.0, active=1, span=0), "mean_output_len": 0.0}
+    diluted = {**_profile(80, cot=0.1, continuation=0.0, novelty=1.0, active=3, span=3), "mean_output_len": 0.0}
+    budgets = {**_profile(90, cot=0.0, continuation=0.0, novelty=1.0, active=3, span=3), "budget_tasks": 30.0}
+    features = _table([short, diluted, budgets])
+    shipped = default_weights()
+    off = shipped.model_copy(update={"evidence_bias": None})
+    on = shipped.model_copy(update={"evidence_bias": float(np.log(0.7 / 0.3)) - 10.0})
+    without, _ = score_accounts(features, weights=off)
+    risk, evidence = score_accounts(features, weights=on)
+    assert risk[0] >= 0.7 > without[0], (risk, without)
+    assert evidence[0][0].detector == "account.counted_elicitation"
+    assert evidence[0][0].reason.startswith("19 of 20 new tasks ask for the full reasoning: 12 nats"), evidence[0][0]
+    assert risk[1] == pytest.approx(without[1]) and risk[2] == pytest.approx(without[2])
+    assert all(e.detector != "account.counted_elicitation" for e in evidence[1] + evidence[2])
+
+
+def test_tasks_that_open_with_a_large_thinking_budget_count_against_their_own_base_rate() -> None:
+    """Apps turn thinking on for a share of their users' tasks; a harvester asking only through the parameters turns it
+    on for nearly all of them."""
+    rows = [{**_profile(100, cot=0.0, continuation=0.0, novelty=1.0, active=5, span=5), "budget_tasks": k}
+            for k in (30.0, 95.0)]
+    nats = elicitation_nats(_table(rows))
+    assert nats[0] == 0.0 and nats[1] > 50.0
 
 
 def test_hard_negatives_score_below_a_harvester() -> None:
@@ -108,9 +154,9 @@ def test_pooled_accounts_add_coordination() -> None:
     member = _profile(300, cot=0.5, continuation=0.0, novelty=1.0, active=20, span=40)
     single = _table([member])
     pooled = single.append_column("n_accounts", pa.array([200]))
-    shipped = default_weights()
-    alone, _ = score_accounts(single, CONTEXT.slice(0, 1))
-    together, _ = score_accounts(pooled, CONTEXT.slice(0, 1))
+    shipped = _logistic()
+    alone, _ = score_accounts(single, CONTEXT.slice(0, 1), weights=shipped)
+    together, _ = score_accounts(pooled, CONTEXT.slice(0, 1), weights=shipped)
     assert together[0] >= alone[0]
     strong = shipped.model_copy(update={"weights": {**shipped.weights, "coordination": 2.0}})
     boosted, evidence = score_accounts(pooled, CONTEXT.slice(0, 1), weights=strong)
@@ -127,13 +173,13 @@ def test_a_fleet_of_new_linked_accounts_is_riskier_than_an_old_team_and_says_so(
         "category": ["research"] * 2, "verification": ["email"] * 2,
         "created_at": pa.array([start - timedelta(hours=20), start - timedelta(days=400)], pa.timestamp("us", tz="UTC")),
     })
-    risk, evidence = score_accounts(pooled, context, weights=default_weights("campaign"))
+    risk, evidence = score_accounts(pooled, context, weights=_logistic("campaign"))
     assert risk[0] > risk[1]
     assert any("40 linked accounts first used 20 h after creation" in e.reason for e in evidence[0]), evidence[0]
     # a single account's youth alone counts for nothing: new users are common
     alone = _table([member]).append_column("first_seen", pa.array([start], pa.timestamp("us", tz="UTC")))
-    young, _ = score_accounts(alone, context.slice(0, 1), weights=default_weights("campaign"))
-    old, _ = score_accounts(alone, context.slice(1, 1), weights=default_weights("campaign"))
+    young, _ = score_accounts(alone, context.slice(0, 1), weights=_logistic("campaign"))
+    old, _ = score_accounts(alone, context.slice(1, 1), weights=_logistic("campaign"))
     assert young[0] == pytest.approx(old[0])
 
 
@@ -181,7 +227,7 @@ def _request_only(n: int, *, cot: float, active: float, datacenter: float = 0.0)
 @pytest.mark.parametrize("model", ["account", "campaign"])
 def test_complete_logs_score_the_plain_logistic_model(model: str) -> None:
     """Nothing missing: every factor is 1, the risk is the logistic of the weighted terms (as the fit computes it)."""
-    weights = default_weights(model)  # type: ignore[arg-type]
+    weights = _logistic(model)
     risk, evidence = score_accounts(COMPLETE, COMPLETE_CONTEXT, weights=weights)
     terms = risk_terms(COMPLETE, COMPLETE_CONTEXT)
     logit = term_matrix(terms, COMPLETE) @ np.array([weights.weights[t.name] for t in terms]) + weights.bias
@@ -203,14 +249,14 @@ def test_missing_inputs_are_read_from_the_fingerprint_and_the_account_records() 
 def test_request_side_evidence_is_renormalised_over_the_inputs_present() -> None:
     harvester = _request_only(1_000, cot=1.0, active=24)  # asks for the full reasoning on every request, all day
     benign = _request_only(1_000, cot=0.0, active=24, datacenter=1.0)  # a round-the-clock batch job
-    risk, evidence = score_accounts(_table([harvester, benign]), NO_RECORDS)
+    w = _logistic()
+    risk, evidence = score_accounts(_table([harvester, benign]), NO_RECORDS, weights=w)
     assert risk[0] > risk[1], risk
     # read as zeros (no reasoning in the output, an ordinary verified account), the same inputs score lower
     as_zeros = _table([{**harvester, "mean_output_len": 300.0}])
-    zeros, _ = score_accounts(as_zeros, pa.table({"category": ["individual"], "verification": ["phone"]}))
+    zeros, _ = score_accounts(as_zeros, pa.table({"category": ["individual"], "verification": ["phone"]}), weights=w)
     assert zeros[0] < risk[0]
     # the distillation side's present evidence, rescaled by its weight mass over the mass present
-    w = default_weights()
     absent = {"reasoning_harvest", "cover_category", "weak_verification"}
     distill = {name: v for name, v in w.weights.items() if TERM_SIGNS[name] > 0}
     scale = sum(distill.values()) / sum(v for name, v in distill.items() if name not in absent)
@@ -251,7 +297,7 @@ def test_a_young_fleet_without_records_is_unknown_not_young() -> None:
     member = _profile(120, cot=0.8, continuation=0.0, novelty=1.0, active=2, span=2)
     pooled = _table([member]).append_column("n_accounts", pa.array([40])).append_column(
         "first_seen", pa.array([START], pa.timestamp("us", tz="UTC")))
-    weights = default_weights("campaign")
+    weights = _logistic("campaign")
     unknown, evidence = score_accounts(pooled, NO_RECORDS.slice(0, 1), weights=weights)
     assert not [e for e in evidence[0] if e.detector == "account.young_fleet"]
     known = NO_RECORDS.slice(0, 1).set_column(2, "created_at", pa.array([START - timedelta(hours=20)],
@@ -277,13 +323,14 @@ QUESTIONS = [
 ]
 
 
-def _request_only_log(path: Path) -> Path:
-    """Two days of two accounts' traffic whose responses were redacted (only their stop reason kept), no TLS fields."""
+def _request_only_log(path: Path, minutes: float = 6) -> Path:
+    """Two accounts' traffic whose responses were redacted (only their stop reason kept), no TLS fields: a harvester
+    sending a request every ``minutes`` and a traveller's conversations in office hours."""
     records = []
-    for k in range(480):  # every 6 minutes for two days, a new one-shot question asking for the full reasoning
+    for k in range(480):  # a new one-shot question asking for the full reasoning
         question = QUESTIONS[k % len(QUESTIONS)].format(a=k + 3, b=k % 7 + 2)
         records.append({"account_id": "acct_harvest", "ip": "198.51.100.7", "user_agent": "python-httpx/0.27.2",
-                        "ts": (START + timedelta(minutes=6 * k)).isoformat(),
+                        "ts": (START + timedelta(minutes=minutes * k)).isoformat(),
                         "prompt": COT_ASKS[k % len(COT_ASKS)].format(q=question)})
     for k in range(60):  # follow-up conversations in office hours
         turns = [{"role": "user", "content": f"Can you help me plan a trip to city number {k}?"},
@@ -301,16 +348,18 @@ def _request_only_log(path: Path) -> Path:
     return path
 
 
-def test_the_pipeline_reviews_a_harvester_from_a_request_only_log(tmp_path: Path) -> None:
-    log = _request_only_log(tmp_path / "exchanges.jsonl")
+@pytest.mark.parametrize("minutes", [6, 0.1])
+def test_the_pipeline_flags_a_harvester_from_a_request_only_log(tmp_path: Path, minutes: float) -> None:
+    """Request-only logs, over two days or under an hour (480 requests 6 s apart): the counted evidence flags the
+    harvester; what the log lacks is said, and the traveller is left alone."""
+    log = _request_only_log(tmp_path / "exchanges.jsonl", minutes)
     settings = with_overrides(load_settings(None, environ={}), "test", db=tmp_path / "store.duckdb")
     result = analyze(settings, load_policy(), load_campaign_settings(None), IpIntel(), [log], [], tmp_path / "out")
     assert result.assessment is not None
     decisions = {d.account_id: d for d in result.assessment.decisions}
     harvester, traveller = decisions["acct_harvest"], decisions["acct_travel"]
-    # one account, one address, fifteen prompt templates: the refitted account model reviews it (monitor) rather
-    # than flags it on its own; what the log lacks is said, and it is far above the traveller
-    assert harvester.risk > 0.3 and harvester.action != "allow", harvester
+    assert harvester.risk >= 0.9 and harvester.action.flags, harvester
+    assert harvester.evidence[0].detector == "account.counted_elicitation", harvester
     assert traveller.risk < 0.05 and traveller.action == "allow", traveller
     for decision in (harvester, traveller):
         assert decision.reasons[-1].startswith(

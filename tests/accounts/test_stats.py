@@ -154,3 +154,26 @@ def test_elicitation_is_counted_per_task_answered_in_prose_and_on_new_prompts() 
     assert row["tasks"] == 7
     # tasks 1, 2, 6 (no logged answer) and 9 ask in words and got prose; 8 repeats 1's prompt
     assert row["elicited_tasks"] == pytest.approx(4, abs=0.1)
+
+
+def test_counted_tasks_need_a_confident_classifier_and_count_budgets_and_distinct_prompts() -> None:
+    """A CoT score the classifier half-suspects (an app's system prompt) is not a task asking in words; a large thinking
+    budget opening a task answered in prose is one asking through the parameters; reruns are told by distinct prompts."""
+    base = _batch(6, seed=5)
+    cot = [0.95, 0.6, 0.1, 0.1, 0.1, 0.95]
+    param = [0.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    tool_call = [False, False, False, True, False, False]  # the fourth's budget bought a tool call, not a trace
+    prompt = [1, 2, 3, 4, 5, 1]  # the sixth reruns the first
+    columns = {"account_id": pa.array(["a"] * 6), "cot_score": pa.array(cot, pa.float32()),
+               "reasoning_requested": pa.array(param, pa.float32()), "n_user_turns": pa.array([1] * 6, pa.int32()),
+               "n_tool_results": pa.array([0] * 6, pa.int32()), "has_tool_calls": pa.array(tool_call, pa.bool_()),
+               "prompt_hash": pa.array(prompt, pa.uint64())}
+    for name, values in columns.items():
+        base = base.set_column(base.schema.get_field_index(name), name, values)
+    stats = AccountStats()
+    stats.update(base)
+    row = stats.get().to_pylist()[0]
+    assert row["tasks"] == 6
+    assert row["elicited_tasks"] == pytest.approx(1, abs=0.1)  # 0.6 is not confident; the rerun adds no new prompt
+    assert row["budget_tasks"] == pytest.approx(2, abs=0.1)
+    assert row["distinct_tasks"] == pytest.approx(5, abs=0.25)  # a sketch: exact enough for a few

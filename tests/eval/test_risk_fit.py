@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from distillguard.accounts import IpIntel, score_accounts
 from distillguard.accounts.risk import TERM_SIGNS
 from distillguard.campaigns import pooled_context
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.eval.risk_fit import (
+    EVIDENCE_FLOOR_NATS,
     SNAPSHOT_HOURS,
     AccountSample,
     fit_weights,
     load_samples,
     pooled_groups,
+    reviewed_by_standing,
     sample_weights,
     set_bias_for_budget,
+    set_evidence_bias,
     snapshot_times,
 )
 from distillguard.ingest import read_accounts, read_exchanges
+from distillguard.policy import load_policy
 
 
 def _sample(seed: int) -> AccountSample:
@@ -43,6 +49,8 @@ def _sample(seed: int) -> AccountSample:
             row = rows[-1]
             row["tasks"] = row["n_exchanges"] * (1.0 - row["continuation_share"])
             row["elicited_tasks"] = row["tasks"] * row["cot_share"]
+            row["distinct_tasks"] = row["tasks"] * row["prompt_novelty"]
+            row["budget_tasks"] = 0.0
             attack.append(is_attack)
             group.append(kind)
     n = len(rows)
@@ -127,3 +135,36 @@ def test_snapshots_are_the_traffic_as_it_stood_hours_into_each_campaign(tmp_path
     seen = set(context.column("account_id").to_pylist())
     expected = pooled_context(context, {g: [a for a in groups[g] if a in seen] for g in names})
     assert pooled.context.filter(pa.array(pooled_whole)).equals(expected)
+
+
+def _evidence_sample(legit_elicited: list[float], verification: list[str], age_days: list[float]) -> AccountSample:
+    """Legitimate accounts of 100 new tasks each, ``legit_elicited`` of them asking for the reasoning, and one attack."""
+    n = len(legit_elicited) + 1
+    last = datetime(2026, 3, 9, tzinfo=UTC)
+    features = pa.table({
+        "tasks": [100.0] * n, "elicited_tasks": [*legit_elicited, 90.0], "distinct_tasks": [100.0] * n,
+        "budget_tasks": [0.0] * n, "last_seen": pa.array([last] * n, pa.timestamp("us", tz="UTC")),
+    })
+    created = [last - timedelta(days=d) for d in [*age_days, 1.0]]
+    context = pa.table({"category": ["education"] * n, "verification": [*verification, "email"],
+                        "created_at": pa.array(created, pa.timestamp("us", tz="UTC"))})
+    attack = np.array([False] * (n - 1) + [True])
+    group = np.array(["tutoring"] * (n - 1) + ["campaign"], object)
+    return AccountSample(features, context, attack, group, group, np.full(n, 100), np.array([""] * n, object))
+
+
+def test_counted_evidence_prior_keeps_the_budget_with_a_floor_and_leaves_established_accounts_to_review() -> None:
+    weights = fit_weights([_sample(1)], TERM_SIGNS)
+    flag = 0.7
+    logit = float(np.log(flag / (1 - flag)))
+    clean = _evidence_sample([5.0] * 20, ["email"] * 20, [10.0] * 20)
+    fitted = set_evidence_bias(weights, [clean], flag, [np.zeros(21, bool)])
+    assert fitted.evidence_bias == pytest.approx(logit - EVIDENCE_FLOOR_NATS, abs=1e-3)  # clean data: the floor
+    # a young tutoring account asking for the reasoning on half its tasks sets the threshold above its own evidence ...
+    young = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [10.0] * 20)
+    raised = set_evidence_bias(weights, [young], flag, [reviewed_by_standing(young, load_policy())])
+    assert raised.evidence_bias is not None and raised.evidence_bias < logit - 40.0
+    # ... an established one is left to the policy's review
+    old = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [400.0] * 20)
+    kept = set_evidence_bias(weights, [old], flag, [reviewed_by_standing(old, load_policy())])
+    assert kept.evidence_bias == pytest.approx(logit - EVIDENCE_FLOOR_NATS, abs=1e-3)

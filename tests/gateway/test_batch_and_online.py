@@ -128,15 +128,15 @@ def test_online_state_learns_off_the_hot_path_and_agrees_with_batch(upstream, tm
     prompts = ["Think step by step and show your complete reasoning: what is 17 times 23?",
                "Explain your full chain of thought in detail before answering: is 221 prime?"]
     with gateway(upstream[0], tmp_path) as (base, _):
-        for i in range(24):
+        for i in range(12):  # few enough that the counted evidence does not act before the last one
             body = {"model": "atlas-2-fast", "messages": [{"role": "user", "content": f"{prompts[i % 2]} #{i}"}],
                     "stream": i % 3 == 0}
             httpx.post(base + "/v1/chat/completions", json=body, headers={"x-distillguard-account": "acct-o"})
         def learnt_all() -> dict | None:
             state = httpx.get(base + "/admin/accounts/acct-o", headers=ADMIN).json()
-            return state if state["online"] and state["online"]["n_exchanges"] == 24 else None
+            return state if state["online"] and state["online"]["n_exchanges"] == 12 else None
 
-        state = wait_until(learnt_all, "the online statistics of acct-o counted its 24 requests")
+        state = wait_until(learnt_all, "the online statistics of acct-o counted its 12 requests")
     table = pa.concat_tables([b.table for b in read_exchanges(tmp_path / "gateway.jsonl")])
     stats = AccountStats()
     stats.update(stat_input(table, compute_signals(table)))
@@ -144,6 +144,32 @@ def test_online_state_learns_off_the_hot_path_and_agrees_with_batch(upstream, tm
     risk, _ = score_accounts(stats.get(), context)
     np.testing.assert_allclose(state["online"]["risk"], risk[0], rtol=1e-9)
     assert state["online"]["risk"] > 0.0
+
+
+def test_the_gateway_acts_online_on_a_new_account_s_counted_elicitation(upstream, tmp_path: Path) -> None:
+    """No batch run, no account record: a new account asking for the full reasoning on every new task is refused once
+    its counted evidence is enough, with that evidence as the reason; a conversation's follow-ups never are."""
+    prompts = ["Think step by step and show your complete reasoning: what is {a} times {b}?",
+               "Explain your full chain of thought in detail before answering: is {a} prime?"]
+    with gateway(upstream[0], tmp_path) as (base, _):
+        for i in range(40):
+            body = {"model": "atlas-2-fast", "messages": [
+                {"role": "user", "content": prompts[i % 2].format(a=100 + i, b=7 + i)}]}
+            httpx.post(base + "/v1/chat/completions", json=body, headers={"x-distillguard-account": "acct-h"})
+            httpx.post(base + "/v1/chat/completions", headers={"x-distillguard-account": "acct-c"}, json={
+                "model": "atlas-2-fast", "messages": [
+                    {"role": "user", "content": "Help me plan a week in Lisbon"},
+                    {"role": "assistant", "content": "Sure: when are you going?"},
+                    {"role": "user", "content": f"In May, day {i} of the planning: what else should I see?"}]})
+
+        def refused() -> dict | None:
+            state = httpx.get(base + "/admin/accounts/acct-h", headers=ADMIN).json()
+            return state if state["action"] not in ("allow", "monitor") else None
+
+        harvester = wait_until(refused, "acct-h refused on its online counted evidence")
+        traveller = httpx.get(base + "/admin/accounts/acct-c", headers=ADMIN).json()
+    assert harvester["source"] == "online" and harvester["evidence"][0]["detector"] == "account.counted_elicitation"
+    assert traveller["action"] == "allow", traveller
 
 
 def test_signup_assessment_endpoint(upstream, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from distillguard.policy import DecisionContext, decide, load_policy
         (0.39, "individual", Action.ALLOW),
         (0.4, "individual", Action.MONITOR),
         (0.75, "individual", Action.STRIP_REASONING),  # research: see the standing table
-        (0.95, "startup", Action.BLOCK),
+        (0.95, "individual", Action.BLOCK),
         (0.95, "enterprise", Action.SUMMARIZE_REASONING),
     ],
 )
@@ -135,12 +135,12 @@ OLD, YOUNG = timedelta(days=214), timedelta(days=3)
         (0.75, "individual", "business", YOUNG, None, Action.STRIP_REASONING, None),
         (0.75, "individual", "phone", OLD, None, Action.STRIP_REASONING, None),
         (0.95, "individual", "none", YOUNG, None, Action.BLOCK, None),
-        # A cover category below its tier is asked to verify instead of being degraded; block stands.
+        # A cover category below its tier is asked to verify instead of being degraded or blocked.
         (0.75, "education", "email", OLD, None, Action.REQUIRE_VERIFICATION,
          "education account verified at email, not linked to a campaign: id_document verification instead of"),
         (0.75, "startup", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification instead of"),
         (0.75, "research", None, None, None, Action.REQUIRE_VERIFICATION, "no verification on record"),
-        (0.95, "research", "none", YOUNG, None, Action.BLOCK, None),
+        (0.95, "research", "none", YOUNG, None, Action.REQUIRE_VERIFICATION, "id_document verification instead of block"),
         (0.75, "education", "id_document", YOUNG, None, Action.STRIP_REASONING, None),  # has its tier, no history
         (0.75, "startup", "email", YOUNG, "camp_1", Action.STRIP_REASONING, None),
         # No account record: no standing, the table's action.

@@ -9,10 +9,13 @@ tool loops, repeated benchmark items). Every such term of an account is scaled b
 its evidence factor ``n / (n + EVIDENCE_HALF_COUNT)``: a few requests prove
 little. One term weighs its evidence itself: ``elicitation_evidence``, the
 log-likelihood ratio of the account's count of novel tasks that asked for the
-reasoning (see :func:`elicitation_llr`), so that six tasks out of six asking
-for it say more than six out of sixty, however short-lived the account, and a
-harvester diluting its traffic with resold chat still adds evidence with every
-trace it takes. The risk is the logistic of the weighted sum. Two weight sets are
+reasoning, in words or by a large thinking budget, against both legitimate
+explanations, an ordinary user and an evaluator rerunning a fixed item set (see
+:func:`elicitation_nats`), so that six tasks out of six asking for it say more
+than six out of sixty, however short-lived the account, and a harvester
+diluting its traffic with resold chat still adds evidence with every trace it
+takes. The risk is the logistic of the weighted sum, or, where it is higher,
+the posterior of that counted evidence alone (see :func:`score_accounts`). Two weight sets are
 fitted (``bench/fit_risk_weights.py``, see :mod:`distillguard.eval.risk_fit`)
 on calibration scenarios and shipped: ``data/risk_weights.yaml`` for single
 accounts, on their whole traffic, and ``data/campaign_weights.yaml`` for a
@@ -39,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from scipy.special import expit
 
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import ConfigError
@@ -53,6 +57,15 @@ ELICITATION_BASE_RATE = 0.08
 """Share of an ordinary user's tasks that ask in words for the reasoning (the classifier's false alarms included)."""
 ELICITATION_HARVEST_RATE = 0.3
 """The share from which a harvester is worth telling apart: lower, and it takes few traces for its traffic."""
+RERUN_HARVEST_RATE = 0.1
+"""Share of a harvester's tasks that repeat an earlier prompt of its account (sketch error included): it wants new
+traces."""
+RERUN_EVAL_RATE = 0.5
+"""Share of an evaluator's tasks that repeat an earlier prompt: a fixed item set run several times, or sampled."""
+BUDGET_BASE_RATE = 0.25
+"""Share of an ordinary user's tasks that open with a large thinking budget or effort (apps that turn thinking on)."""
+BUDGET_HARVEST_RATE = 0.75
+"""The share from which a harvester asking only through the parameters is worth telling apart."""
 ELICITATION_SATURATION = 1000.0
 """Log-likelihood ratio (nats) at which ``elicitation_evidence`` reaches 1 (on a log scale: 12 nats give 0.37)."""
 WEIGHTS_FILES: dict[str, str] = {"account": "risk_weights.yaml", "campaign": "campaign_weights.yaml"}
@@ -91,6 +104,8 @@ class RiskWeights(BaseModel):
 
     bias: float
     weights: dict[str, float]
+    evidence_bias: float | None = None
+    """Prior log-odds of the counted-evidence detector (:func:`score_accounts`); None turns it off."""
     fitted_on: list[str] = []
     note: str = ""
 
@@ -116,16 +131,43 @@ def _population_col(features: pa.Table, name: str) -> np.ndarray:
     return _col(features, name) if name in features.column_names else np.zeros(features.num_rows)
 
 
-def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray) -> np.ndarray:
-    """Log-likelihood ratio of ``elicited`` of ``tasks`` asking for the reasoning: harvester against ordinary user.
+def binomial_llr(k: np.ndarray, n: np.ndarray, p1: float, p0: float) -> np.ndarray:
+    """Log-likelihood ratio (nats) of ``k`` successes in ``n`` trials at rate ``p1`` against rate ``p0``."""
+    k = np.minimum(k, n)
+    return k * np.log(p1 / p0) + (n - k) * np.log((1.0 - p1) / (1.0 - p0))
 
-    Binomial at :data:`ELICITATION_HARVEST_RATE` against :data:`ELICITATION_BASE_RATE`:
-    each eliciting task adds log(0.3 / 0.08) = 1.32 nats, each other task takes
-    0.27 away, so a share above 15 % accumulates evidence with volume.
+
+def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray, distinct_tasks: np.ndarray | None = None, *,
+                    base_rate: float = ELICITATION_BASE_RATE, harvest_rate: float = ELICITATION_HARVEST_RATE
+                    ) -> np.ndarray:
+    """Log-likelihood ratio that ``elicited`` of ``tasks`` asking for the reasoning come from a harvester.
+
+    The smaller of two ratios, the harvester against each legitimate explanation:
+
+    * an ordinary user (binomial at ``harvest_rate`` against ``base_rate``: with the
+      defaults each eliciting task adds log(0.3 / 0.08) = 1.32 nats, each other task
+      takes 0.27 away, so a share above 15 % accumulates evidence with volume);
+    * an evaluator running a fixed item set (when ``distinct_tasks`` is given): it asks
+      for the reasoning as much, but repeats its prompts. Binomial on the tasks that
+      repeat an earlier prompt of the account, at :data:`RERUN_HARVEST_RATE` against
+      :data:`RERUN_EVAL_RATE`: a harvester wants new traces.
     """
-    p0, p1 = ELICITATION_BASE_RATE, ELICITATION_HARVEST_RATE
-    k = np.minimum(elicited, tasks)
-    return k * np.log(p1 / p0) + (tasks - k) * np.log((1.0 - p1) / (1.0 - p0))
+    llr = binomial_llr(elicited, tasks, harvest_rate, base_rate)
+    if distinct_tasks is None:
+        return llr
+    reruns = np.maximum(tasks - np.minimum(distinct_tasks, tasks), 0.0)
+    return np.minimum(llr, binomial_llr(reruns, tasks, RERUN_HARVEST_RATE, RERUN_EVAL_RATE))
+
+
+def elicitation_nats(features: pa.Table) -> np.ndarray:
+    """Per account, the counted evidence of harvesting (nats, >= 0): the larger of the evidence of its tasks that
+    ask for the reasoning in words and of those that ask for it by a large thinking budget or effort, each
+    against an ordinary user and an evaluator (:func:`elicitation_llr`)."""
+    tasks, distinct = _col(features, "tasks"), _col(features, "distinct_tasks")
+    words = elicitation_llr(_col(features, "elicited_tasks"), tasks, distinct)
+    budgets = elicitation_llr(_col(features, "budget_tasks"), tasks, distinct, base_rate=BUDGET_BASE_RATE,
+                              harvest_rate=BUDGET_HARVEST_RATE)
+    return np.maximum(np.maximum(words, budgets), 0.0)
 
 
 def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[RiskTerm]:
@@ -161,9 +203,9 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     return [
         RiskTerm("cot_elicitation", _col(features, "cot_share"), 1,
                  "{pct} of {n} requests ask in words for the full reasoning"),
-        RiskTerm("elicitation_evidence", np.clip(np.log1p(np.maximum(elicitation_llr(
-            _col(features, "elicited_tasks"), _col(features, "tasks")), 0.0)) / np.log1p(ELICITATION_SATURATION), 0.0, 1.0), 1,
-                 "{elicited} of {tasks} new tasks ask in words for the full reasoning", counted=True),
+        RiskTerm("elicitation_evidence", np.clip(np.log1p(elicitation_nats(features)) / np.log1p(ELICITATION_SATURATION),
+                                                 0.0, 1.0), 1,
+                 "{elicited} of {tasks} new tasks ask for the full reasoning", counted=True),
         RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share"), 1,
                  "{pct} of requests open a task with a large thinking budget or effort"),
         RiskTerm("reasoning_harvest", _col(features, "mean_reasoning_share"), 1,
@@ -240,7 +282,7 @@ TERM_SIGNS: dict[str, int] = {
             "n_exchanges", "continuation_share", "prompt_novelty", "active_hours", "span_hours", "cot_share",
             "reasoning_param_share", "mean_reasoning_share", "hour_entropy", "capability_concentration",
             "cap_general", "ip_rotation", "datacenter_share", "vpn_share", "tor_share", "distinct_templates",
-            "tasks", "elicited_tasks",
+            "tasks", "elicited_tasks", "distinct_tasks", "budget_tasks",
         )
     }))
 }
@@ -313,6 +355,14 @@ def score_accounts(
 
     ``weights`` defaults to the shipped account model; pass ``default_weights("campaign")`` for pooled groups.
 
+    Two detectors, and the risk is the larger: the logistic model of the terms, and, when
+    ``weights.evidence_bias`` is set, the *counted evidence* alone: the posterior of
+    :func:`elicitation_nats` under the prior log-odds ``evidence_bias`` (a nat of likelihood
+    ratio is a unit of log-odds). Counted evidence needs no share, duration or account
+    record: a short-lived account, or a harvester diluting its traffic with resold chat,
+    is acted on once it has asked for enough traces on new prompts. Its reason
+    (``account.counted_elicitation``) comes first where it decides.
+
     Missing inputs (:func:`missing_inputs`) count neither for nor against: a term whose input
     the account's log lacks is dropped, and the present terms of its side (distillation or
     legitimate use) are scaled by that side's weight mass over the mass present, the bias
@@ -336,12 +386,17 @@ def score_accounts(
     contrib = np.where(missing, 0.0, contrib) * scale
     mass = np.abs([weights.weights[t.name] for t in terms])
     missing_share = (missing * mass).sum(axis=1) / max(mass.sum(), np.finfo(np.float64).tiny)
-    risk = 1.0 / (1.0 + np.exp(-(contrib.sum(axis=1) + weights.bias)))
+    risk = expit(contrib.sum(axis=1) + weights.bias)
+    nats = elicitation_nats(features)
+    counted = np.zeros(features.num_rows) if weights.evidence_bias is None else expit(nats + weights.evidence_bias)
     facts = _facts(features, context)
     evidence: list[list[Evidence]] = []
     order = np.argsort(-contrib, axis=1)[:, :top]
     for i in range(features.num_rows):
         found = []
+        if counted[i] > risk[i]:
+            found.append(Evidence("account.counted_elicitation", float(counted[i]), COUNTED_REASON.format(
+                nats=nats[i], **facts[i])))
         for j in order[i]:
             if contrib[i, j] <= 0.25:
                 break
@@ -353,7 +408,11 @@ def score_accounts(
                 {POPULATION if terms[j].name in POPULATION_TERMS and lacking[POPULATION][i] else TERM_INPUTS[terms[j].name]
                  for j in np.flatnonzero(missing[i] * mass)}, float(missing_share[i]), float(scale[i].max())))
         evidence.append(found)
-    return risk, evidence
+    return np.maximum(risk, counted), evidence
+
+
+COUNTED_REASON = ("{elicited} of {tasks} new tasks ask for the full reasoning: {nats:,.0f} nats of evidence against "
+                  "an ordinary user or an evaluator rerunning a fixed set")
 
 
 def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np.ndarray]:
@@ -443,7 +502,7 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
     rotation = _col(features, "ip_rotation")
     templates = _col(features, "distinct_templates")
     tasks = _col(features, "tasks")
-    elicited = np.minimum(_col(features, "elicited_tasks"), tasks)
+    elicited = np.minimum(np.maximum(_col(features, "elicited_tasks"), _col(features, "budget_tasks")), tasks)
     accounts = features.column("n_accounts").to_pylist() if "n_accounts" in features.column_names else [1] * len(n)
     cap = features.column("top_capability").to_pylist()
     category = context.column("category").to_pylist() if context is not None else [None] * len(n)

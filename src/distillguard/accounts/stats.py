@@ -3,7 +3,7 @@
 The same class serves batch analysis (fed from the store in time order) and
 online scoring (fed one exchange at a time). State is columnar (numpy arrays
 indexed by account), so memory grows with the number of accounts, never with
-the number of exchanges: about 1.2 KB per account. One account's state also
+the number of exchanges: about 1.7 KB per account. One account's state also
 travels as a fixed-size blob (:meth:`AccountStats.to_bytes`), which gateway
 replicas merge in a shared store.
 """
@@ -23,24 +23,32 @@ from distillguard.core.ids import splitmix64, text_hash64
 from distillguard.core.schema import CAPABILITIES, TS_TYPE
 
 ELICITATION_THRESHOLD = 0.5
+COUNTED_ELICITATION_THRESHOLD = 0.8
+"""CoT score from which a task counts as asking in words for the reasoning in the counted evidence: the classifier is
+confident (elicitation scores well above it; ordinary requests it half-suspects, such as a system prompt shared by
+every request of an app, score 0.5 to 0.75)."""
 SESSION_GAP_MS = 6 * 3600 * 1000
 _SUMS = (
     "n", "cot", "cot_sum", "reasoning_param", "elicit", "reasoning_share_sum", "output_sum",
     "continuation", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n", "sweep",
-    "task", "elicited_task",
+    "task", "elicited_task", "budget_task",
 )
-_SKETCHES = ("ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item", "elicited_prompt")
+_SKETCHES = (
+    "ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item", "elicited_prompt", "task_prompt",
+    "budget_prompt",
+)
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BB")
-_BLOB_VERSION = 2
+_BLOB_VERSION = 3
 
 FEATURE_SCHEMA = pa.schema([
     ("account_id", pa.string()), ("n_exchanges", pa.int64()), ("first_seen", TS_TYPE), ("last_seen", TS_TYPE),
     *((name, pa.float64()) for name in (
         "span_hours", "active_hours", "cot_share", "mean_cot_score", "reasoning_param_share", "elicitation_share",
         "mean_reasoning_share", "mean_output_len", "continuation_share", "tool_loop_share", "tasks", "elicited_tasks",
+        "distinct_tasks", "budget_tasks",
         *(f"cap_{name}" for name in CAPABILITIES), "capability_concentration",
     )),
     ("top_capability", pa.string()),
@@ -54,7 +62,8 @@ FEATURE_SCHEMA = pa.schema([
 
 
 def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
-    """Per exchange: a task (a conversation's first request) that asks in words for the reasoning, answered in prose.
+    """Per exchange: a task (a conversation's first request) that asks clearly in words for the reasoning (CoT score
+    at least :data:`COUNTED_ELICITATION_THRESHOLD`), answered in prose.
 
     Counted once per task, not per step of a conversation or tool loop (an agent
     framework's system prompt that says "think step by step" rides along on every
@@ -63,7 +72,13 @@ def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndar
     asked for by the parameters, which their own terms count). A request without a
     logged response counts (the answer is unknown).
     """
-    return (cot >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
+    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & ~tool_call
+
+
+def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
+    """Per exchange: a task that asks for the reasoning through its parameters (a large thinking budget or effort),
+    answered in prose (or with no logged response), as :func:`elicited_tasks` counts those asking in words."""
+    return (param >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
 def blob_size(precision: int = 7) -> int:
@@ -137,6 +152,7 @@ class AccountStats:
         continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
         elicited_task = elicited_tasks(cot, continuation, tool_call)
+        budget_task = budget_tasks(param, continuation, tool_call)
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
@@ -148,6 +164,7 @@ class AccountStats:
             "continuation": continuation,
             "task": ~continuation,
             "elicited_task": elicited_task,
+            "budget_task": budget_task,
             "tool_loop": col("n_tool_results") > 0,
             "datacenter": origin == Origin.DATACENTER,
             "vpn": origin == Origin.VPN,
@@ -175,7 +192,9 @@ class AccountStats:
         self._last[touched] = np.maximum(self._last[touched], ts[ends])
         self._add_sketches(batch, rows, order, ts)
         prompts = batch.column("prompt_hash").fill_null(0).to_numpy().astype(np.uint64)[order]
-        hll_add(self._hll["elicited_prompt"], rows[elicited_task], splitmix64(prompts[elicited_task]))
+        for sketch, chosen in (("elicited_prompt", elicited_task), ("task_prompt", ~continuation),
+                               ("budget_prompt", budget_task)):
+            hll_add(self._hll[sketch], rows[chosen], splitmix64(prompts[chosen]))
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
         """Inter-arrival gaps within a session; rows sorted by (account, ts), ``starts`` opening each account's run."""
@@ -301,7 +320,8 @@ class AccountStats:
         s = self._sums[:n_acc]
         n = np.maximum(s[:, _COL["n"]], 1.0)
         distinct = {name: np.minimum(hll_estimate(self._hll[name][:n_acc]), n) for name in _SKETCHES}
-        distinct["elicited_prompt"] = np.minimum(distinct["elicited_prompt"], s[:, _COL["elicited_task"]])
+        for sketch, count in (("elicited_prompt", "elicited_task"), ("task_prompt", "task"), ("budget_prompt", "budget_task")):
+            distinct[sketch] = np.minimum(distinct[sketch], s[:, _COL[count]])
         caps = self._caps[:n_acc] / n[:, None]
         hours = self._hours[:n_acc] / n[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -328,6 +348,8 @@ class AccountStats:
             "tool_loop_share": pa.array(s[:, _COL["tool_loop"]] / n),
             "tasks": pa.array(s[:, _COL["task"]]),
             "elicited_tasks": pa.array(distinct["elicited_prompt"]),
+            "distinct_tasks": pa.array(distinct["task_prompt"]),
+            "budget_tasks": pa.array(distinct["budget_prompt"]),
             **{f"cap_{name}": pa.array(caps[:, i]) for name, i in _CAP.items()},
             "capability_concentration": pa.array(caps.max(axis=1)),
             "top_capability": pa.array([CAPABILITIES[i] for i in caps.argmax(axis=1)], pa.string()),

@@ -29,6 +29,11 @@ class Action(StrEnum):
         """Whether the action flags an account: anything stronger than monitoring."""
         return self.rank > _RANK[Action.MONITOR]
 
+    @property
+    def degrades(self) -> bool:
+        """Whether the action degrades the service: every flagging action but a demand to verify."""
+        return self.flags and self is not Action.REQUIRE_VERIFICATION
+
     @classmethod
     def strongest(cls, *actions: Action) -> Action:
         """The strongest of ``actions`` (at least one)."""

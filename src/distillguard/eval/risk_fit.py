@@ -37,17 +37,19 @@ import pyarrow.parquet as pq
 from scipy.optimize import minimize
 
 from distillguard.accounts import AccountStats, IpIntel
-from distillguard.accounts.risk import RiskWeights, risk_terms, term_matrix
+from distillguard.accounts.risk import TERM_SIGNS, RiskWeights, elicitation_nats, risk_terms, term_matrix
 from distillguard.analysis.ingest import ingest
 from distillguard.analysis.stats import account_features, stored_batches
 from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
+from distillguard.core.schema import VERIFICATIONS
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.ingest import RejectSink, read_accounts
+from distillguard.policy import Policy
 from distillguard.store import Store
 
-FEATURES_FILE = "account-features-v5.parquet"
-POOLED_FILE = "pooled-features-v6.parquet"
+FEATURES_FILE = "account-features-v7.parquet"
+POOLED_FILE = "pooled-features-v8.parquet"
 _TIME = pa.timestamp("us", tz="UTC")
 _CONTEXT = ("category", "verification", "created_at")
 SNAPSHOT_HOURS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -328,3 +330,72 @@ def set_bias_for_budget(weights: RiskWeights, samples: list[AccountSample], flag
         limit = max(limit, float(np.quantile(z[pop == group], 1.0 - POPULATION_FPR_BUDGET, method="higher")))
     bias = float(np.log(flag_risk / (1.0 - flag_risk))) - limit - LOGIT_MARGIN
     return weights.model_copy(update={"bias": round(bias, 4)})
+
+
+EVIDENCE_FLOOR_NATS = 10.0
+"""However clean the calibration data, counted evidence alone flags an account only from this many nats (eight
+tasks of eight asking for the reasoning, or 16 of 40): a few requests prove little."""
+
+
+def reviewed_by_standing(sample: AccountSample, policy: Policy) -> np.ndarray:
+    """Per row, whether ``policy``'s standing turns a flag on the account (or group) into a review: it is established
+    (verified at the policy's level, created long enough before its last request), or of a cover category below that
+    category's verification tier, which is asked to verify instead of being degraded."""
+    rank = {level: i for i, level in enumerate(VERIFICATIONS)}
+    category = sample.context.column("category").to_pylist()
+    level = np.array([rank.get(v, -1) for v in sample.context.column("verification").to_pylist()])
+    last = sample.features.column("last_seen").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
+    created = sample.context.column("created_at").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
+    age = (last - created).astype("timedelta64[us]")
+    days = np.where(np.isnat(age), -1.0, age.astype(np.float64) / 86_400e6)
+    standing = policy.standing
+    out = np.zeros(sample.features.num_rows, bool)
+    if standing.established is not None:
+        out |= (level >= rank[standing.established.min_verification]) & (days >= standing.established.min_age_days)
+    cover = np.array([c in standing.cover.categories for c in category], bool)
+    tier = np.array([rank[policy.tier_for(c)] for c in category])
+    return out | (cover & (level < tier))
+
+
+def set_evidence_bias(weights: RiskWeights, samples: list[AccountSample], flag_risk: float,
+                      reviewed: list[np.ndarray]) -> RiskWeights:
+    """Set the counted-evidence detector's prior so that it alone flags within the FP budgets on ``samples``.
+
+    Only the whole traffic counts (counted evidence grows with it), and legitimate rows that ``reviewed`` marks
+    (:func:`reviewed_by_standing`: the policy asks them to verify or reviews them instead of degrading them, the
+    counter the seed prescribes for cover categories) are left out. The threshold is at
+    least :data:`EVIDENCE_FLOOR_NATS`.
+    """
+    values, pops = [], []
+    for sample, review in zip(samples, reviewed):
+        kept = ~sample.is_attack & ~review & (sample.snapshot == "")
+        values.append(elicitation_nats(subset(sample, kept).features))
+        pops.append(sample.population[kept])
+    v, pop = np.concatenate(values), np.concatenate(pops)
+    limit = float(np.quantile(v, 1.0 - FPR_BUDGET, method="higher")) if len(v) else 0.0
+    for group in sorted(set(pop.tolist())):
+        limit = max(limit, float(np.quantile(v[pop == group], 1.0 - POPULATION_FPR_BUDGET, method="higher")))
+    threshold = max(EVIDENCE_FLOOR_NATS, limit + LOGIT_MARGIN)
+    return weights.model_copy(update={"evidence_bias": round(float(np.log(flag_risk / (1.0 - flag_risk))) - threshold, 4)})
+
+
+def fit_risk_models(train: list[AccountSample], policy: Policy, l2: float) -> dict[str, RiskWeights]:
+    """The account and campaign models fitted on ``train`` (each traffic directory's single and pooled samples, in
+    that order, as :func:`load_samples` gives them), as ``bench/fit_risk_weights.py`` ships them.
+
+    The account model is fitted on the whole traffic of accounts and pooled groups, the campaign model on pooled
+    groups at every snapshot; both biases keep the FP budgets at the policy's flag threshold on every row, and each
+    counted-evidence prior (:func:`set_evidence_bias`) keeps them on its own rows (single accounts, pooled groups),
+    those the policy's standing only reviews left out.
+    """
+    flag_risk = policy.flag_threshold
+    whole = [subset(sample, sample.snapshot == "") for sample in train]
+    singles, pooled = train[0::2], train[1::2]
+    models = {
+        "account": (set_bias_for_budget(fit_weights(whole, TERM_SIGNS, l2=l2), train, flag_risk), singles),
+        "campaign": (set_bias_for_budget(fit_weights(pooled, TERM_SIGNS, l2=l2), train, flag_risk), pooled),
+    }
+    return {
+        name: set_evidence_bias(fitted, rows, flag_risk, [reviewed_by_standing(r, policy) for r in rows])
+        for name, (fitted, rows) in models.items()
+    }
