@@ -18,8 +18,8 @@ from distillguard.campaigns.lifecycle import build_lifecycle
 from distillguard.cli import app
 from distillguard.cli.plots import plot_account_graph, plot_lifecycle
 from distillguard.store import Store
+from smoke_store import analysed_smoke
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "prompts"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
 
@@ -34,14 +34,7 @@ def _invoke(*args: str) -> str:
 def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The smoke traffic and the store analysed from it."""
     root = tmp_path_factory.mktemp("campaign-cmd")
-    args = ["simulate", "--scenario", "smoke", "--out", str(root / "traffic"), "--seed", "7"]
-    if CORPUS.is_dir():
-        args += ["--corpus", str(CORPUS)]
-    _invoke(*args)
-    db = root / "store.duckdb"
-    _invoke("analyze", str(root / "traffic" / "exchanges.jsonl"), "--accounts", str(root / "traffic" / "accounts.jsonl"),
-            "--db", str(db), "--out", str(root / "analysis"))
-    return root, db
+    return root, analysed_smoke(root)
 
 
 def _campaigns(root: Path) -> list[dict[str, object]]:

@@ -11,37 +11,23 @@ from pathlib import Path
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from distillguard.cli import app as cli
 from distillguard.console.app import console_secret, create_app
 from distillguard.console.auth import LoginLimits, new_user
 from distillguard.store import Store
 from distillguard.store.console import add_user
+from smoke_store import analysed_smoke
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "prompts"
 PASSWORD = "correct horse battery staple"
 USERS = {"vera": "viewer", "ana": "analyst", "ada": "admin"}
 """One user per role, all with :data:`PASSWORD`."""
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _invoke(*args: str) -> None:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-
-
 @pytest.fixture(scope="session")
 def smoke_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke scenario simulated and analysed through the CLI, with the users of :data:`USERS` (do not write)."""
-    root = tmp_path_factory.mktemp("console-smoke")
-    args = ["simulate", "--scenario", "smoke", "--out", str(root / "traffic"), "--seed", "7"]
-    if CORPUS.is_dir():
-        args += ["--corpus", str(CORPUS)]
-    _invoke(*args)
-    db = root / "store.duckdb"
-    _invoke("analyze", str(root / "traffic" / "exchanges.jsonl"), "--accounts", str(root / "traffic" / "accounts.jsonl"),
-            "--db", str(db), "--out", str(root / "analysis"))
+    db = analysed_smoke(tmp_path_factory.mktemp("console-smoke"))
     with Store(db) as store:
         console_secret(store)
         for name, role in USERS.items():

@@ -31,7 +31,7 @@ def test_key_comes_from_the_community_variable_and_errors_name_it() -> None:
     assert found.key == bytes.fromhex(KEY)
     with pytest.raises(ConfigError, match="DISTILLGUARD_INTEL_KEY_FRONTIER_LABS_EU is not set"):
         community("Frontier Labs/EU", {})
-    with pytest.raises(ConfigError, match="DISTILLGUARD_INTEL_KEY_LABS: community key too short"):
+    with pytest.raises(ConfigError, match="DISTILLGUARD_INTEL_KEY_LABS is too short"):
         community("labs", {"DISTILLGUARD_INTEL_KEY_LABS": "short"})
 
 

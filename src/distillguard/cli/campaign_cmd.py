@@ -20,9 +20,8 @@ from distillguard.campaigns.indicators import Indicators
 from distillguard.campaigns.intrusion import IntrusionSet, set_of
 from distillguard.campaigns.lifecycle import Lifecycle
 from distillguard.campaigns.settings import CampaignTunables, LinkSettings, load_campaign_settings
-from distillguard.cli.console import ConfigOpt, DbOpt, errors, out
+from distillguard.cli.console import ConfigOpt, DbOpt, errors, out, stored_settings
 from distillguard.cli.plots import plot_account_graph, plot_lifecycle
-from distillguard.config import load_settings, with_overrides
 from distillguard.core.campaign import CampaignRecord
 from distillguard.core.errors import DistillguardError
 from distillguard.store import Store
@@ -35,11 +34,7 @@ RunOpt = Annotated[str | None, typer.Option("--run", help="Run id [default: the 
 
 def _open(db: Path | None, config: Path | None) -> tuple[Store, CampaignTunables]:
     """The store named by the options or the config, opened, and the campaign tunables."""
-    settings = load_settings(config)
-    if db is not None:
-        settings = with_overrides(settings, "command line", db=db)
-    if not settings.db.exists():
-        raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
+    settings = stored_settings(db, config)
     tunables = load_campaign_settings(settings.campaigns)
     return Store(settings.db).open(), tunables
 

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.core.errors import DistillguardError
 
 console = Console(stderr=True)
@@ -32,3 +33,14 @@ def errors() -> Iterator[None]:
     except DistillguardError as exc:
         console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def stored_settings(db: Path | None, config: Path | None, intel: Path | None = None) -> Settings:
+    """The settings with the command line's ``--db`` and ``--intel`` over them; the store must exist already."""
+    settings = load_settings(config)
+    overrides = {k: v for k, v in (("db", db), ("intel_dir", intel)) if v is not None}
+    if overrides:
+        settings = with_overrides(settings, "command line", **overrides)
+    if not settings.db.exists():
+        raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
+    return settings

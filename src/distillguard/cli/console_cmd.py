@@ -14,8 +14,8 @@ import uvicorn
 
 from distillguard.accounts.network import IpIntel
 from distillguard.campaigns.settings import load_campaign_settings
-from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors
-from distillguard.config import Settings, load_settings, with_overrides
+from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors, stored_settings
+from distillguard.config import Settings
 from distillguard.console.app import console_secret, create_app
 from distillguard.console.auth import hash_password, new_user
 from distillguard.console.exports import ExportAsked, ExportedFile, IntelExport
@@ -35,16 +35,6 @@ console_app = typer.Typer(add_completion=False, help=(
     "The analysts' web console: campaigns, accounts, evidence, actions and their audit, behind a login."))
 user_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Console users.")
 console_app.add_typer(user_app, name="user")
-
-
-def _settings(db: Path | None, config: Path | None, intel: Path | None = None) -> Settings:
-    settings = load_settings(config)
-    overrides = {k: v for k, v in (("db", db), ("intel_dir", intel)) if v is not None}
-    if overrides:
-        settings = with_overrides(settings, "command line", **overrides)
-    if not settings.db.exists():
-        raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
-    return settings
 
 
 def intel_export(settings: Settings, names: list[str], out_dir: Path) -> IntelExport | None:
@@ -117,7 +107,7 @@ def serve(
     if ctx.invoked_subcommand is not None:
         return
     with errors():
-        settings = _settings(db, config, intel)
+        settings = stored_settings(db, config, intel)
         path = settings.db
         exports = intel_export(settings, communities or [], export_dir or path.parent / "console-exports")
         with Store(path) as store:  # brings the schema up to date
@@ -140,7 +130,7 @@ def user_add(
 ) -> None:
     """Add a console user; the password comes from DISTILLGUARD_CONSOLE_PASSWORD or is asked for."""
     with errors():
-        path = _settings(db, config).db
+        path = stored_settings(db, config).db
         user = _user(name, _password(PASSWORD_ENV, name), role)
         with Store(path) as store:
             if not add_user(store, user):
@@ -157,7 +147,7 @@ def user_password(
     """Set a console user's password (from DISTILLGUARD_CONSOLE_PASSWORD or asked for) and enable them: for an
     admin locked out of the console."""
     with errors():
-        path = _settings(db, config).db
+        path = stored_settings(db, config).db
         try:
             hashed = hash_password(_password(PASSWORD_ENV, name))
         except ValueError as exc:

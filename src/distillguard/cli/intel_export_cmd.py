@@ -9,8 +9,7 @@ import typer
 
 from distillguard.accounts.network import IpIntel
 from distillguard.campaigns.settings import load_campaign_settings
-from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, errors, out
-from distillguard.config import load_settings, with_overrides
+from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, errors, out, stored_settings
 from distillguard.core.errors import DistillguardError
 from distillguard.intel.community import community
 from distillguard.intel.exporter import ExportFormat, export_intel
@@ -50,12 +49,7 @@ def export_cmd(
             raise DistillguardError(f"--tlp {tlp!r}: expected one of {', '.join(TLP_LEVELS)}")
         if bool(campaigns) == all_campaigns:
             raise DistillguardError("give --campaign ID (repeatable) or --all, not both")
-        settings = load_settings(config)
-        overrides = {k: v for k, v in (("db", db), ("intel_dir", intel)) if v is not None}
-        if overrides:
-            settings = with_overrides(settings, "command line", **overrides)
-        if not settings.db.exists():
-            raise DistillguardError(f"{settings.db}: no such store (run `distillguard analyze ... --db {settings.db}` first)")
+        settings = stored_settings(db, config, intel)
         exits: ExitPolicy = "raw" if raw_exits else "keyed"
         options = ExportOptions(community(community_name), tlp, exits, producer, valid_days=valid_days)
         ip_intel = IpIntel.load(settings.intel_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,25 +42,34 @@ def keyed_hash(value: str, key: bytes) -> str:
     return digest.hexdigest()
 
 
-def load_hash_key(environ: dict[str, str] | None = None) -> bytes:
-    """Read the keyed-hash key from ``DISTILLGUARD_HASH_KEY`` (hex, or any text of 16+ bytes).
+def secret_from_env(var: str, min_bytes: int, purpose: str, environ: Mapping[str, str] | None = None) -> bytes:
+    """The secret in environment variable ``var`` (hex, or any text of ``min_bytes``+ bytes).
 
-    Raises :class:`ConfigError` when it is unset or too short, so that nothing
-    leaves the system unhashed.
+    Raises :class:`ConfigError` naming ``var`` and ``purpose`` when it is unset, or when it is too short.
     """
-    text = (os.environ if environ is None else environ).get(HASH_KEY_ENV, "").strip()
+    text = (os.environ if environ is None else environ).get(var, "").strip()
     if not text:
         raise ConfigError(
-            f"{HASH_KEY_ENV} is not set: it keys the hash of account ids and IP addresses in outputs "
-            f"(set it to a secret of at least {MIN_HASH_KEY_BYTES} bytes, e.g. `openssl rand -hex 32`)"
+            f"{var} is not set: it keys {purpose} "
+            f"(set it to a secret of at least {min_bytes} bytes, e.g. `openssl rand -hex 32`)"
         )
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = text.encode("utf-8")
-    if len(key) < MIN_HASH_KEY_BYTES:
-        raise ConfigError(f"{HASH_KEY_ENV} is too short: {len(key)} bytes, at least {MIN_HASH_KEY_BYTES} needed")
+    if len(key) < min_bytes:
+        raise ConfigError(f"{var} is too short: {len(key)} bytes, at least {min_bytes} needed")
     return key
+
+
+def load_hash_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """Read the keyed-hash key from ``DISTILLGUARD_HASH_KEY`` (hex, or any text of 16+ bytes).
+
+    Raises :class:`ConfigError` when it is unset or too short, so that nothing
+    leaves the system unhashed.
+    """
+    return secret_from_env(HASH_KEY_ENV, MIN_HASH_KEY_BYTES, "the hash of account ids and IP addresses in outputs",
+                           environ)
 
 
 def mix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from distillguard.core.errors import ConfigError
+from distillguard.core.ids import secret_from_env
 
 KEY_ENV_PREFIX = "DISTILLGUARD_INTEL_KEY_"
 MIN_KEY_BYTES = 16
@@ -73,17 +73,5 @@ def community(name: str, environ: Mapping[str, str] | None = None) -> Community:
 
     Raises :class:`ConfigError` naming the variable when it is unset or too short.
     """
-    var = key_env_name(name)
-    text = (os.environ if environ is None else environ).get(var, "").strip()
-    if not text:
-        raise ConfigError(
-            f"{var} is not set: it keys the values shared with community {name!r} "
-            f"(set it to the community's secret of at least {MIN_KEY_BYTES} bytes, e.g. `openssl rand -hex 32`)"
-        )
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = text.encode("utf-8")
-    if len(key) < MIN_KEY_BYTES:
-        raise ConfigError(f"{var}: community key too short: {len(key)} bytes, at least {MIN_KEY_BYTES} needed")
+    key = secret_from_env(key_env_name(name), MIN_KEY_BYTES, f"the values shared with community {name!r}", environ)
     return Community(name, key)
