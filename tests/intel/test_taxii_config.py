@@ -63,6 +63,22 @@ def test_users_authenticate_by_hash_or_environment() -> None:
     assert not auth.check("unset", "") and not auth.check("nobody", "right-one")
 
 
+def test_an_unknown_user_costs_an_argon2_check_like_a_wrong_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time of a refusal does not tell which users exist: both refusals run the same slow check once."""
+    auth = Authenticator({"h": TaxiiUser(password_hash=HASHER.hash("right-one"))})
+    checks: list[str] = []
+    hasher = auth._hasher
+
+    class Counting:
+        def verify(self, stored: str, password: str) -> bool:
+            checks.append(password)
+            return hasher.verify(stored, password)
+
+    monkeypatch.setattr(auth, "_hasher", Counting())
+    assert not auth.check("h", "wrong") and not auth.check("nobody", "wrong")
+    assert checks == ["wrong", "wrong"]
+
+
 @pytest.mark.parametrize(("header", "expected"), [
     ("Basic " + base64.b64encode(b"alice:pa:ss").decode(), ("alice", "pa:ss")),
     ("basic " + base64.b64encode(b"alice:").decode(), ("alice", "")),

@@ -1,7 +1,9 @@
 """HTTP basic authentication of the TAXII server's users: argon2 hashes, or passwords from the environment.
 
 Checking an argon2 hash is slow on purpose, so the last password each user proved is remembered as an
-HMAC under a key of this process (never the password itself): one entry per configured user at most.
+HMAC under a key of this process (never the password itself): one entry per configured user at most. An
+unknown user costs one argon2 check too, against a hash of a random password, so that the time an answer
+takes does not tell which users exist.
 """
 
 from __future__ import annotations
@@ -44,11 +46,16 @@ class Authenticator:
         self._hasher = PasswordHasher()
         self._key = secrets.token_bytes(32)
         self._proven: dict[str, bytes] = {}
+        self._decoy = self._hasher.hash(secrets.token_hex(16))
 
     def check(self, user: str, password: str) -> bool:
         """Whether ``password`` is ``user``'s (False for an unknown user)."""
         entry = self._users.get(user)
         if entry is None:
+            try:
+                self._hasher.verify(self._decoy, password)
+            except VerificationError:
+                pass
             return False
         digest = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
         proven = self._proven.get(user)
