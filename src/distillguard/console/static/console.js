@@ -167,10 +167,8 @@
 
   function start() {
     drawCharts();
-    const drawing = Array.from(document.querySelectorAll("[data-graph]")).map(drawGraph)
-      .concat(Array.from(document.querySelectorAll("[data-timeline]")).map(drawTimeline));
-    // what waits for the graph and timeline (hx-trigger="drawn from:body") asks the server after them
-    Promise.allSettled(drawing).then(function () { document.body.dispatchEvent(new CustomEvent("drawn")); });
+    document.querySelectorAll("[data-graph]").forEach(drawGraph);
+    document.querySelectorAll("[data-timeline]").forEach(drawTimeline);
   }
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
