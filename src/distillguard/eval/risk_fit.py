@@ -42,10 +42,9 @@ from distillguard.analysis.ingest import ingest
 from distillguard.analysis.stats import account_features, stored_batches
 from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
-from distillguard.core.schema import VERIFICATIONS
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.ingest import RejectSink, read_accounts
-from distillguard.policy import Policy
+from distillguard.policy import DecisionContext, Policy, decide
 from distillguard.store import Store
 
 FEATURES_FILE = "account-features-v7.parquet"
@@ -338,23 +337,20 @@ tasks of eight asking for the reasoning, or 16 of 40): a few requests prove litt
 
 
 def reviewed_by_standing(sample: AccountSample, policy: Policy) -> np.ndarray:
-    """Per row, whether ``policy``'s standing turns a flag on the account (or group) into a review: it is established
-    (verified at the policy's level, created long enough before its last request), or of a cover category below that
-    category's verification tier, which is asked to verify instead of being degraded."""
-    rank = {level: i for i, level in enumerate(VERIFICATIONS)}
+    """Per row, whether ``policy`` (:func:`~distillguard.policy.decide`) degrades the account (or group) at no risk
+    from its flag threshold up: its standing (established, or a cover category below its tier) turns every flag on
+    it, its own evidence's, into a review or a demand to verify."""
     category = sample.context.column("category").to_pylist()
-    level = np.array([rank.get(v, -1) for v in sample.context.column("verification").to_pylist()])
-    last = sample.features.column("last_seen").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
-    created = sample.context.column("created_at").cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
-    age = (last - created).astype("timedelta64[us]")
-    days = np.where(np.isnat(age), -1.0, age.astype(np.float64) / 86_400e6)
-    standing = policy.standing
-    out = np.zeros(sample.features.num_rows, bool)
-    if standing.established is not None:
-        out |= (level >= rank[standing.established.min_verification]) & (days >= standing.established.min_age_days)
-    cover = np.array([c in standing.cover.categories for c in category], bool)
-    tier = np.array([rank[policy.tier_for(c)] for c in category])
-    return out | (cover & (level < tier))
+    verification = sample.context.column("verification").to_pylist()
+    last = sample.features.column("last_seen").cast(pa.timestamp("us", tz="UTC")).to_pylist()
+    created = sample.context.column("created_at").cast(pa.timestamp("us", tz="UTC")).to_pylist()
+    risks = sorted({rule.min_risk for rule in policy.rules if rule.min_risk >= policy.flag_threshold} | {1.0})
+    return np.array([
+        not any(decide(policy, DecisionContext("", risk, (), cat, verification=ver,
+                                               age=seen - made if seen and made else None)).action.degrades
+                for risk in risks)
+        for cat, ver, seen, made in zip(category, verification, last, created)
+    ], bool)
 
 
 def set_evidence_bias(weights: RiskWeights, samples: list[AccountSample], flag_risk: float,
