@@ -248,4 +248,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (community, object_id)
     );
     """,
+    # 9 -> 10: what a campaign page draws, computed when its run is saved (keyed by run: never stale): per run,
+    # campaign and view (``timeline``, ``graph``) the JSON body the console serves
+    """
+    CREATE TABLE campaign_views (
+        run_id VARCHAR NOT NULL,
+        campaign_id VARCHAR NOT NULL,
+        view VARCHAR NOT NULL,
+        body VARCHAR NOT NULL,
+        PRIMARY KEY (run_id, campaign_id, view)
+    );
+    """,
 )
