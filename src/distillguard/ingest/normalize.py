@@ -54,7 +54,16 @@ from distillguard.ingest.fields import (
 )
 from distillguard.ingest.messages import read_conversation
 
-__all__ = ["EXCHANGE_INPUT_FIELDS", "ParsedRequest", "normalize_exchange"]
+__all__ = [
+    "EXCHANGE_INPUT_FIELDS",
+    "NO_RESPONSE",
+    "PROVIDER",
+    "ParsedRequest",
+    "normalize_exchange",
+    "parse_request",
+    "parse_response",
+    "usage_tokens",
+]
 
 #: Top-level exchange fields the normaliser reads; every other top-level field
 #: goes, as JSON, into ``extra``.
@@ -86,9 +95,9 @@ _CHAT = ApiFormat.CHAT
 _RESPONSES = ApiFormat.RESPONSES
 
 #: The schema's ``api_format`` column names the provider of each format (one of API_FORMATS).
-_PROVIDER = {_ANTHROPIC: "anthropic", _CHAT: "openai", _RESPONSES: "openai"}
+PROVIDER: dict[ApiFormat, str] = {_ANTHROPIC: "anthropic", _CHAT: "openai", _RESPONSES: "openai"}
 
-_NO_RESPONSE = ParsedResponse(text=None, reasoning=None, n_tool_calls=0, stop_reason=None)
+NO_RESPONSE = ParsedResponse(text=None, reasoning=None, n_tool_calls=0, stop_reason=None)
 
 
 class ParsedRequest(NamedTuple):
@@ -142,7 +151,7 @@ def _guess_format(req: dict[str, Any], messages: list[Any]) -> ApiFormat:
     return _CHAT
 
 
-def _parse_request(req: dict[str, Any], api_format: ApiFormat | None) -> ParsedRequest:
+def parse_request(req: dict[str, Any], api_format: ApiFormat | None) -> ParsedRequest:
     """Read a request body in ``api_format``; None (or a body that says otherwise) is found out."""
     messages = req.get("messages")
     items = req.get("input")
@@ -195,7 +204,7 @@ def _parse_request(req: dict[str, Any], api_format: ApiFormat | None) -> ParsedR
 # --- response -------------------------------------------------------------------------
 
 
-def _parse_response(resp: dict[str, Any], status: int | None) -> ParsedResponse:
+def parse_response(resp: dict[str, Any], status: int | None) -> ParsedResponse:
     """Read a response body in whichever format its keys show."""
     choices = resp.get("choices")
     if choices is not None:
@@ -214,13 +223,26 @@ def _parse_response(resp: dict[str, Any], status: int | None) -> ParsedResponse:
         elif resp.get("error") is not None or resp.get("type") == "error" or (
             status is not None and status >= 400
         ):
-            return _NO_RESPONSE
+            return NO_RESPONSE
         else:
             raise RecordError(UNKNOWN_RESPONSE, "response")
     stop = parsed.stop_reason
     if stop is not None and type(stop) is not str:
         raise wrong_type("string", stop, "response.stop_reason")
     return parsed
+
+
+def usage_tokens(usage: Any, resp: dict[str, Any] | None) -> tuple[int | None, int | None, int | None]:
+    """(input, output, reasoning) tokens of the record's ``usage``, else of the response's own ``usage``."""
+    if usage is None and resp is not None:
+        usage = resp.get("usage")
+    if usage is None:
+        return None, None, None
+    if type(usage) is not dict:
+        usage = as_object(usage, "usage")
+        if usage is None:
+            return None, None, None
+    return parse_usage(usage)
 
 
 # --- public ---------------------------------------------------------------------------
@@ -278,7 +300,7 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
                 api_format = _CHAT  # becomes Responses when the body has ``input``, not ``messages``
             else:
                 raise RecordError(f"not one of {', '.join(API_FORMATS)}", "api_format")
-    request = _parse_request(req, api_format)
+    request = parse_request(req, api_format)
     if not endpoint:
         endpoint = request.api_format.path
 
@@ -286,9 +308,9 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
     if type(resp) is not dict and resp is not None:
         resp = as_object(resp, "response")
     if resp is None:  # a request-only log, or a request that failed before any response
-        response = _NO_RESPONSE
+        response = NO_RESPONSE
     else:
-        response = _parse_response(resp, status)
+        response = parse_response(resp, status)
 
     api_key_id = obj.get("api_key_id")
     org_id = obj.get("org_id")
@@ -303,18 +325,7 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
         for key in _OPTIONAL_STRINGS:
             optional_str(obj, key)  # raises for the first one of the wrong type
 
-    usage = obj.get("usage")
-    if usage is None and resp is not None:
-        usage = resp.get("usage")
-    if usage is None:
-        input_tokens = output_tokens = reasoning_tokens = None
-    else:
-        if type(usage) is not dict:
-            usage = as_object(usage, "usage")
-        if usage is None:
-            input_tokens = output_tokens = reasoning_tokens = None
-        else:
-            input_tokens, output_tokens, reasoning_tokens = parse_usage(usage)
+    input_tokens, output_tokens, reasoning_tokens = usage_tokens(obj.get("usage"), resp)
 
     return {
         "request_id": request_id,
@@ -327,7 +338,7 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
         "tls_ja4": tls_ja4,
         "model": model,
         "endpoint": endpoint,
-        "api_format": _PROVIDER[request.api_format],
+        "api_format": PROVIDER[request.api_format],
         "system": request.system,
         "prompt": request.prompt,
         "n_messages": request.n_messages,

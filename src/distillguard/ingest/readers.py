@@ -19,8 +19,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,12 +30,13 @@ from distillguard.config.settings import IngestLimits
 from distillguard.core.errors import IngestError, RecordError
 from distillguard.core.schema import ACCOUNT_SCHEMA, EXCHANGE_SCHEMA
 from distillguard.ingest.account import normalize_account
+from distillguard.ingest.columnar import FlatColumns, columnar_rows, flat_arrow_columns, flat_text_columns
 from distillguard.ingest.fields import BROKEN_JSON
 from distillguard.ingest.limits import RowCheck, account_check, deep_path, exchange_check, nested_too_deep, too_deep_text
 from distillguard.ingest.normalize import normalize_exchange
 from distillguard.ingest.rejects import RAW_CHARS, Reject
 
-__all__ = ["FORMATS", "ReadBatch", "file_format", "read_accounts", "read_exchanges"]
+__all__ = ["FORMATS", "ChunkParser", "RawChunk", "ReadBatch", "file_format", "raw_chunks", "read_accounts", "read_exchanges"]
 
 NOT_UTF8 = "not valid UTF-8"
 
@@ -91,23 +93,76 @@ def file_format(path: Path) -> str:
     return FORMATS[best]
 
 
-def read_exchanges(path: Path | str, batch_size: int = 20_000, limits: IngestLimits | None = None) -> Iterator[ReadBatch]:
+@dataclass(slots=True)
+class RawChunk:
+    """Up to ``batch_size`` records of a file, split off but not decoded: :class:`ChunkParser` makes it a batch.
+
+    ``records`` holds the lines of a JSON-lines file (blank ones included), the elements of a JSON
+    array, or a Parquet record batch; ``first`` is the line (element, row) number of the first.
+    Chunks are cheap to cut in one process and to parse in others (they pickle; Arrow as IPC).
+    """
+
+    file: str
+    kind: str  # "lines", "objects" or "arrow"
+    records: list[bytes] | list[Any] | pa.RecordBatch
+    first: int
+    bytes_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkParser:
+    """Turns :class:`RawChunk` s into :class:`ReadBatch` es: exchanges (or accounts) under ``limits``.
+
+    With ``columnar`` (the default) exchange batches whose top-level fields are of the flat shape are
+    checked column-wise (:mod:`~distillguard.ingest.columnar`) and only their bodies parsed per record;
+    the rows and rejects are the same as without it.
+    """
+
+    limits: IngestLimits
+    accounts: bool = False
+    columnar: bool = True
+
+    def __call__(self, chunk: RawChunk) -> ReadBatch:
+        """The batch of ``chunk``."""
+        if self.accounts:
+            normalize = _checked(normalize_account, account_check(self.limits))
+            schema = ACCOUNT_SCHEMA
+        else:
+            normalize = _checked(normalize_exchange, exchange_check(self.limits))
+            schema = EXCHANGE_SCHEMA
+        max_depth = self.limits.max_depth
+        columnar = self.columnar and not self.accounts
+        if chunk.kind == "lines":
+            lines = cast(list[bytes], chunk.records)
+            return _parse_lines(chunk, lines, normalize, schema, max_depth, self.limits if columnar else None)
+        if chunk.kind == "arrow":
+            batch = cast(pa.RecordBatch, chunk.records)
+            flat = flat_arrow_columns(batch) if columnar else None
+            if flat is None:
+                records = _epoch_ms_columns(batch).to_pylist()
+                return _parse_objects(chunk, records, normalize, schema, max_depth)
+            return _merge(chunk, batch.num_rows, flat, self.limits, normalize, schema,
+                          lambda rows: _epoch_ms_columns(batch.take(pa.array(rows, pa.int64()))).to_pylist(),
+                          lambda i: None)
+        return _parse_objects(chunk, cast(list[Any], chunk.records), normalize, schema, max_depth)
+
+
+def read_exchanges(path: Path | str, batch_size: int = 20_000, limits: IngestLimits | None = None,
+                   *, columnar: bool = True) -> Iterator[ReadBatch]:
     """Stream ``path`` as batches of ``EXCHANGE_SCHEMA`` rows plus rejects.
 
     Raises :class:`IngestError` at once for an unknown suffix or a missing
     file, and while iterating for a file that turns out to be unreadable.
-    ``limits`` defaults to :class:`IngestLimits`' defaults.
+    ``limits`` defaults to :class:`IngestLimits`' defaults; ``columnar=False``
+    reads every record on the per-record path (the same rows, slower).
     """
-    limits = limits or IngestLimits()
-    return _read(Path(path), batch_size, _checked(normalize_exchange, exchange_check(limits)), EXCHANGE_SCHEMA,
-                 limits.max_depth)
+    parser = ChunkParser(limits or IngestLimits(), columnar=columnar)
+    return map(parser, raw_chunks(path, batch_size))
 
 
 def read_accounts(path: Path | str, batch_size: int = 20_000, limits: IngestLimits | None = None) -> Iterator[ReadBatch]:
     """Stream ``path`` as batches of ``ACCOUNT_SCHEMA`` rows plus rejects."""
-    limits = limits or IngestLimits()
-    return _read(Path(path), batch_size, _checked(normalize_account, account_check(limits)), ACCOUNT_SCHEMA,
-                 limits.max_depth)
+    return map(ChunkParser(limits or IngestLimits(), accounts=True), raw_chunks(path, batch_size))
 
 
 def _checked(normalize: Normalizer, check: RowCheck) -> Normalizer:
@@ -126,9 +181,13 @@ def _check_depth(obj: Any, max_depth: int) -> None:
         raise RecordError(nested_too_deep(max_depth), path)
 
 
-def _read(
-    path: Path, batch_size: int, normalize: Normalizer, schema: pa.Schema, max_depth: int
-) -> Iterator[ReadBatch]:
+def raw_chunks(path: Path | str, batch_size: int = 20_000) -> Iterator[RawChunk]:
+    """Cut ``path`` into chunks of ``batch_size`` records (blank lines not counted) without decoding them.
+
+    Raises :class:`IngestError` at once for an unknown suffix or a missing file, and while iterating
+    for a file that turns out to be unreadable.
+    """
+    path = Path(path)
     if type(batch_size) is not int or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     fmt = file_format(path)
@@ -139,8 +198,8 @@ def _read(
     if not os.access(path, os.R_OK):
         raise IngestError(f"{path}: not readable (permission denied)")
     if fmt == "parquet":
-        return _read_parquet(path, batch_size, normalize, schema, max_depth)
-    return _read_lines(path, fmt, batch_size, normalize, schema, max_depth)
+        return _parquet_chunks(path, batch_size)
+    return _line_chunks(path, fmt, batch_size)
 
 
 def _to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -171,9 +230,7 @@ def _unexpected(fname: str, lineno: int, e: Exception, raw: str) -> Reject:
     return Reject(fname, lineno, None, f"unreadable record ({type(e).__name__})", raw)
 
 
-def _read_lines(
-    path: Path, fmt: str, batch_size: int, normalize: Normalizer, schema: pa.Schema, max_depth: int
-) -> Iterator[ReadBatch]:
+def _line_chunks(path: Path, fmt: str, batch_size: int) -> Iterator[RawChunk]:
     fname = str(path)
     try:
         raw_file = path.open("rb")
@@ -186,27 +243,23 @@ def _read_lines(
         if fmt == "json":
             array = _json_array(raw_file, size)
             if array is not None:
-                yield from _array_batches(fname, array, size, batch_size, normalize, schema, max_depth)
+                yield from _array_chunks(fname, array, size, batch_size)
                 return
 
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
-        rows: list[dict[str, Any]] = []
-        row_lines: list[int] = []
-        rejects: list[Reject] = []
-        lineno = 0
-        batch_lines = 0
+        batch: list[bytes] = []
+        first = 1  # line number of the batch's first line
+        records = 0  # non-blank lines in the batch
         consumed = 0  # bytes of (uncompressed) lines processed, for plain files
         reported = 0  # bytes already reported in earlier batches
         pending = b""
-        first = True
+        start = True
         while True:
             try:
                 chunk = f.read(_CHUNK)
             except (OSError, EOFError, zlib.error) as e:
-                raise IngestError(f"{path}: unreadable after line {lineno}: {e}") from e
-            if first and chunk:
-                first = False
+                raise IngestError(f"{path}: unreadable after line {first + len(batch) - 1}: {e}") from e
+            if start and chunk:
+                start = False
                 if chunk.startswith(_BOM):
                     chunk = chunk[3:]
                     consumed += 3
@@ -219,33 +272,107 @@ def _read_lines(
             else:
                 break
             for line in lines:
-                lineno += 1
-                batch_lines += 1
+                batch.append(line)
                 consumed += len(line) + 1
-                try:
-                    obj = loads(line)
-                except decode_error as e:
-                    if not line.strip():
-                        continue  # blank lines are skipped, not rejected
-                    rejects.append(_reject_unparsable(fname, lineno, line, e, max_depth))
-                else:
-                    try:
-                        if line.count(b"{") + line.count(b"[") > max_depth:  # a bound on the depth, at C speed
-                            _check_depth(obj, max_depth)
-                        rows.append(normalize(obj))
-                        row_lines.append(lineno)
-                    except RecordError as e:
-                        rejects.append(Reject(fname, lineno, e.field, e.reason, _raw(line)))
-                    except Exception as e:  # see _unexpected
-                        rejects.append(_unexpected(fname, lineno, e, _raw(line)))
-                if len(rows) + len(rejects) >= batch_size:
-                    pos = raw_file.tell() if gz else consumed
-                    pos = min(pos, size)
-                    yield ReadBatch(_to_table(rows, schema), rejects, batch_lines, pos - reported, row_lines)
-                    reported = pos
-                    rows, row_lines, rejects, batch_lines = [], [], [], 0
-        if batch_lines or rows or rejects:
-            yield ReadBatch(_to_table(rows, schema), rejects, batch_lines, max(size - reported, 0), row_lines)
+                if line and not line.isspace():  # blank lines are skipped, not counted
+                    records += 1
+                    if records >= batch_size:
+                        pos = min(raw_file.tell() if gz else consumed, size)
+                        yield RawChunk(fname, "lines", batch, first, pos - reported)
+                        reported = pos
+                        first += len(batch)
+                        batch, records = [], 0
+        if batch:
+            yield RawChunk(fname, "lines", batch, first, max(size - reported, 0))
+
+
+def _parse_lines(chunk: RawChunk, lines: list[bytes], normalize: Normalizer, schema: pa.Schema, max_depth: int,
+                 limits: IngestLimits | None) -> ReadBatch:
+    """Decode and read the lines of a chunk: on the fast path (``limits`` given) or record by record."""
+    fname = chunk.file
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    objs: list[Any] = []
+    obj_lines: list[int] = []  # index in ``lines`` of each decoded object
+    rejects: list[Reject] = []
+    for k, line in enumerate(lines):
+        try:
+            objs.append(loads(line))
+        except decode_error as e:
+            if line and not line.isspace():
+                rejects.append(_reject_unparsable(fname, chunk.first + k, line, e, max_depth))
+        else:
+            obj_lines.append(k)
+
+    def deep(k: int) -> bool:  # a bound on the depth, at C speed
+        line = lines[k]
+        return line.count(b"{") + line.count(b"[") > max_depth
+
+    if limits is not None and objs:
+        slow = np.fromiter((type(o) is not dict or deep(k) for o, k in zip(objs, obj_lines, strict=True)), bool,
+                           len(objs))
+        sub = RawChunk(fname, "objects", objs, 0, 0)
+        flat = flat_text_columns([o if type(o) is dict else {} for o in objs], slow)
+        merged = _merge(sub, len(objs), flat, limits, normalize, schema,
+                        lambda rows: [objs[i] for i in rows],
+                        lambda i: _raw(lines[obj_lines[i]]), deep=lambda i: deep(obj_lines[i]))
+        rows_at = [chunk.first + obj_lines[i] for i in merged.row_lines]
+        rejects += [Reject(fname, chunk.first + obj_lines[r.line], r.field, r.reason, r.raw) for r in merged.rejects]
+        rejects.sort(key=lambda r: r.line)
+        return ReadBatch(merged.table, rejects, len(lines), chunk.bytes_read, rows_at)
+
+    rows: list[dict[str, Any]] = []
+    row_lines: list[int] = []
+    for obj, k in zip(objs, obj_lines, strict=True):
+        lineno = chunk.first + k
+        line = lines[k]
+        try:
+            if deep(k):
+                _check_depth(obj, max_depth)
+            rows.append(normalize(obj))
+            row_lines.append(lineno)
+        except RecordError as e:
+            rejects.append(Reject(fname, lineno, e.field, e.reason, _raw(line)))
+        except Exception as e:  # see _unexpected
+            rejects.append(_unexpected(fname, lineno, e, _raw(line)))
+    rejects.sort(key=lambda r: r.line)
+    return ReadBatch(_to_table(rows, schema), rejects, len(lines), chunk.bytes_read, row_lines)
+
+
+def _merge(chunk: RawChunk, n: int, flat: FlatColumns, limits: IngestLimits, normalize: Normalizer,
+           schema: pa.Schema, records_of: Callable[[list[int]], list[Any]], raw_of: Callable[[int], str | None],
+           deep: Callable[[int], bool] | None = None) -> ReadBatch:
+    """The fast rows of ``flat`` with its slow rows read record by record, in chunk order.
+
+    Rows, rejects and ``row_lines`` are numbered from ``chunk.first``; ``records_of`` gives the decoded
+    records of the slow rows, ``raw_of`` a row's raw text for its reject (None: the record's JSON).
+    """
+    fast, slow = columnar_rows(flat, limits)
+    slow_at = np.flatnonzero(slow).tolist()
+    rows: list[dict[str, Any]] = []
+    rows_at: list[int] = []
+    rejects: list[Reject] = []
+    max_depth = limits.max_depth
+    for i, obj in zip(slow_at, records_of(slow_at), strict=True):
+        line = chunk.first + i
+        try:
+            if deep is None or deep(i):
+                _check_depth(obj, max_depth)
+            rows.append(normalize(obj))
+            rows_at.append(i)
+        except RecordError as e:
+            rejects.append(Reject(chunk.file, line, e.field, e.reason, raw_of(i) or _raw_obj(obj)))
+        except Exception as e:  # see _unexpected
+            rejects.append(_unexpected(chunk.file, line, e, raw_of(i) or _raw_obj(obj)))
+    fast_at = np.flatnonzero(~slow)
+    table = fast
+    positions = fast_at
+    if rows:
+        positions = np.concatenate([fast_at, np.asarray(rows_at, dtype=np.int64)])
+        order = np.argsort(positions, kind="stable")
+        table = pa.concat_tables([fast, _to_table(rows, schema)]).take(pa.array(order)).combine_chunks()
+        positions = positions[order]
+    return ReadBatch(table, rejects, n, chunk.bytes_read, (positions + chunk.first).tolist())
 
 
 def _json_array(raw_file: Any, size: int) -> list[Any] | None:
@@ -263,35 +390,32 @@ def _json_array(raw_file: Any, size: int) -> list[Any] | None:
     return value if type(value) is list else None
 
 
-def _array_batches(
-    fname: str,
-    array: list[Any],
-    size: int,
-    batch_size: int,
-    normalize: Normalizer,
-    schema: pa.Schema,
-    max_depth: int,
-) -> Iterator[ReadBatch]:
+def _array_chunks(fname: str, array: list[Any], size: int, batch_size: int) -> Iterator[RawChunk]:
     total = len(array)
     reported = 0
     for start in range(0, total, batch_size):
-        rows: list[dict[str, Any]] = []
-        row_lines: list[int] = []
-        rejects: list[Reject] = []
         end = min(start + batch_size, total)
-        for i in range(start, end):
-            obj = array[i]
-            try:
-                _check_depth(obj, max_depth)
-                rows.append(normalize(obj))
-                row_lines.append(i + 1)
-            except RecordError as e:
-                rejects.append(Reject(fname, i + 1, e.field, e.reason, _raw_obj(obj)))
-            except Exception as e:
-                rejects.append(_unexpected(fname, i + 1, e, _raw_obj(obj)))
         pos = size * end // total
-        yield ReadBatch(_to_table(rows, schema), rejects, end - start, pos - reported, row_lines)
+        yield RawChunk(fname, "objects", array[start:end], start + 1, pos - reported)
         reported = pos
+
+
+def _parse_objects(chunk: RawChunk, records: list[Any], normalize: Normalizer, schema: pa.Schema,
+                   max_depth: int) -> ReadBatch:
+    """Read decoded records (JSON array elements, Parquet rows) one by one."""
+    rows: list[dict[str, Any]] = []
+    row_lines: list[int] = []
+    rejects: list[Reject] = []
+    for i, obj in enumerate(records, chunk.first):
+        try:
+            _check_depth(obj, max_depth)
+            rows.append(normalize(obj))
+            row_lines.append(i)
+        except RecordError as e:
+            rejects.append(Reject(chunk.file, i, e.field, e.reason, _raw_obj(obj)))
+        except Exception as e:
+            rejects.append(_unexpected(chunk.file, i, e, _raw_obj(obj)))
+    return ReadBatch(_to_table(rows, schema), rejects, len(records), chunk.bytes_read, row_lines)
 
 
 def _raw_obj(obj: Any) -> str:
@@ -316,9 +440,7 @@ def _epoch_ms_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-def _read_parquet(
-    path: Path, batch_size: int, normalize: Normalizer, schema: pa.Schema, max_depth: int
-) -> Iterator[ReadBatch]:
+def _parquet_chunks(path: Path, batch_size: int) -> Iterator[RawChunk]:
     fname = str(path)
     try:
         pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps growing over a long file
@@ -337,20 +459,8 @@ def _read_parquet(
                 break
             except (OSError, pa.ArrowException) as e:
                 raise IngestError(f"{path}: unreadable after row {done}: {e}") from e
-            records = _epoch_ms_columns(batch).to_pylist()
-            rows: list[dict[str, Any]] = []
-            row_lines: list[int] = []
-            rejects: list[Reject] = []
-            for i, obj in enumerate(records, done + 1):
-                try:
-                    _check_depth(obj, max_depth)
-                    rows.append(normalize(obj))
-                    row_lines.append(i)
-                except RecordError as e:
-                    rejects.append(Reject(fname, i, e.field, e.reason, _raw_obj(obj)))
-                except Exception as e:
-                    rejects.append(_unexpected(fname, i, e, _raw_obj(obj)))
-            done += len(records)
+            first = done + 1
+            done += batch.num_rows
             pos = size * done // total if total else size
-            yield ReadBatch(_to_table(rows, schema), rejects, len(records), pos - reported, row_lines)
+            yield RawChunk(fname, "arrow", batch, first, pos - reported)
             reported = pos

@@ -1,0 +1,344 @@
+"""The fast path of exchange ingest: the flat top-level fields of a batch read and checked column-wise.
+
+Logs almost always carry the canonical flat fields (``request_id``, ``ts``, ``account_id``, ``ip``, ...)
+at the top level, with the API bodies (``request``, ``response``, ``usage``) nested. :func:`columnar_rows`
+checks the flat fields as Arrow columns with ``pyarrow.compute`` (required fields, types, ranges,
+canonical IPv4, id limits, control characters) and parses only the bodies per record, with the very
+functions :func:`~distillguard.ingest.normalize.normalize_exchange` uses. Every row the fast path cannot
+vouch for (a field of another type, an IPv6 address it cannot write canonically, a body that does not
+parse, a value past a limit, a field not in the schema) is left to the caller's per-record path, which
+gives the identical row or names the exact reject; so the two paths agree by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distillguard.config.settings import IngestLimits
+from distillguard.core.api import ApiFormat, api_format_of
+from distillguard.core.errors import RecordError
+from distillguard.core.schema import EXCHANGE_SCHEMA
+from distillguard.ingest.fields import as_object, parse_ip, parse_ts
+from distillguard.ingest.limits import deep_path
+from distillguard.ingest.normalize import (
+    EXCHANGE_INPUT_FIELDS,
+    NO_RESPONSE,
+    PROVIDER,
+    parse_request,
+    parse_response,
+    usage_tokens,
+)
+
+__all__ = ["BODIES", "FLAT_STRINGS", "FlatColumns", "columnar_rows", "flat_arrow_columns", "flat_text_columns"]
+
+_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, as parse_ts
+_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+#: The top-level string fields the fast path takes as columns (``api_format`` is a hint it leaves to the per-record path).
+FLAT_STRINGS: tuple[str, ...] = (
+    "request_id", "account_id", "api_key_id", "org_id", "ip", "user_agent", "tls_ja4", "model", "endpoint",
+)
+#: The nested bodies, parsed per record.
+BODIES: tuple[str, ...] = ("request", "response", "usage")
+_REQUIRED = ("request_id", "account_id", "ip", "model")  # model: when absent, normalize_exchange looks in the request
+_ID_FIELDS = ("request_id", "account_id", "api_key_id", "org_id", "tls_ja4", "model")
+_CONTROL_IDS = ("request_id", "account_id", "api_key_id", "org_id", "tls_ja4", "model")
+_TEXTS = ("system", "prompt", "response_text", "response_reasoning")
+_CONTROL = r"[\x00-\x1f\x{7f}-\x{9f}]"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"  # exactly the dotted quads parse_ip returns unchanged
+
+
+@dataclass(slots=True)
+class FlatColumns:
+    """One batch's top-level fields as the fast path takes them.
+
+    ``strings`` maps each of :data:`FLAT_STRINGS` to a string array (all nulls when absent); ``ts`` is
+    epoch ms (int64) or the raw values to parse per record; ``status`` an int64 array; ``bodies`` the
+    ``request`` / ``response`` / ``usage`` values per row (objects or JSON text); ``slow`` marks the rows
+    already known to need the per-record path; ``nested_depth`` says whether the bodies are decoded
+    objects whose depth must be checked.
+    """
+
+    strings: dict[str, pa.Array]
+    ts: pa.Array | list[Any]
+    status: pa.Array
+    bodies: tuple[Sequence[Any], Sequence[Any], Sequence[Any]]
+    slow: npt.NDArray[np.bool_]
+    nested_depth: bool
+
+
+def _bad(mask: pa.Array) -> npt.NDArray[np.bool_]:
+    """A boolean Arrow mask as numpy, nulls counted as set."""
+    return np.asarray(mask.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _flat_checks(cols: FlatColumns, limits: IngestLimits) -> npt.NDArray[np.bool_]:
+    """Rows whose flat fields the per-record path must read (or reject)."""
+    slow = cols.slow.copy()
+    s = cols.strings
+    for name in _REQUIRED:
+        slow |= _bad(pc.equal(pc.utf8_length(s[name]), 0))
+    for name in _ID_FIELDS:
+        slow |= np.asarray(pc.fill_null(pc.greater(pc.utf8_length(s[name]), limits.max_id_chars), False), dtype=bool)
+    for name in _CONTROL_IDS:
+        slow |= np.asarray(pc.fill_null(pc.match_substring_regex(s[name], _CONTROL), False), dtype=bool)
+    slow |= np.asarray(
+        pc.fill_null(pc.greater(pc.utf8_length(s["user_agent"]), limits.max_user_agent_chars), False), dtype=bool)
+    if isinstance(cols.status, pa.Array):
+        slow |= np.asarray(pc.fill_null(pc.or_(pc.less(cols.status, 0), pc.greater(cols.status, 999)), False),
+                           dtype=bool)
+    if isinstance(cols.ts, pa.Array):
+        slow |= _bad(pc.or_(pc.less(cols.ts, _MIN_MS), pc.greater_equal(cols.ts, _MAX_MS)))
+    return slow
+
+
+def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, npt.NDArray[np.bool_]]:
+    """The canonical rows of the batch's fast rows, and the mask of the rows left to the per-record path.
+
+    The table holds, in batch order, exactly the rows whose mask entry is false, each as
+    :func:`~distillguard.ingest.normalize.normalize_exchange` and the limits check would have made it.
+    """
+    slow = _flat_checks(cols, limits)
+    ts_ms: list[int] | None = None
+    if not isinstance(cols.ts, pa.Array):  # text or mixed: parse_ts per record, its errors to the per-record path
+        ts_ms = [0] * len(slow)
+        for i, v in enumerate(cols.ts):
+            if v is None:
+                slow[i] = True
+            elif not slow[i]:
+                try:
+                    ts_ms[i] = parse_ts(v)
+                except RecordError:
+                    slow[i] = True
+    ip_col = cols.strings["ip"]
+    other_ip = ~np.asarray(pc.fill_null(pc.match_substring_regex(ip_col, _IPV4), False), dtype=bool) & ~slow
+    ips: list[Any] | None = None
+    if other_ip.any():  # IPv6 and unusual IPv4 text: parse_ip's canonical form, per record
+        ips = ip_col.to_pylist()
+        for i in np.flatnonzero(other_ip).tolist():
+            try:
+                ips[i] = parse_ip(ips[i])
+            except RecordError:
+                slow[i] = True
+
+    endpoints = cols.strings["endpoint"].to_pylist()
+    formats: dict[str | None, ApiFormat | None] = {e: (api_format_of(e) if e is not None else None)
+                                                   for e in set(endpoints)}
+    statuses = cols.status.to_pylist()
+    reqs, resps, usages = cols.bodies
+    nested_depth = cols.nested_depth
+    max_depth = limits.max_depth
+
+    keep: list[int] = []
+    out_endpoint: list[str] = []
+    api_format: list[str] = []
+    system: list[str | None] = []
+    prompt: list[str | None] = []
+    n_messages: list[int] = []
+    n_user_turns: list[int] = []
+    n_tool_results: list[int] = []
+    tool_names: list[list[str]] = []
+    thinking_budget: list[int | None] = []
+    reasoning_effort: list[str | None] = []
+    response_text: list[str | None] = []
+    response_reasoning: list[str | None] = []
+    n_tool_calls: list[int] = []
+    stop_reason: list[Any] = []
+    input_tokens: list[int | None] = []
+    output_tokens: list[int | None] = []
+    reasoning_tokens: list[int | None] = []
+    for i in np.flatnonzero(~slow).tolist():
+        req, resp, usage = reqs[i], resps[i], usages[i]
+        try:
+            if nested_depth and deep_path({"request": req, "response": resp, "usage": usage}, max_depth) is not None:
+                raise RecordError("too deep")
+            if type(req) is not dict:
+                req = as_object(req, "request")
+                if req is None:
+                    raise RecordError("no request")
+            endpoint = endpoints[i]
+            status = statuses[i]
+            request = parse_request(req, formats[endpoint])
+            if type(resp) is not dict and resp is not None:
+                resp = as_object(resp, "response")
+            response = NO_RESPONSE if resp is None else parse_response(resp, status)
+            tokens = usage_tokens(usage, resp)
+        except Exception:  # the per-record path names the reject (or the unexpected error)
+            slow[i] = True
+            continue
+        keep.append(i)
+        out_endpoint.append(endpoint or request.api_format.path)
+        api_format.append(PROVIDER[request.api_format])
+        system.append(request.system)
+        prompt.append(request.prompt)
+        n_messages.append(request.n_messages)
+        n_user_turns.append(request.n_user_turns)
+        n_tool_results.append(request.n_tool_results)
+        tool_names.append(request.tool_names)
+        thinking_budget.append(request.thinking_budget)
+        reasoning_effort.append(request.reasoning_effort)
+        response_text.append(response.text)
+        response_reasoning.append(response.reasoning)
+        n_tool_calls.append(response.n_tool_calls)
+        stop_reason.append(response.stop_reason)
+        input_tokens.append(tokens[0])
+        output_tokens.append(tokens[1])
+        reasoning_tokens.append(tokens[2])
+
+    idx = pa.array(keep, pa.int64())
+    s = cols.strings
+    ts = pa.array([ts_ms[i] for i in keep], pa.int64()) if ts_ms is not None else pa.array(cols.ts).take(idx)
+    ip = pa.array([ips[i] for i in keep], pa.string()) if ips is not None else ip_col.take(idx)
+    columns: dict[str, pa.Array] = {
+        "request_id": s["request_id"].take(idx),
+        "ts": ts.cast(EXCHANGE_SCHEMA.field("ts").type),
+        "account_id": s["account_id"].take(idx),
+        "api_key_id": s["api_key_id"].take(idx),
+        "org_id": s["org_id"].take(idx),
+        "ip": ip,
+        "user_agent": s["user_agent"].take(idx),
+        "tls_ja4": s["tls_ja4"].take(idx),
+        "model": s["model"].take(idx),
+        "endpoint": pa.array(out_endpoint, pa.string()),
+        "api_format": pa.array(api_format, pa.string()),
+        "system": pa.array(system, pa.string()),
+        "prompt": pa.array(prompt, pa.string()),
+        "n_messages": pa.array(n_messages, pa.int32()),
+        "n_user_turns": pa.array(n_user_turns, pa.int32()),
+        "n_tool_results": pa.array(n_tool_results, pa.int32()),
+        "tool_names": pa.array(tool_names, pa.list_(pa.string())),
+        "thinking_budget": pa.array(thinking_budget, pa.int32()),
+        "reasoning_effort": pa.array(reasoning_effort, pa.string()),
+        "response_text": pa.array(response_text, pa.string()),
+        "response_reasoning": pa.array(response_reasoning, pa.string()),
+        "n_tool_calls": pa.array(n_tool_calls, pa.int32()),
+        "stop_reason": pa.array(stop_reason, pa.string()),
+        "input_tokens": pa.array(input_tokens, pa.int64()),
+        "output_tokens": pa.array(output_tokens, pa.int64()),
+        "reasoning_tokens": pa.array(reasoning_tokens, pa.int64()),
+        "status": cols.status.take(idx).cast(pa.int32()),
+        "extra": pa.nulls(len(keep), pa.string()),
+    }
+    table = pa.Table.from_arrays([columns[f.name] for f in EXCHANGE_SCHEMA], schema=EXCHANGE_SCHEMA)
+    over = _over_limits(table, limits)
+    if over.any():
+        slow[np.asarray(keep)[over]] = True
+        table = table.filter(pa.array(~over))
+    return table, slow
+
+
+def _over_limits(table: pa.Table, limits: IngestLimits) -> npt.NDArray[np.bool_]:
+    """Rows of built fast rows past a limit on a field the bodies gave (the per-record path names which)."""
+    n = table.num_rows
+    over = np.zeros(n, dtype=bool)
+    for name in _TEXTS:
+        over |= np.asarray(pc.fill_null(pc.greater(pc.utf8_length(table.column(name)), limits.max_text_chars), False),
+                           dtype=bool)
+    over |= np.asarray(pc.greater(pc.utf8_length(table.column("endpoint")), limits.max_id_chars), dtype=bool)
+    tools = table.column("tool_names").combine_chunks()
+    flat = pc.list_flatten(tools)
+    if len(flat):
+        long = np.asarray(pc.greater(pc.utf8_length(flat), limits.max_id_chars), dtype=bool)
+        if long.any():
+            parents = np.asarray(pc.list_parent_indices(tools))
+            over[parents[long]] = True
+    return over
+
+
+def _strings(values: list[Any], slow: npt.NDArray[np.bool_]) -> pa.Array:
+    """A string array of ``values``; a value of another type (or not encodable) is a null and its row slow."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        pass
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if type(v) is str:
+            try:
+                v.encode("utf-8")
+                continue
+            except UnicodeEncodeError:
+                pass
+        slow[i] = True
+        values[i] = None
+    return pa.array(values, pa.string())
+
+
+def flat_text_columns(records: Sequence[dict[str, Any]], slow: npt.NDArray[np.bool_]) -> FlatColumns:
+    """:class:`FlatColumns` of decoded JSON records (a JSON-lines batch); rows with fields of other types,
+    fields outside the schema or an ``api_format`` hint are marked slow."""
+    known = EXCHANGE_INPUT_FIELDS - {"api_format"}
+    strings: dict[str, pa.Array] = {}
+    for i, r in enumerate(records):
+        if not slow[i] and not r.keys() <= known:
+            slow[i] = True
+    for name in FLAT_STRINGS:
+        strings[name] = _strings([r.get(name) for r in records], slow)
+    statuses = [r.get("status") for r in records]
+    for i, v in enumerate(statuses):
+        if v is not None and (type(v) is not int or not 0 <= v <= 999):
+            slow[i] = True
+            statuses[i] = None
+    status = pa.array(statuses, pa.int64())
+    bodies = tuple([r.get(name) for r in records] for name in BODIES)
+    return FlatColumns(strings, [r.get("ts") for r in records], status, bodies,  # type: ignore[arg-type]
+                       slow, nested_depth=False)
+
+
+def flat_arrow_columns(batch: pa.RecordBatch) -> FlatColumns | None:
+    """:class:`FlatColumns` of a Parquet record batch, or None when its columns are not of the flat shape."""
+    names = set(batch.schema.names)
+    n = batch.num_rows
+    slow = np.zeros(n, dtype=bool)
+    if "request" not in names or "ts" not in names:
+        return None
+    for name in names - EXCHANGE_INPUT_FIELDS | ({"api_format"} & names):
+        slow |= ~np.asarray(batch.column(name).is_null(), dtype=bool)  # ``extra`` or a hint: per record
+    strings: dict[str, pa.Array] = {}
+    for name in FLAT_STRINGS:
+        if name not in names:
+            strings[name] = pa.nulls(n, pa.string())
+            continue
+        col = batch.column(name)
+        if pa.types.is_null(col.type) or pa.types.is_large_string(col.type) or pa.types.is_string(col.type):
+            strings[name] = col.cast(pa.string())
+        else:
+            return None
+    ts_col = batch.column("ts")
+    ts: pa.Array | list[Any]
+    if pa.types.is_timestamp(ts_col.type):
+        if ts_col.type.tz is None:
+            return None
+        ts = ts_col.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
+    elif pa.types.is_integer(ts_col.type):
+        ts = ts_col.cast(pa.int64())
+    elif pa.types.is_string(ts_col.type) or pa.types.is_large_string(ts_col.type):
+        ts = ts_col.to_pylist()
+    else:
+        return None
+    if "status" in names:
+        status_col = batch.column("status")
+        if not (pa.types.is_integer(status_col.type) or pa.types.is_null(status_col.type)):
+            return None
+        status = status_col.cast(pa.int64())
+    else:
+        status = pa.nulls(n, pa.int64())
+    nested = False
+    bodies: list[list[Any]] = []
+    for name in BODIES:
+        if name not in names:
+            bodies.append([None] * n)
+            continue
+        col = batch.column(name)
+        nested |= not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_null(col.type))
+        bodies.append(col.to_pylist())
+    return FlatColumns(strings, ts, status, (bodies[0], bodies[1], bodies[2]), slow, nested_depth=nested)

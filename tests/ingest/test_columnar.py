@@ -1,0 +1,179 @@
+"""The column-wise fast path gives the very rows, rejects and line numbers of the per-record path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from distillguard.config.settings import IngestLimits
+from distillguard.ingest import read_exchanges
+from distillguard.ingest.columnar import columnar_rows, flat_arrow_columns, flat_text_columns
+
+from .records import ODD_VALUES, chat_exchange, exchange, responses_exchange
+
+LIMITS = IngestLimits(max_id_chars=32, max_user_agent_chars=64, max_text_chars=1000, max_depth=24)
+
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+MIXED: list[Any] = [
+    exchange(request_id="a1"),
+    chat_exchange(request_id="a2", ts=1_772_443_200_000, org_id="org_9"),
+    responses_exchange(request_id="a3", ts="2026-03-02T10:00:00+02:00"),
+    exchange(request_id="a4", ip="2001:0db8::0:42"),  # IPv6 written canonically
+    exchange(request_id="a5", ip="::ffff:198.51.100.7"),  # IPv4-mapped: plain IPv4
+    exchange(request_id="a6", ip=" 198.51.100.7"),  # the slow path of parse_ip
+    exchange(request_id="a7", ip="300.1.2.3"),
+    exchange(request_id="a8", model=...),  # model from the request
+    exchange(request_id="a9", model=""),
+    exchange(request_id="b1", endpoint=...),  # the format from the body
+    exchange(request_id="b2", endpoint=""),
+    exchange(request_id="b3", endpoint="/proxy/v1/messages?beta=1"),
+    exchange(request_id="b4", endpoint=..., api_format="anthropic"),  # a hint: per record
+    exchange(request_id="b5", region="eu"),  # extra
+    exchange(request_id="b6", region=None),
+    exchange(request_id="b7", status=True),
+    exchange(request_id="b8", status=1000),
+    exchange(request_id="b9", status=200.0),
+    exchange(request_id="c1", ts="2026-03-02T09:15:02"),  # no zone
+    exchange(request_id="c2", ts=946_684_799_999),  # before 2000
+    exchange(request_id="c3", ts="1772442902114"),
+    exchange(request_id="c4", account_id=7),
+    exchange(request_id="c5", account_id=""),
+    exchange(request_id="c6", account_id=...),
+    exchange(request_id="c7", account_id="acct\x00x"),  # control character
+    exchange(request_id="c8", account_id="a" * 33),  # over max_id_chars
+    exchange(request_id="c9", user_agent="u" * 65),
+    exchange(request_id="d1", request={"system": "s" * 1001, "messages": [{"role": "user", "content": "hi"}]}),
+    exchange(request_id="d2", request={"messages": [{"role": "user", "content": "hi"}],
+                                        "tools": [{"name": "t" * 33, "input_schema": {}}]}),
+    exchange(request_id="d3", request={"prompt": "hi"}),  # unknown request shape
+    exchange(request_id="d4", response={"odd": 1}),
+    exchange(request_id="d5", response=..., status=500, usage=...),
+    exchange(request_id="d6", request=...),
+    exchange(request_id="d7", request=[1]),
+    exchange(request_id="d8", usage={"input_tokens": -1}),
+    exchange(request_id="d9", request={"messages": [{"role": "user", "content": _nested(30)}]}),
+    exchange(request_id="e1", tls_ja4="t13\x85"),  # a C1 control character
+    exchange(request_id="e2", org_id=5),
+    exchange(request_id="a1", account_id="again"),  # a repeated id is the store's business, not the reader's
+    [1, 2, 3],
+    "text",
+]
+
+
+def _jsonl(path: Path, records: list[Any]) -> Path:
+    lines = [orjson.dumps(r) for r in records]
+    lines[3:3] = [b"", b"  ", b'{"request_id": "broken'] + [b"\xff\xfe"]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _both(path: Path, batch_size: int) -> list[list[Any]]:
+    out = []
+    for columnar in (True, False):
+        batches = list(read_exchanges(path, batch_size, LIMITS, columnar=columnar))
+        out.append([(b.table, b.rejects, b.lines_read, b.bytes_read, b.row_lines) for b in batches])
+    return out
+
+
+def _assert_same(fast: list[Any], slow: list[Any]) -> None:
+    assert len(fast) == len(slow)
+    for (t1, r1, l1, b1, rl1), (t2, r2, l2, b2, rl2) in zip(fast, slow, strict=True):
+        assert t1.schema == t2.schema
+        assert t1.to_pylist() == t2.to_pylist()
+        assert (r1, l1, b1, rl1) == (r2, l2, b2, rl2)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 1000])
+def test_mixed_jsonl_same_rows_and_rejects(tmp_path: Path, batch_size: int) -> None:
+    fast, slow = _both(_jsonl(tmp_path / "mixed.jsonl", MIXED), batch_size)
+    _assert_same(fast, slow)
+    rows = sum(t.num_rows for t, *_ in fast)
+    rejects = [r for _, rs, *_ in fast for r in rs]
+    assert rows > 15 and len(rejects) > 15, [r.describe() for r in rejects]
+    dicts = [r for r in MIXED if type(r) is dict]
+    _, slow_rows = columnar_rows(flat_text_columns(dicts, np.zeros(len(dicts), dtype=bool)), LIMITS)
+    assert (~slow_rows).sum() >= 12  # the fast path takes the plain rows
+    assert {r.field for r in rejects} >= {"ip", "ts", "account_id", "system", "request.tools", "status", "tls_ja4"}
+
+
+def _parquet_json_columns(path: Path, records: list[dict[str, Any]]) -> Path:
+    nested = ("request", "response", "usage")
+    keys = sorted({k for r in records for k in r})
+    columns = {k: [orjson.dumps(r[k]).decode() if k in nested and r.get(k) is not None else r.get(k) for r in records]
+               for k in keys}
+    columns["ts"] = [str(v) if v is not None else None for v in columns["ts"]]
+    types = {k: (pa.int64() if k == "status" else pa.string()) for k in keys}
+    pq.write_table(pa.table({k: pa.array(v, types[k]) for k, v in columns.items()}), path, row_group_size=7)
+    return path
+
+
+def _typed(records: list[Any]) -> list[dict[str, Any]]:
+    """The records a Parquet file with one type per column can hold."""
+    out = []
+    for r in records:
+        if type(r) is not dict or any(type(r.get(k)) not in (str, type(None)) for k in ("account_id", "org_id", "tls_ja4")):
+            continue
+        if r.get("status") is not None and type(r["status"]) is not int:
+            continue
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [3, 1000])
+def test_mixed_parquet_json_columns_same_rows_and_rejects(tmp_path: Path, batch_size: int) -> None:
+    fast, slow = _both(_parquet_json_columns(tmp_path / "mixed.parquet", _typed(MIXED)), batch_size)
+    _assert_same(fast, slow)
+    assert sum(len(rs) for _, rs, *_ in fast) > 10
+
+
+def test_parquet_timestamp_and_struct_columns_same_rows(tmp_path: Path) -> None:
+    records = [exchange(request_id=f"s{i}", request={"messages": [{"role": "user", "content": f"q{i}"}]},
+                        ip="2001:db8::1" if i % 3 else "198.51.100.7") for i in range(10)]
+    records[4]["request"]["messages"][0]["content"] = "x" * 1001
+    table = pa.Table.from_pylist(records)
+    ts = pa.array([1_772_443_200_000 + i for i in range(10)], pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+    ts = ts.cast(pa.timestamp("us", tz="Europe/Lisbon"))
+    table = table.set_column(table.schema.get_field_index("ts"), "ts", ts)
+    path = tmp_path / "struct.parquet"
+    pq.write_table(table, path, row_group_size=4)
+    fast, slow = _both(path, 3)
+    _assert_same(fast, slow)
+    assert sum(t.num_rows for t, *_ in fast) == 9
+
+
+def test_odd_values_in_every_flat_field_same_rows_and_rejects(tmp_path: Path) -> None:
+    fields = ("request_id", "ts", "account_id", "api_key_id", "org_id", "ip", "user_agent", "tls_ja4", "model",
+              "endpoint", "api_format", "status", "request", "response", "usage")
+    records = [exchange(request_id=f"o{i}", **{name: value}) for i, (name, value) in
+               enumerate((n, v) for n in fields for v in ODD_VALUES) if name != "request_id"]
+    records += [exchange(request_id=v) for v in ODD_VALUES]
+    fast, slow = _both(_jsonl(tmp_path / "odd.jsonl", records), 16)
+    _assert_same(fast, slow)
+
+
+def test_the_fast_path_takes_the_common_shapes() -> None:
+    records = [exchange(request_id="f1"), chat_exchange(request_id="f2"), responses_exchange(request_id="f3"),
+               exchange(request_id="f4", ip="2001:db8::0:1", ts=1_772_443_200_000)]
+    flat = flat_text_columns(records, np.zeros(len(records), dtype=bool))
+    table, slow = columnar_rows(flat, IngestLimits())
+    assert not slow.any()
+    assert table.column("ip").to_pylist()[3] == "2001:db8::1"
+
+    batch = pa.RecordBatch.from_pylist([{**r, "request": orjson.dumps(r["request"]).decode(), "response": None,
+                                         "usage": None, "ts": 1_772_443_200_000} for r in records])
+    arrow = flat_arrow_columns(batch)
+    assert arrow is not None
+    assert not columnar_rows(arrow, IngestLimits())[1].any()
+    assert flat_arrow_columns(batch.drop_columns(["request"])) is None
