@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from distillguard.cli import app as cli
 from distillguard.console.app import console_secret, create_app
 from distillguard.console.auth import new_user
-from distillguard.console.graph import GRAPH_MAX_ACCOUNTS
+from distillguard.console.pages import GRAPH_SAMPLE
 from distillguard.store import Store
 from distillguard.store.console import add_user
 
@@ -136,7 +136,7 @@ def test_an_analyst_opens_the_biggest_campaign_sees_graph_and_timeline_strips_re
     expect(graph).to_have_attribute("data-ready", "true", timeout=60_000)
     nodes = page.evaluate("window.consoleGraph.nodes().length")
     accounts = page.evaluate("window.consoleGraph.nodes('[type = \"account\"]').length")
-    assert nodes > accounts == min(members, GRAPH_MAX_ACCOUNTS)
+    assert nodes > accounts == min(members, GRAPH_SAMPLE.max_accounts)
     expect(graph.locator("canvas").first).to_be_attached()
     expect(page.locator("#graph-note")).to_contain_text(f"{accounts:,} of {members:,} member accounts drawn (a fixed sample)"
                                                         if members > accounts else f"all {members:,} member accounts drawn")

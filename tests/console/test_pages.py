@@ -16,7 +16,8 @@ import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from distillguard.console import graph, pages
+from distillguard.analysis.campaign_views import GraphSample
+from distillguard.console import pages
 from distillguard.signals import compute_signals
 from distillguard.store import Store
 from distillguard.store.console import audit_page
@@ -162,8 +163,8 @@ def test_graph_joins_members_to_shared_indicators_and_says_when_sampled(client_a
     assert indicators and all(i["accounts"] >= 2 for i in indicators.values())
     ends = {(e["data"]["source"], e["data"]["target"]) for e in found["elements"]["edges"]}
     assert all(s.startswith("a:") and t in indicators for s, t in ends)
-    assert all(len([1 for s, _ in ends if s == a]) <= graph.GRAPH_LINKS_PER_ACCOUNT for a in {s for s, _ in ends})
-    monkeypatch.setattr(pages, "GRAPH_MAX_ACCOUNTS", 5)
+    assert all(len([1 for s, _ in ends if s == a]) <= pages.GRAPH_SAMPLE.per_account for a in {s for s, _ in ends})
+    monkeypatch.setattr(pages, "GRAPH_SAMPLE", GraphSample(max_accounts=5))
     sampled = client.get(f"/campaigns/{record['campaign_id']}/graph.json").json()
     assert sampled["sampled"] and sampled["drawn"] == 5 and sampled["members"] == record["n_accounts"]
     assert f"5 of {record['n_accounts']:,}" in sampled["note"]

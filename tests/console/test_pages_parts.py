@@ -9,18 +9,16 @@ from pathlib import Path
 
 import polars as pl
 
+from distillguard.analysis.campaign_views import TOP_MODELS, graph_elements, timeline_data
 from distillguard.campaigns.lifecycle import Lifecycle, Phase
 from distillguard.console import views
-from distillguard.console.graph import graph_elements
-from distillguard.console.timeline import TOP_MODELS, timeline_data
 
 CONSOLE = Path(__file__).resolve().parents[2] / "src" / "distillguard" / "console"
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def _row(account: str, kind: str | None, value: str | None, accounts: int | None, members: int = 3) -> dict[str, object]:
-    return {"account_id": account, "risk": 0.5, "in_force": "block", "members": members, "kind": kind, "value": value,
-            "accounts": accounts}
+    return {"account_id": account, "risk": 0.5, "members": members, "kind": kind, "value": value, "accounts": accounts}
 
 
 def test_graph_elements_join_accounts_to_indicators_and_keep_unlinked_members() -> None:

@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 
 from distillguard.analysis.assess import Assessment
+from distillguard.analysis.campaign_views import save_campaign_views
 from distillguard.analysis.ingest import IngestCounts
 from distillguard.core.atomic import atomic_write
 from distillguard.core.campaign import CampaignRecord
@@ -80,9 +81,11 @@ def campaign_rows(campaigns: list[CampaignRecord]) -> pa.Table:
 
 def save(store: Store, *, kind: str, started_at: datetime, inputs: list[Path], assessment: Assessment,
          flagged_at: dict[str, datetime], counts: IngestCounts) -> str:
-    """Keep the run, its account features, decisions and campaigns in the store, in one transaction; return its id."""
+    """Keep the run, its account features, decisions and campaigns in the store, in one transaction, then what its
+    campaign pages draw; return its id."""
     run_id = uuid.uuid4().hex
     save_run(store, run_id=run_id, kind=kind, started_at=started_at, inputs=[str(p) for p in inputs],
              counts=asdict(counts), features=assessment.features,
              decisions=decision_rows(assessment.decisions, flagged_at), campaigns=campaign_rows(assessment.campaigns))
+    save_campaign_views(store, run_id, assessment.campaigns)
     return run_id

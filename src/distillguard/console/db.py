@@ -3,17 +3,19 @@
 DuckDB lets one process write a file at a time, and a process holding it open
 (even read-only) keeps others from writing: the gateway writes its overrides
 and an analysis its runs into the same store. So each call opens the store,
-runs one function on it and closes it; calls of this process are serialised
-(DuckDB refuses a read-only and a writing connection at once in one process),
-and an open the store refuses (another process writing) is tried again until
-``busy_timeout_s``.
+runs one function on it and closes it. Reads of this process run side by side
+(read-only connections share one database); a write waits for them and runs
+alone (DuckDB refuses a read-only and a writing connection at once in one
+process), and new reads wait behind a waiting write. An open the store refuses
+(another process writing) is tried again until ``busy_timeout_s``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,20 +29,56 @@ T = TypeVar("T")
 _RETRY_S = 0.05
 
 
+class _ReadWriteLock:
+    """Many readers or one writer; a waiting writer keeps new readers out (no writer starves)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            self._cond.wait_for(lambda: not self._writing and not self._readers)
+            self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class ConsoleDb:
     """Runs functions on the store at ``path``, each on a connection of its own (see the module doc)."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 10.0) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
-        self._lock = threading.Lock()
+        self._lock = _ReadWriteLock()
 
     def run(self, fn: Callable[[Store], T], *, write: bool = False) -> T:
         """``fn`` of the store, opened read-only unless ``write``; StoreError if it stays busy or fails."""
         if not self.path.exists():
             raise StoreError(f"{self.path}: store not found")
         deadline = time.monotonic() + self.busy_timeout_s
-        with self._lock:
+        with self._lock.writing() if write else self._lock.reading():
             while True:
                 store = Store(self.path, read_only=not write)
                 try:

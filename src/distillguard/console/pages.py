@@ -7,31 +7,34 @@ extend C1's ``base.html`` and escape everything (Jinja autoescape); the charts a
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from distillguard.accounts.stats import ELICITATION_THRESHOLD
-from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_sets
+from distillguard.analysis.campaign_views import TIMELINE, GraphSample, graphs, timelines, view_rows, with_actions
+from distillguard.analysis.inspect import find_intrusion_sets
 from distillguard.campaigns.intrusion import IntrusionSet, set_of
 from distillguard.console import audit
 from distillguard.console.db import db
-from distillguard.console.graph import GRAPH_LINKS_PER_ACCOUNT, GRAPH_MAX_ACCOUNTS, GRAPH_MAX_INDICATORS, graph_elements
 from distillguard.console.security import Role, require, templates
-from distillguard.console.timeline import timeline_data
 from distillguard.console.views import register
 from distillguard.core.campaign import CampaignRecord
 from distillguard.core.decision import Action
+from distillguard.core.errors import StoreError
 from distillguard.core.schema import CAPABILITIES
 from distillguard.store import Store
 from distillguard.store import console_views as views
+from distillguard.store.campaign_views import keep_views, stored_view
 from distillguard.store.enforcement import override_history
 from distillguard.store.runs import latest_run_id, run_ids
 
@@ -44,6 +47,9 @@ LINKED_ACCOUNTS = 25
 SEARCH_LIMIT = 50
 """Most results per kind of a search."""
 ACTIONS = tuple(a.value for a in Action)
+log = logging.getLogger(__name__)
+GRAPH_SAMPLE = GraphSample()
+"""How a campaign's graph is sampled (the analysis keeps each run's graphs sampled so)."""
 
 register(templates.env)
 
@@ -247,41 +253,67 @@ async def campaign_members(request: Request) -> Response:
     return _render(request, "_members.html", {**found, "campaign_id": campaign_id})
 
 
+async def _keep(request: Request, run_id: str, campaign_id: str, view: str, body: bytes) -> None:
+    """Keep a view computed for a run saved without it; a store that refuses the write only costs the next reader."""
+    try:
+        await db(request).write(lambda store: keep_views(store, view_rows(run_id, {(campaign_id, view): body})))
+    except StoreError as exc:
+        log.warning("view %s of campaign %s not kept: %s", view, campaign_id, exc)
+
+
+def _served(body: bytes, kept: tuple[Request, str, str, str, bytes] | None) -> Response:
+    """``body`` as JSON; a view computed on request is kept once it is sent."""
+    return Response(body, media_type="application/json", background=BackgroundTask(_keep, *kept) if kept else None)
+
+
 async def campaign_graph(request: Request) -> Response:
-    """The campaign's account–indicator graph as cytoscape elements, sampled above :data:`GRAPH_MAX_ACCOUNTS`."""
+    """The campaign's account–indicator graph as cytoscape elements, sampled as :data:`GRAPH_SAMPLE` says, with each
+    account's action in force; kept by the run's analysis (computed and kept here for a run saved before)."""
     require(request, Role.VIEWER)
     campaign_id = request.path_params["campaign_id"]
+    sample = GRAPH_SAMPLE
 
-    def read(store: Store) -> list[dict[str, Any]] | None:
+    def read(store: Store) -> tuple[str, dict[str, Any], bytes | None] | None:
         run = latest_run_id(store)
         if run is None:
             return None
-        return views.campaign_graph(store, run, campaign_id, max_accounts=GRAPH_MAX_ACCOUNTS,
-                                    max_indicators=GRAPH_MAX_INDICATORS, per_account=GRAPH_LINKS_PER_ACCOUNT)
-
-    rows = await db(request).read(read)
-    if not rows:
-        return JSONResponse({"error": f"no campaign {campaign_id} in the newest run"}, status_code=404)
-    return _json(graph_elements(rows, campaign_id))
-
-
-async def campaign_timeline(request: Request) -> Response:
-    """The campaign's lifecycle (hourly series, models, phases with pivots) as JSON for the timeline."""
-    require(request, Role.VIEWER)
-    campaign_id = request.path_params["campaign_id"]
-
-    def read(store: Store) -> dict[str, Any] | None:
-        run = latest_run_id(store)
-        raw = views.campaign_record(store, run, campaign_id) if run else None
-        if raw is None:
+        body = stored_view(store, run, campaign_id, sample.view)
+        graph = orjson.loads(body) if body is not None else graphs(store, run, [campaign_id], sample).get(campaign_id)
+        if graph is None:
             return None
-        members = list(orjson.loads(raw)["accounts"])
-        return timeline_data(campaign_lifecycle(store, members))
+        computed = orjson.dumps(graph) if body is None else None
+        return run, with_actions(store, run, graph), computed
 
     found = await db(request).read(read)
     if found is None:
         return JSONResponse({"error": f"no campaign {campaign_id} in the newest run"}, status_code=404)
-    return _json(found)
+    run, graph, computed = found
+    return _served(orjson.dumps(graph), (request, run, campaign_id, sample.view, computed) if computed else None)
+
+
+async def campaign_timeline(request: Request) -> Response:
+    """The campaign's lifecycle (hourly series, models, phases with pivots) as JSON for the timeline; kept by the
+    run's analysis (computed and kept here for a run saved before)."""
+    require(request, Role.VIEWER)
+    campaign_id = request.path_params["campaign_id"]
+
+    def read(store: Store) -> tuple[str, bytes, bool] | None:
+        run = latest_run_id(store)
+        if run is None:
+            return None
+        body = stored_view(store, run, campaign_id, TIMELINE)
+        if body is not None:
+            return run, body.encode(), False
+        raw = views.campaign_record(store, run, campaign_id)
+        if raw is None:
+            return None
+        return run, orjson.dumps(timelines(store, {campaign_id: list(orjson.loads(raw)["accounts"])})[campaign_id]), True
+
+    found = await db(request).read(read)
+    if found is None:
+        return JSONResponse({"error": f"no campaign {campaign_id} in the newest run"}, status_code=404)
+    run, body, computed = found
+    return _served(body, (request, run, campaign_id, TIMELINE, body) if computed else None)
 
 
 _INTRUSION_SETS: OrderedDict[tuple[str, tuple[str, ...]], list[IntrusionSet]] = OrderedDict()

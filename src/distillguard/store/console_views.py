@@ -1,4 +1,4 @@
-"""The reads behind the console's pages: overview, campaign list, campaign members and graph, accounts, search.
+"""The reads behind the console's pages: overview, campaign list, campaign members, accounts, search.
 
 Every function takes the run it reads (the console passes the newest, :func:`distillguard.store.runs.latest_run_id`)
 and returns plain rows; the action in force of an account is its latest administrators' override, else its decision.
@@ -102,37 +102,6 @@ _MEMBER_COUNTS = f"""
 SELECT count(*) AS accounts, count(*) FILTER (WHERE flagged) AS flagged, mode(in_force) AS action
 FROM ({_IN_FORCE}) WHERE campaign_id = $campaign
 """
-_SUBNET = "regexp_replace(ip, '\\.[0-9]+$', '') || '.0/24'"
-_GRAPH = f"""
-WITH s AS (
-    SELECT account_id, risk, in_force, count(*) OVER () AS members FROM ({_IN_FORCE}) WHERE campaign_id = $campaign
-    ORDER BY hash(account_id) LIMIT $max_accounts
-),
-e AS (
-    SELECT DISTINCT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
-    FROM exchanges WHERE account_id IN (SELECT account_id FROM s)
-),
-r AS (SELECT * FROM accounts WHERE account_id IN (SELECT account_id FROM s)),
-shown AS (
-    SELECT account_id, 'ip' AS kind, ip AS value FROM e
-    UNION SELECT account_id, 'subnet', {_SUBNET} FROM e WHERE ip NOT LIKE '%:%'
-    UNION SELECT account_id, 'client', client FROM e WHERE client <> ' | '
-    UNION SELECT account_id, 'payment', payment_fingerprint FROM r WHERE payment_fingerprint IS NOT NULL
-    UNION SELECT account_id, 'signup_ip', signup_ip FROM r WHERE signup_ip IS NOT NULL
-),
-shared AS (
-    SELECT kind, value, count(*) AS accounts FROM shown GROUP BY kind, value HAVING count(*) >= 2
-    QUALIFY row_number() OVER (PARTITION BY kind ORDER BY count(*) DESC, value) <= $max_indicators // 5
-),
-links AS (
-    SELECT shown.*, shared.accounts FROM shown JOIN shared USING (kind, value)
-    QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY shared.accounts, kind, value) <= $per_account
-)
-SELECT s.account_id, s.risk, s.in_force, s.members, links.kind, links.value, links.accounts
-FROM s LEFT JOIN links USING (account_id)
-ORDER BY s.account_id, links.kind, links.value
-"""
-
 _ACCOUNT = f"""
 WITH d AS ({_IN_FORCE} AND d.account_id = $account)
 SELECT a.account_id, a.created_at, a.category, a.email_domain, a.country, a.verification, a.signup_ip,
@@ -268,21 +237,6 @@ def campaign_members(store: Store, run_id: str, campaign_id: str, *, limit: int,
 def member_counts(store: Store, run_id: str, campaign_id: str) -> dict[str, Any]:
     """``accounts, flagged`` and the most common ``action`` in force among a campaign's members."""
     return _rows(store, _MEMBER_COUNTS, {"run": run_id, "campaign": campaign_id}, f"members of {campaign_id}")[0]
-
-
-def campaign_graph(store: Store, run_id: str, campaign_id: str, *, max_accounts: int, max_indicators: int,
-                   per_account: int) -> list[dict[str, Any]]:
-    """The account–indicator links of a campaign: ``account_id, risk, in_force, members, kind, value, accounts``.
-
-    At most ``max_accounts`` members (a fixed pseudo-random sample when there are more; ``members`` counts them
-    all). The indicators (IP, /24 subnet, client, payment fingerprint, signup IP) are those at least two sampled
-    members show, per kind the fifth of ``max_indicators`` shown by most; each member keeps its ``per_account``
-    rarest of them (``accounts``: how many sampled members show it). A member without one has one row with
-    ``kind`` null.
-    """
-    params = {"run": run_id, "campaign": campaign_id, "max_accounts": max_accounts, "max_indicators": max_indicators,
-              "per_account": per_account}
-    return _rows(store, _GRAPH, params, f"graph of {campaign_id}")
 
 
 def account(store: Store, run_id: str | None, account_id: str) -> dict[str, Any]:
