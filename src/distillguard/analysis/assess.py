@@ -18,7 +18,7 @@ from distillguard.campaigns.settings import CampaignTunables, load_campaign_sett
 from distillguard.core.campaign import CampaignRecord, SharedIndicator
 from distillguard.core.decision import Decision, Evidence
 from distillguard.policy import DecisionContext, Policy, decide
-from distillguard.store import Store
+from distillguard.store.source import SqlSource
 from distillguard.store.traffic import account_records
 
 INDICATOR_KINDS: dict[str, str] = {
@@ -39,7 +39,7 @@ class Assessment:
 
 
 def assess(
-    store: Store,
+    store: SqlSource,
     stats: AccountStats,
     policy: Policy,
     until: datetime | None = None,
@@ -86,7 +86,7 @@ def assess(
     return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
 
 
-def account_context(store: Store, features: pa.Table) -> pa.Table:
+def account_context(store: SqlSource, features: pa.Table) -> pa.Table:
     """Account records (category, verification, created_at) aligned with the feature rows; null where unknown."""
     accounts = cast(pl.DataFrame, pl.from_arrow(account_records(store)))
     ids = pl.DataFrame({"account_id": features.column("account_id").to_pylist()}, schema={"account_id": pl.String})

@@ -12,7 +12,8 @@ from distillguard.accounts.network import subnet_of
 from distillguard.campaigns.indicators import ACTIVITY_BUCKET_MINUTES, Indicators, compact_indicators
 from distillguard.campaigns.settings import TemplateSettings, load_campaign_settings
 from distillguard.campaigns.templates import group_templates, named_groups
-from distillguard.store import Store, linking
+from distillguard.store import linking
+from distillguard.store.source import SqlSource
 
 _BUCKET_S = ACTIVITY_BUCKET_MINUTES * 60
 
@@ -21,7 +22,7 @@ def _frame(table: pa.Table) -> pl.DataFrame:
     return cast(pl.DataFrame, pl.from_arrow(table))
 
 
-def build_template_groups(store: Store, until: datetime | None = None, settings: TemplateSettings | None = None) -> int:
+def build_template_groups(store: SqlSource, until: datetime | None = None, settings: TemplateSettings | None = None) -> int:
     """Group the template fingerprints of the traffic before ``until`` and keep them in the store; return the groups.
 
     Hub templates (see :mod:`distillguard.campaigns.templates`) are left out.
@@ -40,7 +41,7 @@ def build_template_groups(store: Store, until: datetime | None = None, settings:
     return len(names)
 
 
-def ensure_template_groups(store: Store, until: datetime | None = None, settings: TemplateSettings | None = None) -> None:
+def ensure_template_groups(store: SqlSource, until: datetime | None = None, settings: TemplateSettings | None = None) -> None:
     """Build the template groups unless the store's connection holds them for ``until`` and the stored signals.
 
     One assessment reads the template groups three times (indicators, campaign records, descriptions):
@@ -50,7 +51,7 @@ def ensure_template_groups(store: Store, until: datetime | None = None, settings
         build_template_groups(store, until, settings)
 
 
-def load_indicators(store: Store, until: datetime | None = None, templates: TemplateSettings | None = None) -> Indicators:
+def load_indicators(store: SqlSource, until: datetime | None = None, templates: TemplateSettings | None = None) -> Indicators:
     """Every account's indicators in the traffic before ``until`` (all of it when None)."""
     codes = _frame(linking.number_accounts(store, until))
     ensure_template_groups(store, until, templates)
@@ -69,7 +70,7 @@ def load_indicators(store: Store, until: datetime | None = None, templates: Temp
     return Indicators(codes.get_column("account_id"), compact_indicators(rows), starts)
 
 
-def describe_indicators(store: Store, account_ids: list[str], until: datetime | None = None,
+def describe_indicators(store: SqlSource, account_ids: list[str], until: datetime | None = None,
                         templates: TemplateSettings | None = None) -> pl.DataFrame:
     """Readable long table ``account_id, kind, value, x, h`` for the given accounts.
 
@@ -89,7 +90,7 @@ def describe_indicators(store: Store, account_ids: list[str], until: datetime | 
 
 
 def shared_indicators(
-    store: Store, members: dict[str, list[str]], until: datetime | None = None, templates: TemplateSettings | None = None,
+    store: SqlSource, members: dict[str, list[str]], until: datetime | None = None, templates: TemplateSettings | None = None,
     top: int = 10,
 ) -> pl.DataFrame:
     """``campaign_id, kind, value, accounts``: per campaign and kind, the ``top`` indicators most of its
@@ -104,6 +105,6 @@ def shared_indicators(
     return _frame(linking.shared_indicators(store, table, subnets, until, top))
 
 
-def _keyed(store: Store, rows: pl.DataFrame) -> pl.DataFrame:
+def _keyed(store: SqlSource, rows: pl.DataFrame) -> pl.DataFrame:
     """``rows`` (with ``kind`` and ``value``) with their indicator key ``h``, as the store makes it."""
     return _frame(linking.with_indicator_keys(store, rows.to_arrow()))

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from distillguard.core.email import LOCAL_SHAPE_RULES
 from distillguard.core.signup_burst import SIGNUP_BURST_MINUTES
-from distillguard.store.duckdb_store import Store
+from distillguard.store.source import SqlSource
 
 _CODES = """
 CREATE OR REPLACE TEMP TABLE indicator_accounts AS
@@ -147,13 +147,13 @@ TEMPLATE_TABLE = "template_groups"
 _BUILT = "template_groups_built"
 
 
-def number_accounts(store: Store, until: datetime | None) -> pa.Table:
+def number_accounts(store: SqlSource, until: datetime | None) -> pa.Table:
     """Number the accounts seen before ``until`` (``account_id, i``, ordered by ``i``) for the indicator queries."""
     store.con.execute(_CODES, {"until": until})
     return store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")
 
 
-def indicator_rows(store: Store, until: datetime | None, bucket_s: int) -> pa.Table:
+def indicator_rows(store: SqlSource, until: datetime | None, bucket_s: int) -> pa.Table:
     """Every numbered account's indicators: ``i, kind, ipv6, h, x``.
 
     ``h`` hashes ``kind:value``; ``x`` is the account's share of exchanges showing it (1 for account
@@ -166,12 +166,12 @@ def indicator_rows(store: Store, until: datetime | None, bucket_s: int) -> pa.Ta
     return store.query(sql, {"until": until, "bucket": bucket_s})
 
 
-def conversation_starts(store: Store, until: datetime | None) -> pa.Table:
+def conversation_starts(store: SqlSource, until: datetime | None) -> pa.Table:
     """``i, t``: numbered account and epoch milliseconds of each request with one user turn and no tool results."""
     return store.query(_STARTS, {"until": until})
 
 
-def described_indicators(store: Store, account_ids: list[str], until: datetime | None, bucket_s: int) -> pa.Table:
+def described_indicators(store: SqlSource, account_ids: list[str], until: datetime | None, bucket_s: int) -> pa.Table:
     """Readable ``account_id, kind, value, x`` of the given accounts (IPv4 and IPv6 subnets not included)."""
     only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
     sql = f"({_TRAFFIC.format(only=only)}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
@@ -179,19 +179,19 @@ def described_indicators(store: Store, account_ids: list[str], until: datetime |
         return store.query(sql, {"until": until, "bucket": bucket_s})
 
 
-def with_indicator_keys(store: Store, rows: pa.Table) -> pa.Table:
+def with_indicator_keys(store: SqlSource, rows: pa.Table) -> pa.Table:
     """``rows`` (with ``kind`` and ``value``) and their key ``h``, hashed as :func:`indicator_rows` does."""
     with store.registered(_dg_keyed=rows):
         return store.query("SELECT *, hash(kind || ':' || value) AS h FROM _dg_keyed")
 
 
-def member_ipv6(store: Store, members: pa.Table, until: datetime | None) -> list[str]:
+def member_ipv6(store: SqlSource, members: pa.Table, until: datetime | None) -> list[str]:
     """Distinct IPv6 addresses the member accounts (``account_id, campaign_id``) used before ``until``."""
     with store.registered(_dg_campaign_members=members):
         return [str(ip) for ip in store.query(_MEMBER_V6, {"until": until}).column("ip").to_pylist()]
 
 
-def shared_indicators(store: Store, members: pa.Table, v6_subnets: pa.Table, until: datetime | None, top: int) -> pa.Table:
+def shared_indicators(store: SqlSource, members: pa.Table, v6_subnets: pa.Table, until: datetime | None, top: int) -> pa.Table:
     """``campaign_id, kind, value, accounts``: per campaign and kind the ``top`` indicators shown by most members.
 
     ``members``: ``account_id, campaign_id``; ``v6_subnets``: ``ip, subnet`` for the members' IPv6 addresses.
@@ -201,18 +201,18 @@ def shared_indicators(store: Store, members: pa.Table, v6_subnets: pa.Table, unt
         return store.query(sql, {"until": until, "top": top})
 
 
-def template_fingerprints(store: Store, until: datetime | None) -> pa.Table:
+def template_fingerprints(store: SqlSource, until: datetime | None) -> pa.Table:
     """``fp, n``: each distinct template fingerprint before ``until`` and its row count."""
     return store.query(_TEMPLATE_FPS, {"until": until})
 
 
-def template_spread(store: Store, groups: pa.Table, until: datetime | None) -> pa.Table:
+def template_spread(store: SqlSource, groups: pa.Table, until: datetime | None) -> pa.Table:
     """``g, accounts, population``: accounts showing each group of ``groups`` (``fp, g``), and all accounts."""
     with store.registered(_dg_template_groups=groups):
         return store.query(_TEMPLATE_SPREAD, {"until": until})
 
 
-def save_template_groups(store: Store, groups: pa.Table, names: pa.Table, until: datetime | None) -> None:
+def save_template_groups(store: SqlSource, groups: pa.Table, names: pa.Table, until: datetime | None) -> None:
     """Keep the fingerprints of ``groups`` (``fp, g``) that ``names`` (``g, template``) names as this connection's
     template table (``fp, template``), built for ``until``."""
     with store.registered(_dg_template_groups=groups, _dg_template_names=names):
@@ -222,7 +222,7 @@ def save_template_groups(store: Store, groups: pa.Table, names: pa.Table, until:
                       {"until": until, "n": _signal_rows(store)})
 
 
-def template_groups_current(store: Store, until: datetime | None) -> bool:
+def template_groups_current(store: SqlSource, until: datetime | None) -> bool:
     """Whether this connection holds template groups built for ``until`` over the signals stored now."""
     built = store.query(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name", {"name": _BUILT}
@@ -233,5 +233,5 @@ def template_groups_current(store: Store, until: datetime | None) -> bool:
     ).column(0)[0].as_py())
 
 
-def _signal_rows(store: Store) -> int:
+def _signal_rows(store: SqlSource) -> int:
     return int(store.query("SELECT count(*) FROM signals").column(0)[0].as_py())
