@@ -314,6 +314,62 @@ class AccountStats:
             stats._hll[name][row] = take(stats.width, "u1")
         return stats
 
+    def to_table(self) -> pa.Table:
+        """Every account's statistics as rows ``account_id, stats``, ``stats`` the blob of :meth:`to_bytes`."""
+        n = len(self._ids)
+        header = np.frombuffer(_BLOB_HEADER.pack(_BLOB_VERSION, self.width.bit_length() - 1), np.uint8)
+        parts = [
+            np.broadcast_to(header, (n, len(header))),
+            *(np.ascontiguousarray(a[:n], dtype=dtype).view(np.uint8) for a, dtype in (
+                (self._sums, "<f8"), (self._caps, "<i8"), (self._hours, "<i8"),
+                (np.column_stack([self._first[:n], self._last[:n]]), "<i8"),
+            )),
+            *(self._hll[name][:n] for name in _SKETCHES),
+        ]
+        matrix = np.ascontiguousarray(np.hstack(parts))
+        blobs = pa.FixedSizeBinaryArray.from_buffers(pa.binary(matrix.shape[1]), n, [None, pa.py_buffer(matrix)])
+        return pa.table({"account_id": pa.array(self._ids, pa.string()), "stats": blobs.cast(pa.binary())})
+
+    @classmethod
+    def from_table(cls, table: pa.Table, intel: IpIntel | None = None) -> AccountStats:
+        """Statistics from :meth:`to_table`'s rows (accounts in row order); ValueError if a blob is malformed."""
+        ids = table.column("account_id").to_pylist()
+        if not ids:
+            return cls(intel)
+        if len(set(ids)) != len(ids):
+            raise ValueError("account statistics rows repeat an account")
+        blobs = pa.array(table.column("stats").combine_chunks(), pa.binary())
+        if blobs.null_count:
+            raise ValueError("account statistics rows hold a null blob")
+        n = len(ids)
+        precision = _BLOB_HEADER.unpack_from(blobs[0].as_py())[1]
+        size = blob_size(precision)
+        offsets = np.frombuffer(blobs.buffers()[1], np.int32, n + 1, blobs.offset * 4)
+        if np.any(np.diff(offsets) != size):
+            raise ValueError(f"account statistics blobs are not all of {size} bytes")
+        matrix = np.frombuffer(blobs.buffers()[2], np.uint8, n * size, int(offsets[0])).reshape(n, size)
+        if np.any(matrix[:, 0] != _BLOB_VERSION) or np.any(matrix[:, 1] != precision):
+            raise ValueError(f"account statistics blobs are not all of version {_BLOB_VERSION}, precision {precision}")
+        stats = cls(intel, precision)
+        stats._rows(ids)
+        offset = _BLOB_HEADER.size
+
+        def take(width: int, dtype: str) -> np.ndarray:
+            nonlocal offset
+            end = offset + width * np.dtype(dtype).itemsize
+            values = np.ascontiguousarray(matrix[:, offset:end]).view(dtype)
+            offset = end
+            return values
+
+        stats._sums[:n] = take(len(_SUMS), "<f8")
+        stats._caps[:n] = take(len(CAPABILITIES), "<i8")
+        stats._hours[:n] = take(24, "<i8")
+        span = take(2, "<i8")
+        stats._first[:n], stats._last[:n] = span[:, 0], span[:, 1]
+        for name in _SKETCHES:
+            stats._hll[name][:n] = take(stats.width, "u1")
+        return stats
+
     def get(self) -> pa.Table:
         """The account fingerprints, one row per account (see :data:`FEATURE_SCHEMA`)."""
         n_acc = len(self._ids)

@@ -1,11 +1,22 @@
-"""Account statistics over the stored traffic, in time order, and the signals judged against its whole population."""
+"""Account statistics over the stored traffic, kept between runs, and the signals judged against its whole population.
+
+:func:`build_stats` reads only the exchanges stored since the last run: the store keeps a partial per
+account and UTC day and each account's total (:mod:`distillguard.store.account_days`). New exchanges
+that come after everything an account's kept statistics hold are merged in (sums add, sketches take the
+maximum, the gap to the previous exchange counts as :meth:`AccountStats.update` would count it); an
+account's day that new exchanges fall inside of is made again from that day's exchanges, and its total
+merged again from its days in day order. Either way the statistics are those of one pass over all
+exchanges in time order, up to the rounding of float sums.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import cast
 
+import iporigin
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,30 +25,74 @@ from distillguard.accounts import STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP
 from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
 from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency
 from distillguard.accounts.parameters import NEAR_TOP, PARAMETER_COLUMNS, parameter_signals
-from distillguard.store import Store
+from distillguard.accounts.stats import COUNTED_ELICITATION_THRESHOLD, ELICITATION_THRESHOLD, SESSION_GAP_MS, blob_size
+from distillguard.store import Store, account_days
+from distillguard.store.source import SqlSource
 from distillguard.store.traffic import account_exits, client_pairs, request_parameters, stat_input_batches
+
+_COLUMNS = (*STAT_INPUT_COLUMNS, SWEEP_COLUMN)
+_FROM_SIGNALS = {*STAT_SIGNAL_COLUMNS, SWEEP_COLUMN}
 
 
 def stored_batches(store: Store, batch_size: int) -> Iterator[pa.Table]:
     """Every stored exchange with its signals, in time order, as statistics input (the sweep column too)."""
-    return stat_input_batches(store, (*STAT_INPUT_COLUMNS, SWEEP_COLUMN), {*STAT_SIGNAL_COLUMNS, SWEEP_COLUMN},
-                              batch_size)
+    return stat_input_batches(store, _COLUMNS, _FROM_SIGNALS, batch_size)
+
+
+def stats_fingerprint(intel: IpIntel) -> str:
+    """What kept statistics depend on beside the exchanges: the blob layout, the thresholds and the IP intelligence."""
+    h = hashlib.sha256(repr((blob_size(), ELICITATION_THRESHOLD, COUNTED_ELICITATION_THRESHOLD, SESSION_GAP_MS,
+                             iporigin.__version__, sorted(intel.exact.items()))).encode())
+    for column in (intel.v4.starts, intel.v4.ends, intel.v4.kinds):
+        h.update(column.tobytes())
+    return h.hexdigest()
 
 
 def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable[[int], None] = lambda n: None) -> AccountStats:
-    """Account statistics over everything in the store; ``advance`` is told the exchanges of each batch."""
-    stats = AccountStats(intel)
-    for batch in stored_batches(store, batch_size):
-        stats.update(batch)
-        advance(batch.num_rows)
-    return stats
+    """Account statistics over everything in the store, the kept ones brought up to date first (see the module);
+    ``advance`` is told the new exchanges of each batch read."""
+    with store.transaction("account statistics not kept"):
+        new = account_days.unfolded(store, stats_fingerprint(intel))
+        if new.rows:
+            _fold(store, intel, new, batch_size, advance)
+    return AccountStats.from_table(account_days.total_stats(store), intel)
+
+
+def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: int,
+          advance: Callable[[int], None]) -> None:
+    """Fold the new rows into the kept partials of their days and the kept totals of their accounts."""
+    days = cast(pl.DataFrame, pl.from_arrow(account_days.new_account_days(store)))
+    behind = days.filter(pl.col("behind")).get_column("account_id").unique().to_list()
+    ahead = days.filter(~pl.col("behind")).get_column("account_id").unique().to_list()
+    totals = AccountStats.from_table(account_days.total_stats(store, ahead), intel)
+    for (day,), rows in days.group_by("day", maintain_order=True):
+        late = rows.filter(pl.col("late")).get_column("account_id").to_list()
+        fresh = AccountStats(intel)
+        for batch in account_days.new_day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
+            fresh.update(batch)
+            advance(batch.num_rows)
+        kept = AccountStats.from_table(account_days.day_stats(store, day, rows.filter(~pl.col("late"))
+                                                              .get_column("account_id").to_list()), intel)
+        kept.merge(fresh)
+        redone = AccountStats(intel)
+        for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
+            redone.update(batch)
+        account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
+        totals.merge(fresh)
+        advance(int(rows.filter(pl.col("late")).get_column("n").sum()))
+    merged = AccountStats(intel)
+    for partials in account_days.account_day_stats(store, behind):
+        merged.merge(AccountStats.from_table(partials, intel))
+    ahead_totals = totals.to_table()
+    ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"), pa.array(behind, pa.string()))))
+    account_days.keep_total_stats(store, pa.concat_tables([ahead_totals, merged.to_table()]))
 
 
 POPULATION_COLUMNS: tuple[str, ...] = (*PARAMETER_COLUMNS, *CLIENT_COLUMNS, *EXIT_COLUMNS)
 """Per-account columns judged against the whole stored population (null where an account's log lacks the input)."""
 
 
-def population_signals(store: Store, intel: IpIntel, until: datetime | None = None) -> pa.Table:
+def population_signals(store: SqlSource, intel: IpIntel, until: datetime | None = None) -> pa.Table:
     """``account_id`` and :data:`POPULATION_COLUMNS` for every stored account, one row each.
 
     Request parameters (:mod:`~distillguard.accounts.parameters`), client-identity consistency
@@ -57,7 +112,7 @@ def population_signals(store: Store, intel: IpIntel, until: datetime | None = No
     return joined.sort("account_id").select("account_id", *POPULATION_COLUMNS).to_arrow()
 
 
-def account_features(store: Store, stats: AccountStats, until: datetime | None = None) -> pa.Table:
+def account_features(store: SqlSource, stats: AccountStats, until: datetime | None = None) -> pa.Table:
     """The account fingerprints (:meth:`AccountStats.get`) with :func:`population_signals` joined on, row order kept."""
     features = stats.get()
     population = population_signals(store, stats.intel, until)

@@ -259,4 +259,26 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, campaign_id, view)
     );
     """,
+    # 10 -> 11: account statistics kept between runs (store/account_days.py): a partial per account and UTC day,
+    # each account's total, and how many exchange rows they hold with the fingerprint of how they were made
+    """
+    CREATE TABLE account_days (
+        day DATE NOT NULL,
+        account_id VARCHAR NOT NULL,
+        last_ts TIMESTAMPTZ NOT NULL,
+        stats BLOB NOT NULL,
+        PRIMARY KEY (day, account_id)
+    );
+    CREATE TABLE account_totals (
+        account_id VARCHAR PRIMARY KEY,
+        first_key HUGEINT NOT NULL,
+        last_ts TIMESTAMPTZ NOT NULL,
+        stats BLOB NOT NULL
+    );
+    CREATE TABLE account_stats_state (
+        exchanges BIGINT NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )

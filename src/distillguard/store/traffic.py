@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
 from distillguard.store.duckdb_store import Store
+from distillguard.store.source import SqlSource
 
 SLICE_ROWS = 500_000
 """Target exchanges per time slice: a sorted result is held whole by DuckDB, so sort slice by slice."""
 
-_EXTENT = "SELECT min(ts) AS lo, max(ts) AS hi, count(*) AS n FROM exchanges"
+_EXTENT = "SELECT min(ts) AS lo, max(ts) AS hi, count(*) AS n FROM exchanges e WHERE {where}"
 _STAT_INPUT = """
 SELECT {columns} FROM exchanges e JOIN signals s USING (rid)
-WHERE e.ts >= $lo AND e.ts < $hi AND s.ts >= $lo AND s.ts < $hi ORDER BY e.ts, e.rid
+WHERE e.ts >= $lo AND e.ts < $hi AND s.ts >= $lo AND s.ts < $hi AND {where} ORDER BY e.ts, e.rid
 """
 _CONTEXT = "SELECT account_id, category, verification, created_at FROM accounts"
 _CAMPAIGN_HOURS = """
@@ -72,35 +74,36 @@ FROM daily GROUP BY account_id ORDER BY account_id
 
 def exchange_count(store: Store) -> int:
     """How many exchanges the store holds."""
-    return int(store.query(_EXTENT).column("n")[0].as_py())
+    return int(store.query(_EXTENT.format(where="TRUE")).column("n")[0].as_py())
 
 
 def data_end(store: Store) -> datetime | None:
     """Time of the newest stored exchange."""
-    end: datetime | None = store.query(_EXTENT).column("hi")[0].as_py()
+    end: datetime | None = store.query(_EXTENT.format(where="TRUE")).column("hi")[0].as_py()
     return end
 
 
-def stat_input_batches(store: Store, columns: Sequence[str], from_signals: Collection[str],
-                       batch_size: int) -> Iterator[pa.Table]:
-    """Every stored exchange in time order with ``columns`` (those in ``from_signals`` read from its signals).
+def stat_input_batches(store: Store, columns: Sequence[str], from_signals: Collection[str], batch_size: int,
+                       where: str = "TRUE", params: dict[str, Any] | None = None) -> Iterator[pa.Table]:
+    """Every stored exchange ``e`` meeting ``where`` (with ``params``; every one by default), in time order, with
+    ``columns`` (those in ``from_signals`` read from its signals).
 
     The store is read in time slices of about :data:`SLICE_ROWS` exchanges, each sorted on its own, so
     memory stays bounded whatever the store's size (both tables are filtered on ``ts``, which DuckDB's
     zone maps prune cheaply).
     """
-    lo, hi, n = store.query(_EXTENT).to_pylist()[0].values()
+    lo, hi, n = store.query(_EXTENT.format(where=where), params).to_pylist()[0].values()
     if not n:
         return
-    sql = _STAT_INPUT.format(columns=", ".join(f"s.{c}" if c in from_signals else f"e.{c}" for c in columns))
+    sql = _STAT_INPUT.format(columns=", ".join(f"s.{c}" if c in from_signals else f"e.{c}" for c in columns), where=where)
     width = max((hi - lo) * SLICE_ROWS / n, timedelta(minutes=1))
     start = lo
     while start <= hi:
-        yield from store.scan(sql, {"lo": start, "hi": start + width}, batch_size=batch_size)
+        yield from store.scan(sql, {**(params or {}), "lo": start, "hi": start + width}, batch_size=batch_size)
         start += width
 
 
-def account_records(store: Store) -> pa.Table:
+def account_records(store: SqlSource) -> pa.Table:
     """``account_id, category, verification, created_at`` of every stored account record."""
     return store.query(_CONTEXT)
 
@@ -124,7 +127,7 @@ def model_first_seen(store: Store) -> dict[str, datetime]:
     return {r["model"]: r["first_seen"] for r in store.query(_MODEL_FIRST_SEEN).to_pylist()}
 
 
-def client_pairs(store: Store, until: datetime | None = None) -> pa.Table:
+def client_pairs(store: SqlSource, until: datetime | None = None) -> pa.Table:
     """``account_id, user_agent, tls_ja4, n``: each account's exchanges per client claim and TLS stack (nulls kept).
 
     Here and in the other population reads, only exchanges before ``until`` count (all when None).
@@ -132,7 +135,7 @@ def client_pairs(store: Store, until: datetime | None = None) -> pa.Table:
     return store.query(_CLIENT_PAIRS, {"until": until})
 
 
-def account_exits(store: Store, until: datetime | None = None) -> pa.Table:
+def account_exits(store: SqlSource, until: datetime | None = None) -> pa.Table:
     """``account_id, ip, n, first_seen, created_at``: each account's exchanges per address.
 
     ``first_seen`` is the account's first exchange anywhere; ``created_at`` its record's creation time
@@ -141,7 +144,7 @@ def account_exits(store: Store, until: datetime | None = None) -> pa.Table:
     return store.query(_ACCOUNT_EXITS, {"until": until})
 
 
-def request_parameters(store: Store, near_top: float, until: datetime | None = None) -> pa.Table:
+def request_parameters(store: SqlSource, near_top: float, until: datetime | None = None) -> pa.Table:
     """Per account: ``n`` exchanges, ``n_maxed`` with a maxed reasoning request, and ``daily_models`` and
     ``daily_settings``, the most distinct models and reasoning settings in one UTC day.
 

@@ -1,0 +1,156 @@
+"""The account statistics kept between runs: one partial per account and UTC day, and each account's total.
+
+Both hold :meth:`~distillguard.accounts.AccountStats.to_table` blobs. Exchanges are folded in by row
+number: ``account_stats_state.exchanges`` says how many rows of ``exchanges`` (``rowid`` below it) the
+statistics hold, so a run reads only the rows stored since (the table is append-only: the state is
+dropped whenever fewer rows lie below the mark, or the statistics were made another way). Beside each
+blob, the store keeps what the run needs to tell whether new exchanges extend it in time order: the
+newest exchange it holds and, for totals, the key of its first exchange (``first_key``: the microsecond
+time and request hash, so that accounts list in the order they appeared).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import pyarrow as pa
+
+from distillguard.store.duckdb_store import Store
+from distillguard.store.traffic import stat_input_batches
+
+_NEW = """
+CREATE OR REPLACE TEMP TABLE _dg_new_days AS
+WITH n AS (
+    SELECT CAST(ts AS DATE) AS day, account_id, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
+           min(epoch_us(ts)::HUGEINT * 18446744073709551616 + rid) AS first_key
+    FROM exchanges WHERE rowid >= $since AND rowid < $until GROUP BY ALL
+)
+SELECT n.*, coalesce(d.last_ts > n.first_ts, FALSE) AS late,
+       coalesce(t.last_ts > min(n.first_ts) OVER (PARTITION BY n.account_id), FALSE) AS behind
+FROM n LEFT JOIN account_days d USING (day, account_id) LEFT JOIN account_totals t USING (account_id)
+"""
+_KEEP_DAYS = """
+INSERT INTO account_days
+SELECT n.day, b.account_id, n.last_ts, b.stats FROM _dg_blobs b JOIN _dg_new_days n USING (account_id)
+WHERE n.day = $day
+ON CONFLICT (day, account_id) DO UPDATE SET last_ts = greatest(last_ts, excluded.last_ts), stats = excluded.stats
+"""
+_KEEP_TOTALS = """
+INSERT INTO account_totals
+SELECT b.account_id, n.first_key, n.last_ts, b.stats
+FROM _dg_blobs b JOIN (
+    SELECT account_id, min(first_key) AS first_key, max(last_ts) AS last_ts FROM _dg_new_days GROUP BY ALL
+) n USING (account_id)
+ON CONFLICT (account_id) DO UPDATE SET first_key = least(first_key, excluded.first_key),
+    last_ts = greatest(last_ts, excluded.last_ts), stats = excluded.stats
+"""
+
+
+@dataclass(frozen=True)
+class Unfolded:
+    """The exchange rows not yet in the kept statistics: ``rowid`` from ``since`` to ``until`` (excluded)."""
+
+    since: int
+    until: int
+
+    @property
+    def rows(self) -> int:
+        """How many rows are new."""
+        return self.until - self.since
+
+
+def unfolded(store: Store, fingerprint: str) -> Unfolded:
+    """The rows to fold in, noted per account and day in a temporary table (:func:`new_account_days`).
+
+    Where the kept statistics were made with another ``fingerprint`` (e.g. other IP intelligence), or rows
+    they hold were removed, they are dropped and every row is new. Run in the transaction that keeps the
+    statistics (:func:`keep_day_stats`, :func:`keep_total_stats`).
+    """
+    state = store.query("SELECT exchanges, fingerprint FROM account_stats_state").to_pylist()
+    until = int(store.query("SELECT coalesce(max(rowid) + 1, 0) AS n FROM exchanges").column("n")[0].as_py())
+    since = int(state[0]["exchanges"]) if state and state[0]["fingerprint"] == fingerprint else 0
+    if since and since != store.query("SELECT count(*) AS n FROM exchanges WHERE rowid < $since",
+                                      {"since": since}).column("n")[0].as_py():
+        since = 0
+    if not since:
+        store.con.execute("DELETE FROM account_days; DELETE FROM account_totals")
+    store.con.execute("DELETE FROM account_stats_state")
+    store.con.execute("INSERT INTO account_stats_state VALUES ($until, $fingerprint, now())",
+                      {"until": until, "fingerprint": fingerprint})
+    store.con.execute(_NEW, {"since": since, "until": until})
+    return Unfolded(since, until)
+
+
+def new_account_days(store: Store) -> pa.Table:
+    """``day, account_id, n, late, behind`` of the rows to fold in, by day and account.
+
+    ``late``: the account's kept partial for the day holds a later exchange than the first new one, so
+    the day is made again from its exchanges; ``behind``: its kept total does, so the total is merged
+    again from its days.
+    """
+    return store.query("SELECT day, account_id, n, late, behind FROM _dg_new_days ORDER BY day, account_id")
+
+
+def new_day_batches(store: Store, new: Unfolded, day: date, skip: Sequence[str], columns: Sequence[str],
+                    from_signals: set[str], batch_size: int) -> Iterator[pa.Table]:
+    """The new rows of ``day`` but those of the accounts in ``skip``, in time order, as statistics input."""
+    return stat_input_batches(store, columns, from_signals, batch_size, where=(
+        "e.rowid >= $since AND e.rowid < $until AND e.ts >= $day_lo AND e.ts < $day_hi "
+        "AND e.account_id NOT IN (SELECT unnest($accounts::VARCHAR[]))"
+    ), params={"since": new.since, "until": new.until, **_day_bounds(day), "accounts": list(skip)})
+
+
+def day_batches(store: Store, new: Unfolded, day: date, accounts: Sequence[str], columns: Sequence[str],
+                from_signals: set[str], batch_size: int) -> Iterator[pa.Table]:
+    """Every row of ``day`` (old and new) of the accounts in ``accounts``, in time order, as statistics input."""
+    return stat_input_batches(store, columns, from_signals, batch_size, where=(
+        "e.rowid < $until AND e.ts >= $day_lo AND e.ts < $day_hi "
+        "AND e.account_id IN (SELECT unnest($accounts::VARCHAR[]))"
+    ), params={"until": new.until, **_day_bounds(day), "accounts": list(accounts)})
+
+
+def _day_bounds(day: date) -> dict[str, datetime]:
+    start = datetime.combine(day, time(), UTC)
+    return {"day_lo": start, "day_hi": start + timedelta(days=1)}
+
+
+def day_stats(store: Store, day: date, accounts: Sequence[str]) -> pa.Table:
+    """``account_id, stats``: the kept partials of ``day`` of those of ``accounts`` that have one."""
+    return store.query(
+        "SELECT account_id, stats FROM account_days WHERE day = $day AND account_id IN (SELECT unnest($accounts::VARCHAR[]))",
+        {"day": day, "accounts": list(accounts)},
+    )
+
+
+def account_day_stats(store: Store, accounts: Sequence[str]) -> Iterator[pa.Table]:
+    """``account_id, stats``: the kept partials of ``accounts``, one table per day in day order."""
+    days = store.query(
+        "SELECT DISTINCT day FROM account_days WHERE account_id IN (SELECT unnest($accounts::VARCHAR[])) ORDER BY day",
+        {"accounts": list(accounts)},
+    ).column("day").to_pylist()
+    for day in days:
+        yield day_stats(store, day, accounts)
+
+
+def total_stats(store: Store, accounts: Sequence[str] | None = None) -> pa.Table:
+    """``account_id, stats``: the kept totals (of ``accounts`` only, unless None) in the order accounts appeared."""
+    if accounts is None:
+        return store.query("SELECT account_id, stats FROM account_totals ORDER BY first_key")
+    return store.query(
+        "SELECT account_id, stats FROM account_totals WHERE account_id IN (SELECT unnest($accounts::VARCHAR[])) "
+        "ORDER BY first_key", {"accounts": list(accounts)},
+    )
+
+
+def keep_day_stats(store: Store, day: date, blobs: pa.Table) -> None:
+    """Keep ``blobs`` (``account_id, stats``) as the partials of ``day`` of accounts with new rows that day."""
+    with store.registered(_dg_blobs=blobs):
+        store.con.execute(_KEEP_DAYS, {"day": day})
+
+
+def keep_total_stats(store: Store, blobs: pa.Table) -> None:
+    """Keep ``blobs`` (``account_id, stats``) as the totals of accounts with new rows."""
+    with store.registered(_dg_blobs=blobs):
+        store.con.execute(_KEEP_TOTALS)
