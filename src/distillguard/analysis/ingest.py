@@ -1,26 +1,52 @@
-"""Ingest: account records and exchange logs into the store, with their signals, batch by batch."""
+"""Ingest: account records and exchange logs into the store, with their signals, batch by batch.
+
+Exchange logs are cut into chunks in this process; parsing and signals run in a pool of worker
+processes (one per core by default), and the store is written here, in chunk order. At most
+``2 × workers`` chunks are in flight, so memory stays bounded; results are taken in the order the
+chunks were cut, so the stored rows do not depend on the worker count or on timing.
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from distillguard.config.settings import IngestLimits
-from distillguard.ingest import ReadBatch, Reject, RejectSink, read_accounts, read_exchanges
+from distillguard.core.schema import TEXT_COLUMNS
+from distillguard.ingest import ReadBatch, Reject, RejectSink, read_accounts
+from distillguard.ingest.readers import ChunkParser, RawChunk, raw_chunks
 from distillguard.ingest.rejects import RAW_CHARS
 from distillguard.signals import Signal, compute_signals
 from distillguard.store import Store
-from distillguard.store.duckdb_store import IngestedBatch
 
 CONFLICT = "duplicate request_id with other content"
+
+#: Rows per store transaction at least: past DuckDB's row group (122,880 rows) a transaction's rows are
+#: written straight to the database file instead of through its write-ahead log and a checkpoint.
+STORE_ROWS = 131_072
+#: Or bytes of batches (text kept), whichever comes first: bounds memory.
+STORE_BYTES = 256 << 20
+#: Logs smaller than this are ingested in this process: starting workers would cost more than it saves.
+POOL_MIN_BYTES = 64 << 20
 
 
 @dataclass
 class IngestCounts:
     """What one ingest run read, stored and set aside (``duplicates``: exact repeats of a stored record;
-    a repeated ``request_id`` with other content is rejected, so counted in ``rejected``)."""
+    a repeated ``request_id`` with other content is rejected, so counted in ``rejected``).
+
+    ``phases`` holds the seconds spent parsing and computing signals (summed over workers, so
+    CPU-bound time) and writing the store (wall time of this process); ``workers`` the processes used.
+    """
 
     lines: int = 0
     new: int = 0
@@ -30,6 +56,118 @@ class IngestCounts:
     bytes: int = 0
     seconds: float = 0.0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    workers: int = 0
+    phases: dict[str, float] = field(default_factory=lambda: {"parse": 0.0, "signals": 0.0, "store": 0.0})
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a worker does with a chunk: parse it, compute its signals, drop its texts unless kept."""
+
+    parser: ChunkParser
+    signals: dict[str, Signal] | None
+    keep_text: bool
+
+    def __call__(self, chunk: RawChunk) -> tuple[ReadBatch, pa.Table, float, float]:
+        t0 = time.perf_counter()
+        batch = self.parser(chunk)
+        t1 = time.perf_counter()
+        signals = compute_signals(batch.table, self.signals)
+        t2 = time.perf_counter()
+        if not self.keep_text:  # the store would drop them: do not ship them back
+            table = batch.table
+            n = table.num_rows
+            for name in TEXT_COLUMNS:
+                table = table.set_column(table.schema.get_field_index(name), name, pa.nulls(n, pa.string()))
+            batch.table = table
+        return batch, signals, t1 - t0, t2 - t1
+
+
+_worker: _Work | None = None
+
+
+def _init_worker(work: _Work) -> None:
+    global _worker
+    _worker = work
+
+
+def _run_worker(chunk: RawChunk) -> tuple[ReadBatch, pa.Table, float, float]:
+    if _worker is None:
+        raise RuntimeError("ingest worker not initialised")
+    return _worker(chunk)
+
+
+def default_workers(logs: list[Path]) -> int:
+    """Worker processes for ``logs``: one per usable core, none (this process) for small logs or one core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    size = sum(p.stat().st_size for p in logs if p.is_file())
+    return cores if cores > 1 and size >= POOL_MIN_BYTES else 0
+
+
+def _processed(chunks: Iterator[RawChunk], work: _Work, pool: ProcessPoolExecutor | None, in_flight: int
+               ) -> Iterator[tuple[ReadBatch, pa.Table, float, float]]:
+    """``work`` of each chunk, in chunk order: in ``pool`` with at most ``in_flight`` pending, else here."""
+    if pool is None:
+        yield from map(work, chunks)
+        return
+    pending: deque[Future[tuple[ReadBatch, pa.Table, float, float]]] = deque()
+    for chunk in chunks:
+        pending.append(pool.submit(_run_worker, chunk))
+        if len(pending) >= in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class _Writer:
+    """Writes parsed batches to the store in transactions of at least :data:`STORE_ROWS` rows (or
+    :data:`STORE_BYTES`), adding each batch's rejects in file order: its read rejects, then its conflicts."""
+
+    def __init__(self, store: Store, rejects: RejectSink, counts: IngestCounts, keep_text: bool,
+                 advance: Callable[[int], None]) -> None:
+        self.store, self.rejects, self.counts, self.keep_text, self.advance = store, rejects, counts, keep_text, advance
+        self.file = ""
+        self.batches: list[ReadBatch] = []
+        self.signals: list[pa.Table] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, file: str, batch: ReadBatch, signals: pa.Table) -> None:
+        """Queue ``batch`` for the store; its read rejects are added first (under ``strict``, raised before
+        anything of it is stored)."""
+        if batch.rejects or file != self.file:
+            self.flush()
+            self.rejects.add(batch.rejects)
+        self.file = file
+        self.batches.append(batch)
+        self.signals.append(signals)
+        self.rows += batch.table.num_rows
+        self.bytes += batch.table.nbytes
+        if self.rows >= STORE_ROWS or self.bytes >= STORE_BYTES or self.rejects.strict:  # strict: stop at once
+            self.flush()
+
+    def flush(self) -> None:
+        """Store the queued batches in one transaction and add their conflicts."""
+        if not self.batches:
+            return
+        batches, signals = self.batches, self.signals
+        self.batches, self.signals, self.rows, self.bytes = [], [], 0, 0
+        t0 = time.perf_counter()
+        stored = self.store.ingest_batch(pa.concat_tables([b.table for b in batches]), pa.concat_tables(signals),
+                                         keep_text=self.keep_text)
+        self.counts.phases["store"] += time.perf_counter() - t0
+        self.counts.new += stored.new
+        self.counts.duplicates += stored.duplicates
+        starts = np.cumsum([0] + [b.table.num_rows for b in batches])
+        conflicts: list[list[tuple[int, list[str]]]] = [[] for _ in batches]
+        for i, differ in stored.conflicts:
+            k = int(np.searchsorted(starts, i, side="right")) - 1
+            conflicts[k].append((i - int(starts[k]), differ))
+        for batch, found in zip(batches, conflicts, strict=True):
+            self.counts.lines += batch.lines_read
+            self.counts.bytes += batch.bytes_read
+            self.rejects.add(conflict_rejects(self.file, batch, found))
+            self.advance(batch.bytes_read)
 
 
 def ingest(
@@ -43,11 +181,14 @@ def ingest(
     limits: IngestLimits | None = None,
     signals: dict[str, Signal] | None = None,
     advance: Callable[[int], None] = lambda n: None,
+    workers: int | None = None,
 ) -> IngestCounts:
     """Read account records and exchange logs into the store, batch by batch.
 
     ``limits`` bound each record (the defaults when None); ``signals`` replaces the signal registry
-    (e.g. with the dataset-sweep signal added); ``advance`` is told the bytes of each batch read.
+    (e.g. with the dataset-sweep signal added); ``advance`` is told the bytes of each batch read;
+    ``workers`` processes parse and compute signals (0: this process; None: :func:`default_workers`).
+    The store is written in transactions of whole batches (:data:`STORE_ROWS` rows or more).
     """
     counts = IngestCounts()
     start = time.perf_counter()
@@ -55,27 +196,36 @@ def ingest(
         for batch in read_accounts(path, batch_size, limits):
             rejects.add(batch.rejects)
             counts.accounts += store.upsert_accounts(batch.table)
-    for path in logs:
-        for batch in read_exchanges(path, batch_size, limits):
-            rejects.add(batch.rejects)
-            stored = store.ingest_batch(batch.table, compute_signals(batch.table, signals), keep_text=keep_text)
-            counts.lines += batch.lines_read
-            counts.new += stored.new
-            counts.duplicates += stored.duplicates
-            counts.bytes += batch.bytes_read
-            rejects.add(conflict_rejects(str(path), batch, stored))
-            advance(batch.bytes_read)
+    counts.workers = default_workers(logs) if workers is None else workers
+    work = _Work(ChunkParser(limits), signals, keep_text)
+    pool = None
+    if counts.workers > 0:
+        pool = ProcessPoolExecutor(counts.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=(work,))
+    writer = _Writer(store, rejects, counts, keep_text, advance)
+    try:
+        for path in logs:
+            for batch, sig, parse_s, signal_s in _processed(raw_chunks(path, batch_size), work, pool,
+                                                            2 * counts.workers):
+                counts.phases["parse"] += parse_s
+                counts.phases["signals"] += signal_s
+                writer.add(str(path), batch, sig)
+        writer.flush()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     counts.rejected = rejects.total
     counts.rejects_by_reason = dict(rejects.counts)
     counts.seconds = time.perf_counter() - start
     return counts
 
 
-def conflict_rejects(file: str, batch: ReadBatch, stored: IngestedBatch) -> list[Reject]:
-    """The rejects of the rows whose ``request_id`` was stored with other content (the stored row is kept)."""
+def conflict_rejects(file: str, batch: ReadBatch, conflicts: list[tuple[int, list[str]]]) -> list[Reject]:
+    """The rejects of the rows (by index in ``batch``) whose ``request_id`` was stored with other content
+    (the stored row is kept), with the fields that differ."""
     ids = batch.table.column("request_id")
     return [
         Reject(file, batch.row_lines[i], "request_id", f"{CONFLICT} (differs in {', '.join(differ)})",
                str(ids[i].as_py())[:RAW_CHARS])
-        for i, differ in stored.conflicts
+        for i, differ in conflicts
     ]

@@ -165,27 +165,30 @@ class Store:
         sig = signals.drop_columns(["request_id"]).add_column(0, "rid", rid).add_column(0, "i", index)
         sig = sig.add_column(2, "account_id", exchanges.column("account_id")).add_column(3, "ts", exchanges.column("ts"))
         sig_columns = ", ".join(f'"{c}"' for c in sig.column_names if c != "i")
+        # Rows sharing a rid keep the first; a batch with none (the usual case) needs no window over it.
+        repeats = len(np.unique(rids)) < n
+        first = " QUALIFY row_number() OVER (PARTITION BY rid ORDER BY i) = 1" if repeats else ""
         with self.transaction("batch not stored", _dg_ex=ex, _dg_sig=sig) as con:
             inserted = con.execute(
                 f"INSERT OR IGNORE INTO exchanges (rid, {_EXCHANGE_COLUMNS}) "
-                f"SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex QUALIFY row_number() OVER (PARTITION BY rid ORDER BY i) = 1 "
-                "RETURNING rid"
-            ).fetchall()
-            new = pa.table({"rid": pa.array([r[0] for r in inserted], pa.uint64())})
+                f"SELECT rid, {_EXCHANGE_COLUMNS} FROM _dg_ex{first} RETURNING rid"
+            ).fetchnumpy()["rid"]
+            if len(inserted) == n:  # all new, none repeated: every signal row goes in
+                con.execute(f"INSERT INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig")
+                return IngestedBatch(n, 0)
+            new = pa.table({"rid": pa.array(inserted, pa.uint64())})
             with self.registered(_dg_new=new):  # signals only of the exchanges this batch added, of their first rows
                 con.execute(
                     f"INSERT INTO signals ({sig_columns}) SELECT {sig_columns} FROM _dg_sig "
-                    "SEMI JOIN _dg_new USING (rid) QUALIFY row_number() OVER (PARTITION BY rid ORDER BY i) = 1"
-                ).fetchall()
-            if new.num_rows == n:
-                return IngestedBatch(n, 0)
-            _, first = np.unique(rids, return_index=True)
+                    f"SEMI JOIN _dg_new USING (rid){first}"
+                )
+            _, first_at = np.unique(rids, return_index=True)
             kept = np.zeros(n, dtype=bool)
-            kept[first[np.isin(rids[first], new.column("rid").to_numpy())]] = True
+            kept[first_at[np.isin(rids[first_at], inserted)]] = True
             with self.registered(_dg_dup=ex.filter(pa.array(~kept))):
                 compared = con.execute(_CONFLICTS, {"texts": keep_text}).fetchall()
         conflicts = [(int(i), names) for i, differ in compared if (names := [c for c in differ if c is not None])]
-        return IngestedBatch(int(new.num_rows), len(compared) - len(conflicts), conflicts)
+        return IngestedBatch(len(inserted), len(compared) - len(conflicts), conflicts)
 
     def upsert_accounts(self, accounts: pa.Table) -> int:
         """Insert or replace account records (last record per account wins); return the row count."""

@@ -1,0 +1,52 @@
+"""Ingest in worker processes stores what ingest in one process does: rows, signals, counts and rejects."""
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from distillguard.analysis.ingest import ingest
+from distillguard.ingest import RejectSink
+from distillguard.store import Store
+from ingest.records import chat_exchange, exchange, responses_exchange
+
+
+def _records(n: int) -> list[Any]:
+    out: list[Any] = []
+    for i in range(n):
+        shape = (exchange, chat_exchange, responses_exchange)[i % 3]
+        out.append(shape(request_id=f"r{i}", account_id=f"a{i % 11}", ip=f"198.51.100.{i % 250}",
+                         request={"messages": [{"role": "user", "content": f"question {i} step by step"}]}
+                         if shape is exchange else shape()["request"]))
+        if i % 37 == 5:
+            out.append(exchange(request_id=f"r{i - 3}", account_id="other"))  # a conflicting repeat
+        if i % 41 == 7:
+            out.append(exchange(request_id=f"bad{i}", ip="not an ip"))
+        if i % 43 == 9:
+            out.append(out[-2])  # an exact repeat
+    return out
+
+
+def _ingest(tmp_path: Path, name: str, log: Path, workers: int, batch_size: int) -> tuple[Any, ...]:
+    rejects = tmp_path / f"{name}.rejects.jsonl"
+    with Store(tmp_path / f"{name}.duckdb") as store, RejectSink(rejects) as sink:
+        counts = ingest(store, [log], [], sink, batch_size=batch_size, keep_text=False, workers=workers)
+        exchanges = store.query("SELECT * FROM exchanges ORDER BY rid").to_pylist()
+        signals = store.query("SELECT * FROM signals ORDER BY rid").to_pylist()
+    summary = (counts.lines, counts.new, counts.duplicates, counts.rejected, counts.bytes, counts.rejects_by_reason)
+    return summary, exchanges, signals, rejects.read_bytes()
+
+
+@pytest.mark.parametrize("batch_size", [16])
+def test_workers_store_the_same_as_one_process(tmp_path: Path, batch_size: int) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in _records(400)))
+    inline = _ingest(tmp_path, "inline", log, 0, batch_size)
+    pooled = _ingest(tmp_path, "pooled", log, 2, batch_size)
+    assert inline[0] == pooled[0]
+    assert inline[0][1] > 350 and inline[0][2] > 0 and inline[0][3] > 10
+    assert inline[1] == pooled[1]
+    assert inline[2] == pooled[2]
+    assert inline[3] == pooled[3]
+    assert b"duplicate request_id with other content" in inline[3]
