@@ -15,16 +15,18 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from distillguard.accounts import IpIntel
+from distillguard.accounts import IpIntel, Origin
 from distillguard.analysis import analyze
 from distillguard.analysis.run import AnalysisResult
-from distillguard.analysis.stats import build_stats
+from distillguard.analysis.stats import build_stats, population_signals
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.config import Settings
 from distillguard.policy import load_policy
+from distillguard.signals import compute_signals
 from distillguard.sim.run import simulate
 from distillguard.sim.scenario import load_scenario
 from distillguard.store import Store
+from factories import exchange, exchanges
 
 SMOKE = Path(__file__).resolve().parents[2] / "src" / "distillguard" / "sim" / "scenarios" / "smoke.yaml"
 DAYS = ("2026-03-02", "2026-03-03", "2026-03-04")
@@ -101,3 +103,29 @@ def test_runs_day_by_day_decide_as_one_run(tmp_path: Path, traffic: Path, once: 
             assert kept.column(name).to_pylist() == pytest.approx(fresh.column(name).to_pylist(), rel=1e-9), name
         else:
             assert kept.column(name) == fresh.column(name), name
+
+
+class _CountingIntel(IpIntel):
+    """IP intelligence that counts its address lookups."""
+
+    lookups = 0
+
+    def _lookup(self, ip: str) -> Origin:
+        type(self).lookups += 1
+        return super()._lookup(ip)
+
+
+def test_each_address_is_looked_up_once_across_runs(tmp_path: Path) -> None:
+    rows = [exchange(k, ip=f"81.2.69.{k % 7}", account_id=f"acct-{k % 3}") for k in range(40)]
+    with Store(tmp_path / "a.duckdb").open() as store:
+        batch = exchanges(rows[:20])
+        store.ingest_batch(batch, compute_signals(batch))
+        build_stats(store, _CountingIntel(), 1000)
+        assert _CountingIntel.lookups == 7
+        batch = exchanges([*rows[20:], exchange(99, ip="198.51.100.9")])
+        store.ingest_batch(batch, compute_signals(batch))
+        intel = _CountingIntel()  # a new run: nothing cached in the process
+        stats = build_stats(store, intel, 1000)
+        population_signals(store, intel)
+        assert _CountingIntel.lookups == 8  # only the new address
+        assert stats.get().column("n_exchanges").to_pylist() == [14, 14, 13]

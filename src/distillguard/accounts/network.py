@@ -108,6 +108,10 @@ class IpIntel:
         self._cache[ip] = result
         return result
 
+    def remember(self, ips: list[str], origins: np.ndarray) -> None:
+        """Take ``origins`` (codes) as the origins of ``ips``, looked up earlier with the same lists."""
+        self._cache.update(zip(ips, map(Origin, origins.tolist()), strict=True))
+
     def origins(self, ips: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Origin codes (int8) for an array of addresses, one lookup per distinct address."""
         encoded = pa.chunked_array(ips).combine_chunks().dictionary_encode()

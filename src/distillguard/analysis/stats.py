@@ -50,11 +50,20 @@ def stats_fingerprint(intel: IpIntel) -> str:
 
 def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable[[int], None] = lambda n: None) -> AccountStats:
     """Account statistics over everything in the store, the kept ones brought up to date first (see the module);
-    ``advance`` is told the new exchanges of each batch read."""
+    ``advance`` is told the new exchanges of each batch read.
+
+    ``intel`` also learns the kept origin of every stored address, looked up once when its first exchange was
+    folded in (the population signals classify every stored address: one lookup costs about 0.2 ms).
+    """
     with store.transaction("account statistics not kept"):
         new = account_days.unfolded(store, stats_fingerprint(intel))
+        origins = account_days.kept_origins(store)
+        intel.remember(origins.column("ip").to_pylist(), origins.column("origin").to_numpy())
         if new.rows:
             _fold(store, intel, new, batch_size, advance)
+            ips = account_days.new_addresses(store, new)
+            account_days.keep_origins(store, pa.table({"ip": pa.array(ips, pa.string()),
+                                                       "origin": intel.origins(pa.array(ips, pa.string()))}))
     return AccountStats.from_table(account_days.total_stats(store), intel)
 
 

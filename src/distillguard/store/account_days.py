@@ -65,8 +65,8 @@ def unfolded(store: Store, fingerprint: str) -> Unfolded:
     """The rows to fold in, noted per account and day in a temporary table (:func:`new_account_days`).
 
     Where the kept statistics were made with another ``fingerprint`` (e.g. other IP intelligence), or rows
-    they hold were removed, they are dropped and every row is new. Run in the transaction that keeps the
-    statistics (:func:`keep_day_stats`, :func:`keep_total_stats`).
+    they hold were removed, they are dropped (with the kept address origins) and every row is new. Run in the
+    transaction that keeps the statistics (:func:`keep_day_stats`, :func:`keep_total_stats`).
     """
     state = store.query("SELECT exchanges, fingerprint FROM account_stats_state").to_pylist()
     until = int(store.query("SELECT coalesce(max(rowid) + 1, 0) AS n FROM exchanges").column("n")[0].as_py())
@@ -75,7 +75,7 @@ def unfolded(store: Store, fingerprint: str) -> Unfolded:
                                       {"since": since}).column("n")[0].as_py():
         since = 0
     if not since:
-        store.con.execute("DELETE FROM account_days; DELETE FROM account_totals")
+        store.con.execute("DELETE FROM account_days; DELETE FROM account_totals; DELETE FROM ip_origins")
     store.con.execute("DELETE FROM account_stats_state")
     store.con.execute("INSERT INTO account_stats_state VALUES ($until, $fingerprint, now())",
                       {"until": until, "fingerprint": fingerprint})
@@ -154,3 +154,22 @@ def keep_total_stats(store: Store, blobs: pa.Table) -> None:
     """Keep ``blobs`` (``account_id, stats``) as the totals of accounts with new rows."""
     with store.registered(_dg_blobs=blobs):
         store.con.execute(_KEEP_TOTALS)
+
+
+def new_addresses(store: Store, new: Unfolded) -> list[str]:
+    """Addresses of the new rows whose origin is not kept yet."""
+    return [str(ip) for ip in store.query(
+        "SELECT DISTINCT ip FROM exchanges WHERE rowid >= $since AND rowid < $until "
+        "AND ip NOT IN (SELECT ip FROM ip_origins)", {"since": new.since, "until": new.until},
+    ).column("ip").to_pylist()]
+
+
+def keep_origins(store: Store, origins: pa.Table) -> None:
+    """Keep ``origins`` (``ip, origin``: the origin's code)."""
+    with store.registered(_dg_origins=origins):
+        store.con.execute("INSERT OR IGNORE INTO ip_origins SELECT ip, origin FROM _dg_origins")
+
+
+def kept_origins(store: Store) -> pa.Table:
+    """``ip, origin``: the kept origin of every stored exchange's address."""
+    return store.query("SELECT ip, origin FROM ip_origins")

@@ -281,4 +281,14 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 11 -> 12: the origin (datacenter, VPN, Tor, residential) of every stored exchange's address, looked up once
+    # with the IP intelligence the kept account statistics were made with (dropped with them, so they are made
+    # again on the next run, which looks up the stored addresses)
+    """
+    CREATE TABLE ip_origins (
+        ip VARCHAR PRIMARY KEY,
+        origin TINYINT NOT NULL
+    );
+    DELETE FROM account_stats_state;
+    """,
 )
