@@ -159,12 +159,22 @@ def analyze_cmd(
     db: DbOpt = None, intel: IntelOpt = None, policy: PolicyOpt = None, config: ConfigOpt = None,
     batch_size: BatchOpt = None, store_text: TextOpt = True, strict: StrictOpt = False,
     prompt_sets: PromptSetsOpt = None,
+    engine: Annotated[str, typer.Option("--engine", help=(
+        "duckdb (embedded: the logs go into the store) or spark (the logs and directories of them are read and "
+        "aggregated on Spark; under spark-submit on its master, else on every local core)."))] = "duckdb",
 ) -> None:
     """Ingest logs, compute signals and account fingerprints, link campaigns, decide actions."""
     with errors():
+        if engine not in ("duckdb", "spark"):
+            raise ConfigError(f"analyze: --engine must be duckdb or spark, not {engine!r}")
         settings, rules, tunables, ip_intel = _setup(config, db, intel, batch_size, store_text, strict, policy, prompt_sets)
         t0 = time.perf_counter()
-        result = analyze(settings, rules, tunables, ip_intel, logs, accounts or [], out_dir, _phase)
+        if engine == "spark":
+            from distillguard.analysis.spark import analyze_spark, spark_session  # Spark loads only when asked for
+
+            result = analyze_spark(spark_session(), settings, rules, tunables, ip_intel, logs, accounts or [], out_dir)
+        else:
+            result = analyze(settings, rules, tunables, ip_intel, logs, accounts or [], out_dir, _phase)
         out.print(_summary(result, time.perf_counter() - t0, settings.db, out_dir))
 
 

@@ -1,0 +1,92 @@
+"""The Spark engine against the embedded one: the same rejects, the same flagged accounts and campaigns.
+
+Spark runs on ``local[2]`` (one session for the whole test run); every test here is slow (a JVM, a few
+dozen Spark jobs). The equality runs on the smoke scenario (217 accounts, 4,081 exchanges, two campaigns):
+the dev scenario takes minutes per engine on this machine; bench/bench_spark.py compares it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from pyspark.sql import SparkSession
+from typer.testing import CliRunner
+
+from distillguard.analysis.ingest import ingest
+from distillguard.analysis.spark.exchanges import read_logs
+from distillguard.cli import app
+from distillguard.config.settings import IngestLimits
+from distillguard.ingest import RejectSink
+from distillguard.store import Store
+from distillguard.store.results import campaign_members, earlier_flags
+from distillguard.store.runs import latest_run_id
+from ingest.records import exchange
+from smoke_store import CORPUS
+
+pytestmark = pytest.mark.slow
+
+
+def _invoke(*args: str) -> None:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_bad_records_are_rejected_with_the_embedded_engines_reasons(spark: SparkSession, tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    records = [exchange(request_id=f"r{i}", account_id=f"a{i % 3}") for i in range(6)]
+    records[2]["ts"] = "yesterday"  # unreadable time
+    del records[4]["account_id"]  # a required field missing
+    records.append(exchange(request_id="r1", account_id="mallory", ip="203.0.113.9"))  # r1 again, other content
+    records.append(exchange(request_id="r3", account_id="a0"))  # r3 again, exactly
+    log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records) + b"{not json\n")
+
+    read = read_logs(spark, [log], batch_size=3, limits=IngestLimits(), signals=None, keep_text=True)
+    try:
+        kept = sorted(r["request_id"] for r in read.rows.select("request_id").collect())
+    finally:
+        read.release()
+    with Store(tmp_path / "s.duckdb") as store, RejectSink(tmp_path / "rejects.jsonl") as sink:
+        counts = ingest(store, [log], [], sink, batch_size=3, keep_text=True, limits=IngestLimits())
+    embedded = _lines(tmp_path / "rejects.jsonl")
+
+    assert kept == ["r0", "r1", "r3", "r5"]
+    assert (read.lines, read.duplicates) == (counts.lines, counts.duplicates) == (9, 1)
+    assert [r.line for r in read.rejects] == [3, 5, 7, 9]
+    assert [orjson.loads(r.to_json()) for r in read.rejects] == sorted(embedded, key=lambda r: r["line"])
+    assert read.rejects[2].reason == "duplicate request_id with other content (differs in account_id, ip)"
+
+
+def test_smoke_scenario_spark_flags_and_links_as_duckdb(spark: SparkSession, tmp_path: Path) -> None:
+    traffic = tmp_path / "traffic"
+    args = ["simulate", "--scenario", "smoke", "--out", str(traffic), "--seed", "7"]
+    _invoke(*args, *(["--corpus", str(CORPUS)] if CORPUS.is_dir() else []))
+    runs = {}
+    for engine in ("duckdb", "spark"):
+        db, out = tmp_path / f"{engine}.duckdb", tmp_path / engine
+        _invoke("analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
+                "--db", str(db), "--out", str(out), "--engine", engine)
+        with Store(db) as store:
+            run = latest_run_id(store)
+            assert run is not None
+            members = campaign_members(store, run).to_pylist()
+            runs[engine] = {
+                "flagged": {d["account_id"] for d in _lines(out / "accounts.jsonl") if d["flagged"]},
+                "risk": {d["account_id"]: d["risk"] for d in _lines(out / "accounts.jsonl")},
+                "campaigns": sorted(sorted(c["accounts"]) for c in _lines(out / "campaigns.jsonl")),
+                "stored_flags": set(earlier_flags(store)),
+                "stored_campaigns": sorted({r["campaign_id"] for r in members}),
+            }
+    duck, spark_run = runs["duckdb"], runs["spark"]
+    assert len(duck["flagged"]) > 10 and len(duck["campaigns"]) >= 2
+    assert spark_run["flagged"] == duck["flagged"]
+    assert spark_run["campaigns"] == duck["campaigns"]
+    assert spark_run["risk"] == duck["risk"]
+    assert spark_run["stored_flags"] == duck["stored_flags"] == duck["flagged"]
+    assert spark_run["stored_campaigns"] == duck["stored_campaigns"]
