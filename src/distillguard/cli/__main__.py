@@ -2,4 +2,5 @@
 
 from distillguard.cli import app
 
-app()
+if __name__ == "__main__":  # ingest workers (spawned) import this module again
+    app()
