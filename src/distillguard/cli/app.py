@@ -172,7 +172,8 @@ def analyze_cmd(
         if engine == "spark":
             from distillguard.analysis.spark import analyze_spark, spark_session  # Spark loads only when asked for
 
-            result = analyze_spark(spark_session(), settings, rules, tunables, ip_intel, logs, accounts or [], out_dir)
+            result = analyze_spark(spark_session(), settings, rules, tunables, ip_intel, logs, accounts or [], out_dir,
+                                   progress=_phase)
         else:
             result = analyze(settings, rules, tunables, ip_intel, logs, accounts or [], out_dir, _phase)
         out.print(_summary(result, time.perf_counter() - t0, settings.db, out_dir))

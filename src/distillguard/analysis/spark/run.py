@@ -20,7 +20,7 @@ from distillguard.accounts import IpIntel
 from distillguard.analysis.assess import assess, flag_times
 from distillguard.analysis.ingest import IngestCounts
 from distillguard.analysis.outputs import save, write_outputs
-from distillguard.analysis.run import AnalysisResult, risk_models, signal_registry
+from distillguard.analysis.run import AnalysisResult, ProgressFactory, no_progress, risk_models, signal_registry
 from distillguard.analysis.spark.exchanges import exchange_view, log_files, read_logs, signal_view
 from distillguard.analysis.spark.partials import account_stats
 from distillguard.campaigns.settings import CampaignTunables
@@ -33,12 +33,14 @@ from distillguard.store.spark import SparkSql, copy_store_tables
 
 
 def analyze_spark(session: SparkSession, settings: Settings, policy: Policy, tunables: CampaignTunables, intel: IpIntel,
-                  logs: list[Path], accounts: list[Path], out_dir: Path, partitions: int | None = None) -> AnalysisResult:
+                  logs: list[Path], accounts: list[Path], out_dir: Path, partitions: int | None = None,
+                  progress: ProgressFactory = no_progress) -> AnalysisResult:
     """Analyse ``logs`` (files, or directories of them) on Spark; write the outputs and keep the run in the store.
 
     ``partitions`` is the number of time ranges the account statistics are built over (Spark's default
-    parallelism when None). The decisions and campaigns are those the embedded ``analyze`` gives on the same
-    logs into an empty store.
+    parallelism when None); ``progress`` is told each phase: the logs read with their signals (files), the
+    account statistics (exchanges) and the assessment (accounts). The decisions and campaigns are those the
+    embedded ``analyze`` gives on the same logs into an empty store.
     """
     started = datetime.now(UTC)
     models = risk_models(settings)
@@ -52,8 +54,10 @@ def analyze_spark(session: SparkSession, settings: Settings, policy: Policy, tun
                 for batch in read_accounts(path, settings.analyze.batch_size, settings.analyze.limits):
                     sink.add(batch.rejects)
                     counts.accounts += store.upsert_accounts(batch.table)
-            read = read_logs(session, files, batch_size=settings.analyze.batch_size, limits=settings.analyze.limits,
-                             signals=signal_registry(settings), keep_text=settings.analyze.store_text)
+            with progress("read logs and signals on Spark (files)", len(files)) as advance:
+                read = read_logs(session, files, batch_size=settings.analyze.batch_size, limits=settings.analyze.limits,
+                                 signals=signal_registry(settings), keep_text=settings.analyze.store_text)
+                advance(len(files))
         except BaseException:
             sink.close()
             raise
@@ -69,8 +73,13 @@ def analyze_spark(session: SparkSession, settings: Settings, policy: Policy, tun
             source.put("exchanges", exchange_view(read.rows))
             source.put("signals", signal_view(read.rows, read.signal_columns))
             copy_store_tables(store, source)
-            stats = account_stats(read.rows, intel, partitions or session.sparkContext.defaultParallelism)
-            assessment = assess(source, stats, policy, tunables=tunables, decided_at=end, models=models)
+            with progress("account statistics on Spark (exchanges)", n_stored) as advance:
+                stats = account_stats(read.rows, intel, partitions or session.sparkContext.defaultParallelism)
+                advance(n_stored)
+            with progress("assess: population and linking SQL on Spark, clustering and policy here (accounts)",
+                          len(stats)) as advance:
+                assessment = assess(source, stats, policy, tunables=tunables, decided_at=end, models=models)
+                advance(len(stats))
         finally:
             read.release()
         flagged_at = flag_times(assessment.decisions, earlier_flags(store), end)
