@@ -1,5 +1,5 @@
 """A campaign page's timeline and graph, kept when the run is saved: equal to the ones computed from the store,
-served as kept, computed and kept for a run saved without them, and with the actions in force when served."""
+served as kept, and computed and kept for a run saved without them."""
 
 from __future__ import annotations
 
@@ -27,12 +27,6 @@ def _kept(db: Path) -> dict[tuple[str, str], Any]:
         rows = store.query("SELECT campaign_id, view, body FROM campaign_views WHERE run_id = $run",
                            {"run": latest_run_id(store)}).to_pylist()
     return {(r["campaign_id"], r["view"]): orjson.loads(r["body"]) for r in rows}
-
-
-def _without_actions(graph: dict[str, Any]) -> dict[str, Any]:
-    for node in graph["elements"]["nodes"]:
-        node["data"].pop("action", None)
-    return graph
 
 
 def test_the_analysis_keeps_each_campaigns_timeline_and_graph_equal_to_the_computed_ones(smoke_store: Path) -> None:
@@ -80,23 +74,5 @@ def test_the_console_computes_and_keeps_the_views_of_a_run_saved_without_them(cl
     client = client_as("viewer")
     for campaign in campaigns:
         assert client.get(f"/campaigns/{campaign}/timeline.json").json() == kept[campaign, TIMELINE]
-        served = client.get(f"/campaigns/{campaign}/graph.json").json()
-        assert _without_actions(served) == kept[campaign, GRAPH_SAMPLE.view]
+        assert client.get(f"/campaigns/{campaign}/graph.json").json() == kept[campaign, GRAPH_SAMPLE.view]
     assert _kept(store_path) == kept  # kept once sent, for the next reader
-
-
-def test_the_graph_shows_the_actions_in_force_when_served(client_as: ClientAs, store_path: Path,
-                                                          csrf: Callable[..., str]) -> None:
-    with Store(store_path, read_only=True) as store:
-        run = latest_run_id(store)
-        assert run is not None
-        campaign = max(run_campaigns(store, run), key=lambda c: c.n_accounts).campaign_id
-    ana = client_as("analyst")
-    before = ana.get(f"/campaigns/{campaign}/graph.json").json()["elements"]["nodes"]
-    assert {n["data"]["action"] for n in before if n["data"]["type"] == "account"} != {"strip_reasoning"}
-    reply = ana.post(f"/actions/campaign/{campaign}", data={"csrf_token": csrf(ana), "action": "strip_reasoning",
-                                                            "reason": "harvests reasoning traces"},
-                     follow_redirects=False)
-    assert reply.status_code == 303
-    after = ana.get(f"/campaigns/{campaign}/graph.json").json()["elements"]["nodes"]
-    assert {n["data"]["action"] for n in after if n["data"]["type"] == "account"} == {"strip_reasoning"}

@@ -3,8 +3,7 @@
 Both depend on the run alone (its campaigns, decisions and the traffic stored then), so :func:`save_campaign_views`
 computes them for every campaign when the run is saved, in one scan of the traffic each, and keeps them in the
 store keyed by run, campaign and view; the console serves the kept JSON and computes (and keeps) what a run saved
-before the table existed lacks. The graph's actions in force change with every override: they are read when the
-graph is served (:func:`with_actions`), not kept.
+before the table existed lacks.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from distillguard.store.campaign_views import (
     campaign_graphs,
     campaigns_hours,
     campaigns_signups,
-    in_force,
     keep_views,
 )
 from distillguard.store.traffic import model_first_seen
@@ -111,9 +109,8 @@ def graph_elements(rows: list[dict[str, Any]], campaign_id: str) -> dict[str, An
     """Cytoscape elements from one campaign's :func:`distillguard.store.campaign_views.campaign_graphs` rows, with
     what was drawn.
 
-    Account nodes carry ``risk`` (``action`` is added when served, :func:`with_actions`); indicator nodes ``kind``
-    and ``accounts`` (sampled members showing it); ``coverage`` counts, per indicator kind, the drawn members
-    linked through it.
+    Account nodes carry ``risk`` (the run's); indicator nodes ``kind`` and ``accounts`` (sampled members showing
+    it); ``coverage`` counts, per indicator kind, the drawn members linked through it.
     """
     accounts: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
@@ -157,15 +154,6 @@ def graphs(store: Store, run_id: str, campaign_ids: list[str], sample: GraphSamp
     for row in rows:
         per.setdefault(row["campaign_id"], []).append(row)
     return {c: graph_elements(r, c) for c, r in per.items()}
-
-
-def with_actions(store: Store, run_id: str, graph: dict[str, Any]) -> dict[str, Any]:
-    """``graph`` with each account node's ``action``: the one in force now (its latest override, else the run's)."""
-    nodes = [n["data"] for n in graph["elements"]["nodes"] if n["data"]["type"] == "account"]
-    actions = in_force(store, run_id, [n["label"] for n in nodes])
-    for node in nodes:
-        node["action"] = actions.get(node["label"])
-    return graph
 
 
 def view_rows(run_id: str, bodies: dict[tuple[str, str], bytes]) -> pa.Table:

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from distillguard.accounts.stats import ELICITATION_THRESHOLD
-from distillguard.analysis.campaign_views import TIMELINE, GraphSample, graphs, timelines, view_rows, with_actions
+from distillguard.analysis.campaign_views import TIMELINE, GraphSample, graphs, timelines, view_rows
 from distillguard.analysis.inspect import find_intrusion_sets
 from distillguard.campaigns.intrusion import IntrusionSet, set_of
 from distillguard.console import audit
@@ -267,28 +267,27 @@ def _served(body: bytes, kept: tuple[Request, str, str, str, bytes] | None) -> R
 
 
 async def campaign_graph(request: Request) -> Response:
-    """The campaign's account–indicator graph as cytoscape elements, sampled as :data:`GRAPH_SAMPLE` says, with each
-    account's action in force; kept by the run's analysis (computed and kept here for a run saved before)."""
+    """The campaign's account–indicator graph as cytoscape elements, sampled as :data:`GRAPH_SAMPLE` says; kept by
+    the run's analysis (computed and kept here for a run saved before)."""
     require(request, Role.VIEWER)
     campaign_id = request.path_params["campaign_id"]
     sample = GRAPH_SAMPLE
 
-    def read(store: Store) -> tuple[str, dict[str, Any], bytes | None] | None:
+    def read(store: Store) -> tuple[str, bytes, bool] | None:
         run = latest_run_id(store)
         if run is None:
             return None
         body = stored_view(store, run, campaign_id, sample.view)
-        graph = orjson.loads(body) if body is not None else graphs(store, run, [campaign_id], sample).get(campaign_id)
-        if graph is None:
-            return None
-        computed = orjson.dumps(graph) if body is None else None
-        return run, with_actions(store, run, graph), computed
+        if body is not None:
+            return run, body.encode(), False
+        graph = graphs(store, run, [campaign_id], sample).get(campaign_id)
+        return (run, orjson.dumps(graph), True) if graph else None
 
     found = await db(request).read(read)
     if found is None:
         return JSONResponse({"error": f"no campaign {campaign_id} in the newest run"}, status_code=404)
-    run, graph, computed = found
-    return _served(orjson.dumps(graph), (request, run, campaign_id, sample.view, computed) if computed else None)
+    run, body, computed = found
+    return _served(body, (request, run, campaign_id, sample.view, body) if computed else None)
 
 
 async def campaign_timeline(request: Request) -> Response:

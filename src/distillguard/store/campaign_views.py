@@ -65,15 +65,6 @@ SELECT s.campaign_id, s.account_id, s.risk, s.members, links.kind, links.value, 
 FROM s LEFT JOIN links USING (campaign_id, account_id)
 ORDER BY s.campaign_id, s.account_id, links.kind, links.value
 """
-_IN_FORCE = """
-WITH o AS (
-    SELECT account_id, action FROM overrides WHERE account_id IN (SELECT unnest($accounts))
-    QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY seq DESC) = 1
-)
-SELECT d.account_id, coalesce(o.action, d.action) AS in_force
-FROM decisions d LEFT JOIN o USING (account_id)
-WHERE d.run_id = $run AND d.account_id IN (SELECT unnest($accounts))
-"""
 _VIEW = "SELECT body FROM campaign_views WHERE run_id = $run AND campaign_id = $campaign AND view = $view"
 _KEEP = """
 INSERT OR REPLACE INTO campaign_views (run_id, campaign_id, view, body)
@@ -112,12 +103,6 @@ def campaign_graphs(store: Store, run_id: str, campaign_ids: list[str], *, max_a
     params = {"run": run_id, "campaigns": campaign_ids, "max_accounts": max_accounts,
               "max_indicators": max_indicators, "per_account": per_account}
     return _arrow(store, _GRAPHS, params, f"linking graphs of run {run_id}")
-
-
-def in_force(store: Store, run_id: str, account_ids: list[str]) -> dict[str, str]:
-    """The action in force of each of ``account_ids`` decided in the run: its latest override, else its decision."""
-    table = _arrow(store, _IN_FORCE, {"run": run_id, "accounts": account_ids}, f"actions in force in run {run_id}")
-    return dict(zip(table.column("account_id").to_pylist(), table.column("in_force").to_pylist(), strict=True))
 
 
 def stored_view(store: Store, run_id: str, campaign_id: str, view: str) -> str | None:
