@@ -1,23 +1,33 @@
-"""Benchmark simulate and analyze against a bare DuckDB scan of the same file, in one run.
+"""Benchmark analyze phase by phase against a bare DuckDB scan of the same file, in one run.
 
     python bench/bench_pipeline.py --scenario dev --corpus ../shared/data/prompts --intel ../shared/data/intel
-    python bench/bench_pipeline.py --scenario large --format parquet --no-store-text --repeat 1
+    python bench/bench_pipeline.py --scenario large --format parquet --no-store-text --reuse-traffic
+    python bench/bench_pipeline.py --log /tmp/sample.parquet --no-store-text --work /tmp/bench
 
-Prints, for each stage, wall time, exchanges/s and MB/s of log, peak RSS of the
-process, and the ratio to a bare DuckDB ``read_json`` scan + GROUP BY account of
-the same file (median of ``--repeat`` scans, measured in the same run).
+Simulates the scenario (or takes ``--log``), scans the log with bare DuckDB (``read_json`` /
+``read_parquet`` + GROUP BY account; median of ``--repeat``), then runs the library's ``analyze``
+in a fresh process and prints each phase: ingest (with the CPU seconds its workers spent parsing
+and computing signals, and the wall seconds of the store writes), account statistics, and the rest
+(assess, outputs, saving the run); each with wall time, exchanges/s, the ratio to the DuckDB scan,
+and the peak RSS of the analyze process and of its largest ingest worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from rich.console import Console
@@ -53,9 +63,55 @@ def _duckdb_scan(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def _analyze(options: dict[str, Any], conn: Connection) -> None:
+    """In a fresh process: analyze as the CLI does, timing each phase; send the figures back."""
+    from distillguard.accounts import IpIntel
+    from distillguard.analysis import analyze
+    from distillguard.campaigns.settings import load_campaign_settings
+    from distillguard.config import load_settings, with_overrides
+    from distillguard.policy import load_policy
+
+    settings = with_overrides(load_settings(None), "bench", db=options["db"], intel_dir=options["intel"],
+                              analyze={"store_text": options["store_text"]})
+    policy, tunables = load_policy(None), load_campaign_settings(settings.campaigns)
+    intel = IpIntel.load(settings.intel_dir)
+    phases: dict[str, float] = {}
+
+    @contextmanager
+    def timed(name: str, total: int) -> Iterator[Any]:
+        start = time.perf_counter()
+        yield lambda n: None
+        phases[name.split(" (")[0]] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    result = analyze(settings, policy, tunables, intel, options["logs"], options["accounts"], options["out"], timed)
+    total = time.perf_counter() - start
+    conn.send({
+        "phases": phases, "total": total, "counts": result.counts.phases, "workers": result.counts.workers,
+        "lines": result.counts.lines, "stored": result.n_stored,
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    })
+
+
+def _analyze_in_child(options: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    ctx = get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    start = time.perf_counter()
+    proc = ctx.Process(target=_analyze, args=(options, send))
+    proc.start()
+    figures = receive.recv()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"analyze failed (exit {proc.exitcode})")
+    return time.perf_counter() - start, figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="dev")
+    parser.add_argument("--log", type=Path, help="benchmark this log instead of simulating a scenario")
+    parser.add_argument("--accounts", type=Path, help="account records for --log")
     parser.add_argument("--corpus", type=Path, default=Path("../shared/data/prompts"))
     parser.add_argument("--intel", type=Path, default=Path("../shared/data/intel"))
     parser.add_argument("--work", type=Path, default=Path("runs/bench"))
@@ -67,37 +123,53 @@ def main() -> None:
     args = parser.parse_args()
 
     traffic = args.work / "traffic"
-    log = traffic / f"exchanges.{args.format}"
     simulated: tuple[float, int] | None = None
-    if args.reuse_traffic and log.exists():
-        for stale in (args.work / "analysis", args.work / "bench.duckdb", args.work / "bench.duckdb.wal"):
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    else:
+    if args.log is not None:
+        log, accounts = args.log, [args.accounts] if args.accounts else []
         shutil.rmtree(args.work, ignore_errors=True)
-        simulated = _run([str(BIN), "simulate", "--scenario", args.scenario, "--corpus", str(args.corpus),
-                          "--intel", str(args.intel), "--out", str(traffic), "--format", args.format])
+        args.work.mkdir(parents=True)
+    else:
+        log, accounts = traffic / f"exchanges.{args.format}", [traffic / "accounts.jsonl"]
+        if args.reuse_traffic and log.exists():
+            for stale in (args.work / "analysis", args.work / "bench.duckdb", args.work / "bench.duckdb.wal"):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(args.work, ignore_errors=True)
+            simulated = _run([str(BIN), "simulate", "--scenario", args.scenario, "--corpus", str(args.corpus),
+                              "--intel", str(args.intel), "--out", str(traffic), "--format", args.format])
     size = log.stat().st_size
     n = duckdb.sql(f"SELECT count(*) FROM {_source(log)}").fetchall()[0][0]
     scans = [_duckdb_scan(log) for _ in range(args.repeat)]
     scan_s = statistics.median(scans)
-    analyze_cmd = [str(BIN), "analyze", str(log), "--accounts", str(traffic / "accounts.jsonl"),
-                   "--intel", str(args.intel), "--db", str(args.work / "bench.duckdb"), "--out", str(args.work / "analysis")]
-    if args.no_store_text:
-        analyze_cmd.append("--no-store-text")
-    analyze_s, analyze_rss = _run(analyze_cmd)
+    wall, fig = _analyze_in_child({
+        "db": args.work / "bench.duckdb", "intel": args.intel, "store_text": not args.no_store_text,
+        "logs": [log], "accounts": accounts, "out": args.work / "analysis",
+    })
 
-    table = Table(
-        title=f"scenario {args.scenario}: {n:,} exchanges, {size / 1e6:,.0f} MB of {args.format}, {os.cpu_count()} cores")
+    name = args.log.name if args.log is not None else f"scenario {args.scenario}"
+    table = Table(title=f"{name}: {n:,} exchanges, {size / 1e6:,.0f} MB, {os.cpu_count()} cores, "
+                        f"{fig['workers']} ingest workers; load average {os.getloadavg()[0]:.1f} at the end")
     for col in ("stage", "seconds", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
         table.add_column(col, justify="right" if col != "stage" else "left")
-    rows = [(f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None)]
+    ph, cp = fig["phases"], fig["counts"]
+    rss = f"{fig['rss'] / 2**30:,.2f} GiB (+ worker {fig['worker_rss'] / 2**30:,.2f})"
+    rows: list[tuple[str, float, str]] = [(f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, "")]
     if simulated is not None:
-        rows.append(("simulate", *simulated))
-    rows.append(("analyze (ingest → decisions)", analyze_s, analyze_rss))
-    for name, seconds, rss in rows:
-        table.add_row(name, f"{seconds:,.1f}", f"{n / seconds:,.0f}", f"{size / 1e6 / seconds:,.1f}",
-                      f"{seconds / scan_s:,.1f}", f"{rss / 2**30:,.2f} GiB" if rss else "—")
-    Console(width=140).print(table)
+        rows.append(("simulate", simulated[0], f"{simulated[1] / 2**30:,.2f} GiB"))
+    rows += [
+        ("ingest (read, parse, signals, store)", ph["ingest"], ""),
+        ("  parse (CPU s, summed over workers)", cp["parse"], ""),
+        ("  signals (CPU s, summed over workers)", cp["signals"], ""),
+        ("  store write (wall s, main process)", cp["store"], ""),
+        ("account stats", ph["account fingerprints"], ""),
+        ("assess, outputs, save", fig["total"] - ph["ingest"] - ph["account fingerprints"], ""),
+        ("analyze (whole, in-process)", fig["total"], rss),
+        ("analyze process (with start-up)", wall, ""),
+    ]
+    for stage, seconds, mem in rows:
+        table.add_row(stage, f"{seconds:,.1f}", f"{n / seconds:,.0f}" if seconds else "—",
+                      f"{size / 1e6 / seconds:,.1f}" if seconds else "—", f"{seconds / scan_s:,.1f}", mem or "—")
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

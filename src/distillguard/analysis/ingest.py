@@ -44,8 +44,8 @@ class IngestCounts:
     """What one ingest run read, stored and set aside (``duplicates``: exact repeats of a stored record;
     a repeated ``request_id`` with other content is rejected, so counted in ``rejected``).
 
-    ``phases`` holds the seconds spent parsing and computing signals (summed over workers, so
-    CPU-bound time) and writing the store (wall time of this process); ``workers`` the processes used.
+    ``phases`` holds the CPU seconds spent parsing and computing signals (summed over workers) and the
+    wall seconds of the store writes (in this process); ``workers`` the worker processes used.
     """
 
     lines: int = 0
@@ -69,11 +69,11 @@ class _Work:
     keep_text: bool
 
     def __call__(self, chunk: RawChunk) -> tuple[ReadBatch, pa.Table, float, float]:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         batch = self.parser(chunk)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         signals = compute_signals(batch.table, self.signals)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         if not self.keep_text:  # the store would drop them: do not ship them back
             table = batch.table
             n = table.num_rows
