@@ -41,3 +41,32 @@ def test_reads_run_side_by_side_and_a_write_waits_for_them(store_path: Path) -> 
     writer.join(10)
     assert order == ["long read done", "write"]
     assert db.run(lambda store: kept_setting(store, "test", "other"), write=True) == "written"
+
+
+def test_a_write_if_idle_skips_a_busy_store_without_holding_up_reads(store_path: Path) -> None:
+    db = ConsoleDb(store_path)
+    release = threading.Event()
+    holding = threading.Event()
+
+    def long_read(store: Store) -> None:
+        holding.set()
+        release.wait(10)
+
+    slow = threading.Thread(target=db.run, args=(long_read,))
+    slow.start()
+    assert holding.wait(10)
+    skipped: list[bool] = []
+    polite = threading.Thread(target=lambda: skipped.append(db.run_if_idle(
+        lambda store: kept_setting(store, "test", "busy"), wait_s=2.0)))
+    polite.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    assert db.run(lambda store: store.path) == store_path  # a read while the write if idle waits
+    assert time.monotonic() - start < 1.5, "a read waited behind the write if idle"
+    polite.join(10)
+    assert skipped == [False]
+    release.set()
+    slow.join(10)
+    assert db.run_if_idle(lambda store: kept_setting(store, "test", "idle"))
+    stored = db.run(lambda store: store.query("SELECT value FROM console_settings WHERE name = 'test'").column(0))
+    assert stored.to_pylist() == ["idle"]

@@ -7,7 +7,9 @@ runs one function on it and closes it. Reads of this process run side by side
 (read-only connections share one database); a write waits for them and runs
 alone (DuckDB refuses a read-only and a writing connection at once in one
 process), and new reads wait behind a waiting write. An open the store refuses
-(another process writing) is tried again until ``busy_timeout_s``.
+(another process writing) is tried again until ``busy_timeout_s``. What is
+only worth writing when it costs no one a wait (views kept for the next reader)
+is written only if the store is idle (:meth:`ConsoleDb.run_if_idle`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ class _ReadWriteLock:
                 self._writing = False
                 self._cond.notify_all()
 
+    @contextmanager
+    def writing_if_idle(self, wait_s: float) -> Iterator[bool]:
+        """Write alone if no one reads, writes or waits within ``wait_s``, without keeping readers out meanwhile;
+        whether it may."""
+        with self._cond:
+            free = self._cond.wait_for(lambda: not self._writing and not self._readers and not self._waiting, wait_s)
+            if free:
+                self._writing = True
+        try:
+            yield free
+        finally:
+            if free:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
 
 class ConsoleDb:
     """Runs functions on the store at ``path``, each on a connection of its own (see the module doc)."""
@@ -93,6 +111,25 @@ class ConsoleDb:
             finally:
                 store.close()
 
+    def run_if_idle(self, fn: Callable[[Store], object], wait_s: float = 1.0) -> bool:
+        """``fn`` of the store opened for writing, only if that keeps no one waiting: no other call of this process
+        within ``wait_s`` and no other process holding the store; whether it ran (a failing ``fn`` raises)."""
+        if not self.path.exists():
+            raise StoreError(f"{self.path}: store not found")
+        with self._lock.writing_if_idle(wait_s) as free:
+            if not free:
+                return False
+            store = Store(self.path)
+            try:
+                store.open()
+            except StoreError:
+                return False
+            try:
+                fn(store)
+            finally:
+                store.close()
+        return True
+
     async def read(self, fn: Callable[[Store], T]) -> T:
         """``fn`` of the store opened read-only, off the event loop."""
         return await run_in_threadpool(self.run, fn)
@@ -100,6 +137,10 @@ class ConsoleDb:
     async def write(self, fn: Callable[[Store], T]) -> T:
         """``fn`` of the store opened for writing, off the event loop."""
         return await run_in_threadpool(self.run, fn, write=True)
+
+    async def write_if_idle(self, fn: Callable[[Store], object]) -> bool:
+        """:meth:`run_if_idle`, off the event loop."""
+        return await run_in_threadpool(self.run_if_idle, fn)
 
 
 def db(request: Request) -> ConsoleDb:

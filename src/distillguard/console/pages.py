@@ -254,11 +254,15 @@ async def campaign_members(request: Request) -> Response:
 
 
 async def _keep(request: Request, run_id: str, campaign_id: str, view: str, body: bytes) -> None:
-    """Keep a view computed for a run saved without it; a store that refuses the write only costs the next reader."""
+    """Keep a view computed for a run saved without it, if the store is idle: else the next reader computes it."""
     try:
-        await db(request).write(lambda store: keep_views(store, view_rows(run_id, {(campaign_id, view): body})))
+        kept = await db(request).write_if_idle(
+            lambda store: keep_views(store, view_rows(run_id, {(campaign_id, view): body})))
     except StoreError as exc:
         log.warning("view %s of campaign %s not kept: %s", view, campaign_id, exc)
+        return
+    if not kept:
+        log.info("view %s of campaign %s not kept: the store is busy", view, campaign_id)
 
 
 def _served(body: bytes, kept: tuple[Request, str, str, str, bytes] | None) -> Response:
