@@ -10,6 +10,7 @@ import pytest
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.campaigns import link_accounts, load_campaign_settings
 from distillguard.campaigns.edges import _family_similarity, with_hubs
+from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.store import Store
 from factories import T0, account, accounts, exchange, exchanges
 
@@ -155,3 +156,13 @@ def test_a_campaigns_shared_request_parameters_are_shown(budgets: Store) -> None
     ops = [f"op-{a}" for a in range(8)]
     shown = shared_indicators(budgets, {"c1": ops}).filter(pl.col("kind") == "params")
     assert ("atlas-2-pro | anthropic | /v1/messages | 12000 | ", 8) in shown.select("value", "accounts").rows()
+
+
+def test_indicators_and_edges_repeat_exactly_whatever_the_order_the_store_returns_rows_in(population: Store) -> None:
+    found = load_indicators(population)
+    shuffled = found.table.sample(fraction=1.0, shuffle=True, seed=3)
+    assert not shuffled.equals(found.table)
+    again = compact_indicators(shuffled.select("i", "kind", "h", "x").with_columns(pl.col("kind").cast(pl.String)))
+    assert again.equals(found.table)
+    edges = link_accounts(Indicators(found.accounts, again, found.starts))
+    assert edges.equals(link_accounts(found))

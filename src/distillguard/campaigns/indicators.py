@@ -64,11 +64,12 @@ class Indicators:
 
 
 def compact_indicators(rows: pl.DataFrame) -> pl.DataFrame:
-    """``i, kind, h, x`` rows typed compactly, with each kind's family added."""
+    """``i, kind, h, x`` rows typed compactly, with each kind's family added, in one order whatever the order of
+    ``rows`` (floating-point sums over them, and so the linking edges and the communities, then repeat exactly)."""
     return rows.select(
         pl.col("i").cast(pl.UInt32),
         pl.col("kind").replace_strict(KINDS, return_dtype=pl.Enum(list(FAMILIES))).alias("family"),
         pl.col("kind").cast(pl.Enum(list(KINDS))),
         pl.col("h").cast(pl.UInt64),
         pl.col("x").cast(pl.Float32),
-    )
+    ).sort("i", "kind", "h", "x")
