@@ -7,22 +7,31 @@ the dev scenario takes minutes per engine on this machine; bench/bench_spark.py 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
+import factories
+from distillguard.accounts import AccountStats, IpIntel
 from distillguard.analysis.ingest import ingest
 from distillguard.analysis.spark.exchanges import read_logs
+from distillguard.analysis.spark.partials import account_stats
 from distillguard.cli import app
 from distillguard.config.settings import IngestLimits
+from distillguard.core.ids import text_hash64
+from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import RejectSink
+from distillguard.signals import compute_signals
 from distillguard.store import Store
 from distillguard.store.results import campaign_members, earlier_flags
 from distillguard.store.runs import latest_run_id
+from distillguard.store.spark import to_spark_arrow
 from ingest.records import exchange
 from smoke_store import CORPUS
 
@@ -90,3 +99,26 @@ def test_smoke_scenario_spark_flags_and_links_as_duckdb(spark: SparkSession, tmp
     assert spark_run["risk"] == duck["risk"]
     assert spark_run["stored_flags"] == duck["stored_flags"] == duck["flagged"]
     assert spark_run["stored_campaigns"] == duck["stored_campaigns"]
+
+
+def test_account_statistics_merged_across_partitions_equal_one_pass(spark: SparkSession) -> None:
+    """A busy account spans several partitions: its partials, merged in partition order, are one pass's statistics."""
+    rows = [factories.exchange(i, account_id="busy" if i % 5 else f"a{i % 3}", ip=f"198.51.100.{i % 7}",
+                               ts=factories.T0 + timedelta(seconds=97 * i), n_user_turns=1 + i % 2) for i in range(400)]
+    table = factories.exchanges(rows)
+    signals = compute_signals(table).drop_columns(["request_id"])
+    rids = pa.array([text_hash64(r) for r in table.column("request_id").to_pylist()], pa.uint64())
+    joined = pa.Table.from_arrays([*table.columns, *signals.columns, rids],
+                                  names=[*table.column_names, *signals.column_names, "rid"])
+    one_pass = AccountStats()
+    one_pass.update(joined.sort_by([("ts", "ascending"), ("rid", "ascending")]))
+
+    merged = account_stats(spark.createDataFrame(to_spark_arrow(joined.drop_columns(list(TEXT_COLUMNS)))), IpIntel(), 4)
+
+    assert len(merged) == 4
+    expected, got = one_pass.get().to_pylist(), merged.get().to_pylist()
+    assert [r["account_id"] for r in got] == [r["account_id"] for r in expected]
+    for want, have in zip(expected, got):
+        numbers = [k for k, v in want.items() if isinstance(v, float)]
+        assert [have[k] for k in numbers] == pytest.approx([want[k] for k in numbers], rel=1e-12, nan_ok=True)
+        assert {k: v for k, v in have.items() if k not in numbers} == {k: v for k, v in want.items() if k not in numbers}

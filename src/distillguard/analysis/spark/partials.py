@@ -1,10 +1,12 @@
-"""Account statistics on Spark: :class:`AccountStats` partials per time range, merged per account in a reduce.
+"""Account statistics on Spark: :class:`AccountStats` partials per partition, merged per account in a reduce.
 
-The exchanges are range-partitioned on ``(ts, rid)``, the order the embedded engine feeds them in, so each
-partition holds one stretch of time and :meth:`AccountStats.update` sees its rows in order. Each partition's
-statistics travel as one blob per account (:meth:`AccountStats.to_table`); a reduce keyed by account merges an
-account's blobs in partition order (:meth:`AccountStats.merge` bridges the inter-arrival gap between stretches),
-which gives the statistics a single pass over all the rows gives. The driver receives one blob per account.
+The exchanges are range-partitioned on ``(account_id, ts, rid)`` and sorted so within each partition: an account's
+rows come in the order the embedded engine feeds them (``ts, rid``), most accounts fall in one partition, and an
+account too busy for one (an enterprise batch job) spans consecutive ones, each holding a later stretch of its
+time. Each partition's statistics travel as one blob per account (:meth:`AccountStats.to_table`); a reduce
+keyed by account merges an account's blobs in partition order (:meth:`AccountStats.merge` bridges the
+inter-arrival gap between stretches), which gives the statistics a single pass over all the rows gives. The
+driver receives one blob per account.
 """
 
 from __future__ import annotations
@@ -86,11 +88,12 @@ def merge_task(intel: IpIntel) -> Task:
 def account_stats(rows: DataFrame, intel: IpIntel, partitions: int) -> AccountStats:
     """:class:`AccountStats` over ``rows`` (the kept exchanges with their signals), built on Spark.
 
-    ``partitions`` time ranges are updated in parallel and reduced per account over as many partitions; the
-    driver gets the accounts in the order of their first exchange, as the embedded engine adds them.
+    ``partitions`` ranges of accounts are updated in parallel and reduced per account over as many partitions;
+    the driver gets the accounts in the order of their first exchange, as the embedded engine adds them.
     """
     columns = [*STAT_INPUT_COLUMNS, *([SWEEP_COLUMN] if SWEEP_COLUMN in rows.columns else []), "rid"]
-    partials = (rows.select(*columns).repartitionByRange(partitions, "ts", "rid").sortWithinPartitions("ts", "rid")
+    order = ("account_id", "ts", "rid")
+    partials = (rows.select(*columns).repartitionByRange(partitions, *order).sortWithinPartitions(*order)
                 .mapInArrow(partial_task(intel), from_arrow_schema(PARTIAL_SCHEMA)))
     merged = partials.repartition(partitions, "account_id").mapInArrow(merge_task(intel), from_arrow_schema(MERGED_SCHEMA))
     table = from_spark_arrow(merged.toArrow())
