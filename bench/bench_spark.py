@@ -130,6 +130,8 @@ def main() -> None:
     for engine, timed in phases.items():
         for name, s in timed.seconds.items():
             table.add_row(engine, name, f"{s:,.1f}", f"{n / s:,.0f}")
+        rest = totals[engine] - sum(timed.seconds.values())
+        table.add_row(engine, "the rest (assess here, outputs, saving the run)", f"{rest:,.1f}", "")
         table.add_row(engine, "[bold]total", f"[bold]{totals[engine]:,.1f}", f"[bold]{n / totals[engine]:,.0f}")
     table.add_row("spark", f"session start ({args.master})", f"{startup:,.1f}", "")
     console.print(table)
