@@ -9,7 +9,8 @@ Simulates the scenario (or takes ``--log``), scans the log with bare DuckDB (``r
 in a fresh process and prints each phase: ingest (with the CPU seconds its workers spent parsing
 and computing signals, and the wall seconds of the store writes), account statistics, and the rest
 (assess, outputs, saving the run); each with wall time, exchanges/s, the ratio to the DuckDB scan,
-and the peak RSS of the analyze process and of its largest ingest worker.
+the peak RSS of the analyze process and of its largest ingest worker, and the CPU seconds of both
+(the figure to compare on a shared machine: exchanges per CPU-second).
 """
 
 from __future__ import annotations
@@ -86,11 +87,12 @@ def _analyze(options: dict[str, Any], conn: Connection) -> None:
     start = time.perf_counter()
     result = analyze(settings, policy, tunables, intel, options["logs"], options["accounts"], options["out"], timed)
     total = time.perf_counter() - start
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     conn.send({
         "phases": phases, "total": total, "counts": result.counts.phases, "workers": result.counts.workers,
         "lines": result.counts.lines, "stored": result.n_stored,
-        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        "rss": own.ru_maxrss * 1024, "worker_rss": workers.ru_maxrss * 1024,
+        "cpu": own.ru_utime + own.ru_stime, "worker_cpu": workers.ru_utime + workers.ru_stime,
     })
 
 
@@ -165,6 +167,8 @@ def main() -> None:
         ("assess, outputs, save", fig["total"] - ph["ingest"] - ph["account fingerprints"], ""),
         ("analyze (whole, in-process)", fig["total"], rss),
         ("analyze process (with start-up)", wall, ""),
+        ("  CPU s of the analyze process (all threads)", fig["cpu"], ""),
+        ("  CPU s of its ingest workers", fig["worker_cpu"], ""),
     ]
     for stage, seconds, mem in rows:
         table.add_row(stage, f"{seconds:,.1f}", f"{n / seconds:,.0f}" if seconds else "—",
