@@ -7,8 +7,10 @@ families) are simulated with different seeds, both with ordinary users (the
 ``consumer-chat`` family, :data:`BACKGROUND`) beside the families. On the training world only, the
 account and campaign risk weights are fitted (:mod:`distillguard.eval.risk_fit`)
 and their biases set to the false-positive budget at the flag threshold, as
-``bench/fit_risk_weights.py`` does. The test world is then analysed with those
-weights (the ``risk_weights`` / ``campaign_weights`` settings) and scored per
+``bench/fit_risk_weights.py`` does; the training world is then analysed with them and the campaign
+tunable ``full_tie`` (how strongly a member must be linked to share its campaign's risk) fitted on it
+(:mod:`distillguard.eval.tie_fit`). The test world is then analysed with those
+weights (the ``risk_weights`` / ``campaign_weights`` settings) and tunables, and scored per
 held-out family with the evaluation code::
 
     .venv/bin/python bench/generalize.py [--folds 3] [--seed 0] [--scale 2] [--replay]
@@ -32,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,8 +46,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from distillguard.accounts import IpIntel
-from distillguard.accounts.risk import WEIGHTS_FILES
+from distillguard.accounts.risk import WEIGHTS_FILES, load_risk_models
 from distillguard.analysis.run import Advance, analyze, replay_logs
+from distillguard.analysis.stats import build_stats
 from distillguard.campaigns import CampaignTunables, load_campaign_settings
 from distillguard.config import load_settings, with_overrides
 from distillguard.core.decision import Action
@@ -62,9 +65,11 @@ from distillguard.eval import (
     score_detector,
 )
 from distillguard.eval.risk_fit import fit_risk_models, load_samples
+from distillguard.eval.tie_fit import fit_full_tie, with_full_tie
 from distillguard.policy import Policy, load_policy
 from distillguard.sim import simulate
 from distillguard.sim.families import ATTACK_FAMILIES, NEGATIVE_FAMILIES, family_scenario
+from distillguard.store import Store
 
 MIN_REQUESTS = 5
 """Attack accounts with fewer requests are left out of the account recall (issue 13)."""
@@ -200,6 +205,7 @@ class FoldFigures:
     ari: float | None
     background_accounts: int
     background_flagged: int
+    full_tie: float
     seconds: float
 
 
@@ -265,6 +271,26 @@ def analyze_world(test_dir: Path, weights: dict[str, Path], args: argparse.Names
         analyze(*common, phase)
 
 
+def fit_tunables(train_dir: Path, weights: dict[str, Path], args: argparse.Namespace, shipped: Shipped, work: Path,
+                 phase: Phase) -> CampaignTunables:
+    """The campaign tunables with ``full_tie`` fitted on the analysed training world (:mod:`distillguard.eval.tie_fit`);
+    written to ``work/campaigns.yaml``."""
+    out = work / "train-analysis"
+    analyze_world(train_dir, weights, args, shipped, out, phase)
+    population = {r["account_id"]: str(r.get("family") or r.get("population"))
+                  for _, r in iter_jsonl(train_dir / "labels.jsonl", EvalInputError) if r.get("label") != "attack"}
+    with phase("fit full_tie", None), Store(out / "store.duckdb").open() as store:
+        stats = build_stats(store, shipped.intel, 50_000)
+        fitted = fit_full_tie(store, stats, shipped.policy, shipped.tunables,
+                              load_risk_models(weights["account"], weights["campaign"]), population)
+    tunables = with_full_tie(shipped.tunables, fitted.full_tie)
+    (work / "campaigns.yaml").write_text(yaml.safe_dump(tunables.model_dump(mode="json"), sort_keys=False),
+                                         encoding="utf-8")
+    if not args.keep:
+        shutil.rmtree(out)
+    return tunables
+
+
 def score_families(output: DetectorOutput, labels: Labels, family: np.ndarray, degraded: np.ndarray,
                    log: ExchangeLog | None, fold: Fold, always_held: Sequence[str]) -> list[FamilyFigures]:
     """The held-out families' figures (:func:`distillguard.eval.score_detector` on each family's accounts)."""
@@ -304,8 +330,9 @@ def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: P
     test_seed = train_seed + 1
     simulate_world(fold.train_attacks, fold.train_negatives, train_seed, args, train_dir, phase)
     weights = fit_models(train_dir, shipped.intel, shipped.policy, args.l2, work, phase)
+    tunables = fit_tunables(train_dir, weights, args, shipped, work, phase)
     simulate_world(fold.held_attacks, fold.held_negatives, test_seed, args, test_dir, phase)
-    analyze_world(test_dir, weights, args, shipped, out, phase)
+    analyze_world(test_dir, weights, args, replace(shipped, tunables=tunables), out, phase)
     labels = read_labels(test_dir / "labels.jsonl")
     output, _ = read_predictions(out, labels)
     log = read_exchange_log([test_dir / "exchanges.jsonl"], labels) if args.replay else None
@@ -321,7 +348,8 @@ def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: P
     figures = FoldFigures(
         fold.index, fold.train_attacks, fold.train_negatives, fold.held_attacks, fold.held_negatives,
         train_seed, test_seed, overall.n_legit, overall.false_positives, overall.fpr, overall.ari,
-        background.n_legit, background.false_positives, round(time.perf_counter() - started, 1),
+        background.n_legit, background.false_positives, tunables.cluster.full_tie,
+        round(time.perf_counter() - started, 1),
     )
     return figures, families
 
@@ -399,14 +427,14 @@ def worst_table(found: dict[str, tuple[str, float | None]]) -> Table:
 def fold_table(folds: list[FoldFigures]) -> Table:
     """Each fold's split and its test world's overall FPR and campaign ARI."""
     table = Table(title="Folds")
-    for column in ("fold", "held out", "trained on", "FPR overall", f"FPR {BACKGROUND}", "campaign ARI", "time"):
+    for column in ("fold", "held out", "trained on", "FPR overall", f"FPR {BACKGROUND}", "campaign ARI", "full_tie", "time"):
         table.add_column(column)
     for f in folds:
         table.add_row(str(f.fold), ", ".join(f.held_attacks + f.held_negatives),
                       ", ".join(f.train_attacks + f.train_negatives),
                       f"{_pct(f.overall_fpr, 3)} ({f.legit_flagged} / {f.legit_accounts:,})",
                       f"{f.background_flagged} / {f.background_accounts:,}",
-                      "n/a" if f.ari is None else f"{f.ari:.3f}", f"{f.seconds:.0f} s")
+                      "n/a" if f.ari is None else f"{f.ari:.3f}", f"{f.full_tie:g}", f"{f.seconds:.0f} s")
     return table
 
 

@@ -20,7 +20,7 @@ BEFORE_ISSUE_12 = {
         "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20, "top_k": 32, "chunk": 250_000, "seed": 0,
     },
     "cluster": {
-        "min_accounts": 3, "full_tie": 2.0, "merge_min": 0.5, "merge_families": 2, "merge_ignore": ("timing",),
+        "min_accounts": 3, "full_tie": 1.0, "merge_min": 0.5, "merge_families": 2, "merge_ignore": ("timing",),
         "broad_min": 0.8, "broad_breadth": 5.0,
         "pool_kinds": {"client": "distinct_clients", "subnet": "distinct_subnets", "ip": "distinct_ips"},
         "pool_datacenter": 0.5, "pool_min": 3.0, "pool_rate": 0.5, "pool_purity": 0.5,
@@ -50,7 +50,8 @@ BEFORE_ISSUE_12 = {
 }
 """The values the settings dataclasses held in code before they moved to ``default.yaml``, with the behaviour
 family of issue 13 (``params`` candidates, ``weak_families``, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
-infrastructure a dispatch fleet must share (``dispatch_families``)."""
+infrastructure a dispatch fleet must share (``dispatch_families``), and ``full_tie`` as fitted by
+``bench/fit_full_tie.py`` (2.0 before)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:
