@@ -7,9 +7,10 @@ Simulates ``--days`` days (and one hour more) of the ``dev`` scenario's populati
 (``--scale`` times its volumes), splits the log by UTC day (the account records by the day they were
 created), then runs ``analyze`` on each day's log in turn against one store, as a provider's daily job
 would. Then an hourly job: a run with no new data, and one with the hour after the last day. Prints per
-run the new exchanges, the ingest and analysis time (everything after ingest), the wall time and its
-ratio to run 1, and the last daily run's ratio to the first. ``--check`` also analyses all the days in
-one run on a fresh store and compares the decisions and campaigns with the last daily run's.
+run the new and stored exchanges, the accounts decided, the seconds spent ingesting, building the account
+statistics and assessing and saving (the rest), their ratios to run 1, and the last daily run's ratios to
+the first. ``--check`` also analyses all the days in one run on a fresh store and compares the decisions
+and campaigns with the last daily run's.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -76,10 +77,26 @@ def _lines(path: Path) -> Iterator[bytes]:
         yield from fh
 
 
-def _run(settings: Settings, intel: IpIntel, logs: list[Path], accounts: list[Path], out: Path) -> tuple[AnalysisResult, float]:
+class _Phases:
+    """A progress factory that times each phase of a run by name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+        started = time.perf_counter()
+        yield lambda n: None
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def _run(settings: Settings, intel: IpIntel, logs: list[Path], accounts: list[Path],
+         out: Path) -> tuple[AnalysisResult, float, float]:
+    """One analyze: its result, wall time and the time building the account statistics."""
+    phases = _Phases()
     started = time.perf_counter()
-    result = analyze(settings, load_policy(), load_campaign_settings(), intel, logs, accounts, out)
-    return result, time.perf_counter() - started
+    result = analyze(settings, load_policy(), load_campaign_settings(), intel, logs, accounts, out, phases)
+    return result, time.perf_counter() - started, phases.seconds.get("account fingerprints", 0.0)
 
 
 def _outcome(result: AnalysisResult) -> tuple[dict[str, tuple[str, bool]], list[tuple[str, ...]]]:
@@ -123,32 +140,35 @@ def main() -> None:
     intel = IpIntel.load(args.intel if args.intel.is_dir() else None)
     settings = Settings(db=args.work / "runs" / "store.duckdb", intel_dir=args.intel if args.intel.is_dir() else None)
     table = Table(title=f"analyze once per day against one store ({args.days} days, then hourly)")
-    for name in ("run", "data", "new exchanges", "stored", "ingest s", "analysis s", "wall s", "wall / run 1",
-                 "analysis / run 1"):
+    for name in ("run", "data", "new exchanges", "stored", "accounts", "ingest s", "statistics s", "assess s",
+                 "wall s", "wall / run 1", "statistics / run 1", "assess / run 1"):
         table.add_column(name, justify="right")
-    first: tuple[float, float] | None = None
-    last: AnalysisResult | None = None
     plan: list[tuple[str, list[Path], list[Path]]] = []
     for i, day in enumerate(day_names):
         accounts = [records["before"], records[day]] if i == 0 else [records[day]]
         plan.append((day, [logs[day]], accounts + ([records["after"]] if i == len(day_names) - 1 else [])))
     plan += [("no new data", [], []), ("the next hour", [logs["after"]], [])]
-    walls: list[float] = []
+    first: tuple[float, float, float] | None = None
+    last: AnalysisResult | None = None
     for n, (label, day_logs, accounts) in enumerate(plan, 1):
-        result, wall = _run(settings, intel, day_logs, accounts, args.work / "runs" / f"out-{n}")
-        analysis = wall - result.counts.seconds
-        first = first or (wall, analysis)
-        walls.append(wall)
+        result, wall, stats = _run(settings, intel, day_logs, accounts, args.work / "runs" / f"out-{n}")
+        rest = wall - result.counts.seconds - stats
+        first = first or (wall, stats, rest)
         if n == len(day_names):
             last = result
-        table.add_row(str(n), label, f"{result.counts.new:,}", f"{result.n_stored:,}", f"{result.counts.seconds:.1f}",
-                      f"{analysis:.1f}", f"{wall:.1f}", f"{wall / first[0]:.2f}", f"{analysis / first[1]:.2f}")
+        n_accounts = len(result.assessment.decisions) if result.assessment else 0
+        table.add_row(str(n), label, f"{result.counts.new:,}", f"{result.n_stored:,}", f"{n_accounts:,}",
+                      f"{result.counts.seconds:.1f}", f"{stats:.2f}", f"{rest:.1f}", f"{wall:.1f}",
+                      f"{wall / first[0]:.2f}", f"{stats / first[1]:.2f}", f"{rest / first[2]:.2f}")
+        if n == len(day_names):
+            summary = (f"run {n} vs run 1: wall {wall / first[0]:.2f}x, account statistics {stats / first[1]:.2f}x, "
+                       f"assess and save {rest / first[2]:.2f}x")
     console.print(table)
-    console.print(f"run {len(day_names)} vs run 1: wall {walls[len(day_names) - 1] / walls[0]:.2f}x")
+    console.print(summary)
     if args.check and last is not None:
         every = [logs[d] for d in day_names]
         once = Settings(db=args.work / "runs" / "once.duckdb", intel_dir=settings.intel_dir)
-        result, wall = _run(once, intel, every, [records["before"], *(records[d] for d in day_names), records["after"]],
+        result, wall, _ = _run(once, intel, every, [records["before"], *(records[d] for d in day_names), records["after"]],
                             args.work / "runs" / "out-once")
         same = _outcome(result) == _outcome(last)
         console.print(f"all {len(day_names)} days in one run: {result.counts.new:,} exchanges in {wall:.1f} s; "
