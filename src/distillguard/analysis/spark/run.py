@@ -58,12 +58,14 @@ def analyze_spark(session: SparkSession, settings: Settings, policy: Policy, tun
                 read = read_logs(session, files, batch_size=settings.analyze.batch_size, limits=settings.analyze.limits,
                                  signals=signal_registry(settings), keep_text=settings.analyze.store_text)
                 advance(len(files))
-        except BaseException:
+            try:
+                sink.add(read.rejects)  # raises at the first under --strict
+            except BaseException:
+                read.release()
+                raise
+        finally:
             sink.close()
-            raise
         try:
-            sink.add(read.rejects)
-            sink.close()
             extent = read.rows.agg(F.count("*").alias("n"), F.max("ts").alias("end")).toArrow().to_pylist()[0]
             n_stored, end = int(extent["n"]), extent["end"]
             counts.lines, counts.bytes, counts.duplicates, counts.new = read.lines, read.bytes, read.duplicates, n_stored
