@@ -34,6 +34,8 @@ def test_only_rows_stored_since_the_last_run_are_new(tmp_path: Path) -> None:
         _ingest(store, [exchange(0), exchange(1)])
         assert _keep(store) == account_days.Unfolded(0, 2)
         _ingest(store, [exchange(1), exchange(2)])  # one repeat, one new
+        assert account_days.pending(store, "f") == account_days.pending(store, "f") == account_days.Unfolded(2, 3)
+        assert account_days.pending(store, "other intel").rows == 3
         assert _keep(store) == account_days.Unfolded(2, 3)
         assert _keep(store).rows == 0
         assert _keep(store, "other intel") == account_days.Unfolded(0, 3)  # made another way: start over

@@ -16,7 +16,7 @@ from distillguard.analysis.assess import Assessment, assess, flag_times
 from distillguard.analysis.ingest import IngestCounts, ingest
 from distillguard.analysis.outputs import save, write_outputs
 from distillguard.analysis.replay import ReplayStep, replay
-from distillguard.analysis.stats import build_stats
+from distillguard.analysis.stats import build_stats, pending_exchanges
 from distillguard.campaigns.settings import CampaignTunables
 from distillguard.config import Settings
 from distillguard.core.atomic import atomic_write
@@ -84,7 +84,7 @@ def analyze(settings: Settings, policy: Policy, tunables: CampaignTunables, inte
     models = risk_models(settings)
     with Store(settings.db).open() as store:
         counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
-        with progress("account fingerprints", n_stored) as advance:
+        with progress("account fingerprints", pending_exchanges(store, intel)) as advance:
             stats = build_stats(store, intel, settings.analyze.batch_size, advance)
         end = data_end(store)
         assessment = assess(store, stats, policy, tunables=tunables, decided_at=end, models=models)

@@ -48,6 +48,11 @@ def stats_fingerprint(intel: IpIntel) -> str:
     return h.hexdigest()
 
 
+def pending_exchanges(store: Store, intel: IpIntel) -> int:
+    """How many stored exchanges :func:`build_stats` will read (those its kept statistics do not hold)."""
+    return account_days.pending(store, stats_fingerprint(intel)).rows
+
+
 def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable[[int], None] = lambda n: None) -> AccountStats:
     """Account statistics over everything in the store, the kept ones brought up to date first (see the module);
     ``advance`` is told the new exchanges of each batch read.

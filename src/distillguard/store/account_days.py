@@ -61,26 +61,32 @@ class Unfolded:
         return self.until - self.since
 
 
-def unfolded(store: Store, fingerprint: str) -> Unfolded:
-    """The rows to fold in, noted per account and day in a temporary table (:func:`new_account_days`).
-
-    Where the kept statistics were made with another ``fingerprint`` (e.g. other IP intelligence), or rows
-    they hold were removed, they are dropped (with the kept address origins) and every row is new. Run in the
-    transaction that keeps the statistics (:func:`keep_day_stats`, :func:`keep_total_stats`).
-    """
+def pending(store: Store, fingerprint: str) -> Unfolded:
+    """The exchange rows the kept statistics do not hold: every row where they were made with another
+    ``fingerprint`` (e.g. other IP intelligence) or rows they hold were removed."""
     state = store.query("SELECT exchanges, fingerprint FROM account_stats_state").to_pylist()
     until = int(store.query("SELECT coalesce(max(rowid) + 1, 0) AS n FROM exchanges").column("n")[0].as_py())
     since = int(state[0]["exchanges"]) if state and state[0]["fingerprint"] == fingerprint else 0
     if since and since != store.query("SELECT count(*) AS n FROM exchanges WHERE rowid < $since",
                                       {"since": since}).column("n")[0].as_py():
         since = 0
-    if not since:
+    return Unfolded(since, until)
+
+
+def unfolded(store: Store, fingerprint: str) -> Unfolded:
+    """The :func:`pending` rows, noted per account and day in a temporary table (:func:`new_account_days`) and
+    marked as held; where every row is pending, the kept statistics and address origins are dropped first.
+
+    Run in the transaction that keeps the statistics (:func:`keep_day_stats`, :func:`keep_total_stats`).
+    """
+    new = pending(store, fingerprint)
+    if not new.since:
         store.con.execute("DELETE FROM account_days; DELETE FROM account_totals; DELETE FROM ip_origins")
     store.con.execute("DELETE FROM account_stats_state")
     store.con.execute("INSERT INTO account_stats_state VALUES ($until, $fingerprint, now())",
-                      {"until": until, "fingerprint": fingerprint})
-    store.con.execute(_NEW, {"since": since, "until": until})
-    return Unfolded(since, until)
+                      {"until": new.until, "fingerprint": fingerprint})
+    store.con.execute(_NEW, {"since": new.since, "until": new.until})
+    return new
 
 
 def new_account_days(store: Store) -> pa.Table:
