@@ -1,4 +1,4 @@
-"""The fast path of exchange ingest: the flat top-level fields of a batch read and checked column-wise.
+"""The fast path of exchange ingest: the flat top-level fields of a Parquet batch checked column-wise.
 
 Logs almost always carry the canonical flat fields (``request_id``, ``ts``, ``account_id``, ``ip``, ...)
 at the top level, with the API bodies (``request``, ``response``, ``usage``) nested. :func:`columnar_rows`
@@ -36,7 +36,7 @@ from distillguard.ingest.normalize import (
     usage_tokens,
 )
 
-__all__ = ["BODIES", "FLAT_STRINGS", "FlatColumns", "columnar_rows", "flat_arrow_columns", "flat_text_columns"]
+__all__ = ["BODIES", "FLAT_STRINGS", "FlatColumns", "columnar_rows", "flat_arrow_columns"]
 
 _MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, as parse_ts
 _MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
@@ -251,47 +251,6 @@ def _over_limits(table: pa.Table, limits: IngestLimits) -> npt.NDArray[np.bool_]
             parents = np.asarray(pc.list_parent_indices(tools))
             over[parents[long]] = True
     return over
-
-
-def _strings(values: list[Any], slow: npt.NDArray[np.bool_]) -> pa.Array:
-    """A string array of ``values``; a value of another type (or not encodable) is a null and its row slow."""
-    try:
-        return pa.array(values, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
-        pass
-    for i, v in enumerate(values):
-        if v is None:
-            continue
-        if type(v) is str:
-            try:
-                v.encode("utf-8")
-                continue
-            except UnicodeEncodeError:
-                pass
-        slow[i] = True
-        values[i] = None
-    return pa.array(values, pa.string())
-
-
-def flat_text_columns(records: Sequence[dict[str, Any]], slow: npt.NDArray[np.bool_]) -> FlatColumns:
-    """:class:`FlatColumns` of decoded JSON records (a JSON-lines batch); rows with fields of other types,
-    fields outside the schema or an ``api_format`` hint are marked slow."""
-    known = EXCHANGE_INPUT_FIELDS - {"api_format"}
-    strings: dict[str, pa.Array] = {}
-    for i, r in enumerate(records):
-        if not slow[i] and not r.keys() <= known:
-            slow[i] = True
-    for name in FLAT_STRINGS:
-        strings[name] = _strings([r.get(name) for r in records], slow)
-    statuses = [r.get("status") for r in records]
-    for i, v in enumerate(statuses):
-        if v is not None and (type(v) is not int or not 0 <= v <= 999):
-            slow[i] = True
-            statuses[i] = None
-    status = pa.array(statuses, pa.int64())
-    bodies = tuple([r.get(name) for r in records] for name in BODIES)
-    return FlatColumns(strings, [r.get("ts") for r in records], status, bodies,  # type: ignore[arg-type]
-                       slow, nested_depth=False)
 
 
 def flat_arrow_columns(batch: pa.RecordBatch) -> FlatColumns | None:

@@ -30,7 +30,7 @@ from distillguard.config.settings import IngestLimits
 from distillguard.core.errors import IngestError, RecordError
 from distillguard.core.schema import ACCOUNT_SCHEMA, EXCHANGE_SCHEMA
 from distillguard.ingest.account import normalize_account
-from distillguard.ingest.columnar import FlatColumns, columnar_rows, flat_arrow_columns, flat_text_columns
+from distillguard.ingest.columnar import FlatColumns, columnar_rows, flat_arrow_columns
 from distillguard.ingest.fields import BROKEN_JSON
 from distillguard.ingest.limits import RowCheck, account_check, deep_path, exchange_check, nested_too_deep, too_deep_text
 from distillguard.ingest.normalize import normalize_exchange
@@ -113,37 +113,39 @@ class RawChunk:
 class ChunkParser:
     """Turns :class:`RawChunk` s into :class:`ReadBatch` es: exchanges (or accounts) under ``limits``.
 
-    With ``columnar`` (the default) exchange batches whose top-level fields are of the flat shape are
-    checked column-wise (:mod:`~distillguard.ingest.columnar`) and only their bodies parsed per record;
-    the rows and rejects are the same as without it.
+    With ``columnar`` (the default) Parquet exchange batches whose top-level fields are of the flat shape
+    are checked column-wise (:mod:`~distillguard.ingest.columnar`) and only their bodies parsed per record;
+    the rows and rejects are the same as without it. JSON lines are read record by record: decoding each
+    line whole is most of their cost, and a batch of decoded lines held for column-wise checks measured
+    slower (its objects outgrow the caches) than each line read at once.
     """
 
-    limits: IngestLimits
+    limits: IngestLimits | None = None
     accounts: bool = False
     columnar: bool = True
 
     def __call__(self, chunk: RawChunk) -> ReadBatch:
         """The batch of ``chunk``."""
+        limits = self.limits or IngestLimits()
         if self.accounts:
-            normalize = _checked(normalize_account, account_check(self.limits))
+            normalize = _checked(normalize_account, account_check(limits))
             schema = ACCOUNT_SCHEMA
         else:
-            normalize = _checked(normalize_exchange, exchange_check(self.limits))
+            normalize = _checked(normalize_exchange, exchange_check(limits))
             schema = EXCHANGE_SCHEMA
-        max_depth = self.limits.max_depth
+        max_depth = limits.max_depth
         columnar = self.columnar and not self.accounts
         if chunk.kind == "lines":
             lines = cast(list[bytes], chunk.records)
-            return _parse_lines(chunk, lines, normalize, schema, max_depth, self.limits if columnar else None)
+            return _parse_lines(chunk, lines, normalize, schema, max_depth)
         if chunk.kind == "arrow":
             batch = cast(pa.RecordBatch, chunk.records)
             flat = flat_arrow_columns(batch) if columnar else None
             if flat is None:
                 records = _epoch_ms_columns(batch).to_pylist()
                 return _parse_objects(chunk, records, normalize, schema, max_depth)
-            return _merge(chunk, batch.num_rows, flat, self.limits, normalize, schema,
-                          lambda rows: _epoch_ms_columns(batch.take(pa.array(rows, pa.int64()))).to_pylist(),
-                          lambda i: None)
+            return _merge(chunk, batch.num_rows, flat, limits, normalize, schema,
+                          lambda rows: _epoch_ms_columns(batch.take(pa.array(rows, pa.int64()))).to_pylist())
         return _parse_objects(chunk, cast(list[Any], chunk.records), normalize, schema, max_depth)
 
 
@@ -156,13 +158,13 @@ def read_exchanges(path: Path | str, batch_size: int = 20_000, limits: IngestLim
     ``limits`` defaults to :class:`IngestLimits`' defaults; ``columnar=False``
     reads every record on the per-record path (the same rows, slower).
     """
-    parser = ChunkParser(limits or IngestLimits(), columnar=columnar)
+    parser = ChunkParser(limits, columnar=columnar)
     return map(parser, raw_chunks(path, batch_size))
 
 
 def read_accounts(path: Path | str, batch_size: int = 20_000, limits: IngestLimits | None = None) -> Iterator[ReadBatch]:
     """Stream ``path`` as batches of ``ACCOUNT_SCHEMA`` rows plus rejects."""
-    return map(ChunkParser(limits or IngestLimits(), accounts=True), raw_chunks(path, batch_size))
+    return map(ChunkParser(limits, accounts=True), raw_chunks(path, batch_size))
 
 
 def _checked(normalize: Normalizer, check: RowCheck) -> Normalizer:
@@ -286,48 +288,24 @@ def _line_chunks(path: Path, fmt: str, batch_size: int) -> Iterator[RawChunk]:
             yield RawChunk(fname, "lines", batch, first, max(size - reported, 0))
 
 
-def _parse_lines(chunk: RawChunk, lines: list[bytes], normalize: Normalizer, schema: pa.Schema, max_depth: int,
-                 limits: IngestLimits | None) -> ReadBatch:
-    """Decode and read the lines of a chunk: on the fast path (``limits`` given) or record by record."""
+def _parse_lines(chunk: RawChunk, lines: list[bytes], normalize: Normalizer, schema: pa.Schema,
+                 max_depth: int) -> ReadBatch:
+    """Decode and read the lines of a chunk, each at once (its decoded objects die young: cache-friendly)."""
     fname = chunk.file
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    objs: list[Any] = []
-    obj_lines: list[int] = []  # index in ``lines`` of each decoded object
-    rejects: list[Reject] = []
-    for k, line in enumerate(lines):
-        try:
-            objs.append(loads(line))
-        except decode_error as e:
-            if line and not line.isspace():
-                rejects.append(_reject_unparsable(fname, chunk.first + k, line, e, max_depth))
-        else:
-            obj_lines.append(k)
-
-    def deep(k: int) -> bool:  # a bound on the depth, at C speed
-        line = lines[k]
-        return line.count(b"{") + line.count(b"[") > max_depth
-
-    if limits is not None and objs:
-        slow = np.fromiter((type(o) is not dict or deep(k) for o, k in zip(objs, obj_lines, strict=True)), bool,
-                           len(objs))
-        sub = RawChunk(fname, "objects", objs, 0, 0)
-        flat = flat_text_columns([o if type(o) is dict else {} for o in objs], slow)
-        merged = _merge(sub, len(objs), flat, limits, normalize, schema,
-                        lambda rows: [objs[i] for i in rows],
-                        lambda i: _raw(lines[obj_lines[i]]), deep=lambda i: deep(obj_lines[i]))
-        rows_at = [chunk.first + obj_lines[i] for i in merged.row_lines]
-        rejects += [Reject(fname, chunk.first + obj_lines[r.line], r.field, r.reason, r.raw) for r in merged.rejects]
-        rejects.sort(key=lambda r: r.line)
-        return ReadBatch(merged.table, rejects, len(lines), chunk.bytes_read, rows_at)
-
     rows: list[dict[str, Any]] = []
     row_lines: list[int] = []
-    for obj, k in zip(objs, obj_lines, strict=True):
-        lineno = chunk.first + k
-        line = lines[k]
+    rejects: list[Reject] = []
+    for lineno, line in enumerate(lines, chunk.first):
         try:
-            if deep(k):
+            obj = loads(line)
+        except decode_error as e:
+            if line and not line.isspace():  # blank lines are skipped, not rejected
+                rejects.append(_reject_unparsable(fname, lineno, line, e, max_depth))
+            continue
+        try:
+            if line.count(b"{") + line.count(b"[") > max_depth:  # a bound on the depth, at C speed
                 _check_depth(obj, max_depth)
             rows.append(normalize(obj))
             row_lines.append(lineno)
@@ -335,17 +313,15 @@ def _parse_lines(chunk: RawChunk, lines: list[bytes], normalize: Normalizer, sch
             rejects.append(Reject(fname, lineno, e.field, e.reason, _raw(line)))
         except Exception as e:  # see _unexpected
             rejects.append(_unexpected(fname, lineno, e, _raw(line)))
-    rejects.sort(key=lambda r: r.line)
     return ReadBatch(_to_table(rows, schema), rejects, len(lines), chunk.bytes_read, row_lines)
 
 
 def _merge(chunk: RawChunk, n: int, flat: FlatColumns, limits: IngestLimits, normalize: Normalizer,
-           schema: pa.Schema, records_of: Callable[[list[int]], list[Any]], raw_of: Callable[[int], str | None],
-           deep: Callable[[int], bool] | None = None) -> ReadBatch:
+           schema: pa.Schema, records_of: Callable[[list[int]], list[Any]]) -> ReadBatch:
     """The fast rows of ``flat`` with its slow rows read record by record, in chunk order.
 
     Rows, rejects and ``row_lines`` are numbered from ``chunk.first``; ``records_of`` gives the decoded
-    records of the slow rows, ``raw_of`` a row's raw text for its reject (None: the record's JSON).
+    records of the slow rows.
     """
     fast, slow = columnar_rows(flat, limits)
     slow_at = np.flatnonzero(slow).tolist()
@@ -356,14 +332,13 @@ def _merge(chunk: RawChunk, n: int, flat: FlatColumns, limits: IngestLimits, nor
     for i, obj in zip(slow_at, records_of(slow_at), strict=True):
         line = chunk.first + i
         try:
-            if deep is None or deep(i):
-                _check_depth(obj, max_depth)
+            _check_depth(obj, max_depth)
             rows.append(normalize(obj))
             rows_at.append(i)
         except RecordError as e:
-            rejects.append(Reject(chunk.file, line, e.field, e.reason, raw_of(i) or _raw_obj(obj)))
+            rejects.append(Reject(chunk.file, line, e.field, e.reason, _raw_obj(obj)))
         except Exception as e:  # see _unexpected
-            rejects.append(_unexpected(chunk.file, line, e, raw_of(i) or _raw_obj(obj)))
+            rejects.append(_unexpected(chunk.file, line, e, _raw_obj(obj)))
     fast_at = np.flatnonzero(~slow)
     table = fast
     positions = fast_at
