@@ -35,8 +35,9 @@ CONFLICT = "duplicate request_id with other content"
 STORE_ROWS = 131_072
 #: Or bytes of batches (text kept), whichever comes first: bounds memory.
 STORE_BYTES = 256 << 20
-#: Logs smaller than this are ingested in this process: starting workers would cost more than it saves.
-POOL_MIN_BYTES = 64 << 20
+#: Logs smaller than this are ingested in this process: starting workers (each imports the package and builds
+#: its CoT model, some seconds) costs more than it saves there (measured: 100 K exchanges of JSON lines, 190 MB).
+POOL_MIN_BYTES = 256 << 20
 
 
 @dataclass
