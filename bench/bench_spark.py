@@ -2,6 +2,7 @@
 
     python bench/bench_spark.py --scenario dev --work /tmp/bench_spark
     python bench/bench_spark.py --log /tmp/x/exchanges.jsonl --accounts /tmp/x/accounts.jsonl --files 4
+    python bench/bench_spark.py --graph-sizes 10000,100000,1000000
 
 Simulates the scenario (or takes ``--log``), cuts the log into ``--files`` files of consecutive lines (the
 Spark engine reads one file per task, as it reads a directory of Parquet files), then analyses those files
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +34,7 @@ from distillguard.accounts import IpIntel
 from distillguard.analysis import AnalysisResult, analyze
 from distillguard.analysis.run import Advance
 from distillguard.analysis.spark import analyze_spark, spark_session
+from distillguard.campaigns.cluster import detect_communities
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.config import Settings, load_settings, with_overrides
 from distillguard.policy import load_policy
@@ -79,6 +84,42 @@ def _flags(result: AnalysisResult) -> tuple[set[str], list[list[str]]]:
     return flagged, sorted(sorted(c.accounts) for c in result.assessment.campaigns)
 
 
+def synthetic_edges(accounts: int, seed: int = 0) -> pl.DataFrame:
+    """``a, b, weight``: campaigns of 50 accounts (2 % of them), each member linked to 10 others of its campaign,
+    and every other account linked once to a random account (a shared exit)."""
+    rng = np.random.default_rng(seed)
+    attackers = accounts // 50 // 50 * 50
+    members = np.arange(attackers)
+    camp_a = np.repeat(members, 10)
+    camp_b = (camp_a // 50) * 50 + rng.integers(0, 50, len(camp_a))
+    legit = np.arange(attackers, accounts)
+    a = np.concatenate([camp_a, legit])
+    b = np.concatenate([camp_b, rng.integers(attackers, accounts, len(legit))])
+    keep = a != b
+    names = np.char.add("acct_", np.arange(accounts).astype(str))
+    return pl.DataFrame({"a": names[a[keep]], "b": names[b[keep]],
+                         "weight": rng.uniform(0.3, 1.0, int(keep.sum()))})
+
+
+def _graph(accounts: int) -> None:
+    edges = synthetic_edges(accounts)
+    start = time.perf_counter()
+    communities = detect_communities(edges, seed=0)
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{accounts},{edges.height},{len(communities.cells)},{seconds:.2f},{rss:.0f}")
+
+
+def _graphs(sizes: list[int], console: Console) -> None:
+    table = Table(title="Leiden communities on the driver, synthetic account graphs (machine shared)")
+    for column in ("accounts", "edges", "communities", "seconds", "peak RSS MB"):
+        table.add_column(column, justify="right")
+    for size in sizes:
+        out = subprocess.run([sys.executable, __file__, "--graph", str(size)], check=True, capture_output=True, text=True)
+        table.add_row(*(f"{int(float(v)):,}" if i != 3 else v for i, v in enumerate(out.stdout.strip().split(","))))
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="dev")
@@ -89,8 +130,16 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4, help="Files the log is cut into (Spark reads one per task).")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--graph-sizes", help="Comma-separated account counts: time the driver's clustering instead.")
+    parser.add_argument("--graph", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     console = Console()
+    if args.graph:
+        _graph(args.graph)
+        return
+    if args.graph_sizes:
+        _graphs([int(v) for v in args.graph_sizes.split(",")], console)
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     log, accounts = args.log, args.accounts
     if log is None:
@@ -131,7 +180,7 @@ def main() -> None:
         for name, s in timed.seconds.items():
             table.add_row(engine, name, f"{s:,.1f}", f"{n / s:,.0f}")
         rest = totals[engine] - sum(timed.seconds.values())
-        table.add_row(engine, "the rest (assess here, outputs, saving the run)", f"{rest:,.1f}", "")
+        table.add_row(engine, "the rest (what no phase above reported)", f"{rest:,.1f}", "")
         table.add_row(engine, "[bold]total", f"[bold]{totals[engine]:,.1f}", f"[bold]{n / totals[engine]:,.0f}")
     table.add_row("spark", f"session start ({args.master})", f"{startup:,.1f}", "")
     console.print(table)
