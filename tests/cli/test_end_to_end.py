@@ -171,7 +171,8 @@ def test_killed_ingest_leaves_a_consistent_store_and_rerun_completes(traffic: Pa
     con = duckdb.connect(str(db))
     n_ex, n_sig = con.sql("SELECT (SELECT count(*) FROM exchanges), (SELECT count(*) FROM signals)").fetchall()[0]
     con.close()
-    assert 0 < n_ex < total and n_ex == n_sig and n_ex % 500 == 0
+    # the store commits whole transactions of batches (at least 131,072 rows): none, or whole ones, survive a kill
+    assert 0 <= n_ex < total and n_ex == n_sig and n_ex % 500 == 0
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     con = duckdb.connect(str(db), read_only=True)
     assert con.sql("SELECT count(*), count(DISTINCT request_id) FROM exchanges").fetchall()[0] == (total, total)
