@@ -16,7 +16,7 @@ import gzip
 import os
 import reprlib
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -325,20 +325,8 @@ def _merge(chunk: RawChunk, n: int, flat: FlatColumns, limits: IngestLimits, nor
     """
     fast, slow = columnar_rows(flat, limits)
     slow_at = np.flatnonzero(slow).tolist()
-    rows: list[dict[str, Any]] = []
-    rows_at: list[int] = []
-    rejects: list[Reject] = []
-    max_depth = limits.max_depth
-    for i, obj in zip(slow_at, records_of(slow_at), strict=True):
-        line = chunk.first + i
-        try:
-            _check_depth(obj, max_depth)
-            rows.append(normalize(obj))
-            rows_at.append(i)
-        except RecordError as e:
-            rejects.append(Reject(chunk.file, line, e.field, e.reason, _raw_obj(obj)))
-        except Exception as e:  # see _unexpected
-            rejects.append(_unexpected(chunk.file, line, e, _raw_obj(obj)))
+    rows, rows_at, rejects = _normalize_each(chunk, zip(slow_at, records_of(slow_at), strict=True), normalize,
+                                             limits.max_depth)
     fast_at = np.flatnonzero(~slow)
     table = fast
     positions = fast_at
@@ -378,19 +366,28 @@ def _array_chunks(fname: str, array: list[Any], size: int, batch_size: int) -> I
 def _parse_objects(chunk: RawChunk, records: list[Any], normalize: Normalizer, schema: pa.Schema,
                    max_depth: int) -> ReadBatch:
     """Read decoded records (JSON array elements, Parquet rows) one by one."""
+    rows, kept, rejects = _normalize_each(chunk, enumerate(records), normalize, max_depth)
+    return ReadBatch(_to_table(rows, schema), rejects, len(records), chunk.bytes_read,
+                     [chunk.first + i for i in kept])
+
+
+def _normalize_each(chunk: RawChunk, records: Iterable[tuple[int, Any]], normalize: Normalizer, max_depth: int
+                    ) -> tuple[list[dict[str, Any]], list[int], list[Reject]]:
+    """Normalise ``(index in chunk, record)`` pairs one by one: the rows, the index of each, and the rejects."""
     rows: list[dict[str, Any]] = []
-    row_lines: list[int] = []
+    kept: list[int] = []
     rejects: list[Reject] = []
-    for i, obj in enumerate(records, chunk.first):
+    for i, obj in records:
+        line = chunk.first + i
         try:
             _check_depth(obj, max_depth)
             rows.append(normalize(obj))
-            row_lines.append(i)
+            kept.append(i)
         except RecordError as e:
-            rejects.append(Reject(chunk.file, i, e.field, e.reason, _raw_obj(obj)))
-        except Exception as e:
-            rejects.append(_unexpected(chunk.file, i, e, _raw_obj(obj)))
-    return ReadBatch(_to_table(rows, schema), rejects, len(records), chunk.bytes_read, row_lines)
+            rejects.append(Reject(chunk.file, line, e.field, e.reason, _raw_obj(obj)))
+        except Exception as e:  # see _unexpected
+            rejects.append(_unexpected(chunk.file, line, e, _raw_obj(obj)))
+    return rows, kept, rejects
 
 
 def _raw_obj(obj: Any) -> str:
