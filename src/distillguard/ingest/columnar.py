@@ -28,9 +28,10 @@ from distillguard.core.schema import EXCHANGE_SCHEMA
 from distillguard.ingest.fields import as_object, parse_ip, parse_ts
 from distillguard.ingest.limits import deep_path
 from distillguard.ingest.normalize import (
+    BODY_FIELDS,
     EXCHANGE_INPUT_FIELDS,
     NO_RESPONSE,
-    PROVIDER,
+    body_fields,
     parse_request,
     parse_response,
     usage_tokens,
@@ -51,6 +52,7 @@ _REQUIRED = ("request_id", "account_id", "ip", "model")  # model: when absent, n
 _ID_FIELDS = ("request_id", "account_id", "api_key_id", "org_id", "tls_ja4", "model")
 _CONTROL_IDS = ("request_id", "account_id", "api_key_id", "org_id", "tls_ja4", "model")
 _TEXTS = ("system", "prompt", "response_text", "response_reasoning")
+_BODY_SCHEMA = pa.schema([EXCHANGE_SCHEMA.field(name) for name in BODY_FIELDS])
 _CONTROL = r"[\x00-\x1f\x{7f}-\x{9f}]"
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"  # exactly the dotted quads parse_ip returns unchanged
@@ -139,22 +141,7 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
 
     keep: list[int] = []
     out_endpoint: list[str] = []
-    api_format: list[str] = []
-    system: list[str | None] = []
-    prompt: list[str | None] = []
-    n_messages: list[int] = []
-    n_user_turns: list[int] = []
-    n_tool_results: list[int] = []
-    tool_names: list[list[str]] = []
-    thinking_budget: list[int | None] = []
-    reasoning_effort: list[str | None] = []
-    response_text: list[str | None] = []
-    response_reasoning: list[str | None] = []
-    n_tool_calls: list[int] = []
-    stop_reason: list[Any] = []
-    input_tokens: list[int | None] = []
-    output_tokens: list[int | None] = []
-    reasoning_tokens: list[int | None] = []
+    bodies: list[tuple[Any, ...]] = []
     for i in np.flatnonzero(~slow).tolist():
         req, resp, usage = reqs[i], resps[i], usages[i]
         try:
@@ -176,24 +163,10 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
             continue
         keep.append(i)
         out_endpoint.append(endpoint or request.api_format.path)
-        api_format.append(PROVIDER[request.api_format])
-        system.append(request.system)
-        prompt.append(request.prompt)
-        n_messages.append(request.n_messages)
-        n_user_turns.append(request.n_user_turns)
-        n_tool_results.append(request.n_tool_results)
-        tool_names.append(request.tool_names)
-        thinking_budget.append(request.thinking_budget)
-        reasoning_effort.append(request.reasoning_effort)
-        response_text.append(response.text)
-        response_reasoning.append(response.reasoning)
-        n_tool_calls.append(response.n_tool_calls)
-        stop_reason.append(response.stop_reason)
-        input_tokens.append(tokens[0])
-        output_tokens.append(tokens[1])
-        reasoning_tokens.append(tokens[2])
+        bodies.append(body_fields(request, response, tokens))
 
     idx = pa.array(keep, pa.int64())
+    body = list(zip(*bodies, strict=True)) if bodies else [()] * len(BODY_FIELDS)
     s = cols.strings
     ts = pa.array([ts_ms[i] for i in keep], pa.int64()) if ts_ms is not None else pa.array(cols.ts).take(idx)
     ip = pa.array([ips[i] for i in keep], pa.string()) if ips is not None else ip_col.take(idx)
@@ -208,22 +181,7 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
         "tls_ja4": s["tls_ja4"].take(idx),
         "model": s["model"].take(idx),
         "endpoint": pa.array(out_endpoint, pa.string()),
-        "api_format": pa.array(api_format, pa.string()),
-        "system": pa.array(system, pa.string()),
-        "prompt": pa.array(prompt, pa.string()),
-        "n_messages": pa.array(n_messages, pa.int32()),
-        "n_user_turns": pa.array(n_user_turns, pa.int32()),
-        "n_tool_results": pa.array(n_tool_results, pa.int32()),
-        "tool_names": pa.array(tool_names, pa.list_(pa.string())),
-        "thinking_budget": pa.array(thinking_budget, pa.int32()),
-        "reasoning_effort": pa.array(reasoning_effort, pa.string()),
-        "response_text": pa.array(response_text, pa.string()),
-        "response_reasoning": pa.array(response_reasoning, pa.string()),
-        "n_tool_calls": pa.array(n_tool_calls, pa.int32()),
-        "stop_reason": pa.array(stop_reason, pa.string()),
-        "input_tokens": pa.array(input_tokens, pa.int64()),
-        "output_tokens": pa.array(output_tokens, pa.int64()),
-        "reasoning_tokens": pa.array(reasoning_tokens, pa.int64()),
+        **{f.name: pa.array(values, f.type) for f, values in zip(_BODY_SCHEMA, body, strict=True)},
         "status": cols.status.take(idx).cast(pa.int32()),
         "extra": pa.nulls(len(keep), pa.string()),
     }

@@ -325,7 +325,7 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
         for key in _OPTIONAL_STRINGS:
             optional_str(obj, key)  # raises for the first one of the wrong type
 
-    input_tokens, output_tokens, reasoning_tokens = usage_tokens(obj.get("usage"), resp)
+    tokens = usage_tokens(obj.get("usage"), resp)
 
     return {
         "request_id": request_id,
@@ -338,22 +338,24 @@ def normalize_exchange(obj: dict[str, Any]) -> dict[str, Any]:
         "tls_ja4": tls_ja4,
         "model": model,
         "endpoint": endpoint,
-        "api_format": PROVIDER[request.api_format],
-        "system": request.system,
-        "prompt": request.prompt,
-        "n_messages": request.n_messages,
-        "n_user_turns": request.n_user_turns,
-        "n_tool_results": request.n_tool_results,
-        "tool_names": request.tool_names,
-        "thinking_budget": request.thinking_budget,
-        "reasoning_effort": request.reasoning_effort,
-        "response_text": response.text,
-        "response_reasoning": response.reasoning,
-        "n_tool_calls": response.n_tool_calls,
-        "stop_reason": response.stop_reason,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "reasoning_tokens": reasoning_tokens,
+        **dict(zip(BODY_FIELDS, body_fields(request, response, tokens), strict=True)),
         "status": status,
         "extra": extra_json(obj, EXCHANGE_INPUT_FIELDS),
     }
+
+
+BODY_FIELDS: tuple[str, ...] = (
+    "api_format", "system", "prompt", "n_messages", "n_user_turns", "n_tool_results", "tool_names", "thinking_budget",
+    "reasoning_effort", "response_text", "response_reasoning", "n_tool_calls", "stop_reason", "input_tokens",
+    "output_tokens", "reasoning_tokens",
+)
+"""The exchange fields the API bodies give (:func:`body_fields`)."""
+
+
+def body_fields(request: ParsedRequest, response: ParsedResponse,
+                tokens: tuple[int | None, int | None, int | None]) -> tuple[Any, ...]:
+    """The values of :data:`BODY_FIELDS`, in that order, of a parsed request, its response and its token counts
+    (:func:`usage_tokens`)."""
+    return (PROVIDER[request.api_format], request.system, request.prompt, request.n_messages, request.n_user_turns,
+            request.n_tool_results, request.tool_names, request.thinking_budget, request.reasoning_effort,
+            response.text, response.reasoning, response.n_tool_calls, response.stop_reason, *tokens)
