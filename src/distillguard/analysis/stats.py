@@ -87,18 +87,24 @@ def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: 
             advance(batch.num_rows)
         kept = AccountStats.from_table(account_days.day_stats(store, day, rows.filter(~pl.col("late"))
                                                               .get_column("account_id").to_list()), intel)
-        kept.merge(fresh)
+        if len(kept):
+            kept.merge(fresh)
+        else:  # no partials of the day kept yet (always on a first run): the new ones are the day's, no copy
+            kept = fresh
         redone = AccountStats(intel)
         for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
             redone.update(batch)
         account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
+        del kept, redone
         totals.merge(fresh)
         advance(int(rows.filter(pl.col("late")).get_column("n").sum()))
     merged = AccountStats(intel)
     for partials in account_days.account_day_stats(store, behind):
         merged.merge(AccountStats.from_table(partials, intel))
     ahead_totals = totals.to_table()
-    ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"), pa.array(behind, pa.string()))))
+    if behind:
+        ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"),
+                                                              pa.array(behind, pa.string()))))
     account_days.keep_total_stats(store, pa.concat_tables([ahead_totals, merged.to_table()]))
 
 
