@@ -1,8 +1,10 @@
 """The Spark engine against the embedded one: the same rejects, the same flagged accounts and campaigns.
 
 Spark runs on ``local[2]`` (one session for the whole test run); every test here is slow (a JVM, a few
-dozen Spark jobs). The equality runs on the smoke scenario (217 accounts, 4,081 exchanges, two campaigns):
-the dev scenario takes minutes per engine on this machine; bench/bench_spark.py compares it.
+dozen Spark jobs). The equality runs end to end through the CLI on the smoke scenario (217 accounts, 4,081
+exchanges, two campaigns) against the embedded engine, and on the ``dev`` scenario (298,216 exchanges) against
+the embedded engine's outputs pinned by the golden test (``dev_golden.json``, which ``test_golden`` checks
+DuckDB still gives): every field of every account decision and campaign the digest covers.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from golden import run_digest
 from pyspark.sql import SparkSession
 from typer.testing import CliRunner
 
 import factories
 from distillguard.accounts import AccountStats, IpIntel
-from distillguard.analysis.ingest import ingest
+from distillguard.analysis.ingest import CONFLICT, ingest
+from distillguard.analysis.spark import spark_session
 from distillguard.analysis.spark.exchanges import read_logs
 from distillguard.analysis.spark.partials import account_stats
 from distillguard.cli import app
@@ -36,6 +40,8 @@ from ingest.records import exchange
 from smoke_store import CORPUS
 
 pytestmark = pytest.mark.slow
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+GOLDEN = Path(__file__).with_name("dev_golden.json")
 
 
 def _invoke(*args: str) -> None:
@@ -72,6 +78,38 @@ def test_bad_records_are_rejected_with_the_embedded_engines_reasons(spark: Spark
     assert read.rejects[2].reason == "duplicate request_id with other content (differs in account_id, ip)"
 
 
+@pytest.mark.parametrize("keep_text", [True, False])
+def test_a_repeat_differing_only_in_its_texts_is_judged_as_the_embedded_engine_does(
+        spark: SparkSession, tmp_path: Path, keep_text: bool) -> None:
+    """Texts are compared by their hashes in Spark: a conflict naming them when kept, a duplicate when not."""
+    log = tmp_path / "a.jsonl"
+    other = exchange(request_id="r0")
+    other["request"]["messages"][0]["content"] = "Solve x^2 = 9."
+    other["response"]["content"][1]["text"] = "x = ±3"
+    records = [exchange(request_id="r0"), exchange(request_id="r1"), other, exchange(request_id="r1")]
+    log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+    read = read_logs(spark, [log], batch_size=2, limits=IngestLimits(), signals=None, keep_text=keep_text)
+    read.release()
+    with Store(tmp_path / "s.duckdb") as store, RejectSink(tmp_path / "rejects.jsonl") as sink:
+        counts = ingest(store, [log], [], sink, batch_size=2, keep_text=keep_text, limits=IngestLimits())
+
+    embedded = tmp_path / "rejects.jsonl"
+    assert [orjson.loads(r.to_json()) for r in read.rejects] == (_lines(embedded) if embedded.exists() else [])
+    assert (read.kept, read.duplicates) == (counts.new, counts.duplicates) == (2, 1 if keep_text else 2)
+    if keep_text:
+        assert [r.reason for r in read.rejects] == [f"{CONFLICT} (differs in prompt, response_text)"]
+
+
+def test_a_local_session_gets_two_shuffle_partitions_per_core_unless_told(spark: SparkSession) -> None:
+    spark.conf.set("spark.sql.shuffle.partitions", "200")
+    try:
+        assert spark_session().conf.get("spark.sql.shuffle.partitions") == str(2 * spark.sparkContext.defaultParallelism)
+        assert spark_session(shuffle_partitions=3).conf.get("spark.sql.shuffle.partitions") == "3"
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "4")
+
+
 def test_smoke_scenario_spark_flags_and_links_as_duckdb(spark: SparkSession, tmp_path: Path) -> None:
     traffic = tmp_path / "traffic"
     args = ["simulate", "--scenario", "smoke", "--out", str(traffic), "--seed", "7"]
@@ -99,6 +137,23 @@ def test_smoke_scenario_spark_flags_and_links_as_duckdb(spark: SparkSession, tmp
     assert spark_run["risk"] == duck["risk"]
     assert spark_run["stored_flags"] == duck["stored_flags"] == duck["flagged"]
     assert spark_run["stored_campaigns"] == duck["stored_campaigns"]
+
+
+@pytest.mark.skipif(not (SHARED / "prompts").is_dir(), reason="needs ../shared/data (the dev scenario's corpora)")
+def test_dev_scenario_spark_gives_the_embedded_engines_outputs(spark: SparkSession, tmp_path: Path) -> None:
+    """Spark on ``dev`` gives the decisions (account, risk, action, flag, campaign, reasons) and the campaigns
+    (members, risk, confidence, indicators, ...) that the golden digest pins for the embedded engine."""
+    traffic, out = tmp_path / "traffic", tmp_path / "analysis"
+    _invoke("simulate", "--scenario", "dev", "--corpus", str(SHARED / "prompts"), "--intel", str(SHARED / "intel"),
+            "--out", str(traffic))
+    _invoke("analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
+            "--intel", str(SHARED / "intel"), "--db", str(tmp_path / "store.duckdb"), "--out", str(out), "--engine", "spark")
+    found, expected = run_digest(out), orjson.loads(GOLDEN.read_bytes())
+    decisions = _lines(out / "accounts.jsonl")
+    assert sum(d["flagged"] for d in decisions) > 1_000
+    assert found["accounts"] == expected["accounts"]
+    assert found["campaigns"] == expected["campaigns"]
+    assert found["linking_edges"] == expected["linking_edges"]
 
 
 def test_account_statistics_merged_across_partitions_equal_one_pass(spark: SparkSession) -> None:

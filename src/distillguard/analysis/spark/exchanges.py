@@ -4,13 +4,15 @@ Each task reads its files with :func:`~distillguard.ingest.read_exchanges` (the 
 with file, line and reason) and computes :func:`~distillguard.signals.compute_signals` on every Arrow batch,
 through ``mapInArrow``. Of the rows sharing a ``request_id`` the first in input order (file, then line) is kept,
 as the embedded store keeps the first it stored; an exact repeat is a duplicate, a repeat with other content a
-reject naming the fields that differ.
+reject naming the fields that differ. The texts never leave the read tasks: no query reads them, and a repeat's
+texts are compared by their 64-bit hashes (when the texts are kept, as the embedded store compares them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,9 @@ _REJECT = ("reject_field", "reject_reason", "reject_raw")
 _SUMMARY = ("lines", "bytes")
 _TS = pa.timestamp("us", tz="UTC")
 _EXCHANGE_COLUMNS = tuple(f.name for f in EXCHANGE_SCHEMA)
+_KEPT_COLUMNS = tuple(c for c in _EXCHANGE_COLUMNS if c not in TEXT_COLUMNS)
+_TEXT_HASHES = {f"_text_{name}": name for name in TEXT_COLUMNS}
+"""The column standing for each text in the read rows: its :func:`text_hash64`, compared for repeats."""
 
 
 def log_files(paths: list[Path]) -> list[Path]:
@@ -59,10 +64,12 @@ def log_files(paths: list[Path]) -> list[Path]:
 
 
 def row_schema(signals: dict[str, Signal] | None) -> pa.Schema:
-    """What each read task returns: order keys, ``rid``, the exchange and signal columns, a reject or a file summary."""
+    """What each read task returns: order keys, ``rid``, the exchange columns (each text as its hash) and signal
+    columns, a reject or a file summary."""
     signal_fields = SIGNAL_SCHEMA if signals is None else pa.schema([pa.field(n, s.dtype) for n, s in signals.items()])
     fields = [pa.field("file", pa.int32()), pa.field("line", pa.int64()), pa.field("rid", UNSIGNED_64)]
-    fields += [pa.field(f.name, _TS if f.name == "ts" else f.type) for f in EXCHANGE_SCHEMA]
+    fields += [pa.field(f.name, _TS if f.name == "ts" else f.type) for f in EXCHANGE_SCHEMA if f.name not in TEXT_COLUMNS]
+    fields += [pa.field(name, pa.int64()) for name in _TEXT_HASHES]
     fields += [pa.field(f.name, UNSIGNED_64 if pa.types.is_uint64(f.type) else f.type)
                for f in signal_fields if f.name != "request_id"]
     fields += [pa.field(name, pa.string()) for name in _REJECT] + [pa.field(name, pa.int64()) for name in _SUMMARY]
@@ -112,12 +119,20 @@ def _exchanges(schema: pa.Schema, index: int, table: pa.Table, row_lines: list[i
         "file": pa.array(np.full(n, index, np.int32)), "line": pa.array(row_lines, pa.int64()),
         "rid": pa.array(rids, pa.uint64()).cast(UNSIGNED_64),
     }
-    for name in _EXCHANGE_COLUMNS:
-        if keep_text or name not in TEXT_COLUMNS:
-            columns[name] = table.column(name).combine_chunks()
+    for name in _KEPT_COLUMNS:
+        columns[name] = table.column(name).combine_chunks()
+    if keep_text:
+        for hashed, name in _TEXT_HASHES.items():
+            columns[hashed] = _text_hashes(table.column(name))
     for name in computed.column_names:
         columns[name] = computed.column(name).combine_chunks()
     return _filled(schema, n, columns)
+
+
+def _text_hashes(texts: pa.ChunkedArray) -> pa.Array:
+    """:func:`text_hash64` of each text as a signed 64-bit integer (its bits), null for a null text."""
+    values = np.fromiter((0 if t is None else text_hash64(t) for t in texts.to_pylist()), np.uint64, len(texts))
+    return pa.array(values.view(np.int64), mask=texts.is_null().to_numpy(zero_copy_only=False))
 
 
 @dataclass
@@ -131,6 +146,10 @@ class SparkLogs:
     bytes: int
     duplicates: int
     signal_columns: tuple[str, ...]
+    kept: int
+    """The rows of :attr:`rows`."""
+    end: datetime | None
+    """The last exchange's time."""
     persisted: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -154,8 +173,9 @@ def read_logs(session: SparkSession, files: list[Path], *, batch_size: int, limi
                 for r in side_rows if r["reject_reason"] is not None]
     lines = sum(r["lines"] or 0 for r in side_rows)
     size = sum(r["bytes"] or 0 for r in side_rows)
-    signal_columns = tuple(f.name for f in schema if f.name not in {*_ORDER, "rid", *_EXCHANGE_COLUMNS, *_REJECT, *_SUMMARY})
-    compared = [c for c in _EXCHANGE_COLUMNS if keep_text or c not in TEXT_COLUMNS]
+    signal_columns = tuple(f.name for f in schema
+                           if f.name not in {*_ORDER, "rid", *_KEPT_COLUMNS, *_TEXT_HASHES, *_REJECT, *_SUMMARY})
+    compared = [f"_text_{c}" if c in TEXT_COLUMNS else c for c in _EXCHANGE_COLUMNS if keep_text or c not in TEXT_COLUMNS]
     first = Window.partitionBy("rid").orderBy(*_ORDER)
     exchanges = raw.where(F.col("rid").isNotNull()).withColumn("_n", F.row_number().over(first))
     exchanges = exchanges.withColumn("_content", F.xxhash64(*compared))
@@ -167,14 +187,16 @@ def read_logs(session: SparkSession, files: list[Path], *, batch_size: int, limi
     rejected += _conflicts(repeats.where(~F.col("_same")), kept, compared, names)
     order = {name: i for i, name in enumerate(names)}
     rejected.sort(key=lambda r: (order[r.file], r.line))
-    columns = ("rid", *(c for c in _EXCHANGE_COLUMNS if c not in TEXT_COLUMNS), *signal_columns)
+    columns = ("rid", *_KEPT_COLUMNS, *signal_columns)
     rows = kept.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
-    return SparkLogs(rows, rejected, lines, size, duplicates, signal_columns,
-                     [raw, exchanges, rows])
+    extent = rows.agg(F.count("*").alias("n"), F.max("ts").alias("end")).toArrow().to_pylist()[0]  # caches the rows
+    raw.unpersist()
+    exchanges.unpersist()
+    return SparkLogs(rows, rejected, lines, size, duplicates, signal_columns, int(extent["n"]), extent["end"], [rows])
 
 
 def _differs(name: str) -> Column:
-    return F.when(~F.col(f"r.{name}").eqNullSafe(F.col(f"k.{name}")), F.lit(name))
+    return F.when(~F.col(f"r.{name}").eqNullSafe(F.col(f"k.{name}")), F.lit(_TEXT_HASHES.get(name, name)))
 
 
 def _conflicts(repeats: DataFrame, kept: DataFrame, compared: list[str], names: list[str]) -> list[Reject]:
@@ -194,5 +216,5 @@ def signal_view(rows: DataFrame, signal_columns: tuple[str, ...]) -> DataFrame:
 
 def exchange_view(rows: DataFrame) -> DataFrame:
     """The store's ``exchanges`` table over :attr:`SparkLogs.rows` (without the texts, which no query reads)."""
-    return rows.select("rid", *(c for c in _EXCHANGE_COLUMNS if c not in TEXT_COLUMNS))
+    return rows.select("rid", *_KEPT_COLUMNS)
 

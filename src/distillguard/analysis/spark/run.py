@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from distillguard.accounts import IpIntel
 from distillguard.analysis.assess import assess, flag_times
@@ -66,8 +65,7 @@ def analyze_spark(session: SparkSession, settings: Settings, policy: Policy, tun
         finally:
             sink.close()
         try:
-            extent = read.rows.agg(F.count("*").alias("n"), F.max("ts").alias("end")).toArrow().to_pylist()[0]
-            n_stored, end = int(extent["n"]), extent["end"]
+            n_stored, end = read.kept, read.end
             counts.lines, counts.bytes, counts.duplicates, counts.new = read.lines, read.bytes, read.duplicates, n_stored
             counts.rejected, counts.rejects_by_reason = sink.total, dict(sink.counts)
             counts.seconds = time.perf_counter() - clock

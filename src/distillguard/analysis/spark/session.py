@@ -7,23 +7,32 @@ import sys
 
 from pyspark.sql import SparkSession
 
+_SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+
 
 def spark_session(master: str | None = None, shuffle_partitions: int | None = None,
                   driver_memory: str | None = None) -> SparkSession:
     """The Spark session: on ``master`` when given, else on ``spark-submit``'s (every local core when none).
 
-    Times are UTC, as the store's; ``shuffle_partitions`` sets ``spark.sql.shuffle.partitions`` (Spark's 200 suits
-    a cluster, not one machine). Python workers run this interpreter unless ``PYSPARK_PYTHON`` names another.
+    Times are UTC, as the store's; ``shuffle_partitions`` sets ``spark.sql.shuffle.partitions``. When neither it
+    nor the submitted configuration sets them, a local session gets two per core: Spark's 200 suit a cluster, and
+    on one machine each costs a task in every shuffle of every query. Python workers run this interpreter unless
+    ``PYSPARK_PYTHON`` names another; Spark's console progress bars are off (the CLI reports the phases).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("distillguard").config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
     if master is not None:
         builder = builder.master(master)
     if driver_memory is not None:
         builder = builder.config("spark.driver.memory", driver_memory)
     session = builder.getOrCreate()
     session.conf.set("spark.sql.session.timeZone", "UTC")
+    context = session.sparkContext
+    local = (context.master or "").startswith("local")
+    if shuffle_partitions is None and local and not context.getConf().contains(_SHUFFLE_PARTITIONS):
+        shuffle_partitions = 2 * context.defaultParallelism
     if shuffle_partitions is not None:
-        session.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        session.conf.set(_SHUFFLE_PARTITIONS, str(shuffle_partitions))
     return session
