@@ -10,7 +10,7 @@ def test_the_input_is_exchange_fields_then_signals() -> None:
     assert tuple(STAT_INPUT.names) == STAT_INPUT_COLUMNS
     assert set(STAT_SIGNAL_COLUMNS) <= set(SIGNALS)
     assert set(STAT_INPUT_COLUMNS) - set(STAT_SIGNAL_COLUMNS) == {
-        "account_id", "ts", "ip", "user_agent", "tls_ja4", "n_user_turns", "n_tool_results", "tool_names"}
+        "account_id", "ts", "ip", "user_agent", "tls_ja4", "n_user_turns", "n_tool_results"}
 
 
 def test_stat_input_takes_each_column_from_its_source() -> None:

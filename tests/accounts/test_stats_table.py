@@ -27,7 +27,6 @@ def _batch(n: int, seed: int = 0) -> pa.Table:
         "tls_ja4": pa.array(["t13d"] * n),
         "n_user_turns": pa.array(rng.integers(1, 4, size=n), pa.int32()),
         "n_tool_results": pa.array(rng.integers(0, 2, size=n), pa.int32()),
-        "tool_names": pa.array([["search", "fetch"][: int(k)] for k in rng.integers(0, 3, size=n)], pa.list_(pa.string())),
         "cot_score": pa.array(rng.random(n), pa.float32()),
         "reasoning_requested": pa.array(rng.random(n), pa.float32()),
         "capability": pa.array(rng.choice(["reasoning", "coding", "general"], size=n).tolist()),

@@ -13,7 +13,7 @@ from distillguard.core.schema import EXCHANGE_SCHEMA
 from distillguard.signals import SIGNAL_SCHEMA
 
 STAT_EXCHANGE_COLUMNS: tuple[str, ...] = (
-    "account_id", "ts", "ip", "user_agent", "tls_ja4", "n_user_turns", "n_tool_results", "tool_names",
+    "account_id", "ts", "ip", "user_agent", "tls_ja4", "n_user_turns", "n_tool_results",
 )
 """Columns of the statistics input taken from the exchanges."""
 STAT_SIGNAL_COLUMNS: tuple[str, ...] = (

@@ -35,13 +35,13 @@ _SUMS = (
 )
 _SKETCHES = (
     "ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item", "elicited_prompt", "task_prompt",
-    "budget_prompt", "elicited_tools", "budget_tools",
+    "budget_prompt",
 )
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BB")
-_BLOB_VERSION = 4
+_BLOB_VERSION = 3
 
 FEATURE_SCHEMA = pa.schema([
     ("account_id", pa.string()), ("n_exchanges", pa.int64()), ("first_seen", TS_TYPE), ("last_seen", TS_TYPE),
@@ -61,31 +61,24 @@ FEATURE_SCHEMA = pa.schema([
 """The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group)."""
 
 
-def elicited_tasks(cot: np.ndarray, continuation: np.ndarray) -> np.ndarray:
+def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
     """Per exchange: a task (a conversation's first request) that asks clearly in words for the reasoning (CoT score
-    at least :data:`COUNTED_ELICITATION_THRESHOLD`).
+    at least :data:`COUNTED_ELICITATION_THRESHOLD`), answered in prose.
 
     Counted once per task, not per step of a conversation or tool loop (an agent
     framework's system prompt that says "think step by step" rides along on every
-    call). A task answered in prose (or with no logged response) counts once per
-    new prompt; one answered by a tool call once per new tool set
-    (:meth:`AccountStats.update`): an agent framework or an app offers its own few
-    tools on every task, whatever its users ask, while a harvester replaying a
-    tool-use dataset brings each item's tools, which is what it came to collect.
+    call), and only where the answer could carry the trace the words ask for: not a
+    tool call (an agent's step returns an action; thinking that comes with it was
+    asked for by the parameters, which their own terms count). A request without a
+    logged response counts (the answer is unknown).
     """
-    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation
+    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
-def budget_tasks(param: np.ndarray, continuation: np.ndarray) -> np.ndarray:
+def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
     """Per exchange: a task that asks for the reasoning through its parameters (a large thinking budget or effort),
-    counted as :func:`elicited_tasks` counts those asking in words."""
-    return (param >= ELICITATION_THRESHOLD) & ~continuation
-
-
-def tool_set_hashes(tool_names: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> np.ndarray:
-    """64-bit hash of the tool set (names, sorted, duplicates dropped) offered at each of ``rows``."""
-    offered = tool_names.take(pa.array(rows, pa.int64())).to_pylist()
-    return np.array([text_hash64("\x1f".join(sorted(set(names or ())))) for names in offered], np.uint64)
+    answered in prose (or with no logged response), as :func:`elicited_tasks` counts those asking in words."""
+    return (param >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
 def blob_size(precision: int = 7) -> int:
@@ -158,8 +151,8 @@ class AccountStats:
         origin = self.intel.origins(batch.column("ip"))[order]
         continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
-        elicited_task = elicited_tasks(cot, continuation)
-        budget_task = budget_tasks(param, continuation)
+        elicited_task = elicited_tasks(cot, continuation, tool_call)
+        budget_task = budget_tasks(param, continuation, tool_call)
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
@@ -199,16 +192,9 @@ class AccountStats:
         self._last[touched] = np.maximum(self._last[touched], ts[ends])
         self._add_sketches(batch, rows, order, ts)
         prompts = batch.column("prompt_hash").fill_null(0).to_numpy().astype(np.uint64)[order]
-        for sketch, chosen in (("elicited_prompt", elicited_task & ~tool_call), ("task_prompt", ~continuation),
-                               ("budget_prompt", budget_task & ~tool_call)):
+        for sketch, chosen in (("elicited_prompt", elicited_task), ("task_prompt", ~continuation),
+                               ("budget_prompt", budget_task)):
             hll_add(self._hll[sketch], rows[chosen], splitmix64(prompts[chosen]))
-        tool_tasks = (elicited_task | budget_task) & tool_call
-        if tool_tasks.any():
-            where = np.flatnonzero(tool_tasks)
-            sets = np.zeros(len(rows), np.uint64)
-            sets[where] = tool_set_hashes(batch.column("tool_names"), order[where])
-            for sketch, chosen in (("elicited_tools", elicited_task & tool_call), ("budget_tools", budget_task & tool_call)):
-                hll_add(self._hll[sketch], rows[chosen], splitmix64(sets[chosen]))
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
         """Inter-arrival gaps within a session; rows sorted by (account, ts), ``starts`` opening each account's run."""
@@ -396,8 +382,6 @@ class AccountStats:
         s = self._sums[:n_acc]
         n = np.maximum(s[:, _COL["n"]], 1.0)
         distinct = {name: np.minimum(hll_estimate(self._hll[name][:n_acc]), n) for name in _SKETCHES}
-        for sketch, tools in (("elicited_prompt", "elicited_tools"), ("budget_prompt", "budget_tools")):
-            distinct[sketch] = distinct[sketch] + distinct[tools]
         for sketch, count in (("elicited_prompt", "elicited_task"), ("task_prompt", "task"), ("budget_prompt", "budget_task")):
             distinct[sketch] = np.minimum(distinct[sketch], s[:, _COL[count]])
         caps = self._caps[:n_acc] / n[:, None]
