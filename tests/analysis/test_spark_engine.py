@@ -149,11 +149,15 @@ def test_dev_scenario_spark_gives_the_embedded_engines_outputs(spark: SparkSessi
     _invoke("analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
             "--intel", str(SHARED / "intel"), "--db", str(tmp_path / "store.duckdb"), "--out", str(out), "--engine", "spark")
     found, expected = run_digest(out), orjson.loads(GOLDEN.read_bytes())
-    decisions = _lines(out / "accounts.jsonl")
-    assert sum(d["flagged"] for d in decisions) > 1_000
-    assert found["accounts"] == expected["accounts"]
-    assert found["campaigns"] == expected["campaigns"]
-    assert found["linking_edges"] == expected["linking_edges"]
+    assert sum(d["flagged"] for d in _lines(out / "accounts.jsonl")) > 1_000
+    differs = "Spark differs from the digest (if test_golden fails too, DuckDB changed; else bench_spark.py shows how)"
+    assert found["accounts"] == expected["accounts"], differs
+    assert found["campaigns"] == expected["campaigns"], differs
+    assert found["linking_edges"].keys() == expected["linking_edges"].keys()
+    for campaign, edges in expected["linking_edges"].items():  # float sums in another order: test_golden's tolerance
+        assert found["linking_edges"][campaign].keys() == edges.keys()
+        for family, n in edges.items():
+            assert abs(found["linking_edges"][campaign][family] - n) <= max(2, 0.05 * n), (campaign, family)
 
 
 def test_account_statistics_merged_across_partitions_equal_one_pass(spark: SparkSession) -> None:
