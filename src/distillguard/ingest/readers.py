@@ -152,7 +152,8 @@ class _RowGroupCache:
             group = int(np.searchsorted(self.starts, want.start, side="right")) - 1
             if group != self.group or self.at > want.start:
                 self.group, self.at, self.held = group, int(self.starts[group]), None
-                self.stream = self.file.iter_batches(batch_size=max(want.count, 1024), row_groups=[group])
+                # one thread: processes are the parallelism (decoding the 604 K sample took 2.9 CPU-s with threads, 1.9 without)
+                self.stream = self.file.iter_batches(batch_size=max(want.count, 1024), row_groups=[group], use_threads=False)
             parts: list[pa.RecordBatch] = []
             end = want.start + want.count
             while self.at < end:
