@@ -141,12 +141,19 @@ def test_smoke_scenario_spark_flags_and_links_as_duckdb(spark: SparkSession, tmp
 
 @pytest.mark.skipif(not (SHARED / "prompts").is_dir(), reason="needs ../shared/data (the dev scenario's corpora)")
 def test_dev_scenario_spark_gives_the_embedded_engines_outputs(spark: SparkSession, tmp_path: Path) -> None:
-    """Spark on ``dev`` gives the decisions (account, risk, action, flag, campaign, reasons) and the campaigns
-    (members, risk, confidence, indicators, ...) that the golden digest pins for the embedded engine."""
+    """Spark on ``dev`` (its log cut in two files) gives the decisions (account, risk, action, flag, campaign,
+    reasons) and the campaigns (members, risk, confidence, indicators, ...) the golden digest pins for the embedded
+    engine on the whole log."""
     traffic, out = tmp_path / "traffic", tmp_path / "analysis"
     _invoke("simulate", "--scenario", "dev", "--corpus", str(SHARED / "prompts"), "--intel", str(SHARED / "intel"),
             "--out", str(traffic))
-    _invoke("analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
+    logs = tmp_path / "logs"  # a directory of two files: one read task per file, one per core of local[2]
+    logs.mkdir()
+    lines = (traffic / "exchanges.jsonl").read_bytes().splitlines(keepends=True)
+    (logs / "part-0.jsonl").write_bytes(b"".join(lines[:len(lines) // 2]))
+    (logs / "part-1.jsonl").write_bytes(b"".join(lines[len(lines) // 2:]))
+    del lines
+    _invoke("analyze", str(logs), "--accounts", str(traffic / "accounts.jsonl"),
             "--intel", str(SHARED / "intel"), "--db", str(tmp_path / "store.duckdb"), "--out", str(out), "--engine", "spark")
     found, expected = run_digest(out), orjson.loads(GOLDEN.read_bytes())
     assert sum(d["flagged"] for d in _lines(out / "accounts.jsonl")) > 1_000
