@@ -37,7 +37,8 @@ from distillguard.policy import load_policy
 def _profile(n: int, *, cot: float, continuation: float, novelty: float, active: float, span: float,
              datacenter: float = 0.0, templates: float = 50.0) -> dict[str, object]:
     return {
-        "n_exchanges": n, "continuation_share": continuation, "prompt_novelty": novelty, "active_hours": active,
+        "n_exchanges": n, "continuation_share": continuation, "tool_loop_share": 0.0, "prompt_novelty": novelty,
+        "active_hours": active,
         "span_hours": span, "cot_share": cot, "reasoning_param_share": cot, "mean_reasoning_share": cot * 0.8,
         "mean_output_len": 400.0, "hour_entropy": 4.3 if active >= 24 else 2.0, "capability_concentration": 0.9,
         "cap_general": 0.05,
@@ -161,7 +162,26 @@ def test_pooled_accounts_add_coordination() -> None:
     strong = shipped.model_copy(update={"weights": {**shipped.weights, "coordination": 2.0}})
     boosted, evidence = score_accounts(pooled, CONTEXT.slice(0, 1), weights=strong)
     assert boosted[0] > together[0]
-    assert any("200 accounts linked" in e.reason for e in evidence[0])
+    assert any("200 linked accounts run new tasks" in e.reason for e in evidence[0])
+
+
+def test_linked_accounts_that_chat_are_no_fleet_however_young() -> None:
+    """Coordination counts as far as the group's traffic is what a harvester wants: an app's users behind one carrier
+    NAT, signed up together, follow up on their answers; a fleet runs new prompts, one-shot or through tool loops."""
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    chat = _profile(300, cot=0.0, continuation=0.8, novelty=1.0, active=20, span=40)
+    one_shot = _profile(300, cot=0.0, continuation=0.0, novelty=1.0, active=20, span=40)
+    tool_loops = {**_profile(300, cot=0.0, continuation=0.8, novelty=1.0, active=20, span=40), "tool_loop_share": 0.8}
+    pooled = _table([chat, one_shot, tool_loops]).append_column("n_accounts", pa.array([200] * 3)).append_column(
+        "first_seen", pa.array([start] * 3, pa.timestamp("us", tz="UTC")))
+    context = pa.table({"category": ["individual"] * 3, "verification": ["email"] * 3,
+                        "created_at": pa.array([start - timedelta(hours=2)] * 3, pa.timestamp("us", tz="UTC"))})
+    terms = {t.name: t.values for t in risk_terms(pooled, context)}
+    for name in ("coordination", "young_fleet"):
+        assert terms[name][0] == pytest.approx(0.2 * terms[name][1])
+        assert terms[name][2] == pytest.approx(terms[name][1]) and terms[name][1] > 0.9
+    risk, _ = score_accounts(pooled, context, weights=_logistic("campaign"))
+    assert risk[0] < risk[1] and risk[0] < risk[2]
 
 
 def test_a_fleet_of_new_linked_accounts_is_riskier_than_an_old_team_and_says_so() -> None:

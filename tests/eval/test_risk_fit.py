@@ -38,7 +38,7 @@ def _sample(seed: int) -> AccountSample:
             is_attack = kind.startswith("campaign")
             rows.append({
                 "n_exchanges": int(rng.integers(60, 400)),
-                "continuation_share": rng.uniform(0.0, 0.1) if is_attack else rng.uniform(0.3, 0.9),
+                "continuation_share": rng.uniform(0.0, 0.1) if is_attack else rng.uniform(0.3, 0.9), "tool_loop_share": 0.0,
                 "prompt_novelty": rng.uniform(0.9, 1.0), "active_hours": rng.uniform(10, 100),
                 "span_hours": 120.0, "cot_share": rng.uniform(0.7, 1.0) if is_attack else rng.uniform(0.0, 0.3),
                 "reasoning_param_share": rng.uniform(0, 1), "mean_reasoning_share": rng.uniform(0, 1),

@@ -180,7 +180,12 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     ``n_accounts``, which feeds the coordination terms (0 for a single
     account); youth counts only through them: new users are common, a fleet
     of linked accounts put to work within days of their creation is what a
-    campaign's burner accounts are. ``sign`` is +1 for a term
+    campaign's burner accounts are. Coordination is weighed by the group's
+    drive, the share of its traffic that is what a harvester comes for: new
+    tasks run without a person's follow-up (one-shot, or on through a tool
+    loop), or tasks asking for the reasoning. Linked accounts whose users chat,
+    such as an app's behind one carrier NAT, are no campaign however young.
+    ``sign`` is +1 for a term
     that marks distillation and -1 for one that marks legitimate use; the fit
     keeps each weight on its side.
     """
@@ -193,6 +198,10 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     n_accounts = _col(features, "n_accounts") if "n_accounts" in features.column_names else np.ones(features.num_rows)
     coordination = np.clip(np.log10(np.maximum(n_accounts, 1.0)) / 2.0, 0.0, 1.0)
     harvest = np.clip(_col(features, "cot_share") + _col(features, "reasoning_param_share"), 0.0, 1.0) * (1.0 - continuation)
+    follow_ups = np.clip(continuation - _col(features, "tool_loop_share"), 0.0, 1.0)
+    tasks = _col(features, "tasks")
+    new_tasks = np.clip(_col(features, "distinct_tasks") / np.maximum(tasks, 1.0), 0.0, 1.0) * (tasks > 0)
+    drive = np.maximum(harvest, new_tasks * (1.0 - follow_ups))
     rotation = np.clip((_col(features, "ip_rotation") - 0.3) / 0.5, 0.0, 1.0) * (n >= 5)
     if context is not None:
         category = context.column("category").to_pylist()
@@ -237,12 +246,13 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
                  "{pct} of prompts are one-shot repeats (benchmark reruns)"),
         RiskTerm("single_template", np.clip(1.0 - np.log1p(_col(features, "distinct_templates")) / np.log1p(n), 0.0, 1.0)
                  * (n >= 20), -1, "{templates} prompt templates over {n} requests"),
-        RiskTerm("coordination", coordination, 1, "{accounts} accounts linked by shared infrastructure"),
+        RiskTerm("coordination", coordination * drive, 1,
+                 "{accounts} linked accounts run new tasks without follow-ups"),
         RiskTerm("coordinated_harvest", coordination * harvest, 1,
                  "{accounts} linked accounts ask for reasoning traces, one-shot"),
-        RiskTerm("coordinated_rotation", coordination * rotation, 1,
+        RiskTerm("coordinated_rotation", coordination * rotation * drive, 1,
                  "{accounts} linked accounts rotate addresses (a new IP for {rotation} of requests)"),
-        RiskTerm("young_fleet", coordination * np.nan_to_num(young), 1,
+        RiskTerm("young_fleet", coordination * np.nan_to_num(young) * drive, 1,
                  "{accounts} linked accounts first used {age}"),
         RiskTerm("maxed_reasoning", _population_col(features, "maxed_reasoning_share"), 1,
                  "{pct} of requests max the reasoning (a thinking budget at the model's largest, or effort high)"),
@@ -279,8 +289,8 @@ def account_age_days(features: pa.Table, context: pa.Table | None) -> np.ndarray
 TERM_SIGNS: dict[str, int] = {
     t.name: t.sign for t in risk_terms(pa.table({
         name: pa.array([0.0]) for name in (
-            "n_exchanges", "continuation_share", "prompt_novelty", "active_hours", "span_hours", "cot_share",
-            "reasoning_param_share", "mean_reasoning_share", "hour_entropy", "capability_concentration",
+            "n_exchanges", "continuation_share", "tool_loop_share", "prompt_novelty", "active_hours", "span_hours",
+            "cot_share", "reasoning_param_share", "mean_reasoning_share", "hour_entropy", "capability_concentration",
             "cap_general", "ip_rotation", "datacenter_share", "vpn_share", "tor_share", "distinct_templates",
             "tasks", "elicited_tasks", "distinct_tasks", "budget_tasks",
         )

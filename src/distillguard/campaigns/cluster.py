@@ -33,6 +33,7 @@ from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import Indicators
+from distillguard.campaigns.pools import pool_evidence, pool_members
 from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, load_campaign_settings
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import campaign_id
@@ -115,7 +116,9 @@ def find_campaigns(
     4. :func:`merge_operations` (with ``indicators``): risky groups that are
        one operation merged (:func:`merge_campaigns`) and scored again;
     5. :func:`report_campaigns`: the risky groups as campaigns, with their
-       evidence, and each member's tie to its campaign.
+       evidence, and each member's tie to its campaign;
+    6. :func:`add_pool_members` (with ``indicators``): the accounts linked to
+       no campaign that rotate through one's own exits, added to it.
     """
     settings = settings or load_campaign_settings().cluster
     if edges.height == 0:
@@ -133,7 +136,25 @@ def find_campaigns(
     scored = score_groups(stats, groups, context, models)
     if indicators is not None:
         scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk, models)
-    return report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
+    result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
+    if indicators is not None:
+        add_pool_members(result, indicators, settings)
+    return result
+
+
+def add_pool_members(result: CampaignResult, indicators: Indicators, settings: CampaignSettings) -> None:
+    """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
+    (:func:`~distillguard.campaigns.pools.pool_members`), fully tied to it."""
+    joined = pool_members({c.campaign_id: c.members for c in result.campaigns}, indicators, settings)
+    for camp in result.campaigns:
+        extra = joined.get(camp.campaign_id, [])
+        if not extra:
+            continue
+        camp.members = sorted([*camp.members, *extra])
+        camp.evidence.insert(0, pool_evidence(len(extra)))
+        for account in extra:
+            result.campaign_of[account] = camp.campaign_id
+            result.tie[account] = 1.0
 
 
 @dataclass

@@ -1,0 +1,72 @@
+"""Burners linked to no one join the campaign whose own exits they rotate through."""
+
+from __future__ import annotations
+
+import zlib
+
+import polars as pl
+
+from distillguard.campaigns import load_campaign_settings
+from distillguard.campaigns.cluster import Campaign, CampaignResult, add_pool_members
+from distillguard.campaigns.indicators import Indicators, compact_indicators
+from distillguard.campaigns.pools import pool_members
+from distillguard.core.decision import Evidence
+
+POOL = [f"pool-{k}" for k in range(20)]
+NAT = [f"nat-{k}" for k in range(4)]
+
+
+def _indicators(addresses: dict[str, dict[str, float]]) -> Indicators:
+    names = list(addresses)
+    rows = [(i, "ip", zlib.crc32(ip.encode()), x) for i, name in enumerate(names) for ip, x in addresses[name].items()]
+    table = compact_indicators(pl.DataFrame(rows, schema={"i": pl.UInt32, "kind": pl.Utf8, "h": pl.UInt64, "x": pl.Float64},
+                                            orient="row"))
+    return Indicators(pl.Series(names), table)
+
+
+def _world() -> dict[str, dict[str, float]]:
+    """A campaign of 10 members over a pool of 20 exits and a carrier NAT, and who else is seen there."""
+    world: dict[str, dict[str, float]] = {}
+    for m in range(10):
+        world[f"member-{m}"] = {POOL[(2 * m + k) % 20]: 0.2 for k in range(4)} | {NAT[m % 4]: 0.2}
+    for b in range(3):  # burners: every request from another address of the pool
+        world[f"burner-{b}"] = {POOL[(7 * b + k) % 20]: 1 / 6 for k in range(6)}
+    world["home-user"] = {POOL[3]: 0.5, "home": 0.5}  # a home line the proxy network also routes through
+    world["light-user"] = {POOL[5]: 0.2, POOL[9]: 0.15, POOL[11]: 0.1, "own": 0.55}  # under half through the pool
+    for u in range(30):  # phone users at the carrier NAT the campaign also leaves through
+        world[f"phone-{u}"] = {NAT[u % 4]: 0.5, NAT[(u + 1) % 4]: 0.3, NAT[(u + 2) % 4]: 0.2}
+    return world
+
+
+def test_burners_join_and_users_of_shared_or_own_addresses_do_not() -> None:
+    indicators = _indicators(_world())
+    settings = load_campaign_settings().cluster
+    campaign = {"CMP-1": [f"member-{m}" for m in range(10)]}
+    assert pool_members(campaign, indicators, settings) == {"CMP-1": ["burner-0", "burner-1", "burner-2"]}
+    result = CampaignResult([], {}, {})
+    assert pool_members({}, indicators, settings) == {}
+    add_pool_members(result, indicators, settings)
+    assert result.campaign_of == {}
+
+
+def test_joined_accounts_are_fully_tied_and_the_campaign_says_why() -> None:
+    indicators = _indicators(_world())
+    members = [f"member-{m}" for m in range(10)]
+    camp = Campaign("CMP-1", members, 0.95, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
+    result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), dict.fromkeys(members, 0.8))
+    add_pool_members(result, indicators, load_campaign_settings().cluster)
+    assert camp.members == sorted([*members, "burner-0", "burner-1", "burner-2"])
+    assert result.campaign_of["burner-1"] == "CMP-1" and result.tie["burner-1"] == 1.0
+    assert camp.evidence[0].detector == "campaign.pool_members" and "3 accounts" in camp.evidence[0].reason
+    assert "home-user" not in result.campaign_of and "phone-0" not in result.campaign_of
+
+
+def test_a_burner_split_between_two_campaigns_joins_the_one_it_sends_most_through() -> None:
+    world = _world()
+    other = [f"other-{k}" for k in range(8)]
+    for k, name in enumerate(other):
+        world[name] = {f"dc-{(k + j) % 8}": 0.25 for j in range(4)}
+    world["burner-0"] = {POOL[0]: 0.15, POOL[1]: 0.15, POOL[2]: 0.15, "dc-0": 0.2, "dc-1": 0.15, "dc-2": 0.2}
+    found = pool_members({"CMP-1": [f"member-{m}" for m in range(10)], "CMP-2": other}, _indicators(world),
+                         load_campaign_settings().cluster)
+    assert found == {"CMP-1": ["burner-1", "burner-2"], "CMP-2": ["burner-0"]}
