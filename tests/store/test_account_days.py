@@ -26,6 +26,7 @@ def _keep(store: Store, fingerprint: str = "f") -> account_days.Unfolded:
             account_days.keep_day_stats(store, day, pa.table({"account_id": ids, "stats": [b"x"] * len(ids)}))
         ids = sorted({r["account_id"] for r in days})
         account_days.keep_total_stats(store, pa.table({"account_id": ids, "stats": [b"x"] * len(ids)}))
+        account_days.mark_folded(store, new, fingerprint)
     return new
 
 

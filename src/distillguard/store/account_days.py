@@ -74,8 +74,9 @@ def pending(store: Store, fingerprint: str) -> Unfolded:
 
 
 def unfolded(store: Store, fingerprint: str) -> Unfolded:
-    """The :func:`pending` rows, noted per account and day in a temporary table (:func:`new_account_days`) and
-    marked as held; where every row is pending, the kept statistics and address origins are dropped first.
+    """The :func:`pending` rows, noted per account and day in a temporary table (:func:`new_account_days`);
+    where every row is pending, the kept statistics and address origins are dropped first. The statistics
+    are marked as holding nothing until :func:`mark_folded`.
 
     Run in the transaction that keeps the statistics (:func:`keep_day_stats`, :func:`keep_total_stats`).
     """
@@ -83,10 +84,14 @@ def unfolded(store: Store, fingerprint: str) -> Unfolded:
     if not new.since:
         store.con.execute("DELETE FROM account_days; DELETE FROM account_totals; DELETE FROM ip_origins")
     store.con.execute("DELETE FROM account_stats_state")
-    store.con.execute("INSERT INTO account_stats_state VALUES ($until, $fingerprint, now())",
-                      {"until": new.until, "fingerprint": fingerprint})
     store.con.execute(_NEW, {"since": new.since, "until": new.until})
     return new
+
+
+def mark_folded(store: Store, new: Unfolded, fingerprint: str) -> None:
+    """Mark the kept statistics as holding every row below ``new.until``, made with ``fingerprint``."""
+    store.con.execute("INSERT INTO account_stats_state VALUES ($until, $fingerprint, now())",
+                      {"until": new.until, "fingerprint": fingerprint})
 
 
 def new_account_days(store: Store) -> pa.Table:

@@ -212,6 +212,15 @@ class Store:
             except duckdb.Error as exc:
                 con.rollback()
                 raise StoreError(f"{self.path}: {failure}: {exc}") from exc
+            except BaseException:  # any other error (or an interrupt) too: the connection stays usable
+                con.rollback()
+                raise
+
+    def commit_so_far(self) -> None:
+        """Commit the open :meth:`transaction`'s work and go on in a new one (for work whose committed part
+        alone leaves the store consistent)."""
+        self.con.commit()
+        self.con.begin()
 
     @contextmanager
     def registered(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
