@@ -14,6 +14,7 @@ import yaml
 from distillguard.accounts import IpIntel, score_accounts
 from distillguard.accounts.risk import (
     ACCOUNT_RECORD,
+    FULL_DRIVE,
     RESPONSES,
     TERM_SIGNS,
     RiskWeights,
@@ -178,7 +179,7 @@ def test_linked_accounts_that_chat_are_no_fleet_however_young() -> None:
                         "created_at": pa.array([start - timedelta(hours=2)] * 3, pa.timestamp("us", tz="UTC"))})
     terms = {t.name: t.values for t in risk_terms(pooled, context)}
     for name in ("coordination", "young_fleet"):
-        assert terms[name][0] == pytest.approx(0.2 * terms[name][1])
+        assert terms[name][0] == pytest.approx(0.2 / FULL_DRIVE * terms[name][1])  # a fifth of its traffic is new
         assert terms[name][2] == pytest.approx(terms[name][1]) and terms[name][1] > 0.9
     risk, _ = score_accounts(pooled, context, weights=_logistic("campaign"))
     assert risk[0] < risk[1] and risk[0] < risk[2]
