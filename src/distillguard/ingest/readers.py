@@ -13,7 +13,6 @@ characters in ids, nesting depth) before it becomes a row.
 from __future__ import annotations
 
 import gzip
-import itertools
 import os
 import reprlib
 import zlib
@@ -99,86 +98,15 @@ class RawChunk:
     """Up to ``batch_size`` records of a file, split off but not decoded: :class:`ChunkParser` makes it a batch.
 
     ``records`` holds the lines of a JSON-lines file (blank ones included), the elements of a JSON
-    array, or the :class:`ParquetRows` of a Parquet file (read where the chunk is parsed: shipping
-    decoded Arrow data to a worker cost more than decoding it there); ``first`` is the line (element,
-    row) number of the first. Chunks are cheap to cut in one process and to parse in others (they pickle).
+    array, or a Parquet record batch; ``first`` is the line (element, row) number of the first.
+    Chunks are cheap to cut in one process and to parse in others (they pickle; Arrow as IPC).
     """
 
     file: str
-    kind: str  # "lines", "objects" or "parquet"
-    records: list[bytes] | list[Any] | ParquetRows
+    kind: str  # "lines", "objects" or "arrow"
+    records: list[bytes] | list[Any] | pa.RecordBatch
     first: int
     bytes_read: int
-
-
-@dataclass(frozen=True, slots=True)
-class ParquetRows:
-    """Rows ``start`` to ``start + count`` (from 0) of the Parquet file ``path``, not read yet."""
-
-    path: str
-    start: int
-    count: int
-
-    def read(self) -> pa.RecordBatch:
-        """The rows as one record batch, through this process's :data:`_ROW_GROUPS`; raises :class:`IngestError`
-        for a file that turns out to be unreadable."""
-        return _ROW_GROUPS.rows(self)
-
-
-class _RowGroupCache:
-    """The Parquet file this process reads chunks of, and where its stream through a row group stands.
-
-    Chunks lie within one row group and come in file order, so a process's next chunk most likely lies
-    further on in the row group it is streaming; only one record batch is decoded at a time.
-    """
-
-    def __init__(self) -> None:
-        self.path = ""
-        self.file: pq.ParquetFile | None = None
-        self.starts = np.zeros(1, np.int64)  # first row of each row group, and the row count at the end
-        self.group = -1
-        self.stream: Iterator[pa.RecordBatch] = iter(())
-        self.at = 0  # the row (from 0) of the file that the stream's next row is
-        self.held: pa.RecordBatch | None = None  # decoded rows from ``at`` on, not yet taken
-
-    def rows(self, want: ParquetRows) -> pa.RecordBatch:
-        try:
-            if want.path != self.path or self.file is None:
-                self.close()
-                self.file = pq.ParquetFile(want.path, pre_buffer=False)  # pre-buffering keeps growing over a long file
-                meta = self.file.metadata
-                self.starts = np.cumsum([0, *(meta.row_group(i).num_rows for i in range(meta.num_row_groups))])
-                self.path = want.path
-            group = int(np.searchsorted(self.starts, want.start, side="right")) - 1
-            if group != self.group or self.at > want.start:
-                self.group, self.at, self.held = group, int(self.starts[group]), None
-                # one thread: processes are the parallelism (decoding the 604 K sample took 2.9 CPU-s with threads, 1.9 without)
-                self.stream = self.file.iter_batches(batch_size=max(want.count, 1024), row_groups=[group], use_threads=False)
-            parts: list[pa.RecordBatch] = []
-            end = want.start + want.count
-            while self.at < end:
-                batch = self.held if self.held is not None else next(self.stream)
-                self.held = None
-                lo, hi = max(want.start - self.at, 0), min(end - self.at, batch.num_rows)
-                if lo < hi:
-                    parts.append(batch.slice(lo, hi - lo))
-                if hi < batch.num_rows:
-                    self.held = batch.slice(hi)
-                self.at += hi
-        except (OSError, pa.ArrowException, StopIteration) as e:
-            self.close()
-            reason = e or "fewer rows than its metadata says"
-            raise IngestError(f"{want.path}: unreadable after row {want.start}: {reason}") from e
-        return parts[0] if len(parts) == 1 else pa.Table.from_batches(parts).combine_chunks().to_batches()[0]
-
-    def close(self) -> None:
-        """Forget the file and its stream."""
-        if self.file is not None:
-            self.file.close()
-        self.path, self.file, self.group, self.stream, self.at, self.held = "", None, -1, iter(()), 0, None
-
-
-_ROW_GROUPS = _RowGroupCache()
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +138,8 @@ class ChunkParser:
         if chunk.kind == "lines":
             lines = cast(list[bytes], chunk.records)
             return _parse_lines(chunk, lines, normalize, schema, max_depth)
-        if chunk.kind == "parquet":
-            batch = cast(ParquetRows, chunk.records).read()
+        if chunk.kind == "arrow":
+            batch = cast(pa.RecordBatch, chunk.records)
             flat = flat_arrow_columns(batch) if columnar else None
             if flat is None:
                 records = _epoch_ms_columns(batch).to_pylist()
@@ -487,17 +415,24 @@ def _epoch_ms_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
 def _parquet_chunks(path: Path, batch_size: int) -> Iterator[RawChunk]:
     fname = str(path)
     try:
-        with pq.ParquetFile(path) as pf:
-            meta = pf.metadata
-            total = meta.num_rows
-            starts = np.cumsum([0, *(meta.row_group(i).num_rows for i in range(meta.num_row_groups))]).tolist()
+        pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps growing over a long file
     except (OSError, pa.ArrowException) as e:
         raise IngestError(f"{path}: cannot read Parquet: {e}") from e
-    size = path.stat().st_size
-    reported = 0
-    for group_start, group_end in itertools.pairwise(starts):  # chunks within a row group: each streamed once
-        for start in range(group_start, group_end, batch_size):
-            count = min(batch_size, group_end - start)
-            pos = size * (start + count) // total
-            yield RawChunk(fname, "parquet", ParquetRows(fname, start, count), start + 1, pos - reported)
+    with pf:
+        total = pf.metadata.num_rows
+        size = path.stat().st_size
+        done = 0
+        reported = 0
+        batches = pf.iter_batches(batch_size=batch_size)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (OSError, pa.ArrowException) as e:
+                raise IngestError(f"{path}: unreadable after row {done}: {e}") from e
+            first = done + 1
+            done += batch.num_rows
+            pos = size * done // total if total else size
+            yield RawChunk(fname, "arrow", batch, first, pos - reported)
             reported = pos
