@@ -176,22 +176,25 @@ def read_logs(session: SparkSession, files: list[Path], *, batch_size: int, limi
     signal_columns = tuple(f.name for f in schema
                            if f.name not in {*_ORDER, "rid", *_KEPT_COLUMNS, *_TEXT_HASHES, *_REJECT, *_SUMMARY})
     compared = [f"_text_{c}" if c in TEXT_COLUMNS else c for c in _EXCHANGE_COLUMNS if keep_text or c not in TEXT_COLUMNS]
+    exchanges = raw.where(F.col("rid").isNotNull())
+    # only the rows of a repeated request_id go through the window: the others are shuffled by rid alone
+    repeated = exchanges.groupBy("rid").count().where(F.col("count") > 1).select("rid")
     first = Window.partitionBy("rid").orderBy(*_ORDER)
-    exchanges = raw.where(F.col("rid").isNotNull()).withColumn("_n", F.row_number().over(first))
-    exchanges = exchanges.withColumn("_content", F.xxhash64(*compared))
-    exchanges = exchanges.withColumn("_same", F.col("_content") == F.first("_content").over(first))
-    exchanges = exchanges.persist(StorageLevel.MEMORY_AND_DISK)
-    kept = exchanges.where(F.col("_n") == 1)
-    repeats = exchanges.where(F.col("_n") > 1)
+    candidates = exchanges.join(repeated, "rid", "left_semi").withColumn("_n", F.row_number().over(first))
+    candidates = candidates.withColumn("_content", F.xxhash64(*compared))
+    candidates = candidates.withColumn("_same", F.col("_content") == F.first("_content").over(first))
+    candidates = candidates.persist(StorageLevel.MEMORY_AND_DISK)
+    repeats = candidates.where(F.col("_n") > 1)
     duplicates = repeats.where(F.col("_same")).count()
-    rejected += _conflicts(repeats.where(~F.col("_same")), kept, compared, names)
+    rejected += _conflicts(repeats.where(~F.col("_same")), candidates.where(F.col("_n") == 1), compared, names)
     order = {name: i for i, name in enumerate(names)}
     rejected.sort(key=lambda r: (order[r.file], r.line))
     columns = ("rid", *_KEPT_COLUMNS, *signal_columns)
+    kept = exchanges.join(repeats.select(*_ORDER), list(_ORDER), "left_anti")
     rows = kept.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
     extent = rows.agg(F.count("*").alias("n"), F.max("ts").alias("end")).toArrow().to_pylist()[0]  # caches the rows
     raw.unpersist()
-    exchanges.unpersist()
+    candidates.unpersist()
     return SparkLogs(rows, rejected, lines, size, duplicates, signal_columns, int(extent["n"]), extent["end"], [rows])
 
 
