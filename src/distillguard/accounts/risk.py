@@ -69,9 +69,9 @@ BUDGET_HARVEST_RATE = 0.75
 ELICITATION_SATURATION = 1000.0
 """Log-likelihood ratio (nats) at which ``elicitation_evidence`` reaches 1 (on a log scale: 12 nats give 0.37)."""
 FULL_DRIVE = 0.5
-"""Share of a linked group's traffic that is what a harvester comes for (new tasks without a person's follow-up, or
+"""Share of a linked group's traffic that is what a harvester comes for (tasks without a person's follow-up, or
 tasks asking for the reasoning) from which its coordination counts in full: a fleet whose members also resell
-chat, or that shares a community with a few other accounts, is still one."""
+chat is still one."""
 WEIGHTS_FILES: dict[str, str] = {"account": "risk_weights.yaml", "campaign": "campaign_weights.yaml"}
 """The shipped weight set of each model (single accounts, pooled groups of linked accounts)."""
 Model = Literal["account", "campaign"]
@@ -185,11 +185,12 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     account); youth counts only through them: new users are common, a fleet
     of linked accounts put to work within days of their creation is what a
     campaign's burner accounts are. Coordination is weighed by the group's
-    drive, the share of its traffic that is what a harvester comes for: new
-    tasks run without a person's follow-up (one-shot, or on through a tool
-    loop), or tasks asking for the reasoning, in full from :data:`FULL_DRIVE`.
-    Linked accounts whose users chat, such as an app's behind one carrier NAT,
-    are no campaign however young.
+    drive, the share of its traffic that is what a harvester comes for: tasks
+    run without a person's follow-up (one-shot, or on through a tool loop), or
+    tasks asking for the reasoning, in full from :data:`FULL_DRIVE`. Linked
+    accounts whose users chat, such as an app's behind one carrier NAT, are no
+    campaign however young. Novelty is not asked of the group: a fleet of
+    thousands drawing on one corpus repeats its own prompts across accounts.
     ``sign`` is +1 for a term
     that marks distillation and -1 for one that marks legitimate use; the fit
     keeps each weight on its side.
@@ -204,9 +205,7 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     coordination = np.clip(np.log10(np.maximum(n_accounts, 1.0)) / 2.0, 0.0, 1.0)
     harvest = np.clip(_col(features, "cot_share") + _col(features, "reasoning_param_share"), 0.0, 1.0) * (1.0 - continuation)
     follow_ups = np.clip(continuation - _col(features, "tool_loop_share"), 0.0, 1.0)
-    tasks = _col(features, "tasks")
-    new_tasks = np.clip(_col(features, "distinct_tasks") / np.maximum(tasks, 1.0), 0.0, 1.0) * (tasks > 0)
-    drive = np.clip(np.maximum(harvest, new_tasks * (1.0 - follow_ups)) / FULL_DRIVE, 0.0, 1.0)
+    drive = np.clip(np.maximum(harvest, 1.0 - follow_ups) / FULL_DRIVE, 0.0, 1.0)
     rotation = np.clip((_col(features, "ip_rotation") - 0.3) / 0.5, 0.0, 1.0) * (n >= 5)
     if context is not None:
         category = context.column("category").to_pylist()
