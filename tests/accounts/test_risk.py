@@ -173,14 +173,17 @@ def test_linked_accounts_that_chat_are_no_fleet_however_young() -> None:
     chat = _profile(300, cot=0.0, continuation=0.8, novelty=1.0, active=20, span=40)
     one_shot = _profile(300, cot=0.0, continuation=0.0, novelty=1.0, active=20, span=40)
     tool_loops = {**_profile(300, cot=0.0, continuation=0.8, novelty=1.0, active=20, span=40), "tool_loop_share": 0.8}
-    pooled = _table([chat, one_shot, tool_loops]).append_column("n_accounts", pa.array([200] * 3)).append_column(
-        "first_seen", pa.array([start] * 3, pa.timestamp("us", tz="UTC")))
-    context = pa.table({"category": ["individual"] * 3, "verification": ["email"] * 3,
-                        "created_at": pa.array([start - timedelta(hours=2)] * 3, pa.timestamp("us", tz="UTC"))})
+    # thousands of burners drawing on one corpus repeat each other's prompts: pooled, few tasks are new
+    corpus_fleet = _profile(300, cot=0.0, continuation=0.0, novelty=0.1, active=20, span=40)
+    pooled = _table([chat, one_shot, tool_loops, corpus_fleet]).append_column(
+        "n_accounts", pa.array([200] * 4)).append_column("first_seen", pa.array([start] * 4, pa.timestamp("us", tz="UTC")))
+    context = pa.table({"category": ["individual"] * 4, "verification": ["email"] * 4,
+                        "created_at": pa.array([start - timedelta(hours=2)] * 4, pa.timestamp("us", tz="UTC"))})
     terms = {t.name: t.values for t in risk_terms(pooled, context)}
     for name in ("coordination", "young_fleet"):
         assert terms[name][0] == pytest.approx(0.2 / FULL_DRIVE * terms[name][1])  # a fifth of its traffic is new
         assert terms[name][2] == pytest.approx(terms[name][1]) and terms[name][1] > 0.9
+        assert terms[name][3] == pytest.approx(terms[name][1])
     risk, _ = score_accounts(pooled, context, weights=_logistic("campaign"))
     assert risk[0] < risk[1] and risk[0] < risk[2]
 
