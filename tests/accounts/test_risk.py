@@ -163,7 +163,7 @@ def test_pooled_accounts_add_coordination() -> None:
     strong = shipped.model_copy(update={"weights": {**shipped.weights, "coordination": 2.0}})
     boosted, evidence = score_accounts(pooled, CONTEXT.slice(0, 1), weights=strong)
     assert boosted[0] > together[0]
-    assert any("200 linked accounts run new tasks" in e.reason for e in evidence[0])
+    assert any("200 linked accounts send tasks without follow-ups" in e.reason for e in evidence[0])
 
 
 def test_linked_accounts_that_chat_are_no_fleet_however_young() -> None:

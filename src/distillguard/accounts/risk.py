@@ -251,7 +251,7 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
         RiskTerm("single_template", np.clip(1.0 - np.log1p(_col(features, "distinct_templates")) / np.log1p(n), 0.0, 1.0)
                  * (n >= 20), -1, "{templates} prompt templates over {n} requests"),
         RiskTerm("coordination", coordination * drive, 1,
-                 "{accounts} linked accounts run new tasks without follow-ups"),
+                 "{accounts} linked accounts send tasks without follow-ups"),
         RiskTerm("coordinated_harvest", coordination * harvest, 1,
                  "{accounts} linked accounts ask for reasoning traces, one-shot"),
         RiskTerm("coordinated_rotation", coordination * rotation * drive, 1,
