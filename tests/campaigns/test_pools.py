@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 import polars as pl
+import pytest
 
 from distillguard.campaigns import load_campaign_settings
 from distillguard.campaigns.cluster import Campaign, CampaignResult, add_pool_members
@@ -57,6 +58,7 @@ def test_joined_accounts_are_fully_tied_and_the_campaign_says_why() -> None:
     add_pool_members(result, indicators, load_campaign_settings().cluster)
     assert camp.members == sorted([*members, "burner-0", "burner-1", "burner-2"])
     assert result.campaign_of["burner-1"] == "CMP-1" and result.tie["burner-1"] == 1.0
+    assert camp.confidence == pytest.approx(0.95 * (10 * 0.8 + 3 * 1.0) / 13)  # risk times the members' mean tie
     assert camp.evidence[0].detector == "campaign.pool_members" and "3 accounts" in camp.evidence[0].reason
     assert "home-user" not in result.campaign_of and "phone-0" not in result.campaign_of
 

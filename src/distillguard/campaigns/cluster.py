@@ -144,7 +144,8 @@ def find_campaigns(
 
 def add_pool_members(result: CampaignResult, indicators: Indicators, settings: CampaignSettings) -> None:
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
-    (:func:`~distillguard.campaigns.pools.pool_members`), fully tied to it."""
+    (:func:`~distillguard.campaigns.pools.pool_members`), fully tied to it; its confidence (risk times the
+    members' mean tie) counts them."""
     joined = pool_members({c.campaign_id: c.members for c in result.campaigns}, indicators, settings)
     for camp in result.campaigns:
         extra = joined.get(camp.campaign_id, [])
@@ -155,6 +156,7 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
         for account in extra:
             result.campaign_of[account] = camp.campaign_id
             result.tie[account] = 1.0
+        camp.confidence = float(camp.risk * np.mean([result.tie[m] for m in camp.members]))
 
 
 @dataclass
