@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -10,7 +11,7 @@ import orjson
 import pytest
 
 from distillguard.core.errors import ConfigError
-from distillguard.eval import read_labels
+from distillguard.eval import read_exchange_log, read_labels
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 ATTACKS = ("a1", "a2", "a3", "a4", "a5")
@@ -67,3 +68,24 @@ def test_families_are_read_from_the_labels(generalize: ModuleType, tmp_path: Pat
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     labels = read_labels(path)
     assert generalize.read_families(path, labels).tolist() == ["n1", "a1", None]
+
+
+def test_the_earliest_hourly_flag_is_the_share_a_campaign_sends_in_its_first_clock_hour(
+        generalize: ModuleType, tmp_path: Path) -> None:
+    labels_path = tmp_path / "labels.jsonl"
+    accounts = [{"account_id": a, "label": "attack", "population": "campaign", "campaign": "a1-1", "n_exchanges": 2,
+                 "family": "a1"} for a in ("x", "y")]
+    labels_path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in accounts))
+    labels = read_labels(labels_path)
+    log_path = tmp_path / "exchanges.jsonl"
+    # Clock hour 10:00-11:00 holds the first three of five exchanges (the interval ends at 11:00, not an hour
+    # after the first exchange at 10:50).
+    times = [("x", "10:50:00"), ("y", "10:55:00"), ("x", "10:59:59"), ("y", "11:00:00"), ("x", "11:49:00")]
+    request = {"messages": [{"role": "user", "content": "hi"}]}
+    log_path.write_bytes(b"".join(orjson.dumps({"request_id": f"r{i}", "account_id": a, "ts": f"2026-01-01T{t}Z",
+                                                "ip": "203.0.113.5", "model": "m", "request": request}) + b"\n"
+                                  for i, (a, t) in enumerate(times)))
+    log = read_exchange_log([log_path], labels)
+    assert generalize.cadence_floor(log, labels, "a1-1", timedelta(hours=1)) == pytest.approx(0.6)
+    assert generalize.cadence_floor(log, labels, "a1-1", timedelta(minutes=5)) == pytest.approx(0.2)
+    assert generalize.cadence_floor(log, labels, "another", timedelta(hours=1)) is None
