@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from distillguard.analysis.ingest import ingest
@@ -50,3 +52,31 @@ def test_workers_store_the_same_as_one_process(tmp_path: Path, batch_size: int) 
     assert inline[2] == pooled[2]
     assert inline[3] == pooled[3]
     assert b"duplicate request_id with other content" in inline[3]
+
+
+def _write_parquet(path: Path, records: list[Any], row_group_size: int) -> Path:
+    nested = ("request", "response", "usage")
+    rows = [{k: (orjson.dumps(v).decode() if k in nested and v is not None else v) for k, v in r.items()}
+            for r in records]
+    table = pa.Table.from_pylist(rows)
+    table = table.set_column(table.schema.get_field_index("ts"), "ts", pa.array([str(r["ts"]) for r in records]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def test_parquet_row_group_parts_store_the_same_with_any_worker_count(tmp_path: Path) -> None:
+    records = _records(300)
+    parts = _write_parquet(tmp_path / "parts" / "log.parquet", records, row_group_size=23)
+    streamed = _write_parquet(tmp_path / "streamed" / "log.parquet", records, row_group_size=len(records))
+    runs = {w: _ingest(tmp_path, f"parts{w}", parts, w, 16) for w in (0, 1, 2)}
+    whole = _ingest(tmp_path, "streamed", streamed, 2, 16)
+    for run in runs.values():
+        assert run[0] == runs[0][0]
+        assert run[1:] == runs[0][1:]
+    assert runs[0][0][4] == parts.stat().st_size
+    assert runs[0][0][:4] == whole[0][:4] and runs[0][0][5] == whole[0][5]
+    assert runs[0][1:3] == whole[1:3]
+    # the same rejects (each batch's read rejects come before its conflicts, and batches end at row groups here)
+    assert sorted(runs[0][3].splitlines()) == sorted(whole[3].replace(str(streamed).encode(), str(parts).encode()).splitlines())
+    assert runs[0][0][1] > 250 and runs[0][0][2] > 0 and runs[0][0][3] > 5

@@ -1,9 +1,10 @@
 """Ingest: account records and exchange logs into the store, with their signals, batch by batch.
 
-Exchange logs are cut into chunks in this process; parsing and signals run in a pool of worker
-processes (one per core by default), and the store is written here, in chunk order. At most
-``2 × workers`` chunks are in flight, so memory stays bounded; results are taken in the order the
-chunks were cut, so the stored rows do not depend on the worker count or on timing.
+Exchange logs are cut into work items in this process: the row-group parts of a Parquet file (each
+decoded by the worker that parses it), else chunks of records. Parsing and signals run in a pool of
+worker processes (one per core by default), and the store is written here, in item order. A bounded
+number of items is in flight, so memory stays bounded; results are taken in the order the items were
+cut, so the stored rows do not depend on the worker count or on timing.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from distillguard.config.settings import IngestLimits
 from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import ReadBatch, Reject, RejectSink, read_accounts
-from distillguard.ingest.readers import ChunkParser, RawChunk, raw_chunks
+from distillguard.ingest.readers import ChunkParser, ParquetPart, RawChunk, work_items
 from distillguard.ingest.rejects import RAW_CHARS
 from distillguard.signals import Signal, compute_signals
 from distillguard.store import Store
@@ -61,15 +63,26 @@ class IngestCounts:
     phases: dict[str, float] = field(default_factory=lambda: {"parse": 0.0, "signals": 0.0, "store": 0.0})
 
 
+_Done = tuple[ReadBatch, pa.Table, float, float]
+"""A parsed chunk: its batch, its signals, and the CPU seconds spent parsing and computing them."""
+
+
 @dataclass(frozen=True)
 class _Work:
-    """What a worker does with a chunk: parse it, compute its signals, drop its texts unless kept."""
+    """What a worker does with a work item: parse each of its chunks, compute their signals, drop their
+    texts unless kept."""
 
     parser: ChunkParser
     signals: dict[str, Signal] | None
     keep_text: bool
 
-    def __call__(self, chunk: RawChunk) -> tuple[ReadBatch, pa.Table, float, float]:
+    def __call__(self, item: RawChunk | ParquetPart) -> list[_Done]:
+        if isinstance(item, ParquetPart):
+            return [self.chunk(chunk) for chunk in item.chunks()]
+        return [self.chunk(item)]
+
+    def chunk(self, chunk: RawChunk) -> _Done:
+        """The batch of ``chunk`` with its signals."""
         t0 = time.process_time()
         batch = self.parser(chunk)
         t1 = time.process_time()
@@ -92,32 +105,45 @@ def _init_worker(work: _Work) -> None:
     _worker = work
 
 
-def _run_worker(chunk: RawChunk) -> tuple[ReadBatch, pa.Table, float, float]:
+def _run_worker(item: RawChunk | ParquetPart) -> list[_Done]:
     if _worker is None:
         raise RuntimeError("ingest worker not initialised")
-    return _worker(chunk)
+    return _worker(item)
 
 
 def default_workers(logs: list[Path]) -> int:
     """Worker processes for ``logs``: one per usable core, none (this process) for small logs or one core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    size = sum(p.stat().st_size for p in logs if p.is_file())
+    size = sum(_data_bytes(p) for p in logs if p.is_file())
     return cores if cores > 1 and size >= POOL_MIN_BYTES else 0
 
 
-def _processed(chunks: Iterator[RawChunk], work: _Work, pool: ProcessPoolExecutor | None, in_flight: int
-               ) -> Iterator[tuple[ReadBatch, pa.Table, float, float]]:
-    """``work`` of each chunk, in chunk order: in ``pool`` with at most ``in_flight`` pending, else here."""
+def _data_bytes(path: Path) -> int:
+    """The bytes of ``path``; of a Parquet file, its data uncompressed (as its metadata says)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            meta = pq.read_metadata(path)
+        except (OSError, pa.ArrowException):
+            return path.stat().st_size  # reading it names the error
+        return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return path.stat().st_size
+
+
+def _processed(items: Iterator[RawChunk | ParquetPart], work: _Work, pool: ProcessPoolExecutor | None, workers: int
+               ) -> Iterator[_Done]:
+    """``work`` of each item's chunks, in order: in ``pool`` (at most ``2 × workers`` chunks or
+    ``workers + 1`` parts pending), else here."""
     if pool is None:
-        yield from map(work, chunks)
+        for item in items:
+            yield from work(item)
         return
-    pending: deque[Future[tuple[ReadBatch, pa.Table, float, float]]] = deque()
-    for chunk in chunks:
-        pending.append(pool.submit(_run_worker, chunk))
-        if len(pending) >= in_flight:
-            yield pending.popleft().result()
+    pending: deque[Future[list[_Done]]] = deque()
+    for item in items:
+        pending.append(pool.submit(_run_worker, item))
+        if len(pending) >= (workers + 1 if isinstance(item, ParquetPart) else 2 * workers):
+            yield from pending.popleft().result()
     while pending:
-        yield pending.popleft().result()
+        yield from pending.popleft().result()
 
 
 class _Writer:
@@ -206,8 +232,7 @@ def ingest(
     writer = _Writer(store, rejects, counts, keep_text, advance)
     try:
         for path in logs:
-            for batch, sig, parse_s, signal_s in _processed(raw_chunks(path, batch_size), work, pool,
-                                                            2 * counts.workers):
+            for batch, sig, parse_s, signal_s in _processed(work_items(path, batch_size), work, pool, counts.workers):
                 counts.phases["parse"] += parse_s
                 counts.phases["signals"] += signal_s
                 writer.add(str(path), batch, sig)

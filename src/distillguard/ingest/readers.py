@@ -36,7 +36,10 @@ from distillguard.ingest.limits import RowCheck, account_check, deep_path, excha
 from distillguard.ingest.normalize import normalize_exchange
 from distillguard.ingest.rejects import RAW_CHARS, Reject
 
-__all__ = ["FORMATS", "ChunkParser", "RawChunk", "ReadBatch", "file_format", "raw_chunks", "read_accounts", "read_exchanges"]
+__all__ = [
+    "FORMATS", "ChunkParser", "ParquetPart", "RawChunk", "ReadBatch", "file_format", "raw_chunks", "read_accounts",
+    "read_exchanges", "work_items",
+]
 
 NOT_UTF8 = "not valid UTF-8"
 
@@ -53,6 +56,9 @@ FORMATS: dict[str, str] = {
 }
 
 _CHUNK = 1 << 22  # bytes read at a time from a JSON-lines file
+#: A Parquet file whose row groups all hold at most this many rows is cut into :class:`ParquetPart` s (a part's
+#: parsed rows travel back from a worker whole, so bigger row groups are read here and sent on in chunks).
+PART_MAX_ROWS = 1 << 18
 _BOM = b"\xef\xbb\xbf"
 _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
 _DEPTH_EXCEEDED = "depth limit exceeded"  # orjson's message for JSON nested past its 1024 levels
@@ -200,8 +206,70 @@ def raw_chunks(path: Path | str, batch_size: int = 20_000) -> Iterator[RawChunk]
     if not os.access(path, os.R_OK):
         raise IngestError(f"{path}: not readable (permission denied)")
     if fmt == "parquet":
-        return _parquet_chunks(path, batch_size)
+        return _parquet_file_chunks(path, batch_size)
     return _line_chunks(path, fmt, batch_size)
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetPart:
+    """Consecutive row groups ``[start, stop)`` of a Parquet file: a work item decoded where it is parsed.
+
+    ``done`` counts the file's rows before the part; ``total`` and ``size`` are the file's rows and bytes
+    (for each chunk's ``bytes_read``). Parts begin and end on row-group boundaries, so a worker decodes
+    only its own row groups.
+    """
+
+    file: str
+    start: int
+    stop: int
+    done: int
+    total: int
+    size: int
+    batch_size: int
+
+    def chunks(self) -> Iterator[RawChunk]:
+        """The part's chunks of ``batch_size`` rows (fewer at its end), numbered within the file."""
+        path = Path(self.file)
+        try:
+            pf = pq.ParquetFile(path, pre_buffer=False)
+        except (OSError, pa.ArrowException) as e:
+            raise IngestError(f"{path}: cannot read Parquet: {e}") from e
+        with pf:
+            yield from _parquet_chunks(path, pf, self.batch_size, list(range(self.start, self.stop)), self.done,
+                                       self.total, self.size)
+
+
+def work_items(path: Path | str, batch_size: int = 20_000) -> Iterator[RawChunk | ParquetPart]:
+    """Cut ``path`` into work items: the :class:`ParquetPart` s of a Parquet file of several row groups of at
+    most :data:`PART_MAX_ROWS` rows each, else the chunks of :func:`raw_chunks`.
+
+    The items depend on the file alone, and their chunks, in order, are those :func:`raw_chunks` gives.
+    """
+    path = Path(path)
+    parts = _parquet_parts(path, batch_size) if file_format(path) == "parquet" and path.is_file() else None
+    if parts is None:
+        return raw_chunks(path, batch_size)
+    return iter(parts)
+
+
+def _parquet_parts(path: Path, batch_size: int) -> list[ParquetPart] | None:
+    """The parts of ``path`` (row groups gathered to ``batch_size`` rows or more), or None to stream it whole."""
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, pa.ArrowException):
+        return None  # raw_chunks names the error
+    rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    if len(rows) < 2 or max(rows) > PART_MAX_ROWS:
+        return None
+    size, total = path.stat().st_size, meta.num_rows
+    parts: list[ParquetPart] = []
+    start = done = held = 0
+    for i, n in enumerate(rows):
+        held += n
+        if held >= batch_size or i == len(rows) - 1:
+            parts.append(ParquetPart(str(path), start, i + 1, done, total, size, batch_size))
+            start, done, held = i + 1, done + held, 0
+    return parts if len(parts) > 1 else None
 
 
 def _to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -412,27 +480,35 @@ def _epoch_ms_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-def _parquet_chunks(path: Path, batch_size: int) -> Iterator[RawChunk]:
-    fname = str(path)
+def _parquet_file_chunks(path: Path, batch_size: int) -> Iterator[RawChunk]:
+    parts = _parquet_parts(path, batch_size)
+    if parts is not None:
+        for part in parts:
+            yield from part.chunks()
+        return
     try:
         pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps growing over a long file
     except (OSError, pa.ArrowException) as e:
         raise IngestError(f"{path}: cannot read Parquet: {e}") from e
     with pf:
-        total = pf.metadata.num_rows
-        size = path.stat().st_size
-        done = 0
-        reported = 0
-        batches = pf.iter_batches(batch_size=batch_size)
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except (OSError, pa.ArrowException) as e:
-                raise IngestError(f"{path}: unreadable after row {done}: {e}") from e
-            first = done + 1
-            done += batch.num_rows
-            pos = size * done // total if total else size
-            yield RawChunk(fname, "arrow", batch, first, pos - reported)
-            reported = pos
+        yield from _parquet_chunks(path, pf, batch_size, None, 0, pf.metadata.num_rows, path.stat().st_size)
+
+
+def _parquet_chunks(path: Path, pf: pq.ParquetFile, batch_size: int, row_groups: list[int] | None, done: int,
+                    total: int, size: int) -> Iterator[RawChunk]:
+    """Chunks of ``row_groups`` of ``pf`` (all when None), whose first row is row ``done + 1`` of the file."""
+    fname = str(path)
+    reported = size * done // total if total else 0
+    batches = pf.iter_batches(batch_size=batch_size, row_groups=row_groups)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except (OSError, pa.ArrowException) as e:
+            raise IngestError(f"{path}: unreadable after row {done}: {e}") from e
+        first = done + 1
+        done += batch.num_rows
+        pos = size * done // total if total else size
+        yield RawChunk(fname, "arrow", batch, first, pos - reported)
+        reported = pos
