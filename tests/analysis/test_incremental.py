@@ -7,26 +7,28 @@ split in interleaved halves (new exchanges inside a kept day) all come to the sa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pyarrow as pa
 import pytest
 import yaml
 
 from distillguard.accounts import IpIntel, Origin
-from distillguard.analysis import analyze
+from distillguard.analysis import analyze, describe_indicators, load_indicators, shared_indicators
 from distillguard.analysis.run import AnalysisResult
 from distillguard.analysis.stats import build_stats, population_signals
+from distillguard.campaigns.indicators import ACTIVITY_BUCKET_MINUTES
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.config import Settings
 from distillguard.policy import load_policy
 from distillguard.signals import compute_signals
 from distillguard.sim.run import simulate
 from distillguard.sim.scenario import load_scenario
-from distillguard.store import Store
-from factories import exchange, exchanges
+from distillguard.store import Store, traffic_days
+from factories import T0, exchange, exchanges
 
 SMOKE = Path(__file__).resolve().parents[2] / "src" / "distillguard" / "sim" / "scenarios" / "smoke.yaml"
 DAYS = ("2026-03-02", "2026-03-03", "2026-03-04")
@@ -129,3 +131,75 @@ def test_each_address_is_looked_up_once_across_runs(tmp_path: Path) -> None:
         population_signals(store, intel)
         assert _CountingIntel.lookups == 8  # only the new address
         assert stats.get().column("n_exchanges").to_pylist() == [14, 14, 13]
+
+
+def _varied(k: int) -> dict[str, object]:
+    """Exchange ``k`` of five accounts over three days: addresses (IPv4 and IPv6), clients, request shapes and
+    prompts vary, so that every kept aggregate has several rows per account and day."""
+    return exchange(
+        k, ts=T0 + timedelta(minutes=7 * k), account_id=f"acct-{k % 5}",
+        ip=f"2001:db8:{k % 3}::{k % 4}" if k % 11 == 0 else f"81.2.{69 + k % 2}.{k % 9}",
+        user_agent=None if k % 13 == 0 else f"client/{k % 3}", tls_ja4=None if k % 17 == 0 else "t13d_a",
+        model=("atlas-2-pro", "atlas-2-mini")[k % 2], thinking_budget=(None, 1024, 8192, 16000)[k % 4],
+        reasoning_effort=(None, "high", " Low", "")[k % 4 if k % 7 else 0],
+        prompt=f"Translate item {k % 13} into French, step by step: {'lorem ' * (k % 5)}",
+        n_user_turns=1 + k % 3,
+    )
+
+
+def _linking_inputs(path: Path) -> dict[str, object]:
+    """What linking and the population signals read from the store at ``path``, in comparable form."""
+    with Store(path).open() as store:
+        indicators = load_indicators(store)
+        ids = indicators.accounts.to_list()
+        return {
+            "accounts": ids,
+            "indicators": indicators.table.sort(pl.all()).to_dicts(),
+            "starts": indicators.starts.sort(pl.all()).to_dicts(),
+            "population": population_signals(store, IpIntel()).to_pylist(),
+            "shared": shared_indicators(store, {"c-1": ids[:3], "c-2": ids[3:]}).sort(pl.all()).to_dicts(),
+            "described": describe_indicators(store, ids[1:3]).sort(pl.all()).to_dicts(),
+        }
+
+
+def _kept_tables(path: Path) -> dict[str, list[dict[str, object]]]:
+    with Store(path).open() as store:
+        return {table: store.query(f"SELECT * FROM {table} ORDER BY ALL").to_pylist()
+                for table in ("day_addresses", "day_clients", "day_requests", "day_templates", "day_slots")}
+
+
+def test_runs_day_by_day_keep_the_linking_inputs_of_one_pass(tmp_path: Path) -> None:
+    rows = [_varied(k) for k in range(600)]
+    days = [[r for r in rows if r["ts"].date() == T0.date() + timedelta(days=d)] for d in range(3)]
+    path = tmp_path / "store.duckdb"
+    # day 1 with half of day 2, then day 3, then the rest of day 2: a late day, and new rows inside a kept day
+    with Store(path).open() as store:
+        for batch_rows in ([*days[0], *days[1][0::2]], days[2], days[1][1::2]):
+            batch = exchanges(batch_rows)
+            store.ingest_batch(batch, compute_signals(batch))
+            build_stats(store, IpIntel(), 1000)
+        assert traffic_days.kept_slot(store) == ACTIVITY_BUCKET_MINUTES * 60
+        assert store.query("SELECT count(DISTINCT day) AS n FROM day_slots").column("n")[0].as_py() == 3
+    kept, folded = _linking_inputs(path), _kept_tables(path)
+    with Store(path).open() as store:
+        store.con.execute("DELETE FROM traffic_days_state")  # the aggregates no longer hold every row: not read
+        assert traffic_days.kept_slot(store) is None
+    scanned = _linking_inputs(path)
+    for name, value in kept.items():
+        assert value == scanned[name], name
+    with Store(path).open() as store:
+        assert traffic_days.fold(store, ACTIVITY_BUCKET_MINUTES * 60).since == 0  # made again from every exchange
+    assert _kept_tables(path) == folded
+
+
+def test_new_exchanges_make_the_kept_aggregates_stale(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.duckdb").open() as store:
+        batch = exchanges([_varied(k) for k in range(20)])
+        store.ingest_batch(batch, compute_signals(batch))
+        build_stats(store, IpIntel(), 1000)
+        assert traffic_days.kept_slot(store) == ACTIVITY_BUCKET_MINUTES * 60
+        batch = exchanges([_varied(k) for k in range(20, 30)])
+        store.ingest_batch(batch, compute_signals(batch))
+        assert traffic_days.kept_slot(store) is None  # read from the exchanges until folded in
+        assert traffic_days.fold(store, 60).since == 0  # another slot: made again
+        assert traffic_days.kept_slot(store) == 60

@@ -26,9 +26,10 @@ from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
 from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency
 from distillguard.accounts.parameters import NEAR_TOP, PARAMETER_COLUMNS, parameter_signals
 from distillguard.accounts.stats import COUNTED_ELICITATION_THRESHOLD, ELICITATION_THRESHOLD, SESSION_GAP_MS, blob_size
-from distillguard.store import Store, account_days
+from distillguard.campaigns.indicators import ACTIVITY_BUCKET_MINUTES
+from distillguard.store import Store, account_days, traffic, traffic_days
 from distillguard.store.source import SqlSource
-from distillguard.store.traffic import account_exits, client_pairs, request_parameters, stat_input_batches
+from distillguard.store.traffic import stat_input_batches
 
 _COLUMNS = (*STAT_INPUT_COLUMNS, SWEEP_COLUMN)
 _FROM_SIGNALS = {*STAT_SIGNAL_COLUMNS, SWEEP_COLUMN}
@@ -71,6 +72,7 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
             account_days.keep_origins(store, pa.table({"ip": pa.array(ips, pa.string()),
                                                        "origin": intel.origins(pa.array(ips, pa.string()))}))
         account_days.mark_folded(store, new, fingerprint)
+    traffic_days.fold(store, ACTIVITY_BUCKET_MINUTES * 60)
     return AccountStats.from_table(account_days.total_stats(store), intel)
 
 
@@ -123,12 +125,21 @@ def population_signals(store: SqlSource, intel: IpIntel, until: datetime | None 
     (:mod:`~distillguard.accounts.identity`) and exits shared by young accounts
     (:mod:`~distillguard.accounts.exits`), each learned from the stored exchanges before ``until``
     (all when None); the gateway scores online without a population, so there these columns are absent.
+    All of the traffic is read from the store's kept per-day aggregates when they hold it
+    (:mod:`distillguard.store.traffic_days`, brought up to date by :func:`build_stats`).
     """
-    parts = (
-        parameter_signals(request_parameters(store, NEAR_TOP, until)),
-        client_consistency(client_pairs(store, until)),
-        young_exit_excess(account_exits(store, until), intel),
-    )
+    if until is None and isinstance(store, Store) and traffic_days.kept_slot(store) is not None:
+        parts = (
+            parameter_signals(traffic_days.request_parameters(store, NEAR_TOP)),
+            client_consistency(traffic_days.client_pairs(store)),
+            young_exit_excess(traffic_days.account_exits(store), intel),
+        )
+    else:
+        parts = (
+            parameter_signals(traffic.request_parameters(store, NEAR_TOP, until)),
+            client_consistency(traffic.client_pairs(store, until)),
+            young_exit_excess(traffic.account_exits(store, until), intel),
+        )
     frames = [cast(pl.DataFrame, pl.from_arrow(part)) for part in parts]
     joined = frames[0]
     for frame in frames[1:]:

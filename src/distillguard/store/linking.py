@@ -5,6 +5,10 @@ this module only reads them. Within one connection, two temporary tables
 carry state between the queries of one assessment: the account numbering
 (:func:`number_accounts`) and the template groups
 (:func:`save_template_groups`), which the indicator queries join.
+
+Asked for all the traffic (``until`` None) of a DuckDB store whose kept per-day aggregates hold every
+stored exchange (:mod:`distillguard.store.traffic_days`), the queries read those instead of the
+exchanges and signals, with the same results; otherwise (a replay's interval, Spark) the exchanges.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pyarrow as pa
 from distillguard.core.email import LOCAL_SHAPE_RULES
 from distillguard.core.signup_burst import SIGNUP_BURST_MINUTES
 from distillguard.store.source import SqlSource
+from distillguard.store.traffic_days import kept_slot
 
 _CODES = """
 CREATE OR REPLACE TEMP TABLE indicator_accounts AS
@@ -51,6 +56,25 @@ traffic AS (
 )
 SELECT account_id, kind, value, n / total AS x FROM traffic JOIN totals USING (account_id)
 """
+
+_KEPT_TRAFFIC = """
+WITH totals AS (SELECT account_id, sum(n)::DOUBLE AS total FROM day_requests WHERE {only} GROUP BY ALL),
+traffic AS (
+    SELECT account_id, 'ip' AS kind, ip AS value, sum(n) AS n FROM day_addresses WHERE {only} GROUP BY ALL
+    UNION ALL SELECT account_id, 'client', client, sum(n) FROM (
+        SELECT account_id, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client, n
+        FROM day_clients WHERE {only}
+    ) WHERE client <> ' | ' GROUP BY ALL
+    UNION ALL SELECT account_id, 'template', template, sum(n) FROM (
+        SELECT account_id, coalesce(g.template, CAST(template_key AS VARCHAR)) AS template, n
+        FROM day_templates LEFT JOIN template_groups g ON g.fp = template_fp WHERE {only}
+    ) WHERE template <> '0' GROUP BY ALL
+    UNION ALL SELECT account_id, 'active', CAST(slot AS VARCHAR), sum(n) FROM day_slots WHERE {only} GROUP BY ALL
+    UNION ALL SELECT account_id, 'params', """ + _PARAMS + """, sum(n) FROM day_requests WHERE {only} GROUP BY ALL
+)
+SELECT account_id, kind, value, n / total AS x FROM traffic JOIN totals USING (account_id)
+"""
+""":data:`_TRAFFIC` over the kept per-day aggregates (:mod:`distillguard.store.traffic_days`): the same rows."""
 
 _SIGNUP = """
 WITH records AS (SELECT * FROM accounts WHERE {only})
@@ -96,24 +120,45 @@ SELECT c.i, v.kind, CASE WHEN v.kind = 'ip' AND v.value LIKE '%:%' THEN v.value 
 FROM (SELECT * FROM v UNION ALL SELECT * FROM s) v JOIN indicator_accounts c USING (account_id)
 """
 
-_SHARED = """
-WITH m AS (SELECT account_id, campaign_id FROM _dg_campaign_members),
+_MEMBER_TRAFFIC = """
 e AS (
     SELECT DISTINCT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client,
            """ + _PARAMS + """ AS params
     FROM exchanges WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m)
 ),
+a AS (SELECT DISTINCT account_id, ip FROM e),
+c AS (SELECT DISTINCT account_id, client FROM e),
+p AS (SELECT DISTINCT account_id, params FROM e),
 t AS (
     SELECT DISTINCT account_id, coalesce(g.template, CAST(template_key AS VARCHAR)) AS template
     FROM signals LEFT JOIN template_groups g ON g.fp = template_fp
     WHERE ($until IS NULL OR ts < $until) AND account_id IN (SELECT account_id FROM m) AND template_key <> 0
+)"""
+"""The members' distinct addresses ``a``, clients ``c``, request shapes ``p`` and templates ``t``."""
+
+_KEPT_MEMBER_TRAFFIC = """
+a AS (SELECT DISTINCT account_id, ip FROM day_addresses WHERE account_id IN (SELECT account_id FROM m)),
+c AS (
+    SELECT DISTINCT account_id, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
+    FROM day_clients WHERE account_id IN (SELECT account_id FROM m)
 ),
+p AS (SELECT DISTINCT account_id, """ + _PARAMS + """ AS params FROM day_requests WHERE account_id IN (SELECT account_id FROM m)),
+t AS (
+    SELECT DISTINCT account_id, coalesce(g.template, CAST(template_key AS VARCHAR)) AS template
+    FROM day_templates LEFT JOIN template_groups g ON g.fp = template_fp
+    WHERE account_id IN (SELECT account_id FROM m) AND template_key <> 0
+)"""
+""":data:`_MEMBER_TRAFFIC` from the kept per-day aggregates."""
+
+_SHARED = """
+WITH m AS (SELECT account_id, campaign_id FROM _dg_campaign_members),
+{traffic},
 r AS (SELECT a.* FROM accounts a WHERE a.account_id IN (SELECT account_id FROM m)),
 shown AS (
-    SELECT account_id, 'ip' AS kind, ip AS value FROM e
-    UNION SELECT e.account_id, 'subnet', coalesce(v6.subnet, {subnet}) FROM e LEFT JOIN _dg_v6_subnets v6 USING (ip)
-    UNION SELECT account_id, 'client', client FROM e WHERE client <> ' | '
-    UNION SELECT account_id, 'params', params FROM e
+    SELECT account_id, 'ip' AS kind, ip AS value FROM a
+    UNION SELECT a.account_id, 'subnet', coalesce(v6.subnet, {subnet}) FROM a LEFT JOIN _dg_v6_subnets v6 USING (ip)
+    UNION SELECT account_id, 'client', client FROM c WHERE client <> ' | '
+    UNION SELECT account_id, 'params', params FROM p
     UNION SELECT account_id, 'template', template FROM t
     UNION SELECT account_id, 'payment', payment_fingerprint FROM r WHERE payment_fingerprint IS NOT NULL
     UNION SELECT account_id, 'signup_ip', signup_ip FROM r WHERE signup_ip IS NOT NULL
@@ -130,6 +175,10 @@ SELECT DISTINCT ip FROM exchanges WHERE ip LIKE '%:%' AND ($until IS NULL OR ts 
 AND account_id IN (SELECT account_id FROM _dg_campaign_members)
 """
 
+_KEPT_MEMBER_V6 = """
+SELECT DISTINCT ip FROM day_addresses WHERE ip LIKE '%:%' AND account_id IN (SELECT account_id FROM _dg_campaign_members)
+"""
+
 _TEMPLATE_FPS = """
 SELECT template_fp AS fp, count(*) AS n FROM signals
 WHERE ($until IS NULL OR ts < $until) AND template_fp IS NOT NULL GROUP BY ALL
@@ -142,6 +191,21 @@ FROM signals s JOIN _dg_template_groups g ON s.template_fp = g.fp
 WHERE $until IS NULL OR s.ts < $until GROUP BY ALL
 """
 
+_KEPT_TEMPLATE_FPS = """
+SELECT template_fp AS fp, sum(n)::BIGINT AS n FROM day_templates WHERE template_fp IS NOT NULL GROUP BY ALL
+"""
+
+_KEPT_TEMPLATE_SPREAD = """
+SELECT g.g, count(DISTINCT s.account_id) AS accounts, (SELECT count(DISTINCT account_id) FROM day_templates) AS population
+FROM day_templates s JOIN _dg_template_groups g ON s.template_fp = g.fp GROUP BY ALL
+"""
+
+_KEPT_CODES = """
+CREATE OR REPLACE TEMP TABLE indicator_accounts AS
+SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::UINTEGER AS i
+FROM (SELECT DISTINCT account_id FROM day_requests)
+"""
+
 TEMPLATE_TABLE = "template_groups"
 """The temporary table of template groups: ``fp`` → ``template`` (``~`` + centroid hex)."""
 _BUILT = "template_groups_built"
@@ -149,7 +213,10 @@ _BUILT = "template_groups_built"
 
 def number_accounts(store: SqlSource, until: datetime | None) -> pa.Table:
     """Number the accounts seen before ``until`` (``account_id, i``, ordered by ``i``) for the indicator queries."""
-    store.con.execute(_CODES, {"until": until})
+    if _kept(store, until):
+        store.con.execute(_KEPT_CODES)
+    else:
+        store.con.execute(_CODES, {"until": until})
     return store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")
 
 
@@ -161,9 +228,10 @@ def indicator_rows(store: SqlSource, until: datetime | None, bucket_s: int) -> p
     add their subnets. Needs :func:`number_accounts` and the template groups of the same ``until``.
     """
     seen = "account_id IN (SELECT account_id FROM indicator_accounts)"
-    sql = _COMPACT.format(traffic=_TRAFFIC.format(only="TRUE"), signup=_SIGNUP.format(only=seen, burst=_BURST),
-                          subnet=_SUBNET_V4)
-    return store.query(sql, {"until": until, "bucket": bucket_s})
+    kept = _kept(store, until, bucket_s)
+    sql = _COMPACT.format(traffic=(_KEPT_TRAFFIC if kept else _TRAFFIC).format(only="TRUE"),
+                          signup=_SIGNUP.format(only=seen, burst=_BURST), subnet=_SUBNET_V4)
+    return store.query(sql, {"until": until} if kept else {"until": until, "bucket": bucket_s})
 
 
 def conversation_starts(store: SqlSource, until: datetime | None) -> pa.Table:
@@ -174,9 +242,11 @@ def conversation_starts(store: SqlSource, until: datetime | None) -> pa.Table:
 def described_indicators(store: SqlSource, account_ids: list[str], until: datetime | None, bucket_s: int) -> pa.Table:
     """Readable ``account_id, kind, value, x`` of the given accounts (IPv4 and IPv6 subnets not included)."""
     only = "account_id IN (SELECT account_id FROM _dg_described_accounts)"
-    sql = f"({_TRAFFIC.format(only=only)}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
+    kept = _kept(store, until, bucket_s)
+    traffic = (_KEPT_TRAFFIC if kept else _TRAFFIC).format(only=only)
+    sql = f"({traffic}) UNION ALL ({_SIGNUP.format(only=only, burst=_BURST)})"
     with store.registered(_dg_described_accounts=pa.table({"account_id": pa.array(account_ids, pa.string())})):
-        return store.query(sql, {"until": until, "bucket": bucket_s})
+        return store.query(sql, {"until": until} if kept else {"until": until, "bucket": bucket_s})
 
 
 def with_indicator_keys(store: SqlSource, rows: pa.Table) -> pa.Table:
@@ -187,8 +257,10 @@ def with_indicator_keys(store: SqlSource, rows: pa.Table) -> pa.Table:
 
 def member_ipv6(store: SqlSource, members: pa.Table, until: datetime | None) -> list[str]:
     """Distinct IPv6 addresses the member accounts (``account_id, campaign_id``) used before ``until``."""
+    kept = _kept(store, until)
     with store.registered(_dg_campaign_members=members):
-        return [str(ip) for ip in store.query(_MEMBER_V6, {"until": until}).column("ip").to_pylist()]
+        found = store.query(_KEPT_MEMBER_V6) if kept else store.query(_MEMBER_V6, {"until": until})
+    return [str(ip) for ip in found.column("ip").to_pylist()]
 
 
 def shared_indicators(store: SqlSource, members: pa.Table, v6_subnets: pa.Table, until: datetime | None, top: int) -> pa.Table:
@@ -196,20 +268,23 @@ def shared_indicators(store: SqlSource, members: pa.Table, v6_subnets: pa.Table,
 
     ``members``: ``account_id, campaign_id``; ``v6_subnets``: ``ip, subnet`` for the members' IPv6 addresses.
     """
-    sql = _SHARED.format(subnet=_SUBNET_V4.replace("value", "ip"), burst=_BURST)
+    kept = _kept(store, until)
+    sql = _SHARED.format(traffic=_KEPT_MEMBER_TRAFFIC if kept else _MEMBER_TRAFFIC,
+                         subnet=_SUBNET_V4.replace("value", "ip"), burst=_BURST)
     with store.registered(_dg_campaign_members=members, _dg_v6_subnets=v6_subnets):
-        return store.query(sql, {"until": until, "top": top})
+        return store.query(sql, {"top": top} if kept else {"until": until, "top": top})
 
 
 def template_fingerprints(store: SqlSource, until: datetime | None) -> pa.Table:
     """``fp, n``: each distinct template fingerprint before ``until`` and its row count."""
-    return store.query(_TEMPLATE_FPS, {"until": until})
+    return store.query(_KEPT_TEMPLATE_FPS) if _kept(store, until) else store.query(_TEMPLATE_FPS, {"until": until})
 
 
 def template_spread(store: SqlSource, groups: pa.Table, until: datetime | None) -> pa.Table:
     """``g, accounts, population``: accounts showing each group of ``groups`` (``fp, g``), and all accounts."""
+    kept = _kept(store, until)
     with store.registered(_dg_template_groups=groups):
-        return store.query(_TEMPLATE_SPREAD, {"until": until})
+        return store.query(_KEPT_TEMPLATE_SPREAD) if kept else store.query(_TEMPLATE_SPREAD, {"until": until})
 
 
 def save_template_groups(store: SqlSource, groups: pa.Table, names: pa.Table, until: datetime | None) -> None:
@@ -231,6 +306,15 @@ def template_groups_current(store: SqlSource, until: datetime | None) -> bool:
         f"SELECT bool_and(until IS NOT DISTINCT FROM $until AND n = $n) FROM {_BUILT}",
         {"until": until, "n": _signal_rows(store)},
     ).column(0)[0].as_py())
+
+
+def _kept(store: SqlSource, until: datetime | None, bucket_s: int | None = None) -> bool:
+    """Whether to read the kept per-day aggregates (all the traffic is asked for, and they hold all of it)
+    rather than the stored exchanges; with ``bucket_s``, their activity slots must be of that length."""
+    if until is not None:
+        return False
+    slot = kept_slot(store)
+    return slot is not None and bucket_s in (None, slot)
 
 
 def _signal_rows(store: SqlSource) -> int:

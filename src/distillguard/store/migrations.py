@@ -291,4 +291,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     DELETE FROM account_stats_state;
     """,
+    # 12 -> 13: the traffic aggregates kept between runs (store/traffic_days.py): per UTC day and account the
+    # exchanges per address, client, request shape, template and activity slot, read by linking and the
+    # population signals instead of every stored exchange; how many exchange rows they hold and their slot
+    """
+    CREATE TABLE day_addresses (
+        day DATE NOT NULL, account_id VARCHAR NOT NULL, ip VARCHAR NOT NULL, n BIGINT NOT NULL,
+        first_ts TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE day_clients (
+        day DATE NOT NULL, account_id VARCHAR NOT NULL, user_agent VARCHAR, tls_ja4 VARCHAR, n BIGINT NOT NULL
+    );
+    CREATE TABLE day_requests (
+        day DATE NOT NULL, account_id VARCHAR NOT NULL, model VARCHAR NOT NULL, api_format VARCHAR NOT NULL,
+        endpoint VARCHAR NOT NULL, thinking_budget INTEGER, reasoning_effort VARCHAR, n BIGINT NOT NULL
+    );
+    CREATE TABLE day_templates (
+        day DATE NOT NULL, account_id VARCHAR NOT NULL, template_fp UBIGINT, template_key UBIGINT, n BIGINT NOT NULL
+    );
+    CREATE TABLE day_slots (day DATE NOT NULL, account_id VARCHAR NOT NULL, slot BIGINT NOT NULL, n BIGINT NOT NULL);
+    CREATE TABLE traffic_days_state (exchanges BIGINT NOT NULL, slot_s BIGINT NOT NULL);
+    """,
 )
