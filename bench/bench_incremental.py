@@ -9,14 +9,17 @@ created), then runs ``analyze`` on each day's log in turn against one store, as 
 would. Then an hourly job: a run with no new data, and one with the hour after the last day. Prints per
 run the new and stored exchanges, the accounts decided, the seconds spent ingesting, building the account
 statistics and assessing and saving (the rest), their ratios to run 1, and the last daily run's ratios to
-the first. ``--check`` also analyses all the days in one run on a fresh store and compares the decisions
-and campaigns with the last daily run's.
+the first. Then, on the final store, the reads linking and the population signals make (indicators,
+population signals, the campaigns' shared indicators) timed from the kept per-day traffic aggregates and
+from every stored exchange, alternated, median of ``--repeats``. ``--check`` also analyses all the days in
+one run on a fresh store and compares the decisions and campaigns with the last daily run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,12 +33,15 @@ from rich.console import Console
 from rich.table import Table
 
 from distillguard.accounts import IpIntel
+from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.analysis.run import AnalysisResult, analyze
+from distillguard.analysis.stats import population_signals
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.config import Settings
 from distillguard.policy import load_policy
 from distillguard.sim.run import simulate
 from distillguard.sim.scenario import load_scenario
+from distillguard.store import Store
 
 SCENARIO = Path(__file__).resolve().parents[1] / "src" / "distillguard" / "sim" / "scenarios" / "dev.yaml"
 
@@ -107,6 +113,23 @@ def _outcome(result: AnalysisResult) -> tuple[dict[str, tuple[str, bool]], list[
     return decisions, sorted(tuple(sorted(c.accounts)) for c in result.assessment.campaigns)
 
 
+def _read_seconds(path: Path, intel: IpIntel, members: dict[str, list[str]], kept: bool) -> float:
+    """Seconds of the linking and population reads of a fresh connection to the store at ``path``, from the kept
+    traffic aggregates or (``kept`` False: their state forgotten in a transaction rolled back after) every exchange."""
+    with Store(path).open() as store:
+        if not kept:
+            store.con.begin()
+            store.con.execute("DELETE FROM traffic_days_state")
+        started = time.perf_counter()
+        load_indicators(store)
+        population_signals(store, intel)
+        shared_indicators(store, members)
+        seconds = time.perf_counter() - started
+        if not kept:
+            store.con.rollback()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=14)
@@ -116,6 +139,7 @@ def main() -> None:
     parser.add_argument("--traffic", type=Path, help="A simulated traffic directory to reuse (else simulated).")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-incremental"))
     parser.add_argument("--check", action="store_true", help="Also analyse all days in one run and compare.")
+    parser.add_argument("--repeats", type=int, default=5, help="Times each way of reading is timed.")
     args = parser.parse_args()
     console = Console(width=150)
     shutil.rmtree(args.work / "runs", ignore_errors=True)
@@ -165,6 +189,15 @@ def main() -> None:
                        f"assess and save {rest / first[2]:.2f}x")
     console.print(table)
     console.print(summary)
+    if last is not None and last.assessment is not None:
+        members = {c.campaign_id: list(c.accounts) for c in last.assessment.campaigns}
+        timed: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeats):
+            for kept in (True, False):
+                timed[kept].append(_read_seconds(settings.db, intel, members, kept))
+        kept_s, scan_s = statistics.median(timed[True]), statistics.median(timed[False])
+        console.print(f"linking and population reads on the final store (median of {args.repeats}): kept aggregates "
+                      f"{kept_s:.2f} s, every stored exchange {scan_s:.2f} s ({kept_s / scan_s:.2f}x)")
     if args.check and last is not None:
         every = [logs[d] for d in day_names]
         once = Settings(db=args.work / "runs" / "once.duckdb", intel_dir=settings.intel_dir)
