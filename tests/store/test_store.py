@@ -84,3 +84,19 @@ def test_scan_streams_in_batches(tmp_path: Path) -> None:
         store.ingest_batch(batch, _signals(batch))
         sizes = [t.num_rows for t in store.scan("SELECT * FROM exchanges ORDER BY ts", batch_size=10)]
         assert sum(sizes) == 25 and max(sizes) <= 10
+
+
+def test_rids_given_by_the_caller_store_what_the_store_computes(tmp_path: Path) -> None:
+    from distillguard.store.duckdb_store import request_rids
+
+    batch = exchanges([exchange(i) for i in range(6)] + [exchange(2)])
+    rows = []
+    for name, rids in (("computed", None), ("given", request_rids(batch))):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            stored = store.ingest_batch(batch, _signals(batch), rids=rids)
+            assert (stored.new, stored.duplicates) == (6, 1)
+            rows.append((store.query("SELECT * FROM exchanges ORDER BY rid").to_pylist(),
+                         store.query("SELECT * FROM signals ORDER BY rid").to_pylist()))
+    assert rows[0] == rows[1]
+    with Store(tmp_path / "short.duckdb") as store, pytest.raises(StoreError, match="rids differ in length"):
+        store.ingest_batch(batch, _signals(batch), rids=request_rids(batch)[:3])

@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -29,6 +30,7 @@ from distillguard.ingest.readers import ChunkParser, ParquetPart, RawChunk, work
 from distillguard.ingest.rejects import RAW_CHARS
 from distillguard.signals import Signal, compute_signals
 from distillguard.store import Store
+from distillguard.store.duckdb_store import request_rids
 
 CONFLICT = "duplicate request_id with other content"
 
@@ -63,8 +65,9 @@ class IngestCounts:
     phases: dict[str, float] = field(default_factory=lambda: {"parse": 0.0, "signals": 0.0, "store": 0.0})
 
 
-_Done = tuple[ReadBatch, pa.Table, float, float]
-"""A parsed chunk: its batch, its signals, and the CPU seconds spent parsing and computing them."""
+_Done = tuple[ReadBatch, pa.Table, npt.NDArray[np.uint64], float, float]
+"""A parsed chunk: its batch, its signals, its rows' store keys, and the CPU seconds spent parsing and computing
+signals."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class _Work:
         return [self.chunk(item)]
 
     def chunk(self, chunk: RawChunk) -> _Done:
-        """The batch of ``chunk`` with its signals."""
+        """The batch of ``chunk`` with its signals and its rows' store keys."""
         t0 = time.process_time()
         batch = self.parser(chunk)
         t1 = time.process_time()
@@ -94,7 +97,7 @@ class _Work:
             for name in TEXT_COLUMNS:
                 table = table.set_column(table.schema.get_field_index(name), name, pa.nulls(n, pa.string()))
             batch.table = table
-        return batch, signals, t1 - t0, t2 - t1
+        return batch, signals, request_rids(batch.table), t1 - t0, t2 - t1
 
 
 _worker: _Work | None = None
@@ -156,10 +159,11 @@ class _Writer:
         self.file = ""
         self.batches: list[ReadBatch] = []
         self.signals: list[pa.Table] = []
+        self.rids: list[npt.NDArray[np.uint64]] = []
         self.rows = 0
         self.bytes = 0
 
-    def add(self, file: str, batch: ReadBatch, signals: pa.Table) -> None:
+    def add(self, file: str, batch: ReadBatch, signals: pa.Table, rids: npt.NDArray[np.uint64]) -> None:
         """Queue ``batch`` for the store; its read rejects are added first (under ``strict``, raised before
         anything of it is stored)."""
         if batch.rejects or file != self.file:
@@ -168,6 +172,7 @@ class _Writer:
         self.file = file
         self.batches.append(batch)
         self.signals.append(signals)
+        self.rids.append(rids)
         self.rows += batch.table.num_rows
         self.bytes += batch.table.nbytes
         if self.rows >= STORE_ROWS or self.bytes >= STORE_BYTES or self.rejects.strict:  # strict: stop at once
@@ -177,11 +182,11 @@ class _Writer:
         """Store the queued batches in one transaction and add their conflicts."""
         if not self.batches:
             return
-        batches, signals = self.batches, self.signals
-        self.batches, self.signals, self.rows, self.bytes = [], [], 0, 0
+        batches, signals, rids = self.batches, self.signals, self.rids
+        self.batches, self.signals, self.rids, self.rows, self.bytes = [], [], [], 0, 0
         t0 = time.perf_counter()
         stored = self.store.ingest_batch(pa.concat_tables([b.table for b in batches]), pa.concat_tables(signals),
-                                         keep_text=self.keep_text)
+                                         keep_text=self.keep_text, rids=np.concatenate(rids))
         self.counts.phases["store"] += time.perf_counter() - t0
         self.counts.new += stored.new
         self.counts.duplicates += stored.duplicates
@@ -232,10 +237,11 @@ def ingest(
     writer = _Writer(store, rejects, counts, keep_text, advance)
     try:
         for path in logs:
-            for batch, sig, parse_s, signal_s in _processed(work_items(path, batch_size), work, pool, counts.workers):
+            for batch, sig, rids, parse_s, signal_s in _processed(work_items(path, batch_size), work, pool,
+                                                                  counts.workers):
                 counts.phases["parse"] += parse_s
                 counts.phases["signals"] += signal_s
-                writer.add(str(path), batch, sig)
+                writer.add(str(path), batch, sig, rids)
         writer.flush()
     finally:
         if pool is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from distillguard.core.errors import StoreError
@@ -53,6 +54,12 @@ class IngestedBatch:
     new: int
     duplicates: int
     conflicts: list[tuple[int, list[str]]] = field(default_factory=list)
+
+
+def request_rids(exchanges: pa.Table) -> npt.NDArray[np.uint64]:
+    """The store's key of each exchange: the 64-bit hash of its ``request_id``."""
+    ids = exchanges.column("request_id").to_pylist()
+    return np.fromiter((text_hash64(r) for r in ids), np.uint64, len(ids))
 
 
 class Store:
@@ -142,19 +149,24 @@ class Store:
                 con.rollback()
                 raise StoreError(f"{self.path}: migration to version {version + 1} failed: {exc}") from exc
 
-    def ingest_batch(self, exchanges: pa.Table, signals: pa.Table, *, keep_text: bool = True) -> IngestedBatch:
+    def ingest_batch(self, exchanges: pa.Table, signals: pa.Table, *, keep_text: bool = True,
+                     rids: npt.NDArray[np.uint64] | None = None) -> IngestedBatch:
         """Store a batch of exchanges and their signals in one transaction; say what was new, repeated, conflicting.
 
         ``signals`` holds ``request_id`` and the signal columns, row-aligned with ``exchanges``. Of rows
         sharing a ``request_id`` the stored one, else the first in the batch, is kept; the others are
-        compared with it, field by field (texts only where both sides keep them).
+        compared with it, field by field (texts only where both sides keep them). ``rids`` are the rows'
+        :func:`request_rids` when the caller has them already (computed elsewhere, e.g. in a worker).
         """
         if exchanges.num_rows != signals.num_rows:
             raise StoreError("exchanges and signals batches differ in length")
         n = exchanges.num_rows
         if n == 0:
             return IngestedBatch(0, 0)
-        rids = np.fromiter((text_hash64(r) for r in exchanges.column("request_id").to_pylist()), np.uint64, n)
+        if rids is None:
+            rids = request_rids(exchanges)
+        elif len(rids) != n:
+            raise StoreError("exchanges and their rids differ in length")
         rid = pa.array(rids, pa.uint64())
         if not keep_text:
             for name in TEXT_COLUMNS:
