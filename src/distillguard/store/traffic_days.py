@@ -27,6 +27,7 @@ SELECT CAST(e.ts AS DATE) AS day, e.account_id, e.ts, e.ip, e.user_agent, e.tls_
        e.thinking_budget, e.reasoning_effort, s.template_fp, s.template_key, epoch(s.ts)::BIGINT // $slot AS slot
 FROM exchanges e JOIN signals s USING (rid)
 WHERE e.rowid >= $since AND e.rowid < $until AND e.ts >= $day_lo AND e.ts < $day_hi
+  AND s.ts >= $day_lo AND s.ts < $day_hi
 """
 
 _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -40,6 +41,12 @@ _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 _VALUES = {"n": ("count(*)", "sum(n)"), "first_ts": ("min(ts)", "min(first_ts)")}
 """Each value: made from the new rows, and merged from partials."""
+
+_EXCHANGES = "(SELECT *, CAST(ts AS DATE) AS day FROM exchanges)"
+_SIGNALS = "(SELECT *, CAST(ts AS DATE) AS day, epoch(ts)::BIGINT // $slot AS slot FROM signals)"
+_REBUILT_FROM = {"day_addresses": _EXCHANGES, "day_clients": _EXCHANGES, "day_requests": _EXCHANGES,
+                 "day_templates": _SIGNALS, "day_slots": _SIGNALS}
+"""Where a rebuild aggregates each table from: every exchange, or every signal row (one per exchange)."""
 
 
 @dataclass(frozen=True)
@@ -71,23 +78,40 @@ def pending(store: Store, slot_s: int) -> Unfolded:
 def fold(store: Store, slot_s: int) -> Unfolded:
     """Bring the kept aggregates up to every stored exchange, with activity slots of ``slot_s`` seconds.
 
-    One transaction; a rebuild (every row pending) commits day by day and marks the rows held at the end.
+    One transaction; a rebuild (every row pending) aggregates each table from all the stored traffic at once,
+    commits table by table and marks the rows held at the end.
     """
     with store.transaction("traffic aggregates not kept"):
         new = pending(store, slot_s)
         store.con.execute("DELETE FROM traffic_days_state")
         if not new.since:
-            store.con.execute("; ".join(f"DELETE FROM {table}" for table in _TABLES))
-        days = store.query(
-            "SELECT DISTINCT CAST(ts AS DATE) AS day FROM exchanges WHERE rowid >= $since AND rowid < $until ORDER BY day",
-            {"since": new.since, "until": new.until},
-        ).column("day").to_pylist()
-        for day in days:
-            _fold_day(store, new, day, slot_s)
-            if not new.since:
-                store.commit_so_far()
+            _rebuild(store, slot_s)
+        else:
+            _fold_days(store, new, slot_s)
         store.con.execute("INSERT INTO traffic_days_state VALUES ($until, $slot)", {"until": new.until, "slot": slot_s})
     return new
+
+
+def _rebuild(store: Store, slot_s: int) -> None:
+    """Make every kept table again from all the stored exchanges and signals."""
+    for table, (keys, values) in _TABLES.items():
+        columns = f"day, account_id, {keys}, {', '.join(values)}"
+        made = ", ".join(f"{_VALUES[v][0]} AS {v}" for v in values)
+        source = _REBUILT_FROM[table]
+        store.con.execute(f"DELETE FROM {table}")
+        store.con.execute(f"INSERT INTO {table} ({columns}) SELECT day, account_id, {keys}, {made} FROM {source} GROUP BY ALL",
+                          {"slot": slot_s} if source == _SIGNALS else None)
+        store.commit_so_far()
+
+
+def _fold_days(store: Store, new: Unfolded, slot_s: int) -> None:
+    """Add the rows ``new`` to the kept partials of the days they fall in."""
+    days = store.query(
+        "SELECT DISTINCT CAST(ts AS DATE) AS day FROM exchanges WHERE rowid >= $since AND rowid < $until ORDER BY day",
+        {"since": new.since, "until": new.until},
+    ).column("day").to_pylist()
+    for day in days:
+        _fold_day(store, new, day, slot_s)
 
 
 def _fold_day(store: Store, new: Unfolded, day: date, slot_s: int) -> None:
