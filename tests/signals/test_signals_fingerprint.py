@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from signals_fixtures import prompts_batch
 
 from distillguard.core.ids import mix64
@@ -76,9 +78,8 @@ def test_template_key_groups_wrapper_edges_exactly() -> None:
     assert other[0] != keys[0]
 
 
-def test_simhash_matches_a_brute_force_simhash() -> None:
-    tokens = fp._skeleton_tokens(pa.array([WRAPPERS["prefix and suffix"].format(p=p) for p in PROBLEMS[:8]]))
-    acc = fp.simhash_counts(tokens, tokens.n_rows)
+def _brute_force_simhash(tokens: fp.Tokens) -> np.ndarray:
+    """The SimHash accumulators of :func:`fp.simhash_counts`, one shingle and one bit at a time."""
     d = fp._edge_distance(tokens)
     weight = np.rint(fp.WEIGHT_SCALE * np.exp(-d / fp.SIMHASH_DECAY_TOKENS))
     weight *= 1 + (fp._INSTRUCTIONS.member(tokens.hash) > 0)
@@ -92,7 +93,28 @@ def test_simhash_matches_a_brute_force_simhash() -> None:
         for h in shingles:
             bits = ((np.uint64(h) >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.int64)
             expected[tokens.row[i]] += weight[i] * (2 * bits - 1)
-    assert np.array_equal(acc, expected)
+    return expected
+
+
+def test_simhash_matches_a_brute_force_simhash() -> None:
+    tokens = fp._skeleton_tokens(pa.array([WRAPPERS["prefix and suffix"].format(p=p) for p in PROBLEMS[:8]]))
+    assert np.array_equal(fp.simhash_counts(tokens, tokens.n_rows), _brute_force_simhash(tokens))
+
+
+_ODD_TEXT = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.text(st.characters(codec="utf-8"), max_size=300),
+    st.lists(st.sampled_from(["Solve", "the", "step", "答", "\\boxed{}", "42", "x" * 30, "  ", "\n", "Ünï"]),
+             max_size=400).map(" ".join),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_ODD_TEXT, max_size=12))
+def test_simhash_matches_brute_force_on_odd_prompts(prompts: list[str | None]) -> None:
+    tokens = fp._skeleton_tokens(pa.array(prompts, pa.string()))
+    assert np.array_equal(fp.simhash_counts(tokens, len(prompts)), _brute_force_simhash(tokens))
 
 
 @pytest.mark.parametrize(
