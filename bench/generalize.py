@@ -184,6 +184,8 @@ class FamilyFigures:
     first_flag_floor: float | None = None
     """For that campaign, the share sent before the end of the first replay interval it is seen in: the
     earliest a decision taken every :data:`REPLAY_EVERY` can flag it."""
+    first_flag_hours: float | None = None
+    """For that campaign, hours from its first exchange to its first flag (None: never flagged)."""
     flagged: int | None = None
     """Legitimate accounts flagged (negative families)."""
     degraded: int | None = None
@@ -311,6 +313,7 @@ def score_families(output: DetectorOutput, labels: Labels, family: np.ndarray, d
             exchange_weighted_recall=whole.exchange_weighted_recall, ari=whole.ari,
             first_flag=worst_share,
             first_flag_floor=None if log is None else cadence_floor(log, labels, worst_campaign, REPLAY_EVERY),
+            first_flag_hours=None if log is None else hours_to_first_flag(log, labels, output, worst_campaign),
         ))
     for name in fold.held_negatives:
         members = family == name
@@ -330,6 +333,17 @@ def cadence_floor(log: ExchangeLog, labels: Labels, campaign: str | None, every:
         return None
     step = int(every.total_seconds() * 1000)
     return float(np.mean(ts < (ts.min() // step + 1) * step))
+
+
+def hours_to_first_flag(log: ExchangeLog, labels: Labels, output: DetectorOutput, campaign: str | None
+                        ) -> float | None:
+    """Hours from ``campaign``'s first exchange to the first flag of any of its accounts (None: never flagged)."""
+    rows = np.flatnonzero(labels.campaign == campaign) if campaign else np.empty(0, dtype=np.int64)
+    flags = output.flagged_at[rows][output.flagged[rows] & ~np.isnan(output.flagged_at[rows])]
+    ts = log.ts[np.isin(log.account, rows)]
+    if len(flags) == 0 or len(ts) == 0:
+        return None
+    return float((flags.min() - ts.min()) / 3_600_000)
 
 
 def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: Progress
@@ -385,19 +399,24 @@ def _meets(metric: str, value: float | None) -> str:
     return "[green]yes[/]" if ok else "[red]no[/]"
 
 
+def _first_flag(r: FamilyFigures) -> str:
+    hours = "never" if r.first_flag_hours is None else f"{r.first_flag_hours:.1f} h"
+    return f"{_pct(r.first_flag, 2)} ({_pct(r.first_flag_floor, 2)}), {hours}"
+
+
 def family_table(rows: list[FamilyFigures], replay: bool) -> Table:
     """Held-out figures, one row per family and fold (``*``: held out of every fold)."""
     table = Table(title="Held-out families (* held out of every fit)")
     for name, justify in (("family", "left"), ("fold", "right"), ("accounts", "right"),
-                          (f"recall (≥ {MIN_REQUESTS} req.)", "right"), ("exch.-weighted", "right"),
-                          ("ARI", "right"), ("first flag (earliest hourly)", "right"), ("FPR", "right"), ("degraded", "right")):
+                          (f"recall (≥ {MIN_REQUESTS} req.)", "right"), ("exch.-weighted", "right"), ("ARI", "right"),
+                          ("first flag (earliest hourly), hours", "right"), ("FPR", "right"), ("degraded", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in sorted(rows, key=lambda r: (r.kind, r.family, r.fold)):
         name = r.family + (" *" if r.always_held else "")
         if r.kind == "attack":
             table.add_row(name, str(r.fold), f"{r.accounts:,}", f"{_pct(r.recall)} of {r.counted:,}",
                           _pct(r.exchange_weighted_recall, 2), "n/a" if r.ari is None else f"{r.ari:.3f}",
-                          f"{_pct(r.first_flag, 2)} ({_pct(r.first_flag_floor, 2)})" if replay else "(--replay)",
+                          _first_flag(r) if replay else "(--replay)",
                           "", "")
         else:
             table.add_row(name, str(r.fold), f"{r.accounts:,}", "", "", "", "",

@@ -7,11 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import orjson
 import pytest
 
 from distillguard.core.errors import ConfigError
-from distillguard.eval import read_exchange_log, read_labels
+from distillguard.eval import DetectorOutput, read_exchange_log, read_labels
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 ATTACKS = ("a1", "a2", "a3", "a4", "a5")
@@ -89,3 +90,23 @@ def test_the_earliest_hourly_flag_is_the_share_a_campaign_sends_in_its_first_clo
     assert generalize.cadence_floor(log, labels, "a1-1", timedelta(hours=1)) == pytest.approx(0.6)
     assert generalize.cadence_floor(log, labels, "a1-1", timedelta(minutes=5)) == pytest.approx(0.2)
     assert generalize.cadence_floor(log, labels, "another", timedelta(hours=1)) is None
+
+
+def test_hours_to_first_flag_count_from_the_campaigns_first_exchange(generalize: ModuleType, tmp_path: Path) -> None:
+    labels_path = tmp_path / "labels.jsonl"
+    accounts = [{"account_id": a, "label": "attack", "population": "campaign", "campaign": "a1-1", "n_exchanges": 1,
+                 "family": "a1"} for a in ("x", "y")]
+    labels_path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in accounts))
+    labels = read_labels(labels_path)
+    log_path = tmp_path / "exchanges.jsonl"
+    request = {"messages": [{"role": "user", "content": "hi"}]}
+    log_path.write_bytes(b"".join(orjson.dumps({"request_id": a, "account_id": a, "ts": f"2026-01-01T{t}Z",
+                                                "ip": "203.0.113.5", "model": "m", "request": request}) + b"\n"
+                                  for a, t in (("x", "10:30:00"), ("y", "11:00:00"))))
+    log = read_exchange_log([log_path], labels)
+    hour = 3_600_000
+    start = log.ts.min()
+    flagged_y = DetectorOutput("d", np.array([False, True]), np.zeros(2), np.array([np.nan, start + 3 * hour]), None)
+    assert generalize.hours_to_first_flag(log, labels, flagged_y, "a1-1") == pytest.approx(3.0)
+    never = DetectorOutput("d", np.array([False, False]), np.zeros(2), np.full(2, np.nan), None)
+    assert generalize.hours_to_first_flag(log, labels, never, "a1-1") is None
