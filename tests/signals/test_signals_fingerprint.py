@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from signals_fixtures import prompts_batch
 
@@ -137,24 +137,3 @@ def test_hamming64_is_vectorised() -> None:
     assert hamming64(a, np.uint64(0)).tolist() == [0, 8, 64]
     assert hamming64(a[:, None], a[None, :]).shape == (3, 3)
     assert hamming64(5, 6).tolist() == 2
-
-
-_ODD_PROMPT = st.one_of(
-    st.none(),
-    st.text(st.sampled_from("aZ \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u3000\u2028İΣσς.é"), max_size=30),
-    st.text(max_size=60),
-    st.text(st.characters(max_codepoint=0x7F), max_size=5000),
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_ODD_PROMPT, max_size=20), st.integers(0, 3), st.booleans())
-@example(["", "Z", "Zab"], 1, True)  # a cast of a sliced large_string: offsets not from 0
-@example(["a\x1cb", " x\x1f ", "İ", "ΑΣ Σ", "\x85a\xa0"], 0, False)
-def test_fold_hashes_equals_fold_hash_per_row(prompts: list[str | None], skip: int, large: bool) -> None:
-    arr = pa.array(prompts, pa.large_string() if large else pa.string()).slice(min(skip, len(prompts)))
-    expected = [None if p is None else fp.fold_hash(p) for p in prompts[skip:]]
-    assert fp.fold_hashes(arr).to_pylist() == expected
-    assert SIGNALS["prompt_hash"](prompts_batch(prompts)).to_pylist() == [
-        None if p is None else fp.fold_hash(p) for p in prompts
-    ]

@@ -318,49 +318,6 @@ def fold_hash(text: str) -> int:
     return xxhash.xxh64_intdigest(" ".join(text.lower().split()).encode("utf-8"))
 
 
-#: ASCII characters ``str.split`` splits on and Arrow's ``ascii_split_whitespace`` does not.
-_STR_ONLY_SPACE = r"[\x1c-\x1f]"
-
-
-def _has_str_only_space(arr: pa.StringArray) -> bool:
-    """Whether any byte of ``arr``'s strings is one of :data:`_STR_ONLY_SPACE` (a cheap pre-check of the regex)."""
-    data = arr.buffers()[2]
-    if data is None or len(arr) == 0:
-        return False
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    return bool(np.any((raw >= 0x1C) & (raw <= 0x1F)))
-
-
-def fold_hashes(texts: pa.Array) -> pa.Array:
-    """:func:`fold_hash` of every string of ``texts`` (uint64; null for null).
-
-    ASCII rows are folded with Arrow, whose ASCII case and whitespace are those
-    of ``str`` (but for U+001C-U+001F); the other rows with :func:`fold_hash`.
-    Only the xxh64 calls stay a loop per row. (Not ``pc.ascii_lower``: in
-    pyarrow 26 it garbles arrays whose offsets do not start at 0, as a cast of
-    a sliced ``large_string`` array makes.)
-    """
-    arr = texts.cast(pa.string()) if texts.type != pa.string() else texts
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    n = len(arr)
-    folded = pc.utf8_trim(pc.binary_join(pc.ascii_split_whitespace(pc.utf8_lower(arr)), " "), " ")
-    offsets = np.frombuffer(folded.buffers()[1], dtype=np.int32)[folded.offset : folded.offset + n + 1].tolist()
-    data = folded.buffers()[2]
-    view = memoryview(data if data is not None else b"")
-    digest = xxhash.xxh64_intdigest
-    values = [digest(view[offsets[i] : offsets[i + 1]]) for i in range(n)]
-    other = pc.invert(pc.string_is_ascii(arr))
-    if _has_str_only_space(arr):
-        other = pc.or_(other, pc.match_substring_regex(arr, _STR_ONLY_SPACE))
-    slow = np.flatnonzero(pc.fill_null(other, False).to_numpy(zero_copy_only=False))
-    if len(slow):
-        for i, text in zip(slow.tolist(), arr.take(pa.array(slow)).to_pylist(), strict=True):
-            values[i] = fold_hash(text)
-    return pa.array(np.array(values, dtype=np.uint64), pa.uint64(), mask=pc.is_null(arr).to_numpy(zero_copy_only=False))
-
-
 @dataclass(frozen=True)
 class PromptHashSignal(Signal):
     """xxh64 of the case- and whitespace-folded prompt (uint64); null when the prompt is null."""
@@ -369,4 +326,6 @@ class PromptHashSignal(Signal):
     dtype: pa.DataType = pa.uint64()
 
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
-        return fold_hashes(column(batch, "prompt"))
+        prompt = column(batch, "prompt").cast(pa.string())
+        values = [None if s is None else fold_hash(s) for s in prompt.to_pylist()]
+        return pa.array(values, type=self.dtype)
