@@ -33,9 +33,10 @@ from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import RejectSink
 from distillguard.signals import compute_signals
 from distillguard.store import Store
+from distillguard.store.linking import with_indicator_keys
 from distillguard.store.results import campaign_members, earlier_flags
 from distillguard.store.runs import latest_run_id
-from distillguard.store.spark import to_spark_arrow
+from distillguard.store.spark import SparkSql, to_spark_arrow
 from ingest.records import exchange
 from smoke_store import CORPUS
 
@@ -165,6 +166,17 @@ def test_dev_scenario_spark_gives_the_embedded_engines_outputs(spark: SparkSessi
         assert found["linking_edges"][campaign].keys() == edges.keys()
         for family, n in edges.items():
             assert abs(found["linking_edges"][campaign][family] - n) <= max(2, 0.05 * n), (campaign, family)
+
+
+def test_indicator_keys_are_the_same_in_both_engines(spark: SparkSession, tmp_path: Path) -> None:
+    """Linking orders and breaks ties by the indicators' keys: both engines must give every value the same key."""
+    rows = pa.table({"kind": ["ip", "client", "template", "ip"],
+                     "value": ["203.0.113.9", "curl/8.5 | t13d1516h2_8daaf6152771", "~0f3aé中", ""]})
+    with Store(tmp_path / "store.duckdb").open() as store:
+        embedded = with_indicator_keys(store, rows).column("h").to_pylist()
+    on_spark = with_indicator_keys(SparkSql(spark), rows).column("h").to_pylist()
+    assert [int(h) for h in on_spark] == embedded
+    assert len(set(embedded)) == 4
 
 
 def test_account_statistics_merged_across_partitions_equal_one_pass(spark: SparkSession) -> None:

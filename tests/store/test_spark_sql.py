@@ -21,9 +21,9 @@ def test_temporary_table_is_named_and_its_query_returned() -> None:
     assert sql.startswith("SELECT account_id") and "UINT" not in sql and "AS BIGINT" in sql
 
 
-def test_hash_is_an_unsigned_64_bit_xxh64() -> None:
-    _, sql = spark_statement("SELECT hash(kind || ':' || value) AS h FROM t")
-    assert sql == "SELECT CAST(CONV(HEX(XXHASH64(kind || ':' || value)), 16, 10) AS DECIMAL(20, 0)) AS h FROM t"
+def test_key64_is_the_first_64_bits_of_the_md5_as_an_unsigned_integer() -> None:
+    _, sql = spark_statement("SELECT key64(kind || ':' || value) AS h FROM t")
+    assert sql == "SELECT CAST(CONV(SUBSTRING(MD5(kind || ':' || value), 1, 16), 16, 10) AS DECIMAL(20, 0)) AS h FROM t"
 
 
 @pytest.mark.parametrize(("duckdb", "spark"), [

@@ -36,7 +36,7 @@ _GRAPHS = f"""
 WITH s AS (
     SELECT campaign_id, account_id, risk, count(*) OVER (PARTITION BY campaign_id) AS members
     FROM decisions WHERE run_id = $run AND campaign_id IN (SELECT unnest($campaigns))
-    QUALIFY row_number() OVER (PARTITION BY campaign_id ORDER BY hash(account_id)) <= $max_accounts
+    QUALIFY row_number() OVER (PARTITION BY campaign_id ORDER BY key64(account_id)) <= $max_accounts
 ),
 e AS (
     SELECT DISTINCT account_id, ip, coalesce(user_agent, '') || ' | ' || coalesce(tls_ja4, '') AS client
@@ -120,11 +120,10 @@ def keep_views(store: Store, views: pa.Table) -> None:
 
 def _arrow(store: Store, sql: str, params: dict[str, Any], what: str, members: pa.Table | None = None) -> pa.Table:
     try:
-        cursor = store.con.cursor()  # a cursor per read: the console's requests run on several threads
+        cursor = store.cursor()  # a cursor per read: the console's requests run on several threads
     except duckdb.Error as exc:
         raise StoreError(f"{store.path}: cannot read {what}: {exc}") from exc
     try:
-        cursor.execute("SET TimeZone = 'UTC'")  # a cursor is a connection of its own: the store's settings are not its
         if members is not None:
             cursor.register("_dg_members", members)
         return cursor.sql(sql, params=params).to_arrow_table()

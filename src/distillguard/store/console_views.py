@@ -290,7 +290,7 @@ def search(store: Store, run_id: str | None, query: str, limit: int) -> dict[str
 
 def _rows(store: Store, sql: str, params: dict[str, Any], what: str) -> list[dict[str, Any]]:
     try:
-        cursor = store.con.cursor()  # a cursor per read: the console's requests run on several threads
+        cursor = store.cursor()  # a cursor per read: the console's requests run on several threads
     except duckdb.Error as exc:
         raise StoreError(f"{store.path}: cannot read {what}: {exc}") from exc
     try:

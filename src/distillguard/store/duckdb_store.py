@@ -62,6 +62,11 @@ def request_rids(exchanges: pa.Table) -> npt.NDArray[np.uint64]:
     return np.fromiter((text_hash64(r) for r in ids), np.uint64, len(ids))
 
 
+KEY64_MACRO = "CREATE OR REPLACE TEMP MACRO key64(s) AS ('0x' || md5(s)[1:16])::UBIGINT"
+"""``key64(s)``: a string's 64-bit key, the first 16 hex digits of its MD5. Unlike DuckDB's ``hash()`` it is
+defined outside DuckDB, so another engine (the Spark transpiler) and another DuckDB release give the same keys,
+and orders and tie-breaks that follow them (the indicators linking keeps per account) do not change with either."""
+
 class Store:
     """A DuckDB database file holding exchanges, signals, accounts and results."""
 
@@ -78,6 +83,14 @@ class Store:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own to the store (for another thread, or a scan held open while querying), with
+        the store's time zone and :data:`KEY64_MACRO`: a cursor shares the database, not its connection's settings."""
+        cursor = self.con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute(KEY64_MACRO)
+        return cursor
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -103,6 +116,7 @@ class Store:
             raise StoreError(f"{self.path}: cannot open store{' read-only' if self.read_only else ''}: {exc}") from exc
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        self._con.execute(KEY64_MACRO)
         if self.threads:
             self._con.execute(f"SET threads = {int(self.threads)}")
         if self.read_only:
@@ -252,7 +266,7 @@ class Store:
 
     def scan(self, sql: str, params: list[Any] | dict[str, Any] | None = None, batch_size: int = 100_000) -> Iterator[pa.Table]:
         """Stream a query's result as Arrow tables of at most ``batch_size`` rows."""
-        cursor = self.con.cursor()  # its own connection: the caller may query while the scan is open
+        cursor = self.cursor()  # the caller may query while the scan is open
         try:
             for batch in cursor.sql(sql, params=params).to_arrow_reader(batch_size):
                 yield pa.Table.from_batches([batch])

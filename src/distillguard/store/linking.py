@@ -116,7 +116,7 @@ s AS (
     FROM v WHERE kind = 'ip' AND value NOT LIKE '%:%' GROUP BY ALL
 )
 SELECT c.i, v.kind, CASE WHEN v.kind = 'ip' AND v.value LIKE '%:%' THEN v.value END AS ipv6,
-       hash(v.kind || ':' || v.value) AS h, v.x::FLOAT AS x
+       key64(v.kind || ':' || v.value) AS h, v.x::FLOAT AS x
 FROM (SELECT * FROM v UNION ALL SELECT * FROM s) v JOIN indicator_accounts c USING (account_id)
 """
 
@@ -252,7 +252,7 @@ def described_indicators(store: SqlSource, account_ids: list[str], until: dateti
 def with_indicator_keys(store: SqlSource, rows: pa.Table) -> pa.Table:
     """``rows`` (with ``kind`` and ``value``) and their key ``h``, hashed as :func:`indicator_rows` does."""
     with store.registered(_dg_keyed=rows):
-        return store.query("SELECT *, hash(kind || ':' || value) AS h FROM _dg_keyed")
+        return store.query("SELECT *, key64(kind || ':' || value) AS h FROM _dg_keyed")
 
 
 def member_ipv6(store: SqlSource, members: pa.Table, until: datetime | None) -> list[str]:

@@ -5,9 +5,10 @@
 ``exchanges``, ``signals``, ``accounts`` and ``partner_indicators``. Where the dialects differ in meaning rather
 than spelling, :func:`spark_statement` rewrites the tree:
 
-- DuckDB's unsigned 64-bit integers (``rid``, ``template_fp``, ``hash()``) are ``DECIMAL(20,0)`` in Spark, which
+- DuckDB's unsigned 64-bit integers (``rid``, ``template_fp``, ``key64()``) are ``DECIMAL(20,0)`` in Spark, which
   keeps their order and their text; Arrow tables cross as ``uint64`` both ways.
-- ``hash()`` is XXH64 (DuckDB's own hash has no Spark twin; the keys only need to agree within one source).
+- ``key64(s)`` (the store's macro, :data:`~distillguard.store.duckdb_store.KEY64_MACRO`) is the same first 64 bits
+  of the MD5 in both engines, so indicator keys and what is ordered by them agree.
 - ``epoch(ts)::BIGINT`` rounds half to even as DuckDB's cast does; ``epoch_ms(ts)`` is ``unix_millis``;
   ``time_bucket`` floors on the epoch and prints as DuckDB prints a UTC ``TIMESTAMPTZ``.
 - ``'infinity'`` timestamps are the last second of year 9999; ``duckdb_tables()`` lists this source's temporary tables.
@@ -93,9 +94,9 @@ def _rule(node: exp.Expr) -> exp.Expr:
         return _expr(_bucket(node))
     if isinstance(node, exp.UnixToTime) and isinstance(node.this, exp.Column):
         return _expr(f"UNIX_MILLIS({_spark(node.this)})")  # DuckDB's epoch_ms of a timestamp
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "key64":
         args = " || ".join(_spark(_convert(a)) for a in node.expressions)
-        return _expr(f"CAST(CONV(HEX(XXHASH64({args})), 16, 10) AS DECIMAL(20, 0))")
+        return _expr(f"CAST(CONV(SUBSTRING(MD5({args}), 1, 16), 16, 10) AS DECIMAL(20, 0))")
     if isinstance(node, exp.DataType) and node.this in (exp.DataType.Type.UINT, exp.DataType.Type.USMALLINT,
                                                           exp.DataType.Type.UTINYINT):
         return exp.DataType.build("BIGINT")
