@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from distillguard.core.errors import ConfigError
-from distillguard.eval import DetectorOutput, read_exchange_log, read_labels
+from distillguard.eval import DetectorOutput, ExchangeLog, Labels, read_exchange_log, read_labels
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 ATTACKS = ("a1", "a2", "a3", "a4", "a5")
@@ -71,39 +71,34 @@ def test_families_are_read_from_the_labels(generalize: ModuleType, tmp_path: Pat
     assert generalize.read_families(path, labels).tolist() == ["n1", "a1", None]
 
 
-def test_the_earliest_hourly_flag_is_the_share_a_campaign_sends_in_its_first_clock_hour(
-        generalize: ModuleType, tmp_path: Path) -> None:
+def _campaign_log(tmp_path: Path, times: list[tuple[str, str]]) -> tuple[Labels, ExchangeLog]:
+    """Labels of accounts ``x`` and ``y`` of campaign ``a1-1``, and their exchanges at ``times`` (account, hh:mm:ss)."""
     labels_path = tmp_path / "labels.jsonl"
     accounts = [{"account_id": a, "label": "attack", "population": "campaign", "campaign": "a1-1", "n_exchanges": 2,
                  "family": "a1"} for a in ("x", "y")]
     labels_path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in accounts))
     labels = read_labels(labels_path)
     log_path = tmp_path / "exchanges.jsonl"
-    # Clock hour 10:00-11:00 holds the first three of five exchanges (the interval ends at 11:00, not an hour
-    # after the first exchange at 10:50).
-    times = [("x", "10:50:00"), ("y", "10:55:00"), ("x", "10:59:59"), ("y", "11:00:00"), ("x", "11:49:00")]
     request = {"messages": [{"role": "user", "content": "hi"}]}
     log_path.write_bytes(b"".join(orjson.dumps({"request_id": f"r{i}", "account_id": a, "ts": f"2026-01-01T{t}Z",
                                                 "ip": "203.0.113.5", "model": "m", "request": request}) + b"\n"
                                   for i, (a, t) in enumerate(times)))
-    log = read_exchange_log([log_path], labels)
+    return labels, read_exchange_log([log_path], labels)
+
+
+def test_the_earliest_hourly_flag_is_the_share_a_campaign_sends_in_its_first_clock_hour(
+        generalize: ModuleType, tmp_path: Path) -> None:
+    # Clock hour 10:00-11:00 holds the first three of five exchanges (the interval ends at 11:00, not an hour
+    # after the first exchange at 10:50).
+    labels, log = _campaign_log(tmp_path, [("x", "10:50:00"), ("y", "10:55:00"), ("x", "10:59:59"),
+                                           ("y", "11:00:00"), ("x", "11:49:00")])
     assert generalize.cadence_floor(log, labels, "a1-1", timedelta(hours=1)) == pytest.approx(0.6)
     assert generalize.cadence_floor(log, labels, "a1-1", timedelta(minutes=5)) == pytest.approx(0.2)
     assert generalize.cadence_floor(log, labels, "another", timedelta(hours=1)) is None
 
 
 def test_hours_to_first_flag_count_from_the_campaigns_first_exchange(generalize: ModuleType, tmp_path: Path) -> None:
-    labels_path = tmp_path / "labels.jsonl"
-    accounts = [{"account_id": a, "label": "attack", "population": "campaign", "campaign": "a1-1", "n_exchanges": 1,
-                 "family": "a1"} for a in ("x", "y")]
-    labels_path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in accounts))
-    labels = read_labels(labels_path)
-    log_path = tmp_path / "exchanges.jsonl"
-    request = {"messages": [{"role": "user", "content": "hi"}]}
-    log_path.write_bytes(b"".join(orjson.dumps({"request_id": a, "account_id": a, "ts": f"2026-01-01T{t}Z",
-                                                "ip": "203.0.113.5", "model": "m", "request": request}) + b"\n"
-                                  for a, t in (("x", "10:30:00"), ("y", "11:00:00"))))
-    log = read_exchange_log([log_path], labels)
+    labels, log = _campaign_log(tmp_path, [("x", "10:30:00"), ("y", "11:00:00")])
     hour = 3_600_000
     start = log.ts.min()
     flagged_y = DetectorOutput("d", np.array([False, True]), np.zeros(2), np.array([np.nan, start + 3 * hour]), None)

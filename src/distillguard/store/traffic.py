@@ -50,18 +50,17 @@ SELECT p.account_id, p.ip, p.n, min(p.first_at) OVER (PARTITION BY p.account_id)
 FROM per_exit p LEFT JOIN accounts a USING (account_id)
 ORDER BY p.account_id, p.ip
 """
-_REQUEST_PARAMETERS = f"""
-WITH seen AS (SELECT account_id, ts, model, thinking_budget, reasoning_effort FROM exchanges WHERE {_BEFORE}),
-top AS (SELECT model, max(thinking_budget) AS top_budget FROM seen GROUP BY model),
+REQUEST_PARAMETERS_OF = """
+top AS (SELECT model, max(thinking_budget) AS top_budget FROM {days} GROUP BY model),
 req AS (
-    SELECT e.account_id, date_trunc('day', e.ts) AS day, e.model, e.thinking_budget,
+    SELECT e.account_id, e.day, e.model, e.thinking_budget, e.n,
            nullif(lower(trim(e.reasoning_effort)), '') AS effort,
            (e.thinking_budget > 0 AND e.thinking_budget >= $near_top * t.top_budget) AS maxed_budget
-    FROM seen e JOIN top t USING (model)
+    FROM {days} e JOIN top t USING (model)
 ),
 daily AS (
-    SELECT account_id, day, count(*) AS n,
-           count(*) FILTER (WHERE maxed_budget OR effort IN ('high', 'xhigh', 'max')) AS n_maxed,
+    SELECT account_id, day, sum(n) AS n,
+           coalesce(sum(n) FILTER (WHERE maxed_budget OR effort IN ('high', 'xhigh', 'max')), 0) AS n_maxed,
            count(DISTINCT model) AS models,
            count(DISTINCT coalesce(thinking_budget::VARCHAR, effort)) AS settings
     FROM req GROUP BY account_id, day
@@ -70,6 +69,15 @@ SELECT account_id, sum(n)::BIGINT AS n, sum(n_maxed)::BIGINT AS n_maxed,
        max(models)::BIGINT AS daily_models, max(settings)::BIGINT AS daily_settings
 FROM daily GROUP BY account_id ORDER BY account_id
 """
+"""The CTEs and query of :func:`request_parameters` over ``{days}``: a table of request shapes per account and
+UTC day (``account_id, day, model, thinking_budget, reasoning_effort, n``), the stored exchanges' or the kept
+aggregates' (:mod:`distillguard.store.traffic_days`)."""
+_REQUEST_PARAMETERS = f"""
+WITH seen AS (
+    SELECT account_id, date_trunc('day', ts) AS day, model, thinking_budget, reasoning_effort, count(*) AS n
+    FROM exchanges WHERE {_BEFORE} GROUP BY ALL
+),
+""" + REQUEST_PARAMETERS_OF.format(days="seen")
 
 
 def exchange_count(store: Store) -> int:

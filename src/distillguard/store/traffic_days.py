@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from distillguard.store.duckdb_store import Store
 from distillguard.store.source import SqlSource
+from distillguard.store.traffic import REQUEST_PARAMETERS_OF
 
 _ROWS = """
 CREATE OR REPLACE TEMP TABLE _dg_day_rows AS
@@ -155,25 +156,7 @@ SELECT p.account_id, p.ip, p.n, min(p.first_at) OVER (PARTITION BY p.account_id)
 FROM per_exit p LEFT JOIN accounts a USING (account_id)
 ORDER BY p.account_id, p.ip
 """
-_REQUEST_PARAMETERS = """
-WITH top AS (SELECT model, max(thinking_budget) AS top_budget FROM day_requests GROUP BY model),
-req AS (
-    SELECT e.account_id, e.day, e.model, e.thinking_budget, e.n,
-           nullif(lower(trim(e.reasoning_effort)), '') AS effort,
-           (e.thinking_budget > 0 AND e.thinking_budget >= $near_top * t.top_budget) AS maxed_budget
-    FROM day_requests e JOIN top t USING (model)
-),
-daily AS (
-    SELECT account_id, day, sum(n) AS n,
-           coalesce(sum(n) FILTER (WHERE maxed_budget OR effort IN ('high', 'xhigh', 'max')), 0) AS n_maxed,
-           count(DISTINCT model) AS models,
-           count(DISTINCT coalesce(thinking_budget::VARCHAR, effort)) AS settings
-    FROM req GROUP BY account_id, day
-)
-SELECT account_id, sum(n)::BIGINT AS n, sum(n_maxed)::BIGINT AS n_maxed,
-       max(models)::BIGINT AS daily_models, max(settings)::BIGINT AS daily_settings
-FROM daily GROUP BY account_id ORDER BY account_id
-"""
+_REQUEST_PARAMETERS = "WITH " + REQUEST_PARAMETERS_OF.format(days="day_requests")
 
 
 def client_pairs(store: Store) -> pa.Table:
