@@ -61,16 +61,21 @@ class Unfolded:
         return self.until - self.since
 
 
+def rows_after(store: Store, held: int) -> Unfolded:
+    """The exchange rows that state kept over the rows below ``rowid`` ``held`` does not hold: those from ``held``
+    on, or every row when rows below ``held`` were removed (the state must then be made again)."""
+    until = int(store.query("SELECT coalesce(max(rowid) + 1, 0) AS n FROM exchanges").column("n")[0].as_py())
+    if held and held != store.query("SELECT count(*) AS n FROM exchanges WHERE rowid < $since",
+                                    {"since": held}).column("n")[0].as_py():
+        held = 0
+    return Unfolded(held, until)
+
+
 def pending(store: Store, fingerprint: str) -> Unfolded:
     """The exchange rows the kept statistics do not hold: every row where they were made with another
     ``fingerprint`` (e.g. other IP intelligence) or rows they hold were removed."""
     state = store.query("SELECT exchanges, fingerprint FROM account_stats_state").to_pylist()
-    until = int(store.query("SELECT coalesce(max(rowid) + 1, 0) AS n FROM exchanges").column("n")[0].as_py())
-    since = int(state[0]["exchanges"]) if state and state[0]["fingerprint"] == fingerprint else 0
-    if since and since != store.query("SELECT count(*) AS n FROM exchanges WHERE rowid < $since",
-                                      {"since": since}).column("n")[0].as_py():
-        since = 0
-    return Unfolded(since, until)
+    return rows_after(store, int(state[0]["exchanges"]) if state and state[0]["fingerprint"] == fingerprint else 0)
 
 
 def unfolded(store: Store, fingerprint: str) -> Unfolded:

@@ -13,11 +13,11 @@ Readers use them only when they hold every stored exchange (:func:`kept_slot`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import pyarrow as pa
 
+from distillguard.store.account_days import Unfolded, rows_after
 from distillguard.store.duckdb_store import Store
 from distillguard.store.source import SqlSource
 from distillguard.store.traffic import REQUEST_PARAMETERS_OF
@@ -50,14 +50,6 @@ _REBUILT_FROM = {"day_addresses": _EXCHANGES, "day_clients": _EXCHANGES, "day_re
 """Where a rebuild aggregates each table from: every exchange, or every signal row (one per exchange)."""
 
 
-@dataclass(frozen=True)
-class Unfolded:
-    """The exchange rows the kept aggregates do not hold: ``rowid`` from ``since`` to ``until`` (excluded)."""
-
-    since: int
-    until: int
-
-
 def _rows(store: Store) -> tuple[int, int]:
     """``max(rowid) + 1`` and the row count of ``exchanges`` (equal while no row was removed)."""
     row = store.query("SELECT coalesce(max(rowid) + 1, 0) AS until, count(*) AS n FROM exchanges").to_pylist()[0]
@@ -68,12 +60,7 @@ def pending(store: Store, slot_s: int) -> Unfolded:
     """The rows to fold in: every row when the aggregates were made with another ``slot_s`` or rows they hold
     were removed."""
     state = store.query("SELECT exchanges, slot_s FROM traffic_days_state").to_pylist()
-    until, _ = _rows(store)
-    since = int(state[0]["exchanges"]) if state and state[0]["slot_s"] == slot_s else 0
-    if since and since != store.query("SELECT count(*) AS n FROM exchanges WHERE rowid < $since",
-                                      {"since": since}).column("n")[0].as_py():
-        since = 0
-    return Unfolded(since, until)
+    return rows_after(store, int(state[0]["exchanges"]) if state and state[0]["slot_s"] == slot_s else 0)
 
 
 def fold(store: Store, slot_s: int) -> Unfolded:
