@@ -67,6 +67,7 @@ KEY64_MACRO = "CREATE OR REPLACE TEMP MACRO key64(s) AS ('0x' || md5(s)[1:16])::
 defined outside DuckDB, so another engine (the Spark transpiler) and another DuckDB release give the same keys,
 and orders and tie-breaks that follow them (the indicators linking keeps per account) do not change with either."""
 
+
 class Store:
     """A DuckDB database file holding exchanges, signals, accounts and results."""
 
