@@ -60,3 +60,16 @@ def test_missing_dir_is_a_config_error(tmp_path: Path) -> None:
 )
 def test_subnet_of(ip: str, subnet: str) -> None:
     assert subnet_of(ip) == subnet
+
+
+def test_only_a_vpn_and_a_tor_list_make_unlisted_addresses_known(intel_dir: Path, tmp_path: Path) -> None:
+    assert IpIntel.load(intel_dir).knows_anonymisers
+    assert not IpIntel.load(None).knows_anonymisers  # iporigin's bundled data names only a few VPN providers
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "datacenter-ipv4.txt").write_text("203.0.113.0/24\n")
+    (partial / "vpn-ipv4.txt").write_text("192.0.2.7\n")
+    assert IpIntel.load(partial).lists == {Origin.DATACENTER, Origin.VPN}
+    assert not IpIntel.load(partial).knows_anonymisers
+    (partial / "tor-exit-nodes.txt").write_text("\n")  # an empty list lists nothing
+    assert not IpIntel.load(partial).knows_anonymisers

@@ -14,6 +14,7 @@ import yaml
 from distillguard.accounts import IpIntel, score_accounts
 from distillguard.accounts.risk import (
     ACCOUNT_RECORD,
+    ADDRESS_LISTS,
     FULL_DRIVE,
     RESPONSES,
     TERM_SIGNS,
@@ -270,6 +271,24 @@ def test_missing_inputs_are_read_from_the_fingerprint_and_the_account_records() 
     assert missing_inputs(features, None)[ACCOUNT_RECORD].tolist() == [True, True]
 
 
+def test_unknown_address_lists_count_neither_as_benign_nor_as_anonymised() -> None:
+    """Without VPN and Tor exit lists an account's share of anonymised traffic is unknown (null), not 0: the
+    anonymiser term is renormalised away, and the reason says the lists were missing."""
+    profile = {**_profile(2_000, cot=0.95, continuation=0.0, novelty=1.0, active=140, span=160), "first_seen": START}
+    rows = [{**profile, "vpn_share": None, "tor_share": None}, profile, {**profile, "vpn_share": 1.0}]
+    features = _table(rows)
+    context = pa.table({name: [COMPLETE_CONTEXT.column(name)[0]] * 3 for name in COMPLETE_CONTEXT.column_names})
+    assert missing_inputs(features, context)[ADDRESS_LISTS].tolist() == [True, False, False]
+    w = _logistic()
+    risk, evidence = score_accounts(features, context, weights=w)
+    assert risk[1] < risk[0] < risk[2], risk  # between read as benign (0) and as anonymised (1)
+    distill = {name: v for name, v in w.weights.items() if TERM_SIGNS[name] > 0}
+    scale = sum(distill.values()) / (sum(distill.values()) - w.weights["anonymiser"])
+    reasons = [[e.reason for e in found if e.detector == "risk.missing_inputs"] for found in evidence]
+    assert reasons == [[f"no VPN or Tor exit lists (intel directory): risk from the other inputs only "
+                        f"(distillation evidence x{scale:.2f})"], [], []]
+
+
 def test_request_side_evidence_is_renormalised_over_the_inputs_present() -> None:
     harvester = _request_only(1_000, cot=1.0, active=24)  # asks for the full reasoning on every request, all day
     benign = _request_only(1_000, cot=0.0, active=24, datacenter=1.0)  # a round-the-clock batch job
@@ -385,6 +404,6 @@ def test_the_pipeline_flags_a_harvester_from_a_request_only_log(tmp_path: Path, 
     assert harvester.risk >= 0.9 and harvester.action.flags, harvester
     assert harvester.evidence[0].detector == "account.counted_elicitation", harvester
     assert traveller.risk < 0.05 and traveller.action == "allow", traveller
-    for decision in (harvester, traveller):
-        assert decision.reasons[-1].startswith(
-            "no responses, no account record, no TLS fingerprints in the log: risk from the request side")
+    for decision in (harvester, traveller):  # no intel directory: no VPN or Tor list to read the addresses against
+        assert decision.reasons[-1].startswith("no responses, no account record, no TLS fingerprints in the log; "
+                                               "no VPN or Tor exit lists (intel directory): risk from the request side")

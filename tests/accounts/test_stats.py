@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from distillguard.accounts import FEATURE_SCHEMA, STAT_INPUT_COLUMNS, AccountStats
+from distillguard.accounts import FEATURE_SCHEMA, STAT_INPUT_COLUMNS, AccountStats, IpIntel, Origin
 from distillguard.accounts.sketch import hll_add, hll_estimate
 from distillguard.core.schema import TS_TYPE
 
@@ -177,3 +177,22 @@ def test_counted_tasks_need_a_confident_classifier_and_count_budgets_and_distinc
     assert row["elicited_tasks"] == pytest.approx(1, abs=0.1)  # 0.6 is not confident; the rerun adds no new prompt
     assert row["budget_tasks"] == pytest.approx(2, abs=0.1)
     assert row["distinct_tasks"] == pytest.approx(5, abs=0.25)  # a sketch: exact enough for a few
+
+
+def test_anonymiser_shares_are_unknown_without_exit_lists_unless_an_address_is_known_to_anonymise() -> None:
+    batch = _batch(200)
+    vpn_ip = batch.column("ip")[0].as_py()
+    seen = {r["account_id"] for r in batch.select(["account_id", "ip"]).to_pylist() if r["ip"] == vpn_ip}
+    bare = AccountStats(IpIntel(exact={vpn_ip: Origin.VPN}))
+    listed = AccountStats(IpIntel(exact={vpn_ip: Origin.VPN}, lists=frozenset({Origin.VPN, Origin.TOR})))
+    for stats in (bare, listed):
+        stats.update(batch)
+    unknown = _by_account(bare.get())
+    assert len(seen) < len(unknown)
+    assert all(unknown[account]["vpn_share"] > 0 and unknown[account]["tor_share"] == 0 for account in seen)
+    assert all(row["vpn_share"] is None and row["tor_share"] is None
+               for account, row in unknown.items() if account not in seen)
+    known = _by_account(listed.get())
+    assert all(row["vpn_share"] is not None and row["tor_share"] == 0 for row in known.values())
+    pooled = bare.pool({"with": [*seen, "zz"], "without": [a for a in unknown if a not in seen]}).get()
+    assert pooled.column("vpn_share").is_null().to_pylist() == [False, True]

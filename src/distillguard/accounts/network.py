@@ -61,13 +61,24 @@ class _RangeTable:
 
 @dataclass
 class IpIntel:
-    """Classifies addresses by origin; build it with :meth:`load` or empty."""
+    """Classifies addresses by origin; build it with :meth:`load` or empty.
+
+    ``lists`` holds the origins an intel directory gave a list of. iporigin's bundled data covers
+    datacenters, but only a few VPN providers: without a VPN and a Tor exit list, an address not
+    found anonymising says nothing (:attr:`knows_anonymisers`).
+    """
 
     v4: _RangeTable = field(
         default_factory=lambda: _RangeTable(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8))
     )
     exact: dict[str, Origin] = field(default_factory=dict)
+    lists: frozenset[Origin] = frozenset()
     _cache: dict[str, Origin] = field(default_factory=dict, repr=False)
+
+    @property
+    def knows_anonymisers(self) -> bool:
+        """Whether a VPN and a Tor exit list were given, so that an address found in neither is likely neither."""
+        return {Origin.VPN, Origin.TOR} <= self.lists
 
     @classmethod
     def load(cls, intel_dir: Path | None) -> IpIntel:
@@ -78,6 +89,7 @@ class IpIntel:
             raise ConfigError(f"{intel_dir}: intel directory not found")
         ranges: list[tuple[int, int, int]] = []
         exact: dict[str, Origin] = {}
+        lists: set[Origin] = set()
         files = [(intel_dir / name, kind) for name, kind in _LISTS.items()]
         files += [(p, Origin.DATACENTER) for p in sorted((intel_dir / "cloud-ranges").glob("*.txt"))]
         for path, kind in files:
@@ -95,7 +107,8 @@ class IpIntel:
                     ranges.append((int(net.network_address), int(net.broadcast_address), int(kind)))
                 else:
                     exact[str(net.network_address)] = kind
-        return cls(v4=_merge_ranges(ranges), exact=exact)
+                lists.add(kind)
+        return cls(v4=_merge_ranges(ranges), exact=exact, lists=frozenset(lists))
 
     def origin(self, ip: str) -> Origin:
         """Origin of one address (cached)."""

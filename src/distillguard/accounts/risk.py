@@ -80,6 +80,7 @@ ACCOUNT_RECORD = "account record"
 TLS_FINGERPRINTS = "TLS fingerprints"
 CREATION_TIME = "account creation time"
 POPULATION = "population statistics"
+ADDRESS_LISTS = "VPN or Tor exit lists"
 TERM_INPUTS: dict[str, str] = {
     "reasoning_harvest": RESPONSES,
     "cover_category": ACCOUNT_RECORD,
@@ -89,8 +90,10 @@ TERM_INPUTS: dict[str, str] = {
     "parameter_sweep": POPULATION,
     "client_mismatch": TLS_FINGERPRINTS,
     "young_exit": CREATION_TIME,
+    "anonymiser": ADDRESS_LISTS,
 }
-"""The terms read from an input a log may lack, and that input; every other term reads the requests only."""
+"""The terms read from an input a log may lack (or, for the address lists, the intel directory), and that input;
+every other term reads the requests only."""
 POPULATION_TERMS: dict[str, str] = {
     "maxed_reasoning": "maxed_reasoning_share",
     "parameter_sweep": "model_sweep",
@@ -437,20 +440,23 @@ def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np
     ``context`` gives it a category, a verification level or a creation time.
     A pooled group (``n_accounts``) has no population columns by construction
     (the campaign model is fitted without them): its population terms are 0, not
-    missing, so that they do not inflate the rest.
+    missing, so that they do not inflate the rest. The address lists are missing
+    where ``vpn_share`` is null: no VPN or Tor exit list was given, and none of
+    the account's addresses is known to anonymise.
     """
     no_responses = _col(features, "mean_output_len") <= 0
     pooled = "n_accounts" in features.column_names
     population = _null(features, POPULATION_TERMS["maxed_reasoning"]) & (not pooled)
     tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population & (not pooled)
+    lists = _null(features, "vpn_share")
     if context is None:
         unknown = np.ones(features.num_rows, bool)
         return {RESPONSES: no_responses, ACCOUNT_RECORD: unknown, CREATION_TIME: unknown,
-                TLS_FINGERPRINTS: tls, POPULATION: population}
+                TLS_FINGERPRINTS: tls, POPULATION: population, ADDRESS_LISTS: lists}
     fields = [name for name in ("category", "verification", "created_at") if name in context.column_names]
     no_record = np.logical_and.reduce([context.column(name).is_null().to_numpy(zero_copy_only=False) for name in fields])
     return {RESPONSES: no_responses, ACCOUNT_RECORD: no_record, CREATION_TIME: _null(context, "created_at"),
-            TLS_FINGERPRINTS: tls, POPULATION: population}
+            TLS_FINGERPRINTS: tls, POPULATION: population, ADDRESS_LISTS: lists}
 
 
 def _null(table: pa.Table, name: str) -> np.ndarray:
@@ -503,8 +509,11 @@ def _missing_evidence(inputs: set[str], share: float, scale: float) -> Evidence:
     ordered = base + [name for name in more if name in inputs]
     rest = "the request side" if len(base) == 2 else "the requests and the account record" if (
         base == [RESPONSES]) else "the traffic" if base else "the other inputs"
+    said = [f"no {', no '.join(ordered)} in the log"] if ordered else []
+    if ADDRESS_LISTS in inputs:
+        said.append(f"no {ADDRESS_LISTS} (intel directory)")
     return Evidence("risk.missing_inputs", share,
-                    f"no {', no '.join(ordered)} in the log: risk from {rest} only (distillation evidence x{scale:.2f})")
+                    f"{'; '.join(said)}: risk from {rest} only (distillation evidence x{scale:.2f})")
 
 
 def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]:

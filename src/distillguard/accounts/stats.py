@@ -393,6 +393,8 @@ class AccountStats:
             gap_var = np.maximum(s[:, _COL["gap_sq_sum"]] / gap_n - gap_mean**2, 0.0)
             gap_cv = np.where(gap_mean > 0, np.sqrt(gap_var) / gap_mean, 0.0)
         first, last = self._first[:n_acc], self._last[:n_acc]
+        # without VPN and Tor exit lists, traffic not found anonymised may still be: unknown, not 0
+        unlisted = (s[:, _COL["vpn"]] + s[:, _COL["tor"]] == 0) & (not self.intel.knows_anonymisers)
         columns: dict[str, pa.Array] = {
             "account_id": pa.array(self._ids, pa.string()),
             "n_exchanges": pa.array(s[:, _COL["n"]].astype(np.int64)),
@@ -426,8 +428,8 @@ class AccountStats:
             "ip_rotation": pa.array(np.minimum(distinct["ip"] / n, 1.0)),
             "template_reuse": pa.array(n / np.maximum(distinct["template"], 1.0)),
             "datacenter_share": pa.array(s[:, _COL["datacenter"]] / n),
-            "vpn_share": pa.array(s[:, _COL["vpn"]] / n),
-            "tor_share": pa.array(s[:, _COL["tor"]] / n),
+            "vpn_share": pa.array(s[:, _COL["vpn"]] / n, mask=unlisted),
+            "tor_share": pa.array(s[:, _COL["tor"]] / n, mask=unlisted),
             "sweep_share": pa.array(s[:, _COL["sweep"]] / n),
             "sweep_items": pa.array(np.minimum(distinct["sweep_item"], s[:, _COL["sweep"]])),
             "sweep_repeat": pa.array(s[:, _COL["sweep"]] / np.maximum(distinct["sweep_item"], 1.0)),
