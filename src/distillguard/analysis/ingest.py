@@ -9,6 +9,7 @@ cut, so the stored rows do not depend on the worker count or on timing.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import deque
@@ -85,12 +86,23 @@ class _Work:
         return [self.chunk(item)]
 
     def chunk(self, chunk: RawChunk) -> _Done:
-        """The batch of ``chunk`` with its signals and its rows' store keys."""
-        t0 = time.process_time()
-        batch = self.parser(chunk)
-        t1 = time.process_time()
-        signals = compute_signals(batch.table, self.signals)
-        t2 = time.process_time()
+        """The batch of ``chunk`` with its signals and its rows' store keys.
+
+        The cyclic garbage collector is paused meanwhile: parsing makes and keeps a few hundred thousand
+        objects (decoded bodies, row values), none in a cycle, and the collections they set off cost about
+        a fifth of the parsing CPU. It runs again after, as usual.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            t0 = time.process_time()
+            batch = self.parser(chunk)
+            t1 = time.process_time()
+            signals = compute_signals(batch.table, self.signals)
+            t2 = time.process_time()
+        finally:
+            if enabled:
+                gc.enable()
         if not self.keep_text:  # the store would drop them: do not ship them back
             table = batch.table
             n = table.num_rows

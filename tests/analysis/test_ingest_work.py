@@ -1,0 +1,63 @@
+"""What an ingest worker does with one chunk: parse it and compute its signals, with the cyclic collector paused."""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from distillguard.analysis.ingest import _Work
+from distillguard.ingest.readers import ChunkParser, RawChunk
+from distillguard.signals import Signal
+from distillguard.signals.base import Batch, BatchContext
+from ingest.records import exchange
+
+
+@dataclass(frozen=True)
+class _CollectorProbe(Signal):
+    """Whether the cyclic garbage collector is on while signals are computed (one value per row)."""
+
+    name: str = "collector_on"
+    dtype: pa.DataType = pa.bool_()
+
+    def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
+        return pa.array([gc.isenabled()] * batch.num_rows, type=self.dtype)
+
+
+@dataclass(frozen=True)
+class _Failing(Signal):
+    name: str = "failing"
+    dtype: pa.DataType = pa.bool_()
+
+    def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
+        raise RuntimeError("signal failed")
+
+
+def _chunk(n: int) -> RawChunk:
+    lines = [orjson.dumps(exchange(request_id=f"r{i}")) for i in range(n)]
+    return RawChunk("log.jsonl", "lines", lines, 1, sum(len(line) + 1 for line in lines))
+
+
+def test_a_chunk_is_worked_with_the_collector_paused_and_it_runs_again_after() -> None:
+    assert gc.isenabled()
+    batch, signals, rids, parse_s, signal_s = _Work(ChunkParser(), {"collector_on": _CollectorProbe()}, False
+                                                    ).chunk(_chunk(5))
+    assert batch.table.num_rows == 5 and len(rids) == 5
+    assert signals.column("collector_on").to_pylist() == [False] * 5
+    assert gc.isenabled()
+    assert parse_s >= 0 and signal_s >= 0
+
+
+def test_the_collector_runs_again_after_a_failure_and_stays_off_when_it_was_off() -> None:
+    with pytest.raises(RuntimeError, match="signal failed"):
+        _Work(ChunkParser(), {"failing": _Failing()}, False).chunk(_chunk(2))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _Work(ChunkParser(), {"collector_on": _CollectorProbe()}, False).chunk(_chunk(2))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
