@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
@@ -46,6 +46,10 @@ class Signal(abc.ABC):
 
     name: str
     dtype: pa.DataType
+    inputs: ClassVar[tuple[str, ...] | None] = None
+    """The columns whose values alone give the signal's value for a row, declared by the text-heavy signals:
+    :func:`~distillguard.signals.registry.compute_signals` then computes it once per distinct combination
+    of them in the batch, on a table of those columns only. None: computed on every row of the batch."""
 
     @abc.abstractmethod
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:

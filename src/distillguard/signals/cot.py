@@ -29,6 +29,7 @@ class CotElicitationSignal(Signal):
     """
 
     name: str = "cot_score"
+    inputs = ("prompt", "system")
     dtype: pa.DataType = pa.float32()
 
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:

@@ -279,6 +279,7 @@ class TemplateFingerprintSignal(Signal):
     """
 
     name: str = "template_fp"
+    inputs = ("prompt", "system")
     dtype: pa.DataType = pa.uint64()
 
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
@@ -301,6 +302,7 @@ class TemplateKeySignal(Signal):
     """
 
     name: str = "template_key"
+    inputs = ("prompt", "system")
     dtype: pa.DataType = pa.uint64()
 
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
@@ -323,6 +325,7 @@ class PromptHashSignal(Signal):
     """xxh64 of the case- and whitespace-folded prompt (uint64); null when the prompt is null."""
 
     name: str = "prompt_hash"
+    inputs = ("prompt",)
     dtype: pa.DataType = pa.uint64()
 
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:

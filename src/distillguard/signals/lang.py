@@ -135,6 +135,7 @@ class LanguageSignal(Signal):
     """
 
     name: str = "lang"
+    inputs = ("prompt",)
     dtype: pa.DataType = pa.string()
 
     def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
