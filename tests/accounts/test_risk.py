@@ -272,21 +272,31 @@ def test_missing_inputs_are_read_from_the_fingerprint_and_the_account_records() 
 
 
 def test_unknown_address_lists_count_neither_as_benign_nor_as_anonymised() -> None:
-    """Without VPN and Tor exit lists an account's share of anonymised traffic is unknown (null), not 0: the
-    anonymiser term is renormalised away, and the reason says the lists were missing."""
+    """Without VPN and Tor exit lists, traffic not found on a known exit may still be anonymised: that part of the
+    anonymiser term is renormalised away, the part found anonymised counts, and the reason says the lists were
+    missing."""
     profile = {**_profile(2_000, cot=0.95, continuation=0.0, novelty=1.0, active=140, span=160), "first_seen": START}
-    rows = [{**profile, "vpn_share": None, "tor_share": None}, profile, {**profile, "vpn_share": 1.0}]
+    rows = [{**profile, "unlisted_share": 1.0}, {**profile, "unlisted_share": 0.0},
+            {**profile, "vpn_share": 0.3, "unlisted_share": 0.7}, {**profile, "vpn_share": 0.3, "unlisted_share": 0.0}]
     features = _table(rows)
-    context = pa.table({name: [COMPLETE_CONTEXT.column(name)[0]] * 3 for name in COMPLETE_CONTEXT.column_names})
-    assert missing_inputs(features, context)[ADDRESS_LISTS].tolist() == [True, False, False]
+    context = pa.table({name: [COMPLETE_CONTEXT.column(name)[0]] * 4 for name in COMPLETE_CONTEXT.column_names})
+    assert missing_inputs(features, context)[ADDRESS_LISTS].tolist() == [True, False, True, False]
     w = _logistic()
     risk, evidence = score_accounts(features, context, weights=w)
-    assert risk[1] < risk[0] < risk[2], risk  # between read as benign (0) and as anonymised (1)
-    distill = {name: v for name, v in w.weights.items() if TERM_SIGNS[name] > 0}
-    scale = sum(distill.values()) / (sum(distill.values()) - w.weights["anonymiser"])
+    assert risk[1] < risk[0], risk  # unknown is not read as benign
+    assert risk[3] < risk[2], risk  # 30 % found on VPN exits: at least that, the rest unknown
+    # the known part counts, the unknown part is imputed from the side's present terms per unit of weight
+    terms = risk_terms(features, context)
+    contrib = term_matrix(terms, features) * np.array([w.weights[t.name] for t in terms])
+    distill = np.array([t.sign > 0 for t in terms])
+    total = sum(w.weights[t.name] for t in terms if t.sign > 0)
+    scale = total / (total - 0.7 * w.weights["anonymiser"])
+    logit = contrib[2, distill].sum() * scale + contrib[2, ~distill].sum() + w.bias
+    assert risk[2] == pytest.approx(1.0 / (1.0 + np.exp(-logit)), rel=1e-12)
     reasons = [[e.reason for e in found if e.detector == "risk.missing_inputs"] for found in evidence]
-    assert reasons == [[f"no VPN or Tor exit lists (intel directory): risk from the other inputs only "
-                        f"(distillation evidence x{scale:.2f})"], [], []]
+    assert reasons[1] == reasons[3] == []
+    assert reasons[2] == [f"no VPN or Tor exit lists (intel directory): risk from the other inputs only "
+                          f"(distillation evidence x{scale:.2f})"]
 
 
 def test_request_side_evidence_is_renormalised_over_the_inputs_present() -> None:

@@ -140,14 +140,15 @@ def test_elicitation_is_counted_per_task_answered_in_prose_and_on_new_prompts() 
     cot = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9]
     turns = [1, 1, 3, 1, 1, 1, 1, 1, 1]  # the third continues a conversation
     tool_results = [0, 0, 0, 2, 0, 0, 0, 0, 0]  # the fourth is a tool loop's step
-    tool_call = [False, False, False, False, True, None, False, False, False]  # the fifth answers with a tool call
+    tool_call = [False, False, False, False, True, None, False, False, False]  # the fifth answers with a bare tool call
     prompt = [1, 2, 3, 4, 5, 6, 7, 1, 8]  # the eighth repeats the first task's prompt
     batch = (base.set_column(base.schema.get_field_index("account_id"), "account_id", pa.array(["a"] * 9))
              .set_column(base.schema.get_field_index("cot_score"), "cot_score", pa.array(cot, pa.float32()))
              .set_column(base.schema.get_field_index("n_user_turns"), "n_user_turns", pa.array(turns, pa.int32()))
              .set_column(base.schema.get_field_index("n_tool_results"), "n_tool_results", pa.array(tool_results, pa.int32()))
              .set_column(base.schema.get_field_index("has_tool_calls"), "has_tool_calls", pa.array(tool_call, pa.bool_()))
-             .set_column(base.schema.get_field_index("prompt_hash"), "prompt_hash", pa.array(prompt, pa.uint64())))
+             .set_column(base.schema.get_field_index("prompt_hash"), "prompt_hash", pa.array(prompt, pa.uint64()))
+             .set_column(base.schema.get_field_index("reasoning_share"), "reasoning_share", pa.array([0.0] * 9, pa.float32())))
     stats = AccountStats()
     stats.update(batch)
     row = stats.get().to_pylist()[0]
@@ -167,7 +168,7 @@ def test_counted_tasks_need_a_confident_classifier_and_count_budgets_and_distinc
     columns = {"account_id": pa.array(["a"] * 6), "cot_score": pa.array(cot, pa.float32()),
                "reasoning_requested": pa.array(param, pa.float32()), "n_user_turns": pa.array([1] * 6, pa.int32()),
                "n_tool_results": pa.array([0] * 6, pa.int32()), "has_tool_calls": pa.array(tool_call, pa.bool_()),
-               "prompt_hash": pa.array(prompt, pa.uint64())}
+               "prompt_hash": pa.array(prompt, pa.uint64()), "reasoning_share": pa.array([0.0] * 6, pa.float32())}
     for name, values in columns.items():
         base = base.set_column(base.schema.get_field_index(name), name, values)
     stats = AccountStats()
@@ -179,20 +180,42 @@ def test_counted_tasks_need_a_confident_classifier_and_count_budgets_and_distinc
     assert row["distinct_tasks"] == pytest.approx(5, abs=0.25)  # a sketch: exact enough for a few
 
 
-def test_anonymiser_shares_are_unknown_without_exit_lists_unless_an_address_is_known_to_anonymise() -> None:
+def test_traffic_not_found_anonymised_is_unlisted_without_exit_lists() -> None:
     batch = _batch(200)
     vpn_ip = batch.column("ip")[0].as_py()
-    seen = {r["account_id"] for r in batch.select(["account_id", "ip"]).to_pylist() if r["ip"] == vpn_ip}
     bare = AccountStats(IpIntel(exact={vpn_ip: Origin.VPN}))
     listed = AccountStats(IpIntel(exact={vpn_ip: Origin.VPN}, lists=frozenset({Origin.VPN, Origin.TOR})))
     for stats in (bare, listed):
         stats.update(batch)
     unknown = _by_account(bare.get())
-    assert len(seen) < len(unknown)
-    assert all(unknown[account]["vpn_share"] > 0 and unknown[account]["tor_share"] == 0 for account in seen)
-    assert all(row["vpn_share"] is None and row["tor_share"] is None
-               for account, row in unknown.items() if account not in seen)
-    known = _by_account(listed.get())
-    assert all(row["vpn_share"] is not None and row["tor_share"] == 0 for row in known.values())
-    pooled = bare.pool({"with": [*seen, "zz"], "without": [a for a in unknown if a not in seen]}).get()
-    assert pooled.column("vpn_share").is_null().to_pylist() == [False, True]
+    assert any(row["vpn_share"] > 0 for row in unknown.values()) and any(row["vpn_share"] == 0 for row in unknown.values())
+    assert all(row["unlisted_share"] == pytest.approx(1.0 - row["vpn_share"]) for row in unknown.values())
+    assert all(row["unlisted_share"] == 0 for row in _by_account(listed.get()).values())
+    pooled = bare.pool({"all": list(unknown)}).get().to_pylist()[0]
+    assert pooled["unlisted_share"] == pytest.approx(1.0 - pooled["vpn_share"])
+
+
+def test_a_tool_call_that_delivers_its_reasoning_is_an_elicited_task_and_a_bare_one_is_not() -> None:
+    """An agent framework's first step returns an action alone; a harvester of agentic traces gets the action with
+    the reasoning it asked for: only the latter counts toward the counted evidence."""
+    n = 4
+    batch = _batch(n).drop_columns(["account_id", "cot_score", "reasoning_requested", "n_user_turns", "n_tool_results",
+                                    "has_tool_calls", "reasoning_share", "prompt_hash"])
+    columns = {
+        "account_id": pa.array(["a"] * n),
+        "n_user_turns": pa.array([1] * n, pa.int32()),
+        "n_tool_results": pa.array([0] * n, pa.int32()),
+        "cot_score": pa.array([0.95] * n, pa.float32()),
+        "reasoning_requested": pa.array([0.9] * n, pa.float32()),
+        "prompt_hash": pa.array([11, 22, 33, 44], pa.uint64()),
+        "reasoning_share": pa.array([0.4, 0.0, 0.0, None], pa.float32()),
+        "has_tool_calls": pa.array([True, True, False, None], pa.bool_()),
+    }
+    for name, column in columns.items():
+        batch = batch.append_column(name, column)
+    stats = AccountStats()
+    stats.update(batch.select(list(STAT_INPUT_COLUMNS)))
+    row = stats.get().to_pylist()[0]
+    assert row["tasks"] == 4
+    assert row["elicited_tasks"] == pytest.approx(3, abs=0.05)  # the bare tool call (the second) is not counted
+    assert row["budget_tasks"] == pytest.approx(3, abs=0.05)

@@ -1,7 +1,7 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: coordination weighed by drive and pool members, issue 13).
+says so in its commit (last: tool calls that deliver their reasoning count as elicited tasks, issue 13).
 """
 
 from __future__ import annotations

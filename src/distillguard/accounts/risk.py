@@ -133,8 +133,8 @@ def _col(features: pa.Table, name: str) -> np.ndarray:
     return features.column(name).fill_null(0).to_numpy().astype(np.float64)
 
 
-def _population_col(features: pa.Table, name: str) -> np.ndarray:
-    """A population column with nulls as 0, all 0 where ``features`` lacks it (the term is then missing)."""
+def _optional_col(features: pa.Table, name: str) -> np.ndarray:
+    """A column with nulls as 0, all 0 where ``features`` lacks it (a population column: the term is then missing)."""
     return _col(features, name) if name in features.column_names else np.zeros(features.num_rows)
 
 
@@ -261,14 +261,14 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
                  "{accounts} linked accounts rotate addresses (a new IP for {rotation} of requests)"),
         RiskTerm("young_fleet", coordination * np.nan_to_num(young) * drive, 1,
                  "{accounts} linked accounts first used {age}"),
-        RiskTerm("maxed_reasoning", _population_col(features, "maxed_reasoning_share"), 1,
+        RiskTerm("maxed_reasoning", _optional_col(features, "maxed_reasoning_share"), 1,
                  "{pct} of requests max the reasoning (a thinking budget at the model's largest, or effort high)"),
-        RiskTerm("parameter_sweep", np.maximum(_population_col(features, "model_sweep"),
-                                               _population_col(features, "reasoning_sweep")), 1,
+        RiskTerm("parameter_sweep", np.maximum(_optional_col(features, "model_sweep"),
+                                               _optional_col(features, "reasoning_sweep")), 1,
                  "sweeps models or reasoning settings within a day ({pct} of a full sweep)"),
-        RiskTerm("client_mismatch", _population_col(features, "client_mismatch_share"), 1,
+        RiskTerm("client_mismatch", _optional_col(features, "client_mismatch_share"), 1,
                  "{pct} of requests claim a client whose TLS stack the population rarely shows with it"),
-        RiskTerm("young_exit", _population_col(features, "young_exit_excess"), 1,
+        RiskTerm("young_exit", _optional_col(features, "young_exit_excess"), 1,
                  "a new account at an exit shared by more new accounts than its kind of network has "
                  "(excess {pct})"),
     ]
@@ -381,8 +381,9 @@ def score_accounts(
     (``account.counted_elicitation``) comes first where it decides.
 
     Missing inputs (:func:`missing_inputs`) count neither for nor against: a term whose input
-    the account's log lacks is dropped, and the present terms of its side (distillation or
-    legitimate use) are scaled by that side's weight mass over the mass present, the bias
+    the account's log lacks is dropped (a term known in part keeps its known part, the rest
+    missing), and the present terms of its side (distillation or legitimate use) are scaled
+    by that side's weight mass over the mass present, the bias
     staying as fitted. As an imputation: a missing term shows, per unit of weight, what the
     present terms of its side show, so the logit is what the log can say, on the scale the bias
     was calibrated for (read as their null values, absent inputs counted as benign, like a
@@ -400,7 +401,7 @@ def score_accounts(
     lacking = missing_inputs(features, context)
     missing = _missing_terms(terms, lacking, features)
     scale = _side_scale(terms, weights, missing)
-    contrib = np.where(missing, 0.0, contrib) * scale
+    contrib = np.where(missing >= 1.0, 0.0, contrib) * scale
     mass = np.abs([weights.weights[t.name] for t in terms])
     missing_share = (missing * mass).sum(axis=1) / max(mass.sum(), np.finfo(np.float64).tiny)
     risk = expit(contrib.sum(axis=1) + weights.bias)
@@ -441,14 +442,13 @@ def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np
     A pooled group (``n_accounts``) has no population columns by construction
     (the campaign model is fitted without them): its population terms are 0, not
     missing, so that they do not inflate the rest. The address lists are missing
-    where ``vpn_share`` is null: no VPN or Tor exit list was given, and none of
-    the account's addresses is known to anonymise.
+    where ``unlisted_share`` is positive: no VPN or Tor exit list was given.
     """
     no_responses = _col(features, "mean_output_len") <= 0
     pooled = "n_accounts" in features.column_names
     population = _null(features, POPULATION_TERMS["maxed_reasoning"]) & (not pooled)
     tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population & (not pooled)
-    lists = _null(features, "vpn_share")
+    lists = _optional_col(features, "unlisted_share") > 0
     if context is None:
         unknown = np.ones(features.num_rows, bool)
         return {RESPONSES: no_responses, ACCOUNT_RECORD: unknown, CREATION_TIME: unknown,
@@ -467,12 +467,15 @@ def _null(table: pa.Table, name: str) -> np.ndarray:
 
 
 def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray], features: pa.Table) -> np.ndarray:
-    """Accounts × terms: whether the term is unknown because its input is missing from the account's log.
+    """Accounts × terms: the share of the term unknown because its input is missing from the account's log.
 
-    ``young_fleet`` is coordination × youth: 0 for a single account whatever
-    its record says, so it is unknown only in a group. A :data:`POPULATION_TERMS`
-    term is unknown without the population or where its column is null, except in
-    a pooled group, which has none by construction (the term is 0 there).
+    A term is unknown whole (1) or not at all (0), except ``anonymiser`` without
+    exit lists: its traffic found on a VPN or Tor exit is known, the rest
+    (``unlisted_share``) is not. ``young_fleet`` is coordination × youth: 0 for a
+    single account whatever its record says, so it is unknown only in a group. A
+    :data:`POPULATION_TERMS` term is unknown without the population or where its
+    column is null, except in a pooled group, which has none by construction (the
+    term is 0 there).
     """
     names = [t.name for t in terms]
     coordinated = terms[names.index("coordination")].values > 0
@@ -485,7 +488,9 @@ def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray], featur
     columns = [(np.zeros(len(coordinated), bool) if pooled
                 else missing[POPULATION] | _null(features, POPULATION_TERMS[name]) | column) if name in POPULATION_TERMS
                else column for name, column in zip(names, columns)]
-    return np.stack(columns, axis=1)
+    shares = np.stack(columns, axis=1).astype(np.float64)
+    shares[:, names.index("anonymiser")] = np.clip(_optional_col(features, "unlisted_share"), 0.0, 1.0)
+    return shares
 
 
 def _side_scale(terms: list[RiskTerm], weights: RiskWeights, missing: np.ndarray) -> np.ndarray:

@@ -42,6 +42,9 @@ _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BB")
 _BLOB_VERSION = 3
+TASK_RULES = 2
+"""Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
+under another version are rebuilt (``analysis.stats.stats_fingerprint``)."""
 
 FEATURE_SCHEMA = pa.schema([
     ("account_id", pa.string()), ("n_exchanges", pa.int64()), ("first_seen", TS_TYPE), ("last_seen", TS_TYPE),
@@ -55,30 +58,35 @@ FEATURE_SCHEMA = pa.schema([
     *((name, pa.float64()) for name in (
         "hour_entropy", "interarrival_cv", "distinct_ips", "distinct_subnets", "distinct_clients", "distinct_templates",
         "distinct_prompts", "prompt_novelty", "ip_rotation", "template_reuse", "datacenter_share", "vpn_share",
-        "tor_share", "sweep_share", "sweep_items", "sweep_repeat",
+        "tor_share", "unlisted_share", "sweep_share", "sweep_items", "sweep_repeat",
     )),
 ])
-"""The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group)."""
+"""The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group).
+
+``unlisted_share`` is the share of traffic whose addresses might anonymise unseen: all not found on a VPN or Tor
+exit when no list of either was given (:attr:`~distillguard.accounts.network.IpIntel.knows_anonymisers`), else 0."""
 
 
-def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
+def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, bare_action: np.ndarray) -> np.ndarray:
     """Per exchange: a task (a conversation's first request) that asks clearly in words for the reasoning (CoT score
-    at least :data:`COUNTED_ELICITATION_THRESHOLD`), answered in prose.
+    at least :data:`COUNTED_ELICITATION_THRESHOLD`), answered with the reasoning it could carry.
 
     Counted once per task, not per step of a conversation or tool loop (an agent
     framework's system prompt that says "think step by step" rides along on every
-    call), and only where the answer could carry the trace the words ask for: not a
-    tool call (an agent's step returns an action; thinking that comes with it was
-    asked for by the parameters, which their own terms count). A request without a
-    logged response counts (the answer is unknown).
+    call), and only where the answer delivers, or could deliver, the trace the words
+    ask for: not a ``bare_action``, a tool call returned without any reasoning (an
+    agent framework's first step: the action is what it wants). A tool call that
+    comes with its reasoning delivers the trace, which is what a harvester of agentic
+    or coding traces comes for. A request without a logged response counts (the
+    answer is unknown).
     """
-    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & ~tool_call
+    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & ~bare_action
 
 
-def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
+def budget_tasks(param: np.ndarray, continuation: np.ndarray, bare_action: np.ndarray) -> np.ndarray:
     """Per exchange: a task that asks for the reasoning through its parameters (a large thinking budget or effort),
-    answered in prose (or with no logged response), as :func:`elicited_tasks` counts those asking in words."""
-    return (param >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
+    counted where :func:`elicited_tasks` counts those asking in words."""
+    return (param >= ELICITATION_THRESHOLD) & ~continuation & ~bare_action
 
 
 def blob_size(precision: int = 7) -> int:
@@ -151,8 +159,9 @@ class AccountStats:
         origin = self.intel.origins(batch.column("ip"))[order]
         continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
-        elicited_task = elicited_tasks(cot, continuation, tool_call)
-        budget_task = budget_tasks(param, continuation, tool_call)
+        bare_action = tool_call & ~(col("reasoning_share") > 0)
+        elicited_task = elicited_tasks(cot, continuation, bare_action)
+        budget_task = budget_tasks(param, continuation, bare_action)
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
@@ -393,8 +402,7 @@ class AccountStats:
             gap_var = np.maximum(s[:, _COL["gap_sq_sum"]] / gap_n - gap_mean**2, 0.0)
             gap_cv = np.where(gap_mean > 0, np.sqrt(gap_var) / gap_mean, 0.0)
         first, last = self._first[:n_acc], self._last[:n_acc]
-        # without VPN and Tor exit lists, traffic not found anonymised may still be: unknown, not 0
-        unlisted = (s[:, _COL["vpn"]] + s[:, _COL["tor"]] == 0) & (not self.intel.knows_anonymisers)
+        anonymised = (s[:, _COL["vpn"]] + s[:, _COL["tor"]]) / n
         columns: dict[str, pa.Array] = {
             "account_id": pa.array(self._ids, pa.string()),
             "n_exchanges": pa.array(s[:, _COL["n"]].astype(np.int64)),
@@ -428,8 +436,10 @@ class AccountStats:
             "ip_rotation": pa.array(np.minimum(distinct["ip"] / n, 1.0)),
             "template_reuse": pa.array(n / np.maximum(distinct["template"], 1.0)),
             "datacenter_share": pa.array(s[:, _COL["datacenter"]] / n),
-            "vpn_share": pa.array(s[:, _COL["vpn"]] / n, mask=unlisted),
-            "tor_share": pa.array(s[:, _COL["tor"]] / n, mask=unlisted),
+            "vpn_share": pa.array(s[:, _COL["vpn"]] / n),
+            "tor_share": pa.array(s[:, _COL["tor"]] / n),
+            # without VPN and Tor exit lists, traffic not found anonymised may still be: its share is unknown
+            "unlisted_share": pa.array(np.zeros(n_acc) if self.intel.knows_anonymisers else 1.0 - anonymised),
             "sweep_share": pa.array(s[:, _COL["sweep"]] / n),
             "sweep_items": pa.array(np.minimum(distinct["sweep_item"], s[:, _COL["sweep"]])),
             "sweep_repeat": pa.array(s[:, _COL["sweep"]] / np.maximum(distinct["sweep_item"], 1.0)),

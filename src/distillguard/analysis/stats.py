@@ -25,7 +25,13 @@ from distillguard.accounts import STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP
 from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
 from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency
 from distillguard.accounts.parameters import NEAR_TOP, PARAMETER_COLUMNS, parameter_signals
-from distillguard.accounts.stats import COUNTED_ELICITATION_THRESHOLD, ELICITATION_THRESHOLD, SESSION_GAP_MS, blob_size
+from distillguard.accounts.stats import (
+    COUNTED_ELICITATION_THRESHOLD,
+    ELICITATION_THRESHOLD,
+    SESSION_GAP_MS,
+    TASK_RULES,
+    blob_size,
+)
 from distillguard.campaigns.indicators import ACTIVITY_BUCKET_MINUTES
 from distillguard.store import Store, account_days, traffic, traffic_days
 from distillguard.store.source import SqlSource
@@ -41,8 +47,9 @@ def stored_batches(store: Store, batch_size: int) -> Iterator[pa.Table]:
 
 
 def stats_fingerprint(intel: IpIntel) -> str:
-    """What kept statistics depend on beside the exchanges: the blob layout, the thresholds and the IP intelligence."""
-    h = hashlib.sha256(repr((blob_size(), ELICITATION_THRESHOLD, COUNTED_ELICITATION_THRESHOLD, SESSION_GAP_MS,
+    """What kept statistics depend on beside the exchanges: the blob layout, the thresholds, what the task counters
+    count and the IP intelligence."""
+    h = hashlib.sha256(repr((blob_size(), ELICITATION_THRESHOLD, COUNTED_ELICITATION_THRESHOLD, SESSION_GAP_MS, TASK_RULES,
                              iporigin.__version__, sorted(intel.exact.items()))).encode())
     for column in (intel.v4.starts, intel.v4.ends, intel.v4.kinds):
         h.update(column.tobytes())
