@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import pickle
 from dataclasses import dataclass
 
 import orjson
@@ -36,15 +37,16 @@ class _Failing(Signal):
         raise RuntimeError("signal failed")
 
 
-def _chunk(n: int) -> RawChunk:
-    lines = [orjson.dumps(exchange(request_id=f"r{i}")) for i in range(n)]
-    return RawChunk("log.jsonl", "lines", lines, 1, sum(len(line) + 1 for line in lines))
+def _chunk(n: int, first: int = 0, prompts: int = 3) -> RawChunk:
+    lines = [orjson.dumps(exchange(request_id=f"r{i}", request={"messages": [
+        {"role": "user", "content": f"Think step by step about question {i % prompts}."}]})) for i in range(first, first + n)]
+    return RawChunk("log.jsonl", "lines", lines, first + 1, sum(len(line) + 1 for line in lines))
 
 
 def test_a_chunk_is_worked_with_the_collector_paused_and_it_runs_again_after() -> None:
     assert gc.isenabled()
-    batch, signals, rids, parse_s, signal_s = _Work(ChunkParser(), {"collector_on": _CollectorProbe()}, False
-                                                    ).chunk(_chunk(5))
+    [(batch, signals, rids, parse_s, signal_s)] = _Work(ChunkParser(), {"collector_on": _CollectorProbe()}, False
+                                                        )(_chunk(5))
     assert batch.table.num_rows == 5 and len(rids) == 5
     assert signals.column("collector_on").to_pylist() == [False] * 5
     assert gc.isenabled()
@@ -53,11 +55,35 @@ def test_a_chunk_is_worked_with_the_collector_paused_and_it_runs_again_after() -
 
 def test_the_collector_runs_again_after_a_failure_and_stays_off_when_it_was_off() -> None:
     with pytest.raises(RuntimeError, match="signal failed"):
-        _Work(ChunkParser(), {"failing": _Failing()}, False).chunk(_chunk(2))
+        _Work(ChunkParser(), {"failing": _Failing()}, False)(_chunk(2))
     assert gc.isenabled()
     gc.disable()
     try:
-        _Work(ChunkParser(), {"collector_on": _CollectorProbe()}, False).chunk(_chunk(2))
+        _Work(ChunkParser(), {"collector_on": _CollectorProbe()}, False)(_chunk(2))
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@dataclass(frozen=True)
+class _RowCounter(Signal):
+    """The number of rows the signal was computed on, for each of them."""
+
+    name: str = "rows_seen"
+    dtype: pa.DataType = pa.int64()
+    inputs = ("prompt",)
+
+    def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
+        return pa.array([batch.num_rows] * batch.num_rows, type=self.dtype)
+
+
+def test_the_chunks_of_a_part_share_their_distinct_prompts_and_get_the_signals_of_each_alone() -> None:
+    chunks = [_chunk(40, 0), _chunk(40, 40), _chunk(7, 80)]
+    work = _Work(ChunkParser(), None, False)
+    together = work.chunks(chunks)
+    alone = [work(chunk)[0] for chunk in chunks]
+    for (batch, signals, rids, _, _), (batch1, signals1, rids1, _, _) in zip(together, alone, strict=True):
+        assert batch.table.equals(batch1.table) and signals.equals(signals1) and (rids == rids1).all()
+        assert len(pickle.dumps(signals)) < 2 * len(pickle.dumps(signals1))  # its own rows, not the part's buffers
+    counted = _Work(ChunkParser(), {"rows_seen": _RowCounter()}, False).chunks(chunks)
+    assert [signals.column("rows_seen").to_pylist() for _, signals, _, _, _ in counted] == [[3] * 40, [3] * 40, [3] * 7]

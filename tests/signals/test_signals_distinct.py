@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from signals_fixtures import AWKWARD_ROWS, build_batch, prompts_batch
 
-from distillguard.signals import SIGNALS, Signal, compute_signals
+from distillguard.signals import SIGNALS, Signal, compute_signals, compute_signals_many
 from distillguard.signals._text import column
 from distillguard.signals.base import Batch, BatchContext
 
@@ -84,3 +84,14 @@ class _Undeclared(Signal):
 def test_a_signal_sees_only_the_columns_it_declares(prompts: list[str]) -> None:
     with pytest.raises(ValueError, match="no column 'response_text'"):
         compute_signals(prompts_batch(prompts), {"undeclared": _Undeclared()})
+
+
+def test_signals_of_many_batches_equal_those_of_each_batch() -> None:
+    first = build_batch(AWKWARD_ROWS * 3)
+    second = build_batch(AWKWARD_ROWS[::-1])
+    empty = first.slice(0, 0)
+    many = compute_signals_many([first, empty, second], chunk_rows=5)
+    assert [t.num_rows for t in many] == [first.num_rows, 0, second.num_rows]
+    for got, batch in zip(many, [first, empty, second], strict=True):
+        assert got.equals(compute_signals(batch))
+    assert compute_signals_many([]) == []

@@ -13,7 +13,7 @@ import gc
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -29,7 +29,7 @@ from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import ReadBatch, Reject, RejectSink, read_accounts
 from distillguard.ingest.readers import ChunkParser, ParquetPart, RawChunk, work_items
 from distillguard.ingest.rejects import RAW_CHARS
-from distillguard.signals import Signal, compute_signals
+from distillguard.signals import Signal, compute_signals_many
 from distillguard.store import Store
 from distillguard.store.duckdb_store import request_rids
 
@@ -73,20 +73,19 @@ signals."""
 
 @dataclass(frozen=True)
 class _Work:
-    """What a worker does with a work item: parse each of its chunks, compute their signals, drop their
-    texts unless kept."""
+    """What a worker does with a work item: parse each of its chunks, compute their signals (over all the item's
+    chunks at once: prompts repeat across them), drop their texts unless kept."""
 
     parser: ChunkParser
     signals: dict[str, Signal] | None
     keep_text: bool
 
     def __call__(self, item: RawChunk | ParquetPart) -> list[_Done]:
-        if isinstance(item, ParquetPart):
-            return [self.chunk(chunk) for chunk in item.chunks()]
-        return [self.chunk(item)]
+        return self.chunks(item.chunks() if isinstance(item, ParquetPart) else [item])
 
-    def chunk(self, chunk: RawChunk) -> _Done:
-        """The batch of ``chunk`` with its signals and its rows' store keys.
+    def chunks(self, chunks: Iterable[RawChunk]) -> list[_Done]:
+        """The batch of each of ``chunks`` with its signals and its rows' store keys; the CPU seconds of the
+        signals are shared out by rows.
 
         The cyclic garbage collector is paused meanwhile: parsing makes and keeps a few hundred thousand
         objects (decoded bodies, row values), none in a cycle, and the collections they set off cost about
@@ -95,21 +94,30 @@ class _Work:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            t0 = time.process_time()
-            batch = self.parser(chunk)
+            batches: list[ReadBatch] = []
+            parse_s: list[float] = []
+            for chunk in chunks:  # each raw chunk is dropped once parsed
+                t0 = time.process_time()
+                batches.append(self.parser(chunk))
+                parse_s.append(time.process_time() - t0)
             t1 = time.process_time()
-            signals = compute_signals(batch.table, self.signals)
-            t2 = time.process_time()
+            signals = compute_signals_many([batch.table for batch in batches], self.signals)
+            signal_s = time.process_time() - t1
         finally:
             if enabled:
                 gc.enable()
-        if not self.keep_text:  # the store would drop them: do not ship them back
-            table = batch.table
-            n = table.num_rows
-            for name in TEXT_COLUMNS:
-                table = table.set_column(table.schema.get_field_index(name), name, pa.nulls(n, pa.string()))
-            batch.table = table
-        return batch, signals, request_rids(batch.table), t1 - t0, t2 - t1
+        rows = sum(batch.table.num_rows for batch in batches)
+        done: list[_Done] = []
+        for batch, sig, p_s in zip(batches, signals, parse_s, strict=True):
+            if not self.keep_text:  # the store would drop them: do not ship them back
+                table = batch.table
+                n = table.num_rows
+                for name in TEXT_COLUMNS:
+                    table = table.set_column(table.schema.get_field_index(name), name, pa.nulls(n, pa.string()))
+                batch.table = table
+            share = batch.table.num_rows / rows if rows else 1 / len(batches)
+            done.append((batch, sig, request_rids(batch.table), p_s, signal_s * share))
+        return done
 
 
 _worker: _Work | None = None

@@ -9,10 +9,10 @@ chain-of-thought model is trained at first use and cached per process.
 
 from distillguard.signals.base import Signal
 from distillguard.signals.fingerprint import hamming64, skeleton
-from distillguard.signals.registry import SIGNAL_SCHEMA, SIGNALS, compute_signals
+from distillguard.signals.registry import SIGNAL_SCHEMA, SIGNALS, compute_signals, compute_signals_many
 from distillguard.signals.sweep import DatasetSweepSignal, PromptSetIndex
 
 __all__ = [
     "SIGNALS", "SIGNAL_SCHEMA", "DatasetSweepSignal", "PromptSetIndex", "Signal", "compute_signals",
-    "hamming64", "skeleton",
+    "compute_signals_many", "hamming64", "skeleton",
 ]

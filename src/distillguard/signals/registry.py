@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,30 +73,55 @@ def compute_signals(
     one); the others on every row. Either way the rows are processed in slices
     of ``chunk_rows`` rows; the result depends on neither.
     """
+    return compute_signals_many([batch], signals, chunk_rows)[0]
+
+
+def compute_signals_many(
+    batches: Sequence[Batch], signals: dict[str, Signal] | None = None, chunk_rows: int = CHUNK_ROWS
+) -> list[pa.Table]:
+    """:func:`compute_signals` of each of ``batches``, the signals that declare their inputs computed once per
+    distinct combination of them over all the batches (prompts repeat across batches too)."""
     chosen = SIGNALS if signals is None else signals
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, not {chunk_rows}")
+    if not batches:
+        return []
     fields = [pa.field("request_id", pa.string(), nullable=False)] + [
         pa.field(name, sig.dtype) for name, sig in chosen.items()
     ]
     groups: dict[tuple[str, ...] | None, dict[str, Signal]] = {}
     for name, sig in chosen.items():
         groups.setdefault(sig.inputs, {})[name] = sig
-    values: dict[str, pa.Array] = {}
+    sizes = [b.num_rows for b in batches]
+    bounds = np.cumsum([0, *sizes])
+    values: list[dict[str, pa.Array]] = [{} for _ in batches]
     for inputs, group in groups.items():
-        rows, back = (batch, None) if inputs is None else _distinct_rows(batch, inputs)
+        if inputs is None:
+            for k, batch in enumerate(batches):
+                values[k].update(_sliced(batch, group, chunk_rows))
+            continue
+        cols = [column(batches[0], name) if len(batches) == 1 else
+                pa.concat_arrays([column(b, name) for b in batches]) for name in inputs]
+        rows, back = _distinct_rows(cols, inputs)
         for name, arr in _sliced(rows, group, chunk_rows).items():
-            values[name] = arr if back is None else arr.take(back)
-    arrays = [column(batch, "request_id").cast(pa.string())] + [values[name] for name in chosen]
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+            if back is None and len(batches) == 1:
+                values[0][name] = arr
+                continue
+            for k in range(len(batches)):  # taken, not sliced: a slice would carry (and pickle) the whole buffers
+                at = np.arange(bounds[k], bounds[k + 1]) if back is None else back[bounds[k]:bounds[k + 1]]
+                values[k][name] = arr.take(pa.array(at))
+    schema = pa.schema(fields)
+    return [
+        pa.Table.from_arrays([column(batch, "request_id").cast(pa.string())] + [values[k][name] for name in chosen],
+                             schema=schema)
+        for k, batch in enumerate(batches)
+    ]
 
 
-def _distinct_rows(batch: Batch, inputs: tuple[str, ...]) -> tuple[Batch, pa.Array | None]:
-    """A table of the ``inputs`` columns of ``batch`` with each distinct combination once (in order of first
-    occurrence) and the row of it for each row of ``batch``; or all rows of those columns and None when few
-    rows repeat one."""
-    n = batch.num_rows
-    cols = [column(batch, name) for name in inputs]
+def _distinct_rows(cols: list[pa.Array], inputs: tuple[str, ...]) -> tuple[pa.Table, np.ndarray | None]:
+    """A table of the columns ``inputs`` (``cols``) with each distinct combination of their values once (in order
+    of first occurrence) and the row of it for each row; or all rows and None when few rows repeat one."""
+    n = len(cols[0])
     key = np.zeros(n, dtype=np.int64)
     for col in cols:  # each column's dictionary codes (null one of them), folded into one code below n
         enc = pc.dictionary_encode(col, null_encoding="encode")
@@ -108,8 +135,7 @@ def _distinct_rows(batch: Batch, inputs: tuple[str, ...]) -> tuple[Batch, pa.Arr
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     take = pa.array(first[order])
-    table = pa.Table.from_arrays([col.take(take) for col in cols], names=list(inputs))
-    return table, pa.array(rank[inverse.reshape(-1)])
+    return pa.Table.from_arrays([col.take(take) for col in cols], names=list(inputs)), rank[inverse.reshape(-1)]
 
 
 def _sliced(rows: Batch, group: dict[str, Signal], chunk_rows: int) -> dict[str, pa.Array]:
