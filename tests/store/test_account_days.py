@@ -73,3 +73,33 @@ def test_totals_list_accounts_in_the_order_they_appeared(tmp_path: Path) -> None
         _keep(store)
         assert account_days.total_stats(store).column("account_id").to_pylist() == ["a", "b", "c"]
         assert account_days.total_stats(store, ["c", "b"]).column("account_id").to_pylist() == ["b", "c"]
+
+
+def test_kept_partials_and_totals_are_replaced_and_new_ones_added(tmp_path: Path) -> None:
+    def keep(store: Store, blob: bytes) -> None:
+        with store.transaction("test"):
+            new = account_days.unfolded(store, "f")
+            days = account_days.new_account_days(store).to_pylist()
+            for day in {r["day"] for r in days}:
+                ids = [r["account_id"] for r in days if r["day"] == day]
+                account_days.keep_day_stats(store, day, pa.table({"account_id": ids, "stats": [blob] * len(ids)}))
+            ids = sorted({r["account_id"] for r in days})
+            account_days.keep_total_stats(store, pa.table({"account_id": ids, "stats": [blob] * len(ids)}))
+            account_days.mark_folded(store, new, "f")
+
+    def kept(store: Store, table: str, columns: str) -> list[tuple[object, ...]]:
+        return [tuple(r.values()) for r in store.query(f"SELECT {columns} FROM {table} ORDER BY ALL").to_pylist()]
+
+    with Store(tmp_path / "a.duckdb").open() as store:
+        _ingest(store, [exchange(0, ts=T0 + timedelta(hours=2))])
+        keep(store, b"x")
+        _ingest(store, [exchange(1, ts=T0), exchange(2, ts=T0 + timedelta(hours=3)),  # acct-1's kept day and total
+                        exchange(3, account_id="acct-2", ts=T0 + timedelta(hours=1))])  # a new account
+        keep(store, b"y")
+        first = store.query("SELECT min(epoch_us(ts)::HUGEINT * 18446744073709551616 + rid) AS k FROM exchanges "
+                            "WHERE account_id = 'acct-1'").column("k")[0].as_py()
+        assert kept(store, "account_days", "account_id, last_ts, stats") == [
+            ("acct-1", T0 + timedelta(hours=3), b"y"), ("acct-2", T0 + timedelta(hours=1), b"y")]
+        totals = kept(store, "account_totals", "account_id, first_key, last_ts, stats")
+        assert totals[0] == ("acct-1", first, T0 + timedelta(hours=3), b"y")
+        assert [t[0] for t in totals] == ["acct-1", "acct-2"] and totals[1][3] == b"y"

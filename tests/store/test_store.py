@@ -100,3 +100,23 @@ def test_rids_given_by_the_caller_store_what_the_store_computes(tmp_path: Path) 
     assert rows[0] == rows[1]
     with Store(tmp_path / "short.duckdb") as store, pytest.raises(StoreError, match="rids differ in length"):
         store.ingest_batch(batch, _signals(batch), rids=request_rids(batch)[:3])
+
+
+def test_a_twin_works_in_transactions_of_its_own_beside_the_store(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Store(tmp_path / "a.duckdb").open() as store:
+        store.con.execute("CREATE TABLE a (x INTEGER); CREATE TABLE b (x INTEGER)")
+        with store.twin() as twin, ThreadPoolExecutor(1) as pool:
+            with store.transaction("test") as con:
+                con.execute("INSERT INTO a VALUES (1)")
+
+                def write_b() -> None:
+                    with twin.transaction("twin") as side:
+                        side.execute("INSERT INTO b VALUES (2)")
+
+                pool.submit(write_b).result()  # commits while the store's transaction is open
+                assert store.query("SELECT count(*) AS n FROM b").column("n")[0].as_py() == 0  # not in its snapshot
+            assert twin.query("SELECT x FROM a").column("x").to_pylist() == [1]
+        assert store.query("SELECT x FROM b").column("x").to_pylist() == [2]
+        assert store.query("SELECT x FROM a").column("x").to_pylist() == [1]  # closing the twin leaves the store open

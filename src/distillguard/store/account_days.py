@@ -28,24 +28,30 @@ WITH n AS (
     FROM exchanges WHERE rowid >= $since AND rowid < $until GROUP BY ALL
 )
 SELECT n.*, coalesce(d.last_ts > n.first_ts, FALSE) AS late,
-       coalesce(t.last_ts > min(n.first_ts) OVER (PARTITION BY n.account_id), FALSE) AS behind
+       coalesce(t.last_ts > min(n.first_ts) OVER (PARTITION BY n.account_id), FALSE) AS behind,
+       d.last_ts IS NOT NULL AS day_held, t.last_ts IS NOT NULL AS total_held
 FROM n LEFT JOIN account_days d USING (day, account_id) LEFT JOIN account_totals t USING (account_id)
 """
+# Rows kept already are replaced (upserted); the others (every row of a first run) are plainly inserted, which
+# costs DuckDB about a third of an upsert (large, a day of 75 K blobs: 0.26 vs 0.84 CPU s).
 _KEEP_DAYS = """
 INSERT INTO account_days
 SELECT n.day, b.account_id, n.last_ts, b.stats FROM _dg_blobs b JOIN _dg_new_days n USING (account_id)
-WHERE n.day = $day
-ON CONFLICT (day, account_id) DO UPDATE SET last_ts = greatest(last_ts, excluded.last_ts), stats = excluded.stats
+WHERE n.day = $day AND {held}
 """
+_UPSERT_DAYS = """ ON CONFLICT (day, account_id) DO UPDATE SET last_ts = greatest(last_ts, excluded.last_ts),
+    stats = excluded.stats"""
 _KEEP_TOTALS = """
 INSERT INTO account_totals
 SELECT b.account_id, n.first_key, n.last_ts, b.stats
 FROM _dg_blobs b JOIN (
-    SELECT account_id, min(first_key) AS first_key, max(last_ts) AS last_ts FROM _dg_new_days GROUP BY ALL
+    SELECT account_id, min(first_key) AS first_key, max(last_ts) AS last_ts, bool_or(total_held) AS held
+    FROM _dg_new_days GROUP BY ALL
 ) n USING (account_id)
-ON CONFLICT (account_id) DO UPDATE SET first_key = least(first_key, excluded.first_key),
-    last_ts = greatest(last_ts, excluded.last_ts), stats = excluded.stats
+WHERE {held}
 """
+_UPSERT_TOTALS = """ ON CONFLICT (account_id) DO UPDATE SET first_key = least(first_key, excluded.first_key),
+    last_ts = greatest(last_ts, excluded.last_ts), stats = excluded.stats"""
 
 
 @dataclass(frozen=True)
@@ -163,13 +169,15 @@ def total_stats(store: Store, accounts: Sequence[str] | None = None) -> pa.Table
 def keep_day_stats(store: Store, day: date, blobs: pa.Table) -> None:
     """Keep ``blobs`` (``account_id, stats``) as the partials of ``day`` of accounts with new rows that day."""
     with store.registered(_dg_blobs=blobs):
-        store.con.execute(_KEEP_DAYS, {"day": day})
+        store.con.execute(_KEEP_DAYS.format(held="NOT n.day_held"), {"day": day})
+        store.con.execute(_KEEP_DAYS.format(held="n.day_held") + _UPSERT_DAYS, {"day": day})
 
 
 def keep_total_stats(store: Store, blobs: pa.Table) -> None:
     """Keep ``blobs`` (``account_id, stats``) as the totals of accounts with new rows."""
     with store.registered(_dg_blobs=blobs):
-        store.con.execute(_KEEP_TOTALS)
+        store.con.execute(_KEEP_TOTALS.format(held="NOT n.held"))
+        store.con.execute(_KEEP_TOTALS.format(held="n.held") + _UPSERT_TOTALS)
 
 
 def new_addresses(store: Store, new: Unfolded) -> list[str]:

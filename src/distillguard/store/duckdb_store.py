@@ -93,6 +93,13 @@ class Store:
         cursor.execute(KEY64_MACRO)
         return cursor
 
+    def twin(self) -> Store:
+        """Another store object on this open database, with a connection (and transactions) of its own: for work
+        on another thread beside this one's (DuckDB runs the two at once; each commits its own tables)."""
+        twin = Store(self.path, memory_limit=self.memory_limit, threads=self.threads, read_only=self.read_only)
+        twin._con = self.cursor()
+        return twin
+
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         """The open connection (raises if :meth:`open` was not called)."""
