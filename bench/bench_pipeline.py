@@ -10,7 +10,9 @@ in a fresh process and prints each phase: ingest (with the CPU seconds its worke
 and computing signals, and the wall seconds of the store writes), account statistics, and the rest
 (assess, outputs, saving the run); each with wall time, exchanges/s, the ratio to the DuckDB scan,
 the peak RSS of the analyze process and of its largest ingest worker, and the CPU seconds of both
-(the figure to compare on a shared machine: exchanges per CPU-second).
+(the figure to compare on a shared machine: exchanges per CPU-second). Then the CPU of each signal
+alone, per exchange, on the log's first ``--signal-rows`` exchanges in ``--batch-size`` batches (median of
+``--repeat``; a signal that shares work with others, as the two template signals do, is charged it whole).
 """
 
 from __future__ import annotations
@@ -62,6 +64,32 @@ def _duckdb_scan(path: Path) -> float:
         f"SELECT account_id, count(*), sum(length(CAST(request AS VARCHAR))) FROM {_source(path)} GROUP BY account_id"
     ).fetchall()
     return time.perf_counter() - start
+
+
+def _signal_cpu(log: Path, rows: int, batch_size: int, repeat: int) -> dict[str, float]:
+    """CPU µs per exchange of each registered signal alone and of all of them, over the first ``rows`` of ``log``."""
+    from distillguard.ingest import read_exchanges
+    from distillguard.signals import SIGNALS, compute_signals
+
+    tables, n = [], 0
+    for batch in read_exchanges(log, batch_size):
+        tables.append(batch.table)
+        n += batch.table.num_rows
+        if n >= rows:
+            break
+    compute_signals(tables[0].slice(0, 1000))  # builds the CoT model
+    chosen: dict[str, dict[str, Any] | None] = {name: {name: sig} for name, sig in SIGNALS.items()}
+    chosen["all signals"] = None
+    out: dict[str, float] = {}
+    for name, signals in chosen.items():
+        times = []
+        for _ in range(repeat):
+            start = time.process_time()
+            for table in tables:
+                compute_signals(table, signals)
+            times.append(time.process_time() - start)
+        out[name] = 1e6 * statistics.median(times) / max(n, 1)
+    return out
 
 
 def _analyze(options: dict[str, Any], conn: Connection) -> None:
@@ -120,6 +148,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="bare DuckDB scans to take the median of")
     parser.add_argument("--no-store-text", action="store_true", help="analyze without keeping text (as for large)")
     parser.add_argument("--format", default="jsonl", choices=("jsonl", "parquet"), help="log format simulate writes")
+    parser.add_argument("--signal-rows", type=int, default=100_000, help="exchanges to time each signal on (0: none)")
+    parser.add_argument("--batch-size", type=int, default=20_000, help="rows per batch when timing the signals")
     parser.add_argument("--reuse-traffic", action="store_true",
                         help="keep WORK/traffic from an earlier run of the same scenario and time only the rest")
     args = parser.parse_args()
@@ -174,6 +204,14 @@ def main() -> None:
         table.add_row(stage, f"{seconds:,.1f}", f"{n / seconds:,.0f}" if seconds else "—",
                       f"{size / 1e6 / seconds:,.1f}" if seconds else "—", f"{seconds / scan_s:,.1f}", mem or "—")
     Console(width=160).print(table)
+    if args.signal_rows > 0:
+        per_signal = Table(title=f"CPU of each signal alone: first {args.signal_rows:,} exchanges, "
+                                 f"batches of {args.batch_size:,}, median of {args.repeat}")
+        per_signal.add_column("signal")
+        per_signal.add_column("CPU µs per exchange", justify="right")
+        for signal, micros in _signal_cpu(log, args.signal_rows, args.batch_size, args.repeat).items():
+            per_signal.add_row(signal, f"{micros:,.2f}")
+        Console(width=160).print(per_signal)
 
 
 if __name__ == "__main__":
