@@ -164,13 +164,16 @@ def view_rows(run_id: str, bodies: dict[tuple[str, str], bytes]) -> pa.Table:
 
 
 def save_campaign_views(store: Store, run_id: str, campaigns: list[CampaignRecord],
-                        sample: GraphSample | None = None) -> None:
-    """Compute and keep the timeline and the graph of every campaign of a saved run."""
+                        sample: GraphSample | None = None, drawn: dict[str, dict[str, Any]] | None = None) -> None:
+    """Compute and keep the timeline and the graph of every campaign of a saved run (``drawn``: the campaigns'
+    :func:`timelines`, computed already)."""
     if not campaigns:
         return
     sample = sample or GraphSample()
     bodies: dict[tuple[str, str], bytes] = {}
-    for campaign_id, timeline in timelines(store, {c.campaign_id: list(c.accounts) for c in campaigns}).items():
+    if drawn is None:
+        drawn = timelines(store, {c.campaign_id: list(c.accounts) for c in campaigns})
+    for campaign_id, timeline in drawn.items():
         bodies[campaign_id, TIMELINE] = orjson.dumps(timeline)
     for campaign_id, graph in graphs(store, run_id, [c.campaign_id for c in campaigns], sample).items():
         bodies[campaign_id, sample.view] = orjson.dumps(graph)

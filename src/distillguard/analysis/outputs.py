@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import orjson
 import pyarrow as pa
 
 from distillguard.analysis.assess import Assessment
-from distillguard.analysis.campaign_views import save_campaign_views
+from distillguard.analysis.campaign_views import save_campaign_views, timelines
 from distillguard.analysis.ingest import IngestCounts
 from distillguard.core.atomic import atomic_write
 from distillguard.core.campaign import CampaignRecord
@@ -84,8 +85,12 @@ def save(store: Store, *, kind: str, started_at: datetime, inputs: list[Path], a
     """Keep the run, its account features, decisions and campaigns in the store, in one transaction, then what its
     campaign pages draw; return its id."""
     run_id = uuid.uuid4().hex
-    save_run(store, run_id=run_id, kind=kind, started_at=started_at, inputs=[str(p) for p in inputs],
-             counts=asdict(counts), features=assessment.features,
-             decisions=decision_rows(assessment.decisions, flagged_at), campaigns=campaign_rows(assessment.campaigns))
-    save_campaign_views(store, run_id, assessment.campaigns)
+    members = {c.campaign_id: list(c.accounts) for c in assessment.campaigns}
+    # The campaigns' timelines (a scan of their traffic) are drawn on a twin connection meanwhile
+    with store.twin() as side, ThreadPoolExecutor(1) as pool:
+        drawing = pool.submit(timelines, side, members) if members else None
+        save_run(store, run_id=run_id, kind=kind, started_at=started_at, inputs=[str(p) for p in inputs],
+                 counts=asdict(counts), features=assessment.features,
+                 decisions=decision_rows(assessment.decisions, flagged_at), campaigns=campaign_rows(assessment.campaigns))
+        save_campaign_views(store, run_id, assessment.campaigns, drawn=drawing.result() if drawing else None)
     return run_id

@@ -120,7 +120,7 @@ def _fold_days(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_s
         else:  # no partials of the day kept yet (always on a first run): the new ones are the day's, no copy
             kept = fresh
         redone = AccountStats(intel)
-        for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
+        for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size) if late else ():
             redone.update(batch)
         account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
         del kept, redone
