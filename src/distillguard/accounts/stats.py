@@ -42,7 +42,7 @@ _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BB")
 _BLOB_VERSION = 3
-TASK_RULES = 2
+TASK_RULES = 3
 """Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
 under another version are rebuilt (``analysis.stats.stats_fingerprint``)."""
 
@@ -76,17 +76,18 @@ def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, bare_action: np.nd
     call), and only where the answer delivers, or could deliver, the trace the words
     ask for: not a ``bare_action``, a tool call returned without any reasoning (an
     agent framework's first step: the action is what it wants). A tool call that
-    comes with its reasoning delivers the trace, which is what a harvester of agentic
-    or coding traces comes for. A request without a logged response counts (the
-    answer is unknown).
+    comes with the reasoning its request asked for in words delivers the trace, which
+    is what a harvester of agentic or coding traces comes for. A request without a
+    logged response counts (the answer is unknown).
     """
     return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & ~bare_action
 
 
-def budget_tasks(param: np.ndarray, continuation: np.ndarray, bare_action: np.ndarray) -> np.ndarray:
+def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
     """Per exchange: a task that asks for the reasoning through its parameters (a large thinking budget or effort),
-    counted where :func:`elicited_tasks` counts those asking in words."""
-    return (param >= ELICITATION_THRESHOLD) & ~continuation & ~bare_action
+    answered in prose (or with no logged response). Unlike words, a budget on a tool call is ordinary agentic use
+    (thinking turned on for tool use), whether or not its reasoning comes back."""
+    return (param >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
 def blob_size(precision: int = 7) -> int:
@@ -159,9 +160,8 @@ class AccountStats:
         origin = self.intel.origins(batch.column("ip"))[order]
         continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
-        bare_action = tool_call & ~(col("reasoning_share") > 0)
-        elicited_task = elicited_tasks(cot, continuation, bare_action)
-        budget_task = budget_tasks(param, continuation, bare_action)
+        elicited_task = elicited_tasks(cot, continuation, tool_call & ~(col("reasoning_share") > 0))
+        budget_task = budget_tasks(param, continuation, tool_call)
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
