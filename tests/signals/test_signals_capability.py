@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from signals_fixtures import build_batch
 
 from distillguard.signals import SIGNALS
@@ -37,3 +39,18 @@ def test_capability(expected: str, row: dict[str, Any]) -> None:
 def test_tools_win_over_text() -> None:
     row = {"prompt": "Write a Python function to add two numbers.", "tool_names": ["run_python"]}
     assert SIGNALS["capability"](build_batch([row])).to_pylist() == ["tool_use"]
+
+
+def test_a_fence_is_counted_within_its_row_only() -> None:
+    """Backticks ending one prompt and opening the next make no fence: a row's capability is its own."""
+    rows = [{"prompt": "Fix the loop in $x$ and `y` ``"}, {"prompt": "`x = 1` then print it; def f(): return x"}]
+    together = SIGNALS["capability"](build_batch(rows)).to_pylist()
+    assert together == [SIGNALS["capability"](build_batch([row])).to_pylist()[0] for row in rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="`ab $x=(){}1\n", max_size=12), min_size=1, max_size=6))
+def test_each_row_is_scored_as_if_alone(prompts: list[str]) -> None:
+    rows = [{"prompt": p} for p in prompts]
+    together = SIGNALS["capability"](build_batch(rows)).to_pylist()
+    assert together == [SIGNALS["capability"](build_batch([row])).to_pylist()[0] for row in rows]

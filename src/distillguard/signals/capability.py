@@ -101,6 +101,7 @@ def text_scores_codepoints(text: CodePoints, response_text: pa.Array) -> tuple[n
     fence_start = np.zeros(len(cp), dtype=bool)
     if len(cp) > 2:
         fence_start[:-2] = backtick[:-2] & backtick[1:-1] & backtick[2:]
+        fence_start &= np.arange(len(cp)) + 2 < np.repeat(text.starts[1:], text.lengths)  # all three in its row
     fences = row_sums(fence_start, text.starts).astype(np.float64)
     dollars = row_sums(cp == 0x24, text.starts).astype(np.float64)
     tokens = tokenize(text, cjk_bigrams=True)
