@@ -12,17 +12,11 @@ exchanges in time order, up to the rounding of float sums.
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import date, datetime
-from multiprocessing import get_context
+from datetime import datetime
 from typing import cast
 
 import iporigin
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -75,39 +69,28 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
     folded in (the population signals classify every stored address: one lookup costs about 0.2 ms).
     """
     fingerprint = stats_fingerprint(intel)
-    # The traffic aggregates are folded in on a thread of their own meanwhile: mostly DuckDB's work, which runs
-    # beside this thread's Python (a first run of large: ~30 s of the statistics' ~130 s, on the idle core).
-    with store.twin() as twin, ThreadPoolExecutor(1) as pool:
-        traffic = pool.submit(traffic_days.fold, twin, ACTIVITY_BUCKET_MINUTES * 60)
-        with store.transaction("account statistics not kept"):
-            new = account_days.unfolded(store, fingerprint)
-            origins = account_days.kept_origins(store)
-            intel.remember(origins.column("ip").to_pylist(), origins.column("origin").to_numpy())
-            if new.rows:
-                _fold(store, intel, new, batch_size, advance)
-                ips = account_days.new_addresses(store, new)
-                account_days.keep_origins(store, pa.table({"ip": pa.array(ips, pa.string()),
-                                                           "origin": intel.origins(pa.array(ips, pa.string()))}))
-            account_days.mark_folded(store, new, fingerprint)
-        traffic.result()
+    with store.transaction("account statistics not kept"):
+        new = account_days.unfolded(store, fingerprint)
+        origins = account_days.kept_origins(store)
+        intel.remember(origins.column("ip").to_pylist(), origins.column("origin").to_numpy())
+        if new.rows:
+            _fold(store, intel, new, batch_size, advance)
+            ips = account_days.new_addresses(store, new)
+            account_days.keep_origins(store, pa.table({"ip": pa.array(ips, pa.string()),
+                                                       "origin": intel.origins(pa.array(ips, pa.string()))}))
+        account_days.mark_folded(store, new, fingerprint)
+    traffic_days.fold(store, ACTIVITY_BUCKET_MINUTES * 60)
     return AccountStats.from_table(account_days.total_stats(store), intel)
 
 
 def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: int,
           advance: Callable[[int], None]) -> None:
     """Fold the new rows into the kept partials of their days and the kept totals of their accounts."""
-    with _origins_ahead(store, intel, new) as origins_known:
-        _fold_days(store, intel, new, batch_size, advance, origins_known)
-
-
-def _fold_days(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: int,
-               advance: Callable[[int], None], origins_known: Callable[[date], None]) -> None:
     days = cast(pl.DataFrame, pl.from_arrow(account_days.new_account_days(store)))
     behind = days.filter(pl.col("behind")).get_column("account_id").unique().to_list()
     ahead = days.filter(~pl.col("behind")).get_column("account_id").unique().to_list()
     totals = AccountStats.from_table(account_days.total_stats(store, ahead), intel)
     for (day,), rows in days.group_by("day", maintain_order=True):
-        origins_known(day)
         late = rows.filter(pl.col("late")).get_column("account_id").to_list()
         fresh = AccountStats(intel)
         for batch in account_days.new_day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
@@ -136,40 +119,6 @@ def _fold_days(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_s
         ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"),
                                                               pa.array(behind, pa.string()))))
     account_days.keep_total_stats(store, pa.concat_tables([ahead_totals, merged.to_table()]))
-
-
-POOL_ADDRESSES = 50_000
-"""New addresses from which their origins are looked up in a process of their own, a day ahead of the fold, on the
-other core (about 70 µs each: the 402 K of a first run of large took ~28 s of this process); fewer, here."""
-
-
-def _lookup_origins(intel: IpIntel, ips: list[str]) -> npt.NDArray[np.int8]:
-    return intel.origins(pa.array(ips, pa.string()))
-
-
-@contextmanager
-def _origins_ahead(store: Store, intel: IpIntel, new: account_days.Unfolded) -> Iterator[Callable[[date], None]]:
-    """A function that, told the day about to be folded, makes ``intel`` know the origins of the new addresses first
-    seen that day or before: looked up in a worker process, every day's in day order, when there are many."""
-    firsts = cast(pl.DataFrame, pl.from_arrow(account_days.new_address_days(store, new)))
-    if firsts.height < POOL_ADDRESSES:
-        yield lambda day: None
-        return
-    bare = IpIntel(v4=intel.v4, exact=intel.exact, lists=intel.lists)  # without the cache of kept origins
-    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
-    try:
-        pending = deque((day, ips, pool.submit(_lookup_origins, bare, ips))
-                        for (day,), ips in ((key, part.get_column("ip").to_list())
-                                            for key, part in firsts.group_by("day", maintain_order=True)))
-
-        def known(day: date) -> None:
-            while pending and pending[0][0] <= day:
-                _, ips, found = pending.popleft()
-                intel.remember(ips, found.result())
-
-        yield known
-    finally:
-        pool.shutdown(cancel_futures=True)
 
 
 POPULATION_COLUMNS: tuple[str, ...] = (*PARAMETER_COLUMNS, *CLIENT_COLUMNS, *EXIT_COLUMNS)

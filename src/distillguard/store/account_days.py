@@ -188,14 +188,6 @@ def new_addresses(store: Store, new: Unfolded) -> list[str]:
     ).column("ip").to_pylist()]
 
 
-def new_address_days(store: Store, new: Unfolded) -> pa.Table:
-    """``ip, day``: each address of the new rows whose origin is not kept yet, with the first UTC day it is seen on."""
-    return store.query(
-        "SELECT ip, min(CAST(ts AS DATE)) AS day FROM exchanges WHERE rowid >= $since AND rowid < $until "
-        "AND ip NOT IN (SELECT ip FROM ip_origins) GROUP BY ip ORDER BY day, ip", {"since": new.since, "until": new.until},
-    )
-
-
 def keep_origins(store: Store, origins: pa.Table) -> None:
     """Keep ``origins`` (``ip, origin``: the origin's code)."""
     with store.registered(_dg_origins=origins):
