@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import orjson
 import pyarrow as pa
 import pytest
+from signals_fixtures import RowCounter
 
 from distillguard.analysis.ingest import _Work
 from distillguard.ingest.readers import ChunkParser, RawChunk
@@ -65,18 +66,6 @@ def test_the_collector_runs_again_after_a_failure_and_stays_off_when_it_was_off(
         gc.enable()
 
 
-@dataclass(frozen=True)
-class _RowCounter(Signal):
-    """The number of rows the signal was computed on, for each of them."""
-
-    name: str = "rows_seen"
-    dtype: pa.DataType = pa.int64()
-    inputs = ("prompt",)
-
-    def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
-        return pa.array([batch.num_rows] * batch.num_rows, type=self.dtype)
-
-
 def test_the_chunks_of_a_part_share_their_distinct_prompts_and_get_the_signals_of_each_alone() -> None:
     chunks = [_chunk(40, 0), _chunk(40, 40), _chunk(7, 80)]
     work = _Work(ChunkParser(), None, False)
@@ -85,5 +74,5 @@ def test_the_chunks_of_a_part_share_their_distinct_prompts_and_get_the_signals_o
     for (batch, signals, rids, _, _), (batch1, signals1, rids1, _, _) in zip(together, alone, strict=True):
         assert batch.table.equals(batch1.table) and signals.equals(signals1) and (rids == rids1).all()
         assert len(pickle.dumps(signals)) < 2 * len(pickle.dumps(signals1))  # its own rows, not the part's buffers
-    counted = _Work(ChunkParser(), {"rows_seen": _RowCounter()}, False).chunks(chunks)
+    counted = _Work(ChunkParser(), {"rows_seen": RowCounter()}, False).chunks(chunks)
     assert [signals.column("rows_seen").to_pylist() for _, signals, _, _, _ in counted] == [[3] * 40, [3] * 40, [3] * 7]

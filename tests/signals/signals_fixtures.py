@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from distillguard.core.schema import EXCHANGE_SCHEMA
+from distillguard.signals import Signal
+from distillguard.signals.base import Batch, BatchContext
 
 _DEFAULTS: dict[str, Any] = {
     "ts": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
@@ -36,6 +39,18 @@ def build_batch(rows: list[dict[str, Any]]) -> pa.Table:
                 values.append(row.get(field.name, _DEFAULTS.get(field.name)))
         data[field.name] = values
     return pa.Table.from_pydict(data, schema=EXCHANGE_SCHEMA)
+
+
+@dataclass(frozen=True)
+class RowCounter(Signal):
+    """A signal declaring its inputs whose value is the number of rows of the batch it was computed on."""
+
+    name: str = "rows_seen"
+    dtype: pa.DataType = pa.int64()
+    inputs = ("prompt", "system")
+
+    def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
+        return pa.array([batch.num_rows] * batch.num_rows, type=self.dtype)
 
 
 def prompts_batch(prompts: list[str | None], systems: list[str | None] | None = None) -> pa.Table:

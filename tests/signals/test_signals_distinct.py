@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from signals_fixtures import AWKWARD_ROWS, build_batch, prompts_batch
+from signals_fixtures import AWKWARD_ROWS, RowCounter, build_batch, prompts_batch
 
 from distillguard.signals import SIGNALS, Signal, compute_signals, compute_signals_many
 from distillguard.signals._text import column
@@ -47,24 +47,12 @@ def test_awkward_rows_repeated_give_the_values_of_every_row() -> None:
         assert out.column(name).to_pylist() == expected[name], name
 
 
-@dataclass(frozen=True)
-class _RowCounter(Signal):
-    """The number of rows of the batch it was computed on, for each of them."""
-
-    name: str = "rows_seen"
-    dtype: pa.DataType = pa.int64()
-    inputs = ("prompt", "system")
-
-    def __call__(self, batch: Batch, ctx: BatchContext | None = None) -> pa.Array:
-        return pa.array([batch.num_rows] * batch.num_rows, type=self.dtype)
-
-
 def test_repeated_inputs_are_computed_once_and_distinct_ones_on_every_row() -> None:
     prompts = ["a", "b", None, "a", "b", None] * 10
     systems = ["s", "s", "s", "s", "t", "s"] * 10  # ("b", "s") and ("b", "t") differ
-    seen = compute_signals(prompts_batch(prompts, systems), {"rows_seen": _RowCounter()})
+    seen = compute_signals(prompts_batch(prompts, systems), {"rows_seen": RowCounter()})
     assert seen.column("rows_seen").to_pylist() == [4] * 60
-    distinct = compute_signals(prompts_batch([f"p{i}" for i in range(60)]), {"rows_seen": _RowCounter()})
+    distinct = compute_signals(prompts_batch([f"p{i}" for i in range(60)]), {"rows_seen": RowCounter()})
     assert distinct.column("rows_seen").to_pylist() == [60] * 60
 
 
