@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -103,8 +104,6 @@ def test_rids_given_by_the_caller_store_what_the_store_computes(tmp_path: Path) 
 
 
 def test_a_twin_works_in_transactions_of_its_own_beside_the_store(tmp_path: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     with Store(tmp_path / "a.duckdb").open() as store:
         store.con.execute("CREATE TABLE a (x INTEGER); CREATE TABLE b (x INTEGER)")
         with store.twin() as twin, ThreadPoolExecutor(1) as pool:
