@@ -1,5 +1,7 @@
+import random
 from pathlib import Path
 
+import iporigin
 import pyarrow as pa
 import pytest
 
@@ -73,3 +75,26 @@ def test_only_a_vpn_and_a_tor_list_make_unlisted_addresses_known(intel_dir: Path
     assert not IpIntel.load(partial).knows_anonymisers
     (partial / "tor-exit-nodes.txt").write_text("\n")  # an empty list lists nothing
     assert not IpIntel.load(partial).knows_anonymisers
+
+
+def test_origins_of_many_ipv4_addresses_match_single_lookups(intel_dir: Path) -> None:
+    """The column-wise IPv4 lookup gives what one lookup at a time gives: listed, bundled (iporigin),
+    special-purpose, exactly listed, IPv6 and malformed-looking dotted quads alike."""
+    rng = random.Random(0)
+    ips = [".".join(str(rng.randrange(256)) for _ in range(4)) for _ in range(3000)]
+    ips += ["198.19.4.4", "203.0.113.200", "192.0.2.99", "20.1.2.3", "10.0.0.1", "100.64.1.1", "224.0.0.1",
+            "255.255.255.255", "0.0.0.0", "8.8.8.8", "1.1.1.1", "2001:db8::42", "::ffff:8.8.8.8"]
+    starts = iporigin.core.dataset().v4_starts
+    for start in list(starts)[:: max(1, len(starts) // 500)]:  # iporigin's range edges
+        ips += [f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}" for v in (start - 1, start) if v >= 0]
+    intel = IpIntel.load(intel_dir)
+    intel.exact["8.8.4.4"] = Origin.TOR  # an exactly listed IPv4 address (as built by hand)
+    ips.append("8.8.4.4")
+    assert intel.origins(pa.array(ips)).tolist() == [int(IpIntel.load(intel_dir).origin(ip)) for ip in ips[:-1]] + [3]
+    assert intel.origins(pa.array(ips[::-1])).tolist() == intel.origins(pa.array(ips)).tolist()[::-1]  # cached
+
+
+def test_origins_of_a_malformed_address_raise_as_a_single_lookup(intel_dir: Path) -> None:
+    for bad in ("1.2.3.04", "256.1.1.1", " 1.2.3.4"):
+        with pytest.raises(ValueError):
+            IpIntel.load(intel_dir).origins(pa.array(["8.8.8.8", bad]))
