@@ -81,6 +81,30 @@ def test_weakly_tied_account_keeps_its_own_risk() -> None:
     assert risk[i] < 0.7
 
 
+def test_one_shared_card_ties_an_account_to_its_campaign_one_alike_client_does_not() -> None:
+    """At a ``full_tie`` of 1.5 an edge of weight 1 ties a member by two thirds, below the flag, unless it is
+    strong: a payment fingerprint shared with a member is the same operator, not software or exits alike."""
+    stats = AccountStats()
+    stats.update(_traffic("op", 20, 6, harvester=True))
+    stats.update(_traffic("card", 1, 6, harvester=False))
+    stats.update(_traffic("alike", 1, 6, harvester=False))
+    ring = [{"a": f"op-{i}", "b": f"op-{(i + d) % 20}", "weight": 1.0, "families": ["payment=1.0"], "strong": True}
+            for i in range(20) for d in (1, 5)]
+    edges = pl.DataFrame(ring + [
+        {"a": "card-0", "b": "op-3", "weight": 1.0, "families": ["payment=1.0"], "strong": True},
+        {"a": "alike-0", "b": "op-5", "weight": 1.0, "families": ["client=1.0", "behaviour=0.8"], "strong": False}])
+    settings = SETTINGS.model_copy(update={"full_tie": 1.5})
+    result = find_campaigns(edges, stats, settings=settings, min_risk=FLAG_RISK)
+    assert result.campaign_of["card-0"] == result.campaign_of["op-3"]
+    assert result.campaign_of["alike-0"] == result.campaign_of["op-5"]
+    assert result.tie["card-0"] == 1.0 and result.tie["op-3"] == 1.0
+    assert result.tie["alike-0"] == pytest.approx(1 / 1.5)
+    features = stats.get()
+    ids = features.column("account_id").to_pylist()
+    risk = propagate(ids, score_accounts(features)[0], result)
+    assert risk[ids.index("card-0")] >= FLAG_RISK > risk[ids.index("alike-0")]
+
+
 def _fleet_traffic(rotating: bool) -> tuple[pa.Table, Indicators]:
     """Six two-account cells of one fleet drawing clients from one pool (a new one per request when
     ``rotating``); two rotating loners with pools of their own, who also use the client of a team; three

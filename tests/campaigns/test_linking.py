@@ -59,8 +59,11 @@ def test_operator_accounts_link_and_nat_students_do_not(population: Store) -> No
     linked = {x for pair in pairs for x in pair}
     assert all(f"op-{a}" in linked for a in range(12))
     assert not any(x.startswith("student") for x in linked)
-    for families in edges.get_column("families").to_list():
+    for families, strong in edges.select("families", "strong").iter_rows():
         assert len(families) >= 2 or any(f.startswith("payment") for f in families)
+        paid = [float(f.split("=")[1]) for f in families if f.startswith("payment=")]
+        assert strong == (bool(paid) and paid[0] >= 0.6)  # the shipped bar of the payment family
+    assert edges.get_column("strong").any() and not edges.get_column("strong").all()
 
 
 def test_indicators_respect_until(population: Store) -> None:

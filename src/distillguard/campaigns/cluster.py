@@ -169,6 +169,8 @@ class Communities:
     """Community of each account; the members of a merged group are put in one (:meth:`unite`)."""
     strength: np.ndarray
     """Summed weight of each account's edges to fellow members of its Leiden community."""
+    certain: np.ndarray
+    """Whether an account has a strong edge (``strong``: one operator) to a fellow member of its Leiden community."""
     cells: dict[str, list[str]]
     """The Leiden communities of at least two accounts, by campaign id."""
 
@@ -182,7 +184,8 @@ class Communities:
 
 
 def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
-    """Leiden modularity communities of the graph of ``edges`` (``a, b, weight``), with each account's tie strength."""
+    """Leiden modularity communities of the graph of ``edges`` (``a, b, weight``, optionally ``strong``), with each
+    account's tie strength and whether it is certain."""
     names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort()
     codes = names.to_frame("account_id").with_row_index("i")
     a = edges.select("a").join(codes, left_on="a", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
@@ -197,6 +200,10 @@ def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
     same = membership[a] == membership[b]
     np.add.at(strength, a[same], weights[same])
     np.add.at(strength, b[same], weights[same])
+    certain = np.zeros(len(names), bool)
+    if "strong" in edges.columns:
+        sure = same & edges.get_column("strong").to_numpy()
+        certain[a[sure]] = certain[b[sure]] = True
     name_list = names.to_list()
     order = np.argsort(membership, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(membership[order]) != 0, True])
@@ -205,7 +212,7 @@ def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
         if hi - lo >= 2:
             members = [name_list[i] for i in order[lo:hi]]
             cells[campaign_id(members)] = members
-    return Communities({name: i for i, name in enumerate(name_list)}, membership, strength, cells)
+    return Communities({name: i for i, name in enumerate(name_list)}, membership, strength, certain, cells)
 
 
 def one_customer(
@@ -366,7 +373,9 @@ def report_campaigns(
     """The groups whose risk reaches ``min_risk``, as campaigns, and each member's campaign and tie.
 
     A member's tie is its strength (:attr:`Communities.strength`) over
-    ``full_tie``, at most 1; a campaign's confidence is its risk times its
+    ``full_tie``, at most 1, and 1 when one of its edges is strong (a payment
+    fingerprint or partner report it shares: the same operator, not a chance
+    likeness of software or exits); a campaign's confidence is its risk times its
     members' mean tie. Its evidence: the fleets joined into it, a cyclic
     dispatch order among its members (with ``indicators``), then the reasons
     of its risk; it says how many of its internal edges each linking family
@@ -382,7 +391,8 @@ def report_campaigns(
         if cid not in reported:
             continue
         risk = float(scored.risk[row])
-        ties = [min(1.0, communities.strength[communities.index[m]] / settings.full_tie) for m in members]
+        ties = [1.0 if communities.certain[i] else min(1.0, communities.strength[i] / settings.full_tie)
+                for i in (communities.index[m] for m in members)]
         inside = [fleet for fleet in fleets if not set(fleet.members).isdisjoint(members)]
         notes = [Evidence("fleet_pool", 1.0, Fleet.combined(inside).reason)] if inside else []
         order = orders.get(cid)

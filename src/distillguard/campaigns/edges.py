@@ -40,14 +40,16 @@ SCORE_ORDER: tuple[str, ...] = (
 )
 
 
-_EMPTY = {"a": pl.String, "b": pl.String, "weight": pl.Float64, "families": pl.List(pl.String)}
+_EMPTY = {"a": pl.String, "b": pl.String, "weight": pl.Float64, "families": pl.List(pl.String), "strong": pl.Boolean}
 
 
 def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) -> pl.DataFrame:
-    """Edges ``a, b, weight, families`` between the accounts of ``indicators``.
+    """Edges ``a, b, weight, families, strong`` between the accounts of ``indicators``.
 
     ``weight`` is the noisy-or of the per-family similarities that count as
-    evidence; ``families`` lists them as ``family=similarity``.
+    evidence; ``families`` lists them as ``family=similarity``; ``strong``
+    says whether a strong family alone links the pair (a shared payment
+    fingerprint: one operator, not a coincidence of software or exits).
     """
     settings = settings or load_campaign_settings().link
     if indicators.height == 0:
@@ -80,7 +82,7 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
             lo, hi, strong, count, solid = lo[keep], hi[keep], strong[keep], count[keep], solid[keep]
             sims = {f: s[keep] for f, s in sims.items()}
     linked = strong | ((count >= settings.min_families) & (solid > 0))
-    return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()})
+    return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()}, strong[linked])
 
 
 def with_hubs(rows: pl.DataFrame, n: int, settings: LinkSettings) -> pl.DataFrame:
@@ -173,10 +175,11 @@ def _family_similarity(
     return out
 
 
-def _edges(names: pl.Series, lo: np.ndarray, hi: np.ndarray, sims: dict[str, np.ndarray]) -> pl.DataFrame:
+def _edges(names: pl.Series, lo: np.ndarray, hi: np.ndarray, sims: dict[str, np.ndarray],
+           strong: np.ndarray) -> pl.DataFrame:
     if len(lo) == 0:
         return pl.DataFrame(schema=_EMPTY)
-    frame = pl.DataFrame({"a": names.gather(lo), "b": names.gather(hi), **{f: s for f, s in sims.items()}})
+    frame = pl.DataFrame({"a": names.gather(lo), "b": names.gather(hi), "strong": strong, **sims})
     parts = [
         pl.when(pl.col(f) > 0).then(pl.lit(f + "=") + pl.col(f).round(2).cast(pl.String)) for f in sims
     ]
@@ -185,6 +188,6 @@ def _edges(names: pl.Series, lo: np.ndarray, hi: np.ndarray, sims: dict[str, np.
         miss = miss * (1.0 - pl.col(f))
     return (
         frame.with_columns((1.0 - miss).alias("weight"), pl.concat_list(parts).list.drop_nulls().alias("families"))
-        .select("a", "b", "weight", "families")
+        .select("a", "b", "weight", "families", "strong")
         .sort("a", "b")
     )

@@ -1,7 +1,8 @@
 """Fit how strongly a member must be linked to its campaign to share its risk (the ``full_tie`` tunable).
 
 A campaign's risk reaches a member in proportion to its tie: its summed edge
-weight to fellow members over ``full_tie`` (:func:`~distillguard.campaigns.propagate`).
+weight to fellow members over ``full_tie`` (:func:`~distillguard.campaigns.propagate`),
+or all of it when the member shares a strong indicator (a payment fingerprint) with one.
 The looser the tie, the more of a campaign's small, loosely linked accounts it
 flags, and the more legitimate accounts linked to it by chance. The fit
 analyses a labelled world once per candidate and keeps the loosest whose
