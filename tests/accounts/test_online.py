@@ -4,7 +4,7 @@ import pytest
 
 from distillguard.accounts import AccountStats, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
-from distillguard.accounts.stats import blob_size
+from distillguard.accounts.stats import TASK_RULES, blob_size
 from distillguard.signals import compute_signals
 from factories import exchange, exchanges
 
@@ -71,3 +71,20 @@ def test_bad_blobs_are_rejected_and_replaced_on_merge() -> None:
     part = AccountStats()
     part.update(_traffic().slice(0, 3))
     assert merge_blob(b"\x01\x07abc", part, "acct-0") == part.to_bytes("acct-0")
+
+
+def test_a_blob_counted_under_other_task_rules_starts_the_account_afresh() -> None:
+    """After an upgrade that counts tasks otherwise, a replica's shared blob of the old rules is not merged into."""
+    part = AccountStats()
+    part.update(_traffic().slice(0, 3))
+    blob = bytearray(part.to_bytes("acct-0"))
+    assert blob[1] == TASK_RULES
+    blob[1] = TASK_RULES - 1
+    with pytest.raises(ValueError, match="task rules"):
+        AccountStats.from_bytes(bytes(blob), "acct-0")
+    more = AccountStats()
+    more.update(_traffic().slice(3, 2))
+    assert merge_blob(bytes(blob), more, "acct-0") == more.to_bytes("acct-0")
+    stale = pa.table({"account_id": ["acct-0"], "stats": pa.array([bytes(blob)], pa.binary())})
+    with pytest.raises(ValueError, match="task rules"):
+        AccountStats.from_table(stale)

@@ -40,11 +40,13 @@ _SKETCHES = (
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
-_BLOB_HEADER = struct.Struct("<BB")
-_BLOB_VERSION = 3
+_BLOB_HEADER = struct.Struct("<BBB")
+"""A blob's header: its layout version, the task rules it was counted under, its sketch precision."""
+_BLOB_VERSION = 4
 TASK_RULES = 3
 """Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
-under another version are rebuilt (``analysis.stats.stats_fingerprint``)."""
+under another version are rebuilt (``analysis.stats.stats_fingerprint``), and a blob counted under another (the
+gateway's shared statistics) is unreadable, so that old and new counts never mix."""
 
 FEATURE_SCHEMA = pa.schema([
     ("account_id", pa.string()), ("n_exchanges", pa.int64()), ("first_seen", TS_TYPE), ("last_seen", TS_TYPE),
@@ -288,7 +290,7 @@ class AccountStats:
         """One account's statistics as a fixed-size blob of :func:`blob_size` bytes; KeyError if it has none."""
         row = self._index[account]
         parts = [
-            _BLOB_HEADER.pack(_BLOB_VERSION, self.width.bit_length() - 1),
+            _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1),
             self._sums[row].astype("<f8").tobytes(),
             self._caps[row].astype("<i8").tobytes(),
             self._hours[row].astype("<i8").tobytes(),
@@ -302,9 +304,10 @@ class AccountStats:
         """Statistics holding one account, from :meth:`to_bytes`'s blob; ValueError if malformed."""
         if len(blob) < _BLOB_HEADER.size:
             raise ValueError("account blob is truncated")
-        version, precision = _BLOB_HEADER.unpack_from(blob)
-        if version != _BLOB_VERSION or len(blob) != blob_size(precision):
-            raise ValueError(f"account blob of version {version} and {len(blob)} bytes is not readable")
+        version, rules, precision = _BLOB_HEADER.unpack_from(blob)
+        if version != _BLOB_VERSION or rules != TASK_RULES or len(blob) != blob_size(precision):
+            raise ValueError(f"account blob of version {version}, task rules {rules} and {len(blob)} bytes is not "
+                             "readable")
         stats = cls(intel, precision)
         row = stats._rows([account])[0]
         offset = _BLOB_HEADER.size
@@ -326,7 +329,7 @@ class AccountStats:
     def to_table(self) -> pa.Table:
         """Every account's statistics as rows ``account_id, stats``, ``stats`` the blob of :meth:`to_bytes`."""
         n = len(self._ids)
-        header = np.frombuffer(_BLOB_HEADER.pack(_BLOB_VERSION, self.width.bit_length() - 1), np.uint8)
+        header = np.frombuffer(_BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1), np.uint8)
         parts = [
             np.broadcast_to(header, (n, len(header))),
             *(np.ascontiguousarray(a[:n], dtype=dtype).view(np.uint8) for a, dtype in (
@@ -357,14 +360,15 @@ class AccountStats:
         if blobs.null_count:
             raise ValueError("account statistics rows hold a null blob")
         n = len(ids)
-        precision = _BLOB_HEADER.unpack_from(blobs[0].as_py())[1]
+        precision = _BLOB_HEADER.unpack_from(blobs[0].as_py())[2]
         size = blob_size(precision)
         offsets = np.frombuffer(blobs.buffers()[1], np.int32, n + 1, blobs.offset * 4)
         if np.any(np.diff(offsets) != size):
             raise ValueError(f"account statistics blobs are not all of {size} bytes")
         matrix = np.frombuffer(blobs.buffers()[2], np.uint8, n * size, int(offsets[0])).reshape(n, size)
-        if np.any(matrix[:, 0] != _BLOB_VERSION) or np.any(matrix[:, 1] != precision):
-            raise ValueError(f"account statistics blobs are not all of version {_BLOB_VERSION}, precision {precision}")
+        if np.any(matrix[:, 0] != _BLOB_VERSION) or np.any(matrix[:, 1] != TASK_RULES) or np.any(matrix[:, 2] != precision):
+            raise ValueError(f"account statistics blobs are not all of version {_BLOB_VERSION}, task rules {TASK_RULES}, "
+                             f"precision {precision}")
         stats = cls(intel, precision)
         stats._rows(ids)
         offset = _BLOB_HEADER.size
