@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
@@ -108,13 +109,18 @@ def test_runs_day_by_day_decide_as_one_run(tmp_path: Path, traffic: Path, once: 
 
 
 class _CountingIntel(IpIntel):
-    """IP intelligence that counts its address lookups."""
+    """IP intelligence that counts its address lookups, one by one or column-wise."""
 
     lookups = 0
 
     def _lookup(self, ip: str) -> Origin:
         type(self).lookups += 1
         return super()._lookup(ip)
+
+    def _v4_origins(self, ips: pa.Array) -> np.ndarray:
+        found = super()._v4_origins(ips)
+        type(self).lookups += int((found >= 0).sum())
+        return found
 
 
 def test_each_address_is_looked_up_once_across_runs(tmp_path: Path) -> None:
