@@ -32,8 +32,6 @@ class Origin(IntEnum):
     TOR = 3
 
 
-_ORIGINS = list(Origin)  # by code
-
 _IPORIGIN_KINDS = {
     iporigin.core.HOSTING: Origin.DATACENTER,
     iporigin.core.CDN: Origin.DATACENTER,
@@ -147,7 +145,10 @@ class IpIntel:
         return result
 
     def remember(self, ips: list[str], origins: np.ndarray) -> None:
-        """Take ``origins`` (codes) as the origins of ``ips``, looked up earlier with the same lists."""
+        """Take ``origins`` (codes) as the origins of ``ips``, looked up earlier with the same lists (cached as
+        :meth:`origin` caches, within the same bound)."""
+        if len(self._cache) + len(ips) > 1_000_000:
+            self._cache.clear()
         self._cache.update(zip(ips, map(Origin, origins.tolist()), strict=True))
 
     def origins(self, ips: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -165,10 +166,7 @@ class IpIntel:
             found = self._v4_origins(distinct.take(pa.array(missing)))
             fast = found >= 0
             codes[missing[fast]] = found[fast]
-            if len(self._cache) + int(fast.sum()) > 1_000_000:
-                self._cache.clear()
-            self._cache.update(zip(map(names.__getitem__, missing[fast].tolist()),
-                                   map(_ORIGINS.__getitem__, found[fast].tolist()), strict=True))
+            self.remember([names[i] for i in missing[fast].tolist()], found[fast])
             for i in missing[~fast].tolist():
                 codes[i] = int(self.origin(names[i]))
         return codes[encoded.indices.to_numpy(zero_copy_only=False)] if len(codes) else np.zeros(0, np.int8)

@@ -286,11 +286,15 @@ class AccountStats:
             pooled._hll[name][filled] = np.maximum.reduceat(self._hll[name][flat], starts, axis=0)
         return pooled
 
+    def _header(self) -> bytes:
+        """The header of this statistics' blobs: layout version, task rules, sketch precision."""
+        return _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1)
+
     def to_bytes(self, account: str) -> bytes:
         """One account's statistics as a fixed-size blob of :func:`blob_size` bytes; KeyError if it has none."""
         row = self._index[account]
         parts = [
-            _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1),
+            self._header(),
             self._sums[row].astype("<f8").tobytes(),
             self._caps[row].astype("<i8").tobytes(),
             self._hours[row].astype("<i8").tobytes(),
@@ -329,7 +333,7 @@ class AccountStats:
     def to_table(self) -> pa.Table:
         """Every account's statistics as rows ``account_id, stats``, ``stats`` the blob of :meth:`to_bytes`."""
         n = len(self._ids)
-        header = np.frombuffer(_BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1), np.uint8)
+        header = np.frombuffer(self._header(), np.uint8)
         parts = [
             np.broadcast_to(header, (n, len(header))),
             *(np.ascontiguousarray(a[:n], dtype=dtype).view(np.uint8) for a, dtype in (
@@ -366,7 +370,7 @@ class AccountStats:
         if np.any(np.diff(offsets) != size):
             raise ValueError(f"account statistics blobs are not all of {size} bytes")
         matrix = np.frombuffer(blobs.buffers()[2], np.uint8, n * size, int(offsets[0])).reshape(n, size)
-        if np.any(matrix[:, 0] != _BLOB_VERSION) or np.any(matrix[:, 1] != TASK_RULES) or np.any(matrix[:, 2] != precision):
+        if np.any(matrix[:, :_BLOB_HEADER.size] != np.array([_BLOB_VERSION, TASK_RULES, precision], np.uint8)):
             raise ValueError(f"account statistics blobs are not all of version {_BLOB_VERSION}, task rules {TASK_RULES}, "
                              f"precision {precision}")
         stats = cls(intel, precision)
