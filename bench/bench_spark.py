@@ -85,8 +85,8 @@ def _flags(result: AnalysisResult) -> tuple[set[str], list[list[str]]]:
 
 
 def synthetic_edges(accounts: int, seed: int = 0) -> pl.DataFrame:
-    """``a, b, weight``: campaigns of 50 accounts (2 % of them), each member linked to 10 others of its campaign,
-    and every other account linked once to a random account (a shared exit)."""
+    """``a, b, weight, strong`` (none strong): campaigns of 50 accounts (2 % of them), each member linked to 10
+    others of its campaign, and every other account linked once to a random account (a shared exit)."""
     rng = np.random.default_rng(seed)
     attackers = accounts // 50 // 50 * 50
     members = np.arange(attackers)
@@ -98,7 +98,7 @@ def synthetic_edges(accounts: int, seed: int = 0) -> pl.DataFrame:
     keep = a != b
     names = np.char.add("acct_", np.arange(accounts).astype(str))
     return pl.DataFrame({"a": names[a[keep]], "b": names[b[keep]],
-                         "weight": rng.uniform(0.3, 1.0, int(keep.sum()))})
+                         "weight": rng.uniform(0.3, 1.0, int(keep.sum())), "strong": np.zeros(int(keep.sum()), bool)})
 
 
 def _graph(accounts: int) -> None:

@@ -117,7 +117,8 @@ def _team_traffic() -> pa.Table:
 def test_campaigns_are_scored_with_the_given_models() -> None:
     stats = AccountStats()
     stats.update(_team_traffic())
-    edges = pl.DataFrame([{"a": f"team-{i}", "b": f"team-{j}", "weight": 0.9, "families": ["payment=1.0"]}
+    edges = pl.DataFrame([{"a": f"team-{i}", "b": f"team-{j}", "weight": 0.9, "families": ["payment=1.0"],
+                           "strong": True}
                           for i in range(6) for j in range(i + 1, 6)])
     assert find_campaigns(edges, stats, min_risk=FLAG_RISK).campaigns == []
     risky = RiskModels(default_weights("account"), _biased("campaign", 40.0))

@@ -42,7 +42,7 @@ def _traffic(prefix: str, n_accounts: int, per_account: int, harvester: bool) ->
 
 def _clique(prefix: str, n: int, weight: float) -> list[dict]:
     return [{"a": f"{prefix}-{i}", "b": f"{prefix}-{j}", "weight": weight,
-             "families": ["payment=1.0", "client=0.8"]} for i in range(n) for j in range(i + 1, n)]
+             "families": ["payment=1.0", "client=0.8"], "strong": True} for i in range(n) for j in range(i + 1, n)]
 
 
 def test_low_volume_harvesters_are_flagged_with_their_campaign_and_a_benign_cluster_is_not() -> None:
@@ -71,7 +71,7 @@ def test_weakly_tied_account_keeps_its_own_risk() -> None:
     stats.update(_traffic("op", 20, 6, harvester=True))
     stats.update(_traffic("bystander", 1, 6, harvester=False))
     edges = pl.DataFrame(_clique("op", 20, 0.9) + [
-        {"a": "bystander-0", "b": "op-3", "weight": 0.3, "families": ["network=0.3", "client=0.3"]}])
+        {"a": "bystander-0", "b": "op-3", "weight": 0.3, "families": ["network=0.3", "client=0.3"], "strong": False}])
     result = find_campaigns(edges, stats, min_risk=FLAG_RISK)
     features = stats.get()
     ids = features.column("account_id").to_pylist()
@@ -225,8 +225,9 @@ def test_cells_of_verified_accounts_paying_with_their_own_cards_but_linked_toget
     indicators = Indicators(pl.Series("account_id", ids), card)
     first = [{**e, "a": e["a"].replace("x-", "cell-"), "b": e["b"].replace("x-", "cell-")} for e in _clique("x", 12, 0.9)]
     second = [{"a": f"cell-{12 + int(e['a'][2:])}", "b": f"cell-{12 + int(e['b'][2:])}", "weight": e["weight"],
-               "families": e["families"]} for e in _clique("x", 12, 0.9)]
-    across = [{"a": f"cell-{k}", "b": f"cell-{12 + k}", "weight": 0.3, "families": ["behaviour=0.6", "client=0.5"]}
+               "families": e["families"], "strong": e["strong"]} for e in _clique("x", 12, 0.9)]
+    across = [{"a": f"cell-{k}", "b": f"cell-{12 + k}", "weight": 0.3, "families": ["behaviour=0.6", "client=0.5"],
+               "strong": False}
               for k in range(3)]
     result = find_campaigns(pl.DataFrame(first + second + across), stats, context, indicators=indicators,
                             min_risk=FLAG_RISK)

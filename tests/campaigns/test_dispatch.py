@@ -123,7 +123,8 @@ def test_cells_handed_conversations_in_one_cyclic_order_become_one_campaign() ->
     assert [f.members for f in fleets.values()] == [pool]
     assert next(iter(fleets.values())).reason == "4 linked groups are handed conversations in one cyclic order"
     # the cells share nothing but the operator's clients: linked inside only (a payment fingerprint each)
-    edges = pl.DataFrame([{"a": m[i], "b": m[j], "weight": 0.9, "families": ["payment=0.9"]}
+    edges = pl.DataFrame([{"a": m[i], "b": m[j], "weight": 0.9, "families": ["payment=0.9"],
+                           "strong": True}
                           for m in cells.values() for i in range(len(m)) for j in range(i + 1, len(m))])
     result = find_campaigns(edges, stats, indicators=indicators, min_risk=FLAG_RISK)
     assert [sorted(c.members) for c in result.campaigns] == [pool]

@@ -184,8 +184,8 @@ class Communities:
 
 
 def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
-    """Leiden modularity communities of the graph of ``edges`` (``a, b, weight``, optionally ``strong``), with each
-    account's tie strength and whether it is certain."""
+    """Leiden modularity communities of the graph of ``edges`` (``a, b, weight, strong``), with each account's tie
+    strength and whether it is certain."""
     names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort()
     codes = names.to_frame("account_id").with_row_index("i")
     a = edges.select("a").join(codes, left_on="a", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
@@ -200,10 +200,9 @@ def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
     same = membership[a] == membership[b]
     np.add.at(strength, a[same], weights[same])
     np.add.at(strength, b[same], weights[same])
+    sure = same & edges.get_column("strong").to_numpy()
     certain = np.zeros(len(names), bool)
-    if "strong" in edges.columns:
-        sure = same & edges.get_column("strong").to_numpy()
-        certain[a[sure]] = certain[b[sure]] = True
+    certain[a[sure]] = certain[b[sure]] = True
     name_list = names.to_list()
     order = np.argsort(membership, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(membership[order]) != 0, True])
