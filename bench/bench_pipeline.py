@@ -6,11 +6,12 @@
 
 Simulates the scenario (or takes ``--log``), scans the log with bare DuckDB (``read_json`` /
 ``read_parquet`` + GROUP BY account; median of ``--repeat``), then runs the library's ``analyze``
-in a fresh process and prints each phase: ingest (with the CPU seconds its workers spent parsing
-and computing signals, and the wall seconds of the store writes), account statistics, and the rest
-(assess, outputs, saving the run); each with wall time, exchanges/s, the ratio to the DuckDB scan,
-the peak RSS of the analyze process and of its largest ingest worker, and the CPU seconds of both
-(the figure to compare on a shared machine: exchanges per CPU-second). Then the CPU of each signal
+in a fresh process and prints each phase it reports (``AnalysisResult.timings``): ingest (with the CPU
+seconds its workers spent parsing and computing signals, and the wall seconds of the store writes),
+account statistics, each step of the assessment, outputs and saving the run; each with wall and CPU
+seconds (the process's, every thread and the ingest workers; the figure to compare on a shared machine),
+exchanges/s, the ratio to the DuckDB scan, and the peak RSS of the analyze process and of its largest
+ingest worker. Then the CPU of each signal
 alone, per exchange, on the log's first ``--signal-rows`` exchanges in ``--batch-size`` batches (median of
 ``--repeat``; a signal that shares work with others, as the two template signals do, is charged it whole).
 """
@@ -25,8 +26,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -93,7 +92,7 @@ def _signal_cpu(log: Path, rows: int, batch_size: int, repeat: int) -> dict[str,
 
 
 def _analyze(options: dict[str, Any], conn: Connection) -> None:
-    """In a fresh process: analyze as the CLI does, timing each phase; send the figures back."""
+    """In a fresh process: analyze as the CLI does; send its phases and figures back."""
     from distillguard.accounts import IpIntel
     from distillguard.analysis import analyze
     from distillguard.campaigns.settings import load_campaign_settings
@@ -104,20 +103,10 @@ def _analyze(options: dict[str, Any], conn: Connection) -> None:
                               analyze={"store_text": options["store_text"]})
     policy, tunables = load_policy(None), load_campaign_settings(settings.campaigns)
     intel = IpIntel.load(settings.intel_dir)
-    phases: dict[str, float] = {}
-
-    @contextmanager
-    def timed(name: str, total: int) -> Iterator[Any]:
-        start = time.perf_counter()
-        yield lambda n: None
-        phases[name.split(" (")[0]] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    result = analyze(settings, policy, tunables, intel, options["logs"], options["accounts"], options["out"], timed)
-    total = time.perf_counter() - start
+    result = analyze(settings, policy, tunables, intel, options["logs"], options["accounts"], options["out"])
     own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     conn.send({
-        "phases": phases, "total": total, "counts": result.counts.phases, "workers": result.counts.workers,
+        "phases": result.timings.rows(), "counts": result.counts.phases, "workers": result.counts.workers,
         "lines": result.counts.lines, "stored": result.n_stored,
         "rss": own.ru_maxrss * 1024, "worker_rss": workers.ru_maxrss * 1024,
         "cpu": own.ru_utime + own.ru_stime, "worker_cpu": workers.ru_utime + workers.ru_stime,
@@ -181,27 +170,29 @@ def main() -> None:
     name = args.log.name if args.log is not None else f"scenario {args.scenario}"
     table = Table(title=f"{name}: {n:,} exchanges, {size / 1e6:,.0f} MB, {os.cpu_count()} cores, "
                         f"{fig['workers']} ingest workers; load average {os.getloadavg()[0]:.1f} at the end")
-    for col in ("stage", "seconds", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
+    for col in ("stage", "seconds", "CPU s", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
         table.add_column(col, justify="right" if col != "stage" else "left")
-    ph, cp = fig["phases"], fig["counts"]
+    cp = fig["counts"]
     rss = f"{fig['rss'] / 2**30:,.2f} GiB (+ worker {fig['worker_rss'] / 2**30:,.2f})"
-    rows: list[tuple[str, float, str]] = [(f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, "")]
+    rows: list[tuple[str, float, float | None, str]] = [
+        (f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None, "")]
     if simulated is not None:
-        rows.append(("simulate", simulated[0], f"{simulated[1] / 2**30:,.2f} GiB"))
+        rows.append(("simulate", simulated[0], None, f"{simulated[1] / 2**30:,.2f} GiB"))
+    for label, seconds, cpu in fig["phases"]:
+        rows.append((label, seconds, cpu, rss if label == "analyze" else ""))
+        if label.strip() == "ingest":
+            rows += [
+                ("    parse (CPU s, summed over workers)", cp["parse"], None, ""),
+                ("    signals (CPU s, summed over workers)", cp["signals"], None, ""),
+                ("    store write (wall s, main process)", cp["store"], None, ""),
+            ]
     rows += [
-        ("ingest (read, parse, signals, store)", ph["ingest"], ""),
-        ("  parse (CPU s, summed over workers)", cp["parse"], ""),
-        ("  signals (CPU s, summed over workers)", cp["signals"], ""),
-        ("  store write (wall s, main process)", cp["store"], ""),
-        ("account stats", ph["account fingerprints"], ""),
-        ("assess, outputs, save", fig["total"] - ph["ingest"] - ph["account fingerprints"], ""),
-        ("analyze (whole, in-process)", fig["total"], rss),
-        ("analyze process (with start-up)", wall, ""),
-        ("  CPU s of the analyze process (all threads)", fig["cpu"], ""),
-        ("  CPU s of its ingest workers", fig["worker_cpu"], ""),
+        ("analyze process (with start-up)", wall, None, ""),
+        ("  CPU s of the analyze process (all threads)", fig["cpu"], None, ""),
+        ("  CPU s of its ingest workers", fig["worker_cpu"], None, ""),
     ]
-    for stage, seconds, mem in rows:
-        table.add_row(stage, f"{seconds:,.1f}", f"{n / seconds:,.0f}" if seconds else "—",
+    for stage, seconds, cpu, mem in rows:
+        table.add_row(stage, f"{seconds:,.1f}", "—" if cpu is None else f"{cpu:,.1f}", f"{n / seconds:,.0f}" if seconds else "—",
                       f"{size / 1e6 / seconds:,.1f}" if seconds else "—", f"{seconds / scan_s:,.1f}", mem or "—")
     Console(width=160).print(table)
     if args.signal_rows > 0:

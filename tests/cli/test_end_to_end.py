@@ -55,6 +55,7 @@ def test_analyze_writes_the_output_contract(traffic: Path, tmp_path: Path) -> No
     summary = _invoke("analyze", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
                       "--db", str(db), "--out", str(out))
     assert "exchanges stored" in summary
+    assert re.search(r"phases.*account fingerprints.*assess.*linking.*save the run", summary, re.S), summary
     accounts = _lines(out / "accounts.jsonl")
     labels = {r["account_id"] for r in _lines(traffic / "labels.jsonl")}
     assert {a["account_id"] for a in accounts} == labels
@@ -101,8 +102,9 @@ def test_analyze_detects_the_smoke_campaigns_and_spares_legitimate_users(traffic
 
 def test_replay_fills_flagged_at_at_interval_ends(traffic: Path, tmp_path: Path) -> None:
     out = tmp_path / "replay"
-    _invoke("replay", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
-            "--every", "6h", "--db", str(tmp_path / "r.duckdb"), "--out", str(out))
+    summary = _invoke("replay", str(traffic / "exchanges.jsonl"), "--accounts", str(traffic / "accounts.jsonl"),
+                      "--every", "6h", "--db", str(tmp_path / "r.duckdb"), "--out", str(out))
+    assert re.search(r"phases.*re-decide every 6:00:00.*assess", summary, re.S), summary
     steps = _lines(out / "replay.jsonl")
     ends = {s["at"] for s in steps}
     assert len(steps) >= 2

@@ -9,9 +9,10 @@ from distillguard.analysis.ingest import IngestCounts, ingest
 from distillguard.analysis.replay import Replay, ReplayStep, replay
 from distillguard.analysis.run import AnalysisResult, ProgressFactory, analyze, replay_logs
 from distillguard.analysis.stats import build_stats, stored_batches
+from distillguard.analysis.timings import Phase, Timings
 
 __all__ = [
-    "AnalysisResult", "Assessment", "IngestCounts", "ProgressFactory", "Replay", "ReplayStep", "account_context",
-    "analyze", "assess", "build_stats", "describe_indicators", "flag_times", "ingest", "load_indicators", "replay",
-    "replay_logs", "shared_indicators", "stored_batches",
+    "AnalysisResult", "Assessment", "IngestCounts", "Phase", "ProgressFactory", "Replay", "ReplayStep", "Timings",
+    "account_context", "analyze", "assess", "build_stats", "describe_indicators", "flag_times", "ingest",
+    "load_indicators", "replay", "replay_logs", "shared_indicators", "stored_batches",
 ]

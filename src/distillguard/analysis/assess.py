@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import cast
@@ -16,7 +16,8 @@ from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.analysis.stats import account_features
-from distillguard.campaigns import Campaign, campaign_features, find_campaigns, link_accounts, propagate
+from distillguard.analysis.timings import Timings
+from distillguard.campaigns import Campaign, CampaignResult, campaign_features, find_campaigns, link_accounts, propagate
 from distillguard.campaigns.indicators import Indicators
 from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
 from distillguard.core.campaign import CampaignRecord, SharedIndicator
@@ -51,37 +52,62 @@ def assess(
     tunables: CampaignTunables | None = None,
     decided_at: datetime | None = None,
     models: RiskModels | None = None,
+    timings: Timings | None = None,
 ) -> Assessment:
     """Score every account, link them into campaigns, and decide an action for each.
 
     ``until`` cuts the traffic the indicators are read from (a replay's interval end); ``tunables`` are the
     campaign layer's (the shipped ones when None); ``decided_at`` stamps the decisions (default: ``until``);
-    ``models`` are the risk weights (the shipped ones when None).
-    Campaigns are reported from the risk at which the policy flags an account.
+    ``models`` are the risk weights (the shipped ones when None); ``timings`` records each step under the caller's
+    current phase. Campaigns are reported from the risk at which the policy flags an account.
     """
     tunables = tunables or load_campaign_settings()
     models = models or load_risk_models()
+    timings = timings or Timings()
     # A DuckDB store's indicators are read on a connection and thread of their own meanwhile: mostly DuckDB's
     # work, beside the features' and scores' (large: ~15 s of the ~50 s the two take one after the other).
     side = store.twin() if isinstance(store, Store) else None
     with side or nullcontext(), ThreadPoolExecutor(1) as pool:
-        reading = pool.submit(load_indicators, side, until, tunables.templates) if side else None
-        features = account_features(store, stats, until)
-        context = account_context(store, features)
-        own_risk, evidence = score_accounts(features, context, weights=models.account)
-        indicators = reading.result() if reading else load_indicators(store, until, tunables.templates)
+        reading = pool.submit(_indicators_aside, timings.aside("indicators"), side, until, tunables) if side else None
+        features = account_features(store, stats, until, timings)
+        with timings.phase("account records"):
+            context = account_context(store, features)
+        with timings.phase("account risk"):
+            own_risk, evidence = score_accounts(features, context, weights=models.account)
+        with timings.phase("indicators" if reading is None else "waiting for the indicators"):
+            indicators = reading.result() if reading else load_indicators(store, until, tunables.templates)
         return _decided(side or store, stats, policy, until, tunables, decided_at, models, features, context,
-                        own_risk, evidence, indicators)
+                        own_risk, evidence, indicators, timings)
+
+
+def _indicators_aside(timed: AbstractContextManager[None], store: SqlSource, until: datetime | None,
+                      tunables: CampaignTunables) -> Indicators:
+    with timed:
+        return load_indicators(store, until, tunables.templates)
 
 
 def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datetime | None, tunables: CampaignTunables,
              decided_at: datetime | None, models: RiskModels, features: pa.Table, context: pa.Table,
-             own_risk: np.ndarray, evidence: list[list[Evidence]], indicators: Indicators) -> Assessment:
+             own_risk: np.ndarray, evidence: list[list[Evidence]], indicators: Indicators, timings: Timings) -> Assessment:
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
+    with timings.phase("linking"):
+        edges = link_accounts(indicators, tunables.link)
+    with timings.phase("campaigns (clustering, group risk)"):
+        result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
+                                models=models)
+    with timings.phase("decisions"):
+        decisions = _decisions(policy, until, decided_at, features, context, own_risk, evidence, result)
+    with timings.phase("shared indicators"):
+        shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
+    with timings.phase("campaign records"):
+        return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
+
+
+def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | None, features: pa.Table,
+               context: pa.Table, own_risk: np.ndarray, evidence: list[list[Evidence]], result: CampaignResult
+               ) -> list[Decision]:
+    """Every account's decision: its own risk raised to its campaign's, with the campaign's evidence first."""
     ids = features.column("account_id").to_pylist()
-    edges = link_accounts(indicators, tunables.link)
-    result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
-                            models=models)
     risk = propagate(ids, own_risk, result)
     by_id = {c.campaign_id: c for c in result.campaigns}
     categories = context.column("category").to_pylist()
@@ -100,8 +126,7 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
         decision = decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid,
                                                   verification=verifications[i], age=age))
         decisions.append(replace(decision, decided_at=stamp))
-    shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
-    return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
+    return decisions
 
 
 def account_context(store: SqlSource, features: pa.Table) -> pa.Table:

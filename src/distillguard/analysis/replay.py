@@ -12,6 +12,7 @@ import pyarrow as pa
 from distillguard.accounts import AccountStats, IpIntel
 from distillguard.analysis.assess import Assessment
 from distillguard.analysis.stats import stored_batches
+from distillguard.analysis.timings import Timings
 from distillguard.store import Store
 
 
@@ -41,15 +42,19 @@ def replay(
     every: timedelta,
     batch_size: int,
     advance: Callable[[int], None] = lambda n: None,
+    timings: Timings | None = None,
 ) -> Replay:
-    """Feed the stored exchanges in time order and call ``decide_at`` at the end of every interval."""
+    """Feed the stored exchanges in time order and call ``decide_at`` at the end of every interval; ``timings``
+    adds up the statistics' updates and the decisions (the latter's steps too, when ``decide_at`` records them)."""
+    timings = timings or Timings()
     stats = AccountStats(intel)
     result = Replay(None, {}, [])
     boundary: datetime | None = None
     seen = 0
 
     def decide_now(at: datetime) -> None:
-        last = result.last = decide_at(stats, at)
+        with timings.phase("assess"):
+            last = result.last = decide_at(stats, at)
         for d in last.decisions:
             if d.flagged:
                 result.first_flag.setdefault(d.account_id, at)
@@ -63,7 +68,8 @@ def replay(
         while start < len(ts):
             end = bisect_left(ts, boundary, lo=start)
             if end > start:
-                stats.update(batch.slice(start, end - start))
+                with timings.phase("account fingerprints"):
+                    stats.update(batch.slice(start, end - start))
                 seen += end - start
                 advance(end - start)
             if end == len(ts):

@@ -17,6 +17,7 @@ from distillguard.analysis.ingest import IngestCounts, ingest
 from distillguard.analysis.outputs import save, write_outputs
 from distillguard.analysis.replay import ReplayStep, replay
 from distillguard.analysis.stats import build_stats, pending_exchanges
+from distillguard.analysis.timings import Timings
 from distillguard.campaigns.settings import CampaignTunables
 from distillguard.config import Settings
 from distillguard.core.atomic import atomic_write
@@ -40,7 +41,8 @@ def no_progress(name: str, total: int) -> Iterator[Advance]:
 
 @dataclass
 class AnalysisResult:
-    """What a run read, decided and kept: ``assessment`` is None when the store held no exchange to replay."""
+    """What a run read, decided and kept: ``assessment`` is None when the store held no exchange to replay;
+    ``timings``, the wall and CPU seconds of its phases."""
 
     run_id: str | None
     counts: IngestCounts
@@ -48,6 +50,7 @@ class AnalysisResult:
     assessment: Assessment | None
     flagged_at: dict[str, datetime] = field(default_factory=dict)
     steps: list[ReplayStep] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
 
 
 def signal_registry(settings: Settings) -> dict[str, Signal] | None:
@@ -81,18 +84,26 @@ def analyze(settings: Settings, policy: Policy, tunables: CampaignTunables, inte
             accounts: list[Path], out_dir: Path, progress: ProgressFactory = no_progress) -> AnalysisResult:
     """Ingest ``logs`` and ``accounts`` into the store, decide for every stored account, write and keep the results."""
     started = datetime.now(UTC)
-    models = risk_models(settings)
-    with Store(settings.db).open() as store:
-        counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
-        with progress("account fingerprints", pending_exchanges(store, intel)) as advance:
-            stats = build_stats(store, intel, settings.analyze.batch_size, advance)
-        end = data_end(store)
-        assessment = assess(store, stats, policy, tunables=tunables, decided_at=end, models=models)
-        flagged_at = flag_times(assessment.decisions, earlier_flags(store), end)
-        write_outputs(out_dir, assessment, flagged_at)
-        run_id = save(store, kind="analyze", started_at=started, inputs=logs, assessment=assessment,
-                      flagged_at=flagged_at, counts=counts)
-    return AnalysisResult(run_id, counts, n_stored, assessment, flagged_at)
+    timings = Timings()
+    with timings.phase("analyze"):
+        models = risk_models(settings)
+        with Store(settings.db).open() as store:
+            with timings.phase("ingest"):
+                counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
+            with timings.phase("account fingerprints"), \
+                    progress("account fingerprints", pending_exchanges(store, intel)) as advance:
+                stats = build_stats(store, intel, settings.analyze.batch_size, advance, timings)
+            with timings.phase("assess"):
+                end = data_end(store)
+                assessment = assess(store, stats, policy, tunables=tunables, decided_at=end, models=models,
+                                    timings=timings)
+            with timings.phase("outputs"):
+                flagged_at = flag_times(assessment.decisions, earlier_flags(store), end)
+                write_outputs(out_dir, assessment, flagged_at)
+            with timings.phase("save the run"):
+                run_id = save(store, kind="analyze", started_at=started, inputs=logs, assessment=assessment,
+                              flagged_at=flagged_at, counts=counts)
+    return AnalysisResult(run_id, counts, n_stored, assessment, flagged_at, timings=timings)
 
 
 def replay_logs(settings: Settings, policy: Policy, tunables: CampaignTunables, intel: IpIntel, logs: list[Path],
@@ -100,19 +111,25 @@ def replay_logs(settings: Settings, policy: Policy, tunables: CampaignTunables, 
                 ) -> AnalysisResult:
     """Ingest, then re-decide at the end of every interval in time order; write ``replay.jsonl`` beside the outputs."""
     started = datetime.now(UTC)
-    models = risk_models(settings)
-    with Store(settings.db).open() as store:
-        counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
-        with progress(f"replay every {every}", n_stored) as advance:
-            done = replay(store, intel, lambda stats, at: assess(store, stats, policy, at, tunables, models=models), every,
-                          settings.analyze.batch_size, advance)
-        if done.last is None:
-            return AnalysisResult(None, counts, n_stored, None)
-        write_outputs(out_dir, done.last, done.first_flag)
-        run_id = save(store, kind="replay", started_at=started, inputs=logs, assessment=done.last,
-                      flagged_at=done.first_flag, counts=counts)
-    with atomic_write(out_dir / "replay.jsonl") as fh:
-        for s in done.steps:
-            fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
-                                   "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")
-    return AnalysisResult(run_id, counts, n_stored, done.last, done.first_flag, done.steps)
+    timings = Timings()
+    with timings.phase("replay"):
+        models = risk_models(settings)
+        with Store(settings.db).open() as store:
+            with timings.phase("ingest"):
+                counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
+            with timings.phase(f"re-decide every {every}"), progress(f"replay every {every}", n_stored) as advance:
+                done = replay(store, intel, lambda stats, at: assess(store, stats, policy, at, tunables, models=models,
+                                                                     timings=timings),
+                              every, settings.analyze.batch_size, advance, timings)
+            if done.last is None:
+                return AnalysisResult(None, counts, n_stored, None, timings=timings)
+            with timings.phase("outputs"):
+                write_outputs(out_dir, done.last, done.first_flag)
+            with timings.phase("save the run"):
+                run_id = save(store, kind="replay", started_at=started, inputs=logs, assessment=done.last,
+                              flagged_at=done.first_flag, counts=counts)
+        with timings.phase("outputs"), atomic_write(out_dir / "replay.jsonl") as fh:
+            for s in done.steps:
+                fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
+                                       "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")
+    return AnalysisResult(run_id, counts, n_stored, done.last, done.first_flag, done.steps, timings)

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from distillguard import __version__
 from distillguard.accounts import IpIntel
-from distillguard.analysis import AnalysisResult, analyze, replay_logs
+from distillguard.analysis import AnalysisResult, Timings, analyze, replay_logs
 from distillguard.campaigns.settings import CampaignTunables, load_campaign_settings
 from distillguard.cli.campaign_cmd import campaign_app
 from distillguard.cli.console import ConfigOpt, DbOpt, IntelOpt, console, errors, out
@@ -177,6 +177,8 @@ def analyze_cmd(
         else:
             result = analyze(settings, rules, tunables, ip_intel, logs, accounts or [], out_dir, _phase)
         out.print(_summary(result, time.perf_counter() - t0, settings.db, out_dir))
+        if result.timings.phases:
+            out.print(_phases(result.timings))
 
 
 @app.command("replay")
@@ -199,6 +201,7 @@ def replay_cmd(
             console.print("nothing to replay: the store holds no exchanges", style="yellow")
             raise typer.Exit(0)
         out.print(_summary(result, time.perf_counter() - t0, settings.db, out_dir))
+        out.print(_phases(result.timings))
 
 
 @app.command("eval")
@@ -262,6 +265,16 @@ def _summary(result: AnalysisResult, seconds: float, db: Path, out_dir: Path) ->
     table.add_row("elapsed", f"{seconds:,.1f} s")
     table.add_row("store", str(db))
     table.add_row("outputs", str(out_dir))
+    return table
+
+
+def _phases(timings: Timings) -> Table:
+    table = Table(title="phases", title_justify="left")
+    table.add_column("phase")
+    table.add_column("wall s", justify="right")
+    table.add_column("CPU s", justify="right")
+    for label, wall, cpu in timings.rows():
+        table.add_row(label, f"{wall:,.1f}", f"{cpu:,.1f}")
     return table
 
 
