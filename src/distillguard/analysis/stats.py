@@ -80,7 +80,7 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
             intel.remember(origins.column("ip").to_pylist(), origins.column("origin").to_numpy())
         if new.rows:
             with timings.phase("new exchanges folded in"):
-                _fold(store, intel, new, batch_size, advance)
+                _fold(store, intel, new, batch_size, advance, timings)
             with timings.phase("new addresses looked up"):
                 ips = account_days.new_addresses(store, new)
                 account_days.keep_origins(store, pa.table({"ip": pa.array(ips, pa.string()),
@@ -93,7 +93,7 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
 
 
 def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: int,
-          advance: Callable[[int], None]) -> None:
+          advance: Callable[[int], None], timings: Timings) -> None:
     """Fold the new rows into the kept partials of their days and the kept totals of their accounts."""
     days = cast(pl.DataFrame, pl.from_arrow(account_days.new_account_days(store)))
     behind = days.filter(pl.col("behind")).get_column("account_id").unique().to_list()
@@ -102,32 +102,37 @@ def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: 
     for (day,), rows in days.group_by("day", maintain_order=True):
         late = rows.filter(pl.col("late")).get_column("account_id").to_list()
         fresh = AccountStats(intel)
-        for batch in account_days.new_day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
-            fresh.update(batch)
-            advance(batch.num_rows)
-        kept = AccountStats.from_table(account_days.day_stats(store, day, rows.filter(~pl.col("late"))
-                                                              .get_column("account_id").to_list()), intel)
-        if len(kept):
-            kept.merge(fresh)
-        else:  # no partials of the day kept yet (always on a first run): the new ones are the day's, no copy
-            kept = fresh
-        redone = AccountStats(intel)
-        for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size) if late else ():
-            redone.update(batch)
-        account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
-        del kept, redone
+        with timings.phase("read and counted"):
+            for batch in account_days.new_day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
+                fresh.update(batch)
+                advance(batch.num_rows)
+        with timings.phase("day partials kept"):
+            kept = AccountStats.from_table(account_days.day_stats(store, day, rows.filter(~pl.col("late"))
+                                                                  .get_column("account_id").to_list()), intel)
+            if len(kept):
+                kept.merge(fresh)
+            else:  # no partials of the day kept yet (always on a first run): the new ones are the day's, no copy
+                kept = fresh
+            redone = AccountStats(intel)
+            for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size) if late else ():
+                redone.update(batch)
+            account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
+            del kept, redone
         if not new.since:  # a rebuild: nothing is marked as held until the end, so each day may be committed
-            store.commit_so_far()  # (DuckDB held the whole rebuild's partials in memory: 1.6 GB of large's peak)
-        totals.merge(fresh)
+            with timings.phase("day committed"):  # (DuckDB held the whole rebuild's partials in memory: 1.6 GB of
+                store.commit_so_far()  # large's peak)
+        with timings.phase("merged into the totals"):
+            totals.merge(fresh)
         advance(int(rows.filter(pl.col("late")).get_column("n").sum()))
-    merged = AccountStats(intel)
-    for partials in account_days.account_day_stats(store, behind):
-        merged.merge(AccountStats.from_table(partials, intel))
-    ahead_totals = totals.to_table()
-    if behind:
-        ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"),
-                                                              pa.array(behind, pa.string()))))
-    account_days.keep_total_stats(store, pa.concat_tables([ahead_totals, merged.to_table()]))
+    with timings.phase("totals kept"):
+        merged = AccountStats(intel)
+        for partials in account_days.account_day_stats(store, behind):
+            merged.merge(AccountStats.from_table(partials, intel))
+        ahead_totals = totals.to_table()
+        if behind:
+            ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"),
+                                                                  pa.array(behind, pa.string()))))
+        account_days.keep_total_stats(store, pa.concat_tables([ahead_totals, merged.to_table()]))
 
 
 POPULATION_COLUMNS: tuple[str, ...] = (*PARAMETER_COLUMNS, *CLIENT_COLUMNS, *EXIT_COLUMNS)
