@@ -104,7 +104,10 @@ def _candidates(rows: pl.DataFrame, settings: LinkSettings) -> tuple[np.ndarray,
     a = np.concatenate([p[0] for p in parts])
     b = np.concatenate([p[1] for p in parts])
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    key = np.unique((lo[lo != hi] << 32) | hi[lo != hi])
+    key = np.sort((lo[lo != hi] << 32) | hi[lo != hi])
+    first = np.ones(len(key), bool)  # np.unique(key), which took 5.9 s on large's 6.8 M pairs (numpy 2.4), this 0.6
+    first[1:] = key[1:] != key[:-1]
+    key = key[first]
     return (key >> 32).astype(np.int64), (key & 0xFFFFFFFF).astype(np.int64)
 
 
