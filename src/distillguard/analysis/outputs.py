@@ -62,7 +62,8 @@ def decision_rows(decisions: list[Decision], flagged_at: dict[str, datetime]) ->
         "campaign_id": pa.array([d.campaign_id for d in decisions], pa.string()),
         "flagged_at": pa.array([flagged_at.get(d.account_id) if d.flagged else None for d in decisions], _TIME),
         "reasons": pa.array([list(d.reasons) for d in decisions], pa.list_(pa.string())),
-        "evidence": pa.array([[asdict(e) for e in d.evidence] for d in decisions], EVIDENCE_TYPE),
+        "evidence": pa.array([[{"detector": e.detector, "score": e.score, "reason": e.reason} for e in d.evidence]
+                              for d in decisions], EVIDENCE_TYPE),  # not asdict: 2.9 against 0.4 CPU s on large
         "decided_at": pa.array([d.decided_at for d in decisions], _TIME),
     })
 
