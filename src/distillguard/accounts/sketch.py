@@ -6,9 +6,46 @@ sketch), and updated for a whole batch at once with numpy.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 _HASH_BITS = 64
+
+
+class HashMemo:
+    """The 64-bit hashes ``hash_of`` gives each string (``width`` of them), memoised: a value met again, in this
+    call or a later one, is looked up instead of hashed (an address recurs over many batches). At most ``bound``
+    values are kept; past it the memo starts over."""
+
+    def __init__(self, hash_of: Callable[[str], Sequence[int]], width: int, bound: int = 1 << 20) -> None:
+        self._hash_of = hash_of
+        self._bound = bound
+        self._row: dict[str, int] = {}
+        self._hashes = np.zeros((0, width), np.uint64)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def hashes(self, values: Sequence[str]) -> np.ndarray:
+        """The hashes of each of ``values`` (distinct strings), one row each (uint64, ``width`` columns)."""
+        get = self._row.get
+        rows = np.array([get(value, -1) for value in values], np.int64)
+        new = np.flatnonzero(rows < 0)
+        if len(self._row) + len(new) > self._bound:
+            self._row.clear()
+            rows[:], new = -1, np.arange(len(values))
+        if len(new):
+            start = len(self._row)
+            if start + len(new) > len(self._hashes):
+                grown = np.zeros((max(start + len(new), 2 * len(self._hashes), 1024), self._hashes.shape[1]), np.uint64)
+                grown[:start] = self._hashes[:start]
+                self._hashes = grown
+            rows[new] = np.arange(start, start + len(new))
+            names = [values[i] for i in new.tolist()]
+            self._hashes[start:start + len(new)] = np.array([self._hash_of(name) for name in names], np.uint64)
+            self._row.update(zip(names, range(start, start + len(new)), strict=True))
+        return self._hashes[rows]
 
 
 def hll_add(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:
@@ -21,12 +58,8 @@ def hll_add(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None
     rest = (h << np.uint64(precision)) | np.uint64(1 << (precision - 1))
     # rank = position of the first 1-bit in the remaining bits, 1-based
     rank = (_leading_zeros64(rest) + 1).astype(np.uint8)
-    flat = registers.reshape(-1)
-    index = rows.astype(np.int64) * registers.shape[1] + bucket
-    order = np.lexsort((rank, index))
-    index, rank = index[order], rank[order]
-    last = np.r_[index[1:] != index[:-1], True]
-    flat[index[last]] = np.maximum(flat[index[last]], rank[last])
+    # each register takes the largest rank aimed at it (numpy's unbuffered scatter: about 9x a sort of the pairs)
+    np.maximum.at(registers.reshape(-1), rows.astype(np.int64) * registers.shape[1] + bucket, rank)
 
 
 def hll_estimate(registers: np.ndarray) -> np.ndarray:
@@ -42,11 +75,8 @@ def hll_estimate(registers: np.ndarray) -> np.ndarray:
 
 
 def _leading_zeros64(x: np.ndarray) -> np.ndarray:
-    """Count leading zero bits of uint64 values (vectorised binary search)."""
-    x = x.copy()
-    n = np.zeros(x.shape, dtype=np.int64)
-    for shift in (32, 16, 8, 4, 2, 1):
-        mask = x < (np.uint64(1) << np.uint64(64 - shift))
-        n[mask] += shift
-        x[mask] <<= np.uint64(shift)
-    return n
+    """Count leading zero bits of uint64 values, exactly: 64 less the bit length, read off the float64 exponent of
+    a value of at most 53 bits (those of 54 bits or more shifted right by 11 first, so that none is rounded)."""
+    wide = x >= np.uint64(1 << 53)
+    exponent = np.frexp(np.where(wide, x >> np.uint64(11), x).astype(np.float64))[1]
+    return (_HASH_BITS - exponent - np.where(wide, 11, 0)).astype(np.int64)
