@@ -6,46 +6,9 @@ sketch), and updated for a whole batch at once with numpy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
 
 _HASH_BITS = 64
-
-
-class HashMemo:
-    """The 64-bit hashes ``hash_of`` gives each string (``width`` of them), memoised: a value met again, in this
-    call or a later one, is looked up instead of hashed (an address recurs over many batches). At most ``bound``
-    values are kept; past it the memo starts over."""
-
-    def __init__(self, hash_of: Callable[[str], Sequence[int]], width: int, bound: int = 1 << 20) -> None:
-        self._hash_of = hash_of
-        self._bound = bound
-        self._row: dict[str, int] = {}
-        self._hashes = np.zeros((0, width), np.uint64)
-
-    def __len__(self) -> int:
-        return len(self._row)
-
-    def hashes(self, values: Sequence[str]) -> np.ndarray:
-        """The hashes of each of ``values`` (distinct strings), one row each (uint64, ``width`` columns)."""
-        get = self._row.get
-        rows = np.array([get(value, -1) for value in values], np.int64)
-        new = np.flatnonzero(rows < 0)
-        if len(self._row) + len(new) > self._bound:
-            self._row.clear()
-            rows[:], new = -1, np.arange(len(values))
-        if len(new):
-            start = len(self._row)
-            if start + len(new) > len(self._hashes):
-                grown = np.zeros((max(start + len(new), 2 * len(self._hashes), 1024), self._hashes.shape[1]), np.uint64)
-                grown[:start] = self._hashes[:start]
-                self._hashes = grown
-            rows[new] = np.arange(start, start + len(new))
-            names = [values[i] for i in new.tolist()]
-            self._hashes[start:start + len(new)] = np.array([self._hash_of(name) for name in names], np.uint64)
-            self._row.update(zip(names, range(start, start + len(new)), strict=True))
-        return self._hashes[rows]
 
 
 def hll_add(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from distillguard.accounts.inputs import SWEEP_COLUMN
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
-from distillguard.accounts.sketch import HashMemo, hll_add, hll_estimate
+from distillguard.accounts.sketch import hll_add, hll_estimate
 from distillguard.core.ids import splitmix64, text_hash64
 from distillguard.core.schema import CAPABILITIES, TS_TYPE
 
@@ -92,25 +92,6 @@ def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndar
     return (param >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
-def _address_hashes(ip: str) -> tuple[int, int]:
-    """An address's hash and its subnet's (:func:`subnet_of`), as the ``ip`` and ``subnet`` sketches take them."""
-    return text_hash64(ip), text_hash64(subnet_of(ip))
-
-
-def _client_hash(client: str) -> tuple[int]:
-    return (text_hash64(client),)
-
-
-class SketchHashes:
-    """The hashes of addresses, subnets and client strings the sketches take, each distinct value hashed once
-    (:class:`~distillguard.accounts.sketch.HashMemo`, up to ``bound`` values each). Statistics made one after the
-    other over the same traffic (a fold's days) share one: an address recurs across days."""
-
-    def __init__(self, bound: int = 1 << 19) -> None:
-        self.addresses = HashMemo(_address_hashes, 2, bound)
-        self.clients = HashMemo(_client_hash, 1, bound)
-
-
 def blob_size(precision: int = 7) -> int:
     """Bytes of one account's blob (:meth:`AccountStats.to_bytes`) at sketch ``precision``."""
     return _BLOB_HEADER.size + 8 * (len(_SUMS) + len(CAPABILITIES) + 24 + 2) + len(_SKETCHES) * (1 << precision)
@@ -119,10 +100,9 @@ def blob_size(precision: int = 7) -> int:
 class AccountStats:
     """Per-account statistics over any number of exchange batches."""
 
-    def __init__(self, intel: IpIntel | None = None, precision: int = 7, hashes: SketchHashes | None = None) -> None:
+    def __init__(self, intel: IpIntel | None = None, precision: int = 7) -> None:
         self.intel = intel if intel is not None else IpIntel()
         self.width = 1 << precision
-        self._hashes = hashes if hashes is not None else SketchHashes()
         self._ids: list[str] = []
         self._index: dict[str, int] = {}
         self._alloc(0)
@@ -240,13 +220,16 @@ class AccountStats:
 
     def _add_sketches(self, batch: pa.Table, rows: np.ndarray, order: np.ndarray, ts: np.ndarray) -> None:
         ips = batch.column("ip").combine_chunks().dictionary_encode()
-        address = self._hashes.addresses.hashes(ips.dictionary.to_pylist())[ips.indices.to_numpy()[order]]
+        ip_values = ips.dictionary.to_pylist()
+        ip_idx = ips.indices.to_numpy()[order]
+        ip_hash = np.array([text_hash64(v) for v in ip_values], np.uint64)
+        subnet_hash = np.array([text_hash64(subnet_of(v)) for v in ip_values], np.uint64)
         client = pc.binary_join_element_wise(
             batch.column("user_agent").fill_null(""), batch.column("tls_ja4").fill_null(""), "|"
         ).combine_chunks().dictionary_encode()
-        client_hash = self._hashes.clients.hashes(client.dictionary.to_pylist())[:, 0]
-        hll_add(self._hll["ip"], rows, address[:, 0])
-        hll_add(self._hll["subnet"], rows, address[:, 1])
+        client_hash = np.array([text_hash64(v) for v in client.dictionary.to_pylist()], np.uint64)
+        hll_add(self._hll["ip"], rows, ip_hash[ip_idx])
+        hll_add(self._hll["subnet"], rows, subnet_hash[ip_idx])
         hll_add(self._hll["client"], rows, client_hash[client.indices.to_numpy()[order]])
         for sketch, name in (("template", "template_key"), ("prompt", "prompt_hash")):
             values = batch.column(name).fill_null(0).to_numpy().astype(np.uint64)[order]

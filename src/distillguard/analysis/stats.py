@@ -30,7 +30,6 @@ from distillguard.accounts.stats import (
     ELICITATION_THRESHOLD,
     SESSION_GAP_MS,
     TASK_RULES,
-    SketchHashes,
     blob_size,
 )
 from distillguard.analysis.timings import Timings
@@ -100,10 +99,9 @@ def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: 
     behind = days.filter(pl.col("behind")).get_column("account_id").unique().to_list()
     ahead = days.filter(~pl.col("behind")).get_column("account_id").unique().to_list()
     totals = AccountStats.from_table(account_days.total_stats(store, ahead), intel)
-    hashes = SketchHashes()  # one for every day's counting: an address recurs across days
     for (day,), rows in days.group_by("day", maintain_order=True):
         late = rows.filter(pl.col("late")).get_column("account_id").to_list()
-        fresh = AccountStats(intel, hashes=hashes)
+        fresh = AccountStats(intel)
         with timings.phase("read and counted"):
             for batch in account_days.new_day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
                 fresh.update(batch)
@@ -115,7 +113,7 @@ def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: 
                 kept.merge(fresh)
             else:  # no partials of the day kept yet (always on a first run): the new ones are the day's, no copy
                 kept = fresh
-            redone = AccountStats(intel, hashes=hashes)
+            redone = AccountStats(intel)
             for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size) if late else ():
                 redone.update(batch)
             account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
