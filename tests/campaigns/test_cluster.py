@@ -233,3 +233,16 @@ def test_cells_of_verified_accounts_paying_with_their_own_cards_but_linked_toget
                             min_risk=FLAG_RISK)
     assert result.campaigns
     assert len(result.campaign_of) == 24
+
+
+def test_campaign_lists_its_linking_families_most_edges_first() -> None:
+    stats = AccountStats()
+    stats.update(_traffic("op", 12, 6, harvester=True))
+    names = ["payment", "network", "client", "behaviour", "device"]
+    edges = [{"a": f"op-{i}", "b": f"op-{j}", "weight": 0.9, "strong": True,
+              "families": [f"{name}=1.0" for k, name in enumerate(names) if (i + j) % (k + 1) == 0 or k == 0]}
+             for i in range(12) for j in range(i + 1, 12)]
+    campaign = find_campaigns(pl.DataFrame(edges), stats, min_risk=FLAG_RISK).campaigns[0]
+    counted = list(campaign.families.items())
+    assert [name for name, _ in counted] == [name for name, _ in sorted(counted, key=lambda kv: (-kv[1], kv[0]))]
+    assert len(counted) == len(names)

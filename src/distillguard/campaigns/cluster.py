@@ -606,7 +606,7 @@ def pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa
 
 
 def _family_support(edges: pl.DataFrame, index: dict[str, int], membership: np.ndarray) -> dict[int, dict[str, int]]:
-    """Per community, how many internal edges each linking family supports."""
+    """Per community, how many internal edges each linking family supports, most edges first (ties by name)."""
     community = {name: int(membership[i]) for name, i in index.items()}
     internal = edges.select(
         pl.col("a").replace_strict(community, return_dtype=pl.Int64).alias("ca"),
@@ -617,6 +617,7 @@ def _family_support(edges: pl.DataFrame, index: dict[str, int], membership: np.n
         internal.explode("families")
         .with_columns(pl.col("families").str.split("=").list.first().alias("family"))
         .group_by("ca", "family").len()
+        .sort(["ca", "len", "family"], descending=[False, True, False])
     )
     support: dict[int, dict[str, int]] = {}
     for c, family, n in counts.iter_rows():
