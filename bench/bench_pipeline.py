@@ -3,6 +3,7 @@
     python bench/bench_pipeline.py --scenario dev --corpus ../shared/data/prompts --intel ../shared/data/intel
     python bench/bench_pipeline.py --scenario large --format parquet --no-store-text --reuse-traffic
     python bench/bench_pipeline.py --log /tmp/sample.parquet --no-store-text --work /tmp/bench
+    python bench/bench_pipeline.py --scenario dev --reuse-traffic --engine spark --signal-rows 0
 
 Simulates the scenario (or takes ``--log``), scans the log with bare DuckDB (``read_json`` /
 ``read_parquet`` + GROUP BY account; median of ``--repeat``), then runs the library's ``analyze``
@@ -14,6 +15,9 @@ exchanges/s, the ratio to the DuckDB scan, and the peak RSS of the analyze proce
 ingest worker. Then the CPU of each signal
 alone, per exchange, on the log's first ``--signal-rows`` exchanges in ``--batch-size`` batches (median of
 ``--repeat``; a signal that shares work with others, as the two template signals do, is charged it whole).
+``--engine spark`` runs ``analyze_spark`` on every local core instead and prints its phases (the Spark actions
+under them); their CPU seconds are the driver process's only, so the Spark JVM's and its Python workers' CPU,
+read from ``/proc`` at the end, is a row of its own.
 """
 
 from __future__ import annotations
@@ -103,14 +107,41 @@ def _analyze(options: dict[str, Any], conn: Connection) -> None:
                               analyze={"store_text": options["store_text"]})
     policy, tunables = load_policy(None), load_campaign_settings(settings.campaigns)
     intel = IpIntel.load(settings.intel_dir)
-    result = analyze(settings, policy, tunables, intel, options["logs"], options["accounts"], options["out"])
+    if options["engine"] == "spark":
+        from distillguard.analysis.spark import analyze_spark, spark_session
+
+        result = analyze_spark(spark_session(), settings, policy, tunables, intel, options["logs"], options["accounts"],
+                               options["out"])
+    else:
+        result = analyze(settings, policy, tunables, intel, options["logs"], options["accounts"], options["out"])
     own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     conn.send({
         "phases": result.timings.rows(), "counts": result.counts.phases, "workers": result.counts.workers,
         "lines": result.counts.lines, "stored": result.n_stored,
         "rss": own.ru_maxrss * 1024, "worker_rss": workers.ru_maxrss * 1024,
         "cpu": own.ru_utime + own.ru_stime, "worker_cpu": workers.ru_utime + workers.ru_stime,
+        "descendant_cpu": _descendant_cpu() if options["engine"] == "spark" else 0.0,
     })
+
+
+def _descendant_cpu() -> float:
+    """CPU seconds of this process' live descendants (a local Spark JVM and its Python workers) and of the ones
+    they reaped, from ``/proc``."""
+    parents, ticks = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    tree, grown = {os.getpid()}, True
+    while grown:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    return sum(ticks[pid] for pid in tree - {os.getpid()}) / os.sysconf("SC_CLK_TCK")
 
 
 def _analyze_in_child(options: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -139,6 +170,7 @@ def main() -> None:
     parser.add_argument("--format", default="jsonl", choices=("jsonl", "parquet"), help="log format simulate writes")
     parser.add_argument("--signal-rows", type=int, default=100_000, help="exchanges to time each signal on (0: none)")
     parser.add_argument("--batch-size", type=int, default=20_000, help="rows per batch when timing the signals")
+    parser.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"), help="analyze's engine")
     parser.add_argument("--reuse-traffic", action="store_true",
                         help="keep WORK/traffic from an earlier run of the same scenario and time only the rest")
     args = parser.parse_args()
@@ -164,12 +196,13 @@ def main() -> None:
     scan_s = statistics.median(scans)
     wall, fig = _analyze_in_child({
         "db": args.work / "bench.duckdb", "intel": args.intel, "store_text": not args.no_store_text,
-        "logs": [log], "accounts": accounts, "out": args.work / "analysis",
+        "logs": [log], "accounts": accounts, "out": args.work / "analysis", "engine": args.engine,
     })
 
     name = args.log.name if args.log is not None else f"scenario {args.scenario}"
+    engine = "Spark, every local core" if args.engine == "spark" else f"{fig['workers']} ingest workers"
     table = Table(title=f"{name}: {n:,} exchanges, {size / 1e6:,.0f} MB, {os.cpu_count()} cores, "
-                        f"{fig['workers']} ingest workers; load average {os.getloadavg()[0]:.1f} at the end")
+                        f"{engine}; load average {os.getloadavg()[0]:.1f} at the end")
     for col in ("stage", "seconds", "CPU s", "exchanges/s", "MB/s", "× DuckDB scan time", "peak RSS"):
         table.add_column(col, justify="right" if col != "stage" else "left")
     cp = fig["counts"]
@@ -178,9 +211,9 @@ def main() -> None:
         (f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None, "")]
     if simulated is not None:
         rows.append(("simulate", simulated[0], None, f"{simulated[1] / 2**30:,.2f} GiB"))
-    for label, seconds, cpu in fig["phases"]:
-        rows.append((label, seconds, cpu, rss if label == "analyze" else ""))
-        if label.strip() == "ingest":
+    for i, (label, seconds, cpu) in enumerate(fig["phases"]):
+        rows.append((label, seconds, cpu, rss if i == 0 else ""))
+        if label.strip() == "ingest" and args.engine == "duckdb":
             rows += [
                 ("    parse (CPU s, summed over workers)", cp["parse"], None, ""),
                 ("    signals (CPU s, summed over workers)", cp["signals"], None, ""),
@@ -189,8 +222,11 @@ def main() -> None:
     rows += [
         ("analyze process (with start-up)", wall, None, ""),
         ("  CPU s of the analyze process (all threads)", fig["cpu"], None, ""),
-        ("  CPU s of its ingest workers", fig["worker_cpu"], None, ""),
     ]
+    if args.engine == "spark":
+        rows.append(("  CPU s of the Spark JVM and its Python workers", fig["descendant_cpu"], None, ""))
+    else:
+        rows.append(("  CPU s of its ingest workers", fig["worker_cpu"], None, ""))
     for stage, seconds, cpu, mem in rows:
         table.add_row(stage, f"{seconds:,.1f}", "—" if cpu is None else f"{cpu:,.1f}", f"{n / seconds:,.0f}" if seconds else "—",
                       f"{size / 1e6 / seconds:,.1f}" if seconds else "—", f"{seconds / scan_s:,.1f}", mem or "—")

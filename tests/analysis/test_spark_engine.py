@@ -9,6 +9,7 @@ DuckDB still gives): every field of every account decision and campaign the dige
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,21 @@ from typer.testing import CliRunner
 import factories
 from distillguard.accounts import AccountStats, IpIntel
 from distillguard.analysis.ingest import CONFLICT, ingest
-from distillguard.analysis.spark import spark_session
+from distillguard.analysis.spark import analyze_spark, spark_session
 from distillguard.analysis.spark.exchanges import read_logs
 from distillguard.analysis.spark.partials import account_stats
+from distillguard.analysis.spark.run import ROOT
+from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.cli import app
+from distillguard.config import Settings
 from distillguard.config.settings import IngestLimits
 from distillguard.core.ids import text_hash64
 from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import RejectSink
+from distillguard.policy import load_policy
 from distillguard.signals import compute_signals
+from distillguard.sim.run import simulate
+from distillguard.sim.scenario import load_scenario
 from distillguard.store import Store
 from distillguard.store.linking import with_indicator_keys
 from distillguard.store.results import campaign_members, earlier_flags
@@ -138,6 +145,37 @@ def test_smoke_scenario_spark_flags_and_links_as_duckdb(spark: SparkSession, tmp
     assert spark_run["risk"] == duck["risk"]
     assert spark_run["stored_flags"] == duck["stored_flags"] == duck["flagged"]
     assert spark_run["stored_campaigns"] == duck["stored_campaigns"]
+
+
+def test_analyze_on_spark_reports_its_phases_adding_up_to_the_run(spark: SparkSession, tmp_path: Path) -> None:
+    """The embedded engine's phase names where the step is the same, the Spark actions under them, the assessment's
+    steps (its linking candidates read by Spark SQL), every figure non-negative and the phases the whole run."""
+    simulate(load_scenario("smoke"), tmp_path / "traffic", None)
+    start = time.perf_counter()
+    result = analyze_spark(spark, Settings(db=tmp_path / "s.duckdb"), load_policy(), load_campaign_settings(), IpIntel(),
+                           [tmp_path / "traffic" / "exchanges.jsonl"], [tmp_path / "traffic" / "accounts.jsonl"],
+                           tmp_path / "out", partitions=2)
+    elapsed = time.perf_counter() - start
+
+    phases = result.timings.phases
+    paths = [p.path for p in phases]
+    assert paths[0] == (ROOT,) and "driver process only" in ROOT
+    assert [p[1] for p in paths if len(p) == 2] == [
+        "ingest", "store tables to Spark", "account fingerprints", "assess", "outputs", "save the run"]
+    children = {p[1]: [c[2] for c in paths if len(c) == 3 and c[1] == p[1]] for p in paths if len(p) == 2}
+    assert children["ingest"] == ["account records", "read and signals on Spark", "repeated request ids",
+                                  "kept rows cached", "rejects written"]
+    assert children["account fingerprints"] == ["partials and merge on Spark", "merged statistics on the driver"]
+    assert {"features from the statistics", "population signals", "indicators", "linking",
+            "campaigns (clustering, group risk)", "decisions", "shared indicators"} <= set(children["assess"])
+    assert all(p.wall >= 0 and p.cpu >= 0 for p in phases)
+    top = [p for p in phases if len(p.path) == 2]
+    assert sum(p.wall for p in top) <= phases[0].wall <= elapsed
+    assert sum(p.wall for p in top) >= 0.8 * elapsed - 0.5
+    for parent in top:
+        assert sum(p.wall for p in phases if p.path[:-1] == parent.path) <= parent.wall
+    walls = {p.path[-1]: p.wall for p in phases}
+    assert walls["read and signals on Spark"] > 0.1  # the read tasks (a Spark job) are timed, not the plan built
 
 
 @pytest.mark.skipif(not (SHARED / "prompts").is_dir(), reason="needs ../shared/data (the dev scenario's corpora)")

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from distillguard.analysis.ingest import CONFLICT
+from distillguard.analysis.timings import Timings
 from distillguard.config.settings import IngestLimits
 from distillguard.core.errors import IngestError
 from distillguard.core.ids import text_hash64
@@ -159,8 +160,14 @@ class SparkLogs:
 
 
 def read_logs(session: SparkSession, files: list[Path], *, batch_size: int, limits: IngestLimits,
-              signals: dict[str, Signal] | None, keep_text: bool) -> SparkLogs:
-    """Read ``files`` on Spark (one task per file), set rejects and repeats aside, and keep the first of each exchange."""
+              signals: dict[str, Signal] | None, keep_text: bool, timings: Timings | None = None) -> SparkLogs:
+    """Read ``files`` on Spark (one task per file), set rejects and repeats aside, and keep the first of each exchange.
+
+    ``timings`` records the three actions that do the work: ``read and signals on Spark`` (the read tasks through
+    ``mapInArrow``, their rows cached, the rejects and file summaries collected), ``repeated request ids`` (the
+    repeats counted and the conflicting ones collected) and ``kept rows cached`` (the first of each exchange).
+    """
+    timings = timings or Timings()
     schema = row_schema(signals)
     listed = session.sparkContext.parallelize([(i, str(p)) for i, p in enumerate(files)], max(len(files), 1))
     paths = session.createDataFrame(listed, "file INT, path STRING")
@@ -168,7 +175,8 @@ def read_logs(session: SparkSession, files: list[Path], *, batch_size: int, limi
     raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
     names = [str(p) for p in files]
     side = raw.where(F.col("reject_reason").isNotNull() | F.col("lines").isNotNull())
-    side_rows = side.select("file", "line", *_REJECT, *_SUMMARY).collect()
+    with timings.phase("read and signals on Spark"):
+        side_rows = side.select("file", "line", *_REJECT, *_SUMMARY).collect()
     rejected = [Reject(names[r["file"]], r["line"], r["reject_field"], r["reject_reason"], r["reject_raw"])
                 for r in side_rows if r["reject_reason"] is not None]
     lines = sum(r["lines"] or 0 for r in side_rows)
@@ -185,14 +193,16 @@ def read_logs(session: SparkSession, files: list[Path], *, batch_size: int, limi
     candidates = candidates.withColumn("_same", F.col("_content") == F.first("_content").over(first))
     candidates = candidates.persist(StorageLevel.MEMORY_AND_DISK)
     repeats = candidates.where(F.col("_n") > 1)
-    duplicates = repeats.where(F.col("_same")).count()
-    rejected += _conflicts(repeats.where(~F.col("_same")), candidates.where(F.col("_n") == 1), compared, names)
+    with timings.phase("repeated request ids"):
+        duplicates = repeats.where(F.col("_same")).count()
+        rejected += _conflicts(repeats.where(~F.col("_same")), candidates.where(F.col("_n") == 1), compared, names)
     order = {name: i for i, name in enumerate(names)}
     rejected.sort(key=lambda r: (order[r.file], r.line))
     columns = ("rid", *_KEPT_COLUMNS, *signal_columns)
     kept = exchanges.join(repeats.select(*_ORDER), list(_ORDER), "left_anti")
     rows = kept.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
-    extent = rows.agg(F.count("*").alias("n"), F.max("ts").alias("end")).toArrow().to_pylist()[0]  # caches the rows
+    with timings.phase("kept rows cached"):
+        extent = rows.agg(F.count("*").alias("n"), F.max("ts").alias("end")).toArrow().to_pylist()[0]
     raw.unpersist()
     candidates.unpersist()
     return SparkLogs(rows, rejected, lines, size, duplicates, signal_columns, int(extent["n"]), extent["end"], [rows])

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from distillguard.accounts import STAT_INPUT_COLUMNS, SWEEP_COLUMN, AccountStats, IpIntel
+from distillguard.analysis.timings import Timings
 from distillguard.store.spark import UNSIGNED_64, from_spark_arrow
 
 _FIRST = [pa.field("first_ts", pa.int64()), pa.field("first_rid", UNSIGNED_64)]
@@ -85,17 +86,23 @@ def merge_task(intel: IpIntel) -> Task:
     return merge
 
 
-def account_stats(rows: DataFrame, intel: IpIntel, partitions: int) -> AccountStats:
+def account_stats(rows: DataFrame, intel: IpIntel, partitions: int, timings: Timings | None = None) -> AccountStats:
     """:class:`AccountStats` over ``rows`` (the kept exchanges with their signals), built on Spark.
 
     ``partitions`` ranges of accounts are updated in parallel and reduced per account over as many partitions;
     the driver gets the accounts in the order of their first exchange, as the embedded engine adds them.
+    ``timings`` records ``partials and merge on Spark`` (the one action: the range partitioning's sample, the
+    partials, the shuffle by account and the merge, collected to the driver) and ``merged statistics on the
+    driver`` (the accounts ordered and their blobs loaded).
     """
+    timings = timings or Timings()
     columns = [*STAT_INPUT_COLUMNS, *([SWEEP_COLUMN] if SWEEP_COLUMN in rows.columns else []), "rid"]
     order = ("account_id", "ts", "rid")
     partials = (rows.select(*columns).repartitionByRange(partitions, *order).sortWithinPartitions(*order)
                 .mapInArrow(partial_task(intel), from_arrow_schema(PARTIAL_SCHEMA)))
     merged = partials.repartition(partitions, "account_id").mapInArrow(merge_task(intel), from_arrow_schema(MERGED_SCHEMA))
-    table = from_spark_arrow(merged.toArrow())
-    ordered = table.sort_by([("first_ts", "ascending"), ("first_rid", "ascending")])
-    return AccountStats.from_table(ordered.select(["account_id", "stats"]), intel)
+    with timings.phase("partials and merge on Spark"):
+        table = from_spark_arrow(merged.toArrow())
+    with timings.phase("merged statistics on the driver"):
+        ordered = table.sort_by([("first_ts", "ascending"), ("first_rid", "ascending")])
+        return AccountStats.from_table(ordered.select(["account_id", "stats"]), intel)
