@@ -80,56 +80,72 @@ def _ingest(store: Store, settings: Settings, logs: list[Path], accounts: list[P
     return counts, exchange_count(store)
 
 
+@dataclass
+class _Ingested:
+    """An opened store with the logs ingested: what :func:`analyze` and :func:`replay_logs` go on from."""
+
+    store: Store
+    started: datetime
+    models: RiskModels
+    counts: IngestCounts
+    n_stored: int
+
+
+@contextmanager
+def _ingested(settings: Settings, logs: list[Path], accounts: list[Path], out_dir: Path, progress: ProgressFactory,
+              timings: Timings) -> Iterator[_Ingested]:
+    """The risk models loaded, the store open for the block, ``logs`` and ``accounts`` ingested into it (``ingest``)."""
+    started = datetime.now(UTC)
+    models = risk_models(settings)
+    with Store(settings.db).open() as store:
+        with timings.phase("ingest"):
+            counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
+        yield _Ingested(store, started, models, counts, n_stored)
+
+
 def analyze(settings: Settings, policy: Policy, tunables: CampaignTunables, intel: IpIntel, logs: list[Path],
             accounts: list[Path], out_dir: Path, progress: ProgressFactory = no_progress) -> AnalysisResult:
     """Ingest ``logs`` and ``accounts`` into the store, decide for every stored account, write and keep the results."""
-    started = datetime.now(UTC)
     timings = Timings()
-    with timings.phase("analyze"):
-        models = risk_models(settings)
-        with Store(settings.db).open() as store:
-            with timings.phase("ingest"):
-                counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
-            with timings.phase("account fingerprints"), \
-                    progress("account fingerprints", pending_exchanges(store, intel)) as advance:
-                stats = build_stats(store, intel, settings.analyze.batch_size, advance, timings)
-            with timings.phase("assess"):
-                end = data_end(store)
-                assessment = assess(store, stats, policy, tunables=tunables, decided_at=end, models=models,
-                                    timings=timings)
-            with timings.phase("outputs"):
-                flagged_at = flag_times(assessment.decisions, earlier_flags(store), end)
-                write_outputs(out_dir, assessment, flagged_at)
-            with timings.phase("save the run"):
-                run_id = save(store, kind="analyze", started_at=started, inputs=logs, assessment=assessment,
-                              flagged_at=flagged_at, counts=counts)
-    return AnalysisResult(run_id, counts, n_stored, assessment, flagged_at, timings=timings)
+    with timings.phase("analyze"), _ingested(settings, logs, accounts, out_dir, progress, timings) as run:
+        store = run.store
+        with timings.phase("account fingerprints"), \
+                progress("account fingerprints", pending_exchanges(store, intel)) as advance:
+            stats = build_stats(store, intel, settings.analyze.batch_size, advance, timings)
+        with timings.phase("assess"):
+            end = data_end(store)
+            assessment = assess(store, stats, policy, tunables=tunables, decided_at=end, models=run.models,
+                                timings=timings)
+        with timings.phase("outputs"):
+            flagged_at = flag_times(assessment.decisions, earlier_flags(store), end)
+            write_outputs(out_dir, assessment, flagged_at)
+        with timings.phase("save the run"):
+            run_id = save(store, kind="analyze", started_at=run.started, inputs=logs, assessment=assessment,
+                          flagged_at=flagged_at, counts=run.counts)
+    return AnalysisResult(run_id, run.counts, run.n_stored, assessment, flagged_at, timings=timings)
 
 
 def replay_logs(settings: Settings, policy: Policy, tunables: CampaignTunables, intel: IpIntel, logs: list[Path],
                 accounts: list[Path], out_dir: Path, every: timedelta, progress: ProgressFactory = no_progress
                 ) -> AnalysisResult:
     """Ingest, then re-decide at the end of every interval in time order; write ``replay.jsonl`` beside the outputs."""
-    started = datetime.now(UTC)
     timings = Timings()
     with timings.phase("replay"):
-        models = risk_models(settings)
-        with Store(settings.db).open() as store:
-            with timings.phase("ingest"):
-                counts, n_stored = _ingest(store, settings, logs, accounts, out_dir, progress)
-            with timings.phase(f"re-decide every {every}"), progress(f"replay every {every}", n_stored) as advance:
-                done = replay(store, intel, lambda stats, at: assess(store, stats, policy, at, tunables, models=models,
+        with _ingested(settings, logs, accounts, out_dir, progress, timings) as run:
+            store = run.store
+            with timings.phase(f"re-decide every {every}"), progress(f"replay every {every}", run.n_stored) as advance:
+                done = replay(store, intel, lambda stats, at: assess(store, stats, policy, at, tunables, models=run.models,
                                                                      timings=timings),
                               every, settings.analyze.batch_size, advance, timings)
             if done.last is None:
-                return AnalysisResult(None, counts, n_stored, None, timings=timings)
+                return AnalysisResult(None, run.counts, run.n_stored, None, timings=timings)
             with timings.phase("outputs"):
                 write_outputs(out_dir, done.last, done.first_flag)
             with timings.phase("save the run"):
-                run_id = save(store, kind="replay", started_at=started, inputs=logs, assessment=done.last,
-                              flagged_at=done.first_flag, counts=counts)
+                run_id = save(store, kind="replay", started_at=run.started, inputs=logs, assessment=done.last,
+                              flagged_at=done.first_flag, counts=run.counts)
         with timings.phase("outputs"), atomic_write(out_dir / "replay.jsonl") as fh:
             for s in done.steps:
                 fh.write(orjson.dumps({"at": s.at.isoformat(), "exchanges": s.exchanges,
                                        "flagged": s.flagged, "campaigns": s.campaigns}) + b"\n")
-    return AnalysisResult(run_id, counts, n_stored, done.last, done.first_flag, done.steps, timings)
+    return AnalysisResult(run_id, run.counts, run.n_stored, done.last, done.first_flag, done.steps, timings)
