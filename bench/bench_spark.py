@@ -104,7 +104,7 @@ def synthetic_edges(accounts: int, seed: int = 0) -> pl.DataFrame:
 def _graph(accounts: int) -> None:
     edges = synthetic_edges(accounts)
     start = time.perf_counter()
-    communities = detect_communities(edges, seed=0)
+    communities = detect_communities(edges, 0, load_campaign_settings().cluster.resolution)
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{accounts},{edges.height},{len(communities.cells)},{seconds:.2f},{rss:.0f}")

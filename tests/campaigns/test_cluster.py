@@ -7,7 +7,7 @@ import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
 from distillguard.campaigns import Indicators, find_campaigns, propagate
-from distillguard.campaigns.cluster import merge_pools
+from distillguard.campaigns.cluster import merge_campaigns, merge_pools
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.core.schema import TS_TYPE
 from distillguard.policy import load_policy
@@ -246,3 +246,22 @@ def test_campaign_lists_its_linking_families_most_edges_first() -> None:
     counted = list(campaign.families.items())
     assert [name for name, _ in counted] == [name for name, _ in sorted(counted, key=lambda kv: (-kv[1], kv[0]))]
     assert len(counted) == len(names)
+
+
+@pytest.mark.parametrize("clients", ["the population's browsers", "a pool of their own"])
+def test_two_fleets_on_the_populations_browsers_are_not_merged_two_on_one_pool_are(clients: str) -> None:
+    """Two fleets of 30 accounts, each account on two of ten browser strings that 200 ordinary users show in the
+    same mix, or on two of a pool of ten clients only the fleets use."""
+    accounts, rows = [], []
+    for prefix, count in (("a", 30), ("b", 30), ("user", 200)):
+        for k in range(count):
+            i = len(accounts)
+            accounts.append(f"{prefix}-{k}")
+            pool = "pool" if prefix != "user" and clients == "a pool of their own" else "browser"
+            rows += [{"i": i, "h": hash(f"{pool}-{(i + j) % 10}") & (2**63 - 1), "x": 0.5} for j in (0, 3)]
+    indicators = Indicators(pl.Series("account_id", accounts), pl.DataFrame(rows).select(
+        pl.col("i").cast(pl.UInt32), pl.lit("client").alias("family"), pl.lit("client").alias("kind"),
+        pl.col("h").cast(pl.UInt64), pl.col("x").cast(pl.Float32)))
+    groups = {"A": accounts[:30], "B": accounts[30:60]}
+    merged = merge_campaigns(groups, indicators, SETTINGS)
+    assert len(merged) == (2 if clients == "the population's browsers" else 1)

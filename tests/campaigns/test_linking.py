@@ -1,4 +1,5 @@
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,3 +170,43 @@ def test_indicators_and_edges_repeat_exactly_whatever_the_order_the_store_return
     assert again.equals(found.table)
     edges = link_accounts(Indicators(found.accounts, again, found.starts))
     assert edges.equals(link_accounts(found))
+
+
+def _cohort_world() -> tuple[Indicators, np.ndarray, set[str]]:
+    """200 accounts on three browsers: a fleet of 60 new ones on one thinking budget, 15 established users on it
+    too, 10 new and 115 established users on the defaults. Both parameter sets are hubs by their share alone."""
+    names, young, rows = [], [], []
+    groups = [("fleet", 60, True, "budget"), ("old-budget", 15, False, "budget"),
+              ("new-user", 10, True, "defaults"), ("user", 115, False, "defaults")]
+    for prefix, count, is_young, params in groups:
+        for k in range(count):
+            i = len(names)
+            names.append(f"{prefix}-{k}")
+            young.append(is_young)
+            rows += [{"i": i, "kind": "params", "h": hash(params) & (2**63 - 1), "x": 1.0},
+                     {"i": i, "kind": "client", "h": 7 + i % 3, "x": 1.0}]
+    indicators = Indicators(pl.Series(names), compact_indicators(pl.DataFrame(rows)))
+    return indicators, np.array(young), {f"fleet-{k}" for k in range(60)}
+
+
+def test_a_fleet_of_new_accounts_on_a_common_parameter_set_is_linked_its_established_holders_are_not() -> None:
+    indicators, young, fleet = _cohort_world()
+    settings = load_campaign_settings().link
+    assert not link_accounts(indicators, settings).height  # without ages the budget is a hub, as before
+    edges = link_accounts(replace(indicators, young=young), settings)
+    linked = {x for pair in edges.select("a", "b").iter_rows() for x in pair}
+    assert linked <= fleet  # not the established users on the same budget, nor the new users on the defaults
+    assert len(linked) >= 40
+    assert all(sorted(f.split("=")[0] for f in families) == ["behaviour", "client"]
+               for families in edges.get_column("families"))
+
+
+@pytest.mark.parametrize("case", ["half the fleet established", "most accounts new"])
+def test_a_common_parameter_set_stays_a_hub_unless_its_holders_are_mostly_new_and_far_above_the_base_rate(
+        case: str) -> None:
+    indicators, young, _ = _cohort_world()
+    if case == "half the fleet established":  # the budget's holders 40 % new: no majority
+        young[30:60] = False
+    else:  # the budget's holders 80 % new, but so are 65 % of the accounts: no lift
+        young[85:145] = True
+    assert link_accounts(replace(indicators, young=young), load_campaign_settings().link).height == 0

@@ -17,10 +17,12 @@ BEFORE_ISSUE_12 = {
         "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
         "family_min": 0.3, "min_families": 2, "weak_families": ("network", "behaviour"),
         "strong_families": {"payment": 0.6, "partner": 0.6},
-        "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20, "top_k": 32, "chunk": 250_000, "seed": 0,
+        "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20,
+        "cohort_share": 0.5, "cohort_lift": 2.0, "top_k": 32, "chunk": 250_000, "seed": 0,
     },
     "cluster": {
-        "min_accounts": 3, "full_tie": 1.0, "merge_min": 0.5, "merge_families": 2, "merge_ignore": ("timing",),
+        "min_accounts": 3, "resolution": 0.25, "full_tie": 1.0, "merge_min": 0.5, "merge_families": 2,
+        "merge_ignore": ("timing",),
         "broad_min": 0.8, "broad_breadth": 5.0,
         "pool_kinds": {"client": "distinct_clients", "subnet": "distinct_subnets", "ip": "distinct_ips"},
         "pool_datacenter": 0.5, "pool_min": 3.0, "pool_rate": 0.5, "pool_purity": 0.5,
@@ -51,7 +53,8 @@ BEFORE_ISSUE_12 = {
 """The values the settings dataclasses held in code before they moved to ``default.yaml``, with the behaviour
 family of issue 13 (``params`` candidates, ``weak_families``, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
 infrastructure a dispatch fleet must share (``dispatch_families``), and ``full_tie`` as fitted by
-``bench/fit_full_tie.py`` (2.0 before)."""
+``bench/fit_full_tie.py`` (2.0 before), and session 16's young cohorts (``cohort_share``, ``cohort_lift``) and
+Leiden ``resolution`` (1, modularity, before)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:

@@ -13,7 +13,8 @@ import polars as pl
 import pyarrow as pa
 
 from distillguard.accounts import AccountStats, score_accounts
-from distillguard.accounts.risk import RiskModels, load_risk_models
+from distillguard.accounts.exits import YOUNG_DAYS
+from distillguard.accounts.risk import RiskModels, account_age_days, load_risk_models
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.analysis.stats import account_features
 from distillguard.analysis.timings import Timings
@@ -91,7 +92,7 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
              own_risk: np.ndarray, evidence: list[list[Evidence]], indicators: Indicators, timings: Timings) -> Assessment:
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
     with timings.phase("linking"):
-        edges = link_accounts(indicators, tunables.link)
+        edges = link_accounts(with_youth(indicators, features, context), tunables.link)
     with timings.phase("campaigns (clustering, group risk)"):
         result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
                                 models=models)
@@ -101,6 +102,16 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
         shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
     with timings.phase("campaign records"):
         return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
+
+
+def with_youth(indicators: Indicators, features: pa.Table, context: pa.Table) -> Indicators:
+    """``indicators`` with each account's youth: first used within ``YOUNG_DAYS`` of its creation (unknown: not young)."""
+    age = np.nan_to_num(account_age_days(features, context), nan=np.inf)
+    young = pl.DataFrame({"account_id": pl.Series(features.column("account_id").to_pylist(), dtype=pl.String),
+                          "young": age <= YOUNG_DAYS})
+    flags = pl.DataFrame({"account_id": indicators.accounts.cast(pl.String)}).join(
+        young, on="account_id", how="left", maintain_order="left").get_column("young").fill_null(False)
+    return replace(indicators, young=flags.to_numpy())
 
 
 def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | None, features: pa.Table,

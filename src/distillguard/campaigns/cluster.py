@@ -123,7 +123,7 @@ def find_campaigns(
     settings = settings or load_campaign_settings().cluster
     if edges.height == 0:
         return CampaignResult([], {}, {})
-    communities = detect_communities(edges, settings.seed)
+    communities = detect_communities(edges, settings.seed, settings.resolution)
     if indicators is not None and context is not None:
         for cid in one_customer(communities.cells, stats, context, indicators, settings.customer, edges):
             del communities.cells[cid]
@@ -183,18 +183,17 @@ class Communities:
         return int(self.membership[self.index[members[0]]])
 
 
-def detect_communities(edges: pl.DataFrame, seed: int) -> Communities:
-    """Leiden modularity communities of the graph of ``edges`` (``a, b, weight, strong``), with each account's tie
-    strength and whether it is certain."""
+def detect_communities(edges: pl.DataFrame, seed: int, resolution: float) -> Communities:
+    """Leiden communities of the graph of ``edges`` (``a, b, weight, strong``) at ``resolution`` (1: modularity),
+    with each account's tie strength and whether it is certain."""
     names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort()
     codes = names.to_frame("account_id").with_row_index("i")
     a = edges.select("a").join(codes, left_on="a", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
     b = edges.select("b").join(codes, left_on="b", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
     weights = edges.get_column("weight").to_numpy()
     graph = ig.Graph(n=len(names), edges=np.column_stack([a, b]).tolist(), directed=False)
-    partition = leidenalg.find_partition(
-        graph, leidenalg.ModularityVertexPartition, weights=weights.tolist(), seed=seed
-    )
+    partition = leidenalg.find_partition(graph, leidenalg.RBConfigurationVertexPartition, weights=weights.tolist(),
+                                         seed=seed, resolution_parameter=resolution)
     membership = np.array(partition.membership)
     strength = np.zeros(len(names))
     same = membership[a] == membership[b]
@@ -421,12 +420,19 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     templates; pooled over hundreds of accounts those agree far more than two
     unrelated groups' do. Only communities already risky enough to be
     campaigns are merged, so no legitimate community is pulled into one.
+    Agreement the rest of the population shares is no tie: two fleets that
+    both draw their browser strings from the population's own mix agree with
+    each other as much as with everyone, so a family counts only when one of
+    the two differs from the accounts in no group (``merge_min``).
     """
     if len(groups) < 2:
         return groups
     ids = list(groups)
+    codes = _member_codes(groups, indicators)
+    rest = indicators.table.select("i").unique().join(codes, on="i", how="anti").with_columns(
+        pl.lit(len(ids), pl.Int64).alias("c"))
     pooled = (
-        indicators.table.join(_member_codes(groups, indicators), on="i")
+        indicators.table.join(pl.concat([codes, rest]), on="i")
         .group_by("family", "c", "h").agg(pl.col("x").cast(pl.Float64).sum())
         .with_columns((pl.col("x") / (pl.col("x") ** 2).sum().sqrt().over("family", "c")).alias("v"))
     )
@@ -437,11 +443,13 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
             continue
         k = rows.get_column("h").rank("dense").to_numpy() - 1
         where = (rows.get_column("c").to_numpy(), k)
-        shape = (len(ids), int(k.max()) + 1)
+        shape = (len(ids) + 1, int(k.max()) + 1)
         vectors = sparse.csr_array((rows.get_column("v").to_numpy(), where), shape=shape)
         squares = sparse.csr_array((rows.get_column("v").to_numpy() ** 2, where), shape=shape)
-        sim = (vectors @ vectors.T).toarray()
-        concentration = (squares @ squares.T).toarray()
+        everyone = (vectors @ vectors.T).toarray()
+        typical = everyone[:-1, -1] >= settings.merge_min
+        sim = np.where(typical[:, None] & typical[None, :], 0.0, everyone[:-1, :-1])
+        concentration = (squares @ squares.T).toarray()[:-1, :-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             breadth = np.where(concentration > 0, sim**2 / concentration, 0.0)
         agree += sim >= settings.merge_min

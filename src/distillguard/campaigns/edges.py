@@ -10,7 +10,11 @@ users of one VPN exit or carrier NAT who also share an app's request
 parameters are no operation). In the families with a hub share (``hubs``), an indicator shown
 by more than that share of the accounts (and more than ``hub_min`` of them)
 is a hub: it makes no candidate pairs and is never matched, but still counts
-in the account's norm. Each family's vector is normalised per account, so two
+in the account's norm. A hub most of whose holders are young accounts, well
+above the population's share of young accounts, is a *young cohort*: a fleet
+of new accounts on one harness's parameters, so many that in a small population
+they make its values common. Its young holders are matched on it, its
+established holders are not (see :func:`with_hubs`). Each family's vector is normalised per account, so two
 accounts whose requests all carry an SDK's default parameters would otherwise
 be identical in behaviour whatever its rarity, and two accounts that set one
 rare thinking budget once among a hundred default requests would be too.
@@ -55,11 +59,12 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
     if indicators.height == 0:
         return pl.DataFrame(schema=_EMPTY)
     n = len(indicators.accounts)
-    coded = with_hubs(indicators.table.with_columns(pl.len().over("h").alias("m")), n, settings)
+    coded = with_hubs(indicators.table.with_columns(pl.len().over("h").alias("m")), n, settings, indicators.young)
     candidates = coded.filter(
         pl.col("kind").cast(pl.String).is_in(settings.candidate_kinds) & (pl.col("m") >= 2) & ~pl.col("hub")
     )
-    lo, hi = _candidates(candidates, settings)
+    lo, hi = _candidates(pl.concat([candidates.select("i", "h", "m"), _cohort_candidates(coded, candidates, settings)]),
+                         settings)
     sims: dict[str, np.ndarray] = {}
     strong = np.zeros(len(lo), bool)
     count = np.zeros(len(lo), np.int8)
@@ -85,11 +90,37 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
     return _edges(indicators.accounts, lo[linked], hi[linked], {f: s[linked] for f, s in sims.items()}, strong[linked])
 
 
-def with_hubs(rows: pl.DataFrame, n: int, settings: LinkSettings) -> pl.DataFrame:
-    """``rows`` (with ``m``, the accounts showing each indicator) and ``hub``: whether it is a hub of its family."""
+def with_hubs(rows: pl.DataFrame, n: int, settings: LinkSettings, young: np.ndarray | None = None) -> pl.DataFrame:
+    """``rows`` (with ``m``, the accounts showing each indicator) and ``hub``: whether it is a hub of its family.
+
+    With ``young`` (by account code), a hub's young holders are no hub when it is a young cohort: at least
+    ``cohort_share`` of its holders young, and that share ``cohort_lift`` times the population's or more.
+    A popular SDK's defaults are held by accounts of every age; a fleet's harness by its new accounts.
+    """
     share = pl.col("family").cast(pl.String).replace_strict(settings.hubs, default=None, return_dtype=pl.Float64)
     hub = share.is_not_null() & (pl.col("m") > settings.hub_min) & (pl.col("m") > share * n)
-    return rows.with_columns(hub.fill_null(False).alias("hub"))
+    rows = rows.with_columns(hub.fill_null(False).alias("hub"))
+    if young is None or not young.any():
+        return rows
+    bar = max(settings.cohort_share, settings.cohort_lift * float(young.mean()))
+    rows = rows.with_columns(pl.Series("_young", young.astype(bool)).gather(rows.get_column("i").cast(pl.Int64)))
+    cohort = pl.col("hub") & pl.col("_young") & (pl.col("_young").mean().over("h") >= bar)
+    return rows.with_columns(cohort.alias("cohort"), pl.when(cohort).then(False).otherwise(pl.col("hub")).alias("hub")
+                             ).drop("_young")
+
+
+def _cohort_candidates(coded: pl.DataFrame, candidates: pl.DataFrame, settings: LinkSettings) -> pl.DataFrame:
+    """Candidate rows ``i, h, m`` pairing the members of a young cohort by each indicator of a family that is not weak
+    they share (a client, an address, a card): a cohort of hundreds gives each member only a few random
+    neighbours, most of whom share nothing else with it."""
+    if "cohort" not in coded.columns:
+        return pl.DataFrame(schema={"i": pl.UInt32, "h": pl.UInt64, "m": pl.UInt32})
+    cohort = coded.filter(pl.col("cohort")).select("i", pl.col("h").alias("c"))
+    solid = candidates.filter(~pl.col("family").cast(pl.String).is_in(settings.weak_families)).select("i", "h")
+    joint = cohort.join(solid, on="i")
+    key = splitmix64(joint.get_column("c").to_numpy() ^ splitmix64(joint.get_column("h").to_numpy()))
+    return joint.select("i", pl.Series("h", key, pl.UInt64)).with_columns(pl.len().over("h").cast(pl.UInt32).alias("m")
+                                                                          ).filter(pl.col("m") >= 2)
 
 
 def _candidates(rows: pl.DataFrame, settings: LinkSettings) -> tuple[np.ndarray, np.ndarray]:

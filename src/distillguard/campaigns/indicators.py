@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 FAMILIES: tuple[str, ...] = (
@@ -50,12 +51,16 @@ class Indicators:
     """Compact indicators: ``table`` (``i, family, kind, h, x``) over the accounts ``accounts[i]``.
 
     ``starts`` holds the accounts' conversation starts (``i, t``: account code,
-    epoch milliseconds), the requests that open a conversation.
+    epoch milliseconds), the requests that open a conversation. ``young``
+    (optional, by account code) says which accounts were first used within
+    days of their creation (False where the creation time is unknown); linking
+    reads it for young cohorts (:func:`~distillguard.campaigns.edges.with_hubs`).
     """
 
     accounts: pl.Series
     table: pl.DataFrame
     starts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"i": pl.UInt32, "t": pl.Int64}))
+    young: np.ndarray | None = None
 
     @property
     def height(self) -> int:

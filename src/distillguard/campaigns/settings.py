@@ -70,6 +70,11 @@ class LinkSettings(_Tunables):
     """Families whose indicators shown by more than this share of the accounts are hubs, left out."""
     hub_min: int = Field(ge=0)
     """... and by more than this many accounts (in a small population every value is shared by a large share)."""
+    cohort_share: Share
+    """A hub most of whose holders are young accounts is a *young cohort* when at least this share of them are ..."""
+    cohort_lift: float = Field(ge=1.0)
+    """... and that share is at least this many times the population's young share: its young holders are matched
+    on it (a fleet of new accounts on its harness's parameters), its established holders are not."""
     top_k: Positive
     """Indicators kept per account and family when scoring: its heaviest ones (the cosine
     then counts only the mass they share, a lower bound)."""
@@ -112,6 +117,9 @@ class CampaignSettings(_Tunables):
 
     min_accounts: int = Field(ge=2)
     """Members a community needs to be scored as a campaign."""
+    resolution: float = Field(gt=0.0)
+    """Leiden's resolution (1: modularity). Lower keeps a sparsely linked fleet whole: modularity cuts a graph of
+    hundreds of accounts linked at random within it into pieces, each pooling too little to be scored a campaign."""
     full_tie: float = Field(gt=0.0)
     """Summed edge weight to fellow members at which an account is fully tied."""
     merge_min: Share
