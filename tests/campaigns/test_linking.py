@@ -54,6 +54,14 @@ def population(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
+def test_indicators_say_which_accounts_were_first_used_within_days_of_their_creation(population: Store) -> None:
+    assert load_indicators(population).young is None
+    found = load_indicators(population, young_days=7.0)
+    young = {name for name, flag in zip(found.accounts.to_list(), found.young, strict=True) if flag}
+    # student-s was created s days before T0 and first used 3s minutes after it; the operators minutes before
+    assert young == {f"student-{s}" for s in range(7)} | {f"op-{a}" for a in range(12)}
+
+
 def test_operator_accounts_link_and_nat_students_do_not(population: Store) -> None:
     edges = link_accounts(load_indicators(population))
     pairs = {(a, b) for a, b in edges.select("a", "b").iter_rows()}

@@ -51,8 +51,13 @@ def ensure_template_groups(store: SqlSource, until: datetime | None = None, sett
         build_template_groups(store, until, settings)
 
 
-def load_indicators(store: SqlSource, until: datetime | None = None, templates: TemplateSettings | None = None) -> Indicators:
-    """Every account's indicators in the traffic before ``until`` (all of it when None)."""
+def load_indicators(store: SqlSource, until: datetime | None = None, templates: TemplateSettings | None = None, *,
+                    young_days: float | None = None) -> Indicators:
+    """Every account's indicators in the traffic before ``until`` (all of it when None).
+
+    With ``young_days``, each account's youth too (first used within that many days of its creation), which
+    linking reads for young cohorts; an analysis takes it from the account fingerprints instead.
+    """
     codes = _frame(linking.number_accounts(store, until))
     ensure_template_groups(store, until, templates)
     rows = _frame(linking.indicator_rows(store, until, _BUCKET_S))
@@ -67,7 +72,9 @@ def load_indicators(store: SqlSource, until: datetime | None = None, templates: 
         )
         rows = pl.concat([rows, subnets.select(rows.columns)], how="vertical_relaxed")
     starts = _frame(linking.conversation_starts(store, until))
-    return Indicators(codes.get_column("account_id"), compact_indicators(rows), starts)
+    young = None if young_days is None else linking.account_youth(store, until, young_days).column("young").to_numpy(
+        zero_copy_only=False)
+    return Indicators(codes.get_column("account_id"), compact_indicators(rows), starts, young)
 
 
 def describe_indicators(store: SqlSource, account_ids: list[str], until: datetime | None = None,

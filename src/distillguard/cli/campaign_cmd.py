@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from distillguard.accounts.exits import YOUNG_DAYS
 from distillguard.analysis.indicators import load_indicators
 from distillguard.analysis.inspect import campaign_lifecycle, find_intrusion_sets
 from distillguard.campaigns import link_accounts
@@ -103,7 +104,7 @@ def show_cmd(
         run_id, record = found
         members = list(record.accounts)
         lifecycle = campaign_lifecycle(store, members, tunables.lifecycle)
-        indicators = load_indicators(store, templates=tunables.templates)
+        indicators = load_indicators(store, templates=tunables.templates, young_days=YOUNG_DAYS)
         edges = _member_edges(indicators, members, tunables.link)
         sets = find_intrusion_sets(store, indicators, settings=tunables.intrusion)
         decisions = cast(pl.DataFrame, pl.from_arrow(member_decisions(store, run_id, members)))
@@ -132,7 +133,8 @@ def _member_edges(indicators: Indicators, members: list[str], link: LinkSettings
     codes = pl.DataFrame({"account_id": indicators.accounts}).with_row_index("i").filter(
         pl.col("account_id").is_in(pl.Series(members).implode())).get_column("i").cast(pl.UInt32)
     shown = indicators.table.filter(pl.col("i").is_in(codes.implode())).get_column("h").unique()
-    subset = Indicators(indicators.accounts, indicators.table.filter(pl.col("h").is_in(shown.implode())))
+    subset = Indicators(indicators.accounts, indicators.table.filter(pl.col("h").is_in(shown.implode())),
+                        young=indicators.young)
     return link_accounts(subset, link).filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
 
 

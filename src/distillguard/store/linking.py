@@ -220,6 +220,22 @@ def number_accounts(store: SqlSource, until: datetime | None) -> pa.Table:
     return store.query("SELECT account_id, i FROM indicator_accounts ORDER BY i")
 
 
+_YOUTH = """
+SELECT c.i, coalesce(epoch_us(f.first) - epoch_us(r.created_at) <= $span_us, FALSE) AS young
+FROM indicator_accounts c
+LEFT JOIN (SELECT account_id, min(ts) AS first FROM exchanges WHERE $until IS NULL OR ts < $until GROUP BY ALL) f
+    USING (account_id)
+LEFT JOIN accounts r USING (account_id)
+ORDER BY c.i
+"""
+
+
+def account_youth(store: SqlSource, until: datetime | None, days: float) -> pa.Table:
+    """``i, young``: whether each numbered account (:func:`number_accounts`) was first used before ``until`` within
+    ``days`` of its creation (False where its creation time is unknown)."""
+    return store.query(_YOUTH, {"until": until, "span_us": round(days * 86_400e6)})
+
+
 def indicator_rows(store: SqlSource, until: datetime | None, bucket_s: int) -> pa.Table:
     """Every numbered account's indicators: ``i, kind, ipv6, h, x``.
 
