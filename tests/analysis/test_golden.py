@@ -1,7 +1,10 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: tool calls that deliver their reasoning count as elicited tasks, issue 13).
+says so in its commit (last: young cohorts, Leiden at resolution 0.25 and merges not made of the population's mix,
+issue 13, session 16: the same account decisions; the hydra's campaign is one community from the start, so its
+"linked groups handed conversations in one cyclic order" finding is gone, and its members link in the behaviour
+family too).
 """
 
 from __future__ import annotations
