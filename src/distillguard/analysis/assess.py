@@ -107,8 +107,8 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
 def with_youth(indicators: Indicators, features: pa.Table, context: pa.Table) -> Indicators:
     """``indicators`` with each account's youth: first used within ``YOUNG_DAYS`` of its creation (unknown: not young)."""
     age = np.nan_to_num(account_age_days(features, context), nan=np.inf)
-    young = pl.DataFrame({"account_id": pl.Series(features.column("account_id").to_pylist(), dtype=pl.String),
-                          "young": age <= YOUNG_DAYS})
+    ids = cast(pl.Series, pl.from_arrow(features.column("account_id"))).cast(pl.String)
+    young = pl.DataFrame({"account_id": ids, "young": age <= YOUNG_DAYS})
     flags = pl.DataFrame({"account_id": indicators.accounts.cast(pl.String)}).join(
         young, on="account_id", how="left", maintain_order="left").get_column("young").fill_null(False)
     return replace(indicators, young=flags.to_numpy())
