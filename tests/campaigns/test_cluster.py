@@ -9,6 +9,7 @@ from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
 from distillguard.campaigns import Indicators, find_campaigns, propagate
 from distillguard.campaigns.cluster import merge_campaigns, merge_pools
 from distillguard.campaigns.settings import load_campaign_settings
+from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.schema import TS_TYPE
 from distillguard.policy import load_policy
 
@@ -265,3 +266,79 @@ def test_two_fleets_on_the_populations_browsers_are_not_merged_two_on_one_pool_a
     groups = {"A": accounts[:30], "B": accounts[30:60]}
     merged = merge_campaigns(groups, indicators, SETTINGS)
     assert len(merged) == (2 if clients == "the population's browsers" else 1)
+
+
+def _clients(holders: dict[str, list[str]]) -> Indicators:
+    """Client indicators: each client string with the accounts showing it (each account's strings equally)."""
+    accounts = sorted({a for members in holders.values() for a in members})
+    code = {a: i for i, a in enumerate(accounts)}
+    rows = pl.DataFrame([(code[a], hash(client) & (2**63 - 1)) for client, members in holders.items() for a in members],
+                        schema={"i": pl.UInt32, "h": pl.UInt64}, orient="row")
+    table = rows.with_columns(pl.lit("client").alias("family"), pl.lit("client").alias("kind"),
+                              (1.0 / pl.len().over("i")).cast(pl.Float32).alias("x")).select("i", "family", "kind", "h", "x")
+    return Indicators(pl.Series("account_id", accounts), table)
+
+
+def _links(pairs: list[tuple[str, str]], families: list[str]) -> list[dict]:
+    return [{"a": a, "b": b, "weight": 0.9, "families": families, "strong": False} for a, b in pairs]
+
+
+@pytest.mark.parametrize("client", ["their own", "the population's browser"])
+def test_harvesters_linked_only_by_what_the_population_shares_are_no_campaign(client: str) -> None:
+    """Twelve harvesters linked by a client string and request parameters: a campaign when the string is theirs,
+    none when forty ordinary users, linked to no one, show it too."""
+    stats = AccountStats()
+    stats.update(_traffic("op", 12, 6, harvester=True))
+    crew = [f"op-{i}" for i in range(12)]
+    crowd = [f"user-{i}" for i in range(40)]
+    holders = {"fleet-client": crew, "browser": crowd} if client == "their own" else {"browser": crew + crowd}
+    edges = pl.DataFrame(_links([(a, b) for k, a in enumerate(crew) for b in crew[k + 1:]],
+                                ["client=1.0", "behaviour=0.7"]))
+    result = find_campaigns(edges, stats, indicators=_clients(holders), min_risk=FLAG_RISK)
+    assert len(result.campaigns) == (1 if client == "their own" else 0)
+
+
+def test_ordinary_users_linked_to_a_fleet_by_a_popular_browser_are_not_its_members() -> None:
+    stats = AccountStats()
+    stats.update(_traffic("op", 12, 6, harvester=True))
+    stats.update(_traffic("user", 3, 6, harvester=False))
+    crew = [f"op-{i}" for i in range(12)]
+    users = [f"user-{i}" for i in range(3)]
+    crowd = [f"crowd-{i}" for i in range(40)]
+    holders = {"fleet-client": crew, "browser": crew[:2] + users + crowd}
+    edges = pl.DataFrame(_links([(a, b) for k, a in enumerate(crew) for b in crew[k + 1:]], ["client=1.0"])
+                         + _links([(u, crew[k % 2]) for k, u in enumerate(users)], ["client=1.0", "behaviour=0.8"]))
+    result = find_campaigns(edges, stats, indicators=_clients(holders), min_risk=FLAG_RISK)
+    assert [sorted(c.members) for c in result.campaigns] == [sorted(crew)]
+    assert not set(users) & set(result.campaign_of)
+    ids = stats.get().column("account_id").to_pylist()
+    risk = propagate(ids, np.zeros(len(ids)), result)
+    assert all(risk[ids.index(u)] == 0.0 for u in users)
+
+
+@pytest.mark.parametrize("other", ["none", "a seat on another card", "a link to another payer"])
+def test_an_unverified_team_on_one_card_is_a_campaign_marked_one_customer(other: str) -> None:
+    """Six harvesting seats of one unverified lab on one card: a campaign (no standing to dissolve it) marked as one
+    payer, whose members the policy then judges by their standing; not when a seat pays otherwise, or when the
+    team links to an account paying otherwise (an operator's cells)."""
+    stats = AccountStats()
+    stats.update(_traffic("lab", 6, 8, harvester=True))
+    stats.update(_traffic("out", 1, 8, harvester=False))
+    ids = [f"lab-{a}" for a in range(6)] + ["out-0"]
+    context = pa.table({
+        "account_id": ids, "category": ["research"] * 7, "verification": ["email"] * 7,
+        "created_at": pa.array([T0 - timedelta(days=20)] * 7, pa.timestamp("us", tz="UTC")),
+    })
+    cards = [7] * 5 + [8 if other == "a seat on another card" else 7, 9]
+    table = pl.DataFrame({"i": list(range(7)), "family": ["payment"] * 7, "kind": ["payment"] * 7, "h": cards,
+                          "x": [1.0] * 7}, schema={"i": pl.UInt32, "family": pl.String, "kind": pl.String,
+                                                   "h": pl.UInt64, "x": pl.Float32})
+    edges = _clique("lab", 6, 0.9)
+    if other == "a link to another payer":
+        edges += _links([("lab-0", "out-0")], ["network=0.6", "behaviour=0.5"])
+    result = find_campaigns(pl.DataFrame(edges), stats, context, indicators=Indicators(pl.Series("account_id", ids), table),
+                            min_risk=FLAG_RISK)
+    [campaign] = result.campaigns
+    assert {f"lab-{a}" for a in range(6)} <= set(campaign.members)
+    assert campaign.one_payer is (other == "none")
+    assert any(e.detector == ONE_PAYER_DETECTOR for e in campaign.evidence) is (other == "none")

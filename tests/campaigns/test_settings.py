@@ -29,6 +29,8 @@ BEFORE_ISSUE_12 = {
         "dispatch": {"min_repeats": 5, "min_rate": 0.5, "max_p": 1e-6, "candidate_rate": 0.3, "neighbours": 6,
                      "max_events": 2000},
         "dispatch_families": ("network", "client"),
+        "anchor_kinds": ("ip", "subnet", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
+        "anchor_min": 3, "anchor_share": 0.5,
         "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5},
         "seed": 0,
     },

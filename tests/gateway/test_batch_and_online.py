@@ -12,6 +12,7 @@ import pytest
 from gwclient import ADMIN, call, gateway, reasoning_of
 
 from distillguard.accounts import AccountStats, score_accounts, stat_input
+from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import StoreError
 from distillguard.gateway.app import build_engine
@@ -305,3 +306,38 @@ def test_online_risk_reviews_an_established_verified_account_instead_of_degradin
     assert tutor.action.value == "monitor" and tutor.source == "online"
     assert any(e.detector == "policy.standing" for e in tutor.evidence)
     assert fresh.action.flags  # no history yet: the table's action stands
+
+
+def _campaign(db: Path, run_id: str, campaign: str, detectors: list[str]) -> None:
+    record = {"campaign_id": campaign, "findings": [{"detector": d, "score": 1.0, "reason": d} for d in detectors]}
+    with writable(db) as store:
+        store.con.execute("INSERT INTO campaigns (run_id, campaign_id, n_accounts, n_exchanges, confidence, record) "
+                          "VALUES (?, ?, 2, 10, 0.9, ?)", [run_id, campaign, json.dumps(record)])
+
+
+def test_one_customer_s_accounts_keep_their_own_actions_batch_and_online(tmp_path: Path) -> None:
+    """A lab's seats on one card: the batch asked one to verify, blocked another on its own evidence; neither takes
+    the other's action, and online evidence is bounded by the seat's standing as the batch's was."""
+    db = tmp_path / "store.duckdb"
+    with Store(db) as store:
+        store.upsert_accounts(accounts([account("seat-2", category="research", verification="email")]))
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    run_id = write_run(db, [("seat-1", "block", "camp-lab"), ("seat-2", "require_verification", "camp-lab"),
+                            ("seat-3", "allow", "camp-lab"), ("op-1", "block", "camp-op"), ("op-2", "allow", "camp-op")],
+                       at)
+    _campaign(db, run_id, "camp-lab", ["coordination", ONE_PAYER_DETECTOR])
+    _campaign(db, run_id, "camp-op", ["round_robin"])
+    results = load_batch_results(db)
+    seat = results.verdicts["seat-2"]
+    assert seat.action.value == "require_verification" and not seat.inherited and seat.one_customer
+    assert "seat-3" not in results.verdicts  # allowed, and inherits nothing
+    assert results.verdicts["op-2"].action.value == "block" and results.verdicts["op-2"].inherited
+    assert not results.verdicts["op-2"].one_customer
+
+    engine = build_engine(load_gateway_config(None, db=db, exchange_log=tmp_path / "log.jsonl", learn_in="thread"))
+    assert asyncio.run(engine.reload())
+    high = OnlineVerdict(risk=0.97, evidence=(Evidence("risk.account", 0.97, "asks for the full reasoning"),),
+                         n_exchanges=50, distinct_ips=1)
+    engine._take(Learned({"seat-2": high}))
+    verdict = engine.verdict("seat-2")
+    assert verdict.action.value == "require_verification" and verdict.tier == "id_document"

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from distillguard.accounts.network import Origin
 from distillguard.cli import app
+from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.intel.exporter import default_actor, export_intel
 from distillguard.intel.exports import ExportOptions
@@ -200,3 +201,30 @@ def test_cli_exports_one_campaign_and_names_the_missing_key(db: Path, tmp_path: 
     assert both.exit_code == 2 and "--campaign ID (repeatable) or --all" in both.output
     assert not (tmp_path / "none.json").exists()
 
+
+
+def test_one_customer_s_campaign_is_held_back_unless_named(db: Path, tmp_path: Path) -> None:
+    """A campaign marked one payer (one customer's accounts, asked to verify) is left out of ``--all`` and said so;
+    named, it is shared; a run holding only such campaigns exports nothing, with the reason."""
+    with Store(db) as store:
+        run_id = run_ids(store)[0]
+        records = run_campaigns(store, run_id)
+        lab = records[0]
+        marked = {**lab.to_json(), "findings": [*lab.to_json()["findings"],
+                                                {"detector": ONE_PAYER_DETECTOR, "score": 1.0, "reason": "one card"}]}
+        store.con.execute("UPDATE campaigns SET record = ? WHERE run_id = ? AND campaign_id = ?",
+                          [json.dumps(marked), run_id, lab.campaign_id])
+    runner = CliRunner()
+    args = ["intel", "export", "--db", str(db), "--format", "stix", "--community", "labs", "--tlp", "clear"]
+    result = runner.invoke(app, [*args, "--all", "--out", str(tmp_path / "all.json")], env=LABS_ENV)
+    assert result.exit_code == 0, result.output
+    shared = [c["name"] for c in json.loads((tmp_path / "all.json").read_text())["objects"] if c["type"] == "campaign"]
+    assert lab.campaign_id not in shared and len(shared) == len(records) - 1
+    assert "held back 1 campaign(s) that are one customer's accounts" in result.output and lab.campaign_id in result.output
+    named = runner.invoke(app, [*args, "--campaign", lab.campaign_id, "--out", str(tmp_path / "one.json")], env=LABS_ENV)
+    assert named.exit_code == 0 and "held back" not in named.output
+    with Store(db) as store:
+        store.con.execute("DELETE FROM campaigns WHERE run_id = ? AND campaign_id <> ?", [run_id, lab.campaign_id])
+    alone = runner.invoke(app, [*args, "--all", "--out", str(tmp_path / "none.json")], env=LABS_ENV)
+    assert alone.exit_code != 0 and "1 that are one customer's accounts, held back" in alone.output
+    assert not (tmp_path / "none.json").exists()

@@ -143,6 +143,12 @@ OLD, YOUNG = timedelta(days=214), timedelta(days=3)
         (0.95, "research", "none", YOUNG, None, Action.REQUIRE_VERIFICATION, "id_document verification instead of block"),
         (0.75, "education", "id_document", YOUNG, None, Action.STRIP_REASONING, None),  # has its tier, no history
         (0.75, "startup", "email", YOUNG, "camp_1", Action.STRIP_REASONING, None),
+        # A campaign that is one customer's accounts (one card): each member is judged by its standing.
+        (0.95, "research", "email", YOUNG, "one_card", Action.REQUIRE_VERIFICATION,
+         "research account verified at email, linked only to its customer's accounts: id_document verification"),
+        (0.75, "education", "business", OLD, "one_card", Action.MONITOR,
+         "linked only to its customer's accounts: review (monitor) instead of strip_reasoning"),
+        (0.95, "individual", "email", YOUNG, "one_card", Action.BLOCK, None),
         # No account record: no standing, the table's action.
         (0.75, None, None, None, None, Action.STRIP_REASONING, None),
         (0.95, None, None, None, None, Action.BLOCK, None),
@@ -151,7 +157,8 @@ OLD, YOUNG = timedelta(days=214), timedelta(days=3)
 def test_standing_bounds_what_own_evidence_does(risk: float, category: str | None, verification: str | None,
                                                 age: timedelta | None, campaign: str | None, action: Action,
                                                 why: str | None) -> None:
-    context = DecisionContext("a", risk, ASKS_FOR_EXPLANATIONS, category, campaign, verification=verification, age=age)
+    context = DecisionContext("a", risk, ASKS_FOR_EXPLANATIONS, category, campaign, verification=verification, age=age,
+                              one_customer=campaign == "one_card")
     decision = decide(load_policy(), context)
     assert decision.action is action
     assert decision.evidence[: len(ASKS_FOR_EXPLANATIONS)] == ASKS_FOR_EXPLANATIONS

@@ -1,8 +1,10 @@
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 
+from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.signals import compute_signals
 from distillguard.store import Store
 from distillguard.store.enforcement import (
@@ -42,3 +44,17 @@ def test_enforcement_reads_acting_decisions_account_records_and_api_keys(tmp_pat
         StoredDecision("acct-c", "allow", 0.2, "camp", [], [])]
     assert records == {"acct-a": AccountRecord("startup", None, T0 - timedelta(days=30))}
     assert keys == {"key-a": "acct-a"}
+
+
+def test_a_decision_knows_whether_its_campaign_is_one_customer(tmp_path: Path) -> None:
+    """Read from the campaign record's findings of the same run: one payer in r1, not in r2 (same campaign id)."""
+    with Store(tmp_path / "a.duckdb") as store:
+        for run, detectors in (("r1", [ONE_PAYER_DETECTOR]), ("r2", ["round_robin"])):
+            record = {"campaign_id": "camp", "findings": [{"detector": d, "score": 1.0, "reason": d} for d in detectors]}
+            store.con.execute("INSERT INTO campaigns (run_id, campaign_id, n_accounts, n_exchanges, confidence, record) "
+                              "VALUES (?, 'camp', 2, 10, 0.9, ?)", [run, json.dumps(record)])
+            store.con.execute("INSERT INTO decisions (run_id, account_id, risk, action, flagged, campaign_id, reasons) "
+                              "VALUES (?, 'seat', 0.9, 'require_verification', true, 'camp', []), "
+                              "(?, 'solo', 0.9, 'block', true, NULL, [])", [run, run])
+        found = {run: {d.account_id: d.one_customer for d in enforceable_decisions(store, run)} for run in ("r1", "r2")}
+    assert found == {"r1": {"seat": True, "solo": False}, "r2": {"seat": False, "solo": False}}

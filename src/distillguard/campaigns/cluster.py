@@ -35,6 +35,7 @@ from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_
 from distillguard.campaigns.indicators import Indicators
 from distillguard.campaigns.pools import pool_evidence, pool_members
 from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, load_campaign_settings
+from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import campaign_id
 
@@ -50,6 +51,9 @@ class Campaign:
     evidence: list[Evidence]
     families: dict[str, int] = field(default_factory=dict)
     """Linking family → number of member-to-member edges it supports."""
+    one_payer: bool = False
+    """Whether its members all pay with one card and link to no one paying otherwise (:func:`one_payer`): one
+    customer's accounts, whom the policy judges by their standing as it judges accounts in no campaign."""
 
 
 @dataclass
@@ -115,10 +119,15 @@ def find_campaigns(
     3. :func:`score_groups`: the pooled risk of each group;
     4. :func:`merge_operations` (with ``indicators``): risky groups that are
        one operation merged (:func:`merge_campaigns`) and scored again;
-    5. :func:`report_campaigns`: the risky groups as campaigns, with their
+    5. :func:`anchored_groups` (with ``indicators``): the members that share
+       no infrastructure of the campaigns' own left out, and the groups
+       scored again;
+    6. :func:`report_campaigns`: the risky groups as campaigns, with their
        evidence, and each member's tie to its campaign;
-    6. :func:`add_pool_members` (with ``indicators``): the accounts linked to
-       no campaign that rotate through one's own exits, added to it.
+    7. :func:`add_pool_members` (with ``indicators``): the accounts linked to
+       no campaign that rotate through one's own exits, added to it;
+    8. :func:`mark_one_payer` (with ``indicators``): the campaigns that are
+       one customer's accounts marked.
     """
     settings = settings or load_campaign_settings().cluster
     if edges.height == 0:
@@ -136,10 +145,26 @@ def find_campaigns(
     scored = score_groups(stats, groups, context, models)
     if indicators is not None:
         scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk, models)
+        risky = scored.risky(min_risk)
+        anchored = anchored_groups(communities, risky, indicators, settings)
+        if anchored != risky:
+            scored = score_groups(stats, anchored, context, models)
     result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
     if indicators is not None:
         add_pool_members(result, indicators, settings)
+        mark_one_payer(result, indicators, edges)
     return result
+
+
+def mark_one_payer(result: CampaignResult, indicators: Indicators, edges: pl.DataFrame) -> None:
+    """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`), with a note in their evidence."""
+    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, indicators, edges))
+    for camp in result.campaigns:
+        if camp.campaign_id in found:
+            camp.one_payer = True
+            camp.evidence.append(Evidence(
+                ONE_PAYER_DETECTOR, 1.0, f"its {len(camp.members):,} accounts pay with one card and are linked to no one "
+                "paying otherwise: one customer's accounts, each judged by its standing"))
 
 
 def add_pool_members(result: CampaignResult, indicators: Indicators, settings: CampaignSettings) -> None:
@@ -177,6 +202,11 @@ class Communities:
     def unite(self, members: list[str]) -> None:
         """Put ``members`` in the community of the first of them."""
         self.membership[[self.index[m] for m in members]] = self.membership[self.index[members[0]]]
+
+    def detach(self, members: list[str]) -> None:
+        """Put each of ``members`` in a community of its own."""
+        rows = np.array([self.index[m] for m in members], np.int64)
+        self.membership[rows] = -1 - rows
 
     def community(self, members: list[str]) -> int:
         """The community of a group (that of its first member)."""
@@ -222,29 +252,18 @@ def one_customer(
     One organisation's accounts share its card and its egress, so they link;
     pooled, a busy customer can look like a fleet and lose the standing its
     verified, established accounts have (the policy reviews those instead of
-    degrading them). A community is one customer when every member pays with
-    one and the same payment fingerprint and at least ``min_verified`` of them
-    hold one of ``verifications`` and were created ``min_age_days`` before the
-    community's first request. Its members keep their own risk; a community
-    that also holds accounts of someone else (a campaign linked to the
-    customer by attack evidence) is not one customer, nor is one linked by
-    ``edges`` to accounts outside it that pay otherwise: an operator's cells of
-    bought, verified accounts each share a card, and link to each other.
+    degrading them). A community is one customer when it is one payer
+    (:func:`one_payer`) and at least ``min_verified`` of its members hold one
+    of ``verifications`` and were created ``min_age_days`` before the
+    community's first request. Its members keep their own risk.
     """
-    payment = indicators.table.filter(pl.col("kind").cast(pl.String) == "payment").group_by("i").agg(
-        pl.col("h").unique())
-    names = indicators.accounts.to_list()
-    cards = {names[i]: tuple(sorted(h)) for i, h in payment.iter_rows()}
-    created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
     verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
                 if v in settings.verifications}
-    candidates = {cid: m for cid, m in cells.items()
-                  if len({cards.get(a) for a in m}) == 1 and len(cards.get(m[0], ())) == 1
-                  and sum(a in verified for a in m) >= settings.min_verified * len(m)}
-    for cid in _linked_to_other_payers(candidates, cards, edges):
-        del candidates[cid]
+    candidates = {cid: cells[cid] for cid in one_payer(cells, indicators, edges)
+                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
     if not candidates:
         return []
+    created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
     first = stats.pool(candidates).get().column("first_seen").to_pylist()
     found = []
     for (cid, members), start in zip(candidates.items(), first):
@@ -255,18 +274,34 @@ def one_customer(
     return found
 
 
-def _linked_to_other_payers(
-    candidates: dict[str, list[str]], cards: dict[str, tuple[int, ...]], edges: pl.DataFrame
-) -> set[str]:
-    """The candidate communities with an edge to an account outside them that pays with another card (or none)."""
-    owner = {a: cid for cid, members in candidates.items() for a in members}
-    found = set()
-    for a, b in edges.select("a", "b").iter_rows():
-        for inside, outside in ((a, b), (b, a)):
-            cid = owner.get(inside)
-            if cid is not None and owner.get(outside) != cid and cards.get(outside) != cards.get(inside):
-                found.add(cid)
-    return found
+def one_payer(groups: dict[str, list[str]], indicators: Indicators, edges: pl.DataFrame) -> list[str]:
+    """The groups whose members all pay with one and the same payment fingerprint (and no other), and that no edge
+    of ``edges`` links to an account outside them paying otherwise (with another card, several, or none).
+
+    An organisation's accounts share its card; an operator's cells of bought accounts each share a card too,
+    and link to each other: one card alone says one customer only when nothing ties the group to other payers.
+    """
+    if not groups:
+        return []
+    names = indicators.accounts.cast(pl.String).to_frame("account_id").with_row_index("i")
+    cards = (indicators.table.filter(pl.col("kind").cast(pl.String) == "payment").group_by("i")
+             .agg(pl.col("h").unique()).filter(pl.col("h").list.len() == 1)
+             .select(pl.col("i").cast(pl.UInt32), pl.col("h").list.first().alias("card"))
+             .join(names, on="i").select("account_id", "card"))
+    owner = pl.DataFrame([(m, cid) for cid, members in groups.items() for m in members], schema={
+        "account_id": pl.String, "group": pl.String}, orient="row").join(cards, on="account_id", how="left")
+    single = owner.group_by("group").agg(pl.col("card").null_count().alias("none"), pl.col("card").n_unique()
+                                         .alias("cards")).filter((pl.col("none") == 0) & (pl.col("cards") == 1))
+    side = owner.join(single.select("group"), on="group", how="semi")
+    pairs = pl.concat([edges.select(pl.col("a").alias("inside"), pl.col("b").alias("outside")),
+                       edges.select(pl.col("b").alias("inside"), pl.col("a").alias("outside"))])
+    crossing = (pairs.join(side.rename({"account_id": "inside"}), on="inside")
+                .join(owner.select(pl.col("account_id").alias("outside"), pl.col("group").alias("other")), on="outside",
+                      how="left")
+                .join(cards.rename({"account_id": "outside", "card": "paid"}), on="outside", how="left")
+                .filter(pl.col("other").ne_missing(pl.col("group")) & pl.col("paid").ne_missing(pl.col("card"))))
+    found = set(single.get_column("group").to_list()) - set(crossing.get_column("group").to_list())
+    return [cid for cid in groups if cid in found]
 
 
 def join_fleets(
@@ -357,6 +392,39 @@ def merge_operations(
         communities.unite(members)
     groups = {**{cid: m for cid, m in scored.groups.items() if cid not in risky}, **merged}
     return score_groups(stats, groups, context, models)
+
+
+def anchored_groups(communities: Communities, groups: dict[str, list[str]], indicators: Indicators,
+                    settings: CampaignSettings) -> dict[str, list[str]]:
+    """The risky ``groups`` without their members that share no infrastructure of the campaigns' own (groups left
+    with fewer than ``min_accounts`` members dropped).
+
+    A member stays when it has a strong edge to a fellow member (a card: one operator), or shows an indicator
+    of ``anchor_kinds`` (an exit, a client, a signup address or burst, a card, a request-parameter set) shown
+    by at least ``anchor_min`` accounts, at least ``anchor_share`` of them members of ``groups``. A fleet's
+    exits and harness are its own; an ordinary user linked to it because both use one popular browser on the
+    same model and budget shares only what the population shares, however close the match, and keeps its own
+    risk. The members left out are each put in a community of their own.
+    """
+    if not groups:
+        return groups
+    codes = indicators.accounts.cast(pl.String).to_frame("account_id").with_row_index("i")
+    inside = codes.join(pl.DataFrame({"account_id": [m for ms in groups.values() for m in ms]},
+                                     schema={"account_id": pl.String}), on="account_id", how="semi").get_column("i")
+    rows = indicators.table.filter(pl.col("kind").cast(pl.String).is_in(settings.anchor_kinds)).select(
+        pl.col("i").cast(pl.UInt32), "h").with_columns(pl.col("i").is_in(inside.implode()).alias("inside"))
+    own = rows.group_by("h").agg(pl.len().alias("m"), pl.col("inside").mean().alias("share")).filter(
+        (pl.col("m") >= settings.anchor_min) & (pl.col("share") >= settings.anchor_share))
+    held = rows.filter(pl.col("inside")).join(own, on="h", how="semi").select("i").unique()
+    anchored = set(codes.join(held, on="i", how="semi").get_column("account_id").to_list())
+    kept: dict[str, list[str]] = {}
+    for cid, members in groups.items():
+        stay = [m for m in members if m in anchored or communities.certain[communities.index[m]]]
+        if len(stay) < len(members):
+            communities.detach([m for m in members if m not in stay])
+        if len(stay) >= settings.min_accounts:
+            kept[cid] = stay
+    return kept
 
 
 def report_campaigns(

@@ -151,6 +151,12 @@ class CampaignSettings(_Tunables):
     """When communities handed conversations in one cyclic order are one fleet."""
     dispatch_families: Families
     """... if their pooled indicators also agree (``merge_min``) in one of these families."""
+    anchor_kinds: Kinds
+    anchor_min: int = Field(ge=2)
+    anchor_share: Share
+    """A campaign member with no strong edge to a fellow member must hold an indicator of ``anchor_kinds``
+    shown by at least ``anchor_min`` accounts, at least ``anchor_share`` of them members of campaigns
+    (:func:`~distillguard.campaigns.cluster.anchored_groups`)."""
     customer: CustomerSettings
     """When a community is one verified customer, not a campaign."""
     seed: int = Field(ge=0)

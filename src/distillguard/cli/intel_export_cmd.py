@@ -60,6 +60,9 @@ def export_cmd(
                                   intrusion=intrusion)
     out.print(f"exported {len(result.campaigns)} campaign(s) as {result.n_objects:,} {fmt} objects "
               f"for community {community_name!r} (TLP:{tlp.upper()}) to {result.out}")
+    if result.held:
+        out.print(f"held back {len(result.held)} campaign(s) that are one customer's accounts (its members are asked "
+                  f"to verify; name one with --campaign to share it): {', '.join(result.held)}")
 
 
 __all__ = ["export_cmd"]

@@ -8,6 +8,10 @@ from typing import Any
 
 from distillguard.core.decision import Evidence
 
+ONE_PAYER_DETECTOR = "one_payer"
+"""Detector of the evidence that a campaign's accounts all pay with one card and link to no one paying otherwise:
+one customer's accounts, each judged by its standing and none taking another's action."""
+
 
 @dataclass(frozen=True, slots=True)
 class SharedIndicator:

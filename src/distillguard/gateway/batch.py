@@ -23,13 +23,15 @@ INHERITED_DETECTOR = "campaign.inherited"
 
 @dataclass(frozen=True, slots=True)
 class BatchVerdict:
-    """One account's decision in the latest run; ``inherited`` when it comes from its campaign."""
+    """One account's decision in the latest run; ``inherited`` when it comes from its campaign; ``one_customer``
+    when that campaign is one customer's accounts (no member takes another's action)."""
 
     action: Action
     risk: float
     campaign_id: str | None
     evidence: tuple[Evidence, ...]
     inherited: bool = False
+    one_customer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +56,11 @@ def load_batch_results(db: Path) -> BatchResults:
     if unknown:
         raise StoreError(f"{db}: decisions of run {run_id}: unknown actions {unknown}; known: {sorted(known)}")
     campaign_action: dict[str, Action] = {}
-    for _, action, _, campaign, _, _ in rows:
-        if campaign is not None:
+    for _, action, _, campaign, _, _, one_customer in rows:
+        if campaign is not None and not one_customer:
             campaign_action[campaign] = Action.strongest(Action(action), campaign_action.get(campaign, Action.ALLOW))
     verdicts = {}
-    for account, action, risk, campaign, reasons, stored in rows:
+    for account, action, risk, campaign, reasons, stored, one_customer in rows:
         own = Action(action)
         inherited = campaign_action.get(campaign, Action.ALLOW) if campaign else Action.ALLOW
         final = Action.strongest(own, inherited)
@@ -69,7 +71,7 @@ def load_batch_results(db: Path) -> BatchResults:
         if final != own:
             evidence += (Evidence(INHERITED_DETECTOR, 1.0,
                                   f"member of campaign {campaign}, whose strongest action is {inherited.value}"),)
-        verdicts[account] = BatchVerdict(final, float(risk), campaign, evidence, final != own)
+        verdicts[account] = BatchVerdict(final, float(risk), campaign, evidence, final != own, one_customer)
     return BatchResults(run_id, verdicts, accounts, keys)
 
 

@@ -197,7 +197,8 @@ class Engine:
         if online is not None:
             age = datetime.now(UTC) - record.created_at if record is not None and record.created_at else None
             decision = decide(self.policy, DecisionContext(account, online.risk, online.evidence, category,
-                                                           best.campaign_id, model, verification, age))
+                                                           best.campaign_id, model, verification, age,
+                                                           one_customer=batch is not None and batch.one_customer))
             if decision.action.rank > best.action.rank:
                 best = Verdict(account, decision.action, "online", online.risk, decision.evidence,
                                best.campaign_id, category)

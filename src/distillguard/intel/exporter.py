@@ -38,6 +38,8 @@ class ExportResult:
     n_objects: int
     campaigns: list[str]
     exported_at: datetime
+    held: tuple[str, ...] = ()
+    """The run's campaigns held back (one customer's accounts: see :func:`~distillguard.intel.exports.select_campaigns`)."""
 
 
 def default_actor() -> str:
@@ -73,4 +75,4 @@ def export_intel(store: Store, options: ExportOptions, *, fmt: ExportFormat, out
             fh.write(payload)
     except OSError as exc:
         raise DistillguardError(f"{out}: cannot write the export: {exc.strerror or exc}") from exc
-    return ExportResult(export_id, out, n_objects, plan.campaign_ids, now)
+    return ExportResult(export_id, out, n_objects, plan.campaign_ids, now, plan.held)

@@ -31,7 +31,7 @@ from distillguard.accounts.network import IpIntel, Origin, subnet_of
 from distillguard.analysis.inspect import find_intrusion_sets
 from distillguard.campaigns.intrusion import IntrusionSet, set_of
 from distillguard.campaigns.settings import IntrusionSettings
-from distillguard.core.campaign import CampaignRecord
+from distillguard.core.campaign import ONE_PAYER_DETECTOR, CampaignRecord
 from distillguard.core.errors import DistillguardError
 from distillguard.intel.community import Community
 from distillguard.intel.vocabulary import Term, TlpLevel
@@ -98,6 +98,8 @@ class ExportPlan:
     options: ExportOptions
     campaigns: tuple[CampaignShare, ...]
     runs: tuple[str, ...] = field(default=())
+    held: tuple[str, ...] = field(default=())
+    """Campaigns of the run held back: one customer's accounts, shared only when named."""
 
     @property
     def campaign_ids(self) -> list[str]:
@@ -111,9 +113,16 @@ def actor_token(community: Community, actor: str) -> str:
     return f"actor:{digest[:16]}"
 
 
-def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | None) -> list[tuple[str, CampaignRecord]]:
+def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | None
+                     ) -> tuple[list[tuple[str, CampaignRecord]], list[str]]:
     """``(run_id, record)`` of the named campaigns (newest run holding each, or ``run``), or of every campaign of
-    ``run`` (the newest run by default) when ``campaign_ids`` is None; clear errors for unknown ones."""
+    ``run`` (the newest run by default) when ``campaign_ids`` is None, and the ids of the campaigns held back;
+    clear errors for unknown ones.
+
+    Unnamed, a campaign that is one customer's accounts (a ``one_payer`` finding: its members are asked to
+    verify, not yet known as an operator) is held back: a lab's seats on one card and its own e-mail domain
+    are not an operator's indicators to hand to partners. Named, it is shared.
+    """
     runs = run_ids(store)
     if run is not None and run not in runs:
         raise DistillguardError(f"{store.path}: no run {run!r} (newest runs: {', '.join(runs[:5]) or 'none'})")
@@ -121,10 +130,14 @@ def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | No
         if not runs:
             raise DistillguardError(f"{store.path}: the store holds no runs (run `distillguard analyze` first)")
         run_id = run or runs[0]
-        found = [(run_id, r) for r in run_campaigns(store, run_id)]
+        records = run_campaigns(store, run_id)
+        held = [r.campaign_id for r in records if any(e.detector == ONE_PAYER_DETECTOR for e in r.evidence)]
+        found = [(run_id, r) for r in records if r.campaign_id not in held]
         if not found:
-            raise DistillguardError(f"{store.path}: run {run_id} found no campaigns: nothing to export")
-        return found
+            more = (f" but {len(held)} that are one customer's accounts, held back (name them to share)" if held
+                    else "")
+            raise DistillguardError(f"{store.path}: run {run_id} found no campaigns{more}: nothing to export")
+        return found, held
     selected = []
     for cid in dict.fromkeys(campaign_ids):
         hit = find_campaign(store, cid, run)
@@ -132,13 +145,13 @@ def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | No
             where = f"run {run}" if run is not None else "any stored run"
             raise DistillguardError(f"{store.path}: no campaign {cid!r} in {where}")
         selected.append(hit)
-    return selected
+    return selected, []
 
 
 def plan_export(store: Store, options: ExportOptions, *, run: str | None = None, campaign_ids: list[str] | None = None,
                 intel: IpIntel | None = None, intrusion: IntrusionSettings | None = None) -> ExportPlan:
     """The campaigns to share (see :func:`select_campaigns`) with their keyed indicators and intrusion sets."""
-    selected = select_campaigns(store, run, campaign_ids)
+    selected, held = select_campaigns(store, run, campaign_ids)
     members = pa.table({
         "campaign_id": pa.array([r.campaign_id for _, r in selected for _ in r.accounts], pa.string()),
         "account_id": pa.array([a for _, r in selected for a in r.accounts], pa.string()),
@@ -153,7 +166,7 @@ def plan_export(store: Store, options: ExportOptions, *, run: str | None = None,
         indicators = _indicators(rows, record.n_accounts, options, intel)
         shares.append(CampaignShare(run_id, analysed.get(run_id, record.last_seen), record,
                                     set_of(sets, record.campaign_id), tuple(indicators)))
-    return ExportPlan(options, tuple(shares), tuple(dict.fromkeys(r for r, _ in selected)))
+    return ExportPlan(options, tuple(shares), tuple(dict.fromkeys(r for r, _ in selected)), tuple(held))
 
 
 def _indicators(rows: pl.DataFrame, n_accounts: int, options: ExportOptions, intel: IpIntel) -> list[Sighted]:

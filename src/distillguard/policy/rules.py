@@ -139,7 +139,9 @@ class CoverStanding(BaseModel):
 class Standing(BaseModel):
     """How an account's standing (verification, age, category, campaign membership) changes its action.
 
-    Campaign members are never changed: standing only bounds what an account's own evidence does to it.
+    Campaign members are never changed, except those of a campaign that is one customer's accounts (one card,
+    linked to no one paying otherwise): standing bounds what an account's own evidence, or its own customer's
+    pooled evidence, does to it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -209,7 +211,8 @@ class DecisionContext:
     """What ``decide`` looks at for one account: its risk and evidence, and its standing.
 
     Standing is the account's ``category``, ``verification`` level, ``age`` at decision time and ``campaign_id``
-    (the campaign linking put it in). None is unknown, and unknown counts as no standing: no category, no
+    (the campaign linking put it in; ``one_customer`` when that campaign's accounts all pay with one card and link
+    to no one paying otherwise). None is unknown, and unknown counts as no standing: no category, no
     verification, no history.
     """
 
@@ -221,6 +224,7 @@ class DecisionContext:
     model: str | None = None
     verification: str | None = None
     age: timedelta | None = None
+    one_customer: bool = False
 
     def __post_init__(self) -> None:
         if self.verification is not None:
@@ -249,15 +253,19 @@ def decide(policy: Policy, context: DecisionContext) -> Decision:
 def standing_action(policy: Policy, context: DecisionContext, action: Action) -> tuple[Action, str] | None:
     """The action that replaces ``action`` given the account's standing, with the reason; None when it stands.
 
-    Campaign members keep ``action``. An established account (verified, old enough) that ``action`` would flag is
+    Campaign members keep ``action``, unless their campaign is one customer's accounts (one card, linked to no
+    one paying otherwise): a lab's seats, pooled, look like a cell. A fleet on one card is then judged as that
+    one customer would be: asked to verify where it claims a cover category, reviewed only where its accounts
+    are verified and established. An established account (verified, old enough) that ``action`` would flag is
     reviewed instead: ``monitor``, or ``require_verification`` from ``verify_from_risk``. An account of a cover
     category below its category's verification tier is asked for that tier instead of being degraded.
     ``require_verification`` is only asked where the category's and model's caps allow it (the caps are the
     strongest action taken without an analyst): otherwise an established account is monitored and a cover
     account keeps ``action``.
     """
-    if context.campaign_id is not None or not action.flags:
+    if (context.campaign_id is not None and not context.one_customer) or not action.flags:
         return None
+    linked = "linked only to its customer's accounts" if context.campaign_id is not None else "not linked to a campaign"
     standing = policy.standing
     level = _verification_rank(context.verification)
     verify = Action.REQUIRE_VERIFICATION
@@ -270,12 +278,12 @@ def standing_action(policy: Policy, context: DecisionContext, action: Action) ->
         if review is action:
             return None
         who = f"{context.category or 'uncategorised'} account verified at {context.verification}"
-        return review, (f"{who}, {context.age.days} days old, not linked to a campaign: "
+        return review, (f"{who}, {context.age.days} days old, {linked}: "
                         f"review ({review.value}) instead of {action.value}")
     category = context.category
     if may_verify and category in standing.cover.categories and action in standing.cover.instead_of:
         tier = policy.tier_for(category)
         if level < _verification_rank(tier):
             has = f"verified at {context.verification}" if context.verification else "with no verification on record"
-            return verify, f"{category} account {has}, not linked to a campaign: {tier} verification instead of {action.value}"
+            return verify, f"{category} account {has}, {linked}: {tier} verification instead of {action.value}"
     return None

@@ -7,11 +7,14 @@ from typing import Any, NamedTuple
 
 import duckdb
 
+from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.errors import StoreError
 from distillguard.store.duckdb_store import Store
 
-_DECISIONS = ("SELECT account_id, action, risk, campaign_id, reasons, evidence FROM decisions "
-              "WHERE run_id = ? AND (action <> 'allow' OR campaign_id IS NOT NULL)")
+_DECISIONS = ("SELECT d.account_id, d.action, d.risk, d.campaign_id, d.reasons, d.evidence, "
+              "coalesce(list_contains(json_extract_string(c.record, '$.findings[*].detector'), ?), false) "
+              "FROM decisions d LEFT JOIN campaigns c ON c.run_id = d.run_id AND c.campaign_id = d.campaign_id "
+              "WHERE d.run_id = ? AND (d.action <> 'allow' OR d.campaign_id IS NOT NULL) ORDER BY d.account_id")
 _ACCOUNTS = "SELECT account_id, category, verification, created_at FROM accounts"
 _KEYS = ("SELECT api_key_id, any_value(account_id) FROM exchanges "
          "WHERE api_key_id IS NOT NULL GROUP BY api_key_id")
@@ -27,11 +30,14 @@ class StoredDecision(NamedTuple):
     reasons: list[str] | None
     evidence: list[dict[str, Any]] | None
     """``{detector, score, reason}`` items; None for runs stored before evidence kept its provenance."""
+    one_customer: bool = False
+    """Whether its campaign is one customer's accounts (its record holds :data:`ONE_PAYER_DETECTOR` evidence)."""
 
 
 def enforceable_decisions(store: Store, run_id: str) -> list[StoredDecision]:
     """The decisions of ``run_id`` that act on their account or tie it to a campaign."""
-    return [StoredDecision(*row) for row in _rows(store, _DECISIONS, [run_id], f"decisions of run {run_id}")]
+    return [StoredDecision(*row) for row in _rows(store, _DECISIONS, [ONE_PAYER_DETECTOR, run_id],
+                                                  f"decisions of run {run_id}")]
 
 
 class AccountRecord(NamedTuple):
