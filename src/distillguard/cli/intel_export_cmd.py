@@ -61,8 +61,8 @@ def export_cmd(
     out.print(f"exported {len(result.campaigns)} campaign(s) as {result.n_objects:,} {fmt} objects "
               f"for community {community_name!r} (TLP:{tlp.upper()}) to {result.out}")
     if result.held:
-        out.print(f"held back {len(result.held)} campaign(s) that are one customer's accounts (its members are asked "
-                  f"to verify; name one with --campaign to share it): {', '.join(result.held)}")
+        out.print(f"held back {len(result.held)} campaign(s) that are one customer's accounts (all on one card; name "
+                  f"one with --campaign to share it): {', '.join(result.held)}")
 
 
 __all__ = ["export_cmd"]

@@ -119,9 +119,10 @@ def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | No
     ``run`` (the newest run by default) when ``campaign_ids`` is None, and the ids of the campaigns held back;
     clear errors for unknown ones.
 
-    Unnamed, a campaign that is one customer's accounts (a ``one_payer`` finding: its members are asked to
-    verify, not yet known as an operator) is held back: a lab's seats on one card and its own e-mail domain
-    are not an operator's indicators to hand to partners. Named, it is shared.
+    Unnamed, a campaign that is one customer's accounts (a ``one_payer`` finding: its members judged by their
+    standing, a research team's asked to verify, not yet known as an operator) is held back: a lab's seats on
+    one card and its own e-mail domain are not an operator's indicators to hand to partners. Named, it is
+    shared.
     """
     runs = run_ids(store)
     if run is not None and run not in runs:
