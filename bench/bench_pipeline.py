@@ -211,8 +211,8 @@ def main() -> None:
         (f"bare DuckDB scan + GROUP BY (median of {args.repeat})", scan_s, None, "")]
     if simulated is not None:
         rows.append(("simulate", simulated[0], None, f"{simulated[1] / 2**30:,.2f} GiB"))
-    for i, (label, seconds, cpu) in enumerate(fig["phases"]):
-        rows.append((label, seconds, cpu, rss if i == 0 else ""))
+    for i, (label, seconds, cpu, peak) in enumerate(fig["phases"]):
+        rows.append((label, seconds, cpu, rss if i == 0 else "" if peak is None else f"{peak / 2**30:,.2f} GiB"))
         if label.strip() == "ingest" and args.engine == "duckdb":
             rows += [
                 ("    parse (CPU s, summed over workers)", cp["parse"], None, ""),

@@ -31,9 +31,12 @@ def test_phases_nest_add_up_and_leave_the_rest_as_other() -> None:
     assert [p.path for p in timings.phases] == [("run",), ("run", "step"), ("run", "step", "inner"), ("run", "beside")]
     assert [p.aside for p in timings.phases] == [False, False, False, True]
     run, step, inner, _ = timings.phases
-    labels = [label for label, _, _ in timings.rows()]
+    labels = [label for label, _, _, _ in timings.rows()]
     assert labels == ["run", "  step", "    inner", "    other", "  beside (beside)", "  other"]
-    wall = {label: w for label, w, _ in timings.rows()}
+    wall = {label: w for label, w, _, _ in timings.rows()}
+    peaks = [peak for _, _, _, peak in timings.rows()]
+    assert [p is None for p in peaks] == [False, False, False, True, False, True]
+    assert 0 < peaks[2] <= peaks[1] <= peaks[0]  # the peak only grows: an outer phase ends after its inner ones
     assert wall["  other"] == pytest.approx(run.wall - step.wall)  # the aside phase is not taken off
     assert wall["    other"] == pytest.approx(step.wall - inner.wall)
     assert all(p.wall >= 0 and p.cpu >= 0 for p in timings.phases)

@@ -1,4 +1,5 @@
-"""Wall and CPU seconds of an analysis' phases, nested, as the CLI's summary and the pipeline bench report them."""
+"""Wall and CPU seconds and peak memory of an analysis' phases, nested, as the CLI's summary and the pipeline bench
+report them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from dataclasses import dataclass
 
 @dataclass
 class Phase:
-    """One phase: its path of names (outermost first), wall and CPU seconds; ``aside`` when it ran on another thread
-    beside its parent's other phases (so not part of their sum)."""
+    """One phase: its path of names (outermost first), wall and CPU seconds, the process's peak resident memory
+    when it last ended (bytes); ``aside`` when it ran on another thread beside its parent's other phases (so not
+    part of their sum)."""
 
     path: tuple[str, ...]
     wall: float = 0.0
     cpu: float = 0.0
+    peak: int = 0
     aside: bool = False
 
 
@@ -26,11 +29,17 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory so far, in bytes (its worker processes' are their own)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 class Timings:
     """Phases in the order they began; a phase entered again under the same parent (a replay's steps) adds up.
 
     CPU seconds are the whole process's while the phase ran (every thread, and the worker processes that ended
-    in it), so a phase :meth:`aside` shares its CPU with the phases it ran beside.
+    in it), so a phase :meth:`aside` shares its CPU with the phases it ran beside. The peak memory only grows:
+    the first phase whose end shows the run's peak is where it fell.
     """
 
     def __init__(self) -> None:
@@ -66,22 +75,25 @@ class Timings:
         finally:
             phase.wall += time.perf_counter() - wall
             phase.cpu += cpu_seconds() - cpu
+            phase.peak = peak_rss()
 
-    def rows(self) -> list[tuple[str, float, float]]:
-        """``(label, wall, cpu)`` for a table, each phase followed by its children indented, an aside phase marked,
-        and after a parent's children the wall and CPU seconds none of them account for ("other")."""
-        out: list[tuple[str, float, float]] = []
+    def rows(self) -> list[tuple[str, float, float, int | None]]:
+        """``(label, wall, cpu, peak)`` for a table, each phase followed by its children indented, an aside phase
+        marked, and after a parent's children the wall and CPU seconds none of them account for ("other", peak
+        None)."""
+        out: list[tuple[str, float, float, int | None]] = []
 
         def add(phase: Phase) -> None:
             indent = "  " * (len(phase.path) - 1)
-            out.append((f"{indent}{phase.path[-1]}{' (beside)' if phase.aside else ''}", phase.wall, phase.cpu))
+            out.append((f"{indent}{phase.path[-1]}{' (beside)' if phase.aside else ''}", phase.wall, phase.cpu,
+                        phase.peak))
             children = [c for c in self._phases.values() if c.path[:-1] == phase.path]
             for child in children:
                 add(child)
             if children:
                 counted = [c for c in children if not c.aside]
                 out.append((f"{indent}  other", phase.wall - sum(c.wall for c in counted),
-                            phase.cpu - sum(c.cpu for c in counted)))
+                            phase.cpu - sum(c.cpu for c in counted), None))
 
         for top in (p for p in self._phases.values() if len(p.path) == 1):
             add(top)

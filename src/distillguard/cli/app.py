@@ -273,8 +273,10 @@ def _phases(timings: Timings) -> Table:
     table.add_column("phase")
     table.add_column("wall s", justify="right")
     table.add_column("CPU s", justify="right")
-    for label, wall, cpu in timings.rows():
-        table.add_row(label, f"{wall:,.1f}", f"{cpu:,.1f}")
+    table.add_column("peak GiB", justify="right")
+    for label, wall, cpu, peak in timings.rows():
+        table.add_row(label, f"{wall:,.1f}", f"{cpu:,.1f}", "" if peak is None else f"{peak / 2**30:,.2f}")
+    table.caption = "peak: this process's peak resident memory when the phase ended (ingest workers' are their own)"
     return table
 
 
