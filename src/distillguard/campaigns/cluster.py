@@ -133,8 +133,9 @@ def find_campaigns(
     if edges.height == 0:
         return CampaignResult([], {}, {})
     communities = detect_communities(edges, settings.seed, settings.resolution)
-    if indicators is not None and context is not None:
-        for cid in one_customer(communities.cells, stats, context, indicators, settings.customer, edges):
+    cards = payment_cards(indicators) if indicators is not None else None
+    if cards is not None and context is not None:
+        for cid in one_customer(communities.cells, stats, context, cards, settings.customer, edges):
             del communities.cells[cid]
     groups = {cid: m for cid, m in communities.cells.items() if len(m) >= settings.min_accounts}
     fleets: list[Fleet] = []
@@ -150,15 +151,16 @@ def find_campaigns(
         if anchored != risky:
             scored = score_groups(stats, anchored, context, models)
     result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
-    if indicators is not None:
+    if indicators is not None and cards is not None:
         add_pool_members(result, indicators, settings)
-        mark_one_payer(result, indicators, edges)
+        mark_one_payer(result, cards, edges)
     return result
 
 
-def mark_one_payer(result: CampaignResult, indicators: Indicators, edges: pl.DataFrame) -> None:
-    """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`), with a note in their evidence."""
-    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, indicators, edges))
+def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame) -> None:
+    """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`, ``cards`` as
+    :func:`payment_cards` gives them), with a note in their evidence."""
+    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges))
     for camp in result.campaigns:
         if camp.campaign_id in found:
             camp.one_payer = True
@@ -244,7 +246,7 @@ def detect_communities(edges: pl.DataFrame, seed: int, resolution: float) -> Com
 
 
 def one_customer(
-    cells: dict[str, list[str]], stats: AccountStats, context: pa.Table, indicators: Indicators,
+    cells: dict[str, list[str]], stats: AccountStats, context: pa.Table, cards: pl.DataFrame,
     settings: CustomerSettings, edges: pl.DataFrame,
 ) -> list[str]:
     """The communities of ``cells`` that are one verified customer, not a campaign.
@@ -253,13 +255,13 @@ def one_customer(
     pooled, a busy customer can look like a fleet and lose the standing its
     verified, established accounts have (the policy reviews those instead of
     degrading them). A community is one customer when it is one payer
-    (:func:`one_payer`) and at least ``min_verified`` of its members hold one
+    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards`) and at least ``min_verified`` of its members hold one
     of ``verifications`` and were created ``min_age_days`` before the
     community's first request. Its members keep their own risk.
     """
     verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
                 if v in settings.verifications}
-    candidates = {cid: cells[cid] for cid in one_payer(cells, indicators, edges)
+    candidates = {cid: cells[cid] for cid in one_payer(cells, cards, edges)
                   if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
     if not candidates:
         return []
@@ -274,20 +276,24 @@ def one_customer(
     return found
 
 
-def one_payer(groups: dict[str, list[str]], indicators: Indicators, edges: pl.DataFrame) -> list[str]:
-    """The groups whose members all pay with one and the same payment fingerprint (and no other), and that no edge
-    of ``edges`` links to an account outside them paying otherwise (with another card, several, or none).
+def payment_cards(indicators: Indicators) -> pl.DataFrame:
+    """``account_id, card``: the accounts that pay with exactly one payment fingerprint, and its hash."""
+    single = (indicators.table.filter(pl.col("kind").cast(pl.String) == "payment").group_by("i")
+              .agg(pl.col("h").unique()).filter(pl.col("h").list.len() == 1))
+    return pl.DataFrame({"account_id": indicators.accounts.cast(pl.String).gather(single.get_column("i")),
+                         "card": single.get_column("h").list.first()})
+
+
+def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataFrame) -> list[str]:
+    """The groups whose members all pay with one and the same payment fingerprint (``cards``, as
+    :func:`payment_cards` gives them), and that no edge of ``edges`` links to an account outside them paying
+    otherwise (with another card, several, or none).
 
     An organisation's accounts share its card; an operator's cells of bought accounts each share a card too,
     and link to each other: one card alone says one customer only when nothing ties the group to other payers.
     """
     if not groups:
         return []
-    names = indicators.accounts.cast(pl.String).to_frame("account_id").with_row_index("i")
-    cards = (indicators.table.filter(pl.col("kind").cast(pl.String) == "payment").group_by("i")
-             .agg(pl.col("h").unique()).filter(pl.col("h").list.len() == 1)
-             .select(pl.col("i").cast(pl.UInt32), pl.col("h").list.first().alias("card"))
-             .join(names, on="i").select("account_id", "card"))
     owner = pl.DataFrame([(m, cid) for cid, members in groups.items() for m in members], schema={
         "account_id": pl.String, "group": pl.String}, orient="row").join(cards, on="account_id", how="left")
     single = owner.group_by("group").agg(pl.col("card").null_count().alias("none"), pl.col("card").n_unique()
@@ -408,15 +414,13 @@ def anchored_groups(communities: Communities, groups: dict[str, list[str]], indi
     """
     if not groups:
         return groups
-    codes = indicators.accounts.cast(pl.String).to_frame("account_id").with_row_index("i")
-    inside = codes.join(pl.DataFrame({"account_id": [m for ms in groups.values() for m in ms]},
-                                     schema={"account_id": pl.String}), on="account_id", how="semi").get_column("i")
+    inside = _member_codes(groups, indicators).get_column("i")
     rows = indicators.table.filter(pl.col("kind").cast(pl.String).is_in(settings.anchor_kinds)).select(
         pl.col("i").cast(pl.UInt32), "h").with_columns(pl.col("i").is_in(inside.implode()).alias("inside"))
     own = rows.group_by("h").agg(pl.len().alias("m"), pl.col("inside").mean().alias("share")).filter(
         (pl.col("m") >= settings.anchor_min) & (pl.col("share") >= settings.anchor_share))
-    held = rows.filter(pl.col("inside")).join(own, on="h", how="semi").select("i").unique()
-    anchored = set(codes.join(held, on="i", how="semi").get_column("account_id").to_list())
+    held = rows.filter(pl.col("inside")).join(own, on="h", how="semi").get_column("i").unique()
+    anchored = set(indicators.accounts.cast(pl.String).gather(held).to_list())
     kept: dict[str, list[str]] = {}
     for cid, members in groups.items():
         stay = [m for m in members if m in anchored or communities.certain[communities.index[m]]]
