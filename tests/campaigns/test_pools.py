@@ -1,16 +1,19 @@
-"""Burners linked to no one join the campaign whose own exits they rotate through."""
+"""Burners linked to no one join the campaign whose own exits they rotate through; accounts rotating through one pool
+of exits are linked by it."""
 
 from __future__ import annotations
 
 import zlib
 
+import numpy as np
 import polars as pl
 import pytest
 
 from distillguard.campaigns import load_campaign_settings
 from distillguard.campaigns.cluster import Campaign, CampaignResult, add_pool_members
+from distillguard.campaigns.edges import link_accounts
 from distillguard.campaigns.indicators import Indicators, compact_indicators
-from distillguard.campaigns.pools import pool_members
+from distillguard.campaigns.pools import pool_members, rotation_pools, with_rotation_pools
 from distillguard.core.decision import Evidence
 
 POOL = [f"pool-{k}" for k in range(20)]
@@ -72,3 +75,56 @@ def test_a_burner_split_between_two_campaigns_joins_the_one_it_sends_most_throug
     found = pool_members({"CMP-1": [f"member-{m}" for m in range(10)], "CMP-2": other}, _indicators(world),
                          load_campaign_settings().cluster)
     assert found == {"CMP-1": ["burner-1", "burner-2"], "CMP-2": ["burner-0"]}
+
+
+def _rotation_world() -> tuple[dict[str, dict[str, float]], set[str]]:
+    """Bought accounts rotating per request through a proxy pool of 40 exits, two rotators and thirty phone users
+    at a carrier NAT, a rotator sending most of its traffic from its own line, and people at their homes; with the
+    accounts that rotate."""
+    exits = [f"proxy-{k}" for k in range(40)]
+    world: dict[str, dict[str, float]] = {}
+    for a in range(24):  # each request from another exit: a dozen of the pool's 40, two accounts rarely share one
+        world[f"fleet-{a}"] = {exits[(7 * a + 3 * k) % 40]: 1 / 12 for k in range(12)}
+    for r in range(2):
+        world[f"nat-rotator-{r}"] = {NAT[k]: 0.25 for k in range(4)}
+    for u in range(30):
+        world[f"phone-{u}"] = {NAT[u % 4]: 0.7, NAT[(u + 1) % 4]: 0.3}
+    world["mostly-home"] = {exits[0]: 0.1, exits[1]: 0.1, exits[2]: 0.1, "own-line": 0.7}
+    for h in range(20):
+        world[f"home-{h}"] = {f"home-line-{h}": 1.0}
+    rotating = {name for name in world if name.startswith(("fleet", "nat-rotator", "mostly-home"))}
+    return world, rotating
+
+
+def _rotating(indicators: Indicators, names: set[str]) -> np.ndarray:
+    return np.array([name in names for name in indicators.accounts.to_list()])
+
+
+def test_accounts_rotating_through_one_pool_share_its_indicator_and_are_linked_by_it() -> None:
+    world, rotating = _rotation_world()
+    indicators = _indicators(world)
+    settings = load_campaign_settings().link
+    pools = rotation_pools(indicators, _rotating(indicators, rotating), settings.rotation)
+    names = indicators.accounts.to_list()
+    assert sorted(names[i] for i in pools.get_column("i")) == sorted(f"fleet-{a}" for a in range(24))
+    assert pools.get_column("h").n_unique() == 1 and pools.get_column("kind").cast(pl.String).unique().to_list() == [
+        "rotation_pool"]
+    assert not set(pools.get_column("h")) & set(indicators.table.get_column("h"))
+    assert (pools.get_column("x") == 1.0).all()
+    edges = link_accounts(with_rotation_pools(indicators, _rotating(indicators, rotating), settings.rotation), settings)
+    assert set(edges.get_column("a")) | set(edges.get_column("b")) == {f"fleet-{a}" for a in range(24)}
+    assert edges.get_column("strong").all()
+    assert link_accounts(indicators, settings).is_empty()
+
+
+def test_no_pool_without_enough_rotating_accounts_that_are_most_of_an_exit() -> None:
+    world, rotating = _rotation_world()
+    indicators = _indicators(world)
+    settings = load_campaign_settings().link.rotation
+    few = {f"fleet-{a}" for a in range(2)}
+    assert rotation_pools(indicators, _rotating(indicators, few), settings).is_empty()
+    people = _indicators(world | {f"person-{k}": {f"proxy-{k}": 1.0} for k in range(40)})  # one person at each exit
+    assert rotation_pools(people, _rotating(people, rotating), settings).height == 24
+    assert rotation_pools(people, _rotating(people, rotating), settings.model_copy(update={"purity": 0.9})).is_empty()
+    nobody = np.zeros(len(indicators.accounts), bool)
+    assert with_rotation_pools(indicators, nobody, settings) is indicators

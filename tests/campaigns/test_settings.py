@@ -14,11 +14,13 @@ BEFORE_ISSUE_12 = {
     "version": 1,
     "link": {
         "max_full": 10, "cycles": 3,
-        "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
+        "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params", "rotation_pool"),
         "family_min": 0.3, "min_families": 2, "weak_families": ("network", "behaviour"),
-        "strong_families": {"payment": 0.6, "partner": 0.6},
+        "strong_families": {"payment": 0.6, "partner": 0.6, "rotation": 0.6},
         "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20,
-        "cohort_share": 0.5, "cohort_lift": 2.0, "top_k": 32, "chunk": 250_000, "seed": 0,
+        "cohort_share": 0.5, "cohort_lift": 2.0, "top_k": 32, "chunk": 250_000,
+        "rotation": {"min_requests": 5, "min_rotation": 0.7, "purity": 0.5, "min_share": 0.5, "min_accounts": 3},
+        "seed": 0,
     },
     "cluster": {
         "min_accounts": 3, "resolution": 0.25, "full_tie": 1.0, "merge_min": 0.5, "merge_families": 2,

@@ -2,8 +2,9 @@
 
 Two accounts are linked when they share rare indicators in at least two
 families (network, client, template, payment, signup, timing, partner,
-behaviour), or a strong family alone (a payment fingerprint, an indicator a
-partner reported). An address shared by hundreds of unrelated accounts (a
+behaviour, rotation), or a strong family alone (a payment fingerprint, an
+indicator a partner reported, a proxy pool the accounts rotate through per
+request: :func:`~distillguard.campaigns.pools.rotation_pools`). An address shared by hundreds of unrelated accounts (a
 university NAT, a VPN exit) weighs little, and the network family alone never
 links anyone; nor do the *weak families* together (``weak_families``: the
 users of one VPN exit or carrier NAT who also share an app's request
@@ -21,7 +22,7 @@ rare thinking budget once among a hundred default requests would be too.
 
 The work is bounded whatever the population: candidate pairs come only from
 indicators of the *candidate kinds* (addresses, clients, payment, signup,
-partner reports); a group of at most ``max_full`` accounts gives all its
+partner reports, rotation pools); a group of at most ``max_full`` accounts gives all its
 pairs, a larger one a few random cycles through its members (an expander, so
 that clustering does not cut it into arbitrary pieces). Each candidate pair is then scored exactly
 in every family from sparse per-account vectors, cheapest family first, and
@@ -40,7 +41,7 @@ from distillguard.core.ids import splitmix64
 
 #: Families in scoring order: cheap and decisive first.
 SCORE_ORDER: tuple[str, ...] = (
-    "partner", "payment", "signup", "client", "network", "behaviour", "timing", "template",
+    "partner", "payment", "rotation", "signup", "client", "network", "behaviour", "timing", "template",
 )
 
 

@@ -17,6 +17,10 @@ it in both families made two families of one fact (unrelated businesses
 running one batch template were linked); nor is the declared tool set, which
 the users of one app all share.
 
+The *rotation* family is derived, not read: accounts that take a new exit
+for nearly every request and share their exits with other such accounts use
+one proxy pool (``rotation_pool``, :func:`~distillguard.campaigns.pools.rotation_pools`).
+
 A template is the near-identical template group of the row's template
 fingerprint (``~`` + hex, :mod:`distillguard.campaigns.templates`), else its
 exact ``template_key``.
@@ -35,12 +39,12 @@ import numpy as np
 import polars as pl
 
 FAMILIES: tuple[str, ...] = (
-    "network", "client", "template", "payment", "signup", "timing", "partner", "behaviour",
+    "network", "client", "template", "payment", "signup", "timing", "partner", "behaviour", "rotation",
 )
 KINDS: dict[str, str] = {
     "ip": "network", "subnet": "network", "signup_ip": "network", "client": "client", "template": "template",
     "payment": "payment", "signup_burst": "signup", "active": "timing", "partner": "partner",
-    "params": "behaviour",
+    "params": "behaviour", "rotation_pool": "rotation",
 }
 """Indicator kind → its family."""
 ACTIVITY_BUCKET_MINUTES = 10

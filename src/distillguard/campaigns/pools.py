@@ -12,18 +12,38 @@ through several of one campaign's exits is one of its burners. An ordinary
 user is seen at one or two addresses of its own (a home, a phone), and at
 an exit shared by many ordinary users (a carrier NAT, a VPN) the campaign's
 members are not most of the accounts seen.
+
+A pool can also be found before any campaign is: bought, aged accounts on a
+popular browser's identity, each on a card of its own, share nothing rare
+but their exits, and a driver that takes a new exit for every request
+spreads each account over a dozen addresses of a pool of hundreds, so that
+two of them share one address or none. Together they are plain: addresses
+at which nearly every account seen rotates, joined by the accounts that
+rotate through them (:func:`rotation_pools`). People do not rotate per
+request (a conversation keeps its connection; a phone keeps its NAT address
+for a session), so at a carrier NAT or a household most accounts seen do
+not. A fleet that keeps one exit per account shares it instead (an address
+links its accounts), or needs a pool as large as its traffic.
 """
 
 from __future__ import annotations
 
-import polars as pl
+from dataclasses import replace
 
-from distillguard.campaigns.indicators import Indicators
-from distillguard.campaigns.settings import CampaignSettings
+import numpy as np
+import polars as pl
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from distillguard.campaigns.indicators import Indicators, compact_indicators
+from distillguard.campaigns.settings import CampaignSettings, RotationSettings
 from distillguard.core.decision import Evidence
+from distillguard.core.ids import splitmix64
 
 POOL_SHARE = 0.5
 """Share of an account's exchanges that must leave through one campaign's exits for it to join the campaign."""
+_POOL_SALT = np.uint64(0x726F746174696F6E)
+"""Mixed into a pool's indicator hash so that it never equals the hash of one of its addresses."""
 
 
 def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
@@ -67,3 +87,48 @@ def pool_evidence(joined: int) -> Evidence:
     """The campaign's evidence that ``joined`` accounts linked to no one use its exits."""
     return Evidence("campaign.pool_members", 1.0,
                     f"{joined:,} accounts linked to no one else send most of their traffic through its exits")
+
+
+def rotation_pools(indicators: Indicators, rotating: np.ndarray, settings: RotationSettings) -> pl.DataFrame:
+    """Compact ``rotation_pool`` indicator rows (``i, family, kind, h, x``): per rotating account (``rotating``, by
+    account code) in a pool, the pool it sends most of its requests through and that share of its requests.
+
+    An address is a pool's exit when at least two of the accounts seen at it, and at least ``settings.purity`` of
+    them, rotate. A pool is a connected set of such exits and the rotating accounts using them; it needs
+    ``settings.min_accounts`` accounts, each sending at least ``settings.min_share`` of its requests through it.
+    """
+    ips = indicators.table.filter(pl.col("kind") == "ip").select("i", "h", "x")
+    ips = ips.with_columns(pl.Series("rot", rotating.astype(bool)[ips.get_column("i").to_numpy()]))
+    exits = (
+        ips.group_by("h").agg(pl.len().alias("seen"), pl.col("rot").sum().alias("rotating"))
+        .filter((pl.col("rotating") >= 2) & (pl.col("rotating") >= settings.purity * pl.col("seen")))
+        .select("h")
+    )
+    used = ips.filter(pl.col("rot")).join(exits, on="h").with_columns(pl.col("h").rank("dense").alias("k"))
+    if used.is_empty():
+        return compact_indicators(pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64,
+                                                       "x": pl.Float32}))
+    n = len(indicators.accounts)
+    i = used.get_column("i").to_numpy().astype(np.int64)
+    k = used.get_column("k").to_numpy().astype(np.int64) - 1 + n  # exits are the nodes after the accounts
+    size = int(k.max()) + 1
+    graph = sparse.coo_array((np.ones(len(i), np.int8), (i, k)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    pooled = (
+        used.with_columns(pl.Series("pool", label[i]))
+        .with_columns(pl.col("h").min().over("pool").alias("key"))
+        .group_by("i", "pool", "key").agg(pl.col("x").sum())
+        .filter(pl.col("x") >= settings.min_share)
+        .sort("i", "x", "pool", descending=[False, True, False]).unique("i", keep="first", maintain_order=True)
+        .filter(pl.len().over("pool") >= settings.min_accounts)
+    )
+    key = splitmix64(pooled.get_column("key").to_numpy() ^ _POOL_SALT)
+    return compact_indicators(pooled.select("i", pl.lit("rotation_pool").alias("kind"), pl.Series("h", key), "x"))
+
+
+def with_rotation_pools(indicators: Indicators, rotating: np.ndarray, settings: RotationSettings) -> Indicators:
+    """``indicators`` with the rows of :func:`rotation_pools` appended (the table unchanged when there are none)."""
+    pools = rotation_pools(indicators, rotating, settings)
+    if pools.is_empty():
+        return indicators
+    return replace(indicators, table=pl.concat([indicators.table, pools], rechunk=False))

@@ -47,6 +47,24 @@ class _Tunables(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
 
 
+class RotationSettings(_Tunables):
+    """When accounts rotating per request through one set of exits share a pool
+    (:func:`~distillguard.campaigns.pools.rotation_pools`)."""
+
+    min_requests: Positive
+    min_rotation: Share
+    """An account rotates when it sent at least ``min_requests`` requests and a new address for at least
+    ``min_rotation`` of them (a person's conversation keeps its connection; a harvesting driver takes a new exit
+    for every request)."""
+    purity: Share
+    """Share of the accounts seen at an address that must rotate for it to be a pool's exit (a carrier NAT or a
+    household carries people who do not)."""
+    min_share: Share
+    """Share of a rotating account's requests that must leave through one pool's exits for it to be in that pool."""
+    min_accounts: int = Field(ge=2)
+    """Rotating accounts a pool needs."""
+
+
 class LinkSettings(_Tunables):
     """Thresholds of the linking step (:mod:`distillguard.campaigns.edges`)."""
 
@@ -80,6 +98,8 @@ class LinkSettings(_Tunables):
     then counts only the mass they share, a lower bound)."""
     chunk: Positive
     """Candidate pairs scored at once (bounds the temporary sparse rows)."""
+    rotation: RotationSettings
+    """When rotating accounts share a pool of exits (the ``rotation`` family)."""
     seed: int = Field(ge=0)
 
 

@@ -26,7 +26,7 @@ PHASE_COLOURS = {
 }
 FAMILY_COLOURS = {
     "payment": "#9467bd", "network": "#1f77b4", "client": "#ff7f0e", "template": "#2ca02c",
-    "signup": "#8c564b", "timing": "#e377c2",
+    "signup": "#8c564b", "timing": "#e377c2", "rotation": "#17becf",
 }
 _SHADED = {"ramp_up", "dormancy", "pivot", "signup_burst", "account_replacement", "expansion"}
 """Phases shaded over the volume panel (the others would cover most of it)."""
