@@ -94,6 +94,20 @@ def test_pool_equals_merged_members() -> None:
     assert pooled["first_seen"] == min(features["a"]["first_seen"], features["b"]["first_seen"])
 
 
+def test_a_pooled_groups_rotation_is_its_members_own() -> None:
+    """Two accounts taking a new exit for each of their requests through one pool of 6 exits rotate fully as a group
+    too, though the group shows only the pool's 6 addresses; a single account's rotation is unchanged by pooling."""
+    batch = _batch(12, seed=5)
+    exits = [f"81.2.9.{k % 6 + 1}" for k in range(12)]
+    batch = batch.set_column(0, "account_id", pa.array(["a"] * 6 + ["b"] * 6)).set_column(2, "ip", pa.array(exits))
+    stats = AccountStats()
+    stats.update(batch)
+    pooled = _by_account(stats.pool({"g": ["a", "b"], "alone": ["a"]}).get())
+    assert pooled["g"]["distinct_ips"] == pytest.approx(6, abs=0.5)
+    assert pooled["g"]["ip_rotation"] == pytest.approx(1.0, abs=0.05)
+    assert pooled["alone"]["ip_rotation"] == _by_account(stats.get())["a"]["ip_rotation"]
+
+
 @pytest.mark.parametrize("true_count", [1, 7, 60, 5_000, 200_000])
 def test_hll_estimate_within_error(true_count: int) -> None:
     registers = np.zeros((1, 128), np.uint8)

@@ -4,6 +4,7 @@ of exits are linked by it."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -77,6 +78,25 @@ def test_a_burner_split_between_two_campaigns_joins_the_one_it_sends_most_throug
     assert found == {"CMP-1": ["burner-1", "burner-2"], "CMP-2": ["burner-0"]}
 
 
+def test_a_person_at_exits_the_campaign_dominates_joins_only_if_unknown_to_keep_an_address() -> None:
+    """A campaign large beside a carrier NAT's users makes most NAT addresses its own; a phone user seen at three of
+    them over its sessions keeps each a while, a burner takes a new one per request."""
+    world = _world()
+    for m in range(10):
+        world[f"member-{m}"] = {NAT[k]: 0.25 for k in range(4)}
+    world["phone-0"] = {NAT[0]: 0.4, NAT[1]: 0.3, NAT[2]: 0.3}
+    world["burner-9"] = {NAT[1]: 0.25, NAT[2]: 0.25, NAT[3]: 0.25, NAT[0]: 0.25}
+    for u in range(1, 30):
+        del world[f"phone-{u}"]
+    campaign = {"CMP-1": [f"member-{m}" for m in range(10)]}
+    settings = load_campaign_settings().cluster
+    indicators = _indicators(world)
+    assert "phone-0" in pool_members(campaign, indicators, settings)["CMP-1"]
+    rotating = np.array([not name.startswith("phone") for name in indicators.accounts.to_list()])
+    joined = pool_members(campaign, replace(indicators, rotating=rotating), settings)["CMP-1"]
+    assert "phone-0" not in joined and "burner-9" in joined
+
+
 def _rotation_world() -> tuple[dict[str, dict[str, float]], set[str]]:
     """Bought accounts rotating per request through a proxy pool of 40 exits, two rotators and thirty phone users
     at a carrier NAT, a rotator sending most of its traffic from its own line, and people at their homes; with the
@@ -96,22 +116,22 @@ def _rotation_world() -> tuple[dict[str, dict[str, float]], set[str]]:
     return world, rotating
 
 
-def _rotating(indicators: Indicators, names: set[str]) -> np.ndarray:
-    return np.array([name in names for name in indicators.accounts.to_list()])
+def _rotating(indicators: Indicators, names: set[str]) -> Indicators:
+    return replace(indicators, rotating=np.array([name in names for name in indicators.accounts.to_list()]))
 
 
 def test_accounts_rotating_through_one_pool_share_its_indicator_and_are_linked_by_it() -> None:
     world, rotating = _rotation_world()
     indicators = _indicators(world)
     settings = load_campaign_settings().link
-    pools = rotation_pools(indicators, _rotating(indicators, rotating), settings.rotation)
+    pools = rotation_pools(_rotating(indicators, rotating), settings.rotation)
     names = indicators.accounts.to_list()
     assert sorted(names[i] for i in pools.get_column("i")) == sorted(f"fleet-{a}" for a in range(24))
     assert pools.get_column("h").n_unique() == 1 and pools.get_column("kind").cast(pl.String).unique().to_list() == [
         "rotation_pool"]
     assert not set(pools.get_column("h")) & set(indicators.table.get_column("h"))
     assert (pools.get_column("x") == 1.0).all()
-    edges = link_accounts(with_rotation_pools(indicators, _rotating(indicators, rotating), settings.rotation), settings)
+    edges = link_accounts(with_rotation_pools(_rotating(indicators, rotating), settings.rotation), settings)
     assert set(edges.get_column("a")) | set(edges.get_column("b")) == {f"fleet-{a}" for a in range(24)}
     assert edges.get_column("strong").all()
     assert link_accounts(indicators, settings).is_empty()
@@ -122,9 +142,9 @@ def test_no_pool_without_enough_rotating_accounts_that_are_most_of_an_exit() -> 
     indicators = _indicators(world)
     settings = load_campaign_settings().link.rotation
     few = {f"fleet-{a}" for a in range(2)}
-    assert rotation_pools(indicators, _rotating(indicators, few), settings).is_empty()
+    assert rotation_pools(_rotating(indicators, few), settings).is_empty()
     people = _indicators(world | {f"person-{k}": {f"proxy-{k}": 1.0} for k in range(40)})  # one person at each exit
-    assert rotation_pools(people, _rotating(people, rotating), settings).height == 24
-    assert rotation_pools(people, _rotating(people, rotating), settings.model_copy(update={"purity": 0.9})).is_empty()
-    nobody = np.zeros(len(indicators.accounts), bool)
-    assert with_rotation_pools(indicators, nobody, settings) is indicators
+    assert rotation_pools(_rotating(people, rotating), settings).height == 24
+    assert rotation_pools(_rotating(people, rotating), settings.model_copy(update={"purity": 0.9})).is_empty()
+    assert rotation_pools(_rotating(indicators, rotating), settings.model_copy(update={"min_exits": 13})).is_empty()
+    assert with_rotation_pools(indicators, settings) is indicators  # nobody known to rotate

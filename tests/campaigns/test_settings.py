@@ -19,7 +19,7 @@ BEFORE_ISSUE_12 = {
         "strong_families": {"payment": 0.6, "partner": 0.6, "rotation": 0.6},
         "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20,
         "cohort_share": 0.5, "cohort_lift": 2.0, "top_k": 32, "chunk": 250_000,
-        "rotation": {"min_requests": 5, "min_rotation": 0.7, "purity": 0.5, "min_share": 0.5, "min_accounts": 3},
+        "rotation": {"min_rotation": 0.7, "min_exits": 5, "purity": 0.5, "min_share": 0.5, "min_accounts": 3},
         "seed": 0,
     },
     "cluster": {

@@ -103,6 +103,9 @@ class AccountStats:
     def __init__(self, intel: IpIntel | None = None, precision: int = 7) -> None:
         self.intel = intel if intel is not None else IpIntel()
         self.width = 1 << precision
+        self._member_ips: np.ndarray | None = None
+        """Set on pooled groups (:meth:`pool`): the sum of each member's own distinct addresses. A fleet rotating
+        through one shared pool takes a new address for every request although the group shows few."""
         self._ids: list[str] = []
         self._index: dict[str, int] = {}
         self._alloc(0)
@@ -265,7 +268,8 @@ class AccountStats:
             self._hll[name][rows] = np.maximum(self._hll[name][rows], other._hll[name][:n])
 
     def pool(self, groups: dict[str, list[str]]) -> AccountStats:
-        """Statistics of each group of accounts taken as one (e.g. a campaign's members)."""
+        """Statistics of each group of accounts taken as one (e.g. a campaign's members); a group's address rotation
+        is its members' own (the sum of their distinct addresses over its requests)."""
         pooled = AccountStats(self.intel, self.width.bit_length() - 1)
         if not groups:
             return pooled
@@ -284,6 +288,9 @@ class AccountStats:
         pooled._last[filled] = np.maximum.reduceat(self._last[flat], starts)
         for name in _SKETCHES:
             pooled._hll[name][filled] = np.maximum.reduceat(self._hll[name][flat], starts, axis=0)
+        own = np.minimum(hll_estimate(self._hll["ip"][flat]), np.maximum(self._sums[flat, _COL["n"]], 1.0))
+        pooled._member_ips = np.zeros(len(groups))
+        pooled._member_ips[filled] = np.add.reduceat(own, starts)
         return pooled
 
     def _header(self) -> bytes:
@@ -441,7 +448,7 @@ class AccountStats:
             "distinct_templates": pa.array(distinct["template"]),
             "distinct_prompts": pa.array(distinct["prompt"]),
             "prompt_novelty": pa.array(np.minimum(distinct["prompt"] / n, 1.0)),
-            "ip_rotation": pa.array(np.minimum(distinct["ip"] / n, 1.0)),
+            "ip_rotation": pa.array(np.minimum((distinct["ip"] if self._member_ips is None else self._member_ips) / n, 1.0)),
             "template_reuse": pa.array(n / np.maximum(distinct["template"], 1.0)),
             "datacenter_share": pa.array(s[:, _COL["datacenter"]] / n),
             "vpn_share": pa.array(s[:, _COL["vpn"]] / n),

@@ -21,7 +21,7 @@ from distillguard.analysis.timings import Timings
 from distillguard.campaigns import Campaign, CampaignResult, campaign_features, find_campaigns, link_accounts, propagate
 from distillguard.campaigns.indicators import Indicators
 from distillguard.campaigns.pools import with_rotation_pools
-from distillguard.campaigns.settings import CampaignTunables, LinkSettings, load_campaign_settings
+from distillguard.campaigns.settings import CampaignTunables, RotationSettings, load_campaign_settings
 from distillguard.core.campaign import CampaignRecord, SharedIndicator
 from distillguard.core.decision import Decision, Evidence
 from distillguard.policy import DecisionContext, Policy, decide
@@ -93,7 +93,8 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
              own_risk: np.ndarray, evidence: list[list[Evidence]], indicators: Indicators, timings: Timings) -> Assessment:
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
     with timings.phase("linking"):
-        edges = link_accounts(linking_input(indicators, features, context, tunables.link), tunables.link)
+        indicators = with_standing(indicators, features, context, tunables.link.rotation)
+        edges = link_accounts(with_rotation_pools(indicators, tunables.link.rotation), tunables.link)
     with timings.phase("campaigns (clustering, group risk)"):
         result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
                                 models=models)
@@ -105,21 +106,18 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
         return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
 
 
-def linking_input(indicators: Indicators, features: pa.Table, context: pa.Table, settings: LinkSettings) -> Indicators:
-    """``indicators`` as linking reads them: with each account's youth (first used within ``YOUNG_DAYS`` of its
-    creation; unknown: not young) and the rotation pools of the accounts that take a new address for nearly every
-    request (:func:`~distillguard.campaigns.pools.with_rotation_pools`)."""
+def with_standing(indicators: Indicators, features: pa.Table, context: pa.Table, settings: RotationSettings
+                  ) -> Indicators:
+    """``indicators`` with each account's youth (first used within ``YOUNG_DAYS`` of its creation; unknown: not
+    young) and whether it rotates (a new address for at least ``settings.min_rotation`` of its requests)."""
     age = np.nan_to_num(account_age_days(features, context), nan=np.inf)
-    n = features.column("n_exchanges").fill_null(0).to_numpy()
-    rotation = features.column("ip_rotation").fill_null(0.0).to_numpy()
-    rotating = (n >= settings.rotation.min_requests) & (rotation >= settings.rotation.min_rotation)
+    rotating = features.column("ip_rotation").fill_null(0.0).to_numpy() >= settings.min_rotation
     ids = cast(pl.Series, pl.from_arrow(features.column("account_id"))).cast(pl.String)
     flags = pl.DataFrame({"account_id": indicators.accounts.cast(pl.String)}).join(
         pl.DataFrame({"account_id": ids, "young": age <= YOUNG_DAYS, "rotating": rotating}),
         on="account_id", how="left", maintain_order="left",
     ).fill_null(False)
-    youth = replace(indicators, young=flags.get_column("young").to_numpy())
-    return with_rotation_pools(youth, flags.get_column("rotating").to_numpy(), settings.rotation)
+    return replace(indicators, young=flags.get_column("young").to_numpy(), rotating=flags.get_column("rotating").to_numpy())
 
 
 def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | None, features: pa.Table,

@@ -58,13 +58,16 @@ class Indicators:
     epoch milliseconds), the requests that open a conversation. ``young``
     (optional, by account code) says which accounts were first used within
     days of their creation (False where the creation time is unknown); linking
-    reads it for young cohorts (:func:`~distillguard.campaigns.edges.with_hubs`).
+    reads it for young cohorts (:func:`~distillguard.campaigns.edges.with_hubs`). ``rotating`` (optional, by
+    account code) says which accounts take a new address for nearly every request; rotation pools and a campaign's
+    burners are read from them (:mod:`~distillguard.campaigns.pools`).
     """
 
     accounts: pl.Series
     table: pl.DataFrame
     starts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"i": pl.UInt32, "t": pl.Int64}))
     young: np.ndarray | None = None
+    rotating: np.ndarray | None = None
 
     @property
     def height(self) -> int:

@@ -49,7 +49,8 @@ _POOL_SALT = np.uint64(0x726F746174696F6E)
 def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
                  ) -> dict[str, list[str]]:
     """Per campaign, the accounts in none of ``campaigns`` that send at least :data:`POOL_SHARE` of their
-    exchanges through at least ``settings.pool_min`` of its exits.
+    exchanges through at least ``settings.pool_min`` of its exits and, where ``indicators`` say which accounts
+    rotate, rotate (a person behind a carrier NAT the campaign also leaves through keeps an address a while).
 
     An exit (an address) is a campaign's when at least ``settings.pool_purity`` of the accounts seen at it, and
     two or more, are its members. An account qualifying for several campaigns joins the one it uses most.
@@ -70,8 +71,11 @@ def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settin
         .filter((pl.col("inside") >= 2) & (pl.col("inside") >= settings.pool_purity * pl.col("accounts")))
         .select("h", "c")
     )
+    outside = ips.join(members.select("i"), on="i", how="anti")
+    if indicators.rotating is not None:
+        outside = outside.filter(pl.Series(indicators.rotating.astype(bool)[outside.get_column("i").to_numpy()]))
     users = (
-        ips.join(members.select("i"), on="i", how="anti").join(exits, on="h")
+        outside.join(exits, on="h")
         .group_by("i", "c").agg(pl.len().alias("exits"), pl.col("x").sum().alias("share"))
         .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE))
         .sort("i", "share", "c", descending=[False, True, False]).unique("i", keep="first", maintain_order=True)
@@ -89,16 +93,19 @@ def pool_evidence(joined: int) -> Evidence:
                     f"{joined:,} accounts linked to no one else send most of their traffic through its exits")
 
 
-def rotation_pools(indicators: Indicators, rotating: np.ndarray, settings: RotationSettings) -> pl.DataFrame:
-    """Compact ``rotation_pool`` indicator rows (``i, family, kind, h, x``): per rotating account (``rotating``, by
-    account code) in a pool, the pool it sends most of its requests through and that share of its requests.
+def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.DataFrame:
+    """Compact ``rotation_pool`` indicator rows (``i, family, kind, h, x``): per rotating account
+    (``indicators.rotating``) seen at ``settings.min_exits`` addresses or more and in a pool, the pool it sends most
+    of its requests through and that share of its requests.
 
     An address is a pool's exit when at least two of the accounts seen at it, and at least ``settings.purity`` of
-    them, rotate. A pool is a connected set of such exits and the rotating accounts using them; it needs
+    them, are such accounts. A pool is a connected set of such exits and the accounts using them; it needs
     ``settings.min_accounts`` accounts, each sending at least ``settings.min_share`` of its requests through it.
     """
+    rotating = indicators.rotating if indicators.rotating is not None else np.zeros(len(indicators.accounts), bool)
     ips = indicators.table.filter(pl.col("kind") == "ip").select("i", "h", "x")
     ips = ips.with_columns(pl.Series("rot", rotating.astype(bool)[ips.get_column("i").to_numpy()]))
+    ips = ips.with_columns(pl.col("rot") & (pl.len().over("i") >= settings.min_exits))
     exits = (
         ips.group_by("h").agg(pl.len().alias("seen"), pl.col("rot").sum().alias("rotating"))
         .filter((pl.col("rotating") >= 2) & (pl.col("rotating") >= settings.purity * pl.col("seen")))
@@ -126,9 +133,9 @@ def rotation_pools(indicators: Indicators, rotating: np.ndarray, settings: Rotat
     return compact_indicators(pooled.select("i", pl.lit("rotation_pool").alias("kind"), pl.Series("h", key), "x"))
 
 
-def with_rotation_pools(indicators: Indicators, rotating: np.ndarray, settings: RotationSettings) -> Indicators:
-    """``indicators`` with the rows of :func:`rotation_pools` appended (the table unchanged when there are none)."""
-    pools = rotation_pools(indicators, rotating, settings)
+def with_rotation_pools(indicators: Indicators, settings: RotationSettings) -> Indicators:
+    """``indicators`` with the rows of :func:`rotation_pools` appended (the same object when there are none)."""
+    pools = rotation_pools(indicators, settings)
     if pools.is_empty():
         return indicators
     return replace(indicators, table=pl.concat([indicators.table, pools], rechunk=False))

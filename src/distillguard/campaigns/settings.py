@@ -51,11 +51,11 @@ class RotationSettings(_Tunables):
     """When accounts rotating per request through one set of exits share a pool
     (:func:`~distillguard.campaigns.pools.rotation_pools`)."""
 
-    min_requests: Positive
     min_rotation: Share
-    """An account rotates when it sent at least ``min_requests`` requests and a new address for at least
-    ``min_rotation`` of them (a person's conversation keeps its connection; a harvesting driver takes a new exit
-    for every request)."""
+    """An account rotates when it took a new address for at least this share of its requests (a person's
+    conversation keeps its connection; a harvesting driver takes a new exit for every request)."""
+    min_exits: Positive
+    """Addresses a rotating account must have used to count towards a pool (a few requests prove little)."""
     purity: Share
     """Share of the accounts seen at an address that must rotate for it to be a pool's exit (a carrier NAT or a
     household carries people who do not)."""
