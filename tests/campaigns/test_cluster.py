@@ -190,10 +190,13 @@ def test_cells_rotating_through_datacenter_exits_are_merged_and_residential_ones
         assert next(iter(fleets.values())).reason == "4 linked groups rotate through one shared pool of datacenter exits"
 
 
-@pytest.mark.parametrize(("verification", "age_days", "customer"), [
-    ("business", 400, True), ("email", 400, False), ("business", 20, False)])
+@pytest.mark.parametrize(("verification", "age_days", "rotating", "customer"), [
+    ("business", 400, 0, True), ("email", 400, 0, False), ("business", 20, 0, False), ("business", 400, 6, True),
+    ("business", 400, 7, False)])
 def test_one_verified_established_organisation_is_a_customer_not_a_campaign(
-        verification: str, age_days: int, customer: bool) -> None:
+        verification: str, age_days: int, rotating: int, customer: bool) -> None:
+    """Twelve verified, established seats on one card are one customer; not when unverified, new, or when most of
+    them take a new address for nearly every request (bought accounts behind a proxy pool, not an office's egress)."""
     stats = AccountStats()
     stats.update(_traffic("org", 12, 6, harvester=True))
     ids = [f"org-{a}" for a in range(12)]
@@ -204,7 +207,7 @@ def test_one_verified_established_organisation_is_a_customer_not_a_campaign(
     card = pl.DataFrame({"i": list(range(12)), "family": ["payment"] * 12, "kind": ["payment"] * 12,
                          "h": [99] * 12, "x": [1.0] * 12}, schema={"i": pl.UInt32, "family": pl.String,
                                                                   "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
-    indicators = Indicators(pl.Series("account_id", ids), card)
+    indicators = Indicators(pl.Series("account_id", ids), card, rotating=np.arange(12) < rotating)
     result = find_campaigns(pl.DataFrame(_clique("org", 12, 0.9)), stats, context, indicators=indicators,
                             min_risk=FLAG_RISK)
     assert (result.campaigns == []) is customer
@@ -316,11 +319,12 @@ def test_ordinary_users_linked_to_a_fleet_by_a_popular_browser_are_not_its_membe
     assert all(risk[ids.index(u)] == 0.0 for u in users)
 
 
-@pytest.mark.parametrize("other", ["none", "a seat on another card", "a link to another payer"])
+@pytest.mark.parametrize("other", ["none", "a seat on another card", "a link to another payer", "rotating seats"])
 def test_an_unverified_team_on_one_card_is_a_campaign_marked_one_customer(other: str) -> None:
     """Six harvesting seats of one unverified lab on one card: a campaign (no standing to dissolve it) marked as one
-    payer, whose members the policy then judges by their standing; not when a seat pays otherwise, or when the
-    team links to an account paying otherwise (an operator's cells)."""
+    payer, whose members the policy then judges by their standing; not when a seat pays otherwise, when the
+    team links to an account paying otherwise (an operator's cells), or when its seats take a new address for
+    nearly every request (a fleet behind a proxy pool, not a lab's egress)."""
     stats = AccountStats()
     stats.update(_traffic("lab", 6, 8, harvester=True))
     stats.update(_traffic("out", 1, 8, harvester=False))
@@ -336,8 +340,9 @@ def test_an_unverified_team_on_one_card_is_a_campaign_marked_one_customer(other:
     edges = _clique("lab", 6, 0.9)
     if other == "a link to another payer":
         edges += _links([("lab-0", "out-0")], ["network=0.6", "behaviour=0.5"])
-    result = find_campaigns(pl.DataFrame(edges), stats, context, indicators=Indicators(pl.Series("account_id", ids), table),
-                            min_risk=FLAG_RISK)
+    rotating = np.array([other == "rotating seats" and a.startswith("lab") for a in ids])
+    result = find_campaigns(pl.DataFrame(edges), stats, context,
+                            indicators=Indicators(pl.Series("account_id", ids), table, rotating=rotating), min_risk=FLAG_RISK)
     [campaign] = result.campaigns
     assert {f"lab-{a}" for a in range(6)} <= set(campaign.members)
     assert campaign.one_payer is (other == "none")

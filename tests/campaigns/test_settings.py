@@ -33,7 +33,8 @@ BEFORE_ISSUE_12 = {
         "dispatch_families": ("network", "client"),
         "anchor_kinds": ("ip", "subnet", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
         "anchor_min": 3, "anchor_share": 0.5,
-        "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5},
+        "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5,
+                     "max_rotating": 0.5},
         "seed": 0,
     },
     "lifecycle": {

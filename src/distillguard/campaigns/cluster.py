@@ -134,8 +134,9 @@ def find_campaigns(
         return CampaignResult([], {}, {})
     communities = detect_communities(edges, settings.seed, settings.resolution)
     cards = payment_cards(indicators) if indicators is not None else None
+    rotating = rotating_accounts(indicators) if indicators is not None else frozenset()
     if cards is not None and context is not None:
-        for cid in one_customer(communities.cells, stats, context, cards, settings.customer, edges):
+        for cid in one_customer(communities.cells, stats, context, cards, settings.customer, edges, rotating):
             del communities.cells[cid]
     groups = {cid: m for cid, m in communities.cells.items() if len(m) >= settings.min_accounts}
     fleets: list[Fleet] = []
@@ -153,16 +154,18 @@ def find_campaigns(
     result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
     if indicators is not None and cards is not None:
         add_pool_members(result, indicators, settings)
-        mark_one_payer(result, cards, edges)
+        mark_one_payer(result, cards, edges, rotating, settings.customer)
     return result
 
 
-def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame) -> None:
+def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
+                   settings: CustomerSettings) -> None:
     """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`, ``cards`` as
-    :func:`payment_cards` gives them), with a note in their evidence."""
+    :func:`payment_cards` gives them) and leave through their own egress (:func:`own_egress`), with a note in
+    their evidence."""
     found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges))
     for camp in result.campaigns:
-        if camp.campaign_id in found:
+        if camp.campaign_id in found and own_egress(camp.members, rotating, settings):
             camp.one_payer = True
             camp.evidence.append(Evidence(
                 ONE_PAYER_DETECTOR, 1.0, f"its {len(camp.members):,} accounts pay with one card and are linked to no one "
@@ -247,7 +250,7 @@ def detect_communities(edges: pl.DataFrame, seed: int, resolution: float) -> Com
 
 def one_customer(
     cells: dict[str, list[str]], stats: AccountStats, context: pa.Table, cards: pl.DataFrame,
-    settings: CustomerSettings, edges: pl.DataFrame,
+    settings: CustomerSettings, edges: pl.DataFrame, rotating: frozenset[str] = frozenset(),
 ) -> list[str]:
     """The communities of ``cells`` that are one verified customer, not a campaign.
 
@@ -255,14 +258,16 @@ def one_customer(
     pooled, a busy customer can look like a fleet and lose the standing its
     verified, established accounts have (the policy reviews those instead of
     degrading them). A community is one customer when it is one payer
-    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards`) and at least ``min_verified`` of its members hold one
+    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards`), at least ``min_verified`` of its members hold one
     of ``verifications`` and were created ``min_age_days`` before the
-    community's first request. Its members keep their own risk.
+    community's first request, and it leaves through its own egress (:func:`own_egress`, with ``rotating``). Its
+    members keep their own risk.
     """
     verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
                 if v in settings.verifications}
     candidates = {cid: cells[cid] for cid in one_payer(cells, cards, edges)
-                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
+                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])
+                  and own_egress(cells[cid], rotating, settings)}
     if not candidates:
         return []
     created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
@@ -274,6 +279,20 @@ def one_customer(
         if established >= settings.min_verified * len(members):
             found.append(cid)
     return found
+
+
+def own_egress(members: list[str], rotating: frozenset[str], settings: CustomerSettings) -> bool:
+    """Whether at most ``settings.max_rotating`` of ``members`` are ``rotating`` (take a new address for nearly every
+    request): an organisation's seats leave through its own egress, a fleet of bought, verified accounts on one
+    card through a proxy pool or a carrier NAT."""
+    return sum(a in rotating for a in members) <= settings.max_rotating * len(members)
+
+
+def rotating_accounts(indicators: Indicators) -> frozenset[str]:
+    """The accounts ``indicators`` mark as rotating (none when they do not say)."""
+    if indicators.rotating is None:
+        return frozenset()
+    return frozenset(indicators.accounts.cast(pl.String).filter(pl.Series(indicators.rotating.astype(bool))).to_list())
 
 
 def payment_cards(indicators: Indicators) -> pl.DataFrame:

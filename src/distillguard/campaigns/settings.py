@@ -130,6 +130,8 @@ class CustomerSettings(_Tunables):
     """Days an account must have existed before the community's first request to count as established."""
     min_verified: Share
     """Share of the members that must be verified and established (all share one payment fingerprint)."""
+    max_rotating: Share
+    """Share of the members that may take a new address for nearly every request (``link.rotation.min_rotation``)."""
 
 
 class CampaignSettings(_Tunables):
