@@ -16,6 +16,7 @@ from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.exits import YOUNG_DAYS
 from distillguard.accounts.risk import RiskModels, account_age_days, load_risk_models
 from distillguard.analysis.indicators import load_indicators, shared_indicators
+from distillguard.analysis.memory import release_free_memory
 from distillguard.analysis.stats import account_features
 from distillguard.analysis.timings import Timings
 from distillguard.campaigns import Campaign, CampaignResult, campaign_features, find_campaigns, link_accounts, propagate
@@ -93,9 +94,11 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
              own_risk: np.ndarray, evidence: list[list[Evidence]], indicators: Indicators, timings: Timings) -> Assessment:
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
     with timings.phase("linking"):
+        release_free_memory()  # what scoring and reading the indicators freed
         indicators = with_standing(indicators, features, context, tunables.link.rotation)
         edges = link_accounts(with_rotation_pools(indicators, tunables.link.rotation), tunables.link)
     with timings.phase("campaigns (clustering, group risk)"):
+        release_free_memory()  # what linking freed
         result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
                                 models=models)
     with timings.phase("decisions"):
