@@ -95,7 +95,7 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
     with timings.phase("linking"):
         release_free_memory()  # what scoring and reading the indicators freed
-        indicators = with_standing(indicators, features, context, tunables.link.rotation)
+        indicators = with_youth_and_rotation(indicators, features, context, tunables.link.rotation)
         edges = link_accounts(with_rotation_pools(indicators, tunables.link.rotation), tunables.link)
     with timings.phase("campaigns (clustering, group risk)"):
         release_free_memory()  # what linking freed
@@ -109,8 +109,8 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
         return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
 
 
-def with_standing(indicators: Indicators, features: pa.Table, context: pa.Table, settings: RotationSettings
-                  ) -> Indicators:
+def with_youth_and_rotation(indicators: Indicators, features: pa.Table, context: pa.Table,
+                            settings: RotationSettings) -> Indicators:
     """``indicators`` with each account's youth (first used within ``YOUNG_DAYS`` of its creation; unknown: not
     young) and whether it rotates (a new address for at least ``settings.min_rotation`` of its requests)."""
     age = np.nan_to_num(account_age_days(features, context), nan=np.inf)

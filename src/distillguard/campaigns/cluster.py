@@ -250,7 +250,7 @@ def detect_communities(edges: pl.DataFrame, seed: int, resolution: float) -> Com
 
 def one_customer(
     cells: dict[str, list[str]], stats: AccountStats, context: pa.Table, cards: pl.DataFrame,
-    settings: CustomerSettings, edges: pl.DataFrame, rotating: frozenset[str] = frozenset(),
+    settings: CustomerSettings, edges: pl.DataFrame, rotating: frozenset[str],
 ) -> list[str]:
     """The communities of ``cells`` that are one verified customer, not a campaign.
 

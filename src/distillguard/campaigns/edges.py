@@ -4,8 +4,8 @@ Two accounts are linked when they share rare indicators in at least two
 families (network, client, template, payment, signup, timing, partner,
 behaviour, rotation), or a strong family alone (a payment fingerprint, an
 indicator a partner reported, a proxy pool the accounts rotate through per
-request: :func:`~distillguard.campaigns.pools.rotation_pools`). An address shared by hundreds of unrelated accounts (a
-university NAT, a VPN exit) weighs little, and the network family alone never
+request: :func:`~distillguard.campaigns.pools.rotation_pools`). An address
+shared by hundreds of unrelated accounts (a university NAT, a VPN exit) weighs little, and the network family alone never
 links anyone; nor do the *weak families* together (``weak_families``: the
 users of one VPN exit or carrier NAT who also share an app's request
 parameters are no operation). In the families with a hub share (``hubs``), an indicator shown
@@ -22,8 +22,8 @@ rare thinking budget once among a hundred default requests would be too.
 
 The work is bounded whatever the population: candidate pairs come only from
 indicators of the *candidate kinds* (addresses, clients, payment, signup,
-partner reports, rotation pools); a group of at most ``max_full`` accounts gives all its
-pairs, a larger one a few random cycles through its members (an expander, so
+partner reports, rotation pools); a group of at most ``max_full`` accounts
+gives all its pairs, a larger one a few random cycles through its members (an expander, so
 that clustering does not cut it into arbitrary pieces). Each candidate pair is then scored exactly
 in every family from sparse per-account vectors, cheapest family first, and
 dropped as soon as it can no longer reach ``min_families``.
