@@ -161,11 +161,12 @@ def find_campaigns(
 def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
                    settings: CustomerSettings) -> None:
     """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`, ``cards`` as
-    :func:`payment_cards` gives them) and leave through their own egress (:func:`own_egress`), with a note in
+    :func:`payment_cards` gives them, ``rotating`` and ``settings.max_rotating`` for their egress), with a note in
     their evidence."""
-    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges))
+    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges, rotating,
+                          settings.max_rotating))
     for camp in result.campaigns:
-        if camp.campaign_id in found and own_egress(camp.members, rotating, settings):
+        if camp.campaign_id in found:
             camp.one_payer = True
             camp.evidence.append(Evidence(
                 ONE_PAYER_DETECTOR, 1.0, f"its {len(camp.members):,} accounts pay with one card and are linked to no one "
@@ -258,16 +259,14 @@ def one_customer(
     pooled, a busy customer can look like a fleet and lose the standing its
     verified, established accounts have (the policy reviews those instead of
     degrading them). A community is one customer when it is one payer
-    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards`), at least ``min_verified`` of its members hold one
-    of ``verifications`` and were created ``min_age_days`` before the
-    community's first request, and it leaves through its own egress (:func:`own_egress`, with ``rotating``). Its
-    members keep their own risk.
+    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards` and ``rotating``) and at least ``min_verified``
+    of its members hold one of ``verifications`` and were created ``min_age_days`` before the
+    community's first request. Its members keep their own risk.
     """
     verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
                 if v in settings.verifications}
-    candidates = {cid: cells[cid] for cid in one_payer(cells, cards, edges)
-                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])
-                  and own_egress(cells[cid], rotating, settings)}
+    candidates = {cid: cells[cid] for cid in one_payer(cells, cards, edges, rotating, settings.max_rotating)
+                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
     if not candidates:
         return []
     created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
@@ -279,13 +278,6 @@ def one_customer(
         if established >= settings.min_verified * len(members):
             found.append(cid)
     return found
-
-
-def own_egress(members: list[str], rotating: frozenset[str], settings: CustomerSettings) -> bool:
-    """Whether at most ``settings.max_rotating`` of ``members`` are ``rotating`` (take a new address for nearly every
-    request): an organisation's seats leave through its own egress, a fleet of bought, verified accounts on one
-    card through a proxy pool or a carrier NAT."""
-    return sum(a in rotating for a in members) <= settings.max_rotating * len(members)
 
 
 def rotating_accounts(indicators: Indicators) -> frozenset[str]:
@@ -303,14 +295,20 @@ def payment_cards(indicators: Indicators) -> pl.DataFrame:
                          "card": single.get_column("h").list.first()})
 
 
-def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataFrame) -> list[str]:
+def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
+              max_rotating: float) -> list[str]:
     """The groups whose members all pay with one and the same payment fingerprint (``cards``, as
-    :func:`payment_cards` gives them), and that no edge of ``edges`` links to an account outside them paying
-    otherwise (with another card, several, or none).
+    :func:`payment_cards` gives them), at most ``max_rotating`` of them ``rotating`` (taking a new address for
+    nearly every request), and that no edge of ``edges`` links to an account outside them paying otherwise (with
+    another card, several, or none).
 
-    An organisation's accounts share its card; an operator's cells of bought accounts each share a card too,
-    and link to each other: one card alone says one customer only when nothing ties the group to other payers.
+    An organisation's accounts share its card and leave through its own egress; an operator's cells of bought
+    accounts each share a card too, and link to each other, and a fleet of them on one card leaves through a
+    proxy pool or a carrier NAT: one card alone says one customer only when nothing ties the group to other
+    payers and its seats do not rotate.
     """
+    groups = {cid: members for cid, members in groups.items()
+              if sum(a in rotating for a in members) <= max_rotating * len(members)}
     if not groups:
         return []
     owner = pl.DataFrame([(m, cid) for cid, members in groups.items() for m in members], schema={

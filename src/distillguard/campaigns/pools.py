@@ -102,9 +102,11 @@ def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.Dat
     them, are such accounts. A pool is a connected set of such exits and the accounts using them; it needs
     ``settings.min_accounts`` accounts, each sending at least ``settings.min_share`` of its requests through it.
     """
-    rotating = indicators.rotating if indicators.rotating is not None else np.zeros(len(indicators.accounts), bool)
+    none = pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+    if indicators.rotating is None:
+        return compact_indicators(none)
     ips = indicators.table.filter(pl.col("kind") == "ip").select("i", "h", "x")
-    ips = ips.with_columns(pl.Series("rot", rotating.astype(bool)[ips.get_column("i").to_numpy()]))
+    ips = ips.with_columns(pl.Series("rot", indicators.rotating.astype(bool)[ips.get_column("i").to_numpy()]))
     ips = ips.with_columns(pl.col("rot") & (pl.len().over("i") >= settings.min_exits))
     exits = (
         ips.group_by("h").agg(pl.len().alias("seen"), pl.col("rot").sum().alias("rotating"))
@@ -113,8 +115,7 @@ def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.Dat
     )
     used = ips.filter(pl.col("rot")).join(exits, on="h").with_columns(pl.col("h").rank("dense").alias("k"))
     if used.is_empty():
-        return compact_indicators(pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64,
-                                                       "x": pl.Float32}))
+        return compact_indicators(none)
     n = len(indicators.accounts)
     i = used.get_column("i").to_numpy().astype(np.int64)
     k = used.get_column("k").to_numpy().astype(np.int64) - 1 + n  # exits are the nodes after the accounts
