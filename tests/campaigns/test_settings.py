@@ -35,6 +35,7 @@ BEFORE_ISSUE_12 = {
         "anchor_min": 3, "anchor_share": 0.5,
         "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5,
                      "max_rotating": 0.5},
+        "split": {"body": 0.05, "cover": 0.8, "families": ("client",)},
         "seed": 0,
     },
     "lifecycle": {
@@ -59,7 +60,7 @@ BEFORE_ISSUE_12 = {
 family of issue 13 (``params`` candidates, ``weak_families``, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
 infrastructure a dispatch fleet must share (``dispatch_families``), and ``full_tie`` as fitted by
 ``bench/fit_full_tie.py`` (2.0 before), and session 16's young cohorts (``cohort_share``, ``cohort_lift``) and
-Leiden ``resolution`` (1, modularity, before)."""
+Leiden ``resolution`` (1, modularity, before), and session 19's operators sharing one proxy pool (``split``)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:

@@ -19,10 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import pairwise
 
-import igraph as ig
-import leidenalg
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -31,6 +28,7 @@ from scipy.sparse.csgraph import connected_components
 
 from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.risk import RiskModels, load_risk_models
+from distillguard.campaigns.communities import Communities, detect_communities, split_shared_pools
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import FAMILIES, Indicators
 from distillguard.campaigns.pools import pool_evidence, pool_members
@@ -111,8 +109,11 @@ def find_campaigns(
     scored with its members' most common category and verification level.
     ``settings`` and the risk ``models`` default to the shipped ones. The steps:
 
-    1. :func:`detect_communities`: Leiden communities of the edge graph, less
-       those that are one customer (:func:`one_customer`, with ``indicators``);
+    1. :func:`~distillguard.campaigns.communities.detect_communities`: Leiden
+       communities of the edge graph, those a proxy pool holds together split
+       into their operators (:func:`~distillguard.campaigns.communities.split_shared_pools`,
+       with ``indicators``), less those that are one customer
+       (:func:`one_customer`, with ``indicators``);
     2. :func:`join_fleets` (with ``indicators``, the linking input): communities
        rotating through one pool, or dealt conversations in one cyclic order,
        replaced by their fleet when it is risky;
@@ -133,6 +134,10 @@ def find_campaigns(
     if edges.height == 0:
         return CampaignResult([], {}, {})
     communities = detect_communities(edges, settings.seed, settings.resolution)
+    if indicators is not None:
+        known = indicators
+        communities = split_shared_pools(communities, edges, settings,
+                                         lambda fleets: merge_campaigns(fleets, known, settings, settings.split.families))
     cards = payment_cards(indicators) if indicators is not None else None
     rotating = rotating_accounts(indicators) if indicators is not None else frozenset()
     if cards is not None and context is not None:
@@ -188,65 +193,6 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
             result.campaign_of[account] = camp.campaign_id
             result.tie[account] = 1.0
         camp.confidence = float(camp.risk * np.mean([result.tie[m] for m in camp.members]))
-
-
-@dataclass
-class Communities:
-    """Communities of the linked accounts: each account's community, and its tie to fellow members."""
-
-    index: dict[str, int]
-    """Account id → its position in ``membership`` and ``strength``."""
-    membership: np.ndarray
-    """Community of each account; the members of a merged group are put in one (:meth:`unite`)."""
-    strength: np.ndarray
-    """Summed weight of each account's edges to fellow members of its Leiden community."""
-    certain: np.ndarray
-    """Whether an account has a strong edge (``strong``: one operator) to a fellow member of its Leiden community."""
-    cells: dict[str, list[str]]
-    """The Leiden communities of at least two accounts, by campaign id."""
-
-    def unite(self, members: list[str]) -> None:
-        """Put ``members`` in the community of the first of them."""
-        self.membership[[self.index[m] for m in members]] = self.membership[self.index[members[0]]]
-
-    def detach(self, members: list[str]) -> None:
-        """Put each of ``members`` in a community of its own."""
-        rows = np.array([self.index[m] for m in members], np.int64)
-        self.membership[rows] = -1 - rows
-
-    def community(self, members: list[str]) -> int:
-        """The community of a group (that of its first member)."""
-        return int(self.membership[self.index[members[0]]])
-
-
-def detect_communities(edges: pl.DataFrame, seed: int, resolution: float) -> Communities:
-    """Leiden communities of the graph of ``edges`` (``a, b, weight, strong``) at ``resolution`` (1: modularity),
-    with each account's tie strength and whether it is certain."""
-    names = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique().sort()
-    codes = names.to_frame("account_id").with_row_index("i")
-    a = edges.select("a").join(codes, left_on="a", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
-    b = edges.select("b").join(codes, left_on="b", right_on="account_id", maintain_order="left").get_column("i").to_numpy()
-    weights = edges.get_column("weight").to_numpy()
-    graph = ig.Graph(n=len(names), edges=np.column_stack([a, b]).tolist(), directed=False)
-    partition = leidenalg.find_partition(graph, leidenalg.RBConfigurationVertexPartition, weights=weights.tolist(),
-                                         seed=seed, resolution_parameter=resolution)
-    membership = np.array(partition.membership)
-    strength = np.zeros(len(names))
-    same = membership[a] == membership[b]
-    np.add.at(strength, a[same], weights[same])
-    np.add.at(strength, b[same], weights[same])
-    sure = same & edges.get_column("strong").to_numpy()
-    certain = np.zeros(len(names), bool)
-    certain[a[sure]] = certain[b[sure]] = True
-    name_list = names.to_list()
-    order = np.argsort(membership, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(membership[order]) != 0, True])
-    cells: dict[str, list[str]] = {}
-    for lo, hi in pairwise(bounds):
-        if hi - lo >= 2:
-            members = [name_list[i] for i in order[lo:hi]]
-            cells[campaign_id(members)] = members
-    return Communities({name: i for i, name in enumerate(name_list)}, membership, strength, certain, cells)
 
 
 def one_customer(
@@ -501,7 +447,8 @@ def report_campaigns(
     return CampaignResult(campaigns, campaign_of, tie)
 
 
-def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings) -> dict[str, list[str]]:
+def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
+                    decisive: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Merge communities that are one operation: their pooled indicators agree in several families.
 
     Two halves of one reseller network, split by payment instrument, still
@@ -512,7 +459,8 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     Agreement the rest of the population shares is no tie: two fleets that
     both draw their browser strings from the population's own mix agree with
     each other as much as with everyone, so a family counts only when one of
-    the two differs from the accounts in no group (``merge_min``).
+    the two differs from the accounts in no group (``merge_min``). A family of
+    ``decisive`` that counts merges two groups alone.
     """
     if len(groups) < 2:
         return groups
@@ -546,7 +494,7 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
         concentration = (squares @ squares.T).toarray()[:-1, :-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             breadth = np.where(concentration > 0, sim**2 / concentration, 0.0)
-        agree += sim >= settings.merge_min
+        agree += (sim >= settings.merge_min) * (settings.merge_families if family in decisive else 1)
         broad |= (sim >= settings.broad_min) & (breadth >= settings.broad_breadth)
     np.fill_diagonal(agree, 0)
     np.fill_diagonal(broad, False)

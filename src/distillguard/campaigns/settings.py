@@ -134,6 +134,22 @@ class CustomerSettings(_Tunables):
     """Share of the members that may take a new address for nearly every request (``link.rotation.min_rotation``)."""
 
 
+class SplitSettings(_Tunables):
+    """When a community a proxy pool holds together is several operators
+    (:func:`~distillguard.campaigns.communities.split_shared_pools`)."""
+
+    body: Share
+    """Share of the community's members a part tied by its own evidence (not the pool) must hold to be an operator's
+    fleet: one operator's accounts that share nothing but the pool form islands of a few accounts (two on one card,
+    three on one client)."""
+    cover: Share
+    """Share of the community's members such parts must hold together for it to be split: where the pool alone holds
+    most of a fleet together, it is one operator's."""
+    families: Families
+    """Families in which two parts agreeing (``merge_min``), where the population does not, are one operator alone:
+    two operators renting one pool run their own clients."""
+
+
 class CampaignSettings(_Tunables):
     """Thresholds of the clustering step (:mod:`distillguard.campaigns.cluster`)."""
 
@@ -181,6 +197,8 @@ class CampaignSettings(_Tunables):
     (:func:`~distillguard.campaigns.cluster.anchored_groups`)."""
     customer: CustomerSettings
     """When a community is one verified customer, not a campaign."""
+    split: SplitSettings
+    """When a community a proxy pool holds together is several operators."""
     seed: int = Field(ge=0)
 
 
