@@ -70,10 +70,12 @@ def link_accounts(indicators: Indicators, settings: LinkSettings | None = None) 
     strong = np.zeros(len(lo), bool)
     count = np.zeros(len(lo), np.int8)
     solid = np.zeros(len(lo), np.int8)
-    by_family = coded.partition_by("family", as_dict=True)
-    families = [f for f in SCORE_ORDER if (f,) in by_family]
+    present = set(coded.get_column("family").unique().to_list())
+    families = [f for f in SCORE_ORDER if f in present]
     for done, family in enumerate(families):
-        sim = _family_similarity(by_family[(family,)], n, lo, hi, settings.min_shared.get(family, 1), settings)
+        # one family's rows at a time: partitioning them all at once copied the whole table
+        sim = _family_similarity(coded.filter(pl.col("family") == family), n, lo, hi,
+                                 settings.min_shared.get(family, 1), settings)
         sim[sim < settings.family_min] = 0.0
         sims[family] = sim
         count += sim > 0
