@@ -106,3 +106,15 @@ def test_communities_without_a_pool_are_left_as_they_are() -> None:
     communities = detect_communities(edges, SETTINGS.seed, SETTINGS.resolution)
     unchanged = split_shared_pools(communities, edges, SETTINGS, lambda parts: pytest.fail("no pool, no parts"))
     assert unchanged is communities
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_cut_through_one_operators_fleet_is_no_second_operator(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    left, right = [f"cell-a-{k}" for k in range(60)], [f"cell-b-{k}" for k in range(60)]
+    across = [{"a": x, "b": right[k], "families": ["rotation=1.0", "behaviour=0.8"]}
+              for x in left for k in rng.choice(len(right), 1)]
+    edges = _frame([*_pool_edges(left + right, rng), *_own_edges(left, "behaviour", rng),
+                    *_own_edges(right, "behaviour", rng), *across])
+    indicators = _clients({a: f"browser-{k % 4}" for k, a in enumerate(left + right)})
+    assert _split(edges, indicators) == [sorted(left + right)]

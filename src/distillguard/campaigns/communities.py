@@ -21,6 +21,8 @@ import igraph as ig
 import leidenalg
 import numpy as np
 import polars as pl
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from distillguard.campaigns.settings import CampaignSettings
 from distillguard.core.ids import campaign_id
@@ -77,8 +79,9 @@ def split_shared_pools(communities: Communities, edges: pl.DataFrame, settings: 
     ``family=similarity``). Its parts of ``min_accounts`` members and ``split.body`` of the community or more are
     its operators' fleets when there are two or more of them and they hold ``split.cover`` of its members
     together; each other member joins the one it is tied to most (by its own evidence first, else by the pool).
-    The fleets are handed to ``one_operation``, which unites those that are one operation (their clients,
-    request parameters, prompts agree): the community is split where it does not. One operator's fleet whose
+    Fleets tied by more than ``split.max_cross`` of the larger one's own evidence are one (a cut through one
+    operator's fleet). The rest are handed to ``one_operation``, which unites those that are one operation (their
+    clients, request parameters, prompts agree): the community is split where it does not. One operator's fleet whose
     accounts share nothing but the pool stays whole: its own evidence makes islands of a few accounts, not fleets.
     """
     names = list(communities.index)
@@ -137,10 +140,27 @@ def _fleets(names: list[str], members: np.ndarray, a: np.ndarray, b: np.ndarray,
             np.add.at(pull[1], (x[towards], fleet[y[towards]]), weights[towards])
         by_own = pull[0, loose].any(axis=1)
         fleet[loose] = np.where(by_own, pull[0, loose].argmax(axis=1), pull[1, loose].argmax(axis=1))
+    operators = _apart(fleet[a], fleet[b], own, len(bodies), settings.split.max_cross)
+    if operators.max() == 0:
+        return {}
     groups: dict[int, list[str]] = {}
-    for k, f in enumerate(fleet.tolist()):
+    for k, f in enumerate(operators[fleet].tolist()):
         groups.setdefault(f, []).append(names[members[k]])
     return {campaign_id(m): m for m in groups.values()}
+
+
+def _apart(fa: np.ndarray, fb: np.ndarray, own: np.ndarray, k: int, max_cross: float) -> np.ndarray:
+    """Each of ``k`` fleets' operator: two fleets are one where more than ``max_cross`` of the larger one's own
+    evidence (the weight of its edges ``fa``-``fb`` other than the pool) ties it to the other. A cut through one
+    operator's fleet leaves a good part of it across; two operators, or a few users the pool put beside a fleet,
+    share little but the pool."""
+    between = np.zeros((k, k))
+    np.add.at(between, (fa, fb), own)
+    between += between.T
+    volume = between.sum(axis=1) - between.diagonal() / 2
+    np.fill_diagonal(between, 0.0)
+    tied = between > max_cross * np.maximum.outer(volume, volume)
+    return connected_components(sparse.csr_array(tied), directed=False)[1]
 
 
 def _without_family(edges: pl.DataFrame, family: str) -> np.ndarray:

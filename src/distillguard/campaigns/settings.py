@@ -148,6 +148,9 @@ class SplitSettings(_Tunables):
     families: Families
     """Families in which two parts agreeing (``merge_min``), where the population does not, are one operator alone:
     two operators renting one pool run their own clients."""
+    max_cross: Share
+    """Share of the larger of two parts' own evidence that may tie it to the other for them to be told apart: two
+    operators share little but their pool; a cut through one operator's fleet leaves a good part of it across."""
 
 
 class CampaignSettings(_Tunables):
