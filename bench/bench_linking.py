@@ -25,8 +25,11 @@ from rich.table import Table
 
 from distillguard.accounts import IpIntel
 from distillguard.analysis import account_context, build_stats, load_indicators
+from distillguard.analysis.assess import with_youth_and_rotation
 from distillguard.analysis.indicators import build_template_groups
-from distillguard.campaigns import find_campaigns, link_accounts
+from distillguard.analysis.stats import account_features
+from distillguard.campaigns import find_campaigns, link_accounts, load_campaign_settings
+from distillguard.campaigns.pools import with_rotation_pools
 from distillguard.policy import load_policy
 from distillguard.store import Store
 
@@ -58,9 +61,13 @@ def main() -> None:
         stats_s, stats = _timed(1, lambda: build_stats(store, IpIntel.load(args.intel), 100_000))
         templates_s, groups = _timed(args.repeat, lambda: build_template_groups(store))
         load_s, indicators = _timed(args.repeat, lambda: load_indicators(store))
-        context = account_context(store, stats.get())
+        features = account_features(store, stats)
+        context = account_context(store, features)
     flag_risk = load_policy().flag_threshold
-    link_s, edges = _timed(args.repeat, lambda: link_accounts(indicators))
+    rotation = load_campaign_settings().link.rotation
+    # as analyze links: each account's youth and rotation, and the proxy pools the rotating ones share
+    indicators = with_youth_and_rotation(indicators, features, context, rotation)
+    link_s, edges = _timed(args.repeat, lambda: link_accounts(with_rotation_pools(indicators, rotation)))
     cluster_s, result = _timed(args.repeat, lambda: find_campaigns(edges, stats, context, None, indicators,
                                                                    min_risk=flag_risk))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
