@@ -25,11 +25,10 @@ from rich.table import Table
 
 from distillguard.accounts import IpIntel
 from distillguard.analysis import account_context, build_stats, load_indicators
-from distillguard.analysis.assess import with_youth_and_rotation
+from distillguard.analysis.assess import linked_accounts
 from distillguard.analysis.indicators import build_template_groups
 from distillguard.analysis.stats import account_features
-from distillguard.campaigns import find_campaigns, link_accounts, load_campaign_settings
-from distillguard.campaigns.pools import with_rotation_pools
+from distillguard.campaigns import find_campaigns, load_campaign_settings
 from distillguard.policy import load_policy
 from distillguard.store import Store
 
@@ -64,10 +63,8 @@ def main() -> None:
         features = account_features(store, stats)
         context = account_context(store, features)
     flag_risk = load_policy().flag_threshold
-    rotation = load_campaign_settings().link.rotation
-    # as analyze links: each account's youth and rotation, and the proxy pools the rotating ones share
-    indicators = with_youth_and_rotation(indicators, features, context, rotation)
-    link_s, edges = _timed(args.repeat, lambda: link_accounts(with_rotation_pools(indicators, rotation)))
+    link = load_campaign_settings().link
+    link_s, (indicators, edges) = _timed(args.repeat, lambda: linked_accounts(indicators, features, context, link))
     cluster_s, result = _timed(args.repeat, lambda: find_campaigns(edges, stats, context, None, indicators,
                                                                    min_risk=flag_risk))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6

@@ -22,7 +22,7 @@ from distillguard.analysis.timings import Timings
 from distillguard.campaigns import Campaign, CampaignResult, campaign_features, find_campaigns, link_accounts, propagate
 from distillguard.campaigns.indicators import Indicators
 from distillguard.campaigns.pools import with_rotation_pools
-from distillguard.campaigns.settings import CampaignTunables, RotationSettings, load_campaign_settings
+from distillguard.campaigns.settings import CampaignTunables, LinkSettings, RotationSettings, load_campaign_settings
 from distillguard.core.campaign import CampaignRecord, SharedIndicator
 from distillguard.core.decision import Decision, Evidence
 from distillguard.policy import DecisionContext, Policy, decide
@@ -95,8 +95,7 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
     with timings.phase("linking"):
         release_free_memory()  # what scoring and reading the indicators freed
-        indicators = with_youth_and_rotation(indicators, features, context, tunables.link.rotation)
-        edges = link_accounts(with_rotation_pools(indicators, tunables.link.rotation), tunables.link)
+        indicators, edges = linked_accounts(indicators, features, context, tunables.link)
     with timings.phase("campaigns (clustering, group risk)"):
         release_free_memory()  # what linking freed
         result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
@@ -107,6 +106,14 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
         shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
     with timings.phase("campaign records"):
         return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
+
+
+def linked_accounts(indicators: Indicators, features: pa.Table, context: pa.Table, settings: LinkSettings
+                    ) -> tuple[Indicators, pl.DataFrame]:
+    """``indicators`` with each account's youth and rotation (:func:`with_youth_and_rotation`), as clustering takes
+    them, and the edges linking the accounts, the proxy pools the rotating ones share included."""
+    indicators = with_youth_and_rotation(indicators, features, context, settings.rotation)
+    return indicators, link_accounts(with_rotation_pools(indicators, settings.rotation), settings)
 
 
 def with_youth_and_rotation(indicators: Indicators, features: pa.Table, context: pa.Table,

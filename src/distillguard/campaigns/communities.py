@@ -118,7 +118,7 @@ def split_shared_pools(communities: Communities, edges: pl.DataFrame, settings: 
 def _fleets(names: list[str], members: np.ndarray, a: np.ndarray, b: np.ndarray, own: np.ndarray, weights: np.ndarray,
             settings: CampaignSettings) -> dict[str, list[str]]:
     """A community's operators' fleets by its internal edges' own families (see :func:`split_shared_pools`); none
-    when they are fewer than two or cover too little of it."""
+    when they are fewer than two, cover too little of it, or are all one operator (:func:`_apart`)."""
     local = np.full(len(names), -1, np.int64)
     local[members] = np.arange(len(members))
     a, b = local[a], local[b]
