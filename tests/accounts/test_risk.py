@@ -17,6 +17,7 @@ from distillguard.accounts.risk import (
     ADDRESS_LISTS,
     FULL_DRIVE,
     RESPONSES,
+    RETRY_SHARE,
     TERM_SIGNS,
     RiskWeights,
     default_weights,
@@ -48,6 +49,7 @@ def _profile(n: int, *, cot: float, continuation: float, novelty: float, active:
         "distinct_templates": templates, "top_capability": "reasoning",
         "tasks": n * (1.0 - continuation), "elicited_tasks": n * (1.0 - continuation) * cot * novelty,
         "distinct_tasks": n * (1.0 - continuation) * novelty, "budget_tasks": 0.0,
+        "either_tasks": n * (1.0 - continuation) * cot * novelty,
         **dict.fromkeys(POPULATION_COLUMNS, 0.0),  # as analysis joins them: judged against the population
     }
 
@@ -113,12 +115,50 @@ def test_an_evaluator_rerunning_its_items_explains_its_elicitation_and_a_harvest
     assert elicitation_llr(elicited, tasks)[0] > 50.0  # against an ordinary user alone, the evaluation looks harvested
 
 
+def test_a_harvester_splitting_its_asking_between_words_and_budgets_is_counted_on_both() -> None:
+    """12 of 100 new tasks ask in words and 50 others by a budget: each channel alone is within an ordinary user's
+    reach, together (62 of 100 against an ordinary user's 31 %) they are not; 8 and 25 (33 either way) are."""
+    rows = [{**_profile(100, cot=0.0, continuation=0.0, novelty=1.0, active=5, span=5), "elicited_tasks": words,
+             "budget_tasks": budgets, "either_tasks": words + budgets} for words, budgets in ((12.0, 50.0), (8.0, 25.0))]
+    features = _table(rows)
+    nats = elicitation_nats(features)
+    assert nats[0] > 10.0 and nats[1] == 0.0, nats
+    alone = [elicitation_nats(features.set_column(features.schema.get_field_index("either_tasks"), "either_tasks",
+                                                  pa.array([value, value])))[0] for value in (12.0, 50.0)]
+    assert alone == [0.0, 0.0]
+
+
+def test_reasoning_shares_are_discounted_by_an_accounts_reruns_not_its_retries_nor_a_groups_corpus() -> None:
+    """An evaluator asking for the reasoning on 150 items run four times shows under a third of a harvester's
+    reasoning shares, and its reasons say so; a harvester retrying a tenth of its tasks keeps its whole shares, and
+    so does a pooled fleet repeating its corpus across accounts."""
+    harvester = _profile(600, cot=0.95, continuation=0.0, novelty=1.0, active=20, span=40)
+    evaluator = {**harvester, "distinct_tasks": 150.0}
+    retrying = {**harvester, "distinct_tasks": 540.0}
+    names = ("cot_elicitation", "reasoning_parameters", "reasoning_harvest")
+    singles = _table([harvester, evaluator, retrying])
+    terms = {t.name: t.values for t in risk_terms(singles) if t.name in names}
+    for name in names:
+        assert terms[name][1] == pytest.approx(terms[name][0] * 0.25 / (1.0 - RETRY_SHARE))
+        assert terms[name][2] == pytest.approx(terms[name][0])
+    heavy = default_weights().model_copy(update={"weights": {**default_weights().weights, "cot_elicitation": 4.0}})
+    context = pa.table({"category": ["research"] * 3, "verification": ["email"] * 3})
+    _, evidence = score_accounts(singles, context, weights=heavy)
+    assert "discounted: 25% of its tasks fresh" in " ".join(e.reason for e in evidence[1]), evidence[1]
+    assert all("tasks fresh" not in e.reason for e in evidence[0] + evidence[2])
+    pooled = singles.append_column("n_accounts", pa.array([50, 50, 50]))
+    grouped = {t.name: t.values for t in risk_terms(pooled) if t.name in names}
+    for name in names:
+        assert grouped[name][1] == pytest.approx(grouped[name][0])
+
+
 def test_counted_evidence_acts_on_a_short_lived_account_alone() -> None:
     """Twenty new tasks of twenty asking for the reasoning, in a log without account records or responses: the counted
     evidence decides (its reason first); eight of eighty, or a thinking budget on a third of the tasks, do not."""
     short = {**_profile(20, cot=0.95, continuation=0.0, novelty=1.0, active=1, span=0), "mean_output_len": 0.0}
     diluted = {**_profile(80, cot=0.1, continuation=0.0, novelty=1.0, active=3, span=3), "mean_output_len": 0.0}
-    budgets = {**_profile(90, cot=0.0, continuation=0.0, novelty=1.0, active=3, span=3), "budget_tasks": 30.0}
+    budgets = {**_profile(90, cot=0.0, continuation=0.0, novelty=1.0, active=3, span=3), "budget_tasks": 30.0,
+               "either_tasks": 30.0}
     features = _table([short, diluted, budgets])
     shipped = default_weights()
     off = shipped.model_copy(update={"evidence_bias": None})
@@ -135,7 +175,8 @@ def test_counted_evidence_acts_on_a_short_lived_account_alone() -> None:
 def test_tasks_that_open_with_a_large_thinking_budget_count_against_their_own_base_rate() -> None:
     """Apps turn thinking on for a share of their users' tasks; a harvester asking only through the parameters turns it
     on for nearly all of them."""
-    rows = [{**_profile(100, cot=0.0, continuation=0.0, novelty=1.0, active=5, span=5), "budget_tasks": k}
+    rows = [{**_profile(100, cot=0.0, continuation=0.0, novelty=1.0, active=5, span=5), "budget_tasks": k,
+             "either_tasks": k}
             for k in (30.0, 95.0)]
     nats = elicitation_nats(_table(rows))
     assert nats[0] == 0.0 and nats[1] > 50.0

@@ -191,6 +191,7 @@ def test_counted_tasks_need_a_confident_classifier_and_count_budgets_and_distinc
     assert row["tasks"] == 6
     assert row["elicited_tasks"] == pytest.approx(1, abs=0.1)  # 0.6 is not confident; the rerun adds no new prompt
     assert row["budget_tasks"] == pytest.approx(2, abs=0.1)
+    assert row["either_tasks"] == pytest.approx(3, abs=0.1)  # the first's prompt (twice), the third's and the fifth's
     assert row["distinct_tasks"] == pytest.approx(5, abs=0.25)  # a sketch: exact enough for a few
 
 
@@ -234,3 +235,4 @@ def test_a_tool_call_that_delivers_its_reasoning_is_an_elicited_task_and_a_bare_
     assert row["tasks"] == 4
     assert row["elicited_tasks"] == pytest.approx(3, abs=0.05)  # the bare tool call (the second) is not counted
     assert row["budget_tasks"] == pytest.approx(2, abs=0.05)  # neither tool call
+    assert row["either_tasks"] == pytest.approx(3, abs=0.05)

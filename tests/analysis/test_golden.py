@@ -1,10 +1,10 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: young cohorts, Leiden at resolution 0.25 and merges not made of the population's mix,
-issue 13, session 16: the same account decisions; the hydra's campaign is one community from the start, so its
-"linked groups handed conversations in one cyclic order" finding is gone, and its members link in the behaviour
-family too).
+says so in its commit (last: a single account's reasoning shares discounted by its reruns, a fifth of repeats
+allowed, and tasks asking for the reasoning either way counted as a third channel, issue 13, session 21: the same
+account decisions and campaigns, four accounts' risks moved by more than 0.01, and the reasons count the tasks asking
+either way).
 """
 
 from __future__ import annotations

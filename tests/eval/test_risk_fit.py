@@ -51,6 +51,7 @@ def _sample(seed: int) -> AccountSample:
             row["elicited_tasks"] = row["tasks"] * row["cot_share"]
             row["distinct_tasks"] = row["tasks"] * row["prompt_novelty"]
             row["budget_tasks"] = 0.0
+            row["either_tasks"] = row["elicited_tasks"]
             attack.append(is_attack)
             group.append(kind)
     n = len(rows)
@@ -143,7 +144,8 @@ def _evidence_sample(legit_elicited: list[float], verification: list[str], age_d
     last = datetime(2026, 3, 9, tzinfo=UTC)
     features = pa.table({
         "tasks": [100.0] * n, "elicited_tasks": [*legit_elicited, 90.0], "distinct_tasks": [100.0] * n,
-        "budget_tasks": [0.0] * n, "last_seen": pa.array([last] * n, pa.timestamp("us", tz="UTC")),
+        "budget_tasks": [0.0] * n,
+        "either_tasks": [*legit_elicited, 90.0], "last_seen": pa.array([last] * n, pa.timestamp("us", tz="UTC")),
     })
     created = [last - timedelta(days=d) for d in [*age_days, 1.0]]
     context = pa.table({"category": ["education"] * n, "verification": [*verification, "email"],

@@ -66,6 +66,11 @@ BUDGET_BASE_RATE = 0.25
 """Share of an ordinary user's tasks that open with a large thinking budget or effort (apps that turn thinking on)."""
 BUDGET_HARVEST_RATE = 0.75
 """The share from which a harvester asking only through the parameters is worth telling apart."""
+EITHER_BASE_RATE = 1.0 - (1.0 - ELICITATION_BASE_RATE) * (1.0 - BUDGET_BASE_RATE)
+"""Share of an ordinary user's tasks that ask for the reasoning either way (in words or by a budget, independently)."""
+RETRY_SHARE = 0.2
+"""Share of a single account's tasks that may repeat an earlier prompt before its reasoning shares are discounted:
+retries after an error or a timeout, a corpus drawn with replacement, the distinct-count sketch's error."""
 ELICITATION_SATURATION = 1000.0
 """Log-likelihood ratio (nats) at which ``elicitation_evidence`` reaches 1 (on a log scale: 12 nats give 0.37)."""
 FULL_DRIVE = 0.5
@@ -167,14 +172,32 @@ def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray, distinct_tasks: np.
 
 
 def elicitation_nats(features: pa.Table) -> np.ndarray:
-    """Per account, the counted evidence of harvesting (nats, >= 0): the larger of the evidence of its tasks that
-    ask for the reasoning in words and of those that ask for it by a large thinking budget or effort, each
-    against an ordinary user and an evaluator (:func:`elicitation_llr`)."""
+    """Per account, the counted evidence of harvesting (nats, >= 0): the largest of the evidence of its tasks that
+    ask for the reasoning in words, of those that ask for it by a large thinking budget or effort, and of those
+    that ask either way, each against an ordinary user and an evaluator (:func:`elicitation_llr`). The third
+    channel holds a harvester that splits its asking between words and budgets, each under its own bar."""
     tasks, distinct = _col(features, "tasks"), _col(features, "distinct_tasks")
     words = elicitation_llr(_col(features, "elicited_tasks"), tasks, distinct)
     budgets = elicitation_llr(_col(features, "budget_tasks"), tasks, distinct, base_rate=BUDGET_BASE_RATE,
                               harvest_rate=BUDGET_HARVEST_RATE)
-    return np.maximum(np.maximum(words, budgets), 0.0)
+    either = elicitation_llr(_col(features, "either_tasks"), tasks, distinct, base_rate=EITHER_BASE_RATE,
+                             harvest_rate=BUDGET_HARVEST_RATE)
+    return np.maximum(np.maximum(np.maximum(words, budgets), either), 0.0)
+
+
+def fresh_share(features: pa.Table) -> np.ndarray:
+    """Per single account, the share of its tasks on a prompt it had not sent before (distinct task prompts over
+    tasks; 1 without tasks); 1 for a pooled group (a fleet drawing on one corpus repeats prompts across accounts)."""
+    tasks = _col(features, "tasks")
+    single = ~(_col(features, "n_accounts") > 1.0) if "n_accounts" in features.column_names else True
+    share = np.clip(_col(features, "distinct_tasks") / np.maximum(tasks, 1.0), 0.0, 1.0)
+    return np.where(single & (tasks > 0), share, 1.0)
+
+
+def fresh_discount(features: pa.Table) -> np.ndarray:
+    """The factor on a single account's reasoning shares: its :func:`fresh_share` over the share left once
+    :data:`RETRY_SHARE` repeats are allowed, at most 1 (an evaluator running its items four times keeps 0.31)."""
+    return np.clip(fresh_share(features) / (1.0 - RETRY_SHARE), 0.0, 1.0)
 
 
 def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[RiskTerm]:
@@ -194,6 +217,11 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     accounts whose users chat, such as an app's behind one carrier NAT, are no
     campaign however young. Novelty is not asked of the group: a fleet of
     thousands drawing on one corpus repeats its own prompts across accounts.
+    A single account's shares of reasoning asked for and received are
+    discounted by the share of its tasks that are fresh (:func:`fresh_discount`):
+    a harvester wants traces it does not have yet, while an evaluator rerunning
+    a fixed item set asks for the reasoning on every run (as
+    :func:`elicitation_llr` weighs the counted evidence).
     ``sign`` is +1 for a term
     that marks distillation and -1 for one that marks legitimate use; the fit
     keeps each weight on its side.
@@ -206,6 +234,7 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     max_entropy = np.log2(np.clip(n, 2.0, 24.0))
     n_accounts = _col(features, "n_accounts") if "n_accounts" in features.column_names else np.ones(features.num_rows)
     coordination = np.clip(np.log10(np.maximum(n_accounts, 1.0)) / 2.0, 0.0, 1.0)
+    fresh = fresh_discount(features)
     harvest = np.clip(_col(features, "cot_share") + _col(features, "reasoning_param_share"), 0.0, 1.0) * (1.0 - continuation)
     follow_ups = np.clip(continuation - _col(features, "tool_loop_share"), 0.0, 1.0)
     drive = np.clip(np.maximum(harvest, 1.0 - follow_ups) / FULL_DRIVE, 0.0, 1.0)
@@ -217,15 +246,15 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
         category = verification = [None] * features.num_rows
     young = np.clip(1.0 - account_age_days(features, context) / YOUNG_DAYS, 0.0, 1.0)
     return [
-        RiskTerm("cot_elicitation", _col(features, "cot_share"), 1,
-                 "{pct} of {n} requests ask in words for the full reasoning"),
+        RiskTerm("cot_elicitation", _col(features, "cot_share") * fresh, 1,
+                 "{pct} of {n} requests ask in words for the full reasoning{fresh}"),
         RiskTerm("elicitation_evidence", np.clip(np.log1p(elicitation_nats(features)) / np.log1p(ELICITATION_SATURATION),
                                                  0.0, 1.0), 1,
                  "{elicited} of {tasks} new tasks ask for the full reasoning", counted=True),
-        RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share"), 1,
-                 "{pct} of requests open a task with a large thinking budget or effort"),
-        RiskTerm("reasoning_harvest", _col(features, "mean_reasoning_share"), 1,
-                 "reasoning is {pct} of output tokens"),
+        RiskTerm("reasoning_parameters", _col(features, "reasoning_param_share") * fresh, 1,
+                 "{pct} of requests open a task with a large thinking budget or effort{fresh}"),
+        RiskTerm("reasoning_harvest", _col(features, "mean_reasoning_share") * fresh, 1,
+                 "reasoning is {pct} of output tokens{fresh}"),
         RiskTerm("one_shot_sweep", novelty * (1.0 - continuation), 1,
                  "{pct} new one-shot prompts, no follow-ups"),
         RiskTerm("sustained", np.clip(active / 24.0, 0.0, 1.0), 1,
@@ -299,7 +328,7 @@ TERM_SIGNS: dict[str, int] = {
             "n_exchanges", "continuation_share", "tool_loop_share", "prompt_novelty", "active_hours", "span_hours",
             "cot_share", "reasoning_param_share", "mean_reasoning_share", "hour_entropy", "capability_concentration",
             "cap_general", "ip_rotation", "datacenter_share", "vpn_share", "tor_share", "distinct_templates",
-            "tasks", "elicited_tasks", "distinct_tasks", "budget_tasks",
+            "tasks", "elicited_tasks", "distinct_tasks", "budget_tasks", "either_tasks",
         )
     }))
 }
@@ -530,7 +559,8 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
     rotation = _col(features, "ip_rotation")
     templates = _col(features, "distinct_templates")
     tasks = _col(features, "tasks")
-    elicited = np.minimum(np.maximum(_col(features, "elicited_tasks"), _col(features, "budget_tasks")), tasks)
+    fresh, discount = fresh_share(features), fresh_discount(features)
+    elicited = np.minimum(_col(features, "either_tasks"), tasks)
     accounts = features.column("n_accounts").to_pylist() if "n_accounts" in features.column_names else [1] * len(n)
     cap = features.column("top_capability").to_pylist()
     category = context.column("category").to_pylist() if context is not None else [None] * len(n)
@@ -547,6 +577,7 @@ def _facts(features: pa.Table, context: pa.Table | None) -> list[dict[str, str]]
             "templates": f"{templates[i]:,.0f}",
             "tasks": f"{tasks[i]:,.0f}",
             "elicited": f"{elicited[i]:,.0f}",
+            "fresh": f", discounted: {fresh[i]:.0%} of its tasks fresh" if discount[i] < 0.995 else "",
             "accounts": f"{accounts[i]:,}",
             "capability": cap[i],
             "category": category[i] or "unknown",

@@ -31,18 +31,18 @@ SESSION_GAP_MS = 6 * 3600 * 1000
 _SUMS = (
     "n", "cot", "cot_sum", "reasoning_param", "elicit", "reasoning_share_sum", "output_sum",
     "continuation", "tool_loop", "datacenter", "vpn", "tor", "gap_sum", "gap_sq_sum", "gap_n", "sweep",
-    "task", "elicited_task", "budget_task",
+    "task", "elicited_task", "budget_task", "either_task",
 )
 _SKETCHES = (
     "ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item", "elicited_prompt", "task_prompt",
-    "budget_prompt",
+    "budget_prompt", "either_prompt",
 )
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BBB")
 """A blob's header: its layout version, the task rules it was counted under, its sketch precision."""
-_BLOB_VERSION = 4
+_BLOB_VERSION = 5
 TASK_RULES = 3
 """Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
 under another version are rebuilt (``analysis.stats.stats_fingerprint``), and a blob counted under another (the
@@ -53,7 +53,7 @@ FEATURE_SCHEMA = pa.schema([
     *((name, pa.float64()) for name in (
         "span_hours", "active_hours", "cot_share", "mean_cot_score", "reasoning_param_share", "elicitation_share",
         "mean_reasoning_share", "mean_output_len", "continuation_share", "tool_loop_share", "tasks", "elicited_tasks",
-        "distinct_tasks", "budget_tasks",
+        "distinct_tasks", "budget_tasks", "either_tasks",
         *(f"cap_{name}" for name in CAPABILITIES), "capability_concentration",
     )),
     ("top_capability", pa.string()),
@@ -179,6 +179,7 @@ class AccountStats:
             "task": ~continuation,
             "elicited_task": elicited_task,
             "budget_task": budget_task,
+            "either_task": elicited_task | budget_task,
             "tool_loop": col("n_tool_results") > 0,
             "datacenter": origin == Origin.DATACENTER,
             "vpn": origin == Origin.VPN,
@@ -207,7 +208,7 @@ class AccountStats:
         self._add_sketches(batch, rows, order, ts)
         prompts = batch.column("prompt_hash").fill_null(0).to_numpy().astype(np.uint64)[order]
         for sketch, chosen in (("elicited_prompt", elicited_task), ("task_prompt", ~continuation),
-                               ("budget_prompt", budget_task)):
+                               ("budget_prompt", budget_task), ("either_prompt", elicited_task | budget_task)):
             hll_add(self._hll[sketch], rows[chosen], splitmix64(prompts[chosen]))
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
@@ -406,7 +407,8 @@ class AccountStats:
         s = self._sums[:n_acc]
         n = np.maximum(s[:, _COL["n"]], 1.0)
         distinct = {name: np.minimum(hll_estimate(self._hll[name][:n_acc]), n) for name in _SKETCHES}
-        for sketch, count in (("elicited_prompt", "elicited_task"), ("task_prompt", "task"), ("budget_prompt", "budget_task")):
+        for sketch, count in (("elicited_prompt", "elicited_task"), ("task_prompt", "task"), ("budget_prompt", "budget_task"),
+                              ("either_prompt", "either_task")):
             distinct[sketch] = np.minimum(distinct[sketch], s[:, _COL[count]])
         caps = self._caps[:n_acc] / n[:, None]
         hours = self._hours[:n_acc] / n[:, None]
@@ -437,6 +439,7 @@ class AccountStats:
             "elicited_tasks": pa.array(distinct["elicited_prompt"]),
             "distinct_tasks": pa.array(distinct["task_prompt"]),
             "budget_tasks": pa.array(distinct["budget_prompt"]),
+            "either_tasks": pa.array(distinct["either_prompt"]),
             **{f"cap_{name}": pa.array(caps[:, i]) for name, i in _CAP.items()},
             "capability_concentration": pa.array(caps.max(axis=1)),
             "top_capability": pa.array([CAPABILITIES[i] for i in caps.argmax(axis=1)], pa.string()),

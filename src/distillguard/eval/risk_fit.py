@@ -47,8 +47,8 @@ from distillguard.ingest import RejectSink, read_accounts
 from distillguard.policy import DecisionContext, Policy, decide
 from distillguard.store import Store
 
-FEATURES_FILE = "account-features-v7.parquet"
-POOLED_FILE = "pooled-features-v9.parquet"
+FEATURES_FILE = "account-features-v8.parquet"
+POOLED_FILE = "pooled-features-v10.parquet"
 _TIME = pa.timestamp("us", tz="UTC")
 _CONTEXT = ("category", "verification", "created_at")
 SNAPSHOT_HOURS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
