@@ -182,7 +182,7 @@ def elicitation_nats(features: pa.Table) -> np.ndarray:
                               harvest_rate=BUDGET_HARVEST_RATE)
     either = elicitation_llr(_col(features, "either_tasks"), tasks, distinct, base_rate=EITHER_BASE_RATE,
                              harvest_rate=BUDGET_HARVEST_RATE)
-    return np.maximum(np.maximum(np.maximum(words, budgets), either), 0.0)
+    return np.maximum.reduce([words, budgets, either, np.zeros_like(words)])
 
 
 def fresh_share(features: pa.Table) -> np.ndarray:

@@ -167,6 +167,7 @@ class AccountStats:
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
         elicited_task = elicited_tasks(cot, continuation, tool_call & ~(col("reasoning_share") > 0))
         budget_task = budget_tasks(param, continuation, tool_call)
+        either_task = elicited_task | budget_task
         values = {
             "n": np.ones(len(rows)),
             "cot": cot >= ELICITATION_THRESHOLD,
@@ -179,7 +180,7 @@ class AccountStats:
             "task": ~continuation,
             "elicited_task": elicited_task,
             "budget_task": budget_task,
-            "either_task": elicited_task | budget_task,
+            "either_task": either_task,
             "tool_loop": col("n_tool_results") > 0,
             "datacenter": origin == Origin.DATACENTER,
             "vpn": origin == Origin.VPN,
@@ -208,7 +209,7 @@ class AccountStats:
         self._add_sketches(batch, rows, order, ts)
         prompts = batch.column("prompt_hash").fill_null(0).to_numpy().astype(np.uint64)[order]
         for sketch, chosen in (("elicited_prompt", elicited_task), ("task_prompt", ~continuation),
-                               ("budget_prompt", budget_task), ("either_prompt", elicited_task | budget_task)):
+                               ("budget_prompt", budget_task), ("either_prompt", either_task)):
             hll_add(self._hll[sketch], rows[chosen], splitmix64(prompts[chosen]))
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
