@@ -128,6 +128,23 @@ def test_a_harvester_splitting_its_asking_between_words_and_budgets_is_counted_o
     assert alone == [0.0, 0.0]
 
 
+def test_a_linked_group_diluting_its_harvest_with_resold_chat_is_counted_and_a_single_account_is_not() -> None:
+    """Half of 2,800 new tasks ask for the reasoning either way: under a harvester's 75 % and over an ordinary user's
+    31 %. A reseller network mixing its customers' chat into its harvest shows that share; linked, it is counted, as
+    one account it is not (an app that turns thinking on for half its tasks). A group at the base rate is not."""
+    row = {**_profile(2_800, cot=0.0, continuation=0.0, novelty=1.0, active=60, span=70), "budget_tasks": 1_400.0,
+           "either_tasks": 1_400.0}
+    base = {**row, "budget_tasks": 870.0, "either_tasks": 870.0}
+    single = _table([row, base])
+    pooled = single.append_column("n_accounts", pa.array([390, 390]))
+    assert elicitation_nats(single).tolist() == [0.0, 0.0]
+    nats = elicitation_nats(pooled)
+    assert nats[0] > 100.0 and nats[1] == 0.0, nats
+    rerun = pooled.set_column(pooled.schema.get_field_index("distinct_tasks"), "distinct_tasks",
+                              pa.array([1_000.0, 1_000.0]))
+    assert elicitation_nats(rerun)[0] == 0.0  # an evaluation team rerunning its items is not a harvest
+
+
 def test_reasoning_shares_are_discounted_by_an_accounts_reruns_not_its_retries_nor_a_groups_corpus() -> None:
     """An evaluator asking for the reasoning on 150 items run four times shows under a third of a harvester's
     reasoning shares, and its reasons say so; a harvester retrying a tenth of its tasks keeps its whole shares, and

@@ -68,6 +68,12 @@ BUDGET_HARVEST_RATE = 0.75
 """The share from which a harvester asking only through the parameters is worth telling apart."""
 EITHER_BASE_RATE = 1.0 - (1.0 - ELICITATION_BASE_RATE) * (1.0 - BUDGET_BASE_RATE)
 """Share of an ordinary user's tasks that ask for the reasoning either way (in words or by a budget, independently)."""
+RESOLD_SHARE = 0.6
+"""Share of a linked group's tasks that may be resold ordinary traffic: a reseller network mixes its customers' chat
+into the harvest it runs on the same accounts."""
+DILUTED_HARVEST_RATE = BUDGET_HARVEST_RATE * (1.0 - RESOLD_SHARE) + EITHER_BASE_RATE * RESOLD_SHARE
+"""Share of a linked group's tasks that ask for the reasoning either way when :data:`RESOLD_SHARE` of them are
+ordinary traffic (at :data:`EITHER_BASE_RATE`) and the rest a harvest (at :data:`BUDGET_HARVEST_RATE`)."""
 RETRY_SHARE = 0.2
 """Share of a single account's tasks that may repeat an earlier prompt before its reasoning shares are discounted:
 retries after an error or a timeout, a corpus drawn with replacement, the distinct-count sketch's error."""
@@ -175,23 +181,35 @@ def elicitation_nats(features: pa.Table) -> np.ndarray:
     """Per account, the counted evidence of harvesting (nats, >= 0): the largest of the evidence of its tasks that
     ask for the reasoning in words, of those that ask for it by a large thinking budget or effort, and of those
     that ask either way, each against an ordinary user and an evaluator (:func:`elicitation_llr`). The third
-    channel holds a harvester that splits its asking between words and budgets, each under its own bar."""
+    channel holds a harvester that splits its asking between words and budgets, each under its own bar. A pooled
+    group (linked accounts) is also weighed either way against a harvest diluted by resold chat
+    (:data:`DILUTED_HARVEST_RATE`): its linking already says it is coordinated, what is left to ask is whether
+    its traffic harvests, and a reseller's is up to :data:`RESOLD_SHARE` someone else's."""
     tasks, distinct = _col(features, "tasks"), _col(features, "distinct_tasks")
+    either_tasks = _col(features, "either_tasks")
     words = elicitation_llr(_col(features, "elicited_tasks"), tasks, distinct)
     budgets = elicitation_llr(_col(features, "budget_tasks"), tasks, distinct, base_rate=BUDGET_BASE_RATE,
                               harvest_rate=BUDGET_HARVEST_RATE)
-    either = elicitation_llr(_col(features, "either_tasks"), tasks, distinct, base_rate=EITHER_BASE_RATE,
+    either = elicitation_llr(either_tasks, tasks, distinct, base_rate=EITHER_BASE_RATE,
                              harvest_rate=BUDGET_HARVEST_RATE)
-    return np.maximum.reduce([words, budgets, either, np.zeros_like(words)])
+    diluted = elicitation_llr(either_tasks, tasks, distinct, base_rate=EITHER_BASE_RATE,
+                              harvest_rate=DILUTED_HARVEST_RATE) * _pooled(features)
+    return np.maximum.reduce([words, budgets, either, diluted, np.zeros_like(words)])
+
+
+def _pooled(features: pa.Table) -> np.ndarray:
+    """Per row, whether it is a pooled group of more than one linked account (``n_accounts > 1``)."""
+    if "n_accounts" not in features.column_names:
+        return np.zeros(features.num_rows, dtype=bool)
+    return _col(features, "n_accounts") > 1.0
 
 
 def fresh_share(features: pa.Table) -> np.ndarray:
     """Per single account, the share of its tasks on a prompt it had not sent before (distinct task prompts over
     tasks; 1 without tasks); 1 for a pooled group (a fleet drawing on one corpus repeats prompts across accounts)."""
     tasks = _col(features, "tasks")
-    single = ~(_col(features, "n_accounts") > 1.0) if "n_accounts" in features.column_names else True
     share = np.clip(_col(features, "distinct_tasks") / np.maximum(tasks, 1.0), 0.0, 1.0)
-    return np.where(single & (tasks > 0), share, 1.0)
+    return np.where(~_pooled(features) & (tasks > 0), share, 1.0)
 
 
 def fresh_discount(features: pa.Table) -> np.ndarray:
