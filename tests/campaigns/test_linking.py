@@ -10,7 +10,7 @@ import pytest
 
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.campaigns import link_accounts, load_campaign_settings
-from distillguard.campaigns.edges import _family_similarity, with_hubs
+from distillguard.campaigns.edges import _edges, _family_similarity, with_hubs
 from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.store import Store
 from factories import T0, account, accounts, exchange, exchanges
@@ -218,3 +218,19 @@ def test_a_common_parameter_set_stays_a_hub_unless_its_holders_are_mostly_new_an
     else:  # the budget's holders 80 % new, but so are 65 % of the accounts: no lift
         young[85:145] = True
     assert link_accounts(replace(indicators, young=young), load_campaign_settings().link).height == 0
+
+
+def test_the_edge_frame_is_in_name_order_and_lists_the_families_that_link_each_edge() -> None:
+    """Accounts coded out of name order: the edges come sorted by their two names, each with the families whose
+    similarity is above 0 (in the order they were scored, rounded) and their noisy-or as the weight."""
+    names = pl.Series("account_id", ["acct_c", "acct_a", "acct_d", "acct_b"])
+    lo, hi = np.array([0, 0, 1, 2]), np.array([1, 3, 2, 3])
+    sims = {"payment": np.array([0.0, 0.9, 0.0, 0.5]), "client": np.array([0.333, 0.0, 0.0, 0.25]),
+            "exit": np.array([0.5, 0.0, 0.8, 0.0])}
+    edges = _edges(names, lo, hi, sims, np.array([False, True, False, False]))
+    assert edges.rows() == [
+        ("acct_a", "acct_d", 0.8, ["exit=0.8"], False),
+        ("acct_c", "acct_a", pytest.approx(1 - 0.667 * 0.5), ["client=0.33", "exit=0.5"], False),
+        ("acct_c", "acct_b", pytest.approx(0.9), ["payment=0.9"], True),
+        ("acct_d", "acct_b", pytest.approx(1 - 0.5 * 0.75), ["payment=0.5", "client=0.25"], False),
+    ]
