@@ -217,8 +217,8 @@ def _family_similarity(
 
 def _edges(names: pl.Series, lo: np.ndarray, hi: np.ndarray, sims: dict[str, np.ndarray],
            strong: np.ndarray) -> pl.DataFrame:
-    """The edge frame, sorted by the accounts' names. Built from arrays in that order: on ``large`` (1.9 M edges)
-    a frame of every family's similarity, each turned into text, then sorted, held about a GiB at once."""
+    """The edge frame, sorted by the accounts' names, built from arrays already in that order (every family's
+    similarity turned into text for every edge and the frame sorted after held about a GiB on ``large``)."""
     if len(lo) == 0:
         return pl.DataFrame(schema=_EMPTY)
     rank = np.empty(len(names), np.int64)
