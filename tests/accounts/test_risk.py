@@ -48,7 +48,8 @@ def _profile(n: int, *, cot: float, continuation: float, novelty: float, active:
         "ip_rotation": 0.01, "datacenter_share": datacenter, "vpn_share": 0.0, "tor_share": 0.0,
         "distinct_templates": templates, "top_capability": "reasoning",
         "tasks": n * (1.0 - continuation), "elicited_tasks": n * (1.0 - continuation) * cot * novelty,
-        "distinct_tasks": n * (1.0 - continuation) * novelty, "budget_tasks": 0.0,
+        "distinct_tasks": n * (1.0 - continuation) * novelty, "fresh_tasks": n * (1.0 - continuation) * novelty,
+        "budget_tasks": 0.0,
         "either_tasks": n * (1.0 - continuation) * cot * novelty,
         **dict.fromkeys(POPULATION_COLUMNS, 0.0),  # as analysis joins them: judged against the population
     }
@@ -148,10 +149,11 @@ def test_a_linked_group_diluting_its_harvest_with_resold_chat_is_counted_and_a_s
 def test_reasoning_shares_are_discounted_by_an_accounts_reruns_not_its_retries_nor_a_groups_corpus() -> None:
     """An evaluator asking for the reasoning on 150 items run four times shows under a third of a harvester's
     reasoning shares, and its reasons say so; a harvester retrying a tenth of its tasks keeps its whole shares, and
-    so does a pooled fleet repeating its corpus across accounts."""
+    so does a pooled fleet repeating its corpus across accounts. A pooled team whose members each rerun their items
+    is discounted as each of them would be."""
     harvester = _profile(600, cot=0.95, continuation=0.0, novelty=1.0, active=20, span=40)
-    evaluator = {**harvester, "distinct_tasks": 150.0}
-    retrying = {**harvester, "distinct_tasks": 540.0}
+    evaluator = {**harvester, "distinct_tasks": 150.0, "fresh_tasks": 150.0}
+    retrying = {**harvester, "distinct_tasks": 540.0, "fresh_tasks": 540.0}
     names = ("cot_elicitation", "reasoning_parameters", "reasoning_harvest")
     singles = _table([harvester, evaluator, retrying])
     terms = {t.name: t.values for t in risk_terms(singles) if t.name in names}
@@ -163,10 +165,13 @@ def test_reasoning_shares_are_discounted_by_an_accounts_reruns_not_its_retries_n
     _, evidence = score_accounts(singles, context, weights=heavy)
     assert "discounted: 25% of its tasks fresh" in " ".join(e.reason for e in evidence[1]), evidence[1]
     assert all("tasks fresh" not in e.reason for e in evidence[0] + evidence[2])
-    pooled = singles.append_column("n_accounts", pa.array([50, 50, 50]))
+    fleet = singles.set_column(singles.schema.get_field_index("fresh_tasks"), "fresh_tasks",
+                               pa.array([600.0, 600.0, 150.0]))  # the fleet's members repeat only one another
+    pooled = fleet.append_column("n_accounts", pa.array([50, 50, 50]))
     grouped = {t.name: t.values for t in risk_terms(pooled) if t.name in names}
     for name in names:
         assert grouped[name][1] == pytest.approx(grouped[name][0])
+        assert grouped[name][2] == pytest.approx(grouped[name][0] * 0.25 / (1.0 - RETRY_SHARE))
 
 
 def test_counted_evidence_acts_on_a_short_lived_account_alone() -> None:

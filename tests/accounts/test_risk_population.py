@@ -34,7 +34,8 @@ def _features(population: dict[str, list[float | None]] | None) -> pa.Table:
         "capability_concentration": [0.6] * 3, "cap_general": [0.4] * 3, "ip_rotation": [0.01] * 3,
         "datacenter_share": [0.0] * 3, "vpn_share": [0.0] * 3, "tor_share": [0.0] * 3, "distinct_templates": [80.0] * 3,
         "top_capability": ["general"] * 3, "tasks": [200.0] * 3, "elicited_tasks": [0.0] * 3,
-        "distinct_tasks": [200.0] * 3, "budget_tasks": [0.0] * 3, "either_tasks": [0.0] * 3, "tool_loop_share": [0.0] * 3,
+        "distinct_tasks": [200.0] * 3, "fresh_tasks": [200.0] * 3, "budget_tasks": [0.0] * 3, "either_tasks": [0.0] * 3,
+        "tool_loop_share": [0.0] * 3,
         "first_seen": pa.array([START] * 3, pa.timestamp("us", tz="UTC")),
     }
     columns = {**base, **(population or {})}

@@ -108,6 +108,29 @@ def test_a_pooled_groups_rotation_is_its_members_own() -> None:
     assert pooled["alone"]["ip_rotation"] == _by_account(stats.get())["a"]["ip_rotation"]
 
 
+def test_a_pooled_groups_fresh_tasks_are_its_members_own() -> None:
+    """Two accounts each sending the same 8 prompts once (a fleet splitting one corpus twice over) have 8 distinct
+    tasks as a group but 16 fresh ones; two accounts each sending one prompt 8 times (evaluators rerunning an item)
+    have 2 fresh tasks of 16. An account's fresh tasks are its distinct ones."""
+    batch = _batch(32, seed=3)
+    corpus = [1000 + k % 8 for k in range(16)]
+    batch = batch.set_column(0, "account_id", pa.array(["a"] * 8 + ["b"] * 8 + ["c"] * 8 + ["d"] * 8))
+    batch = batch.set_column(batch.schema.get_field_index("prompt_hash"), "prompt_hash",
+                             pa.array(corpus + [7] * 8 + [9] * 8, pa.uint64()))
+    batch = batch.set_column(batch.schema.get_field_index("n_user_turns"), "n_user_turns", pa.array([1] * 32, pa.int32()))
+    batch = batch.set_column(batch.schema.get_field_index("n_tool_results"), "n_tool_results",
+                             pa.array([0] * 32, pa.int32()))
+    stats = AccountStats()
+    stats.update(batch)
+    pooled = _by_account(stats.pool({"fleet": ["a", "b"], "team": ["c", "d"]}).get())
+    alone = _by_account(stats.get())
+    assert all(alone[a]["fresh_tasks"] == alone[a]["distinct_tasks"] for a in "abcd")
+    assert pooled["fleet"]["tasks"] == pooled["team"]["tasks"] == 16
+    assert pooled["fleet"]["fresh_tasks"] == pytest.approx(alone["a"]["distinct_tasks"] + alone["b"]["distinct_tasks"])
+    assert pooled["fleet"]["fresh_tasks"] > 1.6 * pooled["fleet"]["distinct_tasks"]  # sketches: estimates of 8 and 16
+    assert pooled["team"]["fresh_tasks"] == pytest.approx(2, abs=0.2)
+
+
 @pytest.mark.parametrize("true_count", [1, 7, 60, 5_000, 200_000])
 def test_hll_estimate_within_error(true_count: int) -> None:
     registers = np.zeros((1, 128), np.uint8)

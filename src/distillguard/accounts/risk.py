@@ -205,15 +205,20 @@ def _pooled(features: pa.Table) -> np.ndarray:
 
 
 def fresh_share(features: pa.Table) -> np.ndarray:
-    """Per single account, the share of its tasks on a prompt it had not sent before (distinct task prompts over
-    tasks; 1 without tasks); 1 for a pooled group (a fleet drawing on one corpus repeats prompts across accounts)."""
+    """Per account, the share of its tasks on a prompt it had not sent before (distinct task prompts over tasks; 1
+    without tasks). A pooled group's is its members' own (``fresh_tasks``): a fleet drawing on one corpus repeats
+    prompts across its accounts, not within them, while each member of an evaluation team reruns its items."""
     tasks = _col(features, "tasks")
-    share = np.clip(_col(features, "distinct_tasks") / np.maximum(tasks, 1.0), 0.0, 1.0)
-    return np.where(~_pooled(features) & (tasks > 0), share, 1.0)
+    fresh = _col(features, "distinct_tasks")
+    pooled = _pooled(features)
+    if pooled.any():
+        fresh = np.where(pooled, _col(features, "fresh_tasks"), fresh)
+    share = np.clip(fresh / np.maximum(tasks, 1.0), 0.0, 1.0)
+    return np.where(tasks > 0, share, 1.0)
 
 
 def fresh_discount(features: pa.Table) -> np.ndarray:
-    """The factor on a single account's reasoning shares: its :func:`fresh_share` over the share left once
+    """The factor on an account's (or group's) reasoning shares: its :func:`fresh_share` over the share left once
     :data:`RETRY_SHARE` repeats are allowed, at most 1 (an evaluator running its items four times keeps 0.31)."""
     return np.clip(fresh_share(features) / (1.0 - RETRY_SHARE), 0.0, 1.0)
 
@@ -235,11 +240,11 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     accounts whose users chat, such as an app's behind one carrier NAT, are no
     campaign however young. Novelty is not asked of the group: a fleet of
     thousands drawing on one corpus repeats its own prompts across accounts.
-    A single account's shares of reasoning asked for and received are
-    discounted by the share of its tasks that are fresh (:func:`fresh_discount`):
-    a harvester wants traces it does not have yet, while an evaluator rerunning
-    a fixed item set asks for the reasoning on every run (as
-    :func:`elicitation_llr` weighs the counted evidence).
+    An account's shares of reasoning asked for and received are discounted by
+    the share of its tasks that are fresh (:func:`fresh_discount`; a group's
+    by its members' own): a harvester wants traces it does not have yet, while
+    an evaluator rerunning a fixed item set asks for the reasoning on every run
+    (as :func:`elicitation_llr` weighs the counted evidence).
     ``sign`` is +1 for a term
     that marks distillation and -1 for one that marks legitimate use; the fit
     keeps each weight on its side.

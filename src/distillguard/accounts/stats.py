@@ -53,7 +53,7 @@ FEATURE_SCHEMA = pa.schema([
     *((name, pa.float64()) for name in (
         "span_hours", "active_hours", "cot_share", "mean_cot_score", "reasoning_param_share", "elicitation_share",
         "mean_reasoning_share", "mean_output_len", "continuation_share", "tool_loop_share", "tasks", "elicited_tasks",
-        "distinct_tasks", "budget_tasks", "either_tasks",
+        "distinct_tasks", "budget_tasks", "either_tasks", "fresh_tasks",
         *(f"cap_{name}" for name in CAPABILITIES), "capability_concentration",
     )),
     ("top_capability", pa.string()),
@@ -64,6 +64,10 @@ FEATURE_SCHEMA = pa.schema([
     )),
 ])
 """The account fingerprints :meth:`AccountStats.get` returns, one row per account (or pooled group).
+
+``fresh_tasks`` counts the tasks on a prompt their account had not sent before: ``distinct_tasks`` for an account,
+and for a pooled group (:meth:`AccountStats.pool`) the sum of its members' own, so that a prompt one member repeats
+from another is fresh.
 
 ``unlisted_share`` is the share of traffic whose addresses might anonymise unseen: all not found on a VPN or Tor
 exit when no list of either was given (:attr:`~distillguard.accounts.network.IpIntel.knows_anonymisers`), else 0."""
@@ -106,6 +110,8 @@ class AccountStats:
         self._member_ips: np.ndarray | None = None
         """Set on pooled groups (:meth:`pool`): the sum of each member's own distinct addresses. A fleet rotating
         through one shared pool takes a new address for every request although the group shows few."""
+        self._member_tasks: np.ndarray | None = None
+        """Set on pooled groups: the sum of each member's own distinct task prompts (``fresh_tasks``)."""
         self._ids: list[str] = []
         self._index: dict[str, int] = {}
         self._alloc(0)
@@ -271,7 +277,8 @@ class AccountStats:
 
     def pool(self, groups: dict[str, list[str]]) -> AccountStats:
         """Statistics of each group of accounts taken as one (e.g. a campaign's members); a group's address rotation
-        is its members' own (the sum of their distinct addresses over its requests)."""
+        is its members' own (the sum of their distinct addresses over its requests), and so are its fresh tasks (the
+        sum of their distinct task prompts)."""
         pooled = AccountStats(self.intel, self.width.bit_length() - 1)
         if not groups:
             return pooled
@@ -293,6 +300,9 @@ class AccountStats:
         own = np.minimum(hll_estimate(self._hll["ip"][flat]), np.maximum(self._sums[flat, _COL["n"]], 1.0))
         pooled._member_ips = np.zeros(len(groups))
         pooled._member_ips[filled] = np.add.reduceat(own, starts)
+        own_tasks = np.minimum(hll_estimate(self._hll["task_prompt"][flat]), self._sums[flat, _COL["task"]])
+        pooled._member_tasks = np.zeros(len(groups))
+        pooled._member_tasks[filled] = np.add.reduceat(own_tasks, starts)
         return pooled
 
     def _header(self) -> bytes:
@@ -441,6 +451,7 @@ class AccountStats:
             "distinct_tasks": pa.array(distinct["task_prompt"]),
             "budget_tasks": pa.array(distinct["budget_prompt"]),
             "either_tasks": pa.array(distinct["either_prompt"]),
+            "fresh_tasks": pa.array(distinct["task_prompt"] if self._member_tasks is None else self._member_tasks),
             **{f"cap_{name}": pa.array(caps[:, i]) for name, i in _CAP.items()},
             "capability_concentration": pa.array(caps.max(axis=1)),
             "top_capability": pa.array([CAPABILITIES[i] for i in caps.argmax(axis=1)], pa.string()),
