@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from distillguard.core.schema import ACCOUNT_SCHEMA, EXCHANGE_SCHEMA
+from distillguard.store.migrations import MIGRATIONS
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -64,3 +67,14 @@ def account(account_id: str, **over: Any) -> dict[str, Any]:
 def accounts(rows: list[dict[str, Any]]) -> pa.Table:
     """A canonical account batch."""
     return pa.Table.from_pylist(rows, schema=ACCOUNT_SCHEMA)
+
+
+def store_before(path: Path, marker: str) -> duckdb.DuckDBPyConnection:
+    """A store file at ``path`` left at the version before the first migration whose SQL holds ``marker``, open."""
+    before = next(i for i, sql in enumerate(MIGRATIONS) if marker in sql)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
+    for version, sql in enumerate(MIGRATIONS[:before], start=1):
+        con.execute(sql)
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    return con

@@ -23,7 +23,7 @@ def _batch(n: int, seed: int = 0) -> pa.Table:
         "tls_ja4": pa.array(["t13d"] * n),
         "n_user_turns": pa.array(rng.integers(1, 4, size=n), pa.int32()),
         "n_tool_results": pa.array(rng.integers(0, 2, size=n), pa.int32()),
-        "cot_score": pa.array(rng.random(n), pa.float32()),
+        "cot_score": pa.array(rng.random(n), pa.float32()), "prompt_cot_score": pa.array(rng.random(n), pa.float32()),
         "reasoning_requested": pa.array(rng.random(n), pa.float32()),
         "capability": pa.array(rng.choice(["reasoning", "coding", "general", None], size=n).tolist()),
         "template_key": pa.array(rng.integers(0, 5, size=n).astype(np.uint64), pa.uint64()),
@@ -172,7 +172,8 @@ def test_adding_no_hashes_leaves_the_sketches_unchanged() -> None:
 
 
 def test_elicitation_is_counted_per_task_answered_in_prose_and_on_new_prompts() -> None:
-    """A ReAct agent's "think step by step" on every step, or a tool call, is not a task asking for a trace."""
+    """A ReAct agent's "think step by step" (its system prompt's) on every step, or on a tool call, is not a task
+    asking for a trace."""
     base = _batch(9, seed=3)
     cot = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.9, 0.9]
     turns = [1, 1, 3, 1, 1, 1, 1, 1, 1]  # the third continues a conversation
@@ -181,6 +182,8 @@ def test_elicitation_is_counted_per_task_answered_in_prose_and_on_new_prompts() 
     prompt = [1, 2, 3, 4, 5, 6, 7, 1, 8]  # the eighth repeats the first task's prompt
     batch = (base.set_column(base.schema.get_field_index("account_id"), "account_id", pa.array(["a"] * 9))
              .set_column(base.schema.get_field_index("cot_score"), "cot_score", pa.array(cot, pa.float32()))
+             .set_column(base.schema.get_field_index("prompt_cot_score"), "prompt_cot_score",
+                         pa.array([0.0] * 9, pa.float32()))
              .set_column(base.schema.get_field_index("n_user_turns"), "n_user_turns", pa.array(turns, pa.int32()))
              .set_column(base.schema.get_field_index("n_tool_results"), "n_tool_results", pa.array(tool_results, pa.int32()))
              .set_column(base.schema.get_field_index("has_tool_calls"), "has_tool_calls", pa.array(tool_call, pa.bool_()))
@@ -203,6 +206,7 @@ def test_counted_tasks_need_a_confident_classifier_and_count_budgets_and_distinc
     tool_call = [False, False, False, True, False, False]  # the fourth's budget bought a tool call, not a trace
     prompt = [1, 2, 3, 4, 5, 1]  # the sixth reruns the first
     columns = {"account_id": pa.array(["a"] * 6), "cot_score": pa.array(cot, pa.float32()),
+               "prompt_cot_score": pa.array(cot, pa.float32()),
                "reasoning_requested": pa.array(param, pa.float32()), "n_user_turns": pa.array([1] * 6, pa.int32()),
                "n_tool_results": pa.array([0] * 6, pa.int32()), "has_tool_calls": pa.array(tool_call, pa.bool_()),
                "prompt_hash": pa.array(prompt, pa.uint64()), "reasoning_share": pa.array([0.0] * 6, pa.float32())}
@@ -233,29 +237,32 @@ def test_traffic_not_found_anonymised_is_unlisted_without_exit_lists() -> None:
     assert pooled["unlisted_share"] == pytest.approx(1.0 - pooled["vpn_share"])
 
 
-def test_a_tool_call_that_delivers_its_reasoning_is_an_elicited_task_and_a_bare_one_is_not() -> None:
-    """An agent framework's first step returns an action alone; a harvester of agentic traces gets the action with
-    the reasoning it asked for in words: only the latter counts toward the counted evidence. A thinking budget on a
-    tool call is ordinary agentic use, reasoning or not."""
-    n = 4
-    batch = _batch(n).drop_columns(["account_id", "cot_score", "reasoning_requested", "n_user_turns", "n_tool_results",
-                                    "has_tool_calls", "reasoning_share", "prompt_hash"])
+def test_a_tool_call_that_delivers_its_reasoning_or_was_asked_for_it_in_the_prompt_is_an_elicited_task() -> None:
+    """An agent framework's first step returns an action alone, its system prompt asking for the reasoning on every
+    call; a harvester of agentic traces gets the action with the reasoning it asked for in words, or asks for it in
+    each task's own words: only the harvester's count toward the counted evidence. A thinking budget on a tool call is
+    ordinary agentic use, reasoning or not."""
+    n = 5
+    batch = _batch(n).drop_columns(["account_id", "cot_score", "prompt_cot_score", "reasoning_requested",
+                                    "n_user_turns", "n_tool_results", "has_tool_calls", "reasoning_share",
+                                    "prompt_hash"])
     columns = {
         "account_id": pa.array(["a"] * n),
         "n_user_turns": pa.array([1] * n, pa.int32()),
         "n_tool_results": pa.array([0] * n, pa.int32()),
         "cot_score": pa.array([0.95] * n, pa.float32()),
+        "prompt_cot_score": pa.array([0.95, 0.1, 0.95, 0.95, 0.9], pa.float32()),  # the second: its system prompt asks
         "reasoning_requested": pa.array([0.9] * n, pa.float32()),
-        "prompt_hash": pa.array([11, 22, 33, 44], pa.uint64()),
-        "reasoning_share": pa.array([0.4, 0.0, 0.0, None], pa.float32()),
-        "has_tool_calls": pa.array([True, True, False, None], pa.bool_()),
+        "prompt_hash": pa.array([11, 22, 33, 44, 55], pa.uint64()),
+        "reasoning_share": pa.array([0.4, 0.0, 0.0, None, 0.0], pa.float32()),
+        "has_tool_calls": pa.array([True, True, False, None, True], pa.bool_()),
     }
     for name, column in columns.items():
         batch = batch.append_column(name, column)
     stats = AccountStats()
     stats.update(batch.select(list(STAT_INPUT_COLUMNS)))
     row = stats.get().to_pylist()[0]
-    assert row["tasks"] == 4
-    assert row["elicited_tasks"] == pytest.approx(3, abs=0.05)  # the bare tool call (the second) is not counted
-    assert row["budget_tasks"] == pytest.approx(2, abs=0.05)  # neither tool call
-    assert row["either_tasks"] == pytest.approx(3, abs=0.05)
+    assert row["tasks"] == 5
+    assert row["elicited_tasks"] == pytest.approx(4, abs=0.05)  # the second's bare tool call, asked by the system only
+    assert row["budget_tasks"] == pytest.approx(2, abs=0.05)  # none of the tool calls
+    assert row["either_tasks"] == pytest.approx(4, abs=0.05)

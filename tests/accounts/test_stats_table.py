@@ -27,7 +27,7 @@ def _batch(n: int, seed: int = 0) -> pa.Table:
         "tls_ja4": pa.array(["t13d"] * n),
         "n_user_turns": pa.array(rng.integers(1, 4, size=n), pa.int32()),
         "n_tool_results": pa.array(rng.integers(0, 2, size=n), pa.int32()),
-        "cot_score": pa.array(rng.random(n), pa.float32()),
+        "cot_score": pa.array(rng.random(n), pa.float32()), "prompt_cot_score": pa.array(rng.random(n), pa.float32()),
         "reasoning_requested": pa.array(rng.random(n), pa.float32()),
         "capability": pa.array(rng.choice(["reasoning", "coding", "general"], size=n).tolist()),
         "template_key": pa.array(rng.integers(0, 5, size=n).astype(np.uint64), pa.uint64()),

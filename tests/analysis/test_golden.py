@@ -1,9 +1,10 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: a pooled group's reasoning shares discounted by its members' own reruns, issue 13,
-session 23: the same account decisions and campaign members; one campaign, 30 attack accounts and 3 benchmark
-evaluators linked to them, goes from risk 0.777 to 0.754, and with it two of the evaluators).
+says so in its commit (last: a bare tool call counts as an elicited task where the prompt itself asks for the
+reasoning, issue 13, session 24: the same decisions, risks and campaigns; the reasons of the hydra's 2,000 accounts
+and of the non-English campaign's 150 count more tasks asking, 6,133 -> 6,677 of 13,104 and 7,982 -> 8,487 of 11,900,
+which changes 409 accounts' reasons).
 """
 
 from __future__ import annotations

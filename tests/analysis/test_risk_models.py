@@ -107,6 +107,7 @@ def _team_traffic() -> pa.Table:
     rows = [{
         "account_id": f"team-{a}", "ts": T0 + timedelta(hours=5 * k, minutes=a), "ip": f"81.2.{a}.1",
         "user_agent": "ua", "tls_ja4": "t13d", "n_user_turns": 3, "n_tool_results": 0, "cot_score": 0.05,
+        "prompt_cot_score": 0.05,
         "reasoning_requested": 0.0, "capability": "general", "template_key": 1000 + k,
         "prompt_hash": hash(("team", a, k)) & (2**63 - 1), "reasoning_share": 0.0, "output_len": 150, "has_tool_calls": False,
     } for a in range(6) for k in range(4)]

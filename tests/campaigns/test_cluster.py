@@ -29,7 +29,7 @@ def _traffic(prefix: str, n_accounts: int, per_account: int, harvester: bool) ->
                 "user_agent": "ua", "tls_ja4": "t13d",
                 "n_user_turns": 1 if harvester else 3,
                 "n_tool_results": 0,
-                "cot_score": 0.95 if harvester else 0.05,
+                "cot_score": 0.95 if harvester else 0.05, "prompt_cot_score": 0.95 if harvester else 0.05,
                 "reasoning_requested": 1.0 if harvester else 0.0,
                 "capability": "reasoning" if harvester else "general",
                 "template_key": 7 if harvester else 1000 + k,
@@ -124,6 +124,7 @@ def _fleet_traffic(rotating: bool) -> tuple[pa.Table, Indicators]:
     table = pa.Table.from_pylist([{
         "account_id": account, "ts": T0 + timedelta(minutes=7 * n), "ip": f"100.{n}.0.1", "user_agent": client,
         "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95 if fleet else 0.05,
+        "prompt_cot_score": 0.95 if fleet else 0.05,
         "reasoning_requested": 1.0 if fleet else 0.0, "capability": "reasoning", "template_key": n,
         "prompt_hash": n, "reasoning_share": 0.8 if fleet else 0.0, "output_len": 900, "has_tool_calls": False,
     } for n, (account, client, fleet) in enumerate(rows)])
@@ -159,7 +160,8 @@ def _exit_pool_traffic() -> tuple[pa.Table, Indicators]:
             for c in range(4) for m in range(2) for k in range(2)]
     table = pa.Table.from_pylist([{
         "account_id": account, "ts": T0 + timedelta(minutes=7 * n), "ip": ip, "user_agent": client,
-        "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95, "reasoning_requested": 1.0,
+        "tls_ja4": "t13d", "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95,
+        "prompt_cot_score": 0.95, "reasoning_requested": 1.0,
         "capability": "reasoning", "template_key": n, "prompt_hash": n, "reasoning_share": 0.8, "output_len": 900,
         "has_tool_calls": False,
     } for n, (account, client, ip) in enumerate(rows)])

@@ -94,7 +94,7 @@ def _harvest(events: list[tuple[str, int]], clients: dict[str, str] | None = Non
     """Harvest traffic of ``events``; ``clients`` gives each account's client indicator (none when None)."""
     table = pa.Table.from_pylist([{
         "account_id": account, "ts": t, "ip": f"100.{n % 250}.{n // 250}.1", "user_agent": "ua", "tls_ja4": "t13d",
-        "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95, "reasoning_requested": 1.0,
+        "n_user_turns": 1, "n_tool_results": 0, "cot_score": 0.95, "prompt_cot_score": 0.95, "reasoning_requested": 1.0,
         "capability": "reasoning", "template_key": n, "prompt_hash": n, "reasoning_share": 0.8, "output_len": 900,
         "has_tool_calls": False,
     } for n, (account, t) in enumerate(events)])

@@ -87,6 +87,18 @@ def test_system_prompt_and_prompt_combine_by_max() -> None:
     assert out[1] > 0.8 and out[1] > out[0]
 
 
+def test_the_prompt_score_reads_the_tasks_own_words_only() -> None:
+    """An ask in a system prompt raises ``cot_score`` but not ``prompt_cot_score``; an ask in the prompt raises both
+    alike; a null prompt has no prompt score."""
+    system = "You are a careful solver. Always think step by step and show your full reasoning."
+    batch = prompts_batch(["What is 7 * 8?", "What is 7 * 8? Think step by step and show all your reasoning.", None],
+                          [system, None, system])
+    words, prompt = SIGNALS["cot_score"](batch).to_pylist(), SIGNALS["prompt_cot_score"](batch).to_pylist()
+    assert words[0] > 0.8 > prompt[0]
+    assert prompt[1] > 0.8 and prompt[1] == pytest.approx(words[1])
+    assert words[2] > 0.8 and prompt[2] is None
+
+
 def test_training_is_deterministic() -> None:
     seed = cot_seed.load_seed()
     first = cot_train.train_cot_model(cot_seed.build_examples(seed))

@@ -1,11 +1,9 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
 from distillguard.store import SCHEMA_VERSION, Store
 from distillguard.store.enforcement import latest_overrides, override_history, record_override
-from distillguard.store.migrations import MIGRATIONS
+from factories import store_before
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -28,13 +26,7 @@ def test_overrides_are_an_append_only_audit_whose_latest_entry_per_account_is_in
 def test_a_store_from_before_the_overrides_is_migrated_to_the_current_version(tmp_path: Path) -> None:
     """A store left at the version before the overrides table gets it and every later migration, and is usable."""
     path = tmp_path / "a.duckdb"
-    before = next(i for i, sql in enumerate(MIGRATIONS) if "CREATE TABLE overrides" in sql)
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
-    for version, sql in enumerate(MIGRATIONS[:before], start=1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-    con.close()
+    store_before(path, "CREATE TABLE overrides").close()
     with Store(path) as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert record_override(store, "acct-a", "block", "admin-token:ab", None, T0) == 1

@@ -6,7 +6,7 @@ import pytest
 
 from distillguard.core.errors import StoreError
 from distillguard.store import SCHEMA_VERSION, Store
-from factories import exchange, exchanges
+from factories import exchange, exchanges, store_before
 
 
 def _signals(batch: pa.Table) -> pa.Table:
@@ -31,6 +31,22 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         store.con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
     with pytest.raises(StoreError, match="newer"):
         Store(path).open()
+
+
+def test_signals_stored_before_the_prompt_score_are_kept_without_it(tmp_path: Path) -> None:
+    """A store from before ``prompt_cot_score`` keeps its signal rows, their prompt score null (read as no ask in the
+    prompt), and stores the score of the rows ingested after it."""
+    path = tmp_path / "a.duckdb"
+    con = store_before(path, "prompt_cot_score")
+    con.execute("INSERT INTO signals (rid, account_id, ts, cot_score) VALUES (1, 'a', now(), 0.9)")
+    con.close()
+    batch = exchanges([exchange(i) for i in range(2)])
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        store.ingest_batch(batch, _signals(batch).append_column("prompt_cot_score", pa.array([0.7, 0.2], pa.float32())))
+        rows = store.query("SELECT rid, cot_score, prompt_cot_score FROM signals ORDER BY cot_score DESC").to_pylist()
+    assert rows[0] == {"rid": 1, "cot_score": pytest.approx(0.9), "prompt_cot_score": None}
+    assert sorted(r["prompt_cot_score"] for r in rows[1:]) == [pytest.approx(0.2), pytest.approx(0.7)]
 
 
 def test_reingest_is_a_noop_and_duplicates_in_a_batch_collapse(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ STAT_EXCHANGE_COLUMNS: tuple[str, ...] = (
 )
 """Columns of the statistics input taken from the exchanges."""
 STAT_SIGNAL_COLUMNS: tuple[str, ...] = (
-    "cot_score", "reasoning_requested", "capability", "template_key", "prompt_hash", "reasoning_share", "output_len",
-    "has_tool_calls",
+    "cot_score", "prompt_cot_score", "reasoning_requested", "capability", "template_key", "prompt_hash",
+    "reasoning_share", "output_len", "has_tool_calls",
 )
 """Columns of the statistics input taken from the exchanges' signals."""
 STAT_INPUT_COLUMNS: tuple[str, ...] = STAT_EXCHANGE_COLUMNS + STAT_SIGNAL_COLUMNS

@@ -43,7 +43,7 @@ _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BBB")
 """A blob's header: its layout version, the task rules it was counted under, its sketch precision."""
 _BLOB_VERSION = 5
-TASK_RULES = 3
+TASK_RULES = 4
 """Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
 under another version are rebuilt (``analysis.stats.stats_fingerprint``), and a blob counted under another (the
 gateway's shared statistics) is unreadable, so that old and new counts never mix."""
@@ -73,20 +73,23 @@ from another is fresh.
 exit when no list of either was given (:attr:`~distillguard.accounts.network.IpIntel.knows_anonymisers`), else 0."""
 
 
-def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, bare_action: np.ndarray) -> np.ndarray:
+def elicited_tasks(cot: np.ndarray, continuation: np.ndarray, bare_action: np.ndarray,
+                   asked_in_prompt: np.ndarray) -> np.ndarray:
     """Per exchange: a task (a conversation's first request) that asks clearly in words for the reasoning (CoT score
-    at least :data:`COUNTED_ELICITATION_THRESHOLD`), answered with the reasoning it could carry.
+    at least :data:`COUNTED_ELICITATION_THRESHOLD`), answered with the reasoning it could carry, or asking for it
+    in the task's own words.
 
     Counted once per task, not per step of a conversation or tool loop (an agent
     framework's system prompt that says "think step by step" rides along on every
-    call), and only where the answer delivers, or could deliver, the trace the words
-    ask for: not a ``bare_action``, a tool call returned without any reasoning (an
-    agent framework's first step: the action is what it wants). A tool call that
-    comes with the reasoning its request asked for in words delivers the trace, which
-    is what a harvester of agentic or coding traces comes for. A request without a
-    logged response counts (the answer is unknown).
+    call). A ``bare_action``, a tool call returned without any reasoning, counts only
+    when the ask is in the prompt itself (``asked_in_prompt``): where only the system
+    prompt asks, it is an agent framework's first step, the action being what it wants;
+    an ask written into each task is a harvester's, whose trace comes later in the
+    loop. A tool call that comes with the reasoning its request asked for in words
+    delivers the trace, which is what a harvester of agentic or coding traces comes
+    for. A request without a logged response counts (the answer is unknown).
     """
-    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & ~bare_action
+    return (cot >= COUNTED_ELICITATION_THRESHOLD) & ~continuation & (~bare_action | asked_in_prompt)
 
 
 def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndarray) -> np.ndarray:
@@ -171,7 +174,8 @@ class AccountStats:
         origin = self.intel.origins(batch.column("ip"))[order]
         continuation = (col("n_user_turns") > 1) | (col("n_tool_results") > 0)
         tool_call = batch.column("has_tool_calls").fill_null(False).to_numpy(zero_copy_only=False)[order]
-        elicited_task = elicited_tasks(cot, continuation, tool_call & ~(col("reasoning_share") > 0))
+        elicited_task = elicited_tasks(cot, continuation, tool_call & ~(col("reasoning_share") > 0),
+                                       col("prompt_cot_score") >= COUNTED_ELICITATION_THRESHOLD)
         budget_task = budget_tasks(param, continuation, tool_call)
         either_task = elicited_task | budget_task
         values = {

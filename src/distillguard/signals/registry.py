@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from distillguard.signals._text import column
 from distillguard.signals.base import Batch, BatchContext, Signal
 from distillguard.signals.capability import CapabilitySignal
-from distillguard.signals.cot import CotElicitationSignal
+from distillguard.signals.cot import CotElicitationSignal, PromptCotSignal
 from distillguard.signals.fingerprint import (
     PromptHashSignal,
     TemplateFingerprintSignal,
@@ -28,6 +28,7 @@ from distillguard.signals.sweep import DatasetSweepSignal
 
 SIGNALS: dict[str, Signal] = {
     "cot_score": CotElicitationSignal(),
+    "prompt_cot_score": PromptCotSignal(),
     "reasoning_requested": ReasoningRequestedSignal(),
     "capability": CapabilitySignal(),
     "template_fp": TemplateFingerprintSignal(),

@@ -312,4 +312,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE day_slots (day DATE NOT NULL, account_id VARCHAR NOT NULL, slot BIGINT NOT NULL, n BIGINT NOT NULL);
     CREATE TABLE traffic_days_state (exchanges BIGINT NOT NULL, slot_s BIGINT NOT NULL);
     """,
+    # 13 -> 14: the chain-of-thought score of the prompt alone (signals/cot.py:PromptCotSignal), null on the rows
+    # stored before it (read as no ask in the prompt)
+    """
+    ALTER TABLE signals ADD COLUMN prompt_cot_score FLOAT;
+    """,
 )
