@@ -301,12 +301,15 @@ class AccountStats:
         pooled._last[filled] = np.maximum.reduceat(self._last[flat], starts)
         for name in _SKETCHES:
             pooled._hll[name][filled] = np.maximum.reduceat(self._hll[name][flat], starts, axis=0)
-        own = np.minimum(hll_estimate(self._hll["ip"][flat]), np.maximum(self._sums[flat, _COL["n"]], 1.0))
-        pooled._member_ips = np.zeros(len(groups))
-        pooled._member_ips[filled] = np.add.reduceat(own, starts)
-        own_tasks = np.minimum(hll_estimate(self._hll["task_prompt"][flat]), self._sums[flat, _COL["task"]])
-        pooled._member_tasks = np.zeros(len(groups))
-        pooled._member_tasks[filled] = np.add.reduceat(own_tasks, starts)
+
+        def members_own(sketch: str, cap: np.ndarray) -> np.ndarray:
+            """Per group, the sum of its members' own distinct counts in ``sketch`` (each at most ``cap``)."""
+            out = np.zeros(len(groups))
+            out[filled] = np.add.reduceat(np.minimum(hll_estimate(self._hll[sketch][flat]), cap), starts)
+            return out
+
+        pooled._member_ips = members_own("ip", np.maximum(self._sums[flat, _COL["n"]], 1.0))
+        pooled._member_tasks = members_own("task_prompt", self._sums[flat, _COL["task"]])
         return pooled
 
     def _header(self) -> bytes:
