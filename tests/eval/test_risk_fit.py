@@ -138,8 +138,10 @@ def test_snapshots_are_the_traffic_as_it_stood_hours_into_each_campaign(tmp_path
     assert pooled.context.filter(pa.array(pooled_whole)).equals(expected)
 
 
-def _evidence_sample(legit_elicited: list[float], verification: list[str], age_days: list[float]) -> AccountSample:
-    """Legitimate accounts of 100 new tasks each, ``legit_elicited`` of them asking for the reasoning, and one attack."""
+def _evidence_sample(legit_elicited: list[float], verification: list[str], age_days: list[float],
+                     category: str = "education") -> AccountSample:
+    """Legitimate accounts of ``category``, 100 new tasks each, ``legit_elicited`` of them asking for the reasoning,
+    and one attack."""
     n = len(legit_elicited) + 1
     last = datetime(2026, 3, 9, tzinfo=UTC)
     features = pa.table({
@@ -148,7 +150,7 @@ def _evidence_sample(legit_elicited: list[float], verification: list[str], age_d
         "either_tasks": [*legit_elicited, 90.0], "last_seen": pa.array([last] * n, pa.timestamp("us", tz="UTC")),
     })
     created = [last - timedelta(days=d) for d in [*age_days, 1.0]]
-    context = pa.table({"category": ["education"] * n, "verification": [*verification, "email"],
+    context = pa.table({"category": [category] * (n - 1) + ["education"], "verification": [*verification, "email"],
                         "created_at": pa.array(created, pa.timestamp("us", tz="UTC"))})
     attack = np.array([False] * (n - 1) + [True])
     group = np.array(["tutoring"] * (n - 1) + ["campaign"], object)
@@ -162,11 +164,14 @@ def test_counted_evidence_prior_keeps_the_budget_with_a_floor_and_leaves_establi
     clean = _evidence_sample([5.0] * 20, ["email"] * 20, [10.0] * 20)
     fitted = set_evidence_bias(weights, [clean], flag, [np.zeros(21, bool)])
     assert fitted.evidence_bias == pytest.approx(logit - EVIDENCE_FLOOR_NATS, abs=1e-3)  # clean data: the floor
-    # a young tutoring account asking for the reasoning on half its tasks sets the threshold above its own evidence ...
-    young = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [10.0] * 20)
+    # a young individual account asking for the reasoning on half its tasks sets the threshold above its own evidence
+    young = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [10.0] * 20, "individual")
     raised = set_evidence_bias(weights, [young], flag, [reviewed_by_standing(young, load_policy())])
     assert raised.evidence_bias is not None and raised.evidence_bias < logit - 40.0
-    # ... an established one is left to the policy's review
-    old = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [400.0] * 20)
-    kept = set_evidence_bias(weights, [old], flag, [reviewed_by_standing(old, load_policy())])
-    assert kept.evidence_bias == pytest.approx(logit - EVIDENCE_FLOOR_NATS, abs=1e-3)
+    # ... an established one is left to the policy's review, and so is a young tutoring product (a cover category,
+    # asked to verify again instead of degraded): neither disables the counted evidence for everyone else
+    old = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [400.0] * 20, "individual")
+    tutoring = _evidence_sample([5.0] * 19 + [50.0], ["business"] * 20, [10.0] * 20)
+    for sample in (old, tutoring):
+        kept = set_evidence_bias(weights, [sample], flag, [reviewed_by_standing(sample, load_policy())])
+        assert kept.evidence_bias == pytest.approx(logit - EVIDENCE_FLOOR_NATS, abs=1e-3)

@@ -135,13 +135,16 @@ OLD, YOUNG = timedelta(days=214), timedelta(days=3)
         (0.75, "individual", "business", YOUNG, None, Action.STRIP_REASONING, None),
         (0.75, "individual", "phone", OLD, None, Action.STRIP_REASONING, None),
         (0.95, "individual", "none", YOUNG, None, Action.BLOCK, None),
-        # A cover category below its tier is asked to verify instead of being degraded or blocked.
+        # A cover category is asked to verify instead of being degraded or blocked: again when it has its tier.
         (0.75, "education", "email", OLD, None, Action.REQUIRE_VERIFICATION,
          "education account verified at email, not linked to a campaign: id_document verification instead of"),
         (0.75, "startup", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification instead of"),
         (0.75, "research", None, None, None, Action.REQUIRE_VERIFICATION, "no verification on record"),
         (0.95, "research", "none", YOUNG, None, Action.REQUIRE_VERIFICATION, "id_document verification instead of block"),
-        (0.75, "education", "id_document", YOUNG, None, Action.STRIP_REASONING, None),  # has its tier, no history
+        (0.75, "education", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION,
+         "education account verified at id_document, not linked to a campaign: id_document verification again "
+         "instead of strip_reasoning"),
+        (0.95, "startup", "business", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification again instead of block"),
         (0.75, "startup", "email", YOUNG, "camp_1", Action.STRIP_REASONING, None),
         # A campaign that is one customer's accounts (one card): each member is judged by its standing.
         (0.95, "research", "email", YOUNG, "one_card", Action.REQUIRE_VERIFICATION,

@@ -338,7 +338,7 @@ tasks of eight asking for the reasoning, or 16 of 40): a few requests prove litt
 
 def reviewed_by_standing(sample: AccountSample, policy: Policy) -> np.ndarray:
     """Per row, whether ``policy`` (:func:`~distillguard.policy.decide`) degrades the account (or group) at no risk
-    from its flag threshold up: its standing (established, or a cover category below its tier) turns every flag on
+    from its flag threshold up: its standing (established, or a cover category) turns every flag on
     it, its own evidence's, into a review or a demand to verify."""
     category = sample.context.column("category").to_pylist()
     verification = sample.context.column("verification").to_pylist()

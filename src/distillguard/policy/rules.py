@@ -113,7 +113,8 @@ class EstablishedStanding(BaseModel):
 
 
 class CoverStanding(BaseModel):
-    """Categories distillers claim as cover: degradation becomes a demand for the category's verification tier."""
+    """Categories distillers claim as cover: degradation becomes a demand for the category's verification tier
+    (again, where the account has it)."""
 
     model_config = ConfigDict(extra="forbid")
     categories: list[str] = []
@@ -258,7 +259,8 @@ def standing_action(policy: Policy, context: DecisionContext, action: Action) ->
     one customer would be: asked to verify where it claims a cover category, reviewed only where its accounts
     are verified and established. An established account (verified, old enough) that ``action`` would flag is
     reviewed instead: ``monitor``, or ``require_verification`` from ``verify_from_risk``. An account of a cover
-    category below its category's verification tier is asked for that tier instead of being degraded.
+    category is asked for its category's verification tier instead of being degraded: for the first time below
+    it, again at or above it (verification is the counter for cover categories, whatever the account's age).
     ``require_verification`` is only asked where the category's and model's caps allow it (the caps are the
     strongest action taken without an analyst): otherwise an established account is monitored and a cover
     account keeps ``action``.
@@ -283,7 +285,7 @@ def standing_action(policy: Policy, context: DecisionContext, action: Action) ->
     category = context.category
     if may_verify and category in standing.cover.categories and action in standing.cover.instead_of:
         tier = policy.tier_for(category)
-        if level < _verification_rank(tier):
-            has = f"verified at {context.verification}" if context.verification else "with no verification on record"
-            return verify, f"{category} account {has}, {linked}: {tier} verification instead of {action.value}"
+        has = f"verified at {context.verification}" if context.verification else "with no verification on record"
+        again = " again" if level >= _verification_rank(tier) else ""
+        return verify, f"{category} account {has}, {linked}: {tier} verification{again} instead of {action.value}"
     return None
