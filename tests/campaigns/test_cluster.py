@@ -216,6 +216,38 @@ def test_one_verified_established_organisation_is_a_customer_not_a_campaign(
     assert not customer or result.campaign_of == {}
 
 
+@pytest.mark.parametrize(("domains", "others", "customer"), [
+    (["lab.example"] * 11 + ["gmail.com"], 0, True), (["LAB.example"] * 6 + ["lab.example"] * 6, 12, True),
+    ([None] * 12, 0, True), (["gmail.com", "orange.fr", "free.fr"] * 4, 0, False),
+    (["gmail.com"] * 6 + ["orange.fr"] * 3 + [None] * 3, 0, False), (["gmail.com"] * 12, 13, False)])
+def test_verified_established_seats_on_one_card_are_one_customer_only_on_a_mail_domain_of_their_own(
+        domains: list[str | None], others: int, customer: bool) -> None:
+    """An organisation's seats sign up on its domain (one outside address allowed); bought, aged accounts an
+    operator pools on its card keep their owners' addresses at the population's mail providers, which more of
+    the population's accounts than theirs use (``others`` unrelated accounts on the group's most common domain).
+    Seats whose domain is not on record are not counted either way."""
+    stats = AccountStats()
+    stats.update(_traffic("org", 12, 6, harvester=True))
+    ids = [f"org-{a}" for a in range(12)]
+    outside = [f"user-{a}" for a in range(others)]
+    top = max(set(domains) - {None}, key=domains.count, default=None)
+    context = pa.table({
+        "account_id": ids + outside, "category": ["research"] * 12 + ["individual"] * others,
+        "verification": ["id_document"] * 12 + ["email"] * others,
+        "created_at": pa.array([T0 - timedelta(days=400)] * (12 + others), pa.timestamp("us", tz="UTC")),
+        "email_domain": pa.array(domains + [top.lower() if top else None] * others, pa.string()),
+    })
+    card = pl.DataFrame({"i": list(range(12)), "family": ["payment"] * 12, "kind": ["payment"] * 12,
+                         "h": [99] * 12, "x": [1.0] * 12}, schema={"i": pl.UInt32, "family": pl.String,
+                                                                  "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+    result = find_campaigns(pl.DataFrame(_clique("org", 12, 0.9)), stats, context,
+                            indicators=Indicators(pl.Series("account_id", ids), card), min_risk=FLAG_RISK)
+    assert (result.campaigns == []) is customer
+    if not customer:
+        [campaign] = result.campaigns
+        assert len(campaign.members) == 12 and not campaign.one_payer
+
+
 def test_cells_of_verified_accounts_paying_with_their_own_cards_but_linked_together_are_a_campaign() -> None:
     """An operator of bought, verified, aged accounts gives each cell a card: linked cells are not one customer."""
     stats = AccountStats()

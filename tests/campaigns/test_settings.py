@@ -34,7 +34,7 @@ BEFORE_ISSUE_12 = {
         "anchor_kinds": ("ip", "subnet", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
         "anchor_min": 3, "anchor_share": 0.5,
         "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5,
-                     "max_rotating": 0.5},
+                     "max_rotating": 0.5, "one_domain": 0.8},
         "split": {"body": 0.05, "cover": 0.8, "families": ("client",), "max_cross": 0.05},
         "seed": 0,
     },

@@ -158,12 +158,13 @@ def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | No
 
 
 def account_context(store: SqlSource, features: pa.Table) -> pa.Table:
-    """Account records (category, verification, created_at) aligned with the feature rows; null where unknown."""
+    """Account records (category, verification, created_at, email_domain) aligned with the feature rows; null where
+    unknown."""
     accounts = cast(pl.DataFrame, pl.from_arrow(account_records(store)))
     ids = pl.DataFrame({"account_id": features.column("account_id").to_pylist()}, schema={"account_id": pl.String})
     joined = ids.join(accounts, on="account_id", how="left", maintain_order="left") if len(accounts) else ids.with_columns(
         pl.lit(None, pl.String).alias("category"), pl.lit(None, pl.String).alias("verification"),
-        pl.lit(None, pl.Datetime("us", "UTC")).alias("created_at"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("created_at"), pl.lit(None, pl.String).alias("email_domain"),
     )
     return joined.to_arrow()
 

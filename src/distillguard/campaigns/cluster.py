@@ -105,8 +105,9 @@ def find_campaigns(
     ``min_risk`` is the policy's flagging threshold
     (:attr:`distillguard.policy.Policy.flag_threshold`): a group of accounts
     none of whom would be flagged is not reported as a campaign. ``context``
-    holds ``account_id, category, verification`` of the accounts; a group is
-    scored with its members' most common category and verification level.
+    holds ``account_id, category, verification, created_at`` of the accounts
+    (and ``email_domain``, when known); a group is scored with its members'
+    most common category and verification level.
     ``settings`` and the risk ``models`` default to the shipped ones. The steps:
 
     1. :func:`~distillguard.campaigns.communities.detect_communities`: Leiden
@@ -159,17 +160,18 @@ def find_campaigns(
     result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
     if indicators is not None and cards is not None:
         add_pool_members(result, indicators, settings)
-        mark_one_payer(result, cards, edges, rotating, settings.customer)
+        mark_one_payer(result, cards, edges, rotating, settings.customer, context)
     return result
 
 
 def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
-                   settings: CustomerSettings) -> None:
+                   settings: CustomerSettings, context: pa.Table | None) -> None:
     """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`, ``cards`` as
-    :func:`payment_cards` gives them, ``rotating`` and ``settings.max_rotating`` for their egress), with a note in
-    their evidence."""
-    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges, rotating,
-                          settings.max_rotating))
+    :func:`payment_cards` gives them, ``rotating`` and ``settings.max_rotating`` for their egress) on one e-mail
+    domain (:func:`one_domain`, with ``context``), with a note in their evidence."""
+    groups = {c.campaign_id: c.members for c in result.campaigns}
+    found = set(one_payer(groups, cards, edges, rotating, settings.max_rotating)) & one_domain(
+        groups, context, settings.one_domain)
     for camp in result.campaigns:
         if camp.campaign_id in found:
             camp.one_payer = True
@@ -205,14 +207,16 @@ def one_customer(
     pooled, a busy customer can look like a fleet and lose the standing its
     verified, established accounts have (the policy reviews those instead of
     degrading them). A community is one customer when it is one payer
-    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards` and ``rotating``) and at least ``min_verified``
-    of its members hold one of ``verifications`` and were created ``min_age_days`` before the
-    community's first request. Its members keep their own risk.
+    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards` and ``rotating``) on one e-mail domain
+    (:func:`one_domain`) and at least ``min_verified`` of its members hold one of ``verifications`` and were
+    created ``min_age_days`` before the community's first request. Its members keep their own risk.
     """
     verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
                 if v in settings.verifications}
-    candidates = {cid: cells[cid] for cid in one_payer(cells, cards, edges, rotating, settings.max_rotating)
-                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
+    payers = one_payer(cells, cards, edges, rotating, settings.max_rotating)
+    same_domain = one_domain({cid: cells[cid] for cid in payers}, context, settings.one_domain)
+    candidates = {cid: cells[cid] for cid in payers
+                  if cid in same_domain and sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
     if not candidates:
         return []
     created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
@@ -223,6 +227,32 @@ def one_customer(
         established = sum(a in verified and created.get(a) is not None and created[a] <= cutoff for a in members)
         if established >= settings.min_verified * len(members):
             found.append(cid)
+    return found
+
+
+def one_domain(groups: dict[str, list[str]], context: pa.Table | None, share: float) -> set[str]:
+    """The groups of which at least ``share`` of the members with an e-mail domain on record (``context``'s
+    ``email_domain``) signed up on one and the same domain of their own: no more of ``context``'s other accounts
+    on it than the group's.
+
+    An organisation's seats are on its own domain; an operator's cells of bought accounts keep their owners'
+    addresses, spread over the population's mail providers, and a cell bought at one provider shares it with
+    the population. A group with no domain on record is one of them: a missing input says nothing either way.
+    """
+    if context is None or "email_domain" not in context.column_names:
+        return set(groups)
+    domain = {a: d.lower() for a, d in zip(context.column("account_id").to_pylist(),
+                                           context.column("email_domain").to_pylist()) if d is not None}
+    population = Counter(domain.values())
+    found = set()
+    for cid, members in groups.items():
+        known = Counter(domain[a] for a in members if a in domain)
+        if not known:
+            found.add(cid)
+            continue
+        top, n = known.most_common(1)[0]
+        if n >= share * known.total() and population[top] - n <= n:
+            found.add(cid)
     return found
 
 

@@ -20,7 +20,7 @@ _STAT_INPUT = """
 SELECT {columns} FROM exchanges e JOIN signals s USING (rid)
 WHERE e.ts >= $lo AND e.ts < $hi AND s.ts >= $lo AND s.ts < $hi AND {where} ORDER BY e.ts, e.rid
 """
-_CONTEXT = "SELECT account_id, category, verification, created_at FROM accounts"
+_CONTEXT = "SELECT account_id, category, verification, created_at, email_domain FROM accounts"
 _CAMPAIGN_HOURS = """
 WITH m AS (SELECT DISTINCT unnest($members) AS account_id)
 SELECT date_trunc('hour', e.ts) AS hour, e.account_id, e.model,
@@ -112,7 +112,7 @@ def stat_input_batches(store: Store, columns: Sequence[str], from_signals: Colle
 
 
 def account_records(store: SqlSource) -> pa.Table:
-    """``account_id, category, verification, created_at`` of every stored account record."""
+    """``account_id, category, verification, created_at, email_domain`` of every stored account record."""
     return store.query(_CONTEXT)
 
 
