@@ -232,26 +232,20 @@ def one_customer(
 
 def one_domain(groups: dict[str, list[str]], context: pa.Table | None, share: float) -> set[str]:
     """The groups of which at least ``share`` of the members with an e-mail domain on record (``context``'s
-    ``email_domain``) signed up on one and the same domain of their own: no more of ``context``'s other accounts
-    on it than the group's.
+    ``email_domain``) signed up on one and the same domain.
 
-    An organisation's seats are on its own domain; an operator's cells of bought accounts keep their owners'
-    addresses, spread over the population's mail providers, and a cell bought at one provider shares it with
-    the population. A group with no domain on record is one of them: a missing input says nothing either way.
+    An organisation's seats are on its domain, which others may share (a university's); an operator's cells of
+    bought accounts keep their owners' addresses, spread over the population's mail providers. A group with no
+    domain on record is one of them: a missing input says nothing either way.
     """
     if context is None or "email_domain" not in context.column_names:
         return set(groups)
     domain = {a: d.lower() for a, d in zip(context.column("account_id").to_pylist(),
                                            context.column("email_domain").to_pylist()) if d is not None}
-    population = Counter(domain.values())
     found = set()
     for cid, members in groups.items():
         known = Counter(domain[a] for a in members if a in domain)
-        if not known:
-            found.add(cid)
-            continue
-        top, n = known.most_common(1)[0]
-        if n >= share * known.total() and population[top] - n <= n:
+        if not known or known.most_common(1)[0][1] >= share * known.total():
             found.add(cid)
     return found
 
