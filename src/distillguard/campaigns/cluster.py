@@ -167,11 +167,10 @@ def find_campaigns(
 def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
                    settings: CustomerSettings, context: pa.Table | None) -> None:
     """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`, ``cards`` as
-    :func:`payment_cards` gives them, ``rotating`` and ``settings.max_rotating`` for their egress) on one e-mail
-    domain (:func:`one_domain`, with ``context``), with a note in their evidence."""
-    groups = {c.campaign_id: c.members for c in result.campaigns}
-    found = set(one_payer(groups, cards, edges, rotating, settings.max_rotating)) & one_domain(
-        groups, context, settings.one_domain)
+    :func:`payment_cards` gives them, ``rotating`` for their egress, ``context`` for their mail domains), with a
+    note in their evidence."""
+    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges, rotating, settings,
+                          context))
     for camp in result.campaigns:
         if camp.campaign_id in found:
             camp.one_payer = True
@@ -207,16 +206,14 @@ def one_customer(
     pooled, a busy customer can look like a fleet and lose the standing its
     verified, established accounts have (the policy reviews those instead of
     degrading them). A community is one customer when it is one payer
-    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards` and ``rotating``) on one e-mail domain
-    (:func:`one_domain`) and at least ``min_verified`` of its members hold one of ``verifications`` and were
-    created ``min_age_days`` before the community's first request. Its members keep their own risk.
+    (:func:`one_payer`, with the ``cards`` of :func:`payment_cards`, ``rotating`` and ``context``) and at least
+    ``min_verified`` of its members hold one of ``verifications`` and were created ``min_age_days`` before the
+    community's first request. Its members keep their own risk.
     """
     verified = {a for a, v in zip(context.column("account_id").to_pylist(), context.column("verification").to_pylist())
                 if v in settings.verifications}
-    payers = one_payer(cells, cards, edges, rotating, settings.max_rotating)
-    same_domain = one_domain({cid: cells[cid] for cid in payers}, context, settings.one_domain)
-    candidates = {cid: cells[cid] for cid in payers
-                  if cid in same_domain and sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
+    candidates = {cid: cells[cid] for cid in one_payer(cells, cards, edges, rotating, settings, context)
+                  if sum(a in verified for a in cells[cid]) >= settings.min_verified * len(cells[cid])}
     if not candidates:
         return []
     created = dict(zip(context.column("account_id").to_pylist(), context.column("created_at").to_pylist()))
@@ -230,7 +227,7 @@ def one_customer(
     return found
 
 
-def one_domain(groups: dict[str, list[str]], context: pa.Table | None, share: float) -> set[str]:
+def _one_domain(groups: dict[str, list[str]], context: pa.Table | None, share: float) -> set[str]:
     """The groups of which at least ``share`` of the members with an e-mail domain on record (``context``'s
     ``email_domain``) signed up on one and the same domain.
 
@@ -266,19 +263,22 @@ def payment_cards(indicators: Indicators) -> pl.DataFrame:
 
 
 def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
-              max_rotating: float) -> list[str]:
+              settings: CustomerSettings, context: pa.Table | None) -> list[str]:
     """The groups whose members all pay with one and the same payment fingerprint (``cards``, as
-    :func:`payment_cards` gives them), at most ``max_rotating`` of them ``rotating`` (taking a new address for
-    nearly every request), and that no edge of ``edges`` links to an account outside them paying otherwise (with
-    another card, several, or none).
+    :func:`payment_cards` gives them), at most ``settings.max_rotating`` of them ``rotating`` (taking a new address
+    for nearly every request), at least ``settings.one_domain`` of those with an e-mail domain in ``context`` on one
+    domain, and that no edge of ``edges`` links to an account outside them paying otherwise (with another card,
+    several, or none).
 
-    An organisation's accounts share its card and leave through its own egress; an operator's cells of bought
-    accounts each share a card too, and link to each other, and a fleet of them on one card leaves through a
-    proxy pool or a carrier NAT: one card alone says one customer only when nothing ties the group to other
-    payers and its seats do not rotate.
+    An organisation's accounts share its card, its mail domain and its own egress; an operator's cells of bought
+    accounts each share a card too, keep their owners' addresses, and link to each other, and a fleet of them on
+    one card leaves through a proxy pool or a carrier NAT: one card alone says one customer only when nothing
+    ties the group to other payers and its seats do not rotate.
     """
     groups = {cid: members for cid, members in groups.items()
-              if sum(a in rotating for a in members) <= max_rotating * len(members)}
+              if sum(a in rotating for a in members) <= settings.max_rotating * len(members)}
+    same_domain = _one_domain(groups, context, settings.one_domain)
+    groups = {cid: members for cid, members in groups.items() if cid in same_domain}
     if not groups:
         return []
     owner = pl.DataFrame([(m, cid) for cid, members in groups.items() for m in members], schema={
