@@ -480,3 +480,21 @@ def test_the_pipeline_flags_a_harvester_from_a_request_only_log(tmp_path: Path, 
     for decision in (harvester, traveller):  # no intel directory: no VPN or Tor list to read the addresses against
         assert decision.reasons[-1].startswith("no responses, no account record, no TLS fingerprints in the log; "
                                                "no VPN or Tor exit lists (intel directory): risk from the request side")
+
+
+def test_a_groups_reruns_are_its_members_own_not_prompts_one_member_repeats_from_another() -> None:
+    """A fleet of 200 accounts drawing on one corpus sends half its one-shot prompts after another member did: as a
+    group it shows a novelty of 0.5, yet no member reran anything, so it earns no benchmark-rerun credit and its
+    sweep counts in full. An evaluation team of five whose members rerun their items (200 of its 800 tasks on a
+    prompt their member had not sent) keeps the credit a single evaluator has; a single account is judged on its
+    own prompts as before."""
+    sweep = _profile(800, cot=0.0, continuation=0.0, novelty=0.5, active=30, span=40)
+    fleet = {**sweep, "fresh_tasks": 800.0}
+    team = {**sweep, "prompt_novelty": 0.25, "distinct_tasks": 150.0, "fresh_tasks": 200.0}
+    table = _table([fleet, team])
+    pooled = table.append_column("n_accounts", pa.array([200, 5]))
+    single = {t.name: t.values for t in risk_terms(table)}
+    grouped = {t.name: t.values for t in risk_terms(pooled)}
+    assert single["rerun"][0] == pytest.approx(0.5) and single["one_shot_sweep"][0] == pytest.approx(0.5)
+    assert grouped["rerun"][0] == pytest.approx(0.0) and grouped["one_shot_sweep"][0] == pytest.approx(1.0)
+    assert grouped["rerun"][1] == pytest.approx(0.75)

@@ -1,10 +1,9 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: a bare tool call counts as an elicited task where the prompt itself asks for the
-reasoning, issue 13, session 24: the same decisions, risks and campaigns; the reasons of the hydra's 2,000 accounts
-and of the non-English campaign's 150 count more tasks asking, 6,133 -> 6,677 of 13,104 and 7,982 -> 8,487 of 11,900,
-which changes 409 accounts' reasons).
+says so in its commit (last: a pooled group's one-shot sweep and benchmark reruns are its members' own, issue 13,
+session 26: the same decisions and campaigns; the agentic coder's campaign, 30 accounts and 3 benchmark evaluators,
+risk 0.754 -> 0.786, which its two evaluators with no risk of their own above it take on, in their risk and reasons).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
 from distillguard.campaigns import Indicators, find_campaigns, propagate
-from distillguard.campaigns.cluster import merge_campaigns, merge_pools
+from distillguard.campaigns.cluster import absorb_fragments, merge_campaigns, merge_pools
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.schema import TS_TYPE
@@ -380,3 +380,31 @@ def test_an_unverified_team_on_one_card_is_a_campaign_marked_one_customer(other:
     assert {f"lab-{a}" for a in range(6)} <= set(campaign.members)
     assert campaign.one_payer is (other == "none")
     assert any(e.detector == ONE_PAYER_DETECTOR for e in campaign.evidence) is (other == "none")
+
+
+def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habits_do_not() -> None:
+    """A risky fleet of 30 accounts on a client and request parameters of its own, plus the population's browser and
+    parameters. A fragment of 8 showing the same joins it; 8 students on the population's browser and parameters
+    (as 200 users in no group) agree with the fleet as far as ``merge_min`` in both families, but resemble everyone
+    more, and stay; a cell on the fleet's client with parameters of its own agrees in one family only, and stays."""
+    accounts: list[str] = []
+    rows: list[tuple[int, str, str]] = []
+    shows = {"fleet": (("fleet-client", "browser"), ("fleet-params", "common-params")),
+             "fragment": (("fleet-client", "browser"), ("fleet-params", "common-params")),
+             "students": (("browser",), ("common-params",)),
+             "cell": (("fleet-client",), ("cell-params",)),
+             "user": (("browser",), ("common-params",))}
+    members: dict[str, list[str]] = {}
+    for prefix, count in (("fleet", 30), ("fragment", 8), ("students", 8), ("cell", 8), ("user", 200)):
+        clients, params = shows[prefix]
+        for k in range(count):
+            members.setdefault(prefix, []).append(f"{prefix}-{k}")
+            rows += [(len(accounts), "client", c) for c in clients] + [(len(accounts), "behaviour", p) for p in params]
+            accounts.append(f"{prefix}-{k}")
+    table = pl.DataFrame(rows, schema={"i": pl.UInt32, "family": pl.String, "value": pl.String}, orient="row")
+    table = table.select("i", "family", pl.col("family").replace({"behaviour": "params"}).alias("kind"),
+                         pl.col("value").hash().alias("h"), (1.0 / pl.len().over("i", "family")).cast(pl.Float32).alias("x"))
+    indicators = Indicators(pl.Series("account_id", accounts), table)
+    rest = {name: members[name] for name in ("fragment", "students", "cell")}
+    assert absorb_fragments({"fleet": members["fleet"]}, rest, indicators, SETTINGS) == {"fleet": ["fragment"]}
+    assert absorb_fragments({"fleet": members["fleet"]}, {}, indicators, SETTINGS) == {}

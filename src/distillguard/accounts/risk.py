@@ -184,7 +184,9 @@ def elicitation_nats(features: pa.Table) -> np.ndarray:
     channel holds a harvester that splits its asking between words and budgets, each under its own bar. A pooled
     group (linked accounts) is also weighed either way against a harvest diluted by resold chat
     (:data:`DILUTED_HARVEST_RATE`): its linking already says it is coordinated, what is left to ask is whether
-    its traffic harvests, and a reseller's is up to :data:`RESOLD_SHARE` someone else's."""
+    its traffic harvests, and a reseller's is up to :data:`RESOLD_SHARE` someone else's. A group's reruns, against
+    the evaluator, are those of the group (``distinct_tasks``), a prompt one member sends after another included:
+    a lab whose seats each run one benchmark once reruns it across its seats."""
     tasks, distinct = _col(features, "tasks"), _col(features, "distinct_tasks")
     either_tasks = _col(features, "either_tasks")
     words = elicitation_llr(_col(features, "elicited_tasks"), tasks, distinct)
@@ -240,6 +242,9 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     accounts whose users chat, such as an app's behind one carrier NAT, are no
     campaign however young. Novelty is not asked of the group: a fleet of
     thousands drawing on one corpus repeats its own prompts across accounts.
+    A group's novelty, in its one-shot sweep and its benchmark reruns, is its
+    members' own (:func:`fresh_share`): a prompt one member sends after
+    another is no rerun.
     An account's shares of reasoning asked for and received are discounted by
     the share of its tasks that are fresh (:func:`fresh_discount`; a group's
     by its members' own): a harvester wants traces it does not have yet, while
@@ -251,7 +256,7 @@ def risk_terms(features: pa.Table, context: pa.Table | None = None) -> list[Risk
     """
     n = np.maximum(_col(features, "n_exchanges"), 1.0)
     continuation = _col(features, "continuation_share")
-    novelty = _col(features, "prompt_novelty")
+    novelty = np.where(_pooled(features), fresh_share(features), _col(features, "prompt_novelty"))
     active = _col(features, "active_hours")
     span = np.maximum(_col(features, "span_hours"), 1.0)
     max_entropy = np.log2(np.clip(n, 2.0, 24.0))

@@ -17,6 +17,7 @@ is flagged with its campaign while an account loosely tied to it is not.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -120,7 +121,8 @@ def find_campaigns(
        replaced by their fleet when it is risky;
     3. :func:`score_groups`: the pooled risk of each group;
     4. :func:`merge_operations` (with ``indicators``): risky groups that are
-       one operation merged (:func:`merge_campaigns`) and scored again;
+       one operation merged (:func:`merge_campaigns`), the groups that are
+       fragments of one joined to it (:func:`absorb_fragments`), and scored again;
     5. :func:`anchored_groups` (with ``indicators``): the members that share
        no infrastructure of the campaigns' own left out, and the groups
        scored again;
@@ -373,18 +375,74 @@ def merge_operations(
     min_risk: float,
     models: RiskModels | None = None,
 ) -> ScoredGroups:
-    """``scored`` with its risky groups that are one operation merged (:func:`merge_campaigns`) and scored again.
+    """``scored`` with its risky groups that are one operation merged (:func:`merge_campaigns`), the fragments of
+    each joined to it (:func:`absorb_fragments`), and scored again.
 
-    The members of each merged group are put in one community.
+    The members of each merged group are put in one community. A risky group whose fragments take its pooled risk
+    below ``min_risk`` is scored without them.
     """
     risky = scored.risky(min_risk)
     merged = merge_campaigns(risky, indicators, settings)
-    if len(merged) == len(risky):
+    rest = {cid: m for cid, m in scored.groups.items() if cid not in risky}
+    fragments = absorb_fragments(merged, rest, indicators, settings)
+    if len(merged) == len(risky) and not fragments:
         return scored
-    for members in merged.values():
-        communities.unite(members)
-    groups = {**{cid: m for cid, m in scored.groups.items() if cid not in risky}, **merged}
-    return score_groups(stats, groups, context, models)
+    groups = _with_fragments(merged, rest, fragments)
+    rescored = score_groups(stats, groups, context, models)
+    flagged = {m for members in rescored.risky(min_risk).values() for m in members}
+    diluted = {cid for cid in fragments if merged[cid][0] not in flagged}
+    if diluted:
+        fragments = {cid: parts for cid, parts in fragments.items() if cid not in diluted}
+        groups = _with_fragments(merged, rest, fragments)
+        rescored = score_groups(stats, groups, context, models)
+    for cid, members in groups.items():
+        if cid not in rest:
+            communities.unite(members)
+    return rescored
+
+
+def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], indicators: Indicators,
+                     settings: CampaignSettings) -> dict[str, list[str]]:
+    """Per group of ``risky`` that has any, the groups of ``rest`` that are fragments of it.
+
+    Leiden splits a reseller network whose cells each pay with their own cards into many communities; the few
+    that pool enough traffic are risky, the rest are not, although each runs the same harness, client and
+    parameters. A group of ``rest`` is a fragment of a risky group when their pooled indicators agree
+    (``merge_min``) in ``merge_families`` families, in each more than either resembles the accounts in no group:
+    students who share a popular client and the population's habits with a small cell agree with it no more than
+    with everyone. A fragment belongs to the risky group it agrees with most.
+    """
+    if not risky or not rest:
+        return {}
+    ids, n_risky = list(risky) + list(rest), len(risky)
+    agree = np.zeros((len(rest), n_risky), np.int32)
+    strength = np.zeros((len(rest), n_risky))
+    for _, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings):
+        # fragments × risky groups only: all groups × all would not fit in memory on a large population
+        sim = (vectors[n_risky:-1] @ vectors[:n_risky].T).toarray()
+        everyone = (vectors @ vectors[-1:].T).toarray()[:-1, 0]
+        above = (sim >= settings.merge_min) & (sim > everyone[n_risky:, None]) & (sim > everyone[None, :n_risky])
+        agree += above
+        strength += np.where(above, sim, 0.0)
+    part = agree >= settings.merge_families
+    anchor = np.where(part, strength, -1.0).argmax(axis=1)
+    fragments: dict[str, list[str]] = {}
+    for k in np.flatnonzero(part.any(axis=1)):
+        fragments.setdefault(ids[int(anchor[k])], []).append(ids[n_risky + int(k)])
+    return fragments
+
+
+def _with_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], fragments: dict[str, list[str]]
+                    ) -> dict[str, list[str]]:
+    """The groups of ``risky`` and ``rest`` with each group's ``fragments`` (ids of ``rest``) joined to it."""
+    taken = {f for parts in fragments.values() for f in parts}
+    groups = {cid: m for cid, m in rest.items() if cid not in taken}
+    for cid, members in risky.items():
+        if cid in fragments:
+            members = sorted([*members, *(m for f in fragments[cid] for m in rest[f])])
+            cid = campaign_id(members)
+        groups[cid] = members
+    return groups
 
 
 def anchored_groups(communities: Communities, groups: dict[str, list[str]], indicators: Indicators,
@@ -479,7 +537,8 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     share their rotating client pool, their activity rhythm and their prompt
     templates; pooled over hundreds of accounts those agree far more than two
     unrelated groups' do. Only communities already risky enough to be
-    campaigns are merged, so no legitimate community is pulled into one.
+    campaigns are merged; a weaker one joins a campaign only under the
+    stricter test of :func:`absorb_fragments`.
     Agreement the rest of the population shares is no tie: two fleets that
     both draw their browser strings from the population's own mix agree with
     each other as much as with everyone, so a family counts only when one of
@@ -489,29 +548,9 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     if len(groups) < 2:
         return groups
     ids = list(groups)
-    codes = _member_codes(groups, indicators)
-    # each account's group by account code, the accounts in none pooled as one more (``len(ids)``); pooled one
-    # family at a time, so that at most one family's rows are copied (all of them joined held 1.3 GB on large)
-    group_of = np.full(len(indicators.accounts), len(ids), np.int64)
-    group_of[codes.get_column("i").to_numpy()] = codes.get_column("c").to_numpy()
-    group = pl.lit(pl.Series(group_of)).gather(pl.col("i")).alias("c")
     agree = np.zeros((len(ids), len(ids)), np.int32)
     broad = np.zeros((len(ids), len(ids)), bool)
-    for family in FAMILIES:
-        if family in settings.merge_ignore:
-            continue
-        rows = (
-            indicators.table.filter(pl.col("family") == family).select(group, "h", "x")
-            .group_by("c", "h").agg(pl.col("x").cast(pl.Float64).sum())
-            .with_columns((pl.col("x") / (pl.col("x") ** 2).sum().sqrt().over("c")).alias("v"))
-        )
-        if rows.height == 0:
-            continue
-        k = rows.get_column("h").rank("dense").to_numpy() - 1
-        where = (rows.get_column("c").to_numpy(), k)
-        shape = (len(ids) + 1, int(k.max()) + 1)
-        vectors = sparse.csr_array((rows.get_column("v").to_numpy(), where), shape=shape)
-        squares = sparse.csr_array((rows.get_column("v").to_numpy() ** 2, where), shape=shape)
+    for family, vectors, squares in _family_vectors(groups, indicators, settings):
         everyone = (vectors @ vectors.T).toarray()
         typical = everyone[:-1, -1] >= settings.merge_min
         sim = np.where(typical[:, None] & typical[None, :], 0.0, everyone[:-1, :-1])
@@ -530,6 +569,35 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     for k, label in enumerate(labels):
         merged.setdefault(int(label), []).extend(groups[ids[k]])
     return {campaign_id(m): sorted(m) for m in merged.values()}
+
+
+def _family_vectors(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
+                    ) -> Iterator[tuple[str, sparse.csr_array, sparse.csr_array]]:
+    """Per indicator family the groups show (but ``merge_ignore``): its name, each group's pooled indicator vector
+    of unit length (a row per group in order, then one for the accounts in no group), and its square (whose inner
+    products say how few indicators carry a similarity)."""
+    ids = list(groups)
+    codes = _member_codes(groups, indicators)
+    # each account's group by account code, the accounts in none pooled as one more (``len(ids)``); pooled one
+    # family at a time, so that at most one family's rows are copied (all of them joined held 1.3 GB on large)
+    group_of = np.full(len(indicators.accounts), len(ids), np.int64)
+    group_of[codes.get_column("i").to_numpy()] = codes.get_column("c").to_numpy()
+    group = pl.lit(pl.Series(group_of)).gather(pl.col("i")).alias("c")
+    for family in FAMILIES:
+        if family in settings.merge_ignore:
+            continue
+        rows = (
+            indicators.table.filter(pl.col("family") == family).select(group, "h", "x")
+            .group_by("c", "h").agg(pl.col("x").cast(pl.Float64).sum())
+            .with_columns((pl.col("x") / (pl.col("x") ** 2).sum().sqrt().over("c")).alias("v"))
+        )
+        if rows.height == 0:
+            continue
+        k = rows.get_column("h").rank("dense").to_numpy() - 1
+        where = (rows.get_column("c").to_numpy(), k)
+        shape = (len(ids) + 1, int(k.max()) + 1)
+        yield (family, sparse.csr_array((rows.get_column("v").to_numpy(), where), shape=shape),
+               sparse.csr_array((rows.get_column("v").to_numpy() ** 2, where), shape=shape))
 
 
 def merge_pools(

@@ -167,9 +167,10 @@ class CampaignSettings(_Tunables):
     full_tie: float = Field(gt=0.0)
     """Summed edge weight to fellow members at which an account is fully tied."""
     merge_min: Share
-    """Similarity of two campaigns' pooled indicators, per family, that counts towards merging them."""
+    """Similarity of two campaigns' pooled indicators, per family, that counts towards merging them (or joining a
+    group too weak to be a campaign to one, where it exceeds both groups' similarity with everyone else)."""
     merge_families: Positive
-    """Families that must agree for two campaigns to be merged into one."""
+    """Families that must agree for two campaigns to be merged into one, or for a group to join one."""
     merge_ignore: Families
     """Families that say nothing about a common operator once pooled: two round-the-clock
     campaigns are active in the same time slots whoever runs them."""
