@@ -392,7 +392,7 @@ def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habi
     shows = {"fleet": (("fleet-client", "browser"), ("fleet-params", "common-params")),
              "fragment": (("fleet-client", "browser"), ("fleet-params", "common-params")),
              "students": (("browser",), ("common-params",)),
-             "cell": (("fleet-client",), ("cell-params",)),
+             "cell": (("fleet-client", "browser"), ("cell-params",)),
              "user": (("browser",), ("common-params",))}
     members: dict[str, list[str]] = {}
     for prefix, count in (("fleet", 30), ("fragment", 8), ("students", 8), ("cell", 8), ("user", 200)):
