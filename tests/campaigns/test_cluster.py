@@ -7,7 +7,8 @@ import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
 from distillguard.campaigns import Indicators, find_campaigns, propagate
-from distillguard.campaigns.cluster import absorb_fragments, merge_campaigns, merge_pools
+from distillguard.campaigns.cluster import absorb_fragments, merge_campaigns, merge_operations, merge_pools, score_groups
+from distillguard.campaigns.communities import Communities
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.schema import TS_TYPE
@@ -382,21 +383,19 @@ def test_an_unverified_team_on_one_card_is_a_campaign_marked_one_customer(other:
     assert any(e.detector == ONE_PAYER_DETECTOR for e in campaign.evidence) is (other == "none")
 
 
-def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habits_do_not() -> None:
-    """A risky fleet of 30 accounts on a client and request parameters of its own, plus the population's browser and
-    parameters. A fragment of 8 showing the same joins it; 8 students on the population's browser and parameters
-    (as 200 users in no group) agree with the fleet as far as ``merge_min`` in both families, but resemble everyone
-    more, and stay; a cell on the fleet's client with parameters of its own agrees in one family only, and stays."""
+FLEET = (("fleet-client", "browser"), ("fleet-params", "common-params"))
+"""What a fleet shows: a client and request parameters of its own, and the population's browser and parameters."""
+POPULATION = (("browser",), ("common-params",))
+
+
+def _showing(groups: dict[str, tuple[int, tuple[tuple[str, ...], tuple[str, ...]]]]
+             ) -> tuple[Indicators, dict[str, list[str]]]:
+    """Client and request-parameter indicators of accounts ``<name>-<k>``: per name, how many and which clients and
+    parameters each shows (its weight split evenly in each family); and the accounts by name."""
     accounts: list[str] = []
     rows: list[tuple[int, str, str]] = []
-    shows = {"fleet": (("fleet-client", "browser"), ("fleet-params", "common-params")),
-             "fragment": (("fleet-client", "browser"), ("fleet-params", "common-params")),
-             "students": (("browser",), ("common-params",)),
-             "cell": (("fleet-client", "browser"), ("cell-params",)),
-             "user": (("browser",), ("common-params",))}
     members: dict[str, list[str]] = {}
-    for prefix, count in (("fleet", 30), ("fragment", 8), ("students", 8), ("cell", 8), ("user", 200)):
-        clients, params = shows[prefix]
+    for prefix, (count, (clients, params)) in groups.items():
         for k in range(count):
             members.setdefault(prefix, []).append(f"{prefix}-{k}")
             rows += [(len(accounts), "client", c) for c in clients] + [(len(accounts), "behaviour", p) for p in params]
@@ -404,7 +403,47 @@ def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habi
     table = pl.DataFrame(rows, schema={"i": pl.UInt32, "family": pl.String, "value": pl.String}, orient="row")
     table = table.select("i", "family", pl.col("family").replace({"behaviour": "params"}).alias("kind"),
                          pl.col("value").hash().alias("h"), (1.0 / pl.len().over("i", "family")).cast(pl.Float32).alias("x"))
-    indicators = Indicators(pl.Series("account_id", accounts), table)
+    return Indicators(pl.Series("account_id", accounts), table), members
+
+
+def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habits_do_not() -> None:
+    """A risky fleet of 30 accounts on a client and request parameters of its own, plus the population's browser and
+    parameters. A fragment of 8 showing the same joins it; 8 students on the population's browser and parameters
+    (as 200 users in no group) agree with the fleet as far as ``merge_min`` in both families, but resemble everyone
+    more, and stay; a cell on the fleet's client with parameters of its own agrees in one family only, and stays."""
+    indicators, members = _showing({
+        "fleet": (30, FLEET), "fragment": (8, FLEET), "students": (8, POPULATION),
+        "cell": (8, (("fleet-client", "browser"), ("cell-params",))), "user": (200, POPULATION),
+    })
     rest = {name: members[name] for name in ("fragment", "students", "cell")}
     assert absorb_fragments({"fleet": members["fleet"]}, rest, indicators, SETTINGS) == {"fleet": ["fragment"]}
     assert absorb_fragments({"fleet": members["fleet"]}, {}, indicators, SETTINGS) == {}
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_a_campaign_takes_its_fragments_unless_they_take_it_below_the_flag_threshold(chat: bool) -> None:
+    """A risky fleet of 6 harvesters and a fragment of 3 low-volume harvesters on its client and parameters: one
+    campaign, scored again. Add as a fragment 60 ordinary users asking one-shot questions on the same (a reseller's
+    resold chat): pooled with them it would fall below the threshold, so it is scored without any fragment, and
+    they stay groups of their own."""
+    stats = AccountStats()
+    stats.update(_traffic("op", 6, 4, harvester=True))
+    stats.update(_traffic("crew", 3, 2, harvester=True))
+    resold = _traffic("chat", 60, 6, harvester=False)
+    stats.update(resold.set_column(resold.schema.get_field_index("n_user_turns"), "n_user_turns",
+                                   pa.array([1] * resold.num_rows)))
+    indicators, members = _showing({"op": (6, FLEET), "crew": (3, FLEET), "chat": (60, FLEET),
+                                     "user": (300, POPULATION)})
+    groups = {name: members[name] for name in ("op", "crew", *(("chat",) if chat else ()))}
+    scored = score_groups(stats, groups, None)
+    assert scored.risky(FLAG_RISK) == {"op": members["op"]}
+    index = {a: i for i, a in enumerate(m for name in groups for m in members[name])}
+    communities = Communities(index, np.array([list(groups).index(a.split("-")[0]) for a in index]),
+                              np.zeros(len(index)), np.zeros(len(index), bool), dict(groups))
+    merged = merge_operations(communities, scored, stats, None, indicators, SETTINGS, FLAG_RISK)
+    risky = merged.risky(FLAG_RISK)
+    if chat:
+        assert merged.groups == groups and risky == {"op": members["op"]}
+    else:
+        assert list(risky.values()) == [sorted(members["op"] + members["crew"])]
+        assert communities.community(members["op"]) == communities.community(members["crew"])
