@@ -6,8 +6,15 @@ import pyarrow as pa
 import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
-from distillguard.campaigns import Indicators, find_campaigns, propagate
-from distillguard.campaigns.cluster import absorb_fragments, merge_campaigns, merge_operations, merge_pools, score_groups
+from distillguard.campaigns import Indicators, cluster, find_campaigns, propagate
+from distillguard.campaigns.cluster import (
+    absorb_fragments,
+    merge_campaigns,
+    merge_operations,
+    merge_pools,
+    pool_cells,
+    score_groups,
+)
 from distillguard.campaigns.communities import Communities
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.core.campaign import ONE_PAYER_DETECTOR
@@ -418,6 +425,38 @@ def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habi
     rest = {name: members[name] for name in ("fragment", "students", "cell")}
     assert absorb_fragments({"fleet": members["fleet"]}, rest, indicators, SETTINGS) == {"fleet": ["fragment"]}
     assert absorb_fragments({"fleet": members["fleet"]}, {}, indicators, SETTINGS) == {}
+
+
+@pytest.mark.parametrize("block", [1, 1024])
+def test_cells_of_one_fleet_too_small_to_be_flagged_alone_are_pooled_and_a_customers_seats_are_not(
+        block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four cells of 3 low-volume harvesters, each paying with its own card, on one client and parameters: none is
+    risky alone, pooled they are, and they become one campaign. Two cells of a company's seats on a client of their
+    own agree as much, but pooled are no risk, so they stay apart; students on the population's habits join no one.
+    Compared one cell at a time (``block`` 1) the cells pool the same."""
+    monkeypatch.setattr(cluster, "_POOL_BLOCK", block)
+    stats = AccountStats()
+    for k in range(4):
+        stats.update(_traffic(f"crew{k}", 3, 3, harvester=True))
+    for name in ("seats", "desk"):
+        stats.update(_traffic(name, 4, 6, harvester=False))
+    stats.update(_traffic("students", 4, 6, harvester=False))
+    company = (("corp-client", "browser"), ("corp-params", "common-params"))
+    indicators, members = _showing({**{f"crew{k}": (3, FLEET) for k in range(4)}, "seats": (4, company),
+                                    "desk": (4, company), "students": (4, POPULATION), "user": (300, POPULATION)})
+    groups = {name: members[name] for name in (*(f"crew{k}" for k in range(4)), "seats", "desk", "students")}
+    scored = score_groups(stats, groups, None)
+    assert scored.risky(FLAG_RISK) == {}
+    assert list(pool_cells({}, groups, stats, None, indicators, SETTINGS, FLAG_RISK).values()) == [
+        [f"crew{k}" for k in range(4)]]
+    index = {a: i for i, a in enumerate(m for name in groups for m in members[name])}
+    communities = Communities(index, np.array([list(groups).index(a.split("-")[0]) for a in index]),
+                              np.zeros(len(index)), np.zeros(len(index), bool), dict(groups))
+    merged = merge_operations(communities, scored, stats, None, indicators, SETTINGS, FLAG_RISK)
+    crews = sorted(m for k in range(4) for m in members[f"crew{k}"])
+    assert list(merged.risky(FLAG_RISK).values()) == [crews]
+    assert {name: members[name] for name in ("seats", "desk", "students")}.items() <= merged.groups.items()
+    assert len({communities.community([m]) for m in crews}) == 1
 
 
 @pytest.mark.parametrize("chat", [False, True])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 from scipy import sparse
@@ -37,6 +38,9 @@ from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, 
 from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
 from distillguard.core.ids import campaign_id
+
+_POOL_BLOCK = 1024
+"""Cells compared with all others at a time in :func:`pool_cells` (a block of 1,024 × 10,000 is 80 MB)."""
 
 
 @dataclass
@@ -122,7 +126,9 @@ def find_campaigns(
     3. :func:`score_groups`: the pooled risk of each group;
     4. :func:`merge_operations` (with ``indicators``): risky groups that are
        one operation merged (:func:`merge_campaigns`), the groups that are
-       fragments of one joined to it (:func:`absorb_fragments`), and scored again;
+       fragments of one joined to it (:func:`absorb_fragments`), the other
+       cells of one operation that are risky only together pooled
+       (:func:`pool_cells`), and scored again;
     5. :func:`anchored_groups` (with ``indicators``): the members that share
        no infrastructure of the campaigns' own left out, and the groups
        scored again;
@@ -376,7 +382,8 @@ def merge_operations(
     models: RiskModels | None = None,
 ) -> ScoredGroups:
     """``scored`` with its risky groups that are one operation merged (:func:`merge_campaigns`), the fragments of
-    each joined to it (:func:`absorb_fragments`), and scored again.
+    each joined to it (:func:`absorb_fragments`), the other cells that are risky only together pooled
+    (:func:`pool_cells`), and scored again.
 
     The members of each merged group are put in one community. A risky group whose fragments take its pooled risk
     below ``min_risk`` is scored without them.
@@ -385,20 +392,63 @@ def merge_operations(
     merged = merge_campaigns(risky, indicators, settings)
     rest = {cid: m for cid, m in scored.groups.items() if cid not in risky}
     fragments = absorb_fragments(merged, rest, indicators, settings)
-    if len(merged) == len(risky) and not fragments:
+    taken = {f for parts in fragments.values() for f in parts}
+    pooled = pool_cells(merged, {cid: m for cid, m in rest.items() if cid not in taken}, stats, context, indicators,
+                        settings, min_risk, models)
+    if len(merged) == len(risky) and not fragments and not pooled:
         return scored
-    groups = _with_fragments(merged, rest, fragments)
+    groups = _joined(merged, rest, fragments, pooled)
     rescored = score_groups(stats, groups, context, models)
     flagged = {m for members in rescored.risky(min_risk).values() for m in members}
     diluted = {cid for cid in fragments if merged[cid][0] not in flagged}
     if diluted:
         fragments = {cid: parts for cid, parts in fragments.items() if cid not in diluted}
-        groups = _with_fragments(merged, rest, fragments)
+        groups = _joined(merged, rest, fragments, pooled)
         rescored = score_groups(stats, groups, context, models)
     for cid, members in groups.items():
         if cid not in rest:
             communities.unite(members)
     return rescored
+
+
+def pool_cells(risky: dict[str, list[str]], rest: dict[str, list[str]], stats: AccountStats,
+               context: pa.Table | None, indicators: Indicators, settings: CampaignSettings, min_risk: float,
+               models: RiskModels | None = None) -> dict[str, list[str]]:
+    """Cells of ``rest`` (groups neither risky nor a fragment of one of ``risky``) that are one operation, by the
+    campaign id of their pooled members: those whose pooled risk reaches ``min_risk`` although no cell's does.
+
+    A fleet that pays each handful of accounts with its own card is many small cells, none of which sends
+    enough to be told from a customer. Two cells are one operation under the test of :func:`absorb_fragments`
+    (agreement in ``merge_families`` families, in each more than either shows with the accounts in no group);
+    the cells so connected are scored as one group, and kept together only when that group is risky.
+    """
+    if len(rest) < 2:
+        return {}
+    ids, n_risky = list(risky) + list(rest), len(risky)
+    n = len(rest)
+    families = [(vectors[n_risky:-1], (vectors[n_risky:-1] @ vectors[-1:].T).toarray()[:, 0])
+                for _, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings)]
+    pairs: list[npt.NDArray[np.int64]] = []
+    for start in range(0, n, _POOL_BLOCK):  # a block of rows at a time: all cells × all at once would not fit
+        agree = np.zeros((min(_POOL_BLOCK, n - start), n), np.int32)
+        for cells, everyone in families:
+            sim = (cells[start:start + _POOL_BLOCK] @ cells.T).toarray()
+            agree += _agrees(sim, everyone[start:start + _POOL_BLOCK], everyone, settings)
+        a, b = np.nonzero(agree >= settings.merge_families)
+        pairs.append(np.stack([a + start, b]))
+    links = np.concatenate(pairs, axis=1)
+    links = links[:, links[0] < links[1]]
+    if links.shape[1] == 0:
+        return {}
+    graph = sparse.coo_array((np.ones(links.shape[1], np.int8), (links[0], links[1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    components: dict[int, list[str]] = {}
+    for k in np.flatnonzero(np.bincount(label)[label] >= 2).tolist():
+        components.setdefault(int(label[k]), []).append(ids[n_risky + k])
+    members = {campaign_id(m): m for m in (sorted(a for c in cells for a in rest[c]) for cells in components.values())}
+    cells_of = dict(zip(members, components.values(), strict=True))
+    kept = score_groups(stats, members, context, models).risky(min_risk)
+    return {cid: cells_of[cid] for cid in kept}
 
 
 def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], indicators: Indicators,
@@ -421,7 +471,7 @@ def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], in
         # fragments × risky groups only: all groups × all would not fit in memory on a large population
         sim = (vectors[n_risky:-1] @ vectors[:n_risky].T).toarray()
         everyone = (vectors @ vectors[-1:].T).toarray()[:-1, 0]
-        above = (sim >= settings.merge_min) & (sim > everyone[n_risky:, None]) & (sim > everyone[None, :n_risky])
+        above = _agrees(sim, everyone[n_risky:], everyone[:n_risky], settings)
         agree += above
         strength += np.where(above, sim, 0.0)
     part = agree >= settings.merge_families
@@ -432,16 +482,26 @@ def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], in
     return fragments
 
 
-def _with_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], fragments: dict[str, list[str]]
-                    ) -> dict[str, list[str]]:
-    """The groups of ``risky`` and ``rest`` with each group's ``fragments`` (ids of ``rest``) joined to it."""
-    taken = {f for parts in fragments.values() for f in parts}
+def _agrees(sim: npt.NDArray[np.float64], rows: npt.NDArray[np.float64], columns: npt.NDArray[np.float64],
+            settings: CampaignSettings) -> npt.NDArray[np.bool_]:
+    """Where the similarities ``sim`` of groups (``rows`` × ``columns``) in one family are agreement: at least
+    ``merge_min`` and more than either group's similarity with the accounts in no group (``rows``, ``columns``)."""
+    return (sim >= settings.merge_min) & (sim > rows[:, None]) & (sim > columns[None, :])
+
+
+def _joined(risky: dict[str, list[str]], rest: dict[str, list[str]], fragments: dict[str, list[str]],
+            pooled: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The groups of ``risky`` and ``rest`` with each group's ``fragments`` (ids of ``rest``) joined to it, and each
+    group of ``pooled`` cells (ids of ``rest``) in place of its cells."""
+    taken = {f for parts in (*fragments.values(), *pooled.values()) for f in parts}
     groups = {cid: m for cid, m in rest.items() if cid not in taken}
     for cid, members in risky.items():
         if cid in fragments:
             members = sorted([*members, *(m for f in fragments[cid] for m in rest[f])])
             cid = campaign_id(members)
         groups[cid] = members
+    for cid, cells in pooled.items():
+        groups[cid] = sorted(m for c in cells for m in rest[c])
     return groups
 
 
