@@ -14,7 +14,7 @@ from distillguard.campaigns import load_campaign_settings
 from distillguard.campaigns.cluster import Campaign, CampaignResult, add_pool_members
 from distillguard.campaigns.edges import link_accounts
 from distillguard.campaigns.indicators import Indicators, compact_indicators
-from distillguard.campaigns.pools import pool_members, rotation_pools, with_rotation_pools
+from distillguard.campaigns.pools import harness_members, pool_members, rotation_pools, with_rotation_pools
 from distillguard.core.decision import Evidence
 
 POOL = [f"pool-{k}" for k in range(20)]
@@ -148,3 +148,94 @@ def test_no_pool_without_enough_rotating_accounts_that_are_most_of_an_exit() -> 
     assert rotation_pools(_rotating(people, rotating), settings.model_copy(update={"purity": 0.9})).is_empty()
     assert rotation_pools(_rotating(indicators, rotating), settings.model_copy(update={"min_exits": 13})).is_empty()
     assert with_rotation_pools(indicators, settings) is indicators  # nobody known to rotate
+
+
+def _harness_world() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], set[str]]:
+    """A campaign of 10 members on its own harness, and who else is seen with it or rotates: addresses and clients
+    per account, and the accounts that rotate."""
+    addresses: dict[str, dict[str, float]] = {}
+    clients: dict[str, dict[str, float]] = {}
+    for m in range(10):
+        addresses[f"member-{m}"] = {f"exit-{m}-{k}": 0.25 for k in range(4)}
+        clients[f"member-{m}"] = {"harness": 1.0}
+    for b in range(4):  # each request from an exit of a pool of thousands: no address shared with anyone
+        addresses[f"burner-{b}"] = {f"burner-exit-{b}-{k}": 0.25 for k in range(4)}
+        clients[f"burner-{b}"] = {"harness": 1.0}
+    addresses["two-requests"] = {"short-0": 0.5, "short-1": 0.5}  # two addresses prove little
+    clients["two-requests"] = {"harness": 1.0}
+    addresses["developer"] = {"home-line": 1.0}  # the same uncommon client from a home line, keeping its address
+    clients["developer"] = {"harness": 1.0}
+    addresses["mostly-browser"] = {f"vpn-{k}": 0.25 for k in range(4)}  # tried the harness once
+    clients["mostly-browser"] = {"harness": 0.25, "browser": 0.75}
+    for u in range(30):  # people rotating through a VPN's exits on the population's browser
+        addresses[f"vpn-user-{u}"] = {f"vpn-{(u + k) % 8}": 0.25 for k in range(4)}
+        clients[f"vpn-user-{u}"] = {"browser": 1.0}
+    rotating = {a for a in addresses if a.startswith(("burner", "two-requests", "mostly-browser", "vpn-user"))}
+    return addresses, clients, rotating
+
+
+def _with_clients(addresses: dict[str, dict[str, float]], clients: dict[str, dict[str, float]]) -> Indicators:
+    indicators = _indicators(addresses)
+    code = {name: i for i, name in enumerate(indicators.accounts.to_list())}
+    rows = [(code[name], "client", zlib.crc32(c.encode()), x) for name, shown in clients.items() for c, x in shown.items()]
+    extra = compact_indicators(pl.DataFrame(rows, schema={"i": pl.UInt32, "kind": pl.Utf8, "h": pl.UInt64, "x": pl.Float64},
+                                            orient="row"))
+    return replace(indicators, table=compact_indicators(pl.concat([indicators.table, extra]).drop("family")))
+
+
+def test_rotating_burners_on_a_campaigns_own_client_join_it_and_people_on_it_or_rotating_do_not() -> None:
+    """Burners sharing no address with anyone join by the campaign's harness; a developer running it from a home line,
+    an account seen at two addresses, one that used it once, and VPN users rotating on a browser do not."""
+    addresses, clients, rotating = _harness_world()
+    indicators = _rotating(_with_clients(addresses, clients), rotating)
+    settings = load_campaign_settings().cluster
+    campaign = {"CMP-1": [f"member-{m}" for m in range(10)]}
+    burners = [f"burner-{b}" for b in range(4)]
+    assert harness_members(campaign, indicators, settings) == {"CMP-1": burners}
+    assert pool_members(campaign, indicators, settings) == {}
+    assert harness_members(campaign, indicators, settings, joined=["burner-0"]) == {"CMP-1": burners[1:]}
+    assert harness_members(campaign, replace(indicators, rotating=None), settings) == {}  # rotation unknown
+    assert harness_members({}, indicators, settings) == {}
+    # a client most of whose users are not the campaign's is no harness: an SDK's default
+    for k in range(11):
+        addresses[f"sdk-user-{k}"], clients[f"sdk-user-{k}"] = {f"desk-{k}": 1.0}, {"harness": 1.0}
+    assert harness_members(campaign, _rotating(_with_clients(addresses, clients), rotating), settings) == {}
+
+
+def test_harness_burners_are_fully_tied_and_the_campaign_says_why_apart_from_pool_burners() -> None:
+    """A campaign gains burners through its exits and through its harness, each with its evidence, an account that
+    qualifies for both counted once."""
+    addresses, clients, rotating = _harness_world()
+    pool_burner = {f"exit-{m}-0": 0.25 for m in range(4)}  # through four of the campaign's exits, on its harness
+    for m in range(4):
+        addresses[f"member-{m + 4}"][f"exit-{m}-0"] = 0.25  # each of those exits shared by two members
+    addresses["pool-burner"], clients["pool-burner"] = pool_burner, {"harness": 1.0}
+    indicators = _rotating(_with_clients(addresses, clients), rotating | {"pool-burner"})
+    members = [f"member-{m}" for m in range(10)]
+    camp = Campaign("CMP-1", members, 0.95, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
+    result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), dict.fromkeys(members, 0.8))
+    add_pool_members(result, indicators, load_campaign_settings().cluster)
+    burners = [f"burner-{b}" for b in range(4)]
+    assert camp.members == sorted([*members, "pool-burner", *burners])
+    assert all(result.campaign_of[b] == "CMP-1" and result.tie[b] == 1.0 for b in [*burners, "pool-burner"])
+    assert [e.detector for e in camp.evidence[:2]] == ["campaign.pool_members", "campaign.harness_members"]
+    assert "1 accounts" in camp.evidence[0].reason and "4 accounts" in camp.evidence[1].reason
+    assert camp.confidence == pytest.approx(0.95 * (10 * 0.8 + 5 * 1.0) / 15)
+
+
+def test_a_fleet_rotating_through_many_clients_has_no_harness_even_where_it_is_most_of_a_browsers_users() -> None:
+    """Eight accounts each spoofing two of eight agents: each agent is shown by a quarter of them, and by more of them
+    than of anyone else; a person rotating through a VPN on those browsers does not join."""
+    addresses = {f"rotor-{k}": {f"rotor-exit-{k}-{j}": 0.25 for j in range(4)} for k in range(8)}
+    clients = {f"rotor-{k}": {f"agent-{k}": 0.5, f"agent-{(k + 1) % 8}": 0.5} for k in range(8)}
+    addresses["student"], clients["student"] = {f"vpn-{k}": 0.25 for k in range(4)}, {"agent-0": 1.0}
+    indicators = _rotating(_with_clients(addresses, clients), set(addresses))
+    campaign = {"CMP-2": [f"rotor-{k}" for k in range(8)]}
+    settings = load_campaign_settings().cluster
+    assert harness_members(campaign, indicators, settings) == {}
+    clients["student"] = {"agent-0": 0.5, "agent-1": 0.5}
+    assert harness_members(campaign, _rotating(_with_clients(addresses, clients), set(addresses)), settings) == {}
+    for k in range(8):
+        clients[f"rotor-{k}"]["agent-0"] = 0.25  # now every rotor runs agent-0 too: the fleet's harness
+    assert harness_members(campaign, _rotating(_with_clients(addresses, clients), set(addresses)), settings) == {
+        "CMP-2": ["student"]}

@@ -66,8 +66,8 @@ def load_indicators(store: SqlSource, until: datetime | None = None, templates: 
     if v6.height:
         subnet = _keyed(store, v6.select(pl.lit("subnet").alias("kind"), pl.col("ipv6").alias("ip")).unique().with_columns(
             pl.col("ip").map_elements(subnet_of, return_dtype=pl.String).alias("value")))
-        subnets = (
-            v6.join(subnet.select(pl.col("ip").alias("ipv6"), "kind", "h"), on="ipv6")
+        subnets = (  # the address's own kind and key left out: each IPv6 address adds its /48, not itself again
+            v6.select("i", "ipv6", "x").join(subnet.select(pl.col("ip").alias("ipv6"), "kind", "h"), on="ipv6")
             .group_by("i", "kind", "h").agg(pl.col("x").sum())
         )
         rows = pl.concat([rows, subnets.select(rows.columns)], how="vertical_relaxed")

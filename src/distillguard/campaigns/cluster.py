@@ -33,7 +33,7 @@ from distillguard.accounts.risk import RiskModels, load_risk_models
 from distillguard.campaigns.communities import Communities, detect_communities, split_shared_pools
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import FAMILIES, Indicators
-from distillguard.campaigns.pools import pool_evidence, pool_members
+from distillguard.campaigns.pools import harness_evidence, harness_members, pool_evidence, pool_members
 from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, load_campaign_settings
 from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
@@ -135,7 +135,8 @@ def find_campaigns(
     6. :func:`report_campaigns`: the risky groups as campaigns, with their
        evidence, and each member's tie to its campaign;
     7. :func:`add_pool_members` (with ``indicators``): the accounts linked to
-       no campaign that rotate through one's own exits, added to it;
+       no campaign that rotate through one's own exits or on its own
+       clients, added to it;
     8. :func:`mark_one_payer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
     """
@@ -189,15 +190,22 @@ def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFr
 
 def add_pool_members(result: CampaignResult, indicators: Indicators, settings: CampaignSettings) -> None:
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
-    (:func:`~distillguard.campaigns.pools.pool_members`), fully tied to it; its confidence (risk times the
+    (:func:`~distillguard.campaigns.pools.pool_members`) or, rotating, use its own clients
+    (:func:`~distillguard.campaigns.pools.harness_members`), fully tied to it; its confidence (risk times the
     members' mean tie) counts them."""
-    joined = pool_members({c.campaign_id: c.members for c in result.campaigns}, indicators, settings)
+    campaigns = {c.campaign_id: c.members for c in result.campaigns}
+    exits = pool_members(campaigns, indicators, settings)
+    clients = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
     for camp in result.campaigns:
-        extra = joined.get(camp.campaign_id, [])
+        by_exit, by_client = exits.get(camp.campaign_id, []), clients.get(camp.campaign_id, [])
+        extra = [*by_exit, *by_client]
         if not extra:
             continue
         camp.members = sorted([*camp.members, *extra])
-        camp.evidence.insert(0, pool_evidence(len(extra)))
+        if by_client:
+            camp.evidence.insert(0, harness_evidence(len(by_client)))
+        if by_exit:
+            camp.evidence.insert(0, pool_evidence(len(by_exit)))
         for account in extra:
             result.campaign_of[account] = camp.campaign_id
             result.tie[account] = 1.0

@@ -1,4 +1,4 @@
-"""Accounts linked to no one that rotate through a campaign's own exits: its burners, added to it.
+"""Accounts linked to no one that rotate through a campaign's own exits or on its own clients: its burners, added to it.
 
 A reseller's burner sends a handful of requests, each from another address of
 the operator's proxy pool. With a pool of a hundred addresses and a few
@@ -12,6 +12,15 @@ through several of one campaign's exits is one of its burners. An ordinary
 user is seen at one or two addresses of its own (a home, a phone), and at
 an exit shared by many ordinary users (a carrier NAT, a VPN) the campaign's
 members are not most of the accounts seen.
+
+With a pool of thousands of addresses, most burners share no address with
+anyone. What a burner cannot leave is its operator's harness: a client (user
+agent and TLS fingerprint) most of whose users are the campaign's members.
+An account in no campaign that rotates per request and sends most of its
+traffic with such clients is one of its burners too (:func:`harness_members`).
+A developer on an uncommon client keeps its home line; the people who rotate
+(behind a VPN or a proxy) use the population's browsers and SDKs, whose users
+are mostly not the campaign's.
 
 A pool can also be found before any campaign is: bought, aged accounts on a
 popular browser's identity, each on a card of its own, share nothing rare
@@ -28,6 +37,7 @@ links its accounts), or needs a pool as large as its traffic.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 import numpy as np
@@ -42,6 +52,9 @@ from distillguard.core.ids import splitmix64
 
 POOL_SHARE = 0.5
 """Share of an account's exchanges that must leave through one campaign's exits for it to join the campaign."""
+HARNESS_REACH = 0.5
+"""Share of a campaign's members that must show a client for it to be the campaign's harness: a fleet rotating
+through many clients (the population's browsers among them) has none."""
 _POOL_SALT = np.uint64(0x726F746174696F6E)
 """Mixed into a pool's indicator hash so that it never equals the hash of one of its addresses."""
 
@@ -57,29 +70,85 @@ def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settin
     """
     if not campaigns:
         return {}
-    code = {name: k for k, name in enumerate(indicators.accounts.to_list())}
-    ids = list(campaigns)
-    members = pl.DataFrame(
-        [(code[m], c) for c, names in enumerate(campaigns.values()) for m in names if m in code],
-        schema={"i": pl.UInt32, "c": pl.UInt32}, orient="row",
-    )
+    members = _members(campaigns, _index(indicators))
     ips = indicators.table.filter(pl.col("kind") == "ip").select("i", "h", "x")
-    seen = ips.group_by("h").agg(pl.len().alias("accounts"))
-    exits = (
-        ips.join(members, on="i").group_by("h", "c").agg(pl.len().alias("inside"))
-        .join(seen, on="h")
-        .filter((pl.col("inside") >= 2) & (pl.col("inside") >= settings.pool_purity * pl.col("accounts")))
-        .select("h", "c")
-    )
     outside = ips.join(members.select("i"), on="i", how="anti")
     if indicators.rotating is not None:
         outside = outside.filter(pl.Series(indicators.rotating.astype(bool)[outside.get_column("i").to_numpy()]))
     users = (
-        outside.join(exits, on="h")
+        outside.join(_owned(ips, members, settings.pool_purity), on="h")
         .group_by("i", "c").agg(pl.len().alias("exits"), pl.col("x").sum().alias("share"))
         .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE))
-        .sort("i", "share", "c", descending=[False, True, False]).unique("i", keep="first", maintain_order=True)
     )
+    return _joining(users, list(campaigns), indicators)
+
+
+def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
+                    joined: Collection[str] = ()) -> dict[str, list[str]]:
+    """Per campaign, the accounts in none of ``campaigns`` nor ``joined`` that rotate (``indicators.rotating``;
+    none when unknown), are seen at ``settings.pool_min`` addresses or more, and send at least :data:`POOL_SHARE`
+    of their exchanges with the campaign's own clients.
+
+    A client (user agent and TLS fingerprint) is a campaign's harness when at least :data:`HARNESS_REACH` of its
+    members show it, and its members are at least ``settings.pool_purity`` of the accounts showing it: what the
+    operator runs, not a popular SDK or browser, whose users are mostly other people. A fleet rotating through
+    many clients has no harness (in a small population it may be most of one browser's users). Neither fact
+    alone is an operator: a developer runs an uncommon client from a home line, and people on a VPN or a proxy
+    rotate. A reseller's burner of a handful of requests, each from another exit of a pool of thousands, shares
+    no exit with anyone and so links to no one, yet it cannot leave its operator's harness without giving up the
+    harness's work. An account qualifying for several campaigns joins the one whose clients it uses most.
+    """
+    if not campaigns or indicators.rotating is None:
+        return {}
+    code = _index(indicators)
+    members = _members(campaigns, code)
+    clients = indicators.table.filter(pl.col("kind") == "client").select("i", "h", "x")
+    seen = indicators.table.filter(pl.col("kind") == "ip").group_by("i").agg(pl.len().alias("exits"))
+    taken = pl.DataFrame({"i": [code[a] for a in joined if a in code]}, schema={"i": pl.UInt32})
+    away = pl.concat([members.select("i"), taken])
+    outside = clients.join(away, on="i", how="anti")
+    outside = outside.filter(pl.Series(indicators.rotating.astype(bool)[outside.get_column("i").to_numpy()]))
+    users = (
+        outside.join(_owned(clients, members, settings.pool_purity, HARNESS_REACH), on="h")
+        .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
+        .join(seen, on="i")
+        .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE))
+    )
+    return _joining(users, list(campaigns), indicators)
+
+
+def _index(indicators: Indicators) -> dict[str, int]:
+    """Account name → its code in ``indicators``."""
+    return {name: k for k, name in enumerate(indicators.accounts.to_list())}
+
+
+def _members(campaigns: dict[str, list[str]], code: dict[str, int]) -> pl.DataFrame:
+    """``i, c`` rows: each member's account ``code`` with its campaign's position in ``campaigns`` (members without
+    a code left out)."""
+    return pl.DataFrame(
+        [(code[m], c) for c, names in enumerate(campaigns.values()) for m in names if m in code],
+        schema={"i": pl.UInt32, "c": pl.UInt32}, orient="row",
+    )
+
+
+def _owned(rows: pl.DataFrame, members: pl.DataFrame, purity: float, reach: float = 0.0) -> pl.DataFrame:
+    """``h, c``: the indicators of ``rows`` (``i, h, x``) that campaign ``c``'s ``members`` are at least ``purity``
+    of, and two or more, of the accounts showing them, shown by at least ``reach`` of its members."""
+    showing = rows.group_by("h").agg(pl.len().alias("accounts"))
+    size = members.group_by("c").agg(pl.len().alias("size"))
+    return (
+        rows.join(members, on="i").group_by("h", "c").agg(pl.len().alias("inside"))
+        .join(showing, on="h").join(size, on="c")
+        .filter((pl.col("inside") >= 2) & (pl.col("inside") >= purity * pl.col("accounts"))
+                & (pl.col("inside") >= reach * pl.col("size")))
+        .select("h", "c")
+    )
+
+
+def _joining(users: pl.DataFrame, ids: list[str], indicators: Indicators) -> dict[str, list[str]]:
+    """Per campaign id, the accounts of ``users`` (``i, c, share``), each with the campaign it has the largest
+    share with."""
+    users = users.sort("i", "share", "c", descending=[False, True, False]).unique("i", keep="first", maintain_order=True)
     names = indicators.accounts
     found: dict[str, list[str]] = {}
     for i, c in users.select("i", "c").iter_rows():
@@ -91,6 +160,13 @@ def pool_evidence(joined: int) -> Evidence:
     """The campaign's evidence that ``joined`` accounts linked to no one use its exits."""
     return Evidence("campaign.pool_members", 1.0,
                     f"{joined:,} accounts linked to no one else send most of their traffic through its exits")
+
+
+def harness_evidence(joined: int) -> Evidence:
+    """The campaign's evidence that ``joined`` accounts linked to no one, rotating per request, use its clients."""
+    return Evidence("campaign.harness_members", 1.0,
+                    f"{joined:,} accounts linked to no one else, each taking a new address per request, send most of "
+                    "their traffic with its own clients")
 
 
 def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.DataFrame:
