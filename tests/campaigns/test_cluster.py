@@ -427,6 +427,13 @@ def test_a_fleets_fragments_join_it_and_groups_sharing_only_the_populations_habi
     assert absorb_fragments({"fleet": members["fleet"]}, {}, indicators, SETTINGS) == {}
 
 
+def _communities(groups: dict[str, list[str]]) -> Communities:
+    """Communities that are ``groups`` (accounts named ``<group>-<k>``), each its own cell."""
+    index = {a: i for i, a in enumerate(m for members in groups.values() for m in members)}
+    return Communities(index, np.array([list(groups).index(a.split("-")[0]) for a in index]),
+                       np.zeros(len(index)), np.zeros(len(index), bool), dict(groups))
+
+
 @pytest.mark.parametrize("block", [1, 1024])
 def test_cells_of_one_fleet_too_small_to_be_flagged_alone_are_pooled_and_a_customers_seats_are_not(
         block: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -449,9 +456,7 @@ def test_cells_of_one_fleet_too_small_to_be_flagged_alone_are_pooled_and_a_custo
     assert scored.risky(FLAG_RISK) == {}
     assert list(pool_cells({}, groups, stats, None, indicators, SETTINGS, FLAG_RISK).values()) == [
         [f"crew{k}" for k in range(4)]]
-    index = {a: i for i, a in enumerate(m for name in groups for m in members[name])}
-    communities = Communities(index, np.array([list(groups).index(a.split("-")[0]) for a in index]),
-                              np.zeros(len(index)), np.zeros(len(index), bool), dict(groups))
+    communities = _communities(groups)
     merged = merge_operations(communities, scored, stats, None, indicators, SETTINGS, FLAG_RISK)
     crews = sorted(m for k in range(4) for m in members[f"crew{k}"])
     assert list(merged.risky(FLAG_RISK).values()) == [crews]
@@ -476,9 +481,7 @@ def test_a_campaign_takes_its_fragments_unless_they_take_it_below_the_flag_thres
     groups = {name: members[name] for name in ("op", "crew", *(("chat",) if chat else ()))}
     scored = score_groups(stats, groups, None)
     assert scored.risky(FLAG_RISK) == {"op": members["op"]}
-    index = {a: i for i, a in enumerate(m for name in groups for m in members[name])}
-    communities = Communities(index, np.array([list(groups).index(a.split("-")[0]) for a in index]),
-                              np.zeros(len(index)), np.zeros(len(index), bool), dict(groups))
+    communities = _communities(groups)
     merged = merge_operations(communities, scored, stats, None, indicators, SETTINGS, FLAG_RISK)
     risky = merged.risky(FLAG_RISK)
     if chat:

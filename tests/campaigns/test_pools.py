@@ -21,9 +21,12 @@ POOL = [f"pool-{k}" for k in range(20)]
 NAT = [f"nat-{k}" for k in range(4)]
 
 
-def _indicators(addresses: dict[str, dict[str, float]]) -> Indicators:
+def _indicators(addresses: dict[str, dict[str, float]], clients: dict[str, dict[str, float]] | None = None
+                ) -> Indicators:
+    """Each account's addresses (and clients), with the share of its requests on each."""
     names = list(addresses)
-    rows = [(i, "ip", zlib.crc32(ip.encode()), x) for i, name in enumerate(names) for ip, x in addresses[name].items()]
+    rows = [(i, kind, zlib.crc32(value.encode()), x) for kind, shown in (("ip", addresses), ("client", clients or {}))
+            for i, name in enumerate(names) for value, x in shown.get(name, {}).items()]
     table = compact_indicators(pl.DataFrame(rows, schema={"i": pl.UInt32, "kind": pl.Utf8, "h": pl.UInt64, "x": pl.Float64},
                                             orient="row"))
     return Indicators(pl.Series(names), table)
@@ -174,20 +177,11 @@ def _harness_world() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, f
     return addresses, clients, rotating
 
 
-def _with_clients(addresses: dict[str, dict[str, float]], clients: dict[str, dict[str, float]]) -> Indicators:
-    indicators = _indicators(addresses)
-    code = {name: i for i, name in enumerate(indicators.accounts.to_list())}
-    rows = [(code[name], "client", zlib.crc32(c.encode()), x) for name, shown in clients.items() for c, x in shown.items()]
-    extra = compact_indicators(pl.DataFrame(rows, schema={"i": pl.UInt32, "kind": pl.Utf8, "h": pl.UInt64, "x": pl.Float64},
-                                            orient="row"))
-    return replace(indicators, table=compact_indicators(pl.concat([indicators.table, extra]).drop("family")))
-
-
 def test_rotating_burners_on_a_campaigns_own_client_join_it_and_people_on_it_or_rotating_do_not() -> None:
     """Burners sharing no address with anyone join by the campaign's harness; a developer running it from a home line,
     an account seen at two addresses, one that used it once, and VPN users rotating on a browser do not."""
     addresses, clients, rotating = _harness_world()
-    indicators = _rotating(_with_clients(addresses, clients), rotating)
+    indicators = _rotating(_indicators(addresses, clients), rotating)
     settings = load_campaign_settings().cluster
     campaign = {"CMP-1": [f"member-{m}" for m in range(10)]}
     burners = [f"burner-{b}" for b in range(4)]
@@ -199,7 +193,7 @@ def test_rotating_burners_on_a_campaigns_own_client_join_it_and_people_on_it_or_
     # a client most of whose users are not the campaign's is no harness: an SDK's default
     for k in range(11):
         addresses[f"sdk-user-{k}"], clients[f"sdk-user-{k}"] = {f"desk-{k}": 1.0}, {"harness": 1.0}
-    assert harness_members(campaign, _rotating(_with_clients(addresses, clients), rotating), settings) == {}
+    assert harness_members(campaign, _rotating(_indicators(addresses, clients), rotating), settings) == {}
 
 
 def test_harness_burners_are_fully_tied_and_the_campaign_says_why_apart_from_pool_burners() -> None:
@@ -210,7 +204,7 @@ def test_harness_burners_are_fully_tied_and_the_campaign_says_why_apart_from_poo
     for m in range(4):
         addresses[f"member-{m + 4}"][f"exit-{m}-0"] = 0.25  # each of those exits shared by two members
     addresses["pool-burner"], clients["pool-burner"] = pool_burner, {"harness": 1.0}
-    indicators = _rotating(_with_clients(addresses, clients), rotating | {"pool-burner"})
+    indicators = _rotating(_indicators(addresses, clients), rotating | {"pool-burner"})
     members = [f"member-{m}" for m in range(10)]
     camp = Campaign("CMP-1", members, 0.95, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
     result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), dict.fromkeys(members, 0.8))
@@ -229,13 +223,13 @@ def test_a_fleet_rotating_through_many_clients_has_no_harness_even_where_it_is_m
     addresses = {f"rotor-{k}": {f"rotor-exit-{k}-{j}": 0.25 for j in range(4)} for k in range(8)}
     clients = {f"rotor-{k}": {f"agent-{k}": 0.5, f"agent-{(k + 1) % 8}": 0.5} for k in range(8)}
     addresses["student"], clients["student"] = {f"vpn-{k}": 0.25 for k in range(4)}, {"agent-0": 1.0}
-    indicators = _rotating(_with_clients(addresses, clients), set(addresses))
+    indicators = _rotating(_indicators(addresses, clients), set(addresses))
     campaign = {"CMP-2": [f"rotor-{k}" for k in range(8)]}
     settings = load_campaign_settings().cluster
     assert harness_members(campaign, indicators, settings) == {}
     clients["student"] = {"agent-0": 0.5, "agent-1": 0.5}
-    assert harness_members(campaign, _rotating(_with_clients(addresses, clients), set(addresses)), settings) == {}
+    assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings) == {}
     for k in range(8):
         clients[f"rotor-{k}"]["agent-0"] = 0.25  # now every rotor runs agent-0 too: the fleet's harness
-    assert harness_members(campaign, _rotating(_with_clients(addresses, clients), set(addresses)), settings) == {
+    assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings) == {
         "CMP-2": ["student"]}

@@ -432,8 +432,7 @@ def pool_cells(risky: dict[str, list[str]], rest: dict[str, list[str]], stats: A
     """
     if len(rest) < 2:
         return {}
-    ids, n_risky = list(risky) + list(rest), len(risky)
-    n = len(rest)
+    names, n_risky, n = list(rest), len(risky), len(rest)
     families = [(vectors[n_risky:-1], (vectors[n_risky:-1] @ vectors[-1:].T).toarray()[:, 0])
                 for _, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings)]
     pairs: list[npt.NDArray[np.int64]] = []
@@ -452,7 +451,7 @@ def pool_cells(risky: dict[str, list[str]], rest: dict[str, list[str]], stats: A
     _, label = connected_components(graph, directed=False)
     components: dict[int, list[str]] = {}
     for k in np.flatnonzero(np.bincount(label)[label] >= 2).tolist():
-        components.setdefault(int(label[k]), []).append(ids[n_risky + k])
+        components.setdefault(int(label[k]), []).append(names[k])
     members = {campaign_id(m): m for m in (sorted(a for c in cells for a in rest[c]) for cells in components.values())}
     cells_of = dict(zip(members, components.values(), strict=True))
     kept = score_groups(stats, members, context, models).risky(min_risk)
