@@ -173,6 +173,8 @@ def _harness_world() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, f
     for u in range(30):  # people rotating through a VPN's exits on the population's browser
         addresses[f"vpn-user-{u}"] = {f"vpn-{(u + k) % 8}": 0.25 for k in range(4)}
         clients[f"vpn-user-{u}"] = {"browser": 1.0}
+    for u in range(1000):  # and the many who keep their home line
+        addresses[f"home-user-{u}"], clients[f"home-user-{u}"] = {f"home-{u}": 1.0}, {"browser": 1.0}
     rotating = {a for a in addresses if a.startswith(("burner", "two-requests", "mostly-browser", "vpn-user"))}
     return addresses, clients, rotating
 
@@ -194,6 +196,30 @@ def test_rotating_burners_on_a_campaigns_own_client_join_it_and_people_on_it_or_
     for k in range(11):
         addresses[f"sdk-user-{k}"], clients[f"sdk-user-{k}"] = {f"desk-{k}": 1.0}, {"harness": 1.0}
     assert harness_members(campaign, _rotating(_indicators(addresses, clients), rotating), settings) == {}
+
+
+def test_a_librarys_rotating_users_join_the_fleet_that_is_most_of_its_users_only_beyond_chance() -> None:
+    """A fleet of 30 is most of a popular library's users; of its 20 other users, people, one rotates, as 3 % of
+    everyone does: no one joins. Four burners on it make its rotating users more than chance gives: all five join."""
+    addresses, clients, _ = _harness_world()
+    for m in range(10, 30):
+        addresses[f"member-{m}"], clients[f"member-{m}"] = {f"exit-{m}-{k}": 0.25 for k in range(4)}, {"harness": 1.0}
+    for k in range(20):
+        addresses[f"library-user-{k}"], clients[f"library-user-{k}"] = {f"desk-{k}": 1.0}, {"harness": 1.0}
+    addresses["library-user-0"] = {f"phone-{k}": 0.25 for k in range(4)}
+    for name in ("two-requests", "developer", "mostly-browser", *(f"burner-{b}" for b in range(4))):
+        del addresses[name], clients[name]
+    settings = load_campaign_settings().cluster
+    campaign = {"CMP-1": [f"member-{m}" for m in range(30)]}
+    people = _rotating(_indicators(addresses, clients), {"library-user-0", *(f"vpn-user-{u}" for u in range(30))})
+    assert harness_members(campaign, people, settings) == {}
+    for b in range(4):
+        addresses[f"burner-{b}"] = {f"burner-exit-{b}-{k}": 0.25 for k in range(4)}
+        clients[f"burner-{b}"] = {"harness": 1.0}
+    burned = _rotating(_indicators(addresses, clients),
+                       {"library-user-0", *(f"vpn-user-{u}" for u in range(30)), *(f"burner-{b}" for b in range(4))})
+    assert harness_members(campaign, burned, settings) == {
+        "CMP-1": sorted(["library-user-0", *(f"burner-{b}" for b in range(4))])}
 
 
 def test_harness_burners_are_fully_tied_and_the_campaign_says_why_apart_from_pool_burners() -> None:

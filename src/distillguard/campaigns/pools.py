@@ -20,7 +20,9 @@ An account in no campaign that rotates per request and sends most of its
 traffic with such clients is one of its burners too (:func:`harness_members`).
 A developer on an uncommon client keeps its home line; the people who rotate
 (behind a VPN or a proxy) use the population's browsers and SDKs, whose users
-are mostly not the campaign's.
+are mostly not the campaign's. Where a fleet is most of a popular library's
+users, the library's other users rotate no more often than anyone, and the
+harness takes none of them.
 
 A pool can also be found before any campaign is: bought, aged accounts on a
 popular browser's identity, each on a card of its own, share nothing rare
@@ -44,6 +46,7 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from scipy.stats import binom
 
 from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.campaigns.settings import CampaignSettings, RotationSettings
@@ -55,6 +58,10 @@ POOL_SHARE = 0.5
 HARNESS_REACH = 0.5
 """Share of a campaign's members that must show a client for it to be the campaign's harness: a fleet rotating
 through many clients (the population's browsers among them) has none."""
+HARNESS_CHANCE = 1e-3
+"""A campaign's harness takes its rotating users outside the campaign only when that many would be this unlikely at
+the rate the accounts on no harness rotate (binomial): a fleet's burners are most of its harness's rotating users,
+while a library many people use has, beside the fleet, people on phones and proxies who rotate as often as anyone."""
 _POOL_SALT = np.uint64(0x726F746174696F6E)
 """Mixed into a pool's indicator hash so that it never equals the hash of one of its addresses."""
 
@@ -97,6 +104,10 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
     rotate. A reseller's burner of a handful of requests, each from another exit of a pool of thousands, shares
     no exit with anyone and so links to no one, yet it cannot leave its operator's harness without giving up the
     harness's work. An account qualifying for several campaigns joins the one whose clients it uses most.
+
+    A harness whose users outside the campaign rotate no more often than the accounts on no harness do
+    (:data:`HARNESS_CHANCE`) takes none of them: in a population where a fleet is most of a popular library's
+    users, the library's other users are people, some of whom rotate.
     """
     if not campaigns or indicators.rotating is None:
         return {}
@@ -104,17 +115,32 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
     members = _members(campaigns, code)
     clients = indicators.table.filter(pl.col("kind") == "client").select("i", "h", "x")
     seen = indicators.table.filter(pl.col("kind") == "ip").group_by("i").agg(pl.len().alias("exits"))
+    exits = np.zeros(len(indicators.accounts))
+    exits[seen.get_column("i").to_numpy()] = seen.get_column("exits").to_numpy()
+    rotates = indicators.rotating.astype(bool) & (exits >= settings.pool_min)
     taken = pl.DataFrame({"i": [code[a] for a in joined if a in code]}, schema={"i": pl.UInt32})
-    away = pl.concat([members.select("i"), taken])
-    outside = clients.join(away, on="i", how="anti")
-    outside = outside.filter(pl.Series(indicators.rotating.astype(bool)[outside.get_column("i").to_numpy()]))
+    outside = clients.join(pl.concat([members.select("i"), taken]), on="i", how="anti")
+    on_harness = outside.join(_owned(clients, members, settings.pool_purity, HARNESS_REACH), on="h")
     users = (
-        outside.join(_owned(clients, members, settings.pool_purity, HARNESS_REACH), on="h")
+        on_harness.filter(pl.Series(rotates[on_harness.get_column("i").to_numpy()]))
         .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
-        .join(seen, on="i")
-        .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE))
+        .filter(pl.col("share") >= POOL_SHARE)
     )
-    return _joining(users, list(campaigns), indicators)
+    return _joining(users.filter(pl.col("c").is_in(_beyond_chance(users, on_harness, outside, rotates))),
+                    list(campaigns), indicators)
+
+
+def _beyond_chance(users: pl.DataFrame, on_harness: pl.DataFrame, outside: pl.DataFrame, rotates: np.ndarray
+                   ) -> list[int]:
+    """The campaigns (positions) whose harness has more rotating ``users`` than chance would give it: fewer than
+    :data:`HARNESS_CHANCE` likely among all its users ``on_harness`` at the rate the accounts of ``outside`` on no
+    harness rotate (``rotates``, by account code)."""
+    others = outside.select("i").unique().join(on_harness.select("i").unique(), on="i", how="anti").get_column("i")
+    rate = float(rotates[others.to_numpy()].mean()) if len(others) else 0.0
+    tally = (on_harness.group_by("c").agg(pl.col("i").n_unique().alias("n"))
+             .join(users.group_by("c").agg(pl.len().alias("k")), on="c"))
+    c, n, k = (tally.get_column(name).to_numpy() for name in ("c", "n", "k"))
+    return c[binom.sf(k - 1, n, rate) <= HARNESS_CHANCE].tolist()
 
 
 def _index(indicators: Indicators) -> dict[str, int]:
