@@ -87,13 +87,17 @@ def _assert_same(fast: list[Any], slow: list[Any]) -> None:
         assert (r1, l1, b1, rl1) == (r2, l2, b2, rl2)
 
 
-def _parquet_json_columns(path: Path, records: list[dict[str, Any]]) -> Path:
+class _Text(str):
+    """A body written to its column as it is (not as JSON): empty or broken text."""
+
+
+def _parquet_json_columns(path: Path, records: list[dict[str, Any]], body_type: pa.DataType = pa.string()) -> Path:
     nested = ("request", "response", "usage")
     keys = sorted({k for r in records for k in r})
-    columns = {k: [orjson.dumps(r[k]).decode() if k in nested and r.get(k) is not None else r.get(k) for r in records]
-               for k in keys}
+    columns = {k: [orjson.dumps(r[k]).decode() if k in nested and r.get(k) is not None and type(r[k]) is not _Text
+                   else r.get(k) for r in records] for k in keys}
     columns["ts"] = [str(v) if v is not None else None for v in columns["ts"]]
-    types = {k: (pa.int64() if k == "status" else pa.string()) for k in keys}
+    types = {k: (pa.int64() if k == "status" else body_type if k in nested else pa.string()) for k in keys}
     pq.write_table(pa.table({k: pa.array(v, types[k]) for k, v in columns.items()}), path, row_group_size=7)
     return path
 
@@ -110,14 +114,20 @@ def _typed(records: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("batch_size", [3, 1000])
-def test_mixed_parquet_json_columns_same_rows_and_rejects(tmp_path: Path, batch_size: int) -> None:
-    path = _parquet_json_columns(tmp_path / "mixed.parquet", _typed(MIXED))
+@pytest.mark.parametrize(("batch_size", "body_type"), [(3, pa.string()), (1000, pa.string()), (3, pa.large_string())])
+def test_mixed_parquet_json_columns_same_rows_and_rejects(tmp_path: Path, batch_size: int, body_type: pa.DataType
+                                                          ) -> None:
+    """Bodies as JSON text (``string`` or ``large_string``; null, empty, broken, deep), in batches that slice row
+    groups of 7: the fast path decodes them from the column's buffer, the per-record path from Python strings."""
+    records = _typed(MIXED) + [exchange(request_id="e3", usage=_Text("")),
+                                exchange(request_id="e4", response=_Text("{"))]
+    path = _parquet_json_columns(tmp_path / "mixed.parquet", records, body_type)
     fast, slow = _both(path, batch_size)
     _assert_same(fast, slow)
     rejects = [r for _, rs, *_ in fast for r in rs]
     assert len(rejects) > 10, [r.describe() for r in rejects]
-    assert {r.field for r in rejects} >= {"ip", "ts", "account_id", "system", "request.tools", "status", "tls_ja4"}
+    assert {r.field for r in rejects} >= {"ip", "ts", "account_id", "system", "request.tools", "status", "tls_ja4",
+                                          "usage", "response"}
     flat = flat_arrow_columns(pq.read_table(path).to_batches()[0])
     assert flat is not None
     assert (~columnar_rows(flat, LIMITS)[1]).sum() >= 5  # the fast path takes the plain rows

@@ -54,3 +54,18 @@ def test_each_row_is_scored_as_if_alone(prompts: list[str]) -> None:
     rows = [{"prompt": p} for p in prompts]
     together = SIGNALS["capability"](build_batch(rows)).to_pylist()
     assert together == [SIGNALS["capability"](build_batch([row])).to_pylist()[0] for row in rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["solve 2x+3=7", "def f(): return x", "x = [1]", "", "hi"]),
+                          st.sampled_from(["```py\nx\n```", "no code", ""])), min_size=1, max_size=8))
+def test_a_repeated_prompt_is_scored_with_each_rows_own_response(rows: list[tuple[str, str]]) -> None:
+    """The prompt's terms are computed once per distinct prompt; the response's fence is still each row's."""
+    batch = [{"prompt": p, "response_text": r} for p, r in rows]
+    together = SIGNALS["capability"](build_batch(batch)).to_pylist()
+    assert together == [SIGNALS["capability"](build_batch([row])).to_pylist()[0] for row in batch]
+
+
+def test_one_prompt_twice_is_coding_only_where_the_response_has_a_fence() -> None:
+    fenced = build_batch([{"prompt": "hi", "response_text": "```py\nx\n```"}, {"prompt": "hi", "response_text": "no"}])
+    assert SIGNALS["capability"](fenced).to_pylist() == ["coding", "general"]

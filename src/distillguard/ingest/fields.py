@@ -142,11 +142,12 @@ def optional_int(v: Any, field: str, maximum: int) -> int | None:
 
 
 def as_object(v: Any, field: str) -> Any:
-    """A nested object; a JSON string holding one is decoded (Parquet string columns)."""
+    """A nested object; a JSON string holding one is decoded (Parquet string columns; from the fast path, a view of
+    the column's UTF-8 bytes)."""
     t = type(v)
     if t is dict or v is None:
         return v
-    if t is str or t is bytes:
+    if t is str or t is bytes or t is memoryview:
         try:
             v = orjson.loads(v)
         except orjson.JSONDecodeError:

@@ -19,6 +19,7 @@ from distillguard.signals._text import (
     row_sums,
     text_column,
     tokenize,
+    unique_index,
 )
 from distillguard.signals.base import Batch, BatchContext, Signal
 
@@ -78,13 +79,7 @@ MATH_THRESHOLD = 3.0
 
 
 def text_scores(prompt: pa.Array, response_text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(code_score, math_score)`` per row from prompt (and response) text."""
-    text = decode(pc.utf8_lower(head_tail(as_text(prompt), HEAD_CHARS, TAIL_CHARS)))
-    return text_scores_codepoints(text, as_text(response_text))
-
-
-def text_scores_codepoints(text: CodePoints, response_text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`text_scores` from the lower-cased, cut prompt as code points.
+    """Return ``(code_score, math_score)`` per row from prompt (and response) text.
 
     code: 3 per code fence in the prompt (up to 2), 3 for a fence in the
     response, 0.5 per code-syntax word (up to 8), 1 per programming word (up
@@ -92,11 +87,25 @@ def text_scores_codepoints(text: CodePoints, response_text: pa.Array) -> tuple[n
     math: 1.5 per ``$`` pair or LaTeX command (up to 4), 1 per math word (up
     to 4), 0.5 per number (up to 4), and up to 3 for the density of digits
     and ``^\\+-*/=<>``.
+
+    The prompt's terms are computed once per distinct prompt (prompts repeat: a template's, a rerun's) and
+    added per row in the order above, so the sums are those of one row at a time to the last bit.
     """
+    prompts, at = unique_index(as_text(prompt))
+    fences, syntax, topic, code_sym, dollars_latex, math_words, numbers, math_sym = (
+        term[at] for term in _prompt_terms(decode(pc.utf8_lower(head_tail(prompts, HEAD_CHARS, TAIL_CHARS))))
+    )
+    resp_fence = pc.match_substring(as_text(response_text), "```").to_numpy(zero_copy_only=False)
+    code = 3.0 * fences + 3.0 * resp_fence.astype(np.float64) + syntax + topic + code_sym
+    math = dollars_latex + math_words + numbers + math_sym
+    return code, math
+
+
+def _prompt_terms(text: CodePoints) -> tuple[np.ndarray, ...]:
+    """The prompt's terms of :func:`text_scores` per row of ``text`` (lower-cased and cut): the code fences
+    (up to 2), the code-syntax and programming words, the code symbols' density, then the math terms."""
     n = text.n_rows
     cp = text.cp
-    resp_fence = pc.match_substring(as_text(response_text), "```").to_numpy(zero_copy_only=False)
-    resp_fence = resp_fence.astype(np.float64)
     backtick = cp == 0x60
     fence_start = np.zeros(len(cp), dtype=bool)
     if len(cp) > 2:
@@ -116,20 +125,16 @@ def text_scores_codepoints(text: CodePoints, response_text: pa.Array) -> tuple[n
     sym = _SYMBOLS[np.minimum(cp, 0xFFFF)]  # beyond the BMP: 0xFFFF, no flags
     code_sym = row_sums(sym & _CODE_SYMBOL, text.starts) / length
     math_sym = row_sums((sym & _MATH_SYMBOL) >> 1, text.starts) / length
-    code = (
-        3.0 * np.minimum(fences // 2 + fences % 2, 2)
-        + 3.0 * resp_fence
-        + 0.5 * np.minimum(hits[:, 0], 8)
-        + 1.0 * np.minimum(hits[:, 1], 4)
-        + np.clip((code_sym - 0.02) * 60, 0, 3)
+    return (
+        np.minimum(fences // 2 + fences % 2, 2),
+        0.5 * np.minimum(hits[:, 0], 8),
+        1.0 * np.minimum(hits[:, 1], 4),
+        np.clip((code_sym - 0.02) * 60, 0, 3),
+        1.5 * np.minimum(dollars // 2 + latex, 4),
+        1.0 * np.minimum(hits[:, 2], 4),
+        0.5 * np.minimum(numbers, 4),
+        np.clip((math_sym - 0.01) * 40, 0, 3),
     )
-    math = (
-        1.5 * np.minimum(dollars // 2 + latex, 4)
-        + 1.0 * np.minimum(hits[:, 2], 4)
-        + 0.5 * np.minimum(numbers, 4)
-        + np.clip((math_sym - 0.01) * 40, 0, 3)
-    )
-    return code, math
 
 
 @dataclass(frozen=True)
