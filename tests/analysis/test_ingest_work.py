@@ -76,3 +76,11 @@ def test_the_chunks_of_a_part_share_their_distinct_prompts_and_get_the_signals_o
         assert len(pickle.dumps(signals)) < 2 * len(pickle.dumps(signals1))  # its own rows, not the part's buffers
     counted = _Work(ChunkParser(), {"rows_seen": RowCounter()}, False).chunks(chunks)
     assert [signals.column("rows_seen").to_pylist() for _, signals, _, _, _ in counted] == [[3] * 40, [3] * 40, [3] * 7]
+
+
+def test_a_worker_computes_again_only_the_prompts_its_earlier_chunks_did_not_have() -> None:
+    work = _Work(ChunkParser(), {"rows_seen": RowCounter()}, False)
+    first = work(_chunk(6, 0, prompts=3))[0][1].column("rows_seen").to_pylist()
+    again = work(_chunk(8, 6, prompts=4))[0][1].column("rows_seen").to_pylist()  # questions 0-2 again, and 3
+    assert first == [3] * 6
+    assert again == [3, 1, 3, 3, 3, 1, 3, 3]  # questions 2, 3, 0, 1, 2, 3, 0, 1: only 3 computed, once

@@ -29,7 +29,7 @@ from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import ReadBatch, Reject, RejectSink, read_accounts
 from distillguard.ingest.readers import ChunkParser, ParquetPart, RawChunk, work_items
 from distillguard.ingest.rejects import RAW_CHARS
-from distillguard.signals import Signal, compute_signals_many
+from distillguard.signals import Signal, SignalCache, compute_signals_many
 from distillguard.store import Store
 from distillguard.store.duckdb_store import request_rids
 
@@ -79,6 +79,7 @@ class _Work:
     parser: ChunkParser
     signals: dict[str, Signal] | None
     keep_text: bool
+    cache: SignalCache = field(default_factory=SignalCache)
 
     def __call__(self, item: RawChunk | ParquetPart) -> list[_Done]:
         return self.chunks(item.chunks() if isinstance(item, ParquetPart) else [item])
@@ -101,7 +102,7 @@ class _Work:
                 batches.append(self.parser(chunk))
                 parse_s.append(time.process_time() - t0)
             t1 = time.process_time()
-            signals = compute_signals_many([batch.table for batch in batches], self.signals)
+            signals = compute_signals_many([batch.table for batch in batches], self.signals, cache=self.cache)
             signal_s = time.process_time() - t1
         finally:
             if enabled:

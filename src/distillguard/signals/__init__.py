@@ -8,11 +8,12 @@ chain-of-thought model is trained at first use and cached per process.
 """
 
 from distillguard.signals.base import Signal
+from distillguard.signals.cache import SignalCache
 from distillguard.signals.fingerprint import hamming64, skeleton
 from distillguard.signals.registry import SIGNAL_SCHEMA, SIGNALS, compute_signals, compute_signals_many
 from distillguard.signals.sweep import DatasetSweepSignal, PromptSetIndex
 
 __all__ = [
-    "SIGNALS", "SIGNAL_SCHEMA", "DatasetSweepSignal", "PromptSetIndex", "Signal", "compute_signals",
+    "SIGNALS", "SIGNAL_SCHEMA", "DatasetSweepSignal", "PromptSetIndex", "Signal", "SignalCache", "compute_signals",
     "compute_signals_many", "hamming64", "skeleton",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pyarrow.compute as pc
 
 from distillguard.signals._text import column
 from distillguard.signals.base import Batch, BatchContext, Signal
+from distillguard.signals.cache import SignalCache
 from distillguard.signals.capability import CapabilitySignal
 from distillguard.signals.cot import CotElicitationSignal, PromptCotSignal
 from distillguard.signals.fingerprint import (
@@ -78,10 +80,12 @@ def compute_signals(
 
 
 def compute_signals_many(
-    batches: Sequence[Batch], signals: dict[str, Signal] | None = None, chunk_rows: int = CHUNK_ROWS
+    batches: Sequence[Batch], signals: dict[str, Signal] | None = None, chunk_rows: int = CHUNK_ROWS,
+    cache: SignalCache | None = None,
 ) -> list[pa.Table]:
     """:func:`compute_signals` of each of ``batches``, the signals that declare their inputs computed once per
-    distinct combination of them over all the batches (prompts repeat across batches too)."""
+    distinct combination of them over all the batches (prompts repeat across batches too), and with a ``cache``
+    only for the combinations it does not hold from earlier calls (the same values)."""
     chosen = SIGNALS if signals is None else signals
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, not {chunk_rows}")
@@ -104,7 +108,9 @@ def compute_signals_many(
         cols = [column(batches[0], name) if len(batches) == 1 else
                 pa.concat_arrays([column(b, name) for b in batches]) for name in inputs]
         rows, back = _distinct_rows(cols, inputs)
-        for name, arr in _sliced(rows, group, chunk_rows).items():
+        computed = (_sliced(rows, group, chunk_rows) if cache is None else
+                    cache.values(rows, group, partial(_sliced, group=group, chunk_rows=chunk_rows)))
+        for name, arr in computed.items():
             if back is None and len(batches) == 1:
                 values[0][name] = arr
                 continue
