@@ -68,6 +68,8 @@ def test_analyze_reports_its_phases_and_the_steps_of_assess(traffic: Path, tmp_p
     steps = [p[2] for p in walls if len(p) == 3 and p[1] == "assess"]
     assert set(ASSESS_STEPS) <= set(steps)
     assert "indicators" in steps and "waiting for the indicators" in steps  # read on a second connection beside
+    fingerprints = [p[2] for p in walls if len(p) == 3 and p[1] == "account fingerprints"]
+    assert "traffic aggregates" in fingerprints and "waiting for the traffic aggregates" in fingerprints  # beside too
 
 
 def test_replay_adds_up_its_steps(traffic: Path, tmp_path: Path) -> None:

@@ -35,10 +35,11 @@ from distillguard.store.duckdb_store import request_rids
 
 CONFLICT = "duplicate request_id with other content"
 
-#: Rows per store transaction at least: past DuckDB's row group (122,880 rows) a transaction's rows are
-#: written straight to the database file instead of through its write-ahead log and a checkpoint.
-STORE_ROWS = 131_072
-#: Or bytes of batches (text kept), whichever comes first: bounds memory.
+#: Rows in a DuckDB row group. The store is written in transactions of whole row groups: their rows go straight
+#: to the database file in their final form, where a part row group left by a commit is rewritten, merged with
+#: the next, at the next checkpoint (on large about 2 CPU us a row, in one thread, paid by a later commit).
+ROW_GROUP = 122_880
+#: Or all queued batches once they hold this many bytes (text kept), whole row groups or not: bounds memory.
 STORE_BYTES = 256 << 20
 #: Logs smaller than this are ingested in this process: starting workers (each imports the package and builds
 #: its CoT model, some seconds) costs more than it saves there (measured: 100 K exchanges of JSON lines, 190 MB).
@@ -170,17 +171,19 @@ def _processed(items: Iterator[RawChunk | ParquetPart], work: _Work, pool: Proce
         yield from pending.popleft().result()
 
 
+_Queued = tuple[ReadBatch, pa.Table, npt.NDArray[np.uint64]]
+
+
 class _Writer:
-    """Writes parsed batches to the store in transactions of at least :data:`STORE_ROWS` rows (or
-    :data:`STORE_BYTES`), adding each batch's rejects in file order: its read rejects, then its conflicts."""
+    """Writes parsed batches to the store in transactions of whole row groups (:data:`ROW_GROUP`, the rest
+    queued for the next) or of every queued batch (:data:`STORE_BYTES`, a new file, read rejects), adding each
+    batch's rejects in file order: its read rejects, then its conflicts."""
 
     def __init__(self, store: Store, rejects: RejectSink, counts: IngestCounts, keep_text: bool,
                  advance: Callable[[int], None]) -> None:
         self.store, self.rejects, self.counts, self.keep_text, self.advance = store, rejects, counts, keep_text, advance
         self.file = ""
-        self.batches: list[ReadBatch] = []
-        self.signals: list[pa.Table] = []
-        self.rids: list[npt.NDArray[np.uint64]] = []
+        self.queued: list[_Queued] = []
         self.rows = 0
         self.bytes = 0
 
@@ -191,29 +194,43 @@ class _Writer:
             self.flush()
             self.rejects.add(batch.rejects)
         self.file = file
-        self.batches.append(batch)
-        self.signals.append(signals)
-        self.rids.append(rids)
+        self.queued.append((batch, signals, rids))
         self.rows += batch.table.num_rows
         self.bytes += batch.table.nbytes
-        if self.rows >= STORE_ROWS or self.bytes >= STORE_BYTES or self.rejects.strict:  # strict: stop at once
+        if self.bytes >= STORE_BYTES or self.rejects.strict:  # strict: stop at once
             self.flush()
+        elif self.rows >= ROW_GROUP:
+            self.flush(self.rows - self.rows % ROW_GROUP)
 
-    def flush(self) -> None:
-        """Store the queued batches in one transaction and add their conflicts."""
-        if not self.batches:
+    def flush(self, rows: int | None = None) -> None:
+        """Store the first ``rows`` queued rows (all when None) in one transaction and add their conflicts; a batch
+        cut there stays queued from its cut on (its lines and bytes counted with that part)."""
+        if rows is None:
+            stored, self.queued = self.queued, []
+        else:
+            stored = []
+            while rows and self.queued:
+                item = self.queued.pop(0)
+                if item[0].table.num_rows > rows:
+                    item, rest = _cut(item, rows)
+                    self.queued.insert(0, rest)
+                stored.append(item)
+                rows -= item[0].table.num_rows
+        self.rows = sum(batch.table.num_rows for batch, _, _ in self.queued)
+        self.bytes = sum(batch.table.nbytes for batch, _, _ in self.queued)
+        if not stored:
             return
-        batches, signals, rids = self.batches, self.signals, self.rids
-        self.batches, self.signals, self.rids, self.rows, self.bytes = [], [], [], 0, 0
+        batches = [batch for batch, _, _ in stored]
         t0 = time.perf_counter()
-        stored = self.store.ingest_batch(pa.concat_tables([b.table for b in batches]), pa.concat_tables(signals),
-                                         keep_text=self.keep_text, rids=np.concatenate(rids))
+        result = self.store.ingest_batch(pa.concat_tables([b.table for b in batches]),
+                                         pa.concat_tables([sig for _, sig, _ in stored]), keep_text=self.keep_text,
+                                         rids=np.concatenate([rids for _, _, rids in stored]))
         self.counts.phases["store"] += time.perf_counter() - t0
-        self.counts.new += stored.new
-        self.counts.duplicates += stored.duplicates
+        self.counts.new += result.new
+        self.counts.duplicates += result.duplicates
         starts = np.cumsum([0] + [b.table.num_rows for b in batches])
         conflicts: list[list[tuple[int, list[str]]]] = [[] for _ in batches]
-        for i, differ in stored.conflicts:
+        for i, differ in result.conflicts:
             k = int(np.searchsorted(starts, i, side="right")) - 1
             conflicts[k].append((i - int(starts[k]), differ))
         for batch, found in zip(batches, conflicts, strict=True):
@@ -221,6 +238,15 @@ class _Writer:
             self.counts.bytes += batch.bytes_read
             self.rejects.add(conflict_rejects(self.file, batch, found))
             self.advance(batch.bytes_read)
+
+
+def _cut(item: _Queued, at: int) -> tuple[_Queued, _Queued]:
+    """A queued batch as its first ``at`` rows and the rest; the rest carries the lines and bytes it read (its
+    read rejects were added when it was queued)."""
+    batch, signals, rids = item
+    head = ReadBatch(batch.table.slice(0, at), [], 0, 0, batch.row_lines[:at])
+    rest = ReadBatch(batch.table.slice(at), [], batch.lines_read, batch.bytes_read, batch.row_lines[at:])
+    return (head, signals.slice(0, at), rids[:at]), (rest, signals.slice(at), rids[at:])
 
 
 def ingest(
@@ -241,7 +267,7 @@ def ingest(
     ``limits`` bound each record (the defaults when None); ``signals`` replaces the signal registry
     (e.g. with the dataset-sweep signal added); ``advance`` is told the bytes of each batch read;
     ``workers`` processes parse and compute signals (0: this process; None: :func:`default_workers`).
-    The store is written in transactions of whole batches (:data:`STORE_ROWS` rows or more).
+    The store is written in transactions of whole row groups (:data:`ROW_GROUP`) where it can be.
     """
     counts = IngestCounts()
     start = time.perf_counter()
