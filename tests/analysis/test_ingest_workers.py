@@ -32,8 +32,19 @@ def _records(n: int) -> list[Any]:
 
 def _ingest(tmp_path: Path, name: str, log: Path, workers: int, batch_size: int) -> tuple[Any, ...]:
     rejects = tmp_path / f"{name}.rejects.jsonl"
-    with Store(tmp_path / f"{name}.duckdb") as store, RejectSink(rejects) as sink:
+    threads_seen: list[int] = []
+    real = Store.ingest_batch
+
+    def spy(self: Store, *args: Any, **kwargs: Any) -> Any:
+        threads_seen.append(int(self.query("SELECT current_setting('threads') AS n").column("n")[0].as_py()))
+        return real(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp, Store(tmp_path / f"{name}.duckdb", threads=2) as store, \
+            RejectSink(rejects) as sink:
+        mp.setattr(Store, "ingest_batch", spy)
         counts = ingest(store, [log], [], sink, batch_size=batch_size, keep_text=False, workers=workers)
+        assert set(threads_seen) == ({1} if workers else {2})  # one thread beside the workers, then back
+        assert store.query("SELECT current_setting('threads') AS n").column("n")[0].as_py() == 2
         exchanges = store.query("SELECT * FROM exchanges ORDER BY rid").to_pylist()
         signals = store.query("SELECT * FROM signals ORDER BY rid").to_pylist()
     summary = (counts.lines, counts.new, counts.duplicates, counts.rejected, counts.bytes, counts.rejects_by_reason)

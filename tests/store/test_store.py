@@ -135,3 +135,16 @@ def test_a_twin_works_in_transactions_of_its_own_beside_the_store(tmp_path: Path
             assert twin.query("SELECT x FROM a").column("x").to_pylist() == [1]
         assert store.query("SELECT x FROM b").column("x").to_pylist() == [2]
         assert store.query("SELECT x FROM a").column("x").to_pylist() == [1]  # closing the twin leaves the store open
+
+
+def test_threads_for_a_block_go_back_after_it_even_on_an_error(tmp_path: Path) -> None:
+    def threads(store: Store) -> int:
+        return int(store.query("SELECT current_setting('threads') AS n").column("n")[0].as_py())
+
+    with Store(tmp_path / "t.duckdb", threads=2) as store:
+        with store.threads_for(1):
+            assert threads(store) == 1
+        assert threads(store) == 2
+        with pytest.raises(RuntimeError), store.threads_for(1):
+            raise RuntimeError("during the block")
+        assert threads(store) == 2

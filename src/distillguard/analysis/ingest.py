@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -282,14 +283,17 @@ def ingest(
         pool = ProcessPoolExecutor(counts.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                    initargs=(work,))
     writer = _Writer(store, rejects, counts, keep_text, advance)
+    # Where workers take the cores, DuckDB writes on one thread: several of its own contending with them cost more
+    # (20 row groups of large: this process 22.3 -> 18.0 CPU s, the ingest 58.0 -> 54.1 s).
     try:
-        for path in logs:
-            for batch, sig, rids, parse_s, signal_s in _processed(work_items(path, batch_size), work, pool,
-                                                                  counts.workers):
-                counts.phases["parse"] += parse_s
-                counts.phases["signals"] += signal_s
-                writer.add(str(path), batch, sig, rids)
-        writer.flush()
+        with store.threads_for(1) if pool is not None else nullcontext():
+            for path in logs:
+                for batch, sig, rids, parse_s, signal_s in _processed(work_items(path, batch_size), work, pool,
+                                                                      counts.workers):
+                    counts.phases["parse"] += parse_s
+                    counts.phases["signals"] += signal_s
+                    writer.add(str(path), batch, sig, rids)
+            writer.flush()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

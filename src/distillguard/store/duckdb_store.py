@@ -257,6 +257,16 @@ class Store:
         self.con.begin()
 
     @contextmanager
+    def threads_for(self, n: int) -> Iterator[None]:
+        """The database's threads (every connection's) set to ``n`` for the block, then back to what they were."""
+        before = int(self.query("SELECT current_setting('threads') AS n").column("n")[0].as_py())
+        self.con.execute(f"SET threads = {int(n)}")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {before}")
+
+    @contextmanager
     def registered(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
         """The connection, with ``tables`` visible to its queries as views of those names for the block."""
         con = self.con
