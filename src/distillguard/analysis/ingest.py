@@ -185,8 +185,6 @@ class _Writer:
         self.store, self.rejects, self.counts, self.keep_text, self.advance = store, rejects, counts, keep_text, advance
         self.file = ""
         self.queued: list[_Queued] = []
-        self.rows = 0
-        self.bytes = 0
 
     def add(self, file: str, batch: ReadBatch, signals: pa.Table, rids: npt.NDArray[np.uint64]) -> None:
         """Queue ``batch`` for the store; its read rejects are added first (under ``strict``, raised before
@@ -196,12 +194,11 @@ class _Writer:
             self.rejects.add(batch.rejects)
         self.file = file
         self.queued.append((batch, signals, rids))
-        self.rows += batch.table.num_rows
-        self.bytes += batch.table.nbytes
-        if self.bytes >= STORE_BYTES or self.rejects.strict:  # strict: stop at once
-            self.flush()
-        elif self.rows >= ROW_GROUP:
-            self.flush(self.rows - self.rows % ROW_GROUP)
+        rows = sum(queued.table.num_rows for queued, _, _ in self.queued)
+        if sum(queued.table.nbytes for queued, _, _ in self.queued) >= STORE_BYTES or self.rejects.strict:
+            self.flush()  # strict: stop at once
+        elif rows >= ROW_GROUP:
+            self.flush(rows - rows % ROW_GROUP)
 
     def flush(self, rows: int | None = None) -> None:
         """Store the first ``rows`` queued rows (all when None) in one transaction and add their conflicts; a batch
@@ -217,8 +214,6 @@ class _Writer:
                     self.queued.insert(0, rest)
                 stored.append(item)
                 rows -= item[0].table.num_rows
-        self.rows = sum(batch.table.num_rows for batch, _, _ in self.queued)
-        self.bytes = sum(batch.table.nbytes for batch, _, _ in self.queued)
         if not stored:
             return
         batches = [batch for batch, _, _ in stored]
