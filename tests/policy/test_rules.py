@@ -122,8 +122,8 @@ OLD, YOUNG = timedelta(days=214), timedelta(days=3)
     [
         # A verified business with a long history is reviewed, never degraded, on its own evidence.
         (0.75, "education", "business", OLD, None, Action.MONITOR, "review (monitor) instead of strip_reasoning"),
-        (0.95, "education", "business", OLD, None, Action.REQUIRE_VERIFICATION,
-         "review (require_verification) instead of block"),
+        # Its business explains what it asks: however strong, that evidence alone is reviewed (see the next test).
+        (0.95, "education", "business", OLD, None, Action.MONITOR, "review (monitor) instead of block"),
         (0.75, "individual", "id_document", OLD, None, Action.MONITOR, "214 days old"),
         (0.45, "education", "business", OLD, None, Action.MONITOR, None),  # not flagged: nothing to change
         # The enterprise cap (summarize_reasoning) leaves no room for require_verification without an analyst.
@@ -172,6 +172,37 @@ def test_standing_bounds_what_own_evidence_does(risk: float, category: str | Non
         assert len(standing) == 1 and why in standing[0].reason and standing[0].score == 1.0
 
 
+ROTATES = Evidence("account.ip_rotation", 0.3, "a new IP address for 95% of requests")
+SPOOFS = Evidence("account.client_mismatch", 0.2, "80% of requests claim a client whose TLS stack the population rarely shows")
+HARVESTS = Evidence("account.one_shot_sweep", 0.4, "90% new one-shot prompts, no follow-ups")
+
+
+@pytest.mark.parametrize(
+    ("risk", "category", "evidence", "action", "why"),
+    [
+        (0.95, "education", (ROTATES,), Action.REQUIRE_VERIFICATION,
+         "review (require_verification) instead of block, on evidence of account.ip_rotation"),
+        (0.95, "startup", (HARVESTS, SPOOFS, ROTATES), Action.REQUIRE_VERIFICATION,
+         "on evidence of account.client_mismatch, account.ip_rotation"),
+        # What it asks, however much: an analyst reviews.
+        (0.95, "education", (HARVESTS,), Action.MONITOR, "review (monitor) instead of block"),
+        # How it reaches us, below the risk that would block a stranger: reviewed too.
+        (0.85, "education", (SPOOFS,), Action.MONITOR, "review (monitor) instead of strip_reasoning"),
+        # The enterprise cap leaves no room for require_verification, whatever the evidence.
+        (0.95, "enterprise", (SPOOFS,), Action.MONITOR, "review (monitor) instead of summarize_reasoning"),
+    ],
+)
+def test_established_accounts_verify_again_only_on_evidence_of_how_their_traffic_reaches_us(
+        risk: float, category: str, evidence: tuple[Evidence, ...], action: Action, why: str) -> None:
+    context = DecisionContext("a", risk, (*ASKS_FOR_EXPLANATIONS, *evidence), category, verification="business", age=OLD)
+    decision = decide(load_policy(), context)
+    assert decision.action is action
+    standing = [e for e in decision.evidence if e.detector == "policy.standing"]
+    assert len(standing) == 1 and why in standing[0].reason
+    if action is Action.MONITOR:
+        assert "on evidence of" not in standing[0].reason
+
+
 def test_a_policy_without_standing_keeps_the_table(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(PER_MODEL)
@@ -193,6 +224,8 @@ STANDING_BASE = "rules: [{min_risk: 0.5, action: strip_reasoning}, {min_risk: 0,
         ("{established: {min_verification: retina}}", "unknown verification"),
         ("{established: {min_age_days: -1}}", "standing.established.min_age_days"),
         ("{established: {verify_from_risk: 1.5}}", "standing.established.verify_from_risk"),
+        ("{established: {verify_on: [account.ip_rotaton]}}", r"unknown detectors \['account.ip_rotaton'\]"),
+        ("{established: {verify_on: [account.conversation]}}", r"unknown detectors \['account.conversation'\]"),
         ("{established: {min_age: 90}}", "standing.established.min_age"),
         ("{cover: {categories: [pirates]}}", "unknown categories"),
         ("{cover: {instead_of: [monitor]}}", "not degrading actions"),

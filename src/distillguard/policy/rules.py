@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from distillguard.accounts.risk import TERM_SIGNS
 from distillguard.config.loading import load_yaml_model
 from distillguard.core.decision import Action, Decision, Evidence
 from distillguard.core.schema import CATEGORIES, VERIFICATIONS
@@ -98,18 +99,34 @@ def _verification_rank(level: str | None) -> int:
     return -1 if level is None else VERIFICATIONS.index(level)
 
 
+SOURCE_EVIDENCE = ("account.client_mismatch", "account.ip_rotation", "account.anonymiser", "account.young_exit")
+"""Detectors whose evidence says how an account's traffic reaches the API rather than what it asks: a client claim
+its TLS stack contradicts, a new address for most requests, VPN or Tor exits, an exit crowded with new accounts."""
+
+
 class EstablishedStanding(BaseModel):
-    """Accounts in good standing: reviewed, never degraded, on their own evidence."""
+    """Accounts in good standing: reviewed, never degraded, on their own evidence; asked to verify again only where
+    that evidence reaches ``verify_from_risk`` and includes a detector of ``verify_on``."""
 
     model_config = ConfigDict(extra="forbid")
     min_verification: str = "id_document"
     min_age_days: float = Field(90.0, ge=0)
     verify_from_risk: float = Field(0.90, ge=0, le=1)
+    verify_on: list[str] = list(SOURCE_EVIDENCE)
 
     @field_validator("min_verification")
     @classmethod
     def _known(cls, level: str) -> str:
         return _known_verification(level)
+
+    @field_validator("verify_on")
+    @classmethod
+    def _known_detectors(cls, detectors: list[str]) -> list[str]:
+        known = sorted(f"account.{term}" for term, sign in TERM_SIGNS.items() if sign > 0)
+        unknown = sorted(set(detectors) - set(known))
+        if unknown:
+            raise ValueError(f"unknown detectors {unknown}; known: {known}")
+        return detectors
 
 
 class CoverStanding(BaseModel):
@@ -258,9 +275,12 @@ def standing_action(policy: Policy, context: DecisionContext, action: Action) ->
     one paying otherwise): a lab's seats, pooled, look like a cell. A fleet on one card is then judged as that
     one customer would be: asked to verify where it claims a cover category, reviewed only where its accounts
     are verified and established. An established account (verified, old enough) that ``action`` would flag is
-    reviewed instead: ``monitor``, or ``require_verification`` from ``verify_from_risk``. An account of a cover
-    category is asked for its category's verification tier instead of being degraded: for the first time below
-    it, again at or above it (verification is the counter for cover categories, whatever the account's age).
+    reviewed instead: ``monitor``, or ``require_verification`` from ``verify_from_risk`` where its evidence also
+    includes a detector of ``verify_on`` (by default :data:`SOURCE_EVIDENCE`: a business's product explains what
+    it asks, not a spoofed client or a rotating exit; a bought or aged account run by an operator comes through
+    the operator's infrastructure). An account of a cover category is asked for its category's verification tier
+    instead of being degraded: for the first time below it, again at or above it (verification is the counter for
+    cover categories, whatever the account's age).
     ``require_verification`` is only asked where the category's and model's caps allow it (the caps are the
     strongest action taken without an analyst): otherwise an established account is monitored and a cover
     account keeps ``action``.
@@ -276,12 +296,15 @@ def standing_action(policy: Policy, context: DecisionContext, action: Action) ->
     if (established is not None and context.age is not None
             and level >= _verification_rank(established.min_verification)
             and context.age >= timedelta(days=established.min_age_days)):
-        review = verify if may_verify and context.risk >= established.verify_from_risk else Action.MONITOR
+        source = [e.detector for e in context.evidence if e.detector in established.verify_on]
+        strong = context.risk >= established.verify_from_risk and bool(source)
+        review = verify if may_verify and strong else Action.MONITOR
         if review is action:
             return None
         who = f"{context.category or 'uncategorised'} account verified at {context.verification}"
+        how = f", on evidence of {', '.join(source)}" if review is verify else ""
         return review, (f"{who}, {context.age.days} days old, {linked}: "
-                        f"review ({review.value}) instead of {action.value}")
+                        f"review ({review.value}) instead of {action.value}{how}")
     category = context.category
     if may_verify and category in standing.cover.categories and action in standing.cover.instead_of:
         tier = policy.tier_for(category)
