@@ -123,8 +123,8 @@ class ChunkParser:
     are checked column-wise (:mod:`~distillguard.ingest.columnar`) and only their bodies parsed per record;
     the rows and rejects are the same as without it. JSON lines are read record by record: a batch of
     decoded lines held for column-wise checks measured slower (its objects outgrow the caches) than each line
-    read at once. Decoding is the smaller part of their cost (``large``: about a sixth); the depth walk of
-    lines with many brackets and the per-record normalisation are most of it.
+    read at once. Decoding is the smaller part of their cost (``large``: about a sixth), the depth walk of
+    lines with many brackets about a tenth; the per-record normalisation is most of it.
     """
 
     limits: IngestLimits | None = None
