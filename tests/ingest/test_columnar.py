@@ -186,3 +186,18 @@ def test_the_fast_path_takes_the_common_shapes() -> None:
     assert not slow.any()
     assert table.column("ip").to_pylist()[3] == "2001:db8::1"
     assert flat_arrow_columns(batch.drop_columns(["request"])) is None
+
+
+def test_bodies_as_json_text_nest_to_the_decoders_limit(tmp_path: Path) -> None:
+    """``max_depth`` bounds decoded records; a body held as JSON text in Parquet is bounded by the decoder alone."""
+    deep = exchange(request_id="g1", request={"messages": [{"role": "user", "content": _nested(30)}]})
+    text = '{"messages": [{"role": "user", "content": ' + "[" * 1100 + '"x"' + "]" * 1100 + "}]}"
+    path = _parquet_json_columns(tmp_path / "text.parquet", [deep, exchange(request_id="g2", request=_Text(text))])
+    (batch,) = list(read_exchanges(path, 10, LIMITS))
+    assert batch.table.column("request_id").to_pylist() == ["g1"]
+    assert [(r.field, r.reason) for r in batch.rejects] == [("request", "broken JSON")]
+    lines = tmp_path / "deep.jsonl"
+    lines.write_bytes(orjson.dumps(deep) + b"\n")
+    (batch,) = list(read_exchanges(lines, 10, LIMITS))
+    assert batch.table.num_rows == 0
+    assert [r.reason for r in batch.rejects] == ["nested deeper than 24 levels"]
