@@ -498,3 +498,19 @@ def test_a_groups_reruns_are_its_members_own_not_prompts_one_member_repeats_from
     assert single["rerun"][0] == pytest.approx(0.5) and single["one_shot_sweep"][0] == pytest.approx(0.5)
     assert grouped["rerun"][0] == pytest.approx(0.0) and grouped["one_shot_sweep"][0] == pytest.approx(1.0)
     assert grouped["rerun"][1] == pytest.approx(0.75)
+
+
+def test_reported_detectors_are_reasons_wherever_they_count() -> None:
+    """A policy reads a detector in the evidence (``report``): it is there even behind three stronger reasons, as
+    long as it counts; the risk does not change."""
+    rotating_vpn = {**_profile(400, cot=0.95, continuation=0.0, novelty=1.0, active=120.0, span=160.0,
+                               datacenter=1.0), "ip_rotation": 0.9, "vpn_share": 0.5}
+    features, context = _table([rotating_vpn]), CONTEXT.slice(0, 1)
+    risk, (plain,) = score_accounts(features, context, weights=_logistic())
+    top = [e.detector for e in plain]
+    assert len(top) == 3 and "account.anonymiser" not in top
+    read = {"account.anonymiser", "account.client_mismatch"}  # a VPN exit counts; a client that matches does not
+    again, (reported,) = score_accounts(features, context, weights=_logistic(), report=read)
+    assert [e.detector for e in reported] == [*top, "account.anonymiser"]
+    assert reported[:3] == plain
+    assert again.tolist() == risk.tolist()

@@ -1,9 +1,9 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: a pooled group's one-shot sweep and benchmark reruns are its members' own, issue 13,
-session 26: the same decisions and campaigns; the agentic coder's campaign, 30 accounts and 3 benchmark evaluators,
-risk 0.754 -> 0.786, which its two evaluators with no risk of their own above it take on, in their risk and reasons).
+says so in its commit (last: the detectors the policy reads, ``standing.established.verify_on``, are an account's
+reasons wherever they count, not only among its top three, issue 13, session 34: the same risks, decisions and
+campaigns; 65 blocked campaign members list their client mismatch after their three top reasons).
 """
 
 from __future__ import annotations

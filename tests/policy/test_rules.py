@@ -239,3 +239,12 @@ def test_invalid_standing_fails_at_load(tmp_path: Path, standing: str, message: 
     path.write_text(STANDING_BASE + standing)
     with pytest.raises(ConfigError, match=message):
         load_policy(path)
+
+
+def test_policy_reads_the_established_accounts_verify_on() -> None:
+    policy = load_policy()
+    established = policy.standing.established
+    assert established is not None
+    assert policy.reads == frozenset(established.verify_on) >= {"account.client_mismatch", "account.ip_rotation"}
+    bare = policy.model_copy(update={"standing": policy.standing.model_copy(update={"established": None})})
+    assert bare.reads == frozenset()

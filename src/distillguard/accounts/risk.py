@@ -33,6 +33,7 @@ missing input counts neither as benign nor as malicious (see
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -422,12 +423,19 @@ def term_matrix(terms: list[RiskTerm], features: pa.Table) -> np.ndarray:
     return np.stack([t.values if t.counted else t.values * factor for t in terms], axis=1)
 
 
+_COUNTS = 0.25  # a term's contribution (logit) from which it is a reason
+
+
 def score_accounts(
-    features: pa.Table, context: pa.Table | None = None, top: int = 3, weights: RiskWeights | None = None
+    features: pa.Table, context: pa.Table | None = None, top: int = 3, weights: RiskWeights | None = None,
+    report: Collection[str] = (),
 ) -> tuple[np.ndarray, list[list[Evidence]]]:
     """Risk in 0..1 per account (or pooled group, see :func:`risk_terms`) and its top positive reasons.
 
     ``weights`` defaults to the shipped account model; pass ``default_weights("campaign")`` for pooled groups.
+    The reasons are the ``top`` terms that count (a contribution over a quarter of a logit), then any other term
+    that counts whose detector is in ``report`` (the detectors a policy reads: an account whose traffic asks
+    for three kinds of traces keeps its spoofed client on record).
 
     Two detectors, and the risk is the larger: the logistic model of the terms, and, when
     ``weights.evidence_bias`` is set, the *counted evidence* alone: the posterior of
@@ -466,15 +474,18 @@ def score_accounts(
     counted = np.zeros(features.num_rows) if weights.evidence_bias is None else expit(nats + weights.evidence_bias)
     facts = _facts(features, context)
     evidence: list[list[Evidence]] = []
-    order = np.argsort(-contrib, axis=1)[:, :top]
+    reported = np.array([f"account.{t.name}" in report for t in terms], bool)
+    order = np.argsort(-contrib, axis=1)[:, :len(terms) if reported.any() else top]
     for i in range(features.num_rows):
         found = []
         if counted[i] > risk[i]:
             found.append(Evidence("account.counted_elicitation", float(counted[i]), COUNTED_REASON.format(
                 nats=nats[i], **facts[i])))
-        for j in order[i]:
-            if contrib[i, j] <= 0.25:
+        for rank, j in enumerate(order[i]):
+            if contrib[i, j] <= _COUNTS:
                 break
+            if rank >= top and not reported[j]:
+                continue
             term = terms[j]
             reason = term.describe.format(pct=f"{min(term.values[i], 1.0):.0%}", **facts[i])
             found.append(Evidence(f"account.{term.name}", float(min(contrib[i, j] / 4.0, 1.0)), reason))

@@ -76,7 +76,7 @@ def assess(
         with timings.phase("account records"):
             context = account_context(store, features)
         with timings.phase("account risk"):
-            own_risk, evidence = score_accounts(features, context, weights=models.account)
+            own_risk, evidence = score_accounts(features, context, weights=models.account, report=policy.reads)
         with timings.phase("indicators" if reading is None else "waiting for the indicators"):
             indicators = reading.result() if reading else load_indicators(store, until, tunables.templates)
         return _decided(side or store, stats, policy, until, tunables, decided_at, models, features, context,

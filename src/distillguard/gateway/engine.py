@@ -142,7 +142,7 @@ class Engine:
         self.store_ok = self._batch_loader is None
         self.state_ok = True
         self.learner = Learner(config, intel, config.learn_in is LearnIn.THREAD, evidence_floor,
-                               weights or default_weights("account"))
+                               weights or default_weights("account"), policy.reads)
         self._verdicts: BoundedCache[str, OnlineVerdict] = BoundedCache(config.max_accounts)
         self._overrides = Overrides()
         self._override_store = OverrideStore(db, config.admin_write_timeout_s) if db is not None else None

@@ -113,15 +113,18 @@ class LearnerState:
 
     Verdicts under ``evidence_floor`` (the lowest risk at which any policy rule
     acts) are returned without their evidence: nothing would show it, and it
-    is most of what would be sent back and kept per account.
+    is most of what would be sent back and kept per account. The detectors of
+    ``report`` (the policy's :attr:`~distillguard.policy.Policy.reads`) are
+    in the evidence wherever they count.
     """
 
     def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float, weights: RiskWeights,
-                 secret: bytes) -> None:
+                 secret: bytes, report: frozenset[str] = frozenset()) -> None:
         self.config = config
         self.intel = intel
         self.evidence_floor = evidence_floor
         self.weights = weights
+        self.report = report
         self.secret = secret
         self.online = OnlineAccountStats(intel, config.max_accounts)
         self.state: OnlineState | None = None
@@ -202,7 +205,7 @@ class LearnerState:
         rows = [known.get(a, _NO_RECORD) for a in ids]
         context = pa.table({"category": [r.category for r in rows], "verification": [r.verification for r in rows],
                             "created_at": [r.created_at for r in rows]}, schema=_CONTEXT_SCHEMA)
-        risk, evidence = score_accounts(features, context, weights=self.weights)
+        risk, evidence = score_accounts(features, context, weights=self.weights, report=self.report)
         n = features.column("n_exchanges").to_pylist()
         ips = features.column("distinct_ips").to_pylist()
         floor = self.evidence_floor
@@ -304,11 +307,12 @@ def lower_priority(priority: LearnerPriority) -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
-def _start_worker(config_json: str, evidence_floor: float, weights_json: str, secret: bytes) -> None:
+def _start_worker(config_json: str, evidence_floor: float, weights_json: str, secret: bytes,
+                  report: frozenset[str]) -> None:
     global _WORKER
     config = GatewayConfig.model_validate_json(config_json)
     _WORKER = LearnerState(config, IpIntel.load(config.intel_dir), evidence_floor,
-                           RiskWeights.model_validate_json(weights_json), secret)
+                           RiskWeights.model_validate_json(weights_json), secret, report)
     warm_up()  # at the gateway's priority: a busy machine must not hold up its start
     lower_priority(config.learner_priority)
 
@@ -332,12 +336,13 @@ class Learner:
     """Runs a :class:`LearnerState` in a lower-priority process, or in a thread (``in_process``)."""
 
     def __init__(self, config: GatewayConfig, intel: IpIntel, in_process: bool, evidence_floor: float,
-                 weights: RiskWeights) -> None:
+                 weights: RiskWeights, report: frozenset[str] = frozenset()) -> None:
         self.config = config
         self.intel = intel
         self.in_process = in_process
         self.evidence_floor = evidence_floor
         self.weights = weights
+        self.report = report
         self._executor: Executor | None = None
         self._state: LearnerState | None = None
 
@@ -346,12 +351,13 @@ class Learner:
         loop = asyncio.get_running_loop()
         if self.in_process:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="distillguard-learner")
-            self._state = LearnerState(self.config, self.intel, self.evidence_floor, self.weights, secret)
+            self._state = LearnerState(self.config, self.intel, self.evidence_floor, self.weights, secret, self.report)
             await loop.run_in_executor(self._executor, warm_up)
         else:
             self._executor = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(self.config.model_dump_json(), self.evidence_floor, self.weights.model_dump_json(), secret))
+                initargs=(self.config.model_dump_json(), self.evidence_floor, self.weights.model_dump_json(), secret,
+                          self.report))
             await loop.run_in_executor(self._executor, _ready)
 
     async def learn(self, handled: list[HandledRequest], context: AccountContext) -> Learned:

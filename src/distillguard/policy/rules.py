@@ -191,6 +191,13 @@ class Policy(BaseModel):
         return action
 
     @property
+    def reads(self) -> frozenset[str]:
+        """The detectors a decision looks for in an account's evidence (``standing.established.verify_on``):
+        scoring reports them wherever they count, not only among the account's top reasons."""
+        established = self.standing.established
+        return frozenset(established.verify_on) if established is not None else frozenset()
+
+    @property
     def flag_threshold(self) -> float:
         """The lowest risk at which the rules flag an account (an action stronger than monitoring); inf if none does.
 
