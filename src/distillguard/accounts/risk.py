@@ -426,6 +426,11 @@ def term_matrix(terms: list[RiskTerm], features: pa.Table) -> np.ndarray:
 _COUNTS = 0.25  # a term's contribution (logit) from which it is a reason
 
 
+def term_detector(name: str) -> str:
+    """The detector a risk term is named by in evidence (and in a policy's ``verify_on``)."""
+    return f"account.{name}"
+
+
 def score_accounts(
     features: pa.Table, context: pa.Table | None = None, top: int = 3, weights: RiskWeights | None = None,
     report: Collection[str] = (),
@@ -474,7 +479,7 @@ def score_accounts(
     counted = np.zeros(features.num_rows) if weights.evidence_bias is None else expit(nats + weights.evidence_bias)
     facts = _facts(features, context)
     evidence: list[list[Evidence]] = []
-    reported = np.array([f"account.{t.name}" in report for t in terms], bool)
+    reported = np.array([term_detector(t.name) in report for t in terms], bool)
     order = np.argsort(-contrib, axis=1)[:, :len(terms) if reported.any() else top]
     for i in range(features.num_rows):
         found = []
@@ -488,7 +493,7 @@ def score_accounts(
                 continue
             term = terms[j]
             reason = term.describe.format(pct=f"{min(term.values[i], 1.0):.0%}", **facts[i])
-            found.append(Evidence(f"account.{term.name}", float(min(contrib[i, j] / 4.0, 1.0)), reason))
+            found.append(Evidence(term_detector(term.name), float(min(contrib[i, j] / 4.0, 1.0)), reason))
         if missing_share[i] > 0:
             found.append(_missing_evidence(
                 {POPULATION if terms[j].name in POPULATION_TERMS and lacking[POPULATION][i] else TERM_INPUTS[terms[j].name]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from distillguard.accounts.risk import TERM_SIGNS
+from distillguard.accounts.risk import TERM_SIGNS, term_detector
 from distillguard.config.loading import load_yaml_model
 from distillguard.core.decision import Action, Decision, Evidence
 from distillguard.core.schema import CATEGORIES, VERIFICATIONS
@@ -122,7 +122,7 @@ class EstablishedStanding(BaseModel):
     @field_validator("verify_on")
     @classmethod
     def _known_detectors(cls, detectors: list[str]) -> list[str]:
-        known = sorted(f"account.{term}" for term, sign in TERM_SIGNS.items() if sign > 0)
+        known = sorted(term_detector(term) for term, sign in TERM_SIGNS.items() if sign > 0)
         unknown = sorted(set(detectors) - set(known))
         if unknown:
             raise ValueError(f"unknown detectors {unknown}; known: {known}")
