@@ -8,6 +8,7 @@ import pytest
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
 from distillguard.campaigns import Indicators, cluster, find_campaigns, propagate
 from distillguard.campaigns.cluster import (
+    Campaign,
     absorb_fragments,
     merge_campaigns,
     merge_operations,
@@ -17,7 +18,7 @@ from distillguard.campaigns.cluster import (
 )
 from distillguard.campaigns.communities import Communities
 from distillguard.campaigns.settings import load_campaign_settings
-from distillguard.core.campaign import ONE_PAYER_DETECTOR
+from distillguard.core.campaign import ONE_CUSTOMER_DETECTORS, ONE_DOMAIN_DETECTOR, ONE_PAYER_DETECTOR
 from distillguard.core.schema import TS_TYPE
 from distillguard.policy import load_policy
 
@@ -252,7 +253,7 @@ def test_verified_established_seats_on_one_card_are_one_customer_only_on_one_mai
     assert (result.campaigns == []) is customer
     if not customer:
         [campaign] = result.campaigns
-        assert len(campaign.members) == 12 and not campaign.one_payer
+        assert len(campaign.members) == 12 and not campaign.one_customer
 
 
 def test_cells_of_verified_accounts_paying_with_their_own_cards_but_linked_together_are_a_campaign() -> None:
@@ -360,34 +361,64 @@ def test_ordinary_users_linked_to_a_fleet_by_a_popular_browser_are_not_its_membe
     assert all(risk[ids.index(u)] == 0.0 for u in users)
 
 
+LAB = [f"lab-{a}" for a in range(6)] + ["out-0"]
+"""Six harvesting seats of one lab and an ordinary account."""
+
+
+def _lab_campaign(cards: list[int], domains: list[str | None] | None, linked: bool, rotates: bool) -> Campaign:
+    """The one campaign :data:`LAB`'s seats (research accounts on email, 20 days old, a clique) form: the accounts
+    paying with ``cards`` and on ``domains`` (none on record when None), ``out-0`` linked to ``lab-0`` when
+    ``linked``, the seats taking a new address for nearly every request when ``rotates``."""
+    stats = AccountStats()
+    stats.update(_traffic("lab", 6, 8, harvester=True))
+    stats.update(_traffic("out", 1, 8, harvester=False))
+    columns = {"account_id": LAB, "category": ["research"] * 7, "verification": ["email"] * 7,
+               "created_at": pa.array([T0 - timedelta(days=20)] * 7, pa.timestamp("us", tz="UTC"))}
+    if domains is not None:
+        columns["email_domain"] = pa.array(domains, pa.string())
+    table = pl.DataFrame({"i": list(range(7)), "family": ["payment"] * 7, "kind": ["payment"] * 7, "h": cards,
+                          "x": [1.0] * 7}, schema={"i": pl.UInt32, "family": pl.String, "kind": pl.String,
+                                                   "h": pl.UInt64, "x": pl.Float32})
+    edges = _clique("lab", 6, 0.9)
+    if linked:
+        edges += _links([("lab-0", "out-0")], ["network=0.6", "behaviour=0.5"])
+    rotating = np.array([rotates and a.startswith("lab") for a in LAB])
+    result = find_campaigns(pl.DataFrame(edges), stats, pa.table(columns), min_risk=FLAG_RISK,
+                            indicators=Indicators(pl.Series("account_id", LAB), table, rotating=rotating))
+    [campaign] = result.campaigns
+    assert set(LAB[:6]) <= set(campaign.members)
+    return campaign
+
+
 @pytest.mark.parametrize("other", ["none", "a seat on another card", "a link to another payer", "rotating seats"])
 def test_an_unverified_team_on_one_card_is_a_campaign_marked_one_customer(other: str) -> None:
     """Six harvesting seats of one unverified lab on one card: a campaign (no standing to dissolve it) marked as one
     payer, whose members the policy then judges by their standing; not when a seat pays otherwise, when the
     team links to an account paying otherwise (an operator's cells), or when its seats take a new address for
     nearly every request (a fleet behind a proxy pool, not a lab's egress)."""
-    stats = AccountStats()
-    stats.update(_traffic("lab", 6, 8, harvester=True))
-    stats.update(_traffic("out", 1, 8, harvester=False))
-    ids = [f"lab-{a}" for a in range(6)] + ["out-0"]
-    context = pa.table({
-        "account_id": ids, "category": ["research"] * 7, "verification": ["email"] * 7,
-        "created_at": pa.array([T0 - timedelta(days=20)] * 7, pa.timestamp("us", tz="UTC")),
-    })
     cards = [7] * 5 + [8 if other == "a seat on another card" else 7, 9]
-    table = pl.DataFrame({"i": list(range(7)), "family": ["payment"] * 7, "kind": ["payment"] * 7, "h": cards,
-                          "x": [1.0] * 7}, schema={"i": pl.UInt32, "family": pl.String, "kind": pl.String,
-                                                   "h": pl.UInt64, "x": pl.Float32})
-    edges = _clique("lab", 6, 0.9)
-    if other == "a link to another payer":
-        edges += _links([("lab-0", "out-0")], ["network=0.6", "behaviour=0.5"])
-    rotating = np.array([other == "rotating seats" and a.startswith("lab") for a in ids])
-    result = find_campaigns(pl.DataFrame(edges), stats, context,
-                            indicators=Indicators(pl.Series("account_id", ids), table, rotating=rotating), min_risk=FLAG_RISK)
-    [campaign] = result.campaigns
-    assert {f"lab-{a}" for a in range(6)} <= set(campaign.members)
-    assert campaign.one_payer is (other == "none")
+    campaign = _lab_campaign(cards, None, other == "a link to another payer", other == "rotating seats")
+    assert campaign.one_customer is (other == "none")
     assert any(e.detector == ONE_PAYER_DETECTOR for e in campaign.evidence) is (other == "none")
+
+
+@pytest.mark.parametrize(("other", "one"), [
+    ("none", True), ("a link to a student on the university's domain", True), ("a public mail provider", False),
+    ("a link to another domain", False), ("two seats with no domain on record", False), ("rotating seats", False)])
+def test_a_team_on_its_organisations_domain_is_a_campaign_marked_one_customer(other: str, one: bool) -> None:
+    """Six harvesting seats of one lab, each paying with its own card, on the lab's university domain: a campaign
+    marked one organisation's, whose members the policy then judges by their standing; not on a public provider's
+    domain (bought accounts), when it links to an account on another domain, when too few seats have the domain on
+    record, or when its seats take a new address for nearly every request."""
+    lab = "gmail.com" if other == "a public mail provider" else "cs.uni-example.edu"
+    domains: list[str | None] = [lab] * 6 + [lab if "student" in other else "elsewhere.example"]
+    if other == "two seats with no domain on record":
+        domains[:2] = [None, None]
+    campaign = _lab_campaign(list(range(10, 17)), domains, "link" in other, other == "rotating seats")
+    assert campaign.one_customer is one
+    found = [e for e in campaign.evidence if e.detector in ONE_CUSTOMER_DETECTORS]
+    assert [e.detector for e in found] == ([ONE_DOMAIN_DETECTOR] if one else [])
+    assert all("cs.uni-example.edu" in e.reason for e in found)
 
 
 FLEET = (("fleet-client", "browser"), ("fleet-params", "common-params"))

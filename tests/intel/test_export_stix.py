@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from distillguard.accounts.network import Origin
 from distillguard.cli import app
-from distillguard.core.campaign import ONE_PAYER_DETECTOR
+from distillguard.core.campaign import ONE_CUSTOMER_DETECTORS
 from distillguard.core.errors import DistillguardError, StoreError
 from distillguard.intel.exporter import default_actor, export_intel
 from distillguard.intel.exports import ExportOptions
@@ -203,15 +203,17 @@ def test_cli_exports_one_campaign_and_names_the_missing_key(db: Path, tmp_path: 
 
 
 
-def test_one_customer_s_campaign_is_held_back_unless_named(db: Path, tmp_path: Path) -> None:
-    """A campaign marked one payer (one customer's accounts, asked to verify) is left out of ``--all`` and said so;
-    named, it is shared; a run holding only such campaigns exports nothing, with the reason."""
+@pytest.mark.parametrize("finding", ONE_CUSTOMER_DETECTORS)
+def test_one_customer_s_campaign_is_held_back_unless_named(db: Path, tmp_path: Path, finding: str) -> None:
+    """A campaign marked one customer's accounts (one payer or one organisation's domain, asked to verify) is left
+    out of ``--all`` and said so; named, it is shared; a run holding only such campaigns exports nothing, with the
+    reason."""
     with Store(db) as store:
         run_id = run_ids(store)[0]
         records = run_campaigns(store, run_id)
         lab = records[0]
         marked = {**lab.to_json(), "findings": [*lab.to_json()["findings"],
-                                                {"detector": ONE_PAYER_DETECTOR, "score": 1.0, "reason": "one card"}]}
+                                                {"detector": finding, "score": 1.0, "reason": finding}]}
         store.con.execute("UPDATE campaigns SET record = ? WHERE run_id = ? AND campaign_id = ?",
                           [json.dumps(marked), run_id, lab.campaign_id])
     runner = CliRunner()

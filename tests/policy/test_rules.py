@@ -136,15 +136,19 @@ OLD, YOUNG = timedelta(days=214), timedelta(days=3)
         (0.75, "individual", "phone", OLD, None, Action.STRIP_REASONING, None),
         (0.95, "individual", "none", YOUNG, None, Action.BLOCK, None),
         # A cover category is asked to verify instead of being degraded or blocked: again when it has its tier.
-        (0.75, "education", "email", OLD, None, Action.REQUIRE_VERIFICATION,
+        (0.95, "education", "email", OLD, None, Action.REQUIRE_VERIFICATION,
          "education account verified at email, not linked to a campaign: id_document verification instead of"),
-        (0.75, "startup", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification instead of"),
-        (0.75, "research", None, None, None, Action.REQUIRE_VERIFICATION, "no verification on record"),
-        (0.95, "research", "none", YOUNG, None, Action.REQUIRE_VERIFICATION, "id_document verification instead of block"),
-        (0.75, "education", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION,
+        (0.95, "startup", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification instead of"),
+        (0.95, "research", None, None, None, Action.REQUIRE_VERIFICATION, "no verification on record"),
+        (0.95, "education", "id_document", YOUNG, None, Action.REQUIRE_VERIFICATION,
          "education account verified at id_document, not linked to a campaign: id_document verification again "
-         "instead of strip_reasoning"),
+         "instead of block"),
         (0.95, "startup", "business", YOUNG, None, Action.REQUIRE_VERIFICATION, "business verification again instead of block"),
+        # Below the risk that blocks a stranger, on evidence of what it asks only: reviewed (see the next tests).
+        (0.75, "education", "email", OLD, None, Action.MONITOR,
+         "education account verified at email, not linked to a campaign: review (monitor) instead of strip_reasoning, "
+         "below 0.90 on evidence of what it asks only"),
+        (0.75, "research", None, None, None, Action.MONITOR, "with no verification on record"),
         (0.75, "startup", "email", YOUNG, "camp_1", Action.STRIP_REASONING, None),
         # A campaign that is one customer's accounts (one card): each member is judged by its standing.
         (0.95, "research", "email", YOUNG, "one_card", Action.REQUIRE_VERIFICATION,
@@ -175,6 +179,26 @@ def test_standing_bounds_what_own_evidence_does(risk: float, category: str | Non
 ROTATES = Evidence("account.ip_rotation", 0.3, "a new IP address for 95% of requests")
 SPOOFS = Evidence("account.client_mismatch", 0.2, "80% of requests claim a client whose TLS stack the population rarely shows")
 HARVESTS = Evidence("account.one_shot_sweep", 0.4, "90% new one-shot prompts, no follow-ups")
+
+
+@pytest.mark.parametrize(
+    ("risk", "evidence", "action", "why"),
+    [
+        (0.75, (HARVESTS,), Action.MONITOR, "review (monitor) instead of strip_reasoning, below 0.90"),
+        (0.75, (HARVESTS, ROTATES), Action.REQUIRE_VERIFICATION, "id_document verification instead of strip_reasoning"),
+        (0.75, (SPOOFS,), Action.REQUIRE_VERIFICATION, "id_document verification instead of strip_reasoning"),
+        (0.95, (HARVESTS,), Action.REQUIRE_VERIFICATION, "id_document verification instead of block"),
+    ],
+)
+def test_a_young_cover_account_is_reviewed_below_a_block_on_evidence_of_what_it_asks_only(
+        risk: float, evidence: tuple[Evidence, ...], action: Action, why: str) -> None:
+    """A student's or a lab's account, days old, that asks for reasoning (all a student or an eval asks for) is
+    reviewed below the risk that blocks a stranger; a spoofed client or a rotating exit, or a risk that would block,
+    asks it to verify."""
+    decision = decide(load_policy(), DecisionContext("a", risk, evidence, "education", verification="email", age=YOUNG))
+    assert decision.action is action
+    [standing] = [e for e in decision.evidence if e.detector == "policy.standing"]
+    assert why in standing.reason
 
 
 @pytest.mark.parametrize(
@@ -231,6 +255,8 @@ STANDING_BASE = "rules: [{min_risk: 0.5, action: strip_reasoning}, {min_risk: 0,
         ("{cover: {instead_of: [monitor]}}", "not degrading actions"),
         ("{cover: {instead_of: [require_verification]}}", "not degrading actions"),
         ("{cover: {instead_of: [explode]}}", "standing.cover.instead_of.0"),
+        ("{cover: {review_below: 1.2}}", "standing.cover.review_below"),
+        ("{cover: {verify_on: [account.ip_rotaton]}}", r"unknown detectors \['account.ip_rotaton'\]"),
         ("{vip: {}}", "standing.vip"),
     ],
 )
@@ -241,10 +267,12 @@ def test_invalid_standing_fails_at_load(tmp_path: Path, standing: str, message: 
         load_policy(path)
 
 
-def test_policy_reads_the_established_accounts_verify_on() -> None:
+def test_policy_reads_the_verify_on_of_established_and_reviewing_cover_standing() -> None:
     policy = load_policy()
-    established = policy.standing.established
-    assert established is not None
+    established, cover = policy.standing.established, policy.standing.cover
+    assert established is not None and cover.review_below > 0
     assert policy.reads == frozenset(established.verify_on) >= {"account.client_mismatch", "account.ip_rotation"}
-    bare = policy.model_copy(update={"standing": policy.standing.model_copy(update={"established": None})})
-    assert bare.reads == frozenset()
+    cover_only = policy.standing.model_copy(update={"established": None})
+    assert policy.model_copy(update={"standing": cover_only}).reads == frozenset(cover.verify_on)
+    bare = cover_only.model_copy(update={"cover": cover.model_copy(update={"review_below": 0.0})})
+    assert policy.model_copy(update={"standing": bare}).reads == frozenset()

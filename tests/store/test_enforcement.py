@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
-from distillguard.core.campaign import ONE_PAYER_DETECTOR
+from distillguard.core.campaign import ONE_CUSTOMER_DETECTORS
 from distillguard.signals import compute_signals
 from distillguard.store import Store
 from distillguard.store.enforcement import (
@@ -46,10 +47,12 @@ def test_enforcement_reads_acting_decisions_account_records_and_api_keys(tmp_pat
     assert keys == {"key-a": "acct-a"}
 
 
-def test_a_decision_knows_whether_its_campaign_is_one_customer(tmp_path: Path) -> None:
-    """Read from the campaign record's findings of the same run: one payer in r1, not in r2 (same campaign id)."""
+@pytest.mark.parametrize("finding", ONE_CUSTOMER_DETECTORS)
+def test_a_decision_knows_whether_its_campaign_is_one_customer(tmp_path: Path, finding: str) -> None:
+    """Read from the campaign record's findings of the same run: one customer (one payer or one organisation's
+    domain) in r1, not in r2 (same campaign id)."""
     with Store(tmp_path / "a.duckdb") as store:
-        for run, detectors in (("r1", [ONE_PAYER_DETECTOR]), ("r2", ["round_robin"])):
+        for run, detectors in (("r1", ["coordination", finding]), ("r2", ["round_robin"])):
             record = {"campaign_id": "camp", "findings": [{"detector": d, "score": 1.0, "reason": d} for d in detectors]}
             store.con.execute("INSERT INTO campaigns (run_id, campaign_id, n_accounts, n_exchanges, confidence, record) "
                               "VALUES (?, 'camp', 2, 10, 0.9, ?)", [run, json.dumps(record)])

@@ -152,7 +152,7 @@ def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | No
         age = stamp - created[i] if stamp is not None and created[i] is not None else None
         decision = decide(policy, DecisionContext(account, float(risk[i]), tuple(found), categories[i], cid,
                                                   verification=verifications[i], age=age,
-                                                  one_customer=cid is not None and by_id[cid].one_payer))
+                                                  one_customer=cid is not None and by_id[cid].one_customer))
         decisions.append(replace(decision, decided_at=stamp))
     return decisions
 

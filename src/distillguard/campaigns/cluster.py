@@ -35,8 +35,9 @@ from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_
 from distillguard.campaigns.indicators import FAMILIES, Indicators
 from distillguard.campaigns.pools import harness_evidence, harness_members, pool_evidence, pool_members
 from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, load_campaign_settings
-from distillguard.core.campaign import ONE_PAYER_DETECTOR
+from distillguard.core.campaign import ONE_DOMAIN_DETECTOR, ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
+from distillguard.core.email import shared_mail_domain
 from distillguard.core.ids import campaign_id
 
 _POOL_BLOCK = 1024
@@ -54,9 +55,10 @@ class Campaign:
     evidence: list[Evidence]
     families: dict[str, int] = field(default_factory=dict)
     """Linking family → number of member-to-member edges it supports."""
-    one_payer: bool = False
-    """Whether its members all pay with one card and link to no one paying otherwise (:func:`one_payer`): one
-    customer's accounts, whom the policy judges by their standing as it judges accounts in no campaign."""
+    one_customer: bool = False
+    """Whether its members all pay with one card and link to no one paying otherwise (:func:`one_payer`), or are on
+    one organisation's mail domain and link to no one on another (:func:`one_organisation`): one customer's
+    accounts, whom the policy judges by their standing as it judges accounts in no campaign."""
 
 
 @dataclass
@@ -137,7 +139,7 @@ def find_campaigns(
     7. :func:`add_pool_members` (with ``indicators``): the accounts linked to
        no campaign that rotate through one's own exits or on its own
        clients, added to it;
-    8. :func:`mark_one_payer` (with ``indicators``): the campaigns that are
+    8. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
     """
     settings = settings or load_campaign_settings().cluster
@@ -169,23 +171,33 @@ def find_campaigns(
     result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
     if indicators is not None and cards is not None:
         add_pool_members(result, indicators, settings)
-        mark_one_payer(result, cards, edges, rotating, settings.customer, context)
+        mark_one_customer(result, cards, edges, rotating, settings.customer, context)
     return result
 
 
-def mark_one_payer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
-                   settings: CustomerSettings, context: pa.Table | None) -> None:
-    """Mark the campaigns of ``result`` that are one payer (:func:`one_payer`, ``cards`` as
-    :func:`payment_cards` gives them, ``rotating`` for their egress, ``context`` for their mail domains), with a
-    note in their evidence."""
-    found = set(one_payer({c.campaign_id: c.members for c in result.campaigns}, cards, edges, rotating, settings,
-                          context))
+def mark_one_customer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
+                      settings: CustomerSettings, context: pa.Table | None) -> None:
+    """Mark the campaigns of ``result`` that are one customer's accounts, with a note in their evidence: one payer
+    (:func:`one_payer`, ``cards`` as :func:`payment_cards` gives them, ``rotating`` for their egress, ``context``
+    for their mail domains), else one organisation (:func:`one_organisation`)."""
+    groups = {c.campaign_id: c.members for c in result.campaigns}
+    payers = set(one_payer(groups, cards, edges, rotating, settings, context))
+    domains = one_organisation({cid: m for cid, m in groups.items() if cid not in payers}, edges, rotating, settings,
+                               context)
     for camp in result.campaigns:
-        if camp.campaign_id in found:
-            camp.one_payer = True
+        n = f"{len(camp.members):,}"
+        if camp.campaign_id in payers:
             camp.evidence.append(Evidence(
-                ONE_PAYER_DETECTOR, 1.0, f"its {len(camp.members):,} accounts pay with one card and are linked to no one "
-                "paying otherwise: one customer's accounts, each judged by its standing"))
+                ONE_PAYER_DETECTOR, 1.0, f"its {n} accounts pay with one card and are linked to no one paying otherwise: "
+                "one customer's accounts, each judged by its standing"))
+        elif camp.campaign_id in domains:
+            camp.evidence.append(Evidence(
+                ONE_DOMAIN_DETECTOR, 1.0, f"its {n} accounts are on {domains[camp.campaign_id]}, no public or "
+                "disposable mail provider, and linked to no one on another domain: one organisation's accounts, "
+                "each judged by its standing"))
+        else:
+            continue
+        camp.one_customer = True
 
 
 def add_pool_members(result: CampaignResult, indicators: Indicators, settings: CampaignSettings) -> None:
@@ -302,8 +314,7 @@ def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataF
     single = owner.group_by("group").agg(pl.col("card").null_count().alias("none"), pl.col("card").n_unique()
                                          .alias("cards")).filter((pl.col("none") == 0) & (pl.col("cards") == 1))
     side = owner.join(single.select("group"), on="group", how="semi")
-    pairs = pl.concat([edges.select(pl.col("a").alias("inside"), pl.col("b").alias("outside")),
-                       edges.select(pl.col("b").alias("inside"), pl.col("a").alias("outside"))])
+    pairs = _both_ways(edges)
     crossing = (pairs.join(side.rename({"account_id": "inside"}), on="inside")
                 .join(owner.select(pl.col("account_id").alias("outside"), pl.col("group").alias("other")), on="outside",
                       how="left")
@@ -311,6 +322,57 @@ def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataF
                 .filter(pl.col("other").ne_missing(pl.col("group")) & pl.col("paid").ne_missing(pl.col("card"))))
     found = set(single.get_column("group").to_list()) - set(crossing.get_column("group").to_list())
     return [cid for cid in groups if cid in found]
+
+
+def _both_ways(edges: pl.DataFrame) -> pl.DataFrame:
+    """``inside, outside``: each edge of ``edges`` from either end."""
+    return pl.concat([edges.select(pl.col("a").alias("inside"), pl.col("b").alias("outside")),
+                      edges.select(pl.col("b").alias("inside"), pl.col("a").alias("outside"))])
+
+
+def one_organisation(groups: dict[str, list[str]], edges: pl.DataFrame, rotating: frozenset[str],
+                     settings: CustomerSettings, context: pa.Table | None) -> dict[str, str]:
+    """The groups of ``groups`` that are one organisation's accounts, with its mail domain: at least
+    ``settings.one_domain`` of all members signed up on one domain that no public or disposable provider serves
+    (:func:`~distillguard.core.email.shared_mail_domain`), at most ``settings.max_rotating`` of them are
+    ``rotating``, and no edge of ``edges`` links to an account outside on another domain (or none on record).
+
+    A lab's seats may each pay with their own card, but they are on the lab's or its university's domain; an
+    operator's bought accounts keep their owners' addresses at the population's providers, and one on a domain of
+    its own is then asked to prove who owns it. A member with no domain on record counts against the share: the
+    finding needs the domain, not its absence.
+    """
+    if context is None or "email_domain" not in context.column_names or edges.height == 0:
+        return {}
+    domain = {a: d.lower() for a, d in zip(context.column("account_id").to_pylist(),
+                                           context.column("email_domain").to_pylist()) if d}
+    found: dict[str, str] = {}
+    for cid, members in groups.items():
+        if sum(a in rotating for a in members) > settings.max_rotating * len(members):
+            continue
+        known = Counter(domain[a] for a in members if a in domain)
+        if not known:
+            continue
+        top, count = known.most_common(1)[0]
+        if count >= settings.one_domain * len(members) and not shared_mail_domain(top):
+            found[cid] = top
+    if not found:
+        return {}
+    owner = pl.DataFrame([(m, cid) for cid in found for m in groups[cid]],
+                         schema={"account_id": pl.String, "group": pl.String}, orient="row")
+    mail = pl.DataFrame({"outside": list(domain), "on": list(domain.values())},
+                        schema={"outside": pl.String, "on": pl.String})
+    own = pl.DataFrame({"group": list(found), "domain": list(found.values())}, schema={"group": pl.String,
+                                                                                        "domain": pl.String})
+    pairs = _both_ways(edges)
+    crossing = (pairs.join(owner.rename({"account_id": "inside"}), on="inside")
+                .join(owner.select(pl.col("account_id").alias("outside"), pl.col("group").alias("other")),
+                      on="outside", how="left")
+                .filter(pl.col("other").ne_missing(pl.col("group")))
+                .join(own, on="group").join(mail, on="outside", how="left")
+                .filter(pl.col("on").ne_missing(pl.col("domain"))))
+    crossed = set(crossing.get_column("group").to_list())
+    return {cid: d for cid, d in found.items() if cid not in crossed}
 
 
 def join_fleets(

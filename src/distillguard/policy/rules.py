@@ -99,6 +99,15 @@ def _verification_rank(level: str | None) -> int:
     return -1 if level is None else VERIFICATIONS.index(level)
 
 
+def _check_detectors(detectors: list[str]) -> list[str]:
+    """``detectors`` if each is an account risk term's that raises the risk; else ValueError naming the others."""
+    known = sorted(term_detector(term) for term, sign in TERM_SIGNS.items() if sign > 0)
+    unknown = sorted(set(detectors) - set(known))
+    if unknown:
+        raise ValueError(f"unknown detectors {unknown}; known: {known}")
+    return detectors
+
+
 SOURCE_EVIDENCE = ("account.client_mismatch", "account.ip_rotation", "account.anonymiser", "account.young_exit")
 """Detectors whose evidence says how an account's traffic reaches the API rather than what it asks: a client claim
 its TLS stack contradicts, a new address for most requests, VPN or Tor exits, an exit crowded with new accounts."""
@@ -122,20 +131,24 @@ class EstablishedStanding(BaseModel):
     @field_validator("verify_on")
     @classmethod
     def _known_detectors(cls, detectors: list[str]) -> list[str]:
-        known = sorted(term_detector(term) for term, sign in TERM_SIGNS.items() if sign > 0)
-        unknown = sorted(set(detectors) - set(known))
-        if unknown:
-            raise ValueError(f"unknown detectors {unknown}; known: {known}")
-        return detectors
+        return _check_detectors(detectors)
 
 
 class CoverStanding(BaseModel):
     """Categories distillers claim as cover: degradation becomes a demand for the category's verification tier
-    (again, where the account has it)."""
+    (again, where the account has it); below ``review_below``, where the evidence names no detector of ``verify_on``,
+    a review (monitor) instead."""
 
     model_config = ConfigDict(extra="forbid")
     categories: list[str] = []
     instead_of: list[Action] = []
+    review_below: float = Field(0.0, ge=0, le=1)
+    verify_on: list[str] = list(SOURCE_EVIDENCE)
+
+    @field_validator("verify_on")
+    @classmethod
+    def _known_detectors(cls, detectors: list[str]) -> list[str]:
+        return _check_detectors(detectors)
 
     @field_validator("categories")
     @classmethod
@@ -157,9 +170,9 @@ class CoverStanding(BaseModel):
 class Standing(BaseModel):
     """How an account's standing (verification, age, category, campaign membership) changes its action.
 
-    Campaign members are never changed, except those of a campaign that is one customer's accounts (one card,
-    linked to no one paying otherwise): standing bounds what an account's own evidence, or its own customer's
-    pooled evidence, does to it.
+    Campaign members are never changed, except those of a campaign that is one customer's accounts (one card, or
+    one organisation's mail domain, linked to no one otherwise): standing bounds what an account's own evidence,
+    or its own customer's pooled evidence, does to it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -192,10 +205,12 @@ class Policy(BaseModel):
 
     @property
     def reads(self) -> frozenset[str]:
-        """The detectors a decision looks for in an account's evidence (``standing.established.verify_on``):
-        scoring reports them wherever they count, not only among the account's top reasons."""
-        established = self.standing.established
-        return frozenset(established.verify_on) if established is not None else frozenset()
+        """The detectors a decision looks for in an account's evidence (``verify_on`` of the established standing
+        and, where it reviews, of the cover standing): scoring reports them wherever they count, not only among the
+        account's top reasons."""
+        established, cover = self.standing.established, self.standing.cover
+        return (frozenset(established.verify_on if established is not None else ())
+                | frozenset(cover.verify_on if cover.review_below > 0 else ()))
 
     @property
     def flag_threshold(self) -> float:
@@ -236,9 +251,9 @@ class DecisionContext:
     """What ``decide`` looks at for one account: its risk and evidence, and its standing.
 
     Standing is the account's ``category``, ``verification`` level, ``age`` at decision time and ``campaign_id``
-    (the campaign linking put it in; ``one_customer`` when that campaign's accounts all pay with one card and link
-    to no one paying otherwise). None is unknown, and unknown counts as no standing: no category, no
-    verification, no history.
+    (the campaign linking put it in; ``one_customer`` when that campaign's accounts all pay with one card, or are
+    on one organisation's mail domain, and link to no one otherwise). None is unknown, and unknown counts as no
+    standing: no category, no verification, no history.
     """
 
     account_id: str
@@ -278,16 +293,18 @@ def decide(policy: Policy, context: DecisionContext) -> Decision:
 def standing_action(policy: Policy, context: DecisionContext, action: Action) -> tuple[Action, str] | None:
     """The action that replaces ``action`` given the account's standing, with the reason; None when it stands.
 
-    Campaign members keep ``action``, unless their campaign is one customer's accounts (one card, linked to no
-    one paying otherwise): a lab's seats, pooled, look like a cell. A fleet on one card is then judged as that
-    one customer would be: asked to verify where it claims a cover category, reviewed only where its accounts
-    are verified and established. An established account (verified, old enough) that ``action`` would flag is
-    reviewed instead: ``monitor``, or ``require_verification`` from ``verify_from_risk`` where its evidence also
-    includes a detector of ``verify_on`` (by default :data:`SOURCE_EVIDENCE`: a business's product explains what
-    it asks, not a spoofed client or a rotating exit; a bought or aged account run by an operator comes through
-    the operator's infrastructure). An account of a cover category is asked for its category's verification tier
-    instead of being degraded: for the first time below it, again at or above it (verification is the counter for
-    cover categories, whatever the account's age).
+    Campaign members keep ``action``, unless their campaign is one customer's accounts (one card, or one
+    organisation's mail domain, linked to no one otherwise): a lab's seats, pooled, look like a cell. A fleet on one
+    card or on a domain of its own is then judged as that one customer would be: asked to verify where it claims a
+    cover category, reviewed only where its accounts are verified and established. An established account (verified,
+    old enough) that ``action`` would flag is reviewed instead: ``monitor``, or ``require_verification`` from
+    ``verify_from_risk`` where its evidence also includes a detector of ``verify_on`` (by default
+    :data:`SOURCE_EVIDENCE`: a business's product explains what it asks, not a spoofed client or a rotating exit; a
+    bought or aged account run by an operator comes through the operator's infrastructure). An account of a cover
+    category is asked for its category's verification tier instead of being degraded: for the first time below it,
+    again at or above it (verification is the counter for cover categories, whatever the account's age); below the
+    cover standing's ``review_below``, where its evidence names no detector of the cover standing's ``verify_on``
+    (what it asks only, as a student's or a lab's), it is reviewed (``monitor``) instead.
     ``require_verification`` is only asked where the category's and model's caps allow it (the caps are the
     strongest action taken without an analyst): otherwise an established account is monitored and a cover
     account keeps ``action``.
@@ -312,10 +329,15 @@ def standing_action(policy: Policy, context: DecisionContext, action: Action) ->
         how = f", on evidence of {', '.join(source)}" if review is verify else ""
         return review, (f"{who}, {context.age.days} days old, {linked}: "
                         f"review ({review.value}) instead of {action.value}{how}")
-    category = context.category
-    if may_verify and category in standing.cover.categories and action in standing.cover.instead_of:
+    category, cover = context.category, standing.cover
+    if category not in cover.categories or action not in cover.instead_of:
+        return None
+    has = f"verified at {context.verification}" if context.verification else "with no verification on record"
+    if context.risk < cover.review_below and not any(e.detector in cover.verify_on for e in context.evidence):
+        return Action.MONITOR, (f"{category} account {has}, {linked}: review (monitor) instead of {action.value}, "
+                                f"below {cover.review_below:.2f} on evidence of what it asks only")
+    if may_verify:
         tier = policy.tier_for(category)
-        has = f"verified at {context.verification}" if context.verification else "with no verification on record"
         again = " again" if level >= _verification_rank(tier) else ""
         return verify, f"{category} account {has}, {linked}: {tier} verification{again} instead of {action.value}"
     return None

@@ -7,12 +7,12 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from distillguard.core.campaign import ONE_PAYER_DETECTOR
+from distillguard.core.campaign import ONE_CUSTOMER_DETECTORS
 from distillguard.core.errors import StoreError
 from distillguard.store.duckdb_store import Store
 
 _DECISIONS = ("SELECT d.account_id, d.action, d.risk, d.campaign_id, d.reasons, d.evidence, "
-              "coalesce(list_contains(json_extract_string(c.record, '$.findings[*].detector'), ?), false) "
+              "coalesce(list_has_any(json_extract_string(c.record, '$.findings[*].detector'), ?), false) "
               "FROM decisions d LEFT JOIN campaigns c ON c.run_id = d.run_id AND c.campaign_id = d.campaign_id "
               "WHERE d.run_id = ? AND (d.action <> 'allow' OR d.campaign_id IS NOT NULL) ORDER BY d.account_id")
 _ACCOUNTS = "SELECT account_id, category, verification, created_at FROM accounts"
@@ -31,12 +31,12 @@ class StoredDecision(NamedTuple):
     evidence: list[dict[str, Any]] | None
     """``{detector, score, reason}`` items; None for runs stored before evidence kept its provenance."""
     one_customer: bool = False
-    """Whether its campaign is one customer's accounts (its record holds :data:`ONE_PAYER_DETECTOR` evidence)."""
+    """Whether its campaign is one customer's accounts (its record holds evidence of :data:`ONE_CUSTOMER_DETECTORS`)."""
 
 
 def enforceable_decisions(store: Store, run_id: str) -> list[StoredDecision]:
     """The decisions of ``run_id`` that act on their account or tie it to a campaign."""
-    return [StoredDecision(*row) for row in _rows(store, _DECISIONS, [ONE_PAYER_DETECTOR, run_id],
+    return [StoredDecision(*row) for row in _rows(store, _DECISIONS, [list(ONE_CUSTOMER_DETECTORS), run_id],
                                                   f"decisions of run {run_id}")]
 
 
