@@ -263,16 +263,31 @@ def _one_domain(groups: dict[str, list[str]], context: pa.Table | None, share: f
     bought accounts keep their owners' addresses, spread over the population's mail providers. A group with no
     domain on record is one of them: a missing input says nothing either way.
     """
-    if context is None or "email_domain" not in context.column_names:
+    domain = _mail_domains(context)
+    if domain is None:
         return set(groups)
-    domain = {a: d.lower() for a, d in zip(context.column("account_id").to_pylist(),
-                                           context.column("email_domain").to_pylist()) if d is not None}
     found = set()
     for cid, members in groups.items():
         known = Counter(domain[a] for a in members if a in domain)
         if not known or known.most_common(1)[0][1] >= share * known.total():
             found.add(cid)
     return found
+
+
+def _mail_domains(context: pa.Table | None) -> dict[str, str] | None:
+    """Account → its e-mail domain, lower-cased, for the accounts of ``context`` with one on record; None when
+    ``context`` has no ``email_domain`` column."""
+    if context is None or "email_domain" not in context.column_names:
+        return None
+    return {a: d.lower() for a, d in zip(context.column("account_id").to_pylist(),
+                                         context.column("email_domain").to_pylist()) if d}
+
+
+def _steady(groups: dict[str, list[str]], rotating: frozenset[str], share: float) -> dict[str, list[str]]:
+    """The groups of ``groups`` at most ``share`` of whose members are ``rotating`` (a new address for nearly every
+    request: a fleet behind a proxy pool, not an organisation's egress)."""
+    return {cid: members for cid, members in groups.items()
+            if sum(a in rotating for a in members) <= share * len(members)}
 
 
 def rotating_accounts(indicators: Indicators) -> frozenset[str]:
@@ -303,8 +318,7 @@ def one_payer(groups: dict[str, list[str]], cards: pl.DataFrame, edges: pl.DataF
     one card leaves through a proxy pool or a carrier NAT: one card alone says one customer only when nothing
     ties the group to other payers and its seats do not rotate.
     """
-    groups = {cid: members for cid, members in groups.items()
-              if sum(a in rotating for a in members) <= settings.max_rotating * len(members)}
+    groups = _steady(groups, rotating, settings.max_rotating)
     same_domain = _one_domain(groups, context, settings.one_domain)
     groups = {cid: members for cid, members in groups.items() if cid in same_domain}
     if not groups:
@@ -342,14 +356,11 @@ def one_organisation(groups: dict[str, list[str]], edges: pl.DataFrame, rotating
     its own is then asked to prove who owns it. A member with no domain on record counts against the share: the
     finding needs the domain, not its absence.
     """
-    if context is None or "email_domain" not in context.column_names or edges.height == 0:
+    domain = _mail_domains(context)
+    if domain is None or edges.height == 0:
         return {}
-    domain = {a: d.lower() for a, d in zip(context.column("account_id").to_pylist(),
-                                           context.column("email_domain").to_pylist()) if d}
     found: dict[str, str] = {}
-    for cid, members in groups.items():
-        if sum(a in rotating for a in members) > settings.max_rotating * len(members):
-            continue
+    for cid, members in _steady(groups, rotating, settings.max_rotating).items():
         known = Counter(domain[a] for a in members if a in domain)
         if not known:
             continue
