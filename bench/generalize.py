@@ -23,12 +23,15 @@ the flagged accounts are degraded (the rest are asked to verify: the policy's re
 Each fold: FPR over every legitimate account of the test world (ordinary users
 included) and campaign ARI over its flagged attack accounts. Only held-out figures are shown; the
 worst held-out family per metric is printed beside the targets of issue 13,
-and all figures are written as JSON.
+and all figures are written as JSON. The stores' sketch key is ``DISTILLGUARD_SKETCH_KEY``, set to one
+per seed unless given, so that a run's figures can be reproduced (and two versions of the code compared
+account by account).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -48,7 +51,7 @@ from rich.table import Table
 from distillguard.accounts import IpIntel
 from distillguard.accounts.risk import WEIGHTS_FILES, load_risk_models
 from distillguard.analysis.run import Advance, analyze, replay_logs
-from distillguard.analysis.stats import build_stats
+from distillguard.analysis.stats import SKETCH_KEY_ENV, build_stats
 from distillguard.campaigns import CampaignTunables, load_campaign_settings
 from distillguard.config import load_settings, with_overrides
 from distillguard.core.decision import Action
@@ -502,6 +505,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every fold, print the held-out figures and write them as JSON."""
     args = parse_args(argv)
+    os.environ.setdefault(SKETCH_KEY_ENV, f"generalize seed {args.seed}")
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
         folds = make_folds(args.attacks, args.negatives, args.always_held, args.folds, args.seed)

@@ -4,6 +4,8 @@ import pytest
 
 from distillguard.accounts import AccountStats, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
+from distillguard.accounts.sketch import UNKEYED, SketchKey, SketchKeyError
+from distillguard.accounts.stats import _SKETCHES as _SKETCH_NAMES
 from distillguard.accounts.stats import TASK_RULES, blob_size
 from distillguard.signals import compute_signals
 from factories import exchange, exchanges
@@ -67,10 +69,12 @@ def test_memory_is_bounded_by_max_accounts() -> None:
 
 def test_bad_blobs_are_rejected_and_replaced_on_merge() -> None:
     with pytest.raises(ValueError, match="not readable"):
-        AccountStats.from_bytes(b"\x01\x07abc", "a")
+        AccountStats.from_bytes(b"\x01\x07abcdefgh", "a")
+    with pytest.raises(ValueError, match="truncated"):
+        AccountStats.from_bytes(b"\x06\x07", "a")
     part = AccountStats()
     part.update(_traffic().slice(0, 3))
-    assert merge_blob(b"\x01\x07abc", part, "acct-0") == part.to_bytes("acct-0")
+    assert merge_blob(b"\x01\x07abcdefgh", part, "acct-0") == part.to_bytes("acct-0")
 
 
 def test_a_blob_counted_under_other_task_rules_starts_the_account_afresh() -> None:
@@ -88,3 +92,38 @@ def test_a_blob_counted_under_other_task_rules_starts_the_account_afresh() -> No
     stale = pa.table({"account_id": ["acct-0"], "stats": pa.array([bytes(blob)], pa.binary())})
     with pytest.raises(ValueError, match="task rules"):
         AccountStats.from_table(stale)
+
+
+def test_statistics_of_another_sketch_key_are_never_merged() -> None:
+    """Statistics keyed otherwise are an error, not an account started afresh: two replicas keyed otherwise would
+    wipe each other's statistics in turn."""
+    ours, theirs = SketchKey.from_secret(b"ours"), SketchKey.from_secret(b"theirs")
+    assert ours.tag != theirs.tag and ours != UNKEYED
+    part, other = AccountStats(key=ours), AccountStats(key=theirs)
+    part.update(_traffic().slice(0, 3))
+    other.update(_traffic().slice(3, 3))
+    blob = other.to_bytes("acct-0")
+    with pytest.raises(SketchKeyError):
+        AccountStats.from_bytes(blob, "acct-0", key=ours)
+    with pytest.raises(SketchKeyError, match="acct-0 were counted under another sketch key"):
+        merge_blob(blob, part, "acct-0")
+    with pytest.raises(SketchKeyError):
+        AccountStats.from_table(other.to_table(), key=ours)
+    with pytest.raises(SketchKeyError):
+        part.merge(other)
+    assert AccountStats.from_bytes(blob, "acct-0", key=theirs).to_bytes("acct-0") == blob
+
+
+def test_the_key_moves_every_sketch_and_nothing_else() -> None:
+    """Keyed and unkeyed statistics of one traffic agree on every count; the sketches' registers differ."""
+    plain, keyed = AccountStats(), AccountStats(key=SketchKey.from_secret(b"k"))
+    for stats in (plain, keyed):
+        stats.update(_traffic())
+    a, b = plain.to_bytes("acct-1"), keyed.to_bytes("acct-1")
+    sketches = blob_size() - len(_SKETCH_NAMES) * plain.width
+    assert a[7:sketches] == b[7:sketches]
+    held = [i for i in range(len(_SKETCH_NAMES)) if any(a[sketches + i * plain.width:sketches + (i + 1) * plain.width])]
+    assert {"ip", "client", "prompt", "task_prompt", "hour_bucket"} <= {_SKETCH_NAMES[i] for i in held}
+    for i in held:
+        lo = sketches + i * plain.width
+        assert a[lo:lo + plain.width] != b[lo:lo + plain.width], _SKETCH_NAMES[i]

@@ -1,9 +1,9 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: the detectors the policy reads, ``standing.established.verify_on``, are an account's
-reasons wherever they count, not only among its top three, issue 13, session 34: the same risks, decisions and
-campaigns; 65 blocked campaign members list their client mismatch after their three top reasons).
+says so in its commit (last: the account sketches are keyed, here with the tests' key, issue 13, session 37: the
+same actions, flags and campaigns; 1,036 accounts' risks, the lab campaign's 0.786 -> 0.784 and the campaigns' edge
+counts move with the sketches' collisions).
 """
 
 from __future__ import annotations

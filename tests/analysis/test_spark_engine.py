@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 import factories
 from distillguard.accounts import AccountStats, IpIntel
+from distillguard.accounts.sketch import SketchKey
 from distillguard.analysis.ingest import CONFLICT, ingest
 from distillguard.analysis.spark import analyze_spark, spark_session
 from distillguard.analysis.spark.exchanges import read_logs
@@ -226,10 +227,13 @@ def test_account_statistics_merged_across_partitions_equal_one_pass(spark: Spark
     rids = pa.array([text_hash64(r) for r in table.column("request_id").to_pylist()], pa.uint64())
     joined = pa.Table.from_arrays([*table.columns, *signals.columns, rids],
                                   names=[*table.column_names, *signals.column_names, "rid"])
-    one_pass = AccountStats()
+    key = SketchKey.from_secret(b"a deployment's key")  # sent to the executors with the tasks
+    one_pass = AccountStats(key=key)
     one_pass.update(joined.sort_by([("ts", "ascending"), ("rid", "ascending")]))
 
-    merged = account_stats(spark.createDataFrame(to_spark_arrow(joined.drop_columns(list(TEXT_COLUMNS)))), IpIntel(), 4)
+    merged = account_stats(spark.createDataFrame(to_spark_arrow(joined.drop_columns(list(TEXT_COLUMNS)))), IpIntel(),
+                           key, 4)
+    assert merged.key == key
 
     assert len(merged) == 4
     expected, got = one_pass.get().to_pylist(), merged.get().to_pylist()

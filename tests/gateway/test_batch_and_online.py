@@ -12,6 +12,7 @@ import pytest
 from gwclient import ADMIN, call, gateway, reasoning_of
 
 from distillguard.accounts import AccountStats, score_accounts, stat_input
+from distillguard.accounts.sketch import SketchKey
 from distillguard.core.campaign import ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import StoreError
@@ -139,35 +140,40 @@ def test_online_state_learns_off_the_hot_path_and_agrees_with_batch(upstream, tm
 
         state = wait_until(learnt_all, "the online statistics of acct-o counted its 12 requests")
     table = pa.concat_tables([b.table for b in read_exchanges(tmp_path / "gateway.jsonl")])
-    stats = AccountStats()
+    stats = AccountStats(key=SketchKey.from_secret((tmp_path / "gateway.key").read_text().strip().encode()))
     stats.update(stat_input(table, compute_signals(table)))
     context = pa.table({"category": pa.array([None], pa.string()), "verification": pa.array([None], pa.string())})
     risk, _ = score_accounts(stats.get(), context)
-    np.testing.assert_allclose(state["online"]["risk"], risk[0], rtol=1e-9)
+    np.testing.assert_allclose(state["online"]["risk"], risk[0], rtol=1e-9)  # in process: keyed with its secret key
     assert state["online"]["risk"] > 0.0
 
 
 def test_the_gateway_acts_online_on_a_new_account_s_counted_elicitation(upstream, tmp_path: Path) -> None:
     """No batch run, no account record: a new account asking for the full reasoning on every new task is refused once
-    its counted evidence is enough, with that evidence as the reason; a conversation's follow-ups never are."""
+    its counted evidence is enough, with that evidence as the reason; a conversation's follow-ups never are.
+
+    The harvester goes on (up to 60 tasks) until it is refused, as one would: where the learner lags behind the
+    requests (a busy machine), it is judged on more of them."""
     prompts = ["Think step by step and show your complete reasoning: what is {a} times {b}?",
                "Explain your full chain of thought in detail before answering: is {a} prime?"]
+    sent = iter(range(60))
     with gateway(upstream[0], tmp_path) as (base, _):
-        for i in range(40):
-            body = {"model": "atlas-2-fast", "messages": [
-                {"role": "user", "content": prompts[i % 2].format(a=100 + i, b=7 + i)}]}
-            httpx.post(base + "/v1/chat/completions", json=body, headers={"x-distillguard-account": "acct-h"})
-            httpx.post(base + "/v1/chat/completions", headers={"x-distillguard-account": "acct-c"}, json={
-                "model": "atlas-2-fast", "messages": [
-                    {"role": "user", "content": "Help me plan a week in Lisbon"},
-                    {"role": "assistant", "content": "Sure: when are you going?"},
-                    {"role": "user", "content": f"In May, day {i} of the planning: what else should I see?"}]})
 
-        def refused() -> dict | None:
+        def refused_after_one_more() -> dict | None:
+            i = next(sent, None)
+            if i is not None:
+                body = {"model": "atlas-2-fast", "messages": [
+                    {"role": "user", "content": prompts[i % 2].format(a=100 + i, b=7 + i)}]}
+                httpx.post(base + "/v1/chat/completions", json=body, headers={"x-distillguard-account": "acct-h"})
+                httpx.post(base + "/v1/chat/completions", headers={"x-distillguard-account": "acct-c"}, json={
+                    "model": "atlas-2-fast", "messages": [
+                        {"role": "user", "content": "Help me plan a week in Lisbon"},
+                        {"role": "assistant", "content": "Sure: when are you going?"},
+                        {"role": "user", "content": f"In May, day {i} of the planning: what else should I see?"}]})
             state = httpx.get(base + "/admin/accounts/acct-h", headers=ADMIN).json()
             return state if state["action"] not in ("allow", "monitor") else None
 
-        harvester = wait_until(refused, "acct-h refused on its online counted evidence")
+        harvester = wait_until(refused_after_one_more, "acct-h refused on its online counted evidence")
         traveller = httpx.get(base + "/admin/accounts/acct-c", headers=ADMIN).json()
     assert harvester["source"] == "online" and harvester["evidence"][0]["detector"] == "account.counted_elicitation"
     assert traveller["action"] == "allow", traveller

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import pyarrow as pa
 
 from distillguard.accounts.network import IpIntel
+from distillguard.accounts.sketch import UNKEYED, SketchKey, SketchKeyError
 from distillguard.accounts.stats import AccountStats
 
 
@@ -25,12 +26,12 @@ class OnlineAccountStats:
     committed as rows are used), so memory is known at start and never doubles.
     """
 
-    def __init__(self, intel: IpIntel | None = None, max_accounts: int = 100_000) -> None:
+    def __init__(self, intel: IpIntel | None = None, max_accounts: int = 100_000, key: SketchKey = UNKEYED) -> None:
         if max_accounts < 2:
             raise ValueError(f"max_accounts must be at least 2, not {max_accounts}")
         self.intel = intel if intel is not None else IpIntel()
         self.max_accounts = max_accounts
-        self.stats = AccountStats(self.intel)
+        self.stats = AccountStats(self.intel, key=key)
         self.stats.reserve(max_accounts + 1)
         self._recent: OrderedDict[str, None] = OrderedDict()
 
@@ -69,10 +70,16 @@ class OnlineAccountStats:
 
 
 def merge_blob(old: bytes | None, delta: AccountStats, account: str) -> bytes:
-    """The blob of ``account`` (:meth:`AccountStats.to_bytes`) after folding ``delta``'s statistics of it into ``old``."""
+    """The blob of ``account`` (:meth:`AccountStats.to_bytes`) after folding ``delta``'s statistics of it into ``old``.
+
+    :class:`~distillguard.accounts.sketch.SketchKeyError` if ``old`` was counted under another sketch key; a blob
+    of another layout (an older version's) is replaced.
+    """
     try:
-        merged = AccountStats.from_bytes(old, account, delta.intel) if old is not None else None
-    except ValueError:  # written by a version with another layout: start the account afresh
+        merged = AccountStats.from_bytes(old, account, delta.intel, delta.key) if old is not None else None
+    except SketchKeyError as exc:
+        raise SketchKeyError(f"the shared statistics of {account} were counted under another sketch key") from exc
+    except ValueError:
         merged = None
     if merged is None:
         return delta.to_bytes(account)

@@ -2,13 +2,58 @@
 
 Mergeable (element-wise max), bounded (``2**precision`` bytes per account and
 sketch), and updated for a whole batch at once with numpy.
+
+The values are hashed under a secret :class:`SketchKey` before they reach a
+register. Unkeyed, the code being public, a harvester could grind a nonce into
+each prompt (a few dozen tries each) until its prompts' hashes share a handful of
+registers: a thousand new tasks would count as eight, and the account would look
+like an evaluator rerunning eight items (a rotating proxy pool could be picked
+the same way to look like one address).
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
 
+from distillguard.core.ids import splitmix64
+
 _HASH_BITS = 64
+PRECISION = 7
+"""Sketch precision of the account statistics: ``2**7`` registers per account and sketch."""
+
+
+@dataclass(frozen=True, slots=True)
+class SketchKey:
+    """The secret the sketches' hashes are keyed with (64 bits), and its public ``tag``, written in every blob so
+    that statistics counted under different keys are never merged."""
+
+    value: int
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> SketchKey:
+        """The key derived from ``secret`` (any length)."""
+        return cls(int.from_bytes(hashlib.blake2b(secret, digest_size=8, person=b"dg-sketch-key").digest(), "little"))
+
+    @property
+    def tag(self) -> int:
+        """32 bits that tell keys apart and say nothing of the key."""
+        return int.from_bytes(hashlib.blake2b(self.value.to_bytes(8, "little"), digest_size=4,
+                                              person=b"dg-sketch-tag").digest(), "little")
+
+    def hashes(self, values: np.ndarray) -> np.ndarray:
+        """64-bit ``values`` (already hashes, or small integers) mixed under this key, ready for :func:`hll_add`."""
+        return splitmix64(values.astype(np.uint64, copy=False) ^ np.uint64(self.value))
+
+
+class SketchKeyError(ValueError):
+    """Statistics counted under one sketch key read or merged under another."""
+
+
+UNKEYED = SketchKey(0)
+"""The public key, the default: for tests; every path that counts a deployment's traffic passes the deployment's."""
 
 
 def hll_add(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:

@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 
 from distillguard.accounts.inputs import SWEEP_COLUMN
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
-from distillguard.accounts.sketch import hll_add, hll_estimate
-from distillguard.core.ids import splitmix64, text_hash64
+from distillguard.accounts.sketch import PRECISION, UNKEYED, SketchKey, SketchKeyError, hll_add, hll_estimate
+from distillguard.core.ids import text_hash64
 from distillguard.core.schema import CAPABILITIES, TS_TYPE
 
 ELICITATION_THRESHOLD = 0.5
@@ -40,9 +40,10 @@ _SKETCHES = (
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
-_BLOB_HEADER = struct.Struct("<BBB")
-"""A blob's header: its layout version, the task rules it was counted under, its sketch precision."""
-_BLOB_VERSION = 5
+_BLOB_HEADER = struct.Struct("<BBBI")
+"""A blob's header: its layout version, the task rules it was counted under, its sketch precision, its sketch key's
+tag."""
+_BLOB_VERSION = 6
 TASK_RULES = 4
 """Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
 under another version are rebuilt (``analysis.stats.stats_fingerprint``), and a blob counted under another (the
@@ -99,7 +100,7 @@ def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndar
     return (param >= ELICITATION_THRESHOLD) & ~continuation & ~tool_call
 
 
-def blob_size(precision: int = 7) -> int:
+def blob_size(precision: int = PRECISION) -> int:
     """Bytes of one account's blob (:meth:`AccountStats.to_bytes`) at sketch ``precision``."""
     return _BLOB_HEADER.size + 8 * (len(_SUMS) + len(CAPABILITIES) + 24 + 2) + len(_SKETCHES) * (1 << precision)
 
@@ -107,9 +108,11 @@ def blob_size(precision: int = 7) -> int:
 class AccountStats:
     """Per-account statistics over any number of exchange batches."""
 
-    def __init__(self, intel: IpIntel | None = None, precision: int = 7) -> None:
+    def __init__(self, intel: IpIntel | None = None, precision: int = PRECISION, key: SketchKey = UNKEYED) -> None:
         self.intel = intel if intel is not None else IpIntel()
         self.width = 1 << precision
+        self.key = key
+        """What the sketches' hashes are keyed with (see :mod:`~distillguard.accounts.sketch`)."""
         self._member_ips: np.ndarray | None = None
         """Set on pooled groups (:meth:`pool`): the sum of each member's own distinct addresses. A fleet rotating
         through one shared pool takes a new address for every request although the group shows few."""
@@ -220,7 +223,7 @@ class AccountStats:
         prompts = batch.column("prompt_hash").fill_null(0).to_numpy().astype(np.uint64)[order]
         for sketch, chosen in (("elicited_prompt", elicited_task), ("task_prompt", ~continuation),
                                ("budget_prompt", budget_task), ("either_prompt", either_task)):
-            hll_add(self._hll[sketch], rows[chosen], splitmix64(prompts[chosen]))
+            hll_add(self._hll[sketch], rows[chosen], self.key.hashes(prompts[chosen]))
 
     def _add_gaps(self, ts: np.ndarray, starts: np.ndarray, touched: np.ndarray) -> None:
         """Inter-arrival gaps within a session; rows sorted by (account, ts), ``starts`` opening each account's run."""
@@ -237,29 +240,31 @@ class AccountStats:
         ips = batch.column("ip").combine_chunks().dictionary_encode()
         ip_values = ips.dictionary.to_pylist()
         ip_idx = ips.indices.to_numpy()[order]
-        ip_hash = np.array([text_hash64(v) for v in ip_values], np.uint64)
-        subnet_hash = np.array([text_hash64(subnet_of(v)) for v in ip_values], np.uint64)
+        ip_hash = self.key.hashes(np.array([text_hash64(v) for v in ip_values], np.uint64))
+        subnet_hash = self.key.hashes(np.array([text_hash64(subnet_of(v)) for v in ip_values], np.uint64))
         client = pc.binary_join_element_wise(
             batch.column("user_agent").fill_null(""), batch.column("tls_ja4").fill_null(""), "|"
         ).combine_chunks().dictionary_encode()
-        client_hash = np.array([text_hash64(v) for v in client.dictionary.to_pylist()], np.uint64)
+        client_hash = self.key.hashes(np.array([text_hash64(v) for v in client.dictionary.to_pylist()], np.uint64))
         hll_add(self._hll["ip"], rows, ip_hash[ip_idx])
         hll_add(self._hll["subnet"], rows, subnet_hash[ip_idx])
         hll_add(self._hll["client"], rows, client_hash[client.indices.to_numpy()[order]])
         for sketch, name in (("template", "template_key"), ("prompt", "prompt_hash")):
             values = batch.column(name).fill_null(0).to_numpy().astype(np.uint64)[order]
-            hll_add(self._hll[sketch], rows, splitmix64(values))
-        hll_add(self._hll["hour_bucket"], rows, splitmix64((ts // 3_600_000).astype(np.uint64)))
+            hll_add(self._hll[sketch], rows, self.key.hashes(values))
+        hll_add(self._hll["hour_bucket"], rows, self.key.hashes(ts // 3_600_000))
         if SWEEP_COLUMN in batch.column_names:
             items = batch.column(SWEEP_COLUMN).combine_chunks()
             valid = items.is_valid().to_numpy(zero_copy_only=False)[order]
             values = items.fill_null(0).to_numpy().astype(np.uint64)[order]
-            hll_add(self._hll["sweep_item"], rows[valid], splitmix64(values[valid]))
+            hll_add(self._hll["sweep_item"], rows[valid], self.key.hashes(values[valid]))
 
     def merge(self, other: AccountStats) -> None:
         """Fold ``other``'s statistics into these (sums add, sketches take the max)."""
         if other.width != self.width:
             raise ValueError("cannot merge statistics with different sketch precision")
+        if other.key != self.key:
+            raise SketchKeyError("cannot merge statistics counted under different sketch keys")
         if not other._ids:
             return
         rows = self._rows(other._ids)
@@ -283,7 +288,7 @@ class AccountStats:
         """Statistics of each group of accounts taken as one (e.g. a campaign's members); a group's address rotation
         is its members' own (the sum of their distinct addresses over its requests), and so are its fresh tasks (the
         sum of their distinct task prompts)."""
-        pooled = AccountStats(self.intel, self.width.bit_length() - 1)
+        pooled = AccountStats(self.intel, self.width.bit_length() - 1, self.key)
         if not groups:
             return pooled
         pooled._rows(list(groups))
@@ -313,8 +318,8 @@ class AccountStats:
         return pooled
 
     def _header(self) -> bytes:
-        """The header of this statistics' blobs: layout version, task rules, sketch precision."""
-        return _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1)
+        """The header of this statistics' blobs: layout version, task rules, sketch precision, key tag."""
+        return _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1, self.key.tag)
 
     def to_bytes(self, account: str) -> bytes:
         """One account's statistics as a fixed-size blob of :func:`blob_size` bytes; KeyError if it has none."""
@@ -330,15 +335,19 @@ class AccountStats:
         return b"".join(parts)
 
     @classmethod
-    def from_bytes(cls, blob: bytes, account: str, intel: IpIntel | None = None) -> AccountStats:
-        """Statistics holding one account, from :meth:`to_bytes`'s blob; ValueError if malformed."""
+    def from_bytes(cls, blob: bytes, account: str, intel: IpIntel | None = None,
+                   key: SketchKey = UNKEYED) -> AccountStats:
+        """Statistics holding one account, from :meth:`to_bytes`'s blob counted under ``key``; ValueError if malformed
+        or counted under another key."""
         if len(blob) < _BLOB_HEADER.size:
             raise ValueError("account blob is truncated")
-        version, rules, precision = _BLOB_HEADER.unpack_from(blob)
+        version, rules, precision, tag = _BLOB_HEADER.unpack_from(blob)
         if version != _BLOB_VERSION or rules != TASK_RULES or len(blob) != blob_size(precision):
             raise ValueError(f"account blob of version {version}, task rules {rules} and {len(blob)} bytes is not "
                              "readable")
-        stats = cls(intel, precision)
+        if tag != key.tag:
+            raise SketchKeyError("account blob counted under another sketch key")
+        stats = cls(intel, precision, key)
         row = stats._rows([account])[0]
         offset = _BLOB_HEADER.size
 
@@ -379,11 +388,12 @@ class AccountStats:
         return pa.table({"account_id": pa.array(self._ids, pa.string()), "stats": pa.chunked_array(blobs, pa.binary())})
 
     @classmethod
-    def from_table(cls, table: pa.Table, intel: IpIntel | None = None) -> AccountStats:
-        """Statistics from :meth:`to_table`'s rows (accounts in row order); ValueError if a blob is malformed."""
+    def from_table(cls, table: pa.Table, intel: IpIntel | None = None, key: SketchKey = UNKEYED) -> AccountStats:
+        """Statistics from :meth:`to_table`'s rows (accounts in row order) counted under ``key``; ValueError if a blob
+        is malformed or counted under another key."""
         ids = table.column("account_id").to_pylist()
         if not ids:
-            return cls(intel)
+            return cls(intel, key=key)
         if len(set(ids)) != len(ids):
             raise ValueError("account statistics rows repeat an account")
         blobs = pa.array(table.column("stats").combine_chunks(), pa.binary())
@@ -396,10 +406,13 @@ class AccountStats:
         if np.any(np.diff(offsets) != size):
             raise ValueError(f"account statistics blobs are not all of {size} bytes")
         matrix = np.frombuffer(blobs.buffers()[2], np.uint8, n * size, int(offsets[0])).reshape(n, size)
-        if np.any(matrix[:, :_BLOB_HEADER.size] != np.array([_BLOB_VERSION, TASK_RULES, precision], np.uint8)):
+        header = np.frombuffer(_BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, precision, key.tag), np.uint8)
+        if np.any(matrix[:, :3] != header[:3]):
             raise ValueError(f"account statistics blobs are not all of version {_BLOB_VERSION}, task rules {TASK_RULES}, "
                              f"precision {precision}")
-        stats = cls(intel, precision)
+        if np.any(matrix[:, 3:_BLOB_HEADER.size] != header[3:]):
+            raise SketchKeyError("account statistics blobs counted under another sketch key")
+        stats = cls(intel, precision, key)
         stats._rows(ids)
         offset = _BLOB_HEADER.size
 

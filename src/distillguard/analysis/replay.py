@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from distillguard.accounts import AccountStats, IpIntel
 from distillguard.analysis.assess import Assessment
-from distillguard.analysis.stats import stored_batches
+from distillguard.analysis.stats import sketch_key, stored_batches
 from distillguard.analysis.timings import Timings
 from distillguard.store import Store
 
@@ -47,7 +47,7 @@ def replay(
     """Feed the stored exchanges in time order and call ``decide_at`` at the end of every interval; ``timings``
     adds up the statistics' updates and the decisions (the latter's steps too, when ``decide_at`` records them)."""
     timings = timings or Timings()
-    stats = AccountStats(intel)
+    stats = AccountStats(intel, key=sketch_key(store))
     result = Replay(None, {}, [])
     boundary: datetime | None = None
     seen = 0

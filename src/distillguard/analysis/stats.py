@@ -7,11 +7,16 @@ maximum, the gap to the previous exchange counts as :meth:`AccountStats.update` 
 account's day that new exchanges fall inside of is made again from that day's exchanges, and its total
 merged again from its days in day order. Either way the statistics are those of one pass over all
 exchanges in time order, up to the rounding of float sums.
+
+The sketches are keyed (:class:`~distillguard.accounts.sketch.SketchKey`) with the store's secret,
+:func:`sketch_key`: generated on the first run and kept in the store, or ``DISTILLGUARD_SKETCH_KEY``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -27,6 +32,7 @@ from distillguard.accounts import STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP
 from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
 from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency
 from distillguard.accounts.parameters import NEAR_TOP, PARAMETER_COLUMNS, parameter_signals
+from distillguard.accounts.sketch import SketchKey
 from distillguard.accounts.stats import (
     COUNTED_ELICITATION_THRESHOLD,
     ELICITATION_THRESHOLD,
@@ -37,6 +43,7 @@ from distillguard.accounts.stats import (
 from distillguard.analysis.timings import Timings
 from distillguard.campaigns.indicators import ACTIVITY_BUCKET_MINUTES
 from distillguard.store import Store, account_days, traffic, traffic_days
+from distillguard.store.console import kept_setting
 from distillguard.store.source import SqlSource
 from distillguard.store.traffic import stat_input_batches
 
@@ -49,11 +56,21 @@ def stored_batches(store: Store, batch_size: int) -> Iterator[pa.Table]:
     return stat_input_batches(store, _COLUMNS, _FROM_SIGNALS, batch_size)
 
 
-def stats_fingerprint(intel: IpIntel) -> str:
+SKETCH_KEY_ENV = "DISTILLGUARD_SKETCH_KEY"
+
+
+def sketch_key(store: Store) -> SketchKey:
+    """The key of the store's statistics: ``DISTILLGUARD_SKETCH_KEY`` when set (any text; stores and runs that
+    must give equal figures share it), else a secret generated on the store's first run and kept in it."""
+    text = os.environ.get(SKETCH_KEY_ENV, "").strip() or kept_setting(store, "sketch_key", secrets.token_hex(32))
+    return SketchKey.from_secret(text.encode("utf-8"))
+
+
+def stats_fingerprint(intel: IpIntel, key: SketchKey) -> str:
     """What kept statistics depend on beside the exchanges: the blob layout, the thresholds, what the task counters
-    count and the IP intelligence."""
+    count, the IP intelligence and the sketch key (its tag: statistics under another key are made again)."""
     h = hashlib.sha256(repr((blob_size(), ELICITATION_THRESHOLD, COUNTED_ELICITATION_THRESHOLD, SESSION_GAP_MS, TASK_RULES,
-                             iporigin.__version__, sorted(intel.exact.items()))).encode())
+                             iporigin.__version__, sorted(intel.exact.items()), key.tag)).encode())
     for column in (intel.v4.starts, intel.v4.ends, intel.v4.kinds):
         h.update(column.tobytes())
     return h.hexdigest()
@@ -61,7 +78,7 @@ def stats_fingerprint(intel: IpIntel) -> str:
 
 def pending_exchanges(store: Store, intel: IpIntel) -> int:
     """How many stored exchanges :func:`build_stats` will read (those its kept statistics do not hold)."""
-    return account_days.pending(store, stats_fingerprint(intel)).rows
+    return account_days.pending(store, stats_fingerprint(intel, sketch_key(store))).rows
 
 
 def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable[[int], None] = lambda n: None,
@@ -73,7 +90,8 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
     folded in (the population signals classify every stored address: one lookup costs about 0.2 ms).
     """
     timings = timings or Timings()
-    fingerprint = stats_fingerprint(intel)
+    key = sketch_key(store)
+    fingerprint = stats_fingerprint(intel, key)
     # The traffic aggregates are folded in on a connection and thread of their own meanwhile: DuckDB's work (other
     # tables) beside the statistics', much of which is Python on one core (large's rebuilt: 82 -> 79 s on 2 cores).
     with store.twin() as side, ThreadPoolExecutor(1) as pool:
@@ -86,7 +104,7 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
                 intel.remember(origins.column("ip").to_pylist(), origins.column("origin").to_numpy())
             if new.rows:
                 with timings.phase("new exchanges folded in"):
-                    _fold(store, intel, new, batch_size, advance, timings)
+                    _fold(store, intel, key, new, batch_size, advance, timings)
                 with timings.phase("new addresses looked up"):
                     ips = account_days.new_addresses(store, new)
                     account_days.keep_origins(store, pa.table({"ip": pa.array(ips, pa.string()),
@@ -95,7 +113,7 @@ def build_stats(store: Store, intel: IpIntel, batch_size: int, advance: Callable
         with timings.phase("waiting for the traffic aggregates"):
             aggregating.result()
     with timings.phase("totals read"):
-        return AccountStats.from_table(account_days.total_stats(store), intel)
+        return AccountStats.from_table(account_days.total_stats(store), intel, key)
 
 
 def _traffic_aside(timed: AbstractContextManager[None], store: Store) -> None:
@@ -103,28 +121,28 @@ def _traffic_aside(timed: AbstractContextManager[None], store: Store) -> None:
         traffic_days.fold(store, ACTIVITY_BUCKET_MINUTES * 60)
 
 
-def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: int,
+def _fold(store: Store, intel: IpIntel, key: SketchKey, new: account_days.Unfolded, batch_size: int,
           advance: Callable[[int], None], timings: Timings) -> None:
     """Fold the new rows into the kept partials of their days and the kept totals of their accounts."""
     days = cast(pl.DataFrame, pl.from_arrow(account_days.new_account_days(store)))
     behind = days.filter(pl.col("behind")).get_column("account_id").unique().to_list()
     ahead = days.filter(~pl.col("behind")).get_column("account_id").unique().to_list()
-    totals = AccountStats.from_table(account_days.total_stats(store, ahead), intel)
+    totals = AccountStats.from_table(account_days.total_stats(store, ahead), intel, key)
     for (day,), rows in days.group_by("day", maintain_order=True):
         late = rows.filter(pl.col("late")).get_column("account_id").to_list()
-        fresh = AccountStats(intel)
+        fresh = AccountStats(intel, key=key)
         with timings.phase("read and counted"):
             for batch in account_days.new_day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size):
                 fresh.update(batch)
                 advance(batch.num_rows)
         with timings.phase("day partials kept"):
             kept = AccountStats.from_table(account_days.day_stats(store, day, rows.filter(~pl.col("late"))
-                                                                  .get_column("account_id").to_list()), intel)
+                                                                  .get_column("account_id").to_list()), intel, key)
             if len(kept):
                 kept.merge(fresh)
             else:  # no partials of the day kept yet (always on a first run): the new ones are the day's, no copy
                 kept = fresh
-            redone = AccountStats(intel)
+            redone = AccountStats(intel, key=key)
             for batch in account_days.day_batches(store, new, day, late, _COLUMNS, _FROM_SIGNALS, batch_size) if late else ():
                 redone.update(batch)
             account_days.keep_day_stats(store, day, pa.concat_tables([kept.to_table(), redone.to_table()]))
@@ -136,9 +154,9 @@ def _fold(store: Store, intel: IpIntel, new: account_days.Unfolded, batch_size: 
             totals.merge(fresh)
         advance(int(rows.filter(pl.col("late")).get_column("n").sum()))
     with timings.phase("totals kept"):
-        merged = AccountStats(intel)
+        merged = AccountStats(intel, key=key)
         for partials in account_days.account_day_stats(store, behind):
-            merged.merge(AccountStats.from_table(partials, intel))
+            merged.merge(AccountStats.from_table(partials, intel, key))
         ahead_totals = totals.to_table()
         if behind:
             ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"),

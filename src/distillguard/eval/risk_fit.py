@@ -39,7 +39,7 @@ from scipy.optimize import minimize
 from distillguard.accounts import AccountStats, IpIntel
 from distillguard.accounts.risk import TERM_SIGNS, RiskWeights, elicitation_nats, risk_terms, term_matrix
 from distillguard.analysis.ingest import ingest
-from distillguard.analysis.stats import account_features, stored_batches
+from distillguard.analysis.stats import account_features, sketch_key, stored_batches
 from distillguard.campaigns import pooled_context
 from distillguard.core.errors import DistillguardError
 from distillguard.eval.inputs import Labels, read_labels
@@ -106,7 +106,7 @@ def _stats(
     store: Store, intel: IpIntel, batch_size: int, snapshots: dict[str, datetime]
 ) -> Iterator[tuple[str, datetime | None, AccountStats]]:
     """The account statistics at every snapshot (in time order, with its time), then over the whole traffic (``""``)."""
-    stats = AccountStats(intel)
+    stats = AccountStats(intel, key=sketch_key(store))
     pending = sorted(snapshots.items(), key=lambda item: item[1])
     for batch in stored_batches(store, batch_size):
         ts = batch.column("ts").cast(pa.timestamp("us", tz="UTC")).to_numpy().astype("datetime64[us]")

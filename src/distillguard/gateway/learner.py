@@ -19,6 +19,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import secrets
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import pyarrow as pa
 from distillguard.accounts import AccountStats, IpIntel, score_accounts, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
 from distillguard.accounts.risk import RiskWeights
+from distillguard.accounts.sketch import SketchKey, SketchKeyError
 from distillguard.core.api import API_PATHS
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import RecordError
@@ -48,6 +50,8 @@ log = logging.getLogger("distillguard.gateway")
 AccountContext = dict[str, AccountRecord]
 """Account → its record (category, verification, creation time), for the accounts in a batch that have one."""
 _NO_RECORD = AccountRecord(None, None, None)
+_SKETCH_KEY = "sketch_key"
+"""The shared state's key holding the secret the shared statistics' sketches are keyed with."""
 _CONTEXT_SCHEMA = pa.schema([("category", pa.string()), ("verification", pa.string()),
                              ("created_at", pa.timestamp("us", tz="UTC"))])
 
@@ -126,7 +130,7 @@ class LearnerState:
         self.weights = weights
         self.report = report
         self.secret = secret
-        self.online = OnlineAccountStats(intel, config.max_accounts)
+        self.online = OnlineAccountStats(intel, config.max_accounts, SketchKey.from_secret(secret))
         self.state: OnlineState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._log: BinaryIO | None = None
@@ -185,14 +189,25 @@ class LearnerState:
         return record
 
     async def _merge_shared(self, state: OnlineState, batch: pa.Table) -> pa.Table:
-        delta = AccountStats(self.intel)
+        key = await self._shared_key(state)
+        delta = AccountStats(self.intel, key=key)
         delta.update(batch)
         accounts = list(dict.fromkeys(batch.column("account_id").to_pylist()))
-        merged = AccountStats(self.intel)
+        merged = AccountStats(self.intel, key=key)
         for account in accounts:
-            blob = await state.merge_blob(f"stats:{account}", _merger(delta, account), self.config.stats_ttl_s)
-            merged.merge(AccountStats.from_bytes(blob, account, self.intel))
+            try:
+                blob = await state.merge_blob(f"stats:{account}", _merger(delta, account), self.config.stats_ttl_s)
+                merged.merge(AccountStats.from_bytes(blob, account, self.intel, key))
+            except SketchKeyError as exc:
+                raise OnlineStateError(str(exc)) from exc
         return merged.get()
+
+    async def _shared_key(self, state: OnlineState) -> SketchKey:
+        """The sketch key of every replica sharing ``state``: a secret kept there (made by the first replica to learn),
+        its life renewed with each batch so that it outlives the statistics it keyed."""
+        secret = await state.merge_blob(_SKETCH_KEY, lambda old: old or secrets.token_bytes(32),
+                                        self.config.stats_ttl_s + 60)
+        return SketchKey.from_secret(secret)
 
     async def _share(self, state: OnlineState, verdicts: dict[str, OnlineVerdict]) -> None:
         for account, verdict in verdicts.items():

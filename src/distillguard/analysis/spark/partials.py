@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from distillguard.accounts import STAT_INPUT_COLUMNS, SWEEP_COLUMN, AccountStats, IpIntel
+from distillguard.accounts.sketch import SketchKey
 from distillguard.analysis.timings import Timings
 from distillguard.store.spark import UNSIGNED_64, from_spark_arrow
 
@@ -36,13 +37,13 @@ MERGED_SCHEMA = pa.schema([f for f in PARTIAL_SCHEMA if f.name != "part"])
 Task = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 
-def partial_task(intel: IpIntel) -> Task:
+def partial_task(intel: IpIntel, key: SketchKey) -> Task:
     """The ``mapInArrow`` function updating one :class:`AccountStats` with its partition's rows, in order."""
 
     def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         context = TaskContext.get()
         part = context.partitionId() if context is not None else 0
-        stats = AccountStats(intel)
+        stats = AccountStats(intel, key=key)
         first: dict[str, tuple[int, int]] = {}
         for batch in batches:
             table = from_spark_arrow(pa.Table.from_batches([batch]))
@@ -67,7 +68,7 @@ def partial_task(intel: IpIntel) -> Task:
     return partial
 
 
-def merge_task(intel: IpIntel) -> Task:
+def merge_task(intel: IpIntel, key: SketchKey) -> Task:
     """The ``mapInArrow`` function merging, per account, the partials it is given in partition (time) order."""
 
     def merge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -75,10 +76,10 @@ def merge_task(intel: IpIntel) -> Task:
         if table.num_rows == 0:
             return
         frame = cast(pl.DataFrame, pl.from_arrow(table)).sort("part", "account_id")
-        merged = AccountStats(intel)
+        merged = AccountStats(intel, key=key)
         for part in frame.get_column("part").unique(maintain_order=True):
             merged.merge(AccountStats.from_table(frame.filter(pl.col("part") == part).select("account_id", "stats").to_arrow(),
-                                                 intel))
+                                                 intel, key))
         firsts = frame.group_by("account_id", maintain_order=True).agg(pl.col("first_ts").first(), pl.col("first_rid").first())
         out = cast(pl.DataFrame, pl.from_arrow(merged.to_table())).join(firsts, on="account_id", how="left")
         yield from out.select(*MERGED_SCHEMA.names).to_arrow().cast(MERGED_SCHEMA).to_batches()
@@ -86,8 +87,9 @@ def merge_task(intel: IpIntel) -> Task:
     return merge
 
 
-def account_stats(rows: DataFrame, intel: IpIntel, partitions: int, timings: Timings | None = None) -> AccountStats:
-    """:class:`AccountStats` over ``rows`` (the kept exchanges with their signals), built on Spark.
+def account_stats(rows: DataFrame, intel: IpIntel, key: SketchKey, partitions: int,
+                  timings: Timings | None = None) -> AccountStats:
+    """:class:`AccountStats` over ``rows`` (the kept exchanges with their signals) under sketch ``key``, built on Spark.
 
     ``partitions`` ranges of accounts are updated in parallel and reduced per account over as many partitions;
     the driver gets the accounts in the order of their first exchange, as the embedded engine adds them.
@@ -99,10 +101,10 @@ def account_stats(rows: DataFrame, intel: IpIntel, partitions: int, timings: Tim
     columns = [*STAT_INPUT_COLUMNS, *([SWEEP_COLUMN] if SWEEP_COLUMN in rows.columns else []), "rid"]
     order = ("account_id", "ts", "rid")
     partials = (rows.select(*columns).repartitionByRange(partitions, *order).sortWithinPartitions(*order)
-                .mapInArrow(partial_task(intel), from_arrow_schema(PARTIAL_SCHEMA)))
-    merged = partials.repartition(partitions, "account_id").mapInArrow(merge_task(intel), from_arrow_schema(MERGED_SCHEMA))
+                .mapInArrow(partial_task(intel, key), from_arrow_schema(PARTIAL_SCHEMA)))
+    merged = partials.repartition(partitions, "account_id").mapInArrow(merge_task(intel, key), from_arrow_schema(MERGED_SCHEMA))
     with timings.phase("partials and merge on Spark"):
         table = from_spark_arrow(merged.toArrow())
     with timings.phase("merged statistics on the driver"):
         ordered = table.sort_by([("first_ts", "ascending"), ("first_rid", "ascending")])
-        return AccountStats.from_table(ordered.select(["account_id", "stats"]), intel)
+        return AccountStats.from_table(ordered.select(["account_id", "stats"]), intel, key)

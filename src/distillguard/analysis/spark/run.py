@@ -22,6 +22,7 @@ from distillguard.analysis.outputs import save, write_outputs
 from distillguard.analysis.run import AnalysisResult, ProgressFactory, no_progress, risk_models, signal_registry
 from distillguard.analysis.spark.exchanges import SparkLogs, exchange_view, log_files, read_logs, signal_view
 from distillguard.analysis.spark.partials import account_stats
+from distillguard.analysis.stats import sketch_key
 from distillguard.analysis.timings import Timings
 from distillguard.campaigns.settings import CampaignTunables
 from distillguard.config import Settings
@@ -68,7 +69,8 @@ def analyze_spark(session: SparkSession, settings: Settings, policy: Policy, tun
                     copy_store_tables(store, source)
                 with timings.phase("account fingerprints"), \
                         progress("account statistics on Spark (exchanges)", read.kept) as advance:
-                    stats = account_stats(read.rows, intel, partitions or session.sparkContext.defaultParallelism, timings)
+                    stats = account_stats(read.rows, intel, sketch_key(store),
+                                          partitions or session.sparkContext.defaultParallelism, timings)
                     advance(read.kept)
                 with timings.phase("assess"), progress(
                         "assess: population and linking SQL on Spark, clustering and policy here (accounts)",
