@@ -116,6 +116,15 @@ def test_an_evaluator_rerunning_its_items_explains_its_elicitation_and_a_harvest
     assert elicitation_llr(elicited, tasks)[0] > 50.0  # against an ordinary user alone, the evaluation looks harvested
 
 
+def test_the_collisions_of_a_few_dozen_prompts_are_no_reruns_and_a_lab_s_reruns_stay_reruns() -> None:
+    """36 new eliciting prompts that the 128-register sketch counts as 30 (a collision-heavy draw, as the public key
+    gives the gateway test's prompts) are still a harvest past the counted bar (more than 12 nats); a lab's 10,000
+    tasks on 7,000 items (30 % reruns) stay an evaluation: the sketch's allowance is capped at 19 reruns, not its
+    9 % error at 7,000 (which would make them 18 % and the lab a harvester)."""
+    llr = elicitation_llr(np.array([36.0, 10_000.0]), np.array([36.0, 10_000.0]), np.array([30.3, 7_000.0]))
+    assert llr[0] > 12.0 and llr[1] < 0.0
+
+
 def test_a_harvester_splitting_its_asking_between_words_and_budgets_is_counted_on_both() -> None:
     """12 of 100 new tasks ask in words and 50 others by a budget: each channel alone is within an ordinary user's
     reach, together (62 of 100 against an ordinary user's 31 %) they are not; 8 and 25 (33 either way) are."""

@@ -45,6 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy.special import expit
 
+from distillguard.accounts.sketch import REGISTERS, hll_sd
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import ConfigError
 
@@ -59,8 +60,13 @@ ELICITATION_BASE_RATE = 0.08
 ELICITATION_HARVEST_RATE = 0.3
 """The share from which a harvester is worth telling apart: lower, and it takes few traces for its traffic."""
 RERUN_HARVEST_RATE = 0.1
-"""Share of a harvester's tasks that repeat an earlier prompt of its account (sketch error included): it wants new
-traces."""
+"""Share of a harvester's tasks that repeat an earlier prompt of its account (retries, a corpus drawn with
+replacement): it wants new traces."""
+RERUN_SKETCH_SD = 2.0
+"""Standard deviations of the distinct-count sketch (:func:`~distillguard.accounts.sketch.hll_sd`) that an account's
+rerun count is lowered by before it is weighed, at most those at as many prompts as the sketch has registers (19
+reruns): at 36 new prompts the sketch may count 30 (prompts whose hashes collide), and six reruns of 36 would make
+a harvester an evaluator, while past a few hundred tasks the evidence either way dwarfs the sketch's error."""
 RERUN_EVAL_RATE = 0.5
 """Share of an evaluator's tasks that repeat an earlier prompt: a fixed item set run several times, or sampled."""
 BUDGET_BASE_RATE = 0.25
@@ -169,12 +175,16 @@ def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray, distinct_tasks: np.
     * an evaluator running a fixed item set (when ``distinct_tasks`` is given): it asks
       for the reasoning as much, but repeats its prompts. Binomial on the tasks that
       repeat an earlier prompt of the account, at :data:`RERUN_HARVEST_RATE` against
-      :data:`RERUN_EVAL_RATE`: a harvester wants new traces.
+      :data:`RERUN_EVAL_RATE`: a harvester wants new traces. The reruns are the tasks less the sketch's
+      distinct count, less :data:`RERUN_SKETCH_SD` of its standard deviations (those of at most
+      :data:`~distillguard.accounts.sketch.REGISTERS` prompts): the collisions of a few dozen prompts' hashes are
+      no reruns.
     """
     llr = binomial_llr(elicited, tasks, harvest_rate, base_rate)
     if distinct_tasks is None:
         return llr
-    reruns = np.maximum(tasks - np.minimum(distinct_tasks, tasks), 0.0)
+    allowance = RERUN_SKETCH_SD * hll_sd(np.minimum(distinct_tasks, REGISTERS))
+    reruns = np.maximum(tasks - np.minimum(distinct_tasks, tasks) - allowance, 0.0)
     return np.minimum(llr, binomial_llr(reruns, tasks, RERUN_HARVEST_RATE, RERUN_EVAL_RATE))
 
 
