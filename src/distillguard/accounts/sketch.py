@@ -84,13 +84,14 @@ def hll_estimate(registers: np.ndarray) -> np.ndarray:
 
 
 def hll_sd(estimate: np.ndarray, precision: int = PRECISION) -> np.ndarray:
-    """Standard deviation of :func:`hll_estimate` at ``estimate`` distinct values: linear counting's
-    ``sqrt(m (e^t - t - 1))``, ``t = n / m``, in its range (at most 2.5 m), else HyperLogLog's ``1.04 n / sqrt(m)``.
-    A count of a few dozen is off by about one in sixteen either way: the collisions it corrects for."""
+    """Standard deviation of :func:`hll_estimate` at ``estimate`` distinct values up to as many as the sketch has
+    registers (linear counting's ``sqrt(m (e^t - t - 1))``, ``t = n / m``): a count of a few dozen is off by about
+    one in sixteen either way, the collisions it corrects for. ValueError past ``m``."""
     m = float(1 << precision)
-    n = np.maximum(estimate, 0.0)
-    t = np.minimum(n / m, 2.5)
-    return np.where(n <= 2.5 * m, np.sqrt(m * (np.expm1(t) - t)), 1.04 * n / np.sqrt(m))
+    if np.any(estimate > m):
+        raise ValueError(f"hll_sd: estimates past {m:g} registers")
+    t = np.maximum(estimate, 0.0) / m
+    return np.sqrt(m * (np.expm1(t) - t))
 
 
 def _leading_zeros64(x: np.ndarray) -> np.ndarray:
