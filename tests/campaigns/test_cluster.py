@@ -495,6 +495,47 @@ def test_cells_of_one_fleet_too_small_to_be_flagged_alone_are_pooled_and_a_custo
     assert len({communities.community([m]) for m in crews}) == 1
 
 
+@pytest.mark.parametrize("domains", [None, "one each", "one for all", "a public provider"])
+def test_organisations_agreeing_only_in_their_harness_are_not_one_operation(domains: str | None) -> None:
+    """The four cells of the test above, each a clique of seats, are pooled into one campaign by their client and
+    parameters; not when each is an organisation on a domain of its own (labs running one public benchmark through
+    one harness), whatever else they agree in. On one domain, on a public provider's or with no domain on record,
+    they are pooled as before."""
+    stats = AccountStats()
+    for k in range(4):
+        stats.update(_traffic(f"crew{k}", 3, 3, harvester=True))
+    indicators, members = _showing({**{f"crew{k}": (3, FLEET) for k in range(4)}, "user": (300, POPULATION)})
+    groups = {f"crew{k}": members[f"crew{k}"] for k in range(4)}
+    seats = [a for k in range(4) for a in groups[f"crew{k}"]]
+    on = {None: None, "one each": [f"lab{k}.example.edu" for k in range(4)], "one for all": ["lab.example.edu"] * 4,
+          "a public provider": ["gmail.com"] * 4}[domains]
+    columns = {"account_id": seats, "category": ["research"] * 12, "verification": ["email"] * 12,
+               "created_at": pa.array([T0 - timedelta(days=200)] * 12, pa.timestamp("us", tz="UTC"))}
+    if on is not None:
+        columns["email_domain"] = [on[int(a[4])] for a in seats]
+    edges = pl.DataFrame([e for k in range(4) for e in _clique(f"crew{k}", 3, 0.9)])
+    context = pa.table(columns)
+    merged = merge_operations(_communities(groups), score_groups(stats, groups, context), stats, context, indicators,
+                              SETTINGS, FLAG_RISK, edges=edges)
+    assert list(merged.risky(FLAG_RISK).values()) == ([] if domains == "one each" else [sorted(seats)])
+
+
+def test_an_organisations_group_is_no_fragment_of_another_organisations_campaign() -> None:
+    """A fragment that agrees with a fleet in client and parameters joins it, unless both are organisations' groups
+    on different domains; on one domain, or where only one of them is an organisation's, it joins. Two halves of a
+    fleet on a client and parameters of their own merge, unless they are two organisations'."""
+    own = (("fleet-client",), ("fleet-params",))
+    indicators, members = _showing({"fleet": (30, FLEET), "fragment": (8, FLEET), "a": (10, own), "b": (10, own),
+                                    "user": (200, POPULATION)})
+    risky, rest = {"fleet": members["fleet"]}, {"fragment": members["fragment"]}
+    assert absorb_fragments(risky, rest, indicators, SETTINGS, {"fleet": "a.example", "fragment": "b.example"}) == {}
+    for domains in ({"fleet": "a.example", "fragment": "a.example"}, {"fragment": "b.example"}, None):
+        assert absorb_fragments(risky, rest, indicators, SETTINGS, domains) == {"fleet": ["fragment"]}
+    halves = {"a": members["a"], "b": members["b"]}
+    assert len(merge_campaigns(halves, indicators, SETTINGS)) == 1
+    assert merge_campaigns(halves, indicators, SETTINGS, domains={"a": "a.example", "b": "b.example"}) == halves
+
+
 @pytest.mark.parametrize("chat", [False, True])
 def test_a_campaign_takes_its_fragments_unless_they_take_it_below_the_flag_threshold(chat: bool) -> None:
     """A risky fleet of 6 harvesters and a fragment of 3 low-volume harvesters on its client and parameters: one

@@ -34,7 +34,7 @@ BEFORE_ISSUE_12 = {
         "anchor_kinds": ("ip", "subnet", "signup_ip", "client", "payment", "signup_burst", "partner", "params"),
         "anchor_min": 3, "anchor_share": 0.5,
         "customer": {"verifications": ("business", "id_document"), "min_age_days": 90.0, "min_verified": 0.5,
-                     "max_rotating": 0.5, "one_domain": 0.8},
+                     "max_rotating": 0.5, "one_domain": 0.8, "apart": ("client", "template", "behaviour")},
         "split": {"body": 0.05, "cover": 0.8, "families": ("client",), "max_cross": 0.05},
         "seed": 0,
     },
@@ -60,7 +60,8 @@ BEFORE_ISSUE_12 = {
 family of issue 13 (``params`` candidates, ``weak_families``, ``hubs``, ``hub_min``), its one-customer rule (``customer``) and the
 infrastructure a dispatch fleet must share (``dispatch_families``), and ``full_tie`` as fitted by
 ``bench/fit_full_tie.py`` (2.0 before), and session 16's young cohorts (``cohort_share``, ``cohort_lift``) and
-Leiden ``resolution`` (1, modularity, before), and session 19's operators sharing one proxy pool (``split``)."""
+Leiden ``resolution`` (1, modularity, before), and session 19's operators sharing one proxy pool (``split``), and
+session 38's organisations kept apart (``customer.apart``)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:

@@ -130,7 +130,7 @@ def find_campaigns(
        one operation merged (:func:`merge_campaigns`), the groups that are
        fragments of one joined to it (:func:`absorb_fragments`), the other
        cells of one operation that are risky only together pooled
-       (:func:`pool_cells`), and scored again;
+       (:func:`pool_cells`), none joining two organisations by their harness alone, and scored again;
     5. :func:`anchored_groups` (with ``indicators``): the members that share
        no infrastructure of the campaigns' own left out, and the groups
        scored again;
@@ -163,7 +163,7 @@ def find_campaigns(
         return CampaignResult([], {}, {})
     scored = score_groups(stats, groups, context, models)
     if indicators is not None:
-        scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk, models)
+        scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk, models, edges)
         risky = scored.risky(min_risk)
         anchored = anchored_groups(communities, risky, indicators, settings)
         if anchored != risky:
@@ -461,21 +461,26 @@ def merge_operations(
     settings: CampaignSettings,
     min_risk: float,
     models: RiskModels | None = None,
+    edges: pl.DataFrame | None = None,
 ) -> ScoredGroups:
     """``scored`` with its risky groups that are one operation merged (:func:`merge_campaigns`), the fragments of
     each joined to it (:func:`absorb_fragments`), the other cells that are risky only together pooled
     (:func:`pool_cells`), and scored again.
 
-    The members of each merged group are put in one community. A risky group whose fragments take its pooled risk
-    below ``min_risk`` is scored without them.
+    Groups that are two organisations (:func:`one_organisation`, from ``edges``; on different domains) are kept
+    apart by agreement in the families of ``settings.customer.apart`` alone. The members of each merged group are
+    put in one community. A risky group whose fragments take its pooled risk below ``min_risk`` is scored without
+    them.
     """
+    domains = ({} if edges is None else
+               one_organisation(scored.groups, edges, rotating_accounts(indicators), settings.customer, context))
     risky = scored.risky(min_risk)
-    merged = merge_campaigns(risky, indicators, settings)
+    merged = merge_campaigns(risky, indicators, settings, domains=domains)
     rest = {cid: m for cid, m in scored.groups.items() if cid not in risky}
-    fragments = absorb_fragments(merged, rest, indicators, settings)
+    fragments = absorb_fragments(merged, rest, indicators, settings, domains)
     taken = {f for parts in fragments.values() for f in parts}
     pooled = pool_cells(merged, {cid: m for cid, m in rest.items() if cid not in taken}, stats, context, indicators,
-                        settings, min_risk, models)
+                        settings, min_risk, models, domains)
     if len(merged) == len(risky) and not fragments and not pooled:
         return scored
     groups = _joined(merged, rest, fragments, pooled)
@@ -494,26 +499,30 @@ def merge_operations(
 
 def pool_cells(risky: dict[str, list[str]], rest: dict[str, list[str]], stats: AccountStats,
                context: pa.Table | None, indicators: Indicators, settings: CampaignSettings, min_risk: float,
-               models: RiskModels | None = None) -> dict[str, list[str]]:
+               models: RiskModels | None = None, domains: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Cells of ``rest`` (groups neither risky nor a fragment of one of ``risky``) that are one operation, by the
     campaign id of their pooled members: those whose pooled risk reaches ``min_risk`` although no cell's does.
 
     A fleet that pays each handful of accounts with its own card is many small cells, none of which sends
     enough to be told from a customer. Two cells are one operation under the test of :func:`absorb_fragments`
     (agreement in ``merge_families`` families, in each more than either shows with the accounts in no group);
-    the cells so connected are scored as one group, and kept together only when that group is risky.
+    the cells so connected are scored as one group, and kept together only when that group is risky. Two
+    organisations' cells (``domains``, as :func:`merge_operations` gives them) agree in no family of
+    ``settings.customer.apart``.
     """
     if len(rest) < 2:
         return {}
     names, n_risky, n = list(rest), len(risky), len(rest)
-    families = [(vectors[n_risky:-1], (vectors[n_risky:-1] @ vectors[-1:].T).toarray()[:, 0])
-                for _, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings)]
+    families = [(family, vectors[n_risky:-1], (vectors[n_risky:-1] @ vectors[-1:].T).toarray()[:, 0])
+                for family, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings)]
     pairs: list[npt.NDArray[np.int64]] = []
     for start in range(0, n, _POOL_BLOCK):  # a block of rows at a time: all cells × all at once would not fit
         agree = np.zeros((min(_POOL_BLOCK, n - start), n), np.int32)
-        for cells, everyone in families:
+        apart = _apart(names[start:start + _POOL_BLOCK], names, domains)
+        for family, cells, everyone in families:
             sim = (cells[start:start + _POOL_BLOCK] @ cells.T).toarray()
-            agree += _agrees(sim, everyone[start:start + _POOL_BLOCK], everyone, settings)
+            agree += _agrees(sim, everyone[start:start + _POOL_BLOCK], everyone, settings) & ~(
+                apart & (family in settings.customer.apart))
         a, b = np.nonzero(agree >= settings.merge_families)
         pairs.append(np.stack([a + start, b]))
     links = np.concatenate(pairs, axis=1)
@@ -532,7 +541,7 @@ def pool_cells(risky: dict[str, list[str]], rest: dict[str, list[str]], stats: A
 
 
 def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], indicators: Indicators,
-                     settings: CampaignSettings) -> dict[str, list[str]]:
+                     settings: CampaignSettings, domains: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Per group of ``risky`` that has any, the groups of ``rest`` that are fragments of it.
 
     Leiden splits a reseller network whose cells each pay with their own cards into many communities; the few
@@ -540,18 +549,21 @@ def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], in
     parameters. A group of ``rest`` is a fragment of a risky group when their pooled indicators agree
     (``merge_min``) in ``merge_families`` families, in each more than either resembles the accounts in no group:
     students who share a popular client and the population's habits with a small cell agree with it no more than
-    with everyone. A fragment belongs to the risky group it agrees with most.
+    with everyone. A fragment belongs to the risky group it agrees with most. Two organisations' groups
+    (``domains``, as :func:`merge_operations` gives them) agree in no family of ``settings.customer.apart``.
     """
     if not risky or not rest:
         return {}
     ids, n_risky = list(risky) + list(rest), len(risky)
     agree = np.zeros((len(rest), n_risky), np.int32)
     strength = np.zeros((len(rest), n_risky))
-    for _, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings):
+    apart = _apart(list(rest), list(risky), domains)
+    for family, vectors, _ in _family_vectors({**risky, **rest}, indicators, settings):
         # fragments × risky groups only: all groups × all would not fit in memory on a large population
         sim = (vectors[n_risky:-1] @ vectors[:n_risky].T).toarray()
         everyone = (vectors @ vectors[-1:].T).toarray()[:-1, 0]
-        above = _agrees(sim, everyone[n_risky:], everyone[:n_risky], settings)
+        above = _agrees(sim, everyone[n_risky:], everyone[:n_risky], settings) & ~(
+            apart & (family in settings.customer.apart))
         agree += above
         strength += np.where(above, sim, 0.0)
     part = agree >= settings.merge_families
@@ -560,6 +572,16 @@ def absorb_fragments(risky: dict[str, list[str]], rest: dict[str, list[str]], in
     for k in np.flatnonzero(part.any(axis=1)):
         fragments.setdefault(ids[int(anchor[k])], []).append(ids[n_risky + int(k)])
     return fragments
+
+
+def _apart(rows: list[str], columns: list[str], domains: dict[str, str] | None) -> npt.NDArray[np.bool_]:
+    """Where the groups ``rows`` × ``columns`` (ids) are two organisations: both in ``domains`` (group → its
+    organisation's mail domain), on different domains."""
+    known = domains or {}
+    code = {d: k for k, d in enumerate(sorted(set(known.values())))}
+    r = np.array([code.get(known.get(g, ""), -1) for g in rows], np.int64)
+    c = np.array([code.get(known.get(g, ""), -1) for g in columns], np.int64)
+    return (r[:, None] >= 0) & (c[None, :] >= 0) & (r[:, None] != c[None, :])
 
 
 def _agrees(sim: npt.NDArray[np.float64], rows: npt.NDArray[np.float64], columns: npt.NDArray[np.float64],
@@ -670,7 +692,7 @@ def report_campaigns(
 
 
 def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
-                    decisive: tuple[str, ...] = ()) -> dict[str, list[str]]:
+                    decisive: tuple[str, ...] = (), domains: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Merge communities that are one operation: their pooled indicators agree in several families.
 
     Two halves of one reseller network, split by payment instrument, still
@@ -683,17 +705,21 @@ def merge_campaigns(groups: dict[str, list[str]], indicators: Indicators, settin
     both draw their browser strings from the population's own mix agree with
     each other as much as with everyone, so a family counts only when one of
     the two differs from the accounts in no group (``merge_min``). A family of
-    ``decisive`` that counts merges two groups alone.
+    ``decisive`` that counts merges two groups alone. Two organisations' groups (``domains``, as
+    :func:`merge_operations` gives them) agree in no family of ``settings.customer.apart``.
     """
     if len(groups) < 2:
         return groups
     ids = list(groups)
     agree = np.zeros((len(ids), len(ids)), np.int32)
     broad = np.zeros((len(ids), len(ids)), bool)
+    apart = _apart(ids, ids, domains)
     for family, vectors, squares in _family_vectors(groups, indicators, settings):
         everyone = (vectors @ vectors.T).toarray()
         typical = everyone[:-1, -1] >= settings.merge_min
         sim = np.where(typical[:, None] & typical[None, :], 0.0, everyone[:-1, :-1])
+        if family in settings.customer.apart:
+            sim = np.where(apart, 0.0, sim)
         concentration = (squares @ squares.T).toarray()[:-1, :-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             breadth = np.where(concentration > 0, sim**2 / concentration, 0.0)

@@ -136,6 +136,11 @@ class CustomerSettings(_Tunables):
     """Share of the members with an e-mail domain on record that must share one for one payer (an organisation's
     seats are on its domain; bought accounts keep their owners' addresses at the population's mail providers), and
     of all members on one organisation's domain for one organisation whatever they pay with."""
+    apart: Families
+    """Families whose agreement does not make the groups of two organisations one operation (each group one
+    organisation's by :func:`~distillguard.campaigns.cluster.one_organisation`, on different domains): labs running
+    one public benchmark through one popular harness agree in its prompts, its client and how it calls the API,
+    not in their cards, exits or signups."""
 
 
 class SplitSettings(_Tunables):
