@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+
 import pyarrow as pa
 import pytest
 
-from distillguard.accounts.identity import client_consistency, ua_family
+from distillguard.accounts.identity import ESTABLISHED_DAYS, client_consistency, established_accounts, ua_family
 
 PY_TLS, NODE_TLS, CHROME_TLS, FIREFOX_TLS = "t13d_py", "t13d_node", "t13d_chrome", "t13d_firefox"
 
@@ -39,8 +42,8 @@ def _population(extra: list[tuple[str, str, str | None, int]]) -> pa.Table:
     return pa.table({name: [r[k] for r in rows] for k, name in enumerate(names)})
 
 
-def _shares(table: pa.Table) -> dict[str, float | None]:
-    out = client_consistency(table).to_pylist()
+def _shares(table: pa.Table, established: Collection[str] = ()) -> dict[str, float | None]:
+    out = client_consistency(table, established).to_pylist()
     return {r["account_id"]: r["client_mismatch_share"] for r in out}
 
 
@@ -88,3 +91,47 @@ def test_an_account_rotating_agents_counts_once_not_once_per_pair() -> None:
     shares = _shares(_population(rotating))
     assert all(shares[f"rot-{i}"] == pytest.approx(1 / 3) for i in range(30))  # its Chrome claim is the odd one
     assert all(shares[f"chrome-{i}"] == 0.0 for i in range(50))
+
+
+GENUINE = 140
+"""Accounts in :func:`_population` before its ``extra``."""
+
+
+def _genuine(table: pa.Table) -> set[str]:
+    return set(table.column("account_id").to_pylist()[:GENUINE])
+
+
+def test_a_fleet_cannot_make_its_own_spoofed_pair_common_against_the_established_accounts() -> None:
+    """Three hundred new accounts claiming Chrome over the Python stack outnumber the 50 real Chrome users: learned
+    from everyone the pair is common, learned from the established accounts it is what it is."""
+    table = _population([(f"fleet-{i}", "Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36", PY_TLS, 3) for i in range(300)])
+    assert all(_shares(table)[f"fleet-{i}"] == 0.0 for i in range(300))
+    shares = _shares(table, _genuine(table))
+    assert all(shares[f"fleet-{i}"] == 1.0 for i in range(300))
+    assert all(v == 0.0 for k, v in shares.items() if not k.startswith("fleet"))
+
+
+def test_a_pair_the_established_accounts_cannot_judge_counts_neither_way() -> None:
+    """A client no established account runs, or a stack none connects with, says nothing: its requests are left out
+    of the share, and an account with only such requests is unknown."""
+    table = _population([("new-tool", "newtool/0.1", PY_TLS, 4), ("new-stack", "anthropic-python/0.49.0", "t13d_go", 4),
+                         ("mixed", "newtool/0.1", PY_TLS, 4), ("mixed", "anthropic-python/0.49.0", CHROME_TLS, 1)])
+    shares = _shares(table, _genuine(table))
+    assert shares["new-tool"] is None and shares["new-stack"] is None
+    assert shares["mixed"] == 1.0
+
+
+def test_too_few_established_accounts_and_every_account_is_the_reference() -> None:
+    table = _population([(f"fleet-{i}", "Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36", PY_TLS, 3) for i in range(300)])
+    few = set(sorted(_genuine(table))[:5])
+    assert _shares(table, few) == _shares(table)
+
+
+def test_established_accounts_were_first_used_a_month_or_more_after_creation() -> None:
+    first = datetime(2026, 3, 2, tzinfo=UTC)
+    ages = {"old": ESTABLISHED_DAYS + 1, "exactly": ESTABLISHED_DAYS, "new": 2.0, "no-record": None}
+    table = pa.table({
+        "account_id": list(ages), "first_seen": pa.array([first] * len(ages), pa.timestamp("us", tz="UTC")),
+        "created_at": pa.array([None if d is None else first - timedelta(days=d) for d in ages.values()],
+                               pa.timestamp("us", tz="UTC"))})
+    assert established_accounts(table) == {"old", "exactly"}

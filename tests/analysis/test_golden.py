@@ -1,9 +1,8 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: the account sketches are keyed, here with the tests' key, and a rerun count is lowered
-by the sketch's error at its size, issue 13, session 37: the same actions, flags and campaigns; 1,036 accounts'
-risks, the lab campaign's 0.786 -> 0.784 and the campaigns' edge counts move with the sketches' collisions).
+says so in its commit (last: client pairs are learned from the established accounts, issue 13, session 38: the same
+actions, flags, risks and campaigns; 1,671 campaign accounts, at risk 1.0 already, now show a spoofed client).
 """
 
 from __future__ import annotations

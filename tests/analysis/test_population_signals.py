@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from distillguard.accounts import AccountStats, IpIntel
 from distillguard.accounts.inputs import stat_input
-from distillguard.analysis.stats import POPULATION_COLUMNS, account_features, population_signals
+from distillguard.analysis.stats import POPULATION_COLUMNS, account_features, build_stats, population_signals
 from distillguard.signals import compute_signals
 from distillguard.store import Store
 from factories import T0, account, accounts, exchange, exchanges
@@ -56,3 +56,30 @@ def test_account_features_join_the_population_in_the_fingerprints_order(tmp_path
     assert by_id == {"acct-1": 0.0, "acct-0": 1.0, "acct-2": 0.0}
     # a replay's step sees only the traffic before its end: one account so far, the others unknown
     assert early.column("maxed_reasoning_share").to_pylist().count(None) == 2
+
+
+def test_client_pairs_are_learned_from_the_established_accounts(tmp_path: Path) -> None:
+    """Twenty-five customers of a year run the Python SDK over its stack and five use Chrome; forty accounts created the
+    day before claim Chrome over the Python stack. Learned from everyone, the fleet's pair is common; learned from the
+    established accounts (those with a record a month old or more at their first request) it is a spoof, whether the
+    population is read from the exchanges or from the store's kept per-day aggregates."""
+    chrome = "Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36"
+    users = [(f"sdk-{k}", "anthropic-python/0.49.0", "t13d_py") for k in range(25)]
+    users += [(f"web-{k}", chrome, "t13d_chrome") for k in range(5)]
+    fleet = [(f"fleet-{k}", chrome, "t13d_py") for k in range(40)]
+    rows = [exchange(len(users) * r + i, account_id=a, user_agent=agent, tls_ja4=tls)
+            for r in range(2) for i, (a, agent, tls) in enumerate(users + fleet)]
+    batch = exchanges(rows)
+    signals = compute_signals(batch)
+    records = [account(a, created_at=T0 - timedelta(days=365)) for a, _, _ in users]
+    records += [account(a, created_at=T0 - timedelta(days=1)) for a, _, _ in fleet]
+    with Store(tmp_path / "a.duckdb") as store:
+        store.ingest_batch(batch, signals)
+        store.upsert_accounts(accounts(records))
+        direct = population_signals(store, IpIntel())
+        build_stats(store, IpIntel(), 1_000)
+        kept = population_signals(store, IpIntel())
+    for table in (direct, kept):
+        share = dict(zip(table.column("account_id").to_pylist(), table.column("client_mismatch_share").to_pylist()))
+        assert all(share[a] == 1.0 for a, _, _ in fleet)
+        assert all(share[a] == 0.0 for a, _, _ in users)

@@ -12,11 +12,19 @@ than the JA4's overall frequency predicts: a negative pointwise mutual
 information. Per account, the share of its requests (with both fields) sent
 with such a pair. Without any TLS fingerprint or user agent the share is
 unknown (null), not benign.
+
+The pairs are learned from the established accounts (first used
+:data:`ESTABLISHED_DAYS` or more after their creation) where there are enough
+of them: learned from everyone, a fleet of hundreds of accounts made for a
+campaign, spoofing one browser over one scripting stack, would make its own
+pair common and so consistent. A pair whose claim or stack the reference never
+shows cannot be judged, and its requests count neither way.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import polars as pl
 import pyarrow as pa
@@ -25,6 +33,12 @@ PAIR_SMOOTHING = 0.5
 """Pseudo-count added to every (family, JA4) pair seen, so a pair of one account is not impossible."""
 MISMATCH_PMI = -1.0
 """A pair is inconsistent when it occurs at less than half (log2: -1) the rate the JA4's frequency predicts."""
+ESTABLISHED_DAYS = 30.0
+"""An account first used this many days after its creation or later is established: its clients are what the
+population runs, not what a fleet put to work after signup runs."""
+MIN_REFERENCE = 20
+"""Established accounts with a client claim and a TLS stack needed to learn the pairs from them alone; with fewer (a
+log without account records, a young population) every account counts."""
 CLIENT_COLUMNS: tuple[str, ...] = ("client_mismatch_share",)
 """The columns :func:`client_consistency` adds per account."""
 
@@ -49,33 +63,49 @@ def ua_family(user_agent: str | None) -> str | None:
     return found.group(0) if found else text.split()[0]
 
 
-def pair_pmi(pairs: pl.DataFrame) -> pl.DataFrame:
-    """``family, tls_ja4, pmi``: log2 of P(JA4 | family), smoothed, over P(JA4), counted in accounts.
+def pair_pmi(pairs: pl.DataFrame, reference: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``family, tls_ja4, pmi`` for each pair of ``pairs``: log2 of P(JA4 | family), smoothed, over P(JA4), counted
+    in the accounts of ``reference`` (``pairs`` itself when None); null where ``reference`` never shows the family or
+    the JA4.
 
-    ``pairs`` has a row per account and pair seen (``account_id, family, tls_ja4``); an account
+    Both have a row per account and pair seen (``account_id, family, tls_ja4``); an account
     showing k distinct pairs adds 1/k to each.
     """
-    accounts = pairs.select("account_id", "family", "tls_ja4").unique()
+    accounts = (pairs if reference is None else reference).select("account_id", "family", "tls_ja4").unique()
     accounts = accounts.with_columns(weight=1.0 / pl.len().over("account_id"))
     total = accounts.get_column("weight").sum()
     n_ja4 = accounts.get_column("tls_ja4").n_unique()
-    joint = accounts.group_by("family", "tls_ja4").agg(joint=pl.col("weight").sum())
     return (
-        joint.join(accounts.group_by("family").agg(claims=pl.col("weight").sum()), on="family")
-        .join(accounts.group_by("tls_ja4").agg(stack=pl.col("weight").sum()), on="tls_ja4")
+        pairs.select("family", "tls_ja4").unique()
+        .join(accounts.group_by("family", "tls_ja4").agg(joint=pl.col("weight").sum()), on=["family", "tls_ja4"],
+              how="left")
+        .join(accounts.group_by("family").agg(claims=pl.col("weight").sum()), on="family", how="left")
+        .join(accounts.group_by("tls_ja4").agg(stack=pl.col("weight").sum()), on="tls_ja4", how="left")
         .with_columns(
-            pmi=(((pl.col("joint") + PAIR_SMOOTHING) / (pl.col("claims") + PAIR_SMOOTHING * n_ja4))
+            pmi=(((pl.col("joint").fill_null(0.0) + PAIR_SMOOTHING) / (pl.col("claims") + PAIR_SMOOTHING * n_ja4))
                  / (pl.col("stack") / total)).log(2)
         )
         .select("family", "tls_ja4", "pmi")
     )
 
 
-def client_consistency(client_pairs: pa.Table) -> pa.Table:
+def established_accounts(accounts: pa.Table) -> set[str]:
+    """The ``account_id`` of the rows of ``accounts`` (``account_id, first_seen, created_at``, as the store's
+    exits give them) first used :data:`ESTABLISHED_DAYS` or more after their creation (none without a record)."""
+    frame = pl.from_arrow(accounts.select(["account_id", "first_seen", "created_at"]))
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError("accounts must be a table")
+    days = (pl.col("first_seen") - pl.col("created_at")).dt.total_milliseconds() / 86_400_000.0
+    return set(frame.filter(days >= ESTABLISHED_DAYS).get_column("account_id").unique().to_list())
+
+
+def client_consistency(client_pairs: pa.Table, established: Collection[str] = ()) -> pa.Table:
     """``account_id, client_mismatch_share`` from ``account_id, user_agent, tls_ja4, n`` (the store's client pairs).
 
-    The share of the account's requests with both a user agent and a JA4 whose pair's
-    :func:`pair_pmi` is under :data:`MISMATCH_PMI`; null for an account without such requests.
+    The share of the account's requests with both a user agent and a JA4, and a pair :func:`pair_pmi` can judge,
+    whose pair is under :data:`MISMATCH_PMI`; null for an account without such requests. The pairs are learned
+    from the ``established`` accounts (:func:`established_accounts`) when at least :data:`MIN_REFERENCE` of them
+    show one, else from every account.
     """
     frame = pl.from_arrow(client_pairs)
     if not isinstance(frame, pl.DataFrame):
@@ -88,8 +118,12 @@ def client_consistency(client_pairs: pa.Table) -> pa.Table:
         frame.join(families, on="user_agent", how="left")
         .filter(pl.col("family").is_not_null() & pl.col("tls_ja4").is_not_null() & (pl.col("tls_ja4") != ""))
     )
+    reference = known.filter(pl.col("account_id").is_in(list(established)))
+    if reference.get_column("account_id").n_unique() < MIN_REFERENCE:
+        reference = known
     shares = (
-        known.join(pair_pmi(known), on=["family", "tls_ja4"], how="left")
+        known.join(pair_pmi(known, reference), on=["family", "tls_ja4"], how="left")
+        .filter(pl.col("pmi").is_not_null())
         .group_by("account_id")
         .agg(client_mismatch_share=(pl.col("n") * (pl.col("pmi") < MISMATCH_PMI)).sum() / pl.col("n").sum())
     )

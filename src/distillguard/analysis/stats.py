@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from distillguard.accounts import STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP_COLUMN, AccountStats, IpIntel
 from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
-from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency
+from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency, established_accounts
 from distillguard.accounts.parameters import NEAR_TOP, PARAMETER_COLUMNS, parameter_signals
 from distillguard.accounts.sketch import SketchKey
 from distillguard.accounts.stats import (
@@ -172,23 +172,25 @@ def population_signals(store: SqlSource, intel: IpIntel, until: datetime | None 
     """``account_id`` and :data:`POPULATION_COLUMNS` for every stored account, one row each.
 
     Request parameters (:mod:`~distillguard.accounts.parameters`), client-identity consistency
-    (:mod:`~distillguard.accounts.identity`) and exits shared by young accounts
+    (:mod:`~distillguard.accounts.identity`, learned from the established accounts) and exits shared by young accounts
     (:mod:`~distillguard.accounts.exits`), each learned from the stored exchanges before ``until``
     (all when None); the gateway scores online without a population, so there these columns are absent.
     All of the traffic is read from the store's kept per-day aggregates when they hold it
     (:mod:`distillguard.store.traffic_days`, brought up to date by :func:`build_stats`).
     """
     if until is None and isinstance(store, Store) and traffic_days.kept_slot(store) is not None:
+        exits = traffic_days.account_exits(store)
         parts = (
             parameter_signals(traffic_days.request_parameters(store, NEAR_TOP)),
-            client_consistency(traffic_days.client_pairs(store)),
-            young_exit_excess(traffic_days.account_exits(store), intel),
+            client_consistency(traffic_days.client_pairs(store), established_accounts(exits)),
+            young_exit_excess(exits, intel),
         )
     else:
+        exits = traffic.account_exits(store, until)
         parts = (
             parameter_signals(traffic.request_parameters(store, NEAR_TOP, until)),
-            client_consistency(traffic.client_pairs(store, until)),
-            young_exit_excess(traffic.account_exits(store, until), intel),
+            client_consistency(traffic.client_pairs(store, until), established_accounts(exits)),
+            young_exit_excess(exits, intel),
         )
     frames = [cast(pl.DataFrame, pl.from_arrow(part)) for part in parts]
     joined = frames[0]
