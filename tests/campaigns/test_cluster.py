@@ -6,6 +6,7 @@ import pyarrow as pa
 import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, Origin, score_accounts
+from distillguard.accounts.risk import POPULATION_COLUMNS, RiskModels, default_weights
 from distillguard.campaigns import Indicators, cluster, find_campaigns, propagate
 from distillguard.campaigns.cluster import (
     Campaign,
@@ -14,6 +15,7 @@ from distillguard.campaigns.cluster import (
     merge_operations,
     merge_pools,
     pool_cells,
+    pooled_features,
     score_groups,
 )
 from distillguard.campaigns.communities import Communities
@@ -561,3 +563,41 @@ def test_a_campaign_takes_its_fragments_unless_they_take_it_below_the_flag_thres
     else:
         assert list(risky.values()) == [sorted(members["op"] + members["crew"])]
         assert communities.community(members["op"]) == communities.community(members["crew"])
+
+
+def _population(ids: list[str], n: list[int], share: list[float | None]) -> pa.Table:
+    """Accounts' records (individuals, email-verified), exchanges and population signals: ``share`` in each one."""
+    return pa.table({"account_id": ids, "category": ["individual"] * len(ids), "verification": ["email"] * len(ids),
+                     "created_at": pa.array([T0 - timedelta(days=1)] * len(ids), pa.timestamp("us", tz="UTC")),
+                     "n_exchanges": pa.array(n, pa.int64()),
+                     **{c: pa.array(share, pa.float64()) for c in POPULATION_COLUMNS}})
+
+
+def test_a_group_carries_its_members_population_signals_weighted_by_their_exchanges() -> None:
+    stats = AccountStats()
+    stats.update(_traffic("op", 4, 6, harvester=True))
+    groups = {"g": ["op-0", "op-1"], "lacking": ["op-2"], "unknown": ["op-3"]}
+    accounts = _population(["op-0", "op-1", "op-2"], [100, 300, 50], [0.0, 1.0, None])
+    pooled = pooled_features(stats, groups, accounts)
+    assert pooled.column("n_accounts").to_pylist() == [2, 1, 1]
+    for name in POPULATION_COLUMNS:
+        assert pooled.column(name).to_pylist() == [0.75, None, None]
+    assert not set(POPULATION_COLUMNS) & set(pooled_features(stats, groups, None).column_names)
+
+
+def test_a_group_is_scored_on_its_members_spoofed_clients() -> None:
+    """Members that claim a client their TLS stack does not go with raise their group's risk under weights that
+    count it; without the members' signals the term is missing, not benign."""
+    stats = AccountStats()
+    stats.update(_traffic("op", 6, 6, harvester=False))
+    groups = {"g": [f"op-{i}" for i in range(6)]}
+    base = default_weights("campaign")
+    weights = base.model_copy(update={"weights": {**base.weights, "client_mismatch": 6.0}})
+    models = RiskModels(account=weights, campaign=weights)
+    ids = [f"op-{i}" for i in range(6)]
+    honest = _population(ids, [6] * 6, [0.0] * 6)
+    spoofed = honest.set_column(honest.column_names.index("client_mismatch_share"), "client_mismatch_share",
+                                pa.array([1.0] * 6, pa.float64()))
+    risk_spoofed = score_groups(stats, groups, spoofed, models).risk
+    risk_honest = score_groups(stats, groups, honest, models).risk
+    assert risk_spoofed[0] > risk_honest[0] + 0.1

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from distillguard.accounts import IpIntel, score_accounts
-from distillguard.accounts.risk import TERM_SIGNS
-from distillguard.campaigns import pooled_context
+from distillguard.accounts import AccountStats, IpIntel, score_accounts
+from distillguard.accounts.risk import POPULATION_COLUMNS, TERM_SIGNS
+from distillguard.campaigns import pooled_context, pooled_features
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.eval.risk_fit import (
     EVIDENCE_FLOOR_NATS,
@@ -136,6 +136,12 @@ def test_snapshots_are_the_traffic_as_it_stood_hours_into_each_campaign(tmp_path
     seen = set(context.column("account_id").to_pylist())
     expected = pooled_context(context, {g: [a for a in groups[g] if a in seen] for g in names})
     assert pooled.context.filter(pa.array(pooled_whole)).equals(expected)
+    # ... and carry their members' population signals, as the campaign layer pools them
+    members = {g: [a for a in groups[g] if a in seen] for g in names}
+    expected_features = pooled_features(AccountStats(), members, single.features.filter(pa.array(whole)))
+    for name in POPULATION_COLUMNS:
+        assert pooled.features.filter(pa.array(pooled_whole)).column(name).equals(expected_features.column(name))
+    assert pooled.features.column("maxed_reasoning_share").null_count < pooled.features.num_rows
 
 
 def _evidence_sample(legit_elicited: list[float], verification: list[str], age_days: list[float],

@@ -45,6 +45,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy.special import expit
 
+from distillguard.accounts.exits import EXIT_COLUMNS
+from distillguard.accounts.identity import CLIENT_COLUMNS
+from distillguard.accounts.parameters import PARAMETER_COLUMNS
 from distillguard.accounts.sketch import REGISTERS, hll_sd
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import ConfigError
@@ -120,6 +123,9 @@ POPULATION_TERMS: dict[str, str] = {
 }
 """Terms read from columns judged against the whole population (``analysis.stats.population_signals``), and the
 column whose null marks the term unknown; online scoring has no population, so the columns are absent there."""
+POPULATION_COLUMNS: tuple[str, ...] = (*PARAMETER_COLUMNS, *CLIENT_COLUMNS, *EXIT_COLUMNS)
+"""Per-account columns judged against the whole stored population (null where an account's log lacks the input); a
+pooled group carries its members' mean, weighted by their exchanges."""
 
 
 class RiskWeights(BaseModel):
@@ -522,15 +528,13 @@ def missing_inputs(features: pa.Table, context: pa.Table | None) -> dict[str, np
     An account has responses when any of its exchanges has output (a response
     or its token usage: ``mean_output_len > 0``), and an account record when
     ``context`` gives it a category, a verification level or a creation time.
-    A pooled group (``n_accounts``) has no population columns by construction
-    (the campaign model is fitted without them): its population terms are 0, not
-    missing, so that they do not inflate the rest. The address lists are missing
-    where ``unlisted_share`` is positive: no VPN or Tor exit list was given.
+    A pooled group (``n_accounts``) has the population as its members have it
+    (:data:`POPULATION_COLUMNS`). The address lists are missing where
+    ``unlisted_share`` is positive: no VPN or Tor exit list was given.
     """
     no_responses = _col(features, "mean_output_len") <= 0
-    pooled = "n_accounts" in features.column_names
-    population = _null(features, POPULATION_TERMS["maxed_reasoning"]) & (not pooled)
-    tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population & (not pooled)
+    population = _null(features, POPULATION_TERMS["maxed_reasoning"])
+    tls = _null(features, POPULATION_TERMS["client_mismatch"]) & ~population
     lists = _optional_col(features, "unlisted_share") > 0
     if context is None:
         unknown = np.ones(features.num_rows, bool)
@@ -557,19 +561,16 @@ def _missing_terms(terms: list[RiskTerm], missing: dict[str, np.ndarray], featur
     (``unlisted_share``) is not. ``young_fleet`` is coordination × youth: 0 for a
     single account whatever its record says, so it is unknown only in a group. A
     :data:`POPULATION_TERMS` term is unknown without the population or where its
-    column is null, except in a pooled group, which has none by construction (the
-    term is 0 there).
+    column is null.
     """
     names = [t.name for t in terms]
     coordinated = terms[names.index("coordination")].values > 0
-    pooled = "n_accounts" in features.column_names
     columns = [
         missing[TERM_INPUTS[name]] & (coordinated if name == "young_fleet" else True) if name in TERM_INPUTS
         else np.zeros(len(coordinated), bool)
         for name in names
     ]
-    columns = [(np.zeros(len(coordinated), bool) if pooled
-                else missing[POPULATION] | _null(features, POPULATION_TERMS[name]) | column) if name in POPULATION_TERMS
+    columns = [missing[POPULATION] | _null(features, POPULATION_TERMS[name]) | column if name in POPULATION_TERMS
                else column for name, column in zip(names, columns)]
     shares = np.stack(columns, axis=1).astype(np.float64)
     shares[:, names.index("anonymiser")] = np.clip(_optional_col(features, "unlisted_share"), 0.0, 1.0)

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.exits import YOUNG_DAYS
-from distillguard.accounts.risk import RiskModels, account_age_days, load_risk_models
+from distillguard.accounts.risk import POPULATION_COLUMNS, RiskModels, account_age_days, load_risk_models
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.analysis.memory import release_free_memory
 from distillguard.analysis.stats import account_features
@@ -98,14 +98,22 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
         indicators, edges = linked_accounts(indicators, features, context, tunables.link)
     with timings.phase("campaigns (clustering, group risk)"):
         release_free_memory()  # what linking freed
-        result = find_campaigns(edges, stats, context, tunables.cluster, indicators, min_risk=policy.flag_threshold,
-                                models=models)
+        result = find_campaigns(edges, stats, _with_population(context, features), tunables.cluster, indicators,
+                                min_risk=policy.flag_threshold, models=models)
     with timings.phase("decisions"):
         decisions = _decisions(policy, until, decided_at, features, context, own_risk, evidence, result)
     with timings.phase("shared indicators"):
         shared = shared_indicators(store, {c.campaign_id: c.members for c in result.campaigns}, until, tunables.templates)
     with timings.phase("campaign records"):
         return Assessment(decisions, campaign_records(stats, result.campaigns, shared), features)
+
+
+def _with_population(context: pa.Table, features: pa.Table) -> pa.Table:
+    """``context`` with the exchanges and population signals of ``features`` (row-aligned), which groups pool."""
+    for name in ("n_exchanges", *POPULATION_COLUMNS):
+        if name in features.column_names:
+            context = context.append_column(name, features.column(name))
+    return context
 
 
 def linked_accounts(indicators: Indicators, features: pa.Table, context: pa.Table, settings: LinkSettings

@@ -29,9 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillguard.accounts import STAT_INPUT_COLUMNS, STAT_SIGNAL_COLUMNS, SWEEP_COLUMN, AccountStats, IpIntel
-from distillguard.accounts.exits import EXIT_COLUMNS, young_exit_excess
-from distillguard.accounts.identity import CLIENT_COLUMNS, client_consistency, established_accounts
-from distillguard.accounts.parameters import NEAR_TOP, PARAMETER_COLUMNS, parameter_signals
+from distillguard.accounts.exits import young_exit_excess
+from distillguard.accounts.identity import client_consistency, established_accounts
+from distillguard.accounts.parameters import NEAR_TOP, parameter_signals
+from distillguard.accounts.risk import POPULATION_COLUMNS
 from distillguard.accounts.sketch import SketchKey
 from distillguard.accounts.stats import (
     COUNTED_ELICITATION_THRESHOLD,
@@ -162,10 +163,6 @@ def _fold(store: Store, intel: IpIntel, key: SketchKey, new: account_days.Unfold
             ahead_totals = ahead_totals.filter(pc.invert(pc.is_in(ahead_totals.column("account_id"),
                                                                   pa.array(behind, pa.string()))))
         account_days.keep_total_stats(store, pa.concat_tables([ahead_totals, merged.to_table()]))
-
-
-POPULATION_COLUMNS: tuple[str, ...] = (*PARAMETER_COLUMNS, *CLIENT_COLUMNS, *EXIT_COLUMNS)
-"""Per-account columns judged against the whole stored population (null where an account's log lacks the input)."""
 
 
 def population_signals(store: SqlSource, intel: IpIntel, until: datetime | None = None) -> pa.Table:

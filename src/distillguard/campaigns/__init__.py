@@ -7,6 +7,7 @@ from distillguard.campaigns.cluster import (
     find_campaigns,
     merge_campaigns,
     pooled_context,
+    pooled_features,
     propagate,
 )
 from distillguard.campaigns.edges import link_accounts
@@ -27,5 +28,6 @@ __all__ = [
     "load_campaign_settings",
     "merge_campaigns",
     "pooled_context",
+    "pooled_features",
     "propagate",
 ]

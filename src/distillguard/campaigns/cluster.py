@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from distillguard.accounts import AccountStats, score_accounts
-from distillguard.accounts.risk import RiskModels, load_risk_models
+from distillguard.accounts.risk import POPULATION_COLUMNS, RiskModels, load_risk_models
 from distillguard.campaigns.communities import Communities, detect_communities, split_shared_pools
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import FAMILIES, Indicators
@@ -114,7 +115,9 @@ def find_campaigns(
     none of whom would be flagged is not reported as a campaign. ``context``
     holds ``account_id, category, verification, created_at`` of the accounts
     (and ``email_domain``, when known); a group is scored with its members'
-    most common category and verification level.
+    most common category and verification level, and, where ``context`` also
+    has ``n_exchanges`` and population signals, with their means
+    (:func:`pooled_features`).
     ``settings`` and the risk ``models`` default to the shipped ones. The steps:
 
     1. :func:`~distillguard.campaigns.communities.detect_communities`: Leiden
@@ -443,8 +446,7 @@ def score_groups(
     are those of the model that scored higher. ``models`` default to the shipped weights.
     """
     models = models or load_risk_models()
-    pooled = stats.pool(groups).get()
-    pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
+    pooled = pooled_features(stats, groups, context)
     group_context = pooled_context(context, groups)
     early, early_evidence = score_accounts(pooled, group_context, weights=models.campaign)
     late, late_evidence = score_accounts(pooled, group_context, weights=models.account)
@@ -885,6 +887,31 @@ def _dispatch(groups: dict[str, list[str]], indicators: Indicators) -> dict[str,
     for i, c in codes.iter_rows():
         members[ids[c]].append(i)
     return group_dispatch(indicators.starts.select(pl.col("i").alias("a"), "t"), members)
+
+
+def pooled_features(stats: AccountStats, groups: dict[str, list[str]], accounts: pa.Table | None) -> pa.Table:
+    """The fingerprint of each group of accounts taken as one (:meth:`AccountStats.pool`), with ``n_accounts`` and
+    the :data:`~distillguard.accounts.risk.POPULATION_COLUMNS` that ``accounts`` (``account_id``, ``n_exchanges``)
+    has: per group, the mean over its members with a value, weighted by their exchanges; null where none has one."""
+    pooled = stats.pool(groups).get()
+    pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
+    columns = [c for c in POPULATION_COLUMNS if accounts is not None and c in accounts.column_names]
+    if accounts is None or not columns:
+        return pooled
+    members = pl.DataFrame(
+        {"group": [g for g, m in enumerate(groups.values()) for _ in m],
+         "account_id": [a for m in groups.values() for a in m]},
+        schema={"group": pl.Int64, "account_id": pl.String},
+    )
+    known = cast(pl.DataFrame, pl.from_arrow(accounts.select(["account_id", "n_exchanges", *columns])))
+    weight = pl.col("n_exchanges").cast(pl.Float64)
+    means = members.join(known.with_columns(pl.col("account_id").cast(pl.String)), on="account_id", how="inner").group_by(
+        "group").agg(**{c: (pl.col(c) * weight).sum() / weight.filter(pl.col(c).is_not_null()).sum() for c in columns})
+    rows = pl.DataFrame({"group": range(len(groups))}, schema={"group": pl.Int64}).join(
+        means, on="group", how="left", maintain_order="left")
+    for name in columns:
+        pooled = pooled.append_column(name, rows.get_column(name).fill_nan(None).to_arrow())
+    return pooled
 
 
 def pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:

@@ -40,7 +40,7 @@ from distillguard.accounts import AccountStats, IpIntel
 from distillguard.accounts.risk import TERM_SIGNS, RiskWeights, elicitation_nats, risk_terms, term_matrix
 from distillguard.analysis.ingest import ingest
 from distillguard.analysis.stats import account_features, sketch_key, stored_batches
-from distillguard.campaigns import pooled_context
+from distillguard.campaigns import pooled_context, pooled_features
 from distillguard.core.errors import DistillguardError
 from distillguard.eval.inputs import Labels, read_labels
 from distillguard.ingest import RejectSink, read_accounts
@@ -189,7 +189,8 @@ def _tables(
     groups: dict[str, list[str]],
 ) -> tuple[pa.Table, pa.Table]:
     """The account fingerprints of ``stats`` (with the population signals as of ``at``, as analysis joins them) and
-    the pooled-group fingerprints (groups cut to the accounts seen so far; no population signals, as in analysis)."""
+    the pooled-group fingerprints (groups cut to the accounts seen so far; their members' population signals pooled,
+    as in analysis)."""
     features = account_features(store, stats, at)
     ids = features.column("account_id").to_pylist()
     context = pa.table({
@@ -202,8 +203,7 @@ def _tables(
         features = features.append_column(name, context.column(name))
     seen = set(ids)
     groups = {name: kept for name, members in groups.items() if len(kept := [a for a in members if a in seen]) >= 2}
-    pooled = stats.pool(groups).get()
-    pooled = pooled.append_column("n_accounts", pa.array([len(m) for m in groups.values()], pa.int64()))
+    pooled = pooled_features(stats, groups, features)
     pooled_records = pooled_context(context, groups)
     for name in _CONTEXT:
         pooled = pooled.append_column(name, pooled_records.column(name))
