@@ -587,7 +587,7 @@ def test_a_group_carries_its_members_population_signals_weighted_by_their_exchan
 
 def test_a_group_is_scored_on_its_members_spoofed_clients() -> None:
     """Members that claim a client their TLS stack does not go with raise their group's risk under weights that
-    count it; without the members' signals the term is missing, not benign."""
+    count it."""
     stats = AccountStats()
     stats.update(_traffic("op", 6, 6, harvester=False))
     groups = {"g": [f"op-{i}" for i in range(6)]}

@@ -134,10 +134,9 @@ def test_snapshots_are_the_traffic_as_it_stood_hours_into_each_campaign(tmp_path
     groups = pooled_groups(records, read_labels(tmp_path / "labels.jsonl"))
     names = pooled.features.filter(pa.array(pooled_whole)).column("account_id").to_pylist()
     seen = set(context.column("account_id").to_pylist())
-    expected = pooled_context(context, {g: [a for a in groups[g] if a in seen] for g in names})
-    assert pooled.context.filter(pa.array(pooled_whole)).equals(expected)
-    # ... and carry their members' population signals, as the campaign layer pools them
     members = {g: [a for a in groups[g] if a in seen] for g in names}
+    assert pooled.context.filter(pa.array(pooled_whole)).equals(pooled_context(context, members))
+    # ... and carry their members' population signals, as the campaign layer pools them
     expected_features = pooled_features(AccountStats(), members, single.features.filter(pa.array(whole)))
     for name in POPULATION_COLUMNS:
         assert pooled.features.filter(pa.array(pooled_whole)).column(name).equals(expected_features.column(name))
