@@ -120,10 +120,11 @@ def test_the_key_moves_every_sketch_and_nothing_else() -> None:
     for stats in (plain, keyed):
         stats.update(_traffic())
     a, b = plain.to_bytes("acct-1"), keyed.to_bytes("acct-1")
-    sketches = blob_size() - len(_SKETCH_NAMES) * plain.width
+    widths = [plain._widths[name] for name in _SKETCH_NAMES]
+    sketches = blob_size() - sum(widths)
     assert a[7:sketches] == b[7:sketches]
-    held = [i for i in range(len(_SKETCH_NAMES)) if any(a[sketches + i * plain.width:sketches + (i + 1) * plain.width])]
+    bounds = sketches + np.cumsum([0, *widths])
+    held = [i for i in range(len(_SKETCH_NAMES)) if any(a[bounds[i]:bounds[i + 1]])]
     assert {"ip", "client", "prompt", "task_prompt", "hour_bucket"} <= {_SKETCH_NAMES[i] for i in held}
     for i in held:
-        lo = sketches + i * plain.width
-        assert a[lo:lo + plain.width] != b[lo:lo + plain.width], _SKETCH_NAMES[i]
+        assert a[bounds[i]:bounds[i + 1]] != b[bounds[i]:bounds[i + 1]], _SKETCH_NAMES[i]

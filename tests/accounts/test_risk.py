@@ -28,12 +28,14 @@ from distillguard.accounts.risk import (
     risk_terms,
     term_matrix,
 )
+from distillguard.accounts.sketch import TASK_REGISTERS, SketchKey, hll_add, hll_estimate
 from distillguard.analysis import analyze
 from distillguard.analysis.stats import POPULATION_COLUMNS
 from distillguard.campaigns.settings import load_campaign_settings
 from distillguard.config import load_settings
 from distillguard.config.settings import with_overrides
 from distillguard.core.errors import ConfigError
+from distillguard.core.ids import splitmix64
 from distillguard.policy import load_policy
 
 
@@ -117,12 +119,25 @@ def test_an_evaluator_rerunning_its_items_explains_its_elicitation_and_a_harvest
 
 
 def test_the_collisions_of_a_few_dozen_prompts_are_no_reruns_and_a_lab_s_reruns_stay_reruns() -> None:
-    """36 new eliciting prompts that the 128-register sketch counts as 30 (a collision-heavy draw, as the public key
-    gives the gateway test's prompts) are still a harvest past the counted bar (more than 12 nats); a lab's 10,000
-    tasks on 7,000 items (30 % reruns) stay an evaluation: the sketch's allowance is capped at 19 reruns, not its
-    9 % error at 7,000 (which would make them 18 % and the lab a harvester)."""
-    llr = elicitation_llr(np.array([36.0, 10_000.0]), np.array([36.0, 10_000.0]), np.array([30.3, 7_000.0]))
+    """36 new eliciting prompts that the task sketch counts as 33.7 (two standard deviations low: prompts whose hashes
+    collide) are still a harvest past the counted bar (more than 12 nats); a lab's 10,000 tasks on 7,000 items (30 %
+    reruns) stay an evaluation: the sketch's allowance is capped at 38 reruns, not its 4.6 % error at 7,000 (which
+    would make them 24 % and the lab a harvester)."""
+    llr = elicitation_llr(np.array([36.0, 10_000.0]), np.array([36.0, 10_000.0]), np.array([33.7, 7_000.0]))
     assert llr[0] > 12.0 and llr[1] < 0.0
+
+
+def test_a_harvester_of_thousands_of_tasks_is_no_evaluator_under_any_key() -> None:
+    """5,741 tasks on 5,118 prompts (an account of ``large``, 11 % reruns), all asking for the reasoning, counted in
+    the task sketch under 200 keys: none reads as an evaluator's reruns (the lowest count is 4,641). At 128 registers
+    (9 % error) two of these keys count the prompts a fifth low, and the harvester's evidence falls to 0."""
+    prompts = splitmix64(np.r_[np.arange(5_118), np.arange(623)])
+    tasks = np.array([float(len(prompts))])
+    for secret in range(200):
+        registers = np.zeros((1, TASK_REGISTERS), np.uint8)
+        hll_add(registers, np.zeros(len(prompts), np.int64), SketchKey.from_secret(b"key %d" % secret).hashes(prompts))
+        distinct = np.minimum(hll_estimate(registers), tasks)
+        assert elicitation_llr(tasks, tasks, distinct)[0] > 1_000.0, (secret, distinct)
 
 
 def test_a_harvester_splitting_its_asking_between_words_and_budgets_is_counted_on_both() -> None:

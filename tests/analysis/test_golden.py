@@ -1,8 +1,8 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: client pairs are learned from the established accounts, issue 13, session 38: the same
-actions, flags, risks and campaigns; 1,671 campaign accounts, at risk 1.0 already, now show a spoofed client).
+says so in its commit (last: the distinct-task sketch has 512 registers, issue 13, session 40: the same actions,
+flags and campaigns; 12 risks moved, none across a threshold, and two campaigns' counted evidence).
 """
 
 from __future__ import annotations

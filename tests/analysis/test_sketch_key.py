@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from distillguard.accounts import AccountStats, IpIntel, stat_input
-from distillguard.accounts.sketch import UNKEYED
+from distillguard.accounts.sketch import TASK_PRECISION, UNKEYED
 from distillguard.analysis import analyze
 from distillguard.analysis.stats import SKETCH_KEY_ENV, sketch_key
 from distillguard.campaigns.settings import load_campaign_settings
@@ -27,17 +27,18 @@ from distillguard.store import Store
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TASKS = 200
-REGISTERS = 6  # of the public sketch's 128 that the grinder aims every prompt at
+REGISTERS = 6  # of the public task sketch's 512 that the grinder aims every prompt at
 
 
 def _public_register(text: str) -> tuple[int, int]:
-    """The register a prompt lands in under the public (unkeyed) hash, and the next bit (1: the lowest rank)."""
+    """The task sketch's register a prompt lands in under the public (unkeyed) hash, and the next bit (1: the lowest
+    rank)."""
     h = int(UNKEYED.hashes(np.array([fold_hash(text)], np.uint64))[0])
-    return h >> 57, (h >> 56) & 1
+    return h >> (64 - TASK_PRECISION), (h >> (63 - TASK_PRECISION)) & 1
 
 
 def _ground(task: str) -> str:
-    """``task`` with the first nonce that puts it in one of the aimed registers at rank 1 (about 40 tries)."""
+    """``task`` with the first nonce that puts it in one of the aimed registers at rank 1 (about 170 tries)."""
     for nonce in range(10_000):
         text = f"{task} [ref {nonce}]"
         register, top = _public_register(text)

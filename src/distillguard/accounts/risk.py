@@ -48,7 +48,7 @@ from scipy.special import expit
 from distillguard.accounts.exits import EXIT_COLUMNS
 from distillguard.accounts.identity import CLIENT_COLUMNS
 from distillguard.accounts.parameters import PARAMETER_COLUMNS
-from distillguard.accounts.sketch import REGISTERS, hll_sd
+from distillguard.accounts.sketch import TASK_PRECISION, TASK_REGISTERS, hll_sd
 from distillguard.core.decision import Evidence
 from distillguard.core.errors import ConfigError
 
@@ -66,10 +66,12 @@ RERUN_HARVEST_RATE = 0.1
 """Share of a harvester's tasks that repeat an earlier prompt of its account (retries, a corpus drawn with
 replacement): it wants new traces."""
 RERUN_SKETCH_SD = 2.0
-"""Standard deviations of the distinct-count sketch (:func:`~distillguard.accounts.sketch.hll_sd`) that an account's
-rerun count is lowered by before it is weighed, at most those at as many prompts as the sketch has registers (19
-reruns): at 36 new prompts the sketch may count 30 (prompts whose hashes collide), and six reruns of 36 would make
-a harvester an evaluator, while past a few hundred tasks the evidence either way dwarfs the sketch's error."""
+"""Standard deviations of the distinct-task sketch (:func:`~distillguard.accounts.sketch.hll_sd` at
+:data:`~distillguard.accounts.sketch.TASK_PRECISION`) that an account's rerun count is lowered by before it is
+weighed, at most those at as many prompts as the sketch has registers (38 reruns): at 36 new prompts the sketch may
+count 34 (prompts whose hashes collide), and reruns would make a harvester of a few dozen tasks an evaluator, while
+past a few hundred tasks the evidence either way dwarfs the sketch's error (4.6 %: a harvester rerunning 10 % of its
+tasks is counted an evaluator only where the sketch is four standard deviations low)."""
 RERUN_EVAL_RATE = 0.5
 """Share of an evaluator's tasks that repeat an earlier prompt: a fixed item set run several times, or sampled."""
 BUDGET_BASE_RATE = 0.25
@@ -183,13 +185,13 @@ def elicitation_llr(elicited: np.ndarray, tasks: np.ndarray, distinct_tasks: np.
       repeat an earlier prompt of the account, at :data:`RERUN_HARVEST_RATE` against
       :data:`RERUN_EVAL_RATE`: a harvester wants new traces. The reruns are the tasks less the sketch's
       distinct count, less :data:`RERUN_SKETCH_SD` of its standard deviations (those of at most
-      :data:`~distillguard.accounts.sketch.REGISTERS` prompts): the collisions of a few dozen prompts' hashes are
-      no reruns.
+      :data:`~distillguard.accounts.sketch.TASK_REGISTERS` prompts): the collisions of a few dozen prompts' hashes
+      are no reruns.
     """
     llr = binomial_llr(elicited, tasks, harvest_rate, base_rate)
     if distinct_tasks is None:
         return llr
-    allowance = RERUN_SKETCH_SD * hll_sd(np.minimum(distinct_tasks, REGISTERS))
+    allowance = RERUN_SKETCH_SD * hll_sd(np.minimum(distinct_tasks, TASK_REGISTERS), TASK_PRECISION)
     reruns = np.maximum(tasks - np.minimum(distinct_tasks, tasks) - allowance, 0.0)
     return np.minimum(llr, binomial_llr(reruns, tasks, RERUN_HARVEST_RATE, RERUN_EVAL_RATE))
 

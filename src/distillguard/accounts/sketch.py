@@ -24,6 +24,12 @@ _HASH_BITS = 64
 PRECISION = 7
 """Sketch precision of the account statistics: :data:`REGISTERS` registers per account and sketch."""
 REGISTERS = 1 << PRECISION
+TASK_PRECISION = PRECISION + 2
+"""Precision of the sketch of an account's distinct task prompts: :data:`TASK_REGISTERS` registers, a relative error
+of 4.6 % past them against 9 % at :data:`PRECISION`. Its shortfall against the tasks is weighed as reruns over
+thousands of tasks (:func:`~distillguard.accounts.risk.elicitation_llr`): at 128 registers a harvester of 5,741
+tasks on 5,118 prompts was counted 4,068 under one key: an evaluator rerunning 29 % of them."""
+TASK_REGISTERS = 1 << TASK_PRECISION
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 The same class serves batch analysis (fed from the store in time order) and
 online scoring (fed one exchange at a time). State is columnar (numpy arrays
 indexed by account), so memory grows with the number of accounts, never with
-the number of exchanges: about 1.7 KB per account. One account's state also
+the number of exchanges: about 2.2 KB per account. One account's state also
 travels as a fixed-size blob (:meth:`AccountStats.to_bytes`), which gateway
 replicas merge in a shared store.
 """
@@ -18,7 +18,15 @@ import pyarrow.compute as pc
 
 from distillguard.accounts.inputs import SWEEP_COLUMN
 from distillguard.accounts.network import IpIntel, Origin, subnet_of
-from distillguard.accounts.sketch import PRECISION, UNKEYED, SketchKey, SketchKeyError, hll_add, hll_estimate
+from distillguard.accounts.sketch import (
+    PRECISION,
+    TASK_PRECISION,
+    UNKEYED,
+    SketchKey,
+    SketchKeyError,
+    hll_add,
+    hll_estimate,
+)
 from distillguard.core.ids import text_hash64
 from distillguard.core.schema import CAPABILITIES, TS_TYPE
 
@@ -37,13 +45,16 @@ _SKETCHES = (
     "ip", "subnet", "client", "template", "prompt", "hour_bucket", "sweep_item", "elicited_prompt", "task_prompt",
     "budget_prompt", "either_prompt",
 )
+_FINER = {"task_prompt": TASK_PRECISION - PRECISION}
+"""Sketches with more registers than the statistics' precision gives (bits more): the distinct task prompts, whose
+shortfall against the tasks is weighed as reruns (:data:`~distillguard.accounts.sketch.TASK_PRECISION`)."""
 _COL = {name: i for i, name in enumerate(_SUMS)}
 _CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 _EMPTY_TS = np.iinfo(np.int64).max
 _BLOB_HEADER = struct.Struct("<BBBI")
 """A blob's header: its layout version, the task rules it was counted under, its sketch precision, its sketch key's
 tag."""
-_BLOB_VERSION = 6
+_BLOB_VERSION = 7
 TASK_RULES = 4
 """Version of what the task counters count (:func:`elicited_tasks`, :func:`budget_tasks`); kept statistics counted
 under another version are rebuilt (``analysis.stats.stats_fingerprint``), and a blob counted under another (the
@@ -102,7 +113,12 @@ def budget_tasks(param: np.ndarray, continuation: np.ndarray, tool_call: np.ndar
 
 def blob_size(precision: int = PRECISION) -> int:
     """Bytes of one account's blob (:meth:`AccountStats.to_bytes`) at sketch ``precision``."""
-    return _BLOB_HEADER.size + 8 * (len(_SUMS) + len(CAPABILITIES) + 24 + 2) + len(_SKETCHES) * (1 << precision)
+    return _BLOB_HEADER.size + 8 * (len(_SUMS) + len(CAPABILITIES) + 24 + 2) + sum(_widths(precision).values())
+
+
+def _widths(precision: int) -> dict[str, int]:
+    """Registers of each sketch at the statistics' ``precision``."""
+    return {name: 1 << (precision + _FINER.get(name, 0)) for name in _SKETCHES}
 
 
 class AccountStats:
@@ -111,6 +127,7 @@ class AccountStats:
     def __init__(self, intel: IpIntel | None = None, precision: int = PRECISION, key: SketchKey = UNKEYED) -> None:
         self.intel = intel if intel is not None else IpIntel()
         self.width = 1 << precision
+        self._widths = _widths(precision)
         self.key = key
         """What the sketches' hashes are keyed with (see :mod:`~distillguard.accounts.sketch`)."""
         self._member_ips: np.ndarray | None = None
@@ -135,7 +152,7 @@ class AccountStats:
         self._hours = np.zeros((capacity, 24), np.int64)
         self._first = np.full(capacity, _EMPTY_TS, np.int64)
         self._last = np.full(capacity, -_EMPTY_TS, np.int64)
-        self._hll = {name: np.zeros((capacity, self.width), np.uint8) for name in _SKETCHES}
+        self._hll = {name: np.zeros((capacity, width), np.uint8) for name, width in self._widths.items()}
 
     def _grow(self, needed: int) -> None:
         capacity = len(self._first)
@@ -362,7 +379,7 @@ class AccountStats:
         stats._hours[row] = take(24, "<i8")
         stats._first[row], stats._last[row] = take(2, "<i8")
         for name in _SKETCHES:
-            stats._hll[name][row] = take(stats.width, "u1")
+            stats._hll[name][row] = take(stats._widths[name], "u1")
         return stats
 
     def to_table(self) -> pa.Table:
@@ -429,7 +446,7 @@ class AccountStats:
         span = take(2, "<i8")
         stats._first[:n], stats._last[:n] = span[:, 0], span[:, 1]
         for name in _SKETCHES:
-            stats._hll[name][:n] = take(stats.width, "u1")
+            stats._hll[name][:n] = take(stats._widths[name], "u1")
         return stats
 
     def get(self) -> pa.Table:
