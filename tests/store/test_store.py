@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,6 +77,44 @@ def test_failed_batch_leaves_store_unchanged(tmp_path: Path) -> None:
         bad_signals = _signals(bad_batch).append_column("no_such_signal", pa.array([1] * 5))
         with pytest.raises(StoreError, match="batch not stored"):
             store.ingest_batch(bad_batch, bad_signals)
+        assert store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py() == 5
+        assert store.query("SELECT count(*) FROM signals").column(0)[0].as_py() == 5
+
+
+_FULL_DISK = """
+import resource, signal, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from distillguard.core.errors import StoreError
+from distillguard.store import Store
+from factories import exchange, exchanges
+from test_store import _signals
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing the process
+path = Path({path!r})
+store = Store(path).open()
+big = exchanges([exchange(i, prompt="x" * 1_000_000 + str(i)) for i in range(5, 10)])
+resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 65_536, resource.RLIM_INFINITY))
+try:
+    store.ingest_batch(big, _signals(big))
+except StoreError as exc:
+    print(exc)
+"""
+
+
+def test_a_commit_the_disk_cannot_hold_is_a_store_error_and_what_was_stored_stays(tmp_path: Path) -> None:
+    """A full disk fails the commit itself, which ends the transaction: the error says what was not stored (it was
+    DuckDB's "no transaction is active" from the rollback after it), and the rows stored before are all there."""
+    path = tmp_path / "a.duckdb"
+    good = exchanges([exchange(i) for i in range(5)])
+    with Store(path) as store:
+        store.ingest_batch(good, _signals(good))
+    script = _FULL_DISK.format(tests=str(Path(__file__).resolve().parents[1]), path=str(path))
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                           cwd=Path(__file__).parent)
+    assert child.returncode == 0, child.stderr
+    assert "batch not stored" in child.stdout and "File too large" in child.stdout
+    with Store(path) as store:
         assert store.query("SELECT count(*) FROM exchanges").column(0)[0].as_py() == 5
         assert store.query("SELECT count(*) FROM signals").column(0)[0].as_py() == 5
 

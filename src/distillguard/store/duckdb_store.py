@@ -68,6 +68,15 @@ defined outside DuckDB, so another engine (the Spark transpiler) and another Duc
 and orders and tie-breaks that follow them (the indicators linking keeps per account) do not change with either."""
 
 
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if there still is one: a commit that failed (a full disk) has ended it, and
+    the error that ended it, not the rollback's, is the one to report. What the store committed before stays."""
+    try:
+        con.rollback()
+    except duckdb.Error:
+        pass
+
+
 class Store:
     """A DuckDB database file holding exchanges, signals, accounts and results."""
 
@@ -168,7 +177,7 @@ class Store:
                 con.execute("INSERT INTO schema_version VALUES (?, now())", [version + 1])
                 con.commit()
             except duckdb.Error as exc:
-                con.rollback()
+                rollback(con)
                 raise StoreError(f"{self.path}: migration to version {version + 1} failed: {exc}") from exc
 
     def ingest_batch(self, exchanges: pa.Table, signals: pa.Table, *, keep_text: bool = True,
@@ -244,10 +253,10 @@ class Store:
                 yield con
                 con.commit()
             except duckdb.Error as exc:
-                con.rollback()
+                rollback(con)
                 raise StoreError(f"{self.path}: {failure}: {exc}") from exc
             except BaseException:  # any other error (or an interrupt) too: the connection stays usable
-                con.rollback()
+                rollback(con)
                 raise
 
     def commit_so_far(self) -> None:

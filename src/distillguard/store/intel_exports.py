@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from distillguard.core.errors import StoreError
-from distillguard.store.duckdb_store import Store
+from distillguard.store.duckdb_store import Store, rollback
 
 _OBSERVABLES = """
 WITH m AS (SELECT DISTINCT campaign_id, account_id FROM _dg_export_members),
@@ -130,10 +130,10 @@ def recording_export(store: Store, *, export_id: str, exported_at: datetime, act
             yield
             con.commit()
         except duckdb.Error as exc:
-            con.rollback()
+            rollback(con)
             raise StoreError(f"{store.path}: export not recorded: {exc}") from exc
         except BaseException:
-            con.rollback()
+            rollback(con)
             raise
 
 
