@@ -117,6 +117,28 @@ def test_one_shared_card_ties_an_account_to_its_campaign_one_alike_client_does_n
     assert risk[ids.index("card-0")] >= FLAG_RISK > risk[ids.index("alike-0")]
 
 
+def test_two_harvesters_on_one_card_are_scored_pooled_two_alike_or_two_chatting_are_not() -> None:
+    """Two accounts on one card are one payer: each asks for too few traces to be flagged alone, pooled they are
+    a campaign. Two as alike in client and request parameters, but paying apart, stay below ``min_accounts``;
+    two ordinary users on one card are scored pooled too, and are no campaign."""
+    stats = AccountStats()
+    stats.update(_traffic("card", 2, 10, harvester=True))
+    stats.update(_traffic("alike", 2, 10, harvester=True))
+    stats.update(_traffic("chat", 2, 10, harvester=False))
+    edges = pl.DataFrame([
+        {"a": "card-1", "b": "card-0", "weight": 1.0, "families": ["payment=1.0"], "strong": True},
+        {"a": "alike-0", "b": "alike-1", "weight": 1.0, "families": ["client=1.0", "behaviour=0.8"], "strong": False},
+        {"a": "chat-0", "b": "chat-1", "weight": 1.0, "families": ["payment=1.0"], "strong": True}])
+    result = find_campaigns(edges, stats, min_risk=FLAG_RISK)
+    assert [sorted(c.members) for c in result.campaigns] == [["card-0", "card-1"]]
+    assert result.campaigns[0].risk >= FLAG_RISK and result.tie["card-0"] == 1.0
+    features = stats.get()
+    ids = features.column("account_id").to_pylist()
+    own, _ = score_accounts(features)
+    risk = propagate(ids, own, result)
+    assert max(own) < FLAG_RISK <= min(risk[ids.index("card-0")], risk[ids.index("card-1")])
+
+
 def _fleet_traffic(rotating: bool) -> tuple[pa.Table, Indicators]:
     """Six two-account cells of one fleet drawing clients from one pool (a new one per request when
     ``rotating``); two rotating loners with pools of their own, who also use the client of a team; three

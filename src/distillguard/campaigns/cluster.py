@@ -137,12 +137,14 @@ def find_campaigns(
     5. :func:`anchored_groups` (with ``indicators``): the members that share
        no infrastructure of the campaigns' own left out, and the groups
        scored again;
-    6. :func:`report_campaigns`: the risky groups as campaigns, with their
+    6. :func:`with_payer_pairs`: the communities of two accounts on one card
+       (or a partner's report) scored pooled, below ``min_accounts``;
+    7. :func:`report_campaigns`: the risky groups as campaigns, with their
        evidence, and each member's tie to its campaign;
-    7. :func:`add_pool_members` (with ``indicators``): the accounts linked to
+    8. :func:`add_pool_members` (with ``indicators``): the accounts linked to
        no campaign that rotate through one's own exits or on its own
        clients, added to it;
-    8. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
+    9. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
     """
     settings = settings or load_campaign_settings().cluster
@@ -162,20 +164,48 @@ def find_campaigns(
     fleets: list[Fleet] = []
     if indicators is not None:
         groups, fleets = join_fleets(communities, groups, stats, context, indicators, settings, min_risk, models)
-    if not groups:
-        return CampaignResult([], {}, {})
-    scored = score_groups(stats, groups, context, models)
-    if indicators is not None:
+    scored = score_groups(stats, groups, context, models) if groups else ScoredGroups({}, np.zeros(0), [])
+    if indicators is not None and groups:
         scored = merge_operations(communities, scored, stats, context, indicators, settings, min_risk, models, edges)
         risky = scored.risky(min_risk)
         anchored = anchored_groups(communities, risky, indicators, settings)
         if anchored != risky:
             scored = score_groups(stats, anchored, context, models)
+    scored = with_payer_pairs(scored, communities, edges, stats, context, models, min_risk)
+    if not scored.groups:
+        return CampaignResult([], {}, {})
     result = report_campaigns(edges, communities, scored, fleets, indicators, settings, min_risk)
     if indicators is not None and cards is not None:
         add_pool_members(result, indicators, settings)
         mark_one_customer(result, cards, edges, rotating, settings.customer, context)
     return result
+
+
+def with_payer_pairs(scored: ScoredGroups, communities: Communities, edges: pl.DataFrame, stats: AccountStats,
+                     context: pa.Table | None, models: RiskModels | None, min_risk: float) -> ScoredGroups:
+    """``scored`` with the risky *payer pairs* added: communities of two accounts in no group, joined by a strong
+    edge (one card, an indicator a partner reported, one rotating proxy pool), scored pooled.
+
+    Two accounts on one card are one payer's traffic, too few to be a campaign but not two strangers: each alone
+    may ask for too few traces to be acted on, while their pooled evidence is that payer's. An operator paying for
+    its accounts two to a card no longer halves its evidence that way (a card per account still splits it). A
+    pair is reported as a campaign only where its pooled risk reaches ``min_risk``; one customer's pair is then
+    judged by its members' standing (:func:`mark_one_customer`), as larger groups on one card are.
+    """
+    taken = {a for members in scored.groups.values() for a in members}
+    strong = {frozenset(pair) for pair in edges.filter(pl.col("strong")).select("a", "b").iter_rows()}
+    pairs = {cid: members for cid, members in communities.cells.items()
+             if len(members) == 2 and not taken.intersection(members) and frozenset(members) in strong}
+    if not pairs:
+        return scored
+    found = score_groups(stats, pairs, context, models)
+    risky = [k for k, r in enumerate(found.risk) if r >= min_risk]
+    if not risky:
+        return scored
+    ids = list(found.groups)
+    return ScoredGroups({**scored.groups, **{ids[k]: found.groups[ids[k]] for k in risky}},
+                        np.concatenate([scored.risk, found.risk[risky]]),
+                        [*scored.evidence, *(found.evidence[k] for k in risky)])
 
 
 def mark_one_customer(result: CampaignResult, cards: pl.DataFrame, edges: pl.DataFrame, rotating: frozenset[str],
