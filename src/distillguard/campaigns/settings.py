@@ -166,7 +166,8 @@ class CampaignSettings(_Tunables):
     """Thresholds of the clustering step (:mod:`distillguard.campaigns.cluster`)."""
 
     min_accounts: int = Field(ge=2)
-    """Members a community needs to be scored as a campaign."""
+    """Members a community needs to be scored as a campaign (a pair on one card is scored too:
+    :func:`~distillguard.campaigns.cluster.with_payer_pairs`)."""
     resolution: float = Field(gt=0.0)
     """Leiden's resolution (1: modularity). Lower keeps a sparsely linked fleet whole: modularity cuts a graph of
     hundreds of accounts linked at random within it into pieces, each pooling too little to be scored a campaign."""
