@@ -25,7 +25,9 @@ included) and campaign ARI over its flagged attack accounts. Only held-out figur
 worst held-out family per metric is printed beside the targets of issue 13,
 and all figures are written as JSON. The stores' sketch key is ``DISTILLGUARD_SKETCH_KEY``, set to one
 per seed unless given, so that a run's figures can be reproduced (and two versions of the code compared
-account by account).
+account by account). ``--reuse`` analyses the worlds a ``--keep`` run of the same ``--seed`` and folds left
+in ``--work`` again with this code, each fold with its own fitted weights and ``full_tie`` (no simulation, no
+fit: seed 2's three folds in 45 s in batch), to compare a change to the analysis on the same worlds.
 """
 
 from __future__ import annotations
@@ -349,22 +351,45 @@ def hours_to_first_flag(log: ExchangeLog, labels: Labels, output: DetectorOutput
     return float((flags.min() - ts.min()) / 3_600_000)
 
 
+def kept_fold(work: Path, fold: Fold, shipped: Shipped) -> tuple[dict[str, Path], CampaignTunables]:
+    """The fitted weight files and the shipped tunables with the fitted ``full_tie`` of a fold a ``--keep`` run left
+    in ``work``; a ``ConfigError`` naming what is missing, or a test world that is not this fold's held-out one."""
+    weights = {model: work / name for model, name in WEIGHTS_FILES.items()}
+    needed = [*weights.values(), work / "campaigns.yaml", work / "test" / "exchanges.jsonl",
+              work / "test" / "labels.jsonl"]
+    missing = [str(path) for path in needed if not path.is_file()]
+    if missing:
+        raise ConfigError(f"{work}: no kept fold to reuse (run with --keep first): missing {', '.join(missing)}")
+    known = {*fold.train_attacks, *fold.train_negatives, *fold.held_attacks, *fold.held_negatives}
+    held = {r.get("family") for _, r in iter_jsonl(work / "test" / "labels.jsonl", EvalInputError)} & known
+    if held != {*fold.held_attacks, *fold.held_negatives}:
+        raise ConfigError(f"{work / 'test' / 'labels.jsonl'}: its families {sorted(held)} are not fold "
+                          f"{fold.index}'s held-out ones (another --seed, --folds or --always-held?)")
+    full_tie = load_campaign_settings(work / "campaigns.yaml").cluster.full_tie
+    return weights, with_full_tie(shipped.tunables, full_tie)
+
+
 def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: Progress
              ) -> tuple[FoldFigures, list[FamilyFigures]]:
     """Simulate, fit, analyse and score one fold under ``args.work/fold-k``."""
     started = time.perf_counter()
     phase = _phases(progress)
     work = args.work / f"fold-{fold.index}"
-    if work.exists():
-        shutil.rmtree(work)
     train_dir, test_dir, out = work / "train", work / "test", work / "analysis"
-    out.mkdir(parents=True)
     train_seed = 1000 * args.seed + 2 * fold.index
     test_seed = train_seed + 1
-    simulate_world(fold.train_attacks, fold.train_negatives, train_seed, args, train_dir, phase)
-    weights = fit_models(train_dir, shipped.intel, shipped.policy, args.l2, work, phase)
-    tunables = fit_tunables(train_dir, weights, args, shipped, work, phase)
-    simulate_world(fold.held_attacks, fold.held_negatives, test_seed, args, test_dir, phase)
+    if args.reuse:
+        weights, tunables = kept_fold(work, fold, shipped)
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        out.mkdir(parents=True)
+        simulate_world(fold.train_attacks, fold.train_negatives, train_seed, args, train_dir, phase)
+        weights = fit_models(train_dir, shipped.intel, shipped.policy, args.l2, work, phase)
+        tunables = fit_tunables(train_dir, weights, args, shipped, work, phase)
+        simulate_world(fold.held_attacks, fold.held_negatives, test_seed, args, test_dir, phase)
     analyze_world(test_dir, weights, args, replace(shipped, tunables=tunables), out, phase)
     labels = read_labels(test_dir / "labels.jsonl")
     output, _ = read_predictions(out, labels)
@@ -495,7 +520,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=Path("runs/generalize"), help="working directory")
     parser.add_argument("--json", type=Path, default=None, help="figures (default: WORK/generalize.json)")
     parser.add_argument("--keep", action="store_true", help="keep the simulated exchanges and the stores")
+    parser.add_argument("--reuse", action="store_true",
+                        help="analyse again the worlds a --keep run of the same seed and folds left in --work, with "
+                             "each fold's fitted weights and full_tie and this code (no simulation, no fit)")
     args = parser.parse_args(argv)
+    args.keep = args.keep or args.reuse
     args.attacks = tuple(ATTACK_FAMILIES)
     args.negatives = tuple(f for f in NEGATIVE_FAMILIES if f != BACKGROUND)
     args.json = args.json or args.work / "generalize.json"
@@ -510,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         folds = make_folds(args.attacks, args.negatives, args.always_held, args.folds, args.seed)
         shipped = Shipped(IpIntel.load(args.intel), load_policy(), load_campaign_settings())
+        if args.reuse:
+            for fold in folds:
+                kept_fold(args.work / f"fold-{fold.index}", fold, shipped)
     except ConfigError as exc:
         sys.exit(f"error: {exc}")
     started = time.perf_counter()

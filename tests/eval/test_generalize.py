@@ -71,6 +71,40 @@ def test_families_are_read_from_the_labels(generalize: ModuleType, tmp_path: Pat
     assert generalize.read_families(path, labels).tolist() == ["n1", "a1", None]
 
 
+def test_a_kept_fold_is_reused_with_its_fitted_weights_and_full_tie_only_if_it_is_that_fold(
+        generalize: ModuleType, tmp_path: Path) -> None:
+    """``--reuse`` analyses a fold a ``--keep`` run left again: its weight files and fitted ``full_tie`` with the
+    shipped tunables otherwise; a missing file, or a test world holding out other families, is refused by name."""
+    import yaml
+
+    from distillguard.accounts import IpIntel
+    from distillguard.campaigns import load_campaign_settings
+    from distillguard.policy import load_policy
+
+    fold = generalize.make_folds(ATTACKS, NEGATIVES, (), 2, seed=3)[0]
+    shipped = generalize.Shipped(IpIntel(), load_policy(), load_campaign_settings())
+    work = tmp_path / "fold-0"
+    (work / "test").mkdir(parents=True)
+    for name in ("risk_weights.yaml", "campaign_weights.yaml"):
+        (work / name).write_text("bias: 0\n")
+    (work / "test" / "exchanges.jsonl").write_text("")
+    with pytest.raises(ConfigError, match=r"no kept fold to reuse .*campaigns\.yaml"):
+        generalize.kept_fold(work, fold, shipped)
+    data = shipped.tunables.model_dump(mode="json")
+    data["cluster"]["full_tie"] = 0.37
+    (work / "campaigns.yaml").write_text(yaml.safe_dump(data))
+    rows = [{"account_id": f"x{k}", "label": "legit", "family": family}
+            for k, family in enumerate([*fold.held_attacks, *fold.held_negatives, generalize.BACKGROUND])]
+    labels = work / "test" / "labels.jsonl"
+    labels.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    weights, tunables = generalize.kept_fold(work, fold, shipped)
+    assert weights == {"account": work / "risk_weights.yaml", "campaign": work / "campaign_weights.yaml"}
+    assert tunables.cluster.full_tie == 0.37 and tunables.link == shipped.tunables.link
+    labels.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows[1:]))
+    with pytest.raises(ConfigError, match="not fold 0's held-out ones"):
+        generalize.kept_fold(work, fold, shipped)
+
+
 def _campaign_log(tmp_path: Path, times: list[tuple[str, str]]) -> tuple[Labels, ExchangeLog]:
     """Labels of accounts ``x`` and ``y`` of campaign ``a1-1``, and their exchanges at ``times`` (account, hh:mm:ss)."""
     labels_path = tmp_path / "labels.jsonl"
