@@ -371,7 +371,8 @@ def kept_fold(work: Path, fold: Fold, shipped: Shipped) -> tuple[dict[str, Path]
 
 def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: Progress
              ) -> tuple[FoldFigures, list[FamilyFigures]]:
-    """Simulate, fit, analyse and score one fold under ``args.work/fold-k``."""
+    """Simulate, fit, analyse and score one fold under ``args.work/fold-k`` (with ``--reuse``: analyse and score the
+    fold kept there, :func:`kept_fold`)."""
     started = time.perf_counter()
     phase = _phases(progress)
     work = args.work / f"fold-{fold.index}"
