@@ -126,7 +126,8 @@ class AccountStats:
 
     def __init__(self, intel: IpIntel | None = None, precision: int = PRECISION, key: SketchKey = UNKEYED) -> None:
         self.intel = intel if intel is not None else IpIntel()
-        self.width = 1 << precision
+        self.precision = precision
+        """Sketch precision: ``1 << precision`` registers per sketch, more for those of ``_FINER``."""
         self._widths = _widths(precision)
         self.key = key
         """What the sketches' hashes are keyed with (see :mod:`~distillguard.accounts.sketch`)."""
@@ -278,7 +279,7 @@ class AccountStats:
 
     def merge(self, other: AccountStats) -> None:
         """Fold ``other``'s statistics into these (sums add, sketches take the max)."""
-        if other.width != self.width:
+        if other.precision != self.precision:
             raise ValueError("cannot merge statistics with different sketch precision")
         if other.key != self.key:
             raise SketchKeyError("cannot merge statistics counted under different sketch keys")
@@ -305,7 +306,7 @@ class AccountStats:
         """Statistics of each group of accounts taken as one (e.g. a campaign's members); a group's address rotation
         is its members' own (the sum of their distinct addresses over its requests), and so are its fresh tasks (the
         sum of their distinct task prompts)."""
-        pooled = AccountStats(self.intel, self.width.bit_length() - 1, self.key)
+        pooled = AccountStats(self.intel, self.precision, self.key)
         if not groups:
             return pooled
         pooled._rows(list(groups))
@@ -336,7 +337,7 @@ class AccountStats:
 
     def _header(self) -> bytes:
         """The header of this statistics' blobs: layout version, task rules, sketch precision, key tag."""
-        return _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.width.bit_length() - 1, self.key.tag)
+        return _BLOB_HEADER.pack(_BLOB_VERSION, TASK_RULES, self.precision, self.key.tag)
 
     def to_bytes(self, account: str) -> bytes:
         """One account's statistics as a fixed-size blob of :func:`blob_size` bytes; KeyError if it has none."""

@@ -193,9 +193,12 @@ def with_payer_pairs(scored: ScoredGroups, communities: Communities, edges: pl.D
     judged by its members' standing (:func:`mark_one_customer`), as larger groups on one card are.
     """
     taken = {a for members in scored.groups.values() for a in members}
-    strong = {frozenset(pair) for pair in edges.filter(pl.col("strong")).select("a", "b").iter_rows()}
     pairs = {cid: members for cid, members in communities.cells.items()
-             if len(members) == 2 and not taken.intersection(members) and frozenset(members) in strong}
+             if len(members) == 2 and not taken.intersection(members)}
+    ends = [a for members in pairs.values() for a in members]
+    strong = {frozenset(pair) for pair in edges.filter(pl.col("strong") & pl.col("a").is_in(ends)).select("a", "b")
+              .iter_rows()}
+    pairs = {cid: members for cid, members in pairs.items() if frozenset(members) in strong}
     if not pairs:
         return scored
     found = score_groups(stats, pairs, context, models)
