@@ -11,7 +11,7 @@ import pytest
 
 from distillguard.analysis.ingest import ingest
 from distillguard.config.settings import IngestLimits
-from distillguard.ingest import RejectSink
+from distillguard.ingest import RejectSink, readers
 from distillguard.store import Store
 from ingest.records import exchange
 
@@ -25,7 +25,8 @@ def _records() -> list[dict[str, Any]]:
     return records
 
 
-def _ingest(tmp_path: Path, name: str, tail: bytes = b"") -> tuple[list[int], Any, list[dict[str, Any]], list[str], int]:
+def _ingest(tmp_path: Path, name: str, tail: bytes = b"", workers: int = 0
+            ) -> tuple[list[int], Any, list[dict[str, Any]], list[str], int]:
     log = tmp_path / "a.jsonl"
     log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in _records()) + tail)
     sizes: list[int] = []
@@ -40,7 +41,7 @@ def _ingest(tmp_path: Path, name: str, tail: bytes = b"") -> tuple[list[int], An
             RejectSink(tmp_path / f"{name}.rejects.jsonl") as sink:
         mp.setattr(Store, "ingest_batch", spy)
         counts = ingest(store, [log], [], sink, batch_size=3, keep_text=True, limits=IngestLimits(),
-                        advance=advanced.append, workers=0)
+                        advance=advanced.append, workers=workers)
         ids = sorted(store.query("SELECT request_id FROM exchanges").column("request_id").to_pylist(), key=lambda r: int(r[1:]))
     rejects = [orjson.loads(line) for line in (tmp_path / f"{name}.rejects.jsonl").read_bytes().splitlines()]
     assert sum(advanced) == log.stat().st_size
@@ -68,6 +69,18 @@ def test_batches_of_rejects_only_are_counted_after_the_last_row_group(tmp_path: 
     monkeypatch.setattr(ingest_mod, "ROW_GROUP", 4)
     sizes, counts, rejects, ids, size = _ingest(tmp_path, "tail", b"{not json\n" * 7)
     assert sizes == [4, 4, 4, 3, 2, 0, 0]  # a batch with read rejects stores the queue first, then waits for the next
+    assert ids == [f"r{i}" for i in range(17) if i not in (9, 13)]
+    assert (counts.lines, counts.bytes, counts.new, counts.rejected) == (24, size, 15, 8)
+    assert [r["line"] for r in rejects] == [10, *range(18, 25)]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_log_cut_into_line_parts_is_stored_as_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           workers: int) -> None:
+    """Parts of two or three lines, read here or by two worker processes: the same rows, and the rejects on the
+    file's own lines (line 10 repeating line 3's id, broken lines at the end)."""
+    monkeypatch.setattr(readers, "LINE_PART_BYTES", 2 * len(orjson.dumps(_records()[0])))
+    _, counts, rejects, ids, size = _ingest(tmp_path, "parts", b"{not json\n" * 7, workers=workers)
     assert ids == [f"r{i}" for i in range(17) if i not in (9, 13)]
     assert (counts.lines, counts.bytes, counts.new, counts.rejected) == (24, size, 15, 8)
     assert [r["line"] for r in rejects] == [10, *range(18, 25)]

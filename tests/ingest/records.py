@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from distillguard.ingest.readers import ChunkParser, LinePart, RawChunk
+
 TS_ISO = "2026-03-02T09:15:02.114Z"
 TS_MS = 1_772_442_902_114
 
@@ -182,3 +184,24 @@ def replaced(record: Any, path: tuple[Any, ...], new: Any) -> Any:
         node = node[key]
     node[path[-1]] = new
     return clone
+
+
+def read_items(items: Any) -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str]], list[int], int, int]:
+    """The rows, rejects, row lines, lines and bytes read of work items, parsed chunk by chunk (a file's line parts
+    numbered as the file's, as ingest does)."""
+    parse = ChunkParser()
+    rows: list[dict[str, Any]] = []
+    rejects: list[tuple[int, str | None, str]] = []
+    lines: list[int] = []
+    read = size = before = 0
+    for item in items:
+        batches = [parse(chunk) for chunk in ([item] if isinstance(item, RawChunk) else item.chunks())]
+        if isinstance(item, LinePart):
+            batches, before = [b.after(before) for b in batches], before + sum(b.lines_read for b in batches)
+        for batch in batches:
+            rows += batch.table.to_pylist()
+            rejects += [(r.line, r.field, r.reason) for r in batch.rejects]
+            lines += batch.row_lines
+            read += batch.lines_read
+            size += batch.bytes_read
+    return rows, rejects, lines, read, size

@@ -1,4 +1,5 @@
-"""The column-wise fast path (Parquet) gives the very rows, rejects and row numbers of the per-record path."""
+"""The column-wise fast path (Parquet, JSON lines) gives the very rows, rejects and row numbers of the per-record
+path."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from distillguard.config.settings import IngestLimits
 from distillguard.ingest import read_exchanges
-from distillguard.ingest.columnar import columnar_rows, flat_arrow_columns
+from distillguard.ingest.columnar import columnar_rows, flat_arrow_columns, line_rows
 
 from .records import ODD_VALUES, chat_exchange, exchange, responses_exchange
 
@@ -201,3 +204,57 @@ def test_bodies_as_json_text_nest_to_the_decoders_limit(tmp_path: Path) -> None:
     (batch,) = list(read_exchanges(lines, 10, LIMITS))
     assert batch.table.num_rows == 0
     assert [r.reason for r in batch.rejects] == ["nested deeper than 24 levels"]
+
+
+def _json_lines(path: Path, records: list[Any], extra: list[bytes] = ()) -> Path:
+    lines = [orjson.dumps(r) for r in records] + list(extra)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("batch_size", [3, 1000])
+def test_mixed_json_lines_same_rows_and_rejects(tmp_path: Path, batch_size: int) -> None:
+    """Every record of MIXED, plus lines no record makes: blank, whitespace, broken, not UTF-8, CRLF, deep text,
+    and bodies as JSON text, as JSON lines: the fast path's rows, rejects and line numbers are the per-record
+    path's."""
+    odd_lines = [b"", b"   ", b"{broken", b'{"request_id": "\xff"}',
+                 orjson.dumps(exchange(request_id="f1")) + b"\r", b"[" * 40 + b"]" * 40,
+                 orjson.dumps({**exchange(request_id="f2"), "request": orjson.dumps(exchange()["request"]).decode()}),
+                 orjson.dumps({**exchange(request_id="f3"), "response": "{"}),
+                 orjson.dumps(exchange(request_id="f4", status=2**64 - 1, ts=2**64 - 1))]
+    path = _json_lines(tmp_path / "mixed.jsonl", MIXED, odd_lines)
+    fast, slow = _both(path, batch_size)
+    _assert_same(fast, slow)
+    rejects = [r for _, rs, *_ in fast for r in rs]
+    assert {r.reason for r in rejects} >= {"broken JSON", "not valid UTF-8", "nested deeper than 24 levels"}
+    assert {r.field for r in rejects} >= {"ip", "ts", "account_id", "system", "request.tools", "status", "tls_ja4",
+                                          "response", "org_id"}
+    table, mask = line_rows(path.read_bytes().split(b"\n"), LIMITS)
+    assert table.num_rows >= 10 and mask.sum() > 20  # the fast path takes the plain lines and leaves the others
+
+
+def test_odd_values_in_every_field_of_json_lines_same_rows_and_rejects(tmp_path: Path) -> None:
+    fields = ("request_id", "ts", "account_id", "api_key_id", "org_id", "ip", "user_agent", "tls_ja4", "model",
+              "endpoint", "api_format", "status", "request", "response", "usage")
+    records = [exchange(**{"request_id": f"{name}{i}", name: v}) for name in fields for i, v in enumerate(ODD_VALUES)]
+    path = _json_lines(tmp_path / "odd.jsonl", records + [exchange(request_id="plain")])
+    fast, slow = _both(path, 7)
+    _assert_same(fast, slow)
+    assert sum(len(rs) for _, rs, *_ in fast) > 100
+
+
+_FLAT = st.one_of(st.none(), st.text(max_size=40), st.integers(-2, 2**63), st.booleans(), st.floats(allow_nan=False),
+                  st.sampled_from(["2026-03-02T10:00:00Z", "1772442902114", "198.51.100.7", "::ffff:10.0.0.1",
+                                   "/v1/messages", "/v1/chat/completions", "/v1/responses", "atlas-2-pro"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.sampled_from(["request_id", "ts", "account_id", "ip", "model", "endpoint", "status",
+                                                 "org_id", "user_agent", "region"]), _FLAT, max_size=4),
+                max_size=6))
+def test_json_lines_fast_path_agrees_on_drawn_records(tmp_path: Path, changes: list[dict[str, Any]]) -> None:
+    """Plain records with drawn values in their flat fields: the two paths agree line for line."""
+    records = [{**exchange(request_id=f"h{i}"), **change} for i, change in enumerate(changes)]
+    path = _json_lines(tmp_path / "drawn.jsonl", records)
+    fast, slow = _both(path, 4)
+    _assert_same(fast, slow)

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from distillguard.ingest import read_exchanges, readers
-from distillguard.ingest.readers import ChunkParser, ParquetPart, RawChunk, raw_chunks, work_items
+from distillguard.ingest.readers import ParquetPart, RawChunk, raw_chunks, work_items
 
-from .records import chat_exchange, exchange
+from .records import chat_exchange, exchange, read_items
 
 
 def _records(n: int) -> list[dict[str, Any]]:
@@ -38,23 +38,6 @@ def _write(path: Path, records: list[dict[str, Any]], row_group_size: int) -> Pa
     return path
 
 
-def _read(items: Any) -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str]], list[int], int, int]:
-    parse = ChunkParser()
-    rows: list[dict[str, Any]] = []
-    rejects: list[tuple[int, str | None, str]] = []
-    lines: list[int] = []
-    read = size = 0
-    for item in items:
-        for chunk in item.chunks() if isinstance(item, ParquetPart) else [item]:
-            batch = parse(chunk)
-            rows += batch.table.to_pylist()
-            rejects += [(r.line, r.field, r.reason) for r in batch.rejects]
-            lines += batch.row_lines
-            read += batch.lines_read
-            size += batch.bytes_read
-    return rows, rejects, lines, read, size
-
-
 def test_row_groups_become_parts_with_the_rows_and_rejects_of_the_whole_file(tmp_path: Path) -> None:
     records = _records(60)
     path = _write(tmp_path / "many.parquet", records, row_group_size=7)
@@ -64,13 +47,13 @@ def test_row_groups_become_parts_with_the_rows_and_rejects_of_the_whole_file(tmp
     assert [(p.start, p.stop) for p in parts] == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 9)]  # 14 rows each, then 4
     assert [p.done for p in parts] == [0, 14, 28, 42, 56]
     one = _write(tmp_path / "one.parquet", records, row_group_size=100)
-    rows, rejects, lines, read, size = _read(items)
-    whole = _read(work_items(one, batch_size=10))
+    rows, rejects, lines, read, size = read_items(items)
+    whole = read_items(work_items(one, batch_size=10))
     assert rows == whole[0] and len(rows) == 53
     assert rejects == whole[1] == [(i + 1, "ip", "invalid IP address") for i in range(4, 60, 9)]
     assert lines == whole[2]
     assert read == 60 and size == path.stat().st_size
-    assert _read(raw_chunks(path, batch_size=10)) == (rows, rejects, lines, read, size)
+    assert read_items(raw_chunks(path, batch_size=10)) == (rows, rejects, lines, read, size)
     assert rows == [row for batch in read_exchanges(path, 10) for row in batch.table.to_pylist()]
 
 

@@ -1,10 +1,10 @@
 """Ingest: account records and exchange logs into the store, with their signals, batch by batch.
 
-Exchange logs are cut into work items in this process: the row-group parts of a Parquet file (each
-decoded by the worker that parses it), else chunks of records. Parsing and signals run in a pool of
-worker processes (one per core by default), and the store is written here, in item order. A bounded
-number of items is in flight, so memory stays bounded; results are taken in the order the items were
-cut, so the stored rows do not depend on the worker count or on timing.
+Exchange logs are cut into work items in this process: the row-group parts of a Parquet file and the byte
+ranges of a big JSON-lines file (each read and decoded by the worker that parses it), else chunks of records.
+Parsing and signals run in a pool of worker processes (one per core by default), and the store is written here,
+in item order. A bounded number of items is in flight, so memory stays bounded; results are taken in the order
+the items were cut, so the stored rows do not depend on the worker count or on timing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from distillguard.config.settings import IngestLimits
 from distillguard.core.schema import TEXT_COLUMNS
 from distillguard.ingest import ReadBatch, Reject, RejectSink, read_accounts
-from distillguard.ingest.readers import ChunkParser, ParquetPart, RawChunk, work_items
+from distillguard.ingest.readers import ChunkParser, LinePart, ParquetPart, RawChunk, work_items
 from distillguard.ingest.rejects import RAW_CHARS
 from distillguard.signals import Signal, SignalCache, compute_signals_many
 from distillguard.store import Store
@@ -69,6 +69,7 @@ class IngestCounts:
 
 
 _Done = tuple[ReadBatch, pa.Table, npt.NDArray[np.uint64], float, float]
+_Item = RawChunk | ParquetPart | LinePart
 """A parsed chunk: its batch, its signals, its rows' store keys, and the CPU seconds spent parsing and computing
 signals."""
 
@@ -83,8 +84,8 @@ class _Work:
     keep_text: bool
     cache: SignalCache = field(default_factory=SignalCache)
 
-    def __call__(self, item: RawChunk | ParquetPart) -> list[_Done]:
-        return self.chunks(item.chunks() if isinstance(item, ParquetPart) else [item])
+    def __call__(self, item: _Item) -> list[_Done]:
+        return self.chunks([item] if isinstance(item, RawChunk) else item.chunks())
 
     def chunks(self, chunks: Iterable[RawChunk]) -> list[_Done]:
         """The batch of each of ``chunks`` with its signals and its rows' store keys; the CPU seconds of the
@@ -131,7 +132,7 @@ def _init_worker(work: _Work) -> None:
     _worker = work
 
 
-def _run_worker(item: RawChunk | ParquetPart) -> list[_Done]:
+def _run_worker(item: _Item) -> list[_Done]:
     if _worker is None:
         raise RuntimeError("ingest worker not initialised")
     return _worker(item)
@@ -155,21 +156,34 @@ def _data_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
-def _processed(items: Iterator[RawChunk | ParquetPart], work: _Work, pool: ProcessPoolExecutor | None, workers: int
+def _processed(items: Iterator[_Item], work: _Work, pool: ProcessPoolExecutor | None, workers: int
                ) -> Iterator[_Done]:
-    """``work`` of each item's chunks, in order: in ``pool`` (at most ``2 × workers`` chunks or
+    """``work`` of each item's chunks, in order, the line numbers of a file's line parts made the file's."""
+    before = 0  # lines of the parts already taken
+    for item, dones in _results(items, work, pool, workers):
+        if isinstance(item, LinePart):
+            dones = [(done[0].after(before), *done[1:]) for done in dones]
+            before += sum(done[0].lines_read for done in dones)
+        yield from dones
+
+
+def _results(items: Iterator[_Item], work: _Work, pool: ProcessPoolExecutor | None, workers: int
+             ) -> Iterator[tuple[_Item, list[_Done]]]:
+    """Each item with ``work`` of its chunks, in order: in ``pool`` (at most ``2 × workers`` chunks or
     ``workers + 1`` parts pending), else here."""
     if pool is None:
         for item in items:
-            yield from work(item)
+            yield item, work(item)
         return
-    pending: deque[Future[list[_Done]]] = deque()
+    pending: deque[tuple[_Item, Future[list[_Done]]]] = deque()
     for item in items:
-        pending.append(pool.submit(_run_worker, item))
-        if len(pending) >= (workers + 1 if isinstance(item, ParquetPart) else 2 * workers):
-            yield from pending.popleft().result()
+        pending.append((item, pool.submit(_run_worker, item)))
+        if len(pending) >= (2 * workers if isinstance(item, RawChunk) else workers + 1):
+            taken, future = pending.popleft()
+            yield taken, future.result()
     while pending:
-        yield from pending.popleft().result()
+        taken, future = pending.popleft()
+        yield taken, future.result()
 
 
 _Queued = tuple[ReadBatch, pa.Table, npt.NDArray[np.uint64]]

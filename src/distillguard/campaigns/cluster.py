@@ -146,6 +146,8 @@ def find_campaigns(
        clients, added to it;
     9. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
+
+    The campaigns come largest first (then by id).
     """
     settings = settings or load_campaign_settings().cluster
     if edges.height == 0:
@@ -178,6 +180,7 @@ def find_campaigns(
     if indicators is not None and cards is not None:
         add_pool_members(result, indicators, settings)
         mark_one_customer(result, cards, edges, rotating, settings.customer, context)
+    result.campaigns.sort(key=lambda c: (-len(c.members), c.campaign_id))
     return result
 
 

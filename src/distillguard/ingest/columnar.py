@@ -1,10 +1,11 @@
-"""The fast path of exchange ingest: the flat top-level fields of a Parquet batch checked column-wise.
+"""The fast path of exchange ingest: the flat top-level fields of a batch checked column-wise.
 
 Logs almost always carry the canonical flat fields (``request_id``, ``ts``, ``account_id``, ``ip``, ...)
 at the top level, with the API bodies (``request``, ``response``, ``usage``) nested. :func:`columnar_rows`
-checks the flat fields as Arrow columns with ``pyarrow.compute`` (required fields, types, ranges,
-canonical IPv4, id limits, control characters) and parses only the bodies per record, with the very
-functions :func:`~distillguard.ingest.normalize.normalize_exchange` uses. Every row the fast path cannot
+(a Parquet batch) and :func:`line_rows` (JSON lines) check the flat fields as Arrow columns with
+``pyarrow.compute`` (required fields, types, ranges, canonical IPv4, id limits, control characters) and
+parse only the bodies per record, with the very functions
+:func:`~distillguard.ingest.normalize.normalize_exchange` uses. Every row the fast path cannot
 vouch for (a field of another type, an IPv6 address it cannot write canonically, a body that does not
 parse, a value past a limit, a field not in the schema) is left to the caller's per-record path, which
 gives the identical row or names the exact reject; so the two paths agree by construction.
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,7 +39,7 @@ from distillguard.ingest.normalize import (
     usage_tokens,
 )
 
-__all__ = ["BODIES", "FLAT_STRINGS", "FlatColumns", "columnar_rows", "flat_arrow_columns"]
+__all__ = ["BODIES", "FLAT_STRINGS", "FlatColumns", "columnar_rows", "flat_arrow_columns", "line_rows"]
 
 _MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, as parse_ts
 _MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
@@ -56,6 +58,8 @@ _BODY_SCHEMA = pa.schema([EXCHANGE_SCHEMA.field(name) for name in BODY_FIELDS])
 _CONTROL = r"[\x00-\x1f\x{7f}-\x{9f}]"
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"  # exactly the dotted quads parse_ip returns unchanged
+_MAX_STATUS = 999
+_LINE_FIELDS = EXCHANGE_INPUT_FIELDS - {"api_format"}  # a hint, and any other field (``extra``), go per record
 
 
 @dataclass(slots=True)
@@ -95,7 +99,7 @@ def _flat_checks(cols: FlatColumns, limits: IngestLimits) -> npt.NDArray[np.bool
     slow |= np.asarray(
         pc.fill_null(pc.greater(pc.utf8_length(s["user_agent"]), limits.max_user_agent_chars), False), dtype=bool)
     if isinstance(cols.status, pa.Array):
-        slow |= np.asarray(pc.fill_null(pc.or_(pc.less(cols.status, 0), pc.greater(cols.status, 999)), False),
+        slow |= np.asarray(pc.fill_null(pc.or_(pc.less(cols.status, 0), pc.greater(cols.status, _MAX_STATUS)), False),
                            dtype=bool)
     if isinstance(cols.ts, pa.Array):
         slow |= _bad(pc.or_(pc.less(cols.ts, _MIN_MS), pc.greater_equal(cols.ts, _MAX_MS)))
@@ -109,6 +113,131 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
     :func:`~distillguard.ingest.normalize.normalize_exchange` and the limits check would have made it.
     """
     slow = _flat_checks(cols, limits)
+    ts_ms, ips = _canonical(cols, slow)
+    endpoints = cols.strings["endpoint"].to_pylist()
+    formats: dict[str | None, ApiFormat | None] = {e: (api_format_of(e) if e is not None else None)
+                                                   for e in set(endpoints)}
+    statuses = cols.status.to_pylist()
+    reqs, resps, usages = cols.bodies
+    nested_depth = cols.nested_depth
+    max_depth = limits.max_depth
+
+    keep: list[int] = []
+    out_endpoint: list[str] = []
+    bodies: list[tuple[Any, ...]] = []
+    for i in np.flatnonzero(~slow).tolist():
+        req, resp, usage = reqs[i], resps[i], usages[i]
+        try:
+            if nested_depth and deep_path({"request": req, "response": resp, "usage": usage}, max_depth) is not None:
+                raise RecordError("too deep")
+            endpoint = endpoints[i]
+            path, fields = _body_row(req, resp, usage, formats[endpoint], statuses[i])
+        except Exception:  # the per-record path names the reject (or the unexpected error)
+            slow[i] = True
+            continue
+        keep.append(i)
+        out_endpoint.append(endpoint or path)
+        bodies.append(fields)
+    return _assembled(cols, limits, slow, keep, out_endpoint, bodies, ts_ms, ips), slow
+
+
+def line_rows(lines: list[bytes], limits: IngestLimits) -> tuple[pa.Table, npt.NDArray[np.bool_]]:
+    """The canonical rows of the JSON lines the fast path vouches for, and the mask of the lines left to the
+    per-record path (blank ones included: it skips them).
+
+    Each line is decoded and its bodies parsed at once (a chunk of decoded lines held for later outgrows the
+    caches), its flat fields kept as plain values; these are then checked column-wise as a Parquet batch's.
+    A line that is not an object of the known fields with an ``endpoint`` and ``status`` of their types,
+    or whose bodies do not parse, goes to the per-record path whole, which decodes it again and names the
+    reject; so, as for Parquet, the rows are those of the per-record path by construction.
+    """
+    loads = orjson.loads
+    known = _LINE_FIELDS
+    max_depth = limits.max_depth
+    formats: dict[str, ApiFormat | None] = {}
+    slow_at: list[int] = []
+    at: list[int] = []
+    flats: list[tuple[Any, ...]] = []
+    paths: list[str] = []
+    bodies: list[tuple[Any, ...]] = []
+    for i, line in enumerate(lines):
+        try:
+            obj = loads(line)
+            if type(obj) is not dict or not obj.keys() <= known:
+                raise RecordError("not a flat record")
+            if line.count(b"{") + line.count(b"[") > max_depth and deep_path(obj, max_depth) is not None:
+                raise RecordError("too deep")
+            status = obj.get("status")
+            if status is not None and (type(status) is not int or not 0 <= status <= _MAX_STATUS):
+                raise RecordError("status")
+            endpoint = obj.get("endpoint")
+            if endpoint is None:
+                fmt = None
+            elif type(endpoint) is not str:
+                raise RecordError("endpoint")
+            elif endpoint in formats:
+                fmt = formats[endpoint]
+            else:
+                fmt = formats[endpoint] = api_format_of(endpoint)
+            path, fields = _body_row(obj.get("request"), obj.get("response"), obj.get("usage"), fmt, status)
+        except Exception:  # broken JSON among them: the per-record path names the reject
+            slow_at.append(i)
+            continue
+        at.append(i)
+        flats.append((obj.get("request_id"), obj.get("account_id"), obj.get("api_key_id"), obj.get("org_id"),
+                      obj.get("ip"), obj.get("user_agent"), obj.get("tls_ja4"), obj.get("model"), endpoint,
+                      obj.get("ts"), status))
+        paths.append(path)
+        bodies.append(fields)
+    cols = _line_columns(flats)
+    slow_rows = _flat_checks(cols, limits)
+    ts_ms, ips = _canonical(cols, slow_rows)
+    endpoints = cols.strings["endpoint"].to_pylist()
+    keep = np.flatnonzero(~slow_rows).tolist()
+    table = _assembled(cols, limits, slow_rows, keep, [endpoints[k] or paths[k] for k in keep],
+                       [bodies[k] for k in keep], ts_ms, ips)
+    slow = np.zeros(len(lines), dtype=bool)
+    slow[np.asarray(slow_at, dtype=np.int64)] = True
+    slow[np.asarray(at, dtype=np.int64)[slow_rows]] = True
+    return table, slow
+
+
+def _line_columns(flats: list[tuple[Any, ...]]) -> FlatColumns:
+    """:class:`FlatColumns` of the lines' flat values (``FLAT_STRINGS`` in order, then ``ts`` and ``status``);
+    a row holding a value of another type in a string field is marked slow."""
+    n = len(flats)
+    slow = np.zeros(n, dtype=bool)
+    values = list(zip(*flats, strict=True)) if flats else [()] * (len(FLAT_STRINGS) + 2)
+    strings: dict[str, pa.Array] = {}
+    for name, column in zip(FLAT_STRINGS, values[:len(FLAT_STRINGS)], strict=True):
+        try:
+            strings[name] = pa.array(column, pa.string())
+        except (pa.ArrowException, TypeError, ValueError):
+            odd = [type(v) is not str and v is not None for v in column]
+            slow |= np.asarray(odd, dtype=bool)
+            strings[name] = pa.array([None if bad else v for v, bad in zip(column, odd, strict=True)], pa.string())
+    return FlatColumns(strings, list(values[-2]), pa.array(values[-1], pa.int64()), ((), (), ()), slow,
+                       nested_depth=False)
+
+
+def _body_row(req: Any, resp: Any, usage: Any, fmt: ApiFormat | None, status: int | None
+              ) -> tuple[str, tuple[Any, ...]]:
+    """The request format's default path and the body fields of one exchange (raises where the per-record path
+    would reject the record or read it otherwise)."""
+    if type(req) is not dict:
+        req = as_object(req, "request")
+        if req is None:
+            raise RecordError("no request")
+    request = parse_request(req, fmt)
+    if type(resp) is not dict and resp is not None:
+        resp = as_object(resp, "response")
+    response = NO_RESPONSE if resp is None else parse_response(resp, status)
+    return request.api_format.path, body_fields(request, response, usage_tokens(usage, resp))
+
+
+def _canonical(cols: FlatColumns, slow: npt.NDArray[np.bool_]) -> tuple[list[int] | None, list[Any] | None]:
+    """Epoch ms of text or mixed ``ts`` values and the canonical text of unusual addresses, per record (None
+    where the columns already are); rows whose value ``parse_ts`` or ``parse_ip`` refuses are marked slow."""
     ts_ms: list[int] | None = None
     if not isinstance(cols.ts, pa.Array):  # text or mixed: parse_ts per record, its errors to the per-record path
         ts_ms = [0] * len(slow)
@@ -130,46 +259,19 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
                 ips[i] = parse_ip(ips[i])
             except RecordError:
                 slow[i] = True
+    return ts_ms, ips
 
-    endpoints = cols.strings["endpoint"].to_pylist()
-    formats: dict[str | None, ApiFormat | None] = {e: (api_format_of(e) if e is not None else None)
-                                                   for e in set(endpoints)}
-    statuses = cols.status.to_pylist()
-    reqs, resps, usages = cols.bodies
-    nested_depth = cols.nested_depth
-    max_depth = limits.max_depth
 
-    keep: list[int] = []
-    out_endpoint: list[str] = []
-    bodies: list[tuple[Any, ...]] = []
-    for i in np.flatnonzero(~slow).tolist():
-        req, resp, usage = reqs[i], resps[i], usages[i]
-        try:
-            if nested_depth and deep_path({"request": req, "response": resp, "usage": usage}, max_depth) is not None:
-                raise RecordError("too deep")
-            if type(req) is not dict:
-                req = as_object(req, "request")
-                if req is None:
-                    raise RecordError("no request")
-            endpoint = endpoints[i]
-            status = statuses[i]
-            request = parse_request(req, formats[endpoint])
-            if type(resp) is not dict and resp is not None:
-                resp = as_object(resp, "response")
-            response = NO_RESPONSE if resp is None else parse_response(resp, status)
-            tokens = usage_tokens(usage, resp)
-        except Exception:  # the per-record path names the reject (or the unexpected error)
-            slow[i] = True
-            continue
-        keep.append(i)
-        out_endpoint.append(endpoint or request.api_format.path)
-        bodies.append(body_fields(request, response, tokens))
-
+def _assembled(cols: FlatColumns, limits: IngestLimits, slow: npt.NDArray[np.bool_], keep: list[int],
+               out_endpoint: list[str], bodies: list[tuple[Any, ...]], ts_ms: list[int] | None,
+               ips: list[Any] | None) -> pa.Table:
+    """The table of the ``keep`` rows (their endpoints and body fields given); rows past a limit are dropped from
+    it and marked slow."""
     idx = pa.array(keep, pa.int64())
     body = list(zip(*bodies, strict=True)) if bodies else [()] * len(BODY_FIELDS)
     s = cols.strings
     ts = pa.array([ts_ms[i] for i in keep], pa.int64()) if ts_ms is not None else pa.array(cols.ts).take(idx)
-    ip = pa.array([ips[i] for i in keep], pa.string()) if ips is not None else ip_col.take(idx)
+    ip = pa.array([ips[i] for i in keep], pa.string()) if ips is not None else s["ip"].take(idx)
     columns: dict[str, pa.Array] = {
         "request_id": s["request_id"].take(idx),
         "ts": ts.cast(EXCHANGE_SCHEMA.field("ts").type),
@@ -190,7 +292,7 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
     if over.any():
         slow[np.asarray(keep)[over]] = True
         table = table.filter(pa.array(~over))
-    return table, slow
+    return table
 
 
 def _over_limits(table: pa.Table, limits: IngestLimits) -> npt.NDArray[np.bool_]:

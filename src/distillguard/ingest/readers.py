@@ -13,15 +13,18 @@ characters in ids, nesting depth) before it becomes a row.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import reprlib
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,15 +33,15 @@ from distillguard.config.settings import IngestLimits
 from distillguard.core.errors import IngestError, RecordError
 from distillguard.core.schema import ACCOUNT_SCHEMA, EXCHANGE_SCHEMA
 from distillguard.ingest.account import normalize_account
-from distillguard.ingest.columnar import FlatColumns, columnar_rows, flat_arrow_columns
+from distillguard.ingest.columnar import columnar_rows, flat_arrow_columns, line_rows
 from distillguard.ingest.fields import BROKEN_JSON
 from distillguard.ingest.limits import RowCheck, account_check, deep_path, exchange_check, nested_too_deep, too_deep_text
 from distillguard.ingest.normalize import normalize_exchange
 from distillguard.ingest.rejects import RAW_CHARS, Reject
 
 __all__ = [
-    "FORMATS", "ChunkParser", "ParquetPart", "RawChunk", "ReadBatch", "file_format", "raw_chunks", "read_accounts",
-    "read_exchanges", "work_items",
+    "FORMATS", "LINE_PART_BYTES", "ChunkParser", "LinePart", "ParquetPart", "RawChunk", "ReadBatch", "file_format",
+    "raw_chunks", "read_accounts", "read_exchanges", "work_items",
 ]
 
 NOT_UTF8 = "not valid UTF-8"
@@ -56,6 +59,9 @@ FORMATS: dict[str, str] = {
 }
 
 _CHUNK = 1 << 22  # bytes read at a time from a JSON-lines file
+#: A plain JSON-lines file of two or more times this size is cut into :class:`LinePart` s of about as many bytes
+#: (about 110,000 exchanges of ``large``: some 5 chunks).
+LINE_PART_BYTES = 1 << 28
 #: A Parquet file whose row groups all hold at most this many rows is cut into :class:`ParquetPart` s (a part's
 #: parsed rows travel back from a worker whole, so bigger row groups are read here and sent on in chunks).
 PART_MAX_ROWS = 1 << 18
@@ -84,6 +90,13 @@ class ReadBatch:
     lines_read: int
     bytes_read: int
     row_lines: list[int]
+
+    def after(self, lines: int) -> ReadBatch:
+        """The batch with ``lines`` more before it: its rejects' and rows' line numbers moved on by as many."""
+        if not lines:
+            return self
+        return ReadBatch(self.table, [replace(r, line=r.line + lines) for r in self.rejects], self.lines_read,
+                         self.bytes_read, [n + lines for n in self.row_lines])
 
 
 def file_format(path: Path) -> str:
@@ -119,12 +132,9 @@ class RawChunk:
 class ChunkParser:
     """Turns :class:`RawChunk` s into :class:`ReadBatch` es: exchanges (or accounts) under ``limits``.
 
-    With ``columnar`` (the default) Parquet exchange batches whose top-level fields are of the flat shape
-    are checked column-wise (:mod:`~distillguard.ingest.columnar`) and only their bodies parsed per record;
-    the rows and rejects are the same as without it. JSON lines are read record by record: a batch of
-    decoded lines held for column-wise checks measured slower (its objects outgrow the caches) than each line
-    read at once. Decoding is the smaller part of their cost (``large``: about a sixth), the depth walk of
-    lines with many brackets about a tenth; the per-record normalisation is most of it.
+    With ``columnar`` (the default) the top-level fields of exchange batches of the flat shape (Parquet
+    columns, or JSON lines' values kept as each line is decoded and its bodies parsed) are checked
+    column-wise (:mod:`~distillguard.ingest.columnar`); the rows and rejects are the same as without it.
     """
 
     limits: IngestLimits | None = None
@@ -144,15 +154,25 @@ class ChunkParser:
         columnar = self.columnar and not self.accounts
         if chunk.kind == "lines":
             lines = cast(list[bytes], chunk.records)
-            return _parse_lines(chunk, lines, normalize, schema, max_depth)
+            if not columnar:
+                return _parse_lines(chunk, lines, normalize, schema, max_depth)
+            fast, slow = line_rows(lines, limits)
+            slow_at = np.flatnonzero(slow).tolist()
+            return _merge(chunk, len(lines), fast, slow,
+                          _lines_each(chunk, zip(slow_at, [lines[i] for i in slow_at], strict=True), normalize,
+                                      max_depth), schema)
         if chunk.kind == "arrow":
             batch = cast(pa.RecordBatch, chunk.records)
             flat = flat_arrow_columns(batch) if columnar else None
             if flat is None:
                 records = _epoch_ms_columns(batch).to_pylist()
                 return _parse_objects(chunk, records, normalize, schema, max_depth)
-            return _merge(chunk, batch.num_rows, flat, limits, normalize, schema,
-                          lambda rows: _epoch_ms_columns(batch.take(pa.array(rows, pa.int64()))).to_pylist())
+            fast, slow = columnar_rows(flat, limits)
+            slow_at = np.flatnonzero(slow).tolist()
+            slow_records = _epoch_ms_columns(batch.take(pa.array(slow_at, pa.int64()))).to_pylist()
+            return _merge(chunk, batch.num_rows, fast, slow,
+                          _normalize_each(chunk, zip(slow_at, slow_records, strict=True), normalize, max_depth),
+                          schema)
         return _parse_objects(chunk, cast(list[Any], chunk.records), normalize, schema, max_depth)
 
 
@@ -240,17 +260,86 @@ class ParquetPart:
                                        self.total, self.size)
 
 
-def work_items(path: Path | str, batch_size: int = 20_000) -> Iterator[RawChunk | ParquetPart]:
-    """Cut ``path`` into work items: the :class:`ParquetPart` s of a Parquet file of several row groups of at
-    most :data:`PART_MAX_ROWS` rows each, else the chunks of :func:`raw_chunks`.
+@dataclass(frozen=True, slots=True)
+class LinePart:
+    """The lines of a plain JSON-lines file from byte ``start`` to ``stop`` (each the file's end or just past a
+    newline): a work item read where it is parsed, so no process reads the whole file and ships its lines.
 
-    The items depend on the file alone, and their chunks, in order, are those :func:`raw_chunks` gives.
+    Its chunks' line numbers count from 1 within the part: the reader of a file's parts, taken in order, adds the
+    lines of those before (:meth:`ReadBatch.after`).
+    """
+
+    file: str
+    start: int
+    stop: int
+    batch_size: int
+
+    def chunks(self) -> Iterator[RawChunk]:
+        """The part's chunks of ``batch_size`` records (fewer at its end)."""
+        path = Path(self.file)
+        try:
+            f = path.open("rb")
+        except OSError as e:
+            raise IngestError(f"{path}: cannot open: {e.strerror or e}") from e
+        with f:
+            f.seek(self.start)
+            yield from _cut_lines(path, f, self.batch_size, self.stop - self.start, (self.start, self.stop), None)
+
+
+def work_items(path: Path | str, batch_size: int = 20_000) -> Iterator[RawChunk | ParquetPart | LinePart]:
+    """Cut ``path`` into work items: the :class:`ParquetPart` s of a Parquet file of several row groups of at
+    most :data:`PART_MAX_ROWS` rows each, the :class:`LinePart` s of a plain JSON-lines file of twice
+    :data:`LINE_PART_BYTES` or more, else the chunks of :func:`raw_chunks`.
+
+    The items depend on the file alone; their rows, in order, are those :func:`raw_chunks` gives.
     """
     path = Path(path)
-    parts = _parquet_parts(path, batch_size) if file_format(path) == "parquet" and path.is_file() else None
+    parts: list[ParquetPart] | list[LinePart] | None = None
+    if path.is_file():
+        fmt = file_format(path)
+        if fmt == "parquet":
+            parts = _parquet_parts(path, batch_size)
+        elif fmt in ("jsonl", "json"):
+            parts = _line_parts(path, batch_size)
     if parts is None:
         return raw_chunks(path, batch_size)
     return iter(parts)
+
+
+def _line_parts(path: Path, batch_size: int) -> list[LinePart] | None:
+    """The parts of a JSON-lines file of twice :data:`LINE_PART_BYTES` or more, each ending at the first newline
+    :data:`LINE_PART_BYTES` or more past its start; None for a smaller file, a JSON array or one that cannot be read
+    (:func:`raw_chunks` names the error)."""
+    try:
+        size = path.stat().st_size
+        if size < 2 * LINE_PART_BYTES or not os.access(path, os.R_OK):
+            return None
+        with path.open("rb") as f:
+            if f.read(4096).lstrip(_BOM + b" \t\r\n").startswith(b"["):
+                return None  # perhaps one JSON array: raw_chunks tells
+            bounds = [0]
+            while bounds[-1] + LINE_PART_BYTES < size:
+                f.seek(bounds[-1] + LINE_PART_BYTES)
+                tail = _to_newline(f)
+                if tail is None:
+                    break
+                bounds.append(tail)
+    except OSError:
+        return None
+    if bounds[-1] < size:
+        bounds.append(size)
+    return [LinePart(str(path), lo, hi, batch_size) for lo, hi in pairwise(bounds)]
+
+
+def _to_newline(f: IO[bytes]) -> int | None:
+    """The position just past the next newline from where ``f`` stands, None when none follows."""
+    at = f.tell()
+    while block := f.read(1 << 16):
+        found = block.find(b"\n")
+        if found >= 0:
+            return at + found + 1
+        at += len(block)
+    return None
 
 
 def _parquet_parts(path: Path, batch_size: int) -> list[ParquetPart] | None:
@@ -302,100 +391,113 @@ def _unexpected(fname: str, lineno: int, e: Exception, raw: str) -> Reject:
 
 
 def _line_chunks(path: Path, fmt: str, batch_size: int) -> Iterator[RawChunk]:
-    fname = str(path)
     try:
         raw_file = path.open("rb")
     except OSError as e:
         raise IngestError(f"{path}: cannot open: {e.strerror or e}") from e
     with raw_file:
         size = os.fstat(raw_file.fileno()).st_size
-        gz = fmt == "jsonl.gz"
-        f = gzip.GzipFile(fileobj=raw_file, mode="rb") if gz else raw_file
         if fmt == "json":
             array = _json_array(raw_file, size)
             if array is not None:
-                yield from _array_chunks(fname, array, size, batch_size)
+                yield from _array_chunks(str(path), array, size, batch_size)
                 return
+        if fmt == "jsonl.gz":
+            yield from _cut_lines(path, gzip.GzipFile(fileobj=raw_file, mode="rb"), batch_size, size, None, raw_file.tell)
+        else:
+            yield from _cut_lines(path, raw_file, batch_size, size, None, None)
 
-        batch: list[bytes] = []
-        first = 1  # line number of the batch's first line
-        records = 0  # non-blank lines in the batch
-        consumed = 0  # bytes of (uncompressed) lines processed, for plain files
-        reported = 0  # bytes already reported in earlier batches
-        pending = b""
-        start = True
-        while True:
-            try:
-                chunk = f.read(_CHUNK)
-            except (OSError, EOFError, zlib.error) as e:
-                raise IngestError(f"{path}: unreadable after line {first + len(batch) - 1}: {e}") from e
-            if start and chunk:
-                start = False
-                if chunk.startswith(_BOM):
-                    chunk = chunk[3:]
-                    consumed += 3
-            if chunk:
-                lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
-                pending = lines.pop()
-            elif pending:
-                lines = [pending]
-                pending = b""
-            else:
-                break
-            for line in lines:
-                batch.append(line)
-                consumed += len(line) + 1
-                if line and not line.isspace():  # blank lines are skipped, not counted
-                    records += 1
-                    if records >= batch_size:
-                        pos = min(raw_file.tell() if gz else consumed, size)
-                        yield RawChunk(fname, "lines", batch, first, pos - reported)
-                        reported = pos
-                        first += len(batch)
-                        batch, records = [], 0
-        if batch:
-            yield RawChunk(fname, "lines", batch, first, max(size - reported, 0))
+
+def _cut_lines(path: Path, f: io.BufferedIOBase, batch_size: int, size: int, part: tuple[int, int] | None,
+               compressed_at: Callable[[], int] | None) -> Iterator[RawChunk]:
+    """The chunks of the lines ``f`` holds from where it stands to its end, or of the bytes ``part`` (start, stop)
+    of it, numbered from line 1; ``size`` is their bytes on disk and ``compressed_at`` where the compressed file
+    stands (gzip). A byte-order mark is skipped at the start of the file only."""
+    fname = str(path)
+    limit = part[1] - part[0] if part else None
+    batch: list[bytes] = []
+    first = 1  # line number of the batch's first line
+    records = 0  # non-blank lines in the batch
+    consumed = 0  # bytes of (uncompressed) lines processed, for plain files
+    reported = 0  # bytes already reported in earlier batches
+    pending = b""
+    start = True
+    while True:
+        try:
+            chunk = f.read(_CHUNK if limit is None else min(_CHUNK, limit - consumed - len(pending)))
+        except (OSError, EOFError, zlib.error) as e:
+            where = f"byte {part[0] + consumed}" if part else f"line {first + len(batch) - 1}"
+            raise IngestError(f"{path}: unreadable after {where}: {e}") from e
+        if start and chunk and not (part and part[0]):
+            start = False
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+                consumed += 3
+        if chunk:
+            lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+            pending = lines.pop()
+        elif pending:
+            lines = [pending]
+            pending = b""
+        else:
+            break
+        for line in lines:
+            batch.append(line)
+            consumed += len(line) + 1
+            if line and not line.isspace():  # blank lines are skipped, not counted
+                records += 1
+                if records >= batch_size:
+                    pos = min(compressed_at() if compressed_at else consumed, size)
+                    yield RawChunk(fname, "lines", batch, first, pos - reported)
+                    reported = pos
+                    first += len(batch)
+                    batch, records = [], 0
+    if batch:
+        yield RawChunk(fname, "lines", batch, first, max(size - reported, 0))
 
 
 def _parse_lines(chunk: RawChunk, lines: list[bytes], normalize: Normalizer, schema: pa.Schema,
                  max_depth: int) -> ReadBatch:
     """Decode and read the lines of a chunk, each at once (its decoded objects die young: cache-friendly)."""
+    rows, kept, rejects = _lines_each(chunk, enumerate(lines), normalize, max_depth)
+    return ReadBatch(_to_table(rows, schema), rejects, len(lines), chunk.bytes_read, [chunk.first + i for i in kept])
+
+
+def _lines_each(chunk: RawChunk, lines: Iterable[tuple[int, bytes]], normalize: Normalizer, max_depth: int
+                ) -> tuple[list[dict[str, Any]], list[int], list[Reject]]:
+    """Read ``(index in chunk, line)`` pairs one by one: the rows, the index of each, and the rejects (blank lines
+    are skipped, not rejected)."""
     fname = chunk.file
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     rows: list[dict[str, Any]] = []
-    row_lines: list[int] = []
+    kept: list[int] = []
     rejects: list[Reject] = []
-    for lineno, line in enumerate(lines, chunk.first):
+    for i, line in lines:
+        lineno = chunk.first + i
         try:
             obj = loads(line)
         except decode_error as e:
-            if line and not line.isspace():  # blank lines are skipped, not rejected
+            if line and not line.isspace():
                 rejects.append(_reject_unparsable(fname, lineno, line, e, max_depth))
             continue
         try:
             if line.count(b"{") + line.count(b"[") > max_depth:  # a bound on the depth, at C speed
                 _check_depth(obj, max_depth)
             rows.append(normalize(obj))
-            row_lines.append(lineno)
+            kept.append(i)
         except RecordError as e:
             rejects.append(Reject(fname, lineno, e.field, e.reason, _raw(line)))
         except Exception as e:  # see _unexpected
             rejects.append(_unexpected(fname, lineno, e, _raw(line)))
-    return ReadBatch(_to_table(rows, schema), rejects, len(lines), chunk.bytes_read, row_lines)
+    return rows, kept, rejects
 
 
-def _merge(chunk: RawChunk, n: int, flat: FlatColumns, limits: IngestLimits, normalize: Normalizer,
-           schema: pa.Schema, records_of: Callable[[list[int]], list[Any]]) -> ReadBatch:
-    """The fast rows of ``flat`` with its slow rows read record by record, in chunk order.
-
-    Rows, rejects and ``row_lines`` are numbered from ``chunk.first``; ``records_of`` gives the decoded
-    records of the slow rows.
-    """
-    fast, slow = columnar_rows(flat, limits)
-    slow_at = np.flatnonzero(slow).tolist()
-    rows, rows_at, rejects = _normalize_each(chunk, zip(slow_at, records_of(slow_at), strict=True), normalize,
-                                             limits.max_depth)
+def _merge(chunk: RawChunk, n: int, fast: pa.Table, slow: npt.NDArray[np.bool_],
+           slow_rows: tuple[list[dict[str, Any]], list[int], list[Reject]], schema: pa.Schema) -> ReadBatch:
+    """The fast rows with the slow ones read record by record (``slow_rows``: :func:`_normalize_each`'s or
+    :func:`_lines_each`'s), in chunk order; rows, rejects and ``row_lines`` numbered from ``chunk.first``."""
+    rows, rows_at, rejects = slow_rows
     fast_at = np.flatnonzero(~slow)
     table = fast
     positions = fast_at
