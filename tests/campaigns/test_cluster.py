@@ -623,3 +623,24 @@ def test_a_group_is_scored_on_its_members_spoofed_clients() -> None:
     risk_spoofed = score_groups(stats, groups, spoofed, models).risk
     risk_honest = score_groups(stats, groups, honest, models).risk
     assert risk_spoofed[0] > risk_honest[0] + 0.1
+
+
+def test_pooled_context_takes_the_modal_category_and_verification_and_the_median_creation() -> None:
+    """Of equal counts the first member's value wins; an account the context lacks counts as null; the median of an
+    even count of creation times is the upper one, and a group with none has none."""
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    context = pa.table({
+        "account_id": ["a", "b", "c", "d"],
+        "category": ["research", "education", "education", None],
+        "verification": ["email", "phone", "email", None],
+        "created_at": pa.array([day, day + timedelta(days=2), day + timedelta(days=1), None], pa.timestamp("us", tz="UTC")),
+    })
+    groups = {"g1": ["a", "b", "c"], "g2": ["b", "a"], "g3": ["d", "ghost", "a"], "g4": ["d"]}
+    assert cluster.pooled_context(context, groups).to_pylist() == [
+        {"category": "education", "verification": "email", "created_at": day + timedelta(days=1)},
+        {"category": "education", "verification": "phone", "created_at": day + timedelta(days=2)},
+        {"category": None, "verification": None, "created_at": day},
+        {"category": None, "verification": None, "created_at": None},
+    ]
+    assert cluster.pooled_context(None, groups) is None
+    assert cluster.pooled_context(context, {}).num_rows == 0

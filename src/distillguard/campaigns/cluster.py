@@ -951,29 +951,34 @@ def pooled_features(stats: AccountStats, groups: dict[str, list[str]], accounts:
 
 
 def pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa.Table | None:
-    """The most common category and verification level of each group's members, and their median creation time."""
+    """The most common category and verification level of each group's members (of equal counts, the first member's
+    value; an account ``context`` lacks counts as null), and their median creation time (the upper of two)."""
     if context is None:
         return None
-    created = context.column("created_at").to_pylist() if "created_at" in context.column_names else None
-    known = {
-        a: (c, v, created[i] if created else None)
-        for i, (a, c, v) in enumerate(zip(
-            context.column("account_id").to_pylist(),
-            context.column("category").to_pylist(),
-            context.column("verification").to_pylist(),
-        ))
-    }
-    rows = []
-    for members in groups.values():
-        records = [known.get(m, (None, None, None)) for m in members]
-        times = sorted(t for _, _, t in records if t is not None)
-        rows.append({
-            "category": Counter(c for c, _, _ in records).most_common(1)[0][0],
-            "verification": Counter(v for _, v, _ in records).most_common(1)[0][0],
-            "created_at": times[len(times) // 2] if times else None,
-        })
-    return pa.Table.from_pylist(rows, schema=pa.schema([
-        ("category", pa.string()), ("verification", pa.string()), ("created_at", pa.timestamp("us", tz="UTC"))]))
+    schema = pa.schema([("category", pa.string()), ("verification", pa.string()),
+                        ("created_at", pa.timestamp("us", tz="UTC"))])
+    if not groups:
+        return schema.empty_table()
+    names = ["account_id", "category", "verification", *(["created_at"] if "created_at" in context.column_names else [])]
+    known = cast(pl.DataFrame, pl.from_arrow(context.select(names))).unique("account_id", keep="last")
+    if "created_at" not in names:
+        known = known.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("created_at"))
+    members = pl.DataFrame(
+        {"group": [g for g, m in enumerate(groups.values()) for _ in m],
+         "account_id": [a for m in groups.values() for a in m]},
+        schema={"group": pl.Int64, "account_id": pl.String},
+    ).with_row_index("at").join(known.with_columns(pl.col("account_id").cast(pl.String)), on="account_id",
+                                how="left", maintain_order="left")
+    out = pl.DataFrame({"group": range(len(groups))}, schema={"group": pl.Int64})
+    for name in ("category", "verification"):
+        mode = (members.group_by("group", name).agg(pl.len().alias("n"), pl.col("at").min().alias("first"))
+                .sort(["group", "n", "first"], descending=[False, True, False])
+                .group_by("group", maintain_order=True).first().select("group", name))
+        out = out.join(mode, on="group", how="left", maintain_order="left")
+    median = (members.filter(pl.col("created_at").is_not_null()).group_by("group")
+              .agg(pl.col("created_at").sort().gather(pl.len() // 2).first()))
+    out = out.join(median, on="group", how="left", maintain_order="left")
+    return out.select("category", "verification", "created_at").to_arrow().cast(schema)
 
 
 def _family_support(edges: pl.DataFrame, index: dict[str, int], membership: np.ndarray) -> dict[int, dict[str, int]]:
