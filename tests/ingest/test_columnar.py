@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distillguard.config.settings import IngestLimits
-from distillguard.ingest import read_exchanges
+from distillguard.core.errors import RecordError
+from distillguard.ingest import columnar, read_exchanges
 from distillguard.ingest.columnar import columnar_rows, flat_arrow_columns, line_rows
+from distillguard.ingest.fields import parse_ts
 
 from .records import ODD_VALUES, chat_exchange, exchange, responses_exchange
 
@@ -76,8 +78,8 @@ MIXED: list[Any] = [
 
 def _both(path: Path, batch_size: int) -> list[list[Any]]:
     out = []
-    for columnar in (True, False):
-        batches = list(read_exchanges(path, batch_size, LIMITS, columnar=columnar))
+    for column_wise in (True, False):
+        batches = list(read_exchanges(path, batch_size, LIMITS, columnar=column_wise))
         out.append([(b.table, b.rejects, b.lines_read, b.bytes_read, b.row_lines) for b in batches])
     return out
 
@@ -258,3 +260,34 @@ def test_json_lines_fast_path_agrees_on_drawn_records(tmp_path: Path, changes: l
     path = _json_lines(tmp_path / "drawn.jsonl", records)
     fast, slow = _both(path, 4)
     _assert_same(fast, slow)
+
+
+_ISO_LIKE = st.builds(
+    lambda y, mo, d, sep, h, mi, s, frac, zone: f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{frac}{zone}",
+    st.sampled_from([1999, 2000, 2024, 2026, 2099, 2100]), st.integers(0, 13), st.integers(0, 32),
+    st.sampled_from(["T", " ", "t"]), st.integers(0, 24), st.integers(0, 60), st.integers(0, 61),
+    st.sampled_from(["", ".1", ".12", ".123", ".1234", ".12345", ".123456", ".1234567", ".", ","]),
+    st.sampled_from(["Z", "z", "", "+00:00", "-05:30", "+14:00", "+23:59", "+24:00", "+0530", "-00:00", "+5:00"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ISO_LIKE, min_size=1, max_size=5))
+def test_timestamps_parsed_column_wise_are_parse_ts_s(values: list[str]) -> None:
+    """Every text timestamp Arrow parses column-wise is the one ``parse_ts`` gives, or one it refuses as out of
+    range (a row the fast path leaves to the per-record path); the rest are left per record."""
+    for value, ms in zip(values, columnar._iso_ms(values).to_pylist(), strict=True):
+        if ms is None:
+            continue
+        try:
+            assert parse_ts(value) == ms
+        except RecordError:
+            assert not columnar._MIN_MS <= ms < columnar._MAX_MS
+
+
+def test_text_timestamps_of_every_shape_in_one_batch_same_rows(tmp_path: Path) -> None:
+    stamps = ["2026-03-02T10:00:00Z", "2026-02-30T10:00:00Z", "2026-03-02 10:00:00+01:00", "1999-12-31T23:59:59Z",
+              "2026-03-02T10:00:00.1234567Z", "1772442902114", "2026-03-02T10:00:00", "2026-03-02T10:00:00.5-03:00"]
+    records = [exchange(request_id=f"t{i}", ts=ts) for i, ts in enumerate(stamps)]
+    for path in (_json_lines(tmp_path / "ts.jsonl", records), _parquet_json_columns(tmp_path / "ts.parquet", records)):
+        fast, slow = _both(path, 4)
+        _assert_same(fast, slow)

@@ -59,6 +59,9 @@ _CONTROL = r"[\x00-\x1f\x{7f}-\x{9f}]"
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"  # exactly the dotted quads parse_ip returns unchanged
 _MAX_STATUS = 999
+#: ``ts`` text Arrow parses as ``parse_ts`` does: a real clock time, 1-6 fractional digits, a zone of Z or ±hh:mm.
+_ISO_TS = (r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+           r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
 _LINE_FIELDS = EXCHANGE_INPUT_FIELDS - {"api_format"}  # a hint, and any other field (``extra``), go per record
 
 
@@ -236,19 +239,25 @@ def _body_row(req: Any, resp: Any, usage: Any, fmt: ApiFormat | None, status: in
 
 
 def _canonical(cols: FlatColumns, slow: npt.NDArray[np.bool_]) -> tuple[list[int] | None, list[Any] | None]:
-    """Epoch ms of text or mixed ``ts`` values and the canonical text of unusual addresses, per record (None
-    where the columns already are); rows whose value ``parse_ts`` or ``parse_ip`` refuses are marked slow."""
+    """Epoch ms of text or mixed ``ts`` values and the canonical text of unusual addresses (None where the columns
+    already are); rows whose value ``parse_ts`` or ``parse_ip`` refuses are marked slow. Timestamps of the common
+    ISO-8601 shape (:data:`_ISO_TS`) are parsed column-wise by Arrow, the others per record."""
     ts_ms: list[int] | None = None
-    if not isinstance(cols.ts, pa.Array):  # text or mixed: parse_ts per record, its errors to the per-record path
-        ts_ms = [0] * len(slow)
-        for i, v in enumerate(cols.ts):
+    if not isinstance(cols.ts, pa.Array):
+        iso = _iso_ms(cols.ts)
+        ts_ms = iso.fill_null(0).to_pylist()
+        parsed = np.asarray(iso.is_valid(), dtype=bool)
+        slow |= parsed & np.asarray(pc.fill_null(pc.or_(pc.less(iso, _MIN_MS), pc.greater_equal(iso, _MAX_MS)), False),
+                                    dtype=bool)
+        for i in np.flatnonzero(~parsed & ~slow).tolist():  # other shapes: parse_ts, its errors to the per-record path
+            v = cols.ts[i]
             if v is None:
                 slow[i] = True
-            elif not slow[i]:
-                try:
-                    ts_ms[i] = parse_ts(v)
-                except RecordError:
-                    slow[i] = True
+                continue
+            try:
+                ts_ms[i] = parse_ts(v)
+            except RecordError:
+                slow[i] = True
     ip_col = cols.strings["ip"]
     other_ip = ~np.asarray(pc.fill_null(pc.match_substring_regex(ip_col, _IPV4), False), dtype=bool) & ~slow
     ips: list[Any] | None = None
@@ -260,6 +269,18 @@ def _canonical(cols: FlatColumns, slow: npt.NDArray[np.bool_]) -> tuple[list[int
             except RecordError:
                 slow[i] = True
     return ts_ms, ips
+
+
+def _iso_ms(values: Sequence[Any]) -> pa.Array:
+    """Epoch ms of each value of the :data:`_ISO_TS` shape, as ``parse_ts`` gives it; null for the others (and for
+    all when one names no real day, which Arrow refuses whole)."""
+    texts = pa.array([v if type(v) is str else None for v in values], pa.string())
+    shaped = pc.fill_null(pc.match_substring_regex(texts, _ISO_TS), False)
+    try:
+        micros = pc.cast(pc.if_else(shaped, texts, pa.scalar(None, pa.string())), pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        return pa.nulls(len(texts), pa.int64())
+    return pc.divide(micros.cast(pa.int64()), 1000)  # whole ms, as parse_ts truncates (all after 1970)
 
 
 def _assembled(cols: FlatColumns, limits: IngestLimits, slow: npt.NDArray[np.bool_], keep: list[int],
