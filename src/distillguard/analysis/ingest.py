@@ -69,9 +69,9 @@ class IngestCounts:
 
 
 _Done = tuple[ReadBatch, pa.Table, npt.NDArray[np.uint64], float, float]
-_Item = RawChunk | ParquetPart | LinePart
 """A parsed chunk: its batch, its signals, its rows' store keys, and the CPU seconds spent parsing and computing
 signals."""
+_Item = RawChunk | ParquetPart | LinePart
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ are no one operation.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -28,6 +29,7 @@ from distillguard.campaigns.settings import CampaignSettings
 from distillguard.core.ids import campaign_id
 
 POOL_FAMILY = "rotation"
+_IGRAPH_RNG = threading.Lock()
 """The linking family of a shared proxy pool: it links accounts, it does not say whose they are."""
 
 
@@ -188,12 +190,13 @@ def _leiden(n: int, a: np.ndarray, b: np.ndarray, weights: np.ndarray, seed: int
     same modularity, in 1.5 CPU s against 20.4.
     """
     graph = ig.Graph(n=n, edges=np.column_stack([a, b]).tolist(), directed=False)
-    ig.set_random_number_generator(random.Random(seed))
-    try:
-        found = graph.community_leiden(objective_function="modularity", weights=weights.tolist(), resolution=resolution,
-                                       n_iterations=2)
-    finally:
-        ig.set_random_number_generator(random)  # igraph's default: the random module
+    with _IGRAPH_RNG:  # igraph's generator is the process's: set for this call, then igraph's default again
+        ig.set_random_number_generator(random.Random(seed))
+        try:
+            found = graph.community_leiden(objective_function="modularity", weights=weights.tolist(),
+                                           resolution=resolution, n_iterations=2)
+        finally:
+            ig.set_random_number_generator(random)
     return np.array(found.membership, np.int64)
 
 

@@ -421,14 +421,14 @@ def _cut_lines(path: Path, f: io.BufferedIOBase, batch_size: int, size: int, par
     consumed = 0  # bytes of (uncompressed) lines processed, for plain files
     reported = 0  # bytes already reported in earlier batches
     pending = b""
-    start = True
+    start = not (part and part[0])  # at the file's start: a byte-order mark there is skipped
     while True:
         try:
             chunk = f.read(_CHUNK if limit is None else min(_CHUNK, limit - consumed - len(pending)))
         except (OSError, EOFError, zlib.error) as e:
             where = f"byte {part[0] + consumed}" if part else f"line {first + len(batch) - 1}"
             raise IngestError(f"{path}: unreadable after {where}: {e}") from e
-        if start and chunk and not (part and part[0]):
+        if start and chunk:
             start = False
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
