@@ -905,14 +905,19 @@ def _sharing_infrastructure(pairs: list[tuple[int, int]], member_of: pl.DataFram
     return [(int(x), int(y)) for x, y in zip(a[agree], b[agree])]
 
 
+def _memberships(groups: dict[str, list[str]]) -> pl.DataFrame:
+    """``group, account_id``: each member of ``groups``, in order, with the position of its group."""
+    return pl.DataFrame({
+        "group": [k for k, members in enumerate(groups.values()) for _ in members],
+        "account_id": [m for members in groups.values() for m in members],
+    }, schema={"group": pl.Int64, "account_id": pl.String})
+
+
 def _member_codes(groups: dict[str, list[str]], indicators: Indicators) -> pl.DataFrame:
     """``i, c``: each member's account code in ``indicators`` and the position of its group in ``groups``."""
-    return pl.DataFrame({
-        "account_id": [m for members in groups.values() for m in members],
-        "c": [k for k, members in enumerate(groups.values()) for _ in members],
-    }, schema={"account_id": pl.String, "c": pl.Int64}).join(
+    return _memberships(groups).join(
         indicators.accounts.to_frame("account_id").with_row_index("i"), on="account_id"
-    ).select(pl.col("i").cast(pl.UInt32), "c")
+    ).select(pl.col("i").cast(pl.UInt32), pl.col("group").alias("c"))
 
 
 def _dispatch(groups: dict[str, list[str]], indicators: Indicators) -> dict[str, Dispatch]:
@@ -934,11 +939,7 @@ def pooled_features(stats: AccountStats, groups: dict[str, list[str]], accounts:
     columns = [c for c in POPULATION_COLUMNS if accounts is not None and c in accounts.column_names]
     if accounts is None or not columns:
         return pooled
-    members = pl.DataFrame(
-        {"group": [g for g, m in enumerate(groups.values()) for _ in m],
-         "account_id": [a for m in groups.values() for a in m]},
-        schema={"group": pl.Int64, "account_id": pl.String},
-    )
+    members = _memberships(groups)
     known = cast(pl.DataFrame, pl.from_arrow(accounts.select(["account_id", "n_exchanges", *columns])))
     weight = pl.col("n_exchanges").cast(pl.Float64)
     means = members.join(known.with_columns(pl.col("account_id").cast(pl.String)), on="account_id", how="inner").group_by(
@@ -963,12 +964,8 @@ def pooled_context(context: pa.Table | None, groups: dict[str, list[str]]) -> pa
     known = cast(pl.DataFrame, pl.from_arrow(context.select(names))).unique("account_id", keep="last")
     if "created_at" not in names:
         known = known.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("created_at"))
-    members = pl.DataFrame(
-        {"group": [g for g, m in enumerate(groups.values()) for _ in m],
-         "account_id": [a for m in groups.values() for a in m]},
-        schema={"group": pl.Int64, "account_id": pl.String},
-    ).with_row_index("at").join(known.with_columns(pl.col("account_id").cast(pl.String)), on="account_id",
-                                how="left", maintain_order="left")
+    members = _memberships(groups).with_row_index("at").join(
+        known.with_columns(pl.col("account_id").cast(pl.String)), on="account_id", how="left", maintain_order="left")
     out = pl.DataFrame({"group": range(len(groups))}, schema={"group": pl.Int64})
     for name in ("category", "verification"):
         mode = (members.group_by("group", name).agg(pl.len().alias("n"), pl.col("at").min().alias("first"))
