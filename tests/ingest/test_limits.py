@@ -9,10 +9,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distillguard.config.settings import IngestLimits
 from distillguard.ingest import Reject, read_accounts, read_exchanges
-from distillguard.ingest.limits import deep_path, too_deep_text
+from distillguard.ingest.limits import deep_path, too_deep_text, within
 
 from .records import account, chat_exchange, exchange
 
@@ -144,3 +146,25 @@ def test_scanned_and_decoded_paths_agree() -> None:
     text = orjson.dumps(value)
     assert deep_path(value, 6) == too_deep_text(text, 6) == 'a[1].b\\"[[0][0].c'
     assert deep_path(value, 20) is None and too_deep_text(text, 20) is None
+
+
+def _height(value: Any) -> int:
+    """Levels of objects and arrays in ``value`` (a scalar: 0; an empty array: 1)."""
+    if type(value) is dict:
+        return 1 + max(map(_height, value.values()), default=0)
+    if type(value) is list:
+        return 1 + max(map(_height, value), default=0)
+    return 0
+
+
+_VALUES = st.recursive(st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=3),
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2), inner, max_size=4),
+                       max_leaves=40)
+
+
+@given(_VALUES, st.integers(1, 8))
+def test_within_and_the_path_agree_with_the_height(value: Any, limit: int) -> None:
+    fits = _height(value) <= limit
+    assert within(value, limit) is fits
+    assert (deep_path(value, limit) is None) is fits
+    assert (too_deep_text(orjson.dumps(value), limit) is None) is fits

@@ -277,7 +277,8 @@ def ingest(
     ``limits`` bound each record (the defaults when None); ``signals`` replaces the signal registry
     (e.g. with the dataset-sweep signal added); ``advance`` is told the bytes of each batch read;
     ``workers`` processes parse and compute signals (0: this process; None: :func:`default_workers`).
-    The store is written in transactions of whole row groups (:data:`ROW_GROUP`) where it can be.
+    The store is written in transactions of whole row groups (:data:`ROW_GROUP`) where it can be; into an empty
+    store, without the key index, which is built at the end (:meth:`~distillguard.store.Store.bulk_load`).
     """
     counts = IngestCounts()
     start = time.perf_counter()
@@ -295,7 +296,7 @@ def ingest(
     # Where workers take the cores, DuckDB writes on one thread: several of its own contending with them cost more
     # (20 row groups of large: this process 22.3 -> 18.0 CPU s, the ingest 58.0 -> 54.1 s).
     try:
-        with store.threads_for(1) if pool is not None else nullcontext():
+        with store.bulk_load(), store.threads_for(1) if pool is not None else nullcontext():
             for path in logs:
                 for batch, sig, rids, parse_s, signal_s in _processed(work_items(path, batch_size), work, pool,
                                                                       counts.workers):

@@ -28,7 +28,7 @@ from distillguard.core.api import ApiFormat, api_format_of
 from distillguard.core.errors import RecordError
 from distillguard.core.schema import EXCHANGE_SCHEMA
 from distillguard.ingest.fields import as_object, parse_ip, parse_ts
-from distillguard.ingest.limits import deep_path
+from distillguard.ingest.limits import within
 from distillguard.ingest.normalize import (
     BODY_FIELDS,
     EXCHANGE_INPUT_FIELDS,
@@ -63,6 +63,7 @@ _MAX_STATUS = 999
 _ISO_TS = (r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
            r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
 _LINE_FIELDS = EXCHANGE_INPUT_FIELDS - {"api_format"}  # a hint, and any other field (``extra``), go per record
+_LINE_FLATS = (*FLAT_STRINGS, "ts", "status")  # a line's flat values, in :func:`_line_columns`' order
 
 
 @dataclass(slots=True)
@@ -131,7 +132,7 @@ def columnar_rows(cols: FlatColumns, limits: IngestLimits) -> tuple[pa.Table, np
     for i in np.flatnonzero(~slow).tolist():
         req, resp, usage = reqs[i], resps[i], usages[i]
         try:
-            if nested_depth and deep_path({"request": req, "response": resp, "usage": usage}, max_depth) is not None:
+            if nested_depth and not within([req, resp, usage], max_depth):  # as the record's own level
                 raise RecordError("too deep")
             endpoint = endpoints[i]
             path, fields = _body_row(req, resp, usage, formats[endpoint], statuses[i])
@@ -168,12 +169,13 @@ def line_rows(lines: list[bytes], limits: IngestLimits) -> tuple[pa.Table, npt.N
             obj = loads(line)
             if type(obj) is not dict or not obj.keys() <= known:
                 raise RecordError("not a flat record")
-            if line.count(b"{") + line.count(b"[") > max_depth and deep_path(obj, max_depth) is not None:
+            if line.count(b"{") + line.count(b"[") > max_depth and not within(obj, max_depth):
                 raise RecordError("too deep")
-            status = obj.get("status")
+            flat = tuple(map(obj.get, _LINE_FLATS))
+            status = flat[-1]
             if status is not None and (type(status) is not int or not 0 <= status <= _MAX_STATUS):
                 raise RecordError("status")
-            endpoint = obj.get("endpoint")
+            endpoint = flat[-3]
             if endpoint is None:
                 fmt = None
             elif type(endpoint) is not str:
@@ -187,9 +189,7 @@ def line_rows(lines: list[bytes], limits: IngestLimits) -> tuple[pa.Table, npt.N
             slow_at.append(i)
             continue
         at.append(i)
-        flats.append((obj.get("request_id"), obj.get("account_id"), obj.get("api_key_id"), obj.get("org_id"),
-                      obj.get("ip"), obj.get("user_agent"), obj.get("tls_ja4"), obj.get("model"), endpoint,
-                      obj.get("ts"), status))
+        flats.append(flat)
         paths.append(path)
         bodies.append(fields)
     cols = _line_columns(flats)

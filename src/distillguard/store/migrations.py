@@ -317,4 +317,44 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE signals ADD COLUMN prompt_cot_score FLOAT;
     """,
+    # 14 -> 15: an exchange's key by a unique index of its own (``exchanges_rid``) instead of the primary key, which
+    # a table cannot drop: a first ingest into an empty store builds the index once at its end instead of row by row
+    # (Store.bulk_load). The rows are copied in their order (rowids count the rows folded into kept aggregates).
+    """
+    ALTER TABLE exchanges RENAME TO exchanges_v14;
+    CREATE TABLE exchanges (
+        rid UBIGINT NOT NULL,
+        request_id VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        account_id VARCHAR NOT NULL,
+        api_key_id VARCHAR,
+        org_id VARCHAR,
+        ip VARCHAR NOT NULL,
+        user_agent VARCHAR,
+        tls_ja4 VARCHAR,
+        model VARCHAR NOT NULL,
+        endpoint VARCHAR NOT NULL,
+        api_format VARCHAR NOT NULL,
+        system VARCHAR,
+        prompt VARCHAR,
+        n_messages INTEGER NOT NULL,
+        n_user_turns INTEGER NOT NULL,
+        n_tool_results INTEGER NOT NULL,
+        tool_names VARCHAR[] NOT NULL,
+        thinking_budget INTEGER,
+        reasoning_effort VARCHAR,
+        response_text VARCHAR,
+        response_reasoning VARCHAR,
+        n_tool_calls INTEGER NOT NULL,
+        stop_reason VARCHAR,
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        reasoning_tokens BIGINT,
+        status INTEGER,
+        extra VARCHAR
+    );
+    INSERT INTO exchanges SELECT * FROM exchanges_v14 ORDER BY rowid;
+    DROP TABLE exchanges_v14;
+    CREATE UNIQUE INDEX exchanges_rid ON exchanges (rid);
+    """,
 )
