@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from distillguard.store import SCHEMA_VERSION, Store
+from distillguard.store import SCHEMA_VERSION, Store, duckdb_store
+from distillguard.store.duckdb_store import BULK_KEYS
 from distillguard.store.rids import RidSet
 from factories import exchange, exchanges, store_before
 
@@ -34,8 +35,11 @@ def _batches() -> list[list[dict[str, object]]]:
     ]
 
 
-def test_a_bulk_load_stores_and_reports_as_the_index_does(tmp_path: Path) -> None:
-    results, rows = [], []
+@pytest.mark.parametrize("most", [BULK_KEYS, 7])  # 7: the load holds too many keys after its second batch
+def test_a_bulk_load_stores_and_reports_as_the_index_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           most: int) -> None:
+    monkeypatch.setattr(duckdb_store, "BULK_KEYS", most)
+    results, rows, indexed = [], [], []
     for bulk in (False, True):
         with Store(tmp_path / f"{bulk}.duckdb") as store:
             with store.bulk_load() if bulk else nullcontext():
@@ -44,6 +48,7 @@ def test_a_bulk_load_stores_and_reports_as_the_index_does(tmp_path: Path) -> Non
                 for rows_of_batch in _batches():
                     batch = exchanges(rows_of_batch)
                     got.append(store.ingest_batch(batch, _signals(batch)))
+                    indexed.append(_has_index(store))
             assert _has_index(store)
             results.append(got)
             rows.append((store.query("SELECT * FROM exchanges ORDER BY rid").to_pylist(),
@@ -51,6 +56,7 @@ def test_a_bulk_load_stores_and_reports_as_the_index_does(tmp_path: Path) -> Non
     assert results[0] == results[1]
     assert [(r.new, r.duplicates, len(r.conflicts)) for r in results[1]] == [(6, 1, 0), (2, 2, 1), (1, 1, 1)]
     assert rows[0] == rows[1]
+    assert indexed[3:] == ([False, False, False] if most == BULK_KEYS else [False, True, True])
 
 
 def test_a_bulk_load_on_stored_rows_keeps_the_index(tmp_path: Path) -> None:
