@@ -1,7 +1,7 @@
 """A set of 64-bit row keys held as sorted arrays, for finding repeats while the store's key index is down.
 
 :meth:`~distillguard.store.duckdb_store.Store.bulk_load` stores a first ingest without the ``exchanges_rid`` index
-(maintained row by row, it cost a 16 M-row store's ingest ~10 CPU s per million rows more than without) and finds
+(maintained row by row, it cost the writes into a 16 M-row store 12.6-14.8 s per million rows, 3.6 s without) and finds
 repeated keys here: 8 bytes a key, runs merged as a binary counter's digits (each key is merged ~log₂(batches)
 times), a lookup a binary search per run.
 """
