@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distillguard.accounts import IpIntel
 from distillguard.accounts.risk import load_risk_models
 from distillguard.analysis.stats import build_stats
 from distillguard.campaigns import load_campaign_settings
-from distillguard.eval.risk_fit import FPR_BUDGET
-from distillguard.eval.tie_fit import TIE_GRID, fit_full_tie, with_full_tie
+from distillguard.eval.tie_fit import TIE_GRID, fit_full_tie, with_full_tie, within_budgets
 from distillguard.policy import load_policy
 from distillguard.store import Store
 from smoke_store import analysed_smoke
@@ -47,7 +49,8 @@ def test_a_looser_tie_flags_no_fewer_accounts(world: World) -> None:
         assert fitted.attack_flagged[loose] >= fitted.attack_flagged[strict]
         assert fitted.legit_flagged[loose] >= fitted.legit_flagged[strict]
     assert fitted.full_tie in TIE_GRID
-    assert fitted.legit_flagged[fitted.full_tie] - fitted.legit_flagged[max(TIE_GRID)] <= FPR_BUDGET * len(legit)
+    added = fitted.legit_flagged[fitted.full_tie] - fitted.legit_flagged[max(TIE_GRID)]
+    assert within_budgets(Counter(everyone=added), Counter(everyone=len(legit)))
 
 
 def test_with_no_legitimate_account_at_stake_the_loosest_tie_is_kept(world: World) -> None:
@@ -60,8 +63,33 @@ def test_when_every_account_counts_as_legitimate_no_tie_adds_flags_beyond_the_bu
     fitted = _fit(db, dict.fromkeys(accounts, "everyone"))
     assert fitted.attack_flagged == dict.fromkeys(TIE_GRID, 0)
     added = fitted.legit_flagged[fitted.full_tie] - fitted.legit_flagged[max(TIE_GRID)]
-    assert added <= FPR_BUDGET * len(accounts)
+    assert within_budgets(Counter(everyone=added), Counter(everyone=len(accounts)))
     assert fitted.legit_flagged[max(TIE_GRID)] > 0
+
+
+def test_a_budget_below_one_account_allows_one() -> None:
+    sizes = Counter({"consumer-chat": 1_551, "tutoring": 12, "benchmark-evals": 50, "research-evals": 39})
+    assert within_budgets(Counter({"consumer-chat": 1}), sizes)
+    assert within_budgets(Counter({"tutoring": 1}), sizes)
+    assert not within_budgets(Counter({"consumer-chat": 2}), sizes)
+    assert not within_budgets(Counter({"tutoring": 1, "research-evals": 1}), sizes)
+
+
+def test_a_budget_above_one_account_is_kept() -> None:
+    sizes = Counter({"consumer-chat": 9_000, "tutoring": 12, "vpn-users": 1_000})
+    assert within_budgets(Counter({"consumer-chat": 4, "vpn-users": 1}), sizes)
+    assert not within_budgets(Counter({"consumer-chat": 6}), sizes)
+    assert not within_budgets(Counter({"tutoring": 2}), sizes)
+    assert within_budgets(Counter({"vpn-users": 5}), sizes)
+    assert not within_budgets(Counter({"vpn-users": 6}), sizes)
+
+
+@given(st.dictionaries(st.sampled_from("abcd"), st.integers(1, 5_000), min_size=1),
+       st.dictionaries(st.sampled_from("abcd"), st.integers(0, 20)), st.sampled_from("abcd"))
+def test_flagging_one_more_account_never_brings_a_tie_within_the_budgets(
+        sizes: dict[str, int], added: dict[str, int], more: str) -> None:
+    before, after = Counter(added), Counter(added) + Counter({more: 1})
+    assert within_budgets(before, Counter(sizes)) or not within_budgets(after, Counter(sizes))
 
 
 def test_an_empty_grid_is_refused(world: World) -> None:

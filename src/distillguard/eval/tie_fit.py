@@ -8,7 +8,8 @@ flags, and the more legitimate accounts linked to it by chance. The fit
 analyses a labelled world once per candidate and keeps the loosest whose
 false positives stay within the budgets of the risk fit
 (:data:`~distillguard.eval.risk_fit.FPR_BUDGET` overall, half the per-family
-target in each population) above those of the strictest candidate.
+target in each population) above those of the strictest candidate, each budget
+at least one account (:func:`within_budgets`).
 """
 
 from __future__ import annotations
@@ -63,11 +64,17 @@ def fit_full_tie(store: Store, stats: AccountStats, policy: Policy, tunables: Ca
         attacks[tie] = sum(1 for d in found.decisions if d.flagged and d.account_id not in population)
     sizes = Counter(population.values())
     strictest = flagged[max(grid)]
-
-    def within(tie: float) -> bool:
-        added = {p: flagged[tie][p] - strictest[p] for p in sizes}
-        return (sum(added.values()) <= FPR_BUDGET * len(population)
-                and all(added[p] <= POPULATION_FPR_BUDGET * sizes[p] for p in sizes))
-
-    best = min(t for t in grid if within(t))
+    best = min(t for t in grid if within_budgets(flagged[t] - strictest, sizes))
     return TieFit(best, {t: sum(c.values()) for t, c in flagged.items()}, attacks)
+
+
+def within_budgets(added: Counter[str], sizes: Counter[str]) -> bool:
+    """Whether the legitimate accounts ``added`` to the flagged, per population, stay within the budgets for
+    populations of ``sizes``: :data:`FPR_BUDGET` of all of them and :data:`POPULATION_FPR_BUDGET` of each.
+
+    Each budget is at least one account. A world of fewer than 2,000 legitimate accounts has an overall budget
+    below one, which cannot be measured on it: rounded down, a single account (one that sent one request,
+    linked by chance) would keep every loosely linked member of every campaign from sharing its risk.
+    """
+    return (sum(added.values()) <= max(1.0, FPR_BUDGET * sum(sizes.values()))
+            and all(added[p] <= max(1.0, POPULATION_FPR_BUDGET * n) for p, n in sizes.items()))
