@@ -141,8 +141,19 @@ class LocalState:
         return None
 
 
+RETRY_BASE_S = 0.001
+"""A merge's first wait after losing a race for its key; each further loss doubles the bound."""
+RETRY_CAP_S = 0.1
+"""The longest wait between two tries of a merge: 20 tries wait at most about 1.4 s in all."""
+
+
 class RedisState:
-    """State in Redis, shared by every gateway replica that names the same server and prefix."""
+    """State in Redis, shared by every gateway replica that names the same server and prefix.
+
+    A blob is merged optimistically (``WATCH``, merge in Python, ``MULTI``/``EXEC``); a merge that loses the race
+    waits a random time up to a bound doubled on each loss (exponential backoff with full jitter, capped at
+    :data:`RETRY_CAP_S`), so that many replicas merging one hot key spread out instead of colliding again.
+    """
 
     def __init__(self, url: str, prefix: str = "dg:", timeout_s: float = 0.5, max_retries: int = 20) -> None:
         self.prefix = prefix
@@ -199,7 +210,7 @@ class RedisState:
                         await pipe.execute()
                         return new
                     except WatchError:
-                        await asyncio.sleep(random.uniform(0.0, 0.001 * (attempt + 1)))
+                        await asyncio.sleep(random.uniform(0.0, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt)))
             raise OnlineStateError(f"redis: {key}: too much contention after {self.max_retries} tries")
 
         merged: bytes = await self._run("merge", call)
