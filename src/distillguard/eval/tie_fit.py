@@ -73,8 +73,8 @@ def within_budgets(added: Counter[str], sizes: Counter[str]) -> bool:
     populations of ``sizes``: :data:`FPR_BUDGET` of all of them and :data:`POPULATION_FPR_BUDGET` of each.
 
     Each budget is at least one account. A world of fewer than 2,000 legitimate accounts has an overall budget
-    below one, which cannot be measured on it: rounded down, a single account (one that sent one request,
-    linked by chance) would keep every loosely linked member of every campaign from sharing its risk.
+    below one, which cannot be measured on it: rounded down, a single legitimate account linked by chance would
+    keep every loosely linked member of every campaign from sharing its risk.
     """
     return (sum(added.values()) <= max(1.0, FPR_BUDGET * sum(sizes.values()))
             and all(added[p] <= max(1.0, POPULATION_FPR_BUDGET * n) for p, n in sizes.items()))
