@@ -64,6 +64,7 @@ _ISO_TS = (r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):
            r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
 _LINE_FIELDS = EXCHANGE_INPUT_FIELDS - {"api_format"}  # a hint, and any other field (``extra``), go per record
 _LINE_FLATS = (*FLAT_STRINGS, "ts", "status")  # a line's flat values, in :func:`_line_columns`' order
+_ENDPOINT_AT, _STATUS_AT = _LINE_FLATS.index("endpoint"), _LINE_FLATS.index("status")
 
 
 @dataclass(slots=True)
@@ -172,10 +173,10 @@ def line_rows(lines: list[bytes], limits: IngestLimits) -> tuple[pa.Table, npt.N
             if line.count(b"{") + line.count(b"[") > max_depth and not within(obj, max_depth):
                 raise RecordError("too deep")
             flat = tuple(map(obj.get, _LINE_FLATS))
-            status = flat[-1]
+            status = flat[_STATUS_AT]
             if status is not None and (type(status) is not int or not 0 <= status <= _MAX_STATUS):
                 raise RecordError("status")
-            endpoint = flat[-3]
+            endpoint = flat[_ENDPOINT_AT]
             if endpoint is None:
                 fmt = None
             elif type(endpoint) is not str:
