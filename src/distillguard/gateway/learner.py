@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from distillguard.accounts import AccountStats, IpIntel, score_accounts, stat_input
 from distillguard.accounts.online import OnlineAccountStats, merge_blob
@@ -43,7 +44,7 @@ from distillguard.gateway.secret import pseudonymize_ip
 from distillguard.ingest import normalize_exchange
 from distillguard.signals import compute_signals
 from distillguard.store.enforcement import AccountRecord
-from distillguard.store.online import OnlineState, OnlineStateError, open_state
+from distillguard.store.online import OnlineState, OnlineStateBusy, OnlineStateError, open_state
 
 log = logging.getLogger("distillguard.gateway")
 
@@ -52,6 +53,9 @@ AccountContext = dict[str, AccountRecord]
 _NO_RECORD = AccountRecord(None, None, None)
 _SKETCH_KEY = "sketch_key"
 """The shared state's key holding the secret the shared statistics' sketches are keyed with."""
+PENDING_MAX_ROWS = 100_000
+"""Statistics rows kept for the accounts whose shared merge did not happen, merged with the next batch; beyond
+them the oldest are dropped (and logged): a long outage of the shared state must not grow the learner unbounded."""
 _CONTEXT_SCHEMA = pa.schema([("category", pa.string()), ("verification", pa.string()),
                              ("created_at", pa.timestamp("us", tz="UTC"))])
 
@@ -112,6 +116,16 @@ def load_verdict(blob: bytes) -> OnlineVerdict:
                          n_exchanges=int(doc["n"]), distinct_ips=int(doc.get("ips", 0)))  # none from older replicas
 
 
+class _Unmerged(Exception):
+    """A batch's shared merge stopped at ``cause``; ``accounts`` are certainly not merged (an account whose merge
+    failed otherwise than by losing every race may have been written, and is not among them)."""
+
+    def __init__(self, cause: OnlineStateError, accounts: list[str]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.accounts = accounts
+
+
 class LearnerState:
     """Exchange log, online statistics and scoring of one gateway (lives in the learner process or thread).
 
@@ -119,7 +133,9 @@ class LearnerState:
     acts) are returned without their evidence: nothing would show it, and it
     is most of what would be sent back and kept per account. The detectors of
     ``report`` (the policy's :attr:`~distillguard.policy.Policy.reads`) are
-    in the evidence wherever they count.
+    in the evidence wherever they count. With a shared state, the statistics of the accounts whose merge did not
+    happen (the state unreachable, or a merge that lost every race) are merged with the next batch, up to
+    :data:`PENDING_MAX_ROWS` rows.
     """
 
     def __init__(self, config: GatewayConfig, intel: IpIntel, evidence_floor: float, weights: RiskWeights,
@@ -134,6 +150,7 @@ class LearnerState:
         self.state: OnlineState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._log: BinaryIO | None = None
+        self._pending: pa.Table | None = None
 
     def _shared_state(self) -> OnlineState | None:
         """The shared state (None for in-process state), opened on first use in the calling thread."""
@@ -167,8 +184,15 @@ class LearnerState:
         if state is None or self._loop is None:
             touched = self.online.update(batch)
             return Learned(self._score(self.online.features(touched), context), rejected=rejected)
+        if self._pending is not None:
+            batch, self._pending = pa.concat_tables([self._pending, batch]), None
         try:
             features = self._loop.run_until_complete(self._merge_shared(state, batch))
+        except _Unmerged as exc:
+            self._keep_pending(batch, exc.accounts)
+            log.warning("shared statistics not updated: %s; %d accounts' rows kept for the next batch", exc,
+                        len(exc.accounts))
+            return Learned({}, state_ok=False, rejected=rejected)
         except OnlineStateError as exc:
             log.warning("shared statistics not updated: %s", exc)
             return Learned({}, state_ok=False, rejected=rejected)
@@ -188,18 +212,36 @@ class LearnerState:
             record = {**record, "request": blank_text(record["request"]), "response": blank_text(record["response"])}
         return record
 
+    def _keep_pending(self, batch: pa.Table, accounts: list[str]) -> None:
+        """Keep ``batch``'s rows of ``accounts`` for the next merge, the newest :data:`PENDING_MAX_ROWS` of them."""
+        kept = batch.filter(pc.is_in(batch.column("account_id"), value_set=pa.array(accounts, pa.string())))
+        if kept.num_rows > PENDING_MAX_ROWS:
+            log.warning("%d statistics rows dropped: the shared state has failed for %d rows",
+                        kept.num_rows - PENDING_MAX_ROWS, kept.num_rows)
+            kept = kept.slice(kept.num_rows - PENDING_MAX_ROWS)
+        self._pending = kept if kept.num_rows else None
+
     async def _merge_shared(self, state: OnlineState, batch: pa.Table) -> pa.Table:
-        key = await self._shared_key(state)
+        """Merge ``batch`` into the shared statistics of its accounts and return theirs; :class:`_Unmerged` when the
+        merge stops (a sketch keyed otherwise, a permanent fault: :class:`OnlineStateError`)."""
+        accounts = list(dict.fromkeys(batch.column("account_id").to_pylist()))
+        try:
+            key = await self._shared_key(state)
+        except OnlineStateError as exc:
+            raise _Unmerged(exc, accounts) from exc
         delta = AccountStats(self.intel, key=key)
         delta.update(batch)
-        accounts = list(dict.fromkeys(batch.column("account_id").to_pylist()))
         merged = AccountStats(self.intel, key=key)
-        for account in accounts:
+        for n, account in enumerate(accounts):
             try:
                 blob = await state.merge_blob(f"stats:{account}", _merger(delta, account), self.config.stats_ttl_s)
                 merged.merge(AccountStats.from_bytes(blob, account, self.intel, key))
             except SketchKeyError as exc:
                 raise OnlineStateError(str(exc)) from exc
+            except OnlineStateBusy as exc:
+                raise _Unmerged(exc, accounts[n:]) from exc
+            except OnlineStateError as exc:
+                raise _Unmerged(exc, accounts[n + 1:]) from exc
         return merged.get()
 
     async def _shared_key(self, state: OnlineState) -> SketchKey:
@@ -229,7 +271,10 @@ class LearnerState:
                 for i, a in enumerate(ids)}
 
     def close(self) -> None:
-        """Close the exchange log and the shared state."""
+        """Close the exchange log and the shared state (logging the statistics rows left unmerged)."""
+        if self._pending is not None:
+            log.warning("%d statistics rows not merged into the shared state at shutdown", self._pending.num_rows)
+            self._pending = None
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -27,6 +27,10 @@ class OnlineStateError(StoreError):
     """The online state backend cannot be reached or refused an operation."""
 
 
+class OnlineStateBusy(OnlineStateError):
+    """A blob merge lost every race to other writers: nothing was written, it may be tried again."""
+
+
 @dataclass(frozen=True, slots=True)
 class WindowCount:
     """A sliding-window count after an increment, and seconds until the current bucket ends."""
@@ -211,7 +215,7 @@ class RedisState:
                         return new
                     except WatchError:
                         await asyncio.sleep(random.uniform(0.0, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt)))
-            raise OnlineStateError(f"redis: {key}: too much contention after {self.max_retries} tries")
+            raise OnlineStateBusy(f"redis: {key}: too much contention after {self.max_retries} tries")
 
         merged: bytes = await self._run("merge", call)
         return merged
