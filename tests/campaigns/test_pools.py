@@ -1,5 +1,5 @@
-"""Burners linked to no one join the campaign whose own exits they rotate through; accounts rotating through one pool
-of exits are linked by it."""
+"""Burners linked to no one join the campaign whose own exits they rotate through, or whose exits and clients they
+use; accounts rotating through one pool of exits are linked by it."""
 
 from __future__ import annotations
 
@@ -9,12 +9,21 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import settings as run
+from hypothesis import strategies as st
 
 from distillguard.campaigns import load_campaign_settings
 from distillguard.campaigns.cluster import Campaign, CampaignResult, add_pool_members
 from distillguard.campaigns.edges import link_accounts
 from distillguard.campaigns.indicators import Indicators, compact_indicators
-from distillguard.campaigns.pools import harness_members, pool_members, rotation_pools, with_rotation_pools
+from distillguard.campaigns.pools import (
+    harness_members,
+    infrastructure_members,
+    pool_members,
+    rotation_pools,
+    with_rotation_pools,
+)
 from distillguard.core.decision import Evidence
 
 POOL = [f"pool-{k}" for k in range(20)]
@@ -259,3 +268,128 @@ def test_a_fleet_rotating_through_many_clients_has_no_harness_even_where_it_is_m
         clients[f"rotor-{k}"]["agent-0"] = 0.25  # now every rotor runs agent-0 too: the fleet's harness
     assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings) == {
         "CMP-2": ["student"]}
+
+
+AGENTS = [f"agent-{k} | stack-x" for k in range(6)]
+"""The operator's spoofed client: popular agents it rotates, over a TLS stack none of them ships."""
+
+
+def _resident_world() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """A campaign of 12 accounts, each keeping one exit of a residential pool of 4 and spoofing two of the operator's
+    agents; the burners and the people seen at its exits or on its clients: addresses and clients per account."""
+    addresses: dict[str, dict[str, float]] = {}
+    clients: dict[str, dict[str, float]] = {}
+    for m in range(12):
+        addresses[f"member-{m}"] = {f"resi-{m % 4}": 1.0}
+        clients[f"member-{m}"] = {AGENTS[m % 6]: 0.5, AGENTS[(m + 1) % 6]: 0.5}
+    for b in range(3):  # a handful of requests, one exit, one or two agents: linked to no one
+        addresses[f"burner-{b}"] = {f"resi-{b}": 1.0}
+        clients[f"burner-{b}"] = {AGENTS[(b + 3) % 6]: 1.0} if b else {AGENTS[2]: 0.6, "browser": 0.4}
+    addresses["household"] = {"resi-1": 1.0}  # a home line the proxy network also routes through
+    clients["household"] = {"browser": 1.0}
+    addresses["developer"] = {"home-line": 1.0}  # the agent and stack the operator spoofs, from its own line
+    clients["developer"] = {AGENTS[0]: 1.0}
+    addresses["visitor"] = {"resi-2": 0.4, "office": 0.6}  # mostly elsewhere
+    clients["visitor"] = {AGENTS[1]: 1.0}
+    for u in range(30):  # phone users at a carrier NAT two members also leave through
+        addresses[f"phone-{u}"], clients[f"phone-{u}"] = {"nat": 1.0}, {"phone-app": 1.0}
+    for m in range(2):
+        addresses[f"member-{m}"] = {f"resi-{m % 4}": 0.5, "nat": 0.5}
+    for u in range(200):
+        addresses[f"home-user-{u}"], clients[f"home-user-{u}"] = {f"home-{u}": 1.0}, {"browser": 1.0}
+    return addresses, clients
+
+
+def test_burners_keeping_one_of_a_campaigns_exits_on_its_clients_join_it_and_people_using_one_of_the_two_do_not(
+) -> None:
+    """Neither rotating nor seen at several exits, burners join by the campaign's exits and clients together; a
+    household at one of its exits on a browser, a developer on its client at home, one mostly elsewhere, and phone
+    users at a carrier NAT it shares do not."""
+    addresses, clients = _resident_world()
+    indicators = _indicators(addresses, clients)
+    settings = load_campaign_settings().cluster
+    campaign = {"CMP-1": [f"member-{m}" for m in range(12)]}
+    burners = [f"burner-{b}" for b in range(3)]
+    assert infrastructure_members(campaign, indicators, settings) == {"CMP-1": burners}
+    assert infrastructure_members(campaign, _rotating(indicators, set()), settings) == {"CMP-1": burners}
+    assert pool_members(campaign, indicators, settings) == {}
+    assert harness_members(campaign, _rotating(indicators, set(addresses)), settings) == {}  # the agents rotate
+    assert infrastructure_members(campaign, indicators, settings, joined=["burner-1"]) == {"CMP-1": ["burner-0",
+                                                                                                     "burner-2"]}
+    assert infrastructure_members({}, indicators, settings) == {}
+    for k in range(30):  # an exit most of whose accounts are people is not the campaign's
+        addresses[f"neighbour-{k}"], clients[f"neighbour-{k}"] = {"resi-0": 1.0}, {"browser": 1.0}
+    assert infrastructure_members(campaign, _indicators(addresses, clients), settings) == {"CMP-1": burners[1:]}
+
+
+def test_people_at_a_fleets_exits_on_the_library_it_dominates_join_only_beyond_chance() -> None:
+    """A fleet of 30 is most of the accounts at a VPN's four exits and most of a library's users; of the ten people
+    at those exits one uses the library, as 5 % of everyone does: no one joins. Five burners there on it make its
+    users at the exits more than chance gives: all six join."""
+    addresses = {f"member-{m}": {f"vpn-{m % 4}": 1.0} for m in range(30)}
+    clients = {f"member-{m}": {"library": 1.0} for m in range(30)}
+    for u in range(10):
+        addresses[f"vpn-user-{u}"], clients[f"vpn-user-{u}"] = {f"vpn-{u % 4}": 1.0}, {"library" if u == 0 else
+                                                                                       "browser": 1.0}
+    for u in range(200):
+        addresses[f"home-user-{u}"], clients[f"home-user-{u}"] = {f"home-{u}": 1.0}, {"library" if u % 20 == 0 else
+                                                                                      "browser": 1.0}
+    campaign = {"CMP-1": [f"member-{m}" for m in range(30)]}
+    settings = load_campaign_settings().cluster
+    assert infrastructure_members(campaign, _indicators(addresses, clients), settings) == {}
+    for b in range(5):
+        addresses[f"burner-{b}"], clients[f"burner-{b}"] = {f"vpn-{b % 4}": 1.0}, {"library": 1.0}
+    assert infrastructure_members(campaign, _indicators(addresses, clients), settings) == {
+        "CMP-1": sorted(["vpn-user-0", *(f"burner-{b}" for b in range(5))])}
+
+
+def test_a_burner_on_two_campaigns_infrastructure_joins_the_one_whose_exits_it_uses_most() -> None:
+    addresses, clients = _resident_world()
+    for m in range(6):
+        addresses[f"other-{m}"], clients[f"other-{m}"] = {f"dc-{m % 2}": 1.0}, {"other-harness": 1.0}
+    addresses["burner-0"], clients["burner-0"] = {"resi-0": 0.3, "dc-0": 0.7}, {AGENTS[0]: 0.5, "other-harness": 0.5}
+    campaigns = {"CMP-1": [f"member-{m}" for m in range(12)], "CMP-2": [f"other-{m}" for m in range(6)]}
+    found = infrastructure_members(campaigns, _indicators(addresses, clients), load_campaign_settings().cluster)
+    assert found == {"CMP-1": ["burner-1", "burner-2"], "CMP-2": ["burner-0"]}
+
+
+def test_infrastructure_burners_are_fully_tied_and_the_campaign_says_why() -> None:
+    addresses, clients = _resident_world()
+    members = [f"member-{m}" for m in range(12)]
+    camp = Campaign("CMP-1", members, 0.9, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
+    result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), dict.fromkeys(members, 1.0))
+    add_pool_members(result, _indicators(addresses, clients), load_campaign_settings().cluster)
+    assert camp.members == sorted([*members, "burner-0", "burner-1", "burner-2"])
+    assert all(result.campaign_of[f"burner-{b}"] == "CMP-1" and result.tie[f"burner-{b}"] == 1.0 for b in range(3))
+    assert camp.evidence[0].detector == "campaign.infrastructure_members" and "3 accounts" in camp.evidence[0].reason
+    assert not {"household", "developer", "visitor", "phone-0"} & set(result.campaign_of)
+
+
+@run(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.sampled_from([0.2, 0.5, 1.0])), min_size=1,
+                max_size=25), st.integers(2, 6))
+def test_infrastructure_members_each_send_half_their_traffic_through_exits_and_clients_the_campaign_owns(
+        accounts: list[tuple[int, int, float]], size: int) -> None:
+    """Whoever joins is outside the campaign, and sends at least half its traffic through exits and with clients
+    at least half of whose accounts (two or more) are members, counted here directly; where no account away from
+    its exits uses its clients, every such account joins."""
+    addresses = {f"a-{k}": {f"exit-{e}": x, "own-exit": 1 - x} if x < 1 else {f"exit-{e}": 1.0}
+                 for k, (e, _, x) in enumerate(accounts)}
+    clients = {f"a-{k}": {f"client-{c}": 1.0} for k, (_, c, _) in enumerate(accounts)}
+    members = sorted(addresses)[:size]
+    found = infrastructure_members({"CMP-1": members}, _indicators(addresses, clients),
+                                   load_campaign_settings().cluster)
+
+    def owned(shown: dict[str, dict[str, float]], value: str) -> bool:
+        holders = [a for a, values in shown.items() if value in values]
+        inside = sum(a in members for a in holders)
+        return inside >= 2 and inside >= 0.5 * len(holders)
+
+    def share(shown: dict[str, dict[str, float]], account: str) -> float:
+        return sum(x for v, x in shown[account].items() if owned(shown, v))
+
+    outside = [a for a in addresses if a not in members]
+    expected = sorted(a for a in outside if share(addresses, a) >= 0.5 and share(clients, a) >= 0.5)
+    assert set(found.get("CMP-1", [])) <= set(expected) and set(found) <= {"CMP-1"}
+    if not any(share(addresses, a) < 0.5 and share(clients, a) >= 0.5 for a in outside):
+        assert found == ({"CMP-1": expected} if expected else {})

@@ -34,7 +34,14 @@ from distillguard.accounts.risk import POPULATION_COLUMNS, RiskModels, load_risk
 from distillguard.campaigns.communities import Communities, detect_communities, split_shared_pools
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import FAMILIES, Indicators
-from distillguard.campaigns.pools import harness_evidence, harness_members, pool_evidence, pool_members
+from distillguard.campaigns.pools import (
+    harness_evidence,
+    harness_members,
+    infrastructure_evidence,
+    infrastructure_members,
+    pool_evidence,
+    pool_members,
+)
 from distillguard.campaigns.settings import CampaignSettings, CustomerSettings, load_campaign_settings
 from distillguard.core.campaign import ONE_DOMAIN_DETECTOR, ONE_PAYER_DETECTOR
 from distillguard.core.decision import Evidence
@@ -143,7 +150,7 @@ def find_campaigns(
        evidence, and each member's tie to its campaign;
     8. :func:`add_pool_members` (with ``indicators``): the accounts linked to
        no campaign that rotate through one's own exits or on its own
-       clients, added to it;
+       clients, or use both, added to it;
     9. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
 
@@ -242,17 +249,23 @@ def mark_one_customer(result: CampaignResult, cards: pl.DataFrame, edges: pl.Dat
 def add_pool_members(result: CampaignResult, indicators: Indicators, settings: CampaignSettings) -> None:
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
     (:func:`~distillguard.campaigns.pools.pool_members`) or, rotating, use its own clients
-    (:func:`~distillguard.campaigns.pools.harness_members`), fully tied to it; its confidence (risk times the
-    members' mean tie) counts them."""
+    (:func:`~distillguard.campaigns.pools.harness_members`), or use both its exits and its clients
+    (:func:`~distillguard.campaigns.pools.infrastructure_members`), fully tied to it; its confidence (risk times
+    the members' mean tie) counts them."""
     campaigns = {c.campaign_id: c.members for c in result.campaigns}
     exits = pool_members(campaigns, indicators, settings)
     clients = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
+    both = infrastructure_members(campaigns, indicators, settings,
+                                  [a for found in [*exits.values(), *clients.values()] for a in found])
     for camp in result.campaigns:
         by_exit, by_client = exits.get(camp.campaign_id, []), clients.get(camp.campaign_id, [])
-        extra = [*by_exit, *by_client]
+        by_both = both.get(camp.campaign_id, [])
+        extra = [*by_exit, *by_client, *by_both]
         if not extra:
             continue
         camp.members = sorted([*camp.members, *extra])
+        if by_both:
+            camp.evidence.insert(0, infrastructure_evidence(len(by_both)))
         if by_client:
             camp.evidence.insert(0, harness_evidence(len(by_client)))
         if by_exit:

@@ -1,4 +1,4 @@
-"""Accounts linked to no one that rotate through a campaign's own exits or on its own clients: its burners, added to it.
+"""Accounts linked to no one that use a campaign's own exits or clients: its burners, added to it.
 
 A reseller's burner sends a handful of requests, each from another address of
 the operator's proxy pool. With a pool of a hundred addresses and a few
@@ -23,6 +23,12 @@ A developer on an uncommon client keeps its home line; the people who rotate
 are mostly not the campaign's. Where a fleet is most of a popular library's
 users, the library's other users rotate no more often than anyone, and the
 harness takes none of them.
+
+A burner that keeps one exit of its operator's pool, on the operator's spoofed
+client, neither rotates nor links when the operator rotates its agent: two
+burners' few agents rarely match. It leaves through the campaign's exits with
+the campaign's clients, which together no person does
+(:func:`infrastructure_members`).
 
 A pool can also be found before any campaign is: bought, aged accounts on a
 popular browser's identity, each on a card of its own, share nothing rare
@@ -130,6 +136,49 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
                     list(campaigns), indicators)
 
 
+def infrastructure_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
+                           joined: Collection[str] = ()) -> dict[str, list[str]]:
+    """Per campaign, the accounts in none of ``campaigns`` nor ``joined``, rotating or not, that send at least
+    :data:`POOL_SHARE` of their exchanges through its exits and at least as much with its clients.
+
+    An exit or a client (user agent and TLS fingerprint) is a campaign's when at least ``settings.pool_purity`` of
+    the accounts showing it, and two or more, are its members. A burner of a handful of requests that keeps one
+    exit of its operator's pool and spoofs an agent the operator rotates is often linked to no one: it shares its
+    exit with a dozen fellow burners, but a pair needs a close client too, and two burners' few agents rarely
+    match. It cannot leave both the operator's exits and its harness without giving up the work. Each fact alone
+    is a person's: the user of a home line a proxy network also routes through, a developer on an uncommon client.
+    Together they are the campaign's own infrastructure; a person at an exit a campaign shares with the public (a
+    carrier NAT, a VPN) uses the population's apps and browsers, most of whose users are not the campaign's. Where
+    a fleet is most of the accounts at a VPN's exits and most of a popular library's users, the people at those
+    exits use the library no more often than the people elsewhere: a campaign takes them only when fewer than
+    :data:`HARNESS_CHANCE` would be this many at the rate the accounts outside it and away from its exits use its
+    clients (binomial). An account qualifying for several campaigns joins the one whose exits it uses most.
+    """
+    if not campaigns:
+        return {}
+    code = _index(indicators)
+    members = _members(campaigns, code)
+    left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
+                                                        schema={"i": pl.UInt32})])
+    shares = []
+    for kind in ("ip", "client"):
+        rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
+        shares.append(
+            rows.join(left, on="i", how="anti").join(_owned(rows, members, settings.pool_purity), on="h")
+            .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
+            .filter(pl.col("share") >= POOL_SHARE)
+        )
+    users = shares[0].join(shares[1].select("i", "c"), on=["i", "c"])
+    outside = len(indicators.accounts) - left.get_column("i").n_unique()
+    tally = (shares[0].group_by("c").agg(pl.len().alias("n"))
+             .join(shares[1].group_by("c").agg(pl.len().alias("m")), on="c")
+             .join(users.group_by("c").agg(pl.len().alias("k")), on="c"))
+    c, n, m, k = (tally.get_column(name).to_numpy() for name in ("c", "n", "m", "k"))
+    rate = np.divide(m - k, outside - n, out=np.zeros(len(c)), where=outside > n)
+    kept = c[binom.sf(k - 1, n, rate) <= HARNESS_CHANCE].tolist()
+    return _joining(users.filter(pl.col("c").is_in(kept)), list(campaigns), indicators)
+
+
 def _beyond_chance(users: pl.DataFrame, on_harness: pl.DataFrame, outside: pl.DataFrame, rotates: np.ndarray
                    ) -> list[int]:
     """The campaigns (positions) whose harness has more rotating ``users`` than chance would give it: fewer than
@@ -193,6 +242,13 @@ def harness_evidence(joined: int) -> Evidence:
     return Evidence("campaign.harness_members", 1.0,
                     f"{joined:,} accounts linked to no one else, each taking a new address per request, send most of "
                     "their traffic with its own clients")
+
+
+def infrastructure_evidence(joined: int) -> Evidence:
+    """The campaign's evidence that ``joined`` accounts linked to no one use both its exits and its clients."""
+    return Evidence("campaign.infrastructure_members", 1.0,
+                    f"{joined:,} accounts linked to no one else send most of their traffic through its exits with its "
+                    "own clients")
 
 
 def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.DataFrame:
