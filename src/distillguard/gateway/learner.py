@@ -216,14 +216,14 @@ class LearnerState:
         """Keep ``batch``'s rows of ``accounts`` for the next merge, the newest :data:`PENDING_MAX_ROWS` of them."""
         kept = batch.filter(pc.is_in(batch.column("account_id"), value_set=pa.array(accounts, pa.string())))
         if kept.num_rows > PENDING_MAX_ROWS:
-            log.warning("%d statistics rows dropped: the shared state has failed for %d rows",
+            log.warning("%d statistics rows dropped of %d pending while the shared state fails",
                         kept.num_rows - PENDING_MAX_ROWS, kept.num_rows)
             kept = kept.slice(kept.num_rows - PENDING_MAX_ROWS)
         self._pending = kept if kept.num_rows else None
 
     async def _merge_shared(self, state: OnlineState, batch: pa.Table) -> pa.Table:
-        """Merge ``batch`` into the shared statistics of its accounts and return theirs; :class:`_Unmerged` when the
-        merge stops (a sketch keyed otherwise, a permanent fault: :class:`OnlineStateError`)."""
+        """Merge ``batch`` into the shared statistics of its accounts and return theirs. Raises :class:`_Unmerged`
+        when the shared state fails, :class:`OnlineStateError` when a stored blob's sketches are keyed otherwise."""
         accounts = list(dict.fromkeys(batch.column("account_id").to_pylist()))
         try:
             key = await self._shared_key(state)
