@@ -20,6 +20,7 @@ from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.campaigns.pools import (
     harness_members,
     infrastructure_members,
+    infrastructure_tied,
     pool_members,
     rotation_pools,
     with_rotation_pools,
@@ -363,6 +364,24 @@ def test_infrastructure_burners_are_fully_tied_and_the_campaign_says_why() -> No
     assert all(result.campaign_of[f"burner-{b}"] == "CMP-1" and result.tie[f"burner-{b}"] == 1.0 for b in range(3))
     assert camp.evidence[0].detector == "campaign.infrastructure_members" and "3 accounts" in camp.evidence[0].reason
     assert not {"household", "developer", "visitor", "phone-0"} & set(result.campaign_of)
+
+
+def test_a_weakly_tied_member_on_its_campaigns_exits_and_clients_is_fully_tied_and_others_keep_their_tie() -> None:
+    """A member tied by one ordinary edge that uses the campaign's exits and clients is as tied as a burner joining by
+    them; one on a browser at home keeps its tie, and the campaign's confidence counts the change."""
+    addresses, clients = _resident_world()
+    addresses["member-5"], clients["member-5"] = {"home-5": 1.0}, {"browser": 1.0}
+    members = [f"member-{m}" for m in range(12)]
+    assert sorted(infrastructure_tied({"CMP-1": members}, _indicators(addresses, clients),
+                                      load_campaign_settings().cluster)) == sorted(set(members) - {"member-5"})
+    del addresses["burner-0"], addresses["burner-1"], addresses["burner-2"]
+    camp = Campaign("CMP-1", members, 0.9, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
+    ties = dict.fromkeys(members, 1.0) | {"member-3": 0.5, "member-5": 0.5}
+    result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), ties)
+    add_pool_members(result, _indicators(addresses, clients), load_campaign_settings().cluster)
+    assert camp.members == members
+    assert result.tie["member-3"] == 1.0 and result.tie["member-5"] == 0.5
+    assert camp.confidence == pytest.approx(0.9 * (11 + 0.5) / 12)
 
 
 @run(max_examples=60, deadline=None)

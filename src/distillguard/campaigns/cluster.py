@@ -39,6 +39,7 @@ from distillguard.campaigns.pools import (
     harness_members,
     infrastructure_evidence,
     infrastructure_members,
+    infrastructure_tied,
     pool_evidence,
     pool_members,
 )
@@ -150,7 +151,8 @@ def find_campaigns(
        evidence, and each member's tie to its campaign;
     8. :func:`add_pool_members` (with ``indicators``): the accounts linked to
        no campaign that rotate through one's own exits or on its own
-       clients, or use both, added to it;
+       clients, or use both, added to it, and its members that use both
+       fully tied;
     9. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
 
@@ -250,18 +252,24 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
     (:func:`~distillguard.campaigns.pools.pool_members`) or, rotating, use its own clients
     (:func:`~distillguard.campaigns.pools.harness_members`), or use both its exits and its clients
-    (:func:`~distillguard.campaigns.pools.infrastructure_members`), fully tied to it; its confidence (risk times
+    (:func:`~distillguard.campaigns.pools.infrastructure_members`), fully tied to it, and the members that use
+    both fully tied too (:func:`~distillguard.campaigns.pools.infrastructure_tied`); its confidence (risk times
     the members' mean tie) counts them."""
     campaigns = {c.campaign_id: c.members for c in result.campaigns}
     exits = pool_members(campaigns, indicators, settings)
     clients = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
     both = infrastructure_members(campaigns, indicators, settings,
                                   [a for found in [*exits.values(), *clients.values()] for a in found])
+    raised = {a for a in infrastructure_tied(campaigns, indicators, settings) if result.tie.get(a, 1.0) < 1.0}
+    for account in raised:
+        result.tie[account] = 1.0
     for camp in result.campaigns:
         by_exit, by_client = exits.get(camp.campaign_id, []), clients.get(camp.campaign_id, [])
         by_both = both.get(camp.campaign_id, [])
         extra = [*by_exit, *by_client, *by_both]
         if not extra:
+            if raised & set(camp.members):
+                camp.confidence = float(camp.risk * np.mean([result.tie[m] for m in camp.members]))
             continue
         camp.members = sorted([*camp.members, *extra])
         if by_both:

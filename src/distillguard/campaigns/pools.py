@@ -179,6 +179,26 @@ def infrastructure_members(campaigns: dict[str, list[str]], indicators: Indicato
     return _joining(users.filter(pl.col("c").is_in(kept)), list(campaigns), indicators)
 
 
+def infrastructure_tied(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
+                        ) -> list[str]:
+    """The members of ``campaigns`` that send at least :data:`POOL_SHARE` of their exchanges through their
+    campaign's exits and at least as much with its clients (each the campaign's as for
+    :func:`infrastructure_members`): as tied to it as an account that joins it by them."""
+    if not campaigns:
+        return []
+    members = _members(campaigns, _index(indicators))
+    shares = []
+    for kind in ("ip", "client"):
+        rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
+        shares.append(
+            rows.join(members, on="i").join(_owned(rows, members, settings.pool_purity), on=["h", "c"])
+            .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
+            .filter(pl.col("share") >= POOL_SHARE).select("i", "c")
+        )
+    tied = shares[0].join(shares[1], on=["i", "c"]).get_column("i").unique().sort()
+    return indicators.accounts.cast(pl.String).gather(tied).to_list()
+
+
 def _beyond_chance(users: pl.DataFrame, on_harness: pl.DataFrame, outside: pl.DataFrame, rotates: np.ndarray
                    ) -> list[int]:
     """The campaigns (positions) whose harness has more rotating ``users`` than chance would give it: fewer than
