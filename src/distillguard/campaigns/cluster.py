@@ -267,9 +267,7 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
         by_exit, by_client = exits.get(camp.campaign_id, []), clients.get(camp.campaign_id, [])
         by_both = both.get(camp.campaign_id, [])
         extra = [*by_exit, *by_client, *by_both]
-        if not extra:
-            if raised & set(camp.members):
-                camp.confidence = float(camp.risk * np.mean([result.tie[m] for m in camp.members]))
+        if not extra and raised.isdisjoint(camp.members):
             continue
         camp.members = sorted([*camp.members, *extra])
         if by_both:
