@@ -19,8 +19,7 @@ from distillguard.campaigns.edges import link_accounts
 from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.campaigns.pools import (
     harness_members,
-    infrastructure_members,
-    infrastructure_tied,
+    infrastructure_users,
     pool_members,
     rotation_pools,
     with_rotation_pools,
@@ -311,16 +310,16 @@ def test_burners_keeping_one_of_a_campaigns_exits_on_its_clients_join_it_and_peo
     settings = load_campaign_settings().cluster
     campaign = {"CMP-1": [f"member-{m}" for m in range(12)]}
     burners = [f"burner-{b}" for b in range(3)]
-    assert infrastructure_members(campaign, indicators, settings) == {"CMP-1": burners}
-    assert infrastructure_members(campaign, _rotating(indicators, set()), settings) == {"CMP-1": burners}
+    assert infrastructure_users(campaign, indicators, settings).joining == {"CMP-1": burners}
+    assert infrastructure_users(campaign, _rotating(indicators, set()), settings).joining == {"CMP-1": burners}
     assert pool_members(campaign, indicators, settings) == {}
     assert harness_members(campaign, _rotating(indicators, set(addresses)), settings) == {}  # the agents rotate
-    assert infrastructure_members(campaign, indicators, settings, joined=["burner-1"]) == {"CMP-1": ["burner-0",
+    assert infrastructure_users(campaign, indicators, settings, joined=["burner-1"]).joining == {"CMP-1": ["burner-0",
                                                                                                      "burner-2"]}
-    assert infrastructure_members({}, indicators, settings) == {}
+    assert infrastructure_users({}, indicators, settings) == ({}, [])
     for k in range(30):  # an exit most of whose accounts are people is not the campaign's
         addresses[f"neighbour-{k}"], clients[f"neighbour-{k}"] = {"resi-0": 1.0}, {"browser": 1.0}
-    assert infrastructure_members(campaign, _indicators(addresses, clients), settings) == {"CMP-1": burners[1:]}
+    assert infrastructure_users(campaign, _indicators(addresses, clients), settings).joining == {"CMP-1": burners[1:]}
 
 
 def test_people_at_a_fleets_exits_on_the_library_it_dominates_join_only_beyond_chance() -> None:
@@ -337,10 +336,10 @@ def test_people_at_a_fleets_exits_on_the_library_it_dominates_join_only_beyond_c
                                                                                       "browser": 1.0}
     campaign = {"CMP-1": [f"member-{m}" for m in range(30)]}
     settings = load_campaign_settings().cluster
-    assert infrastructure_members(campaign, _indicators(addresses, clients), settings) == {}
+    assert infrastructure_users(campaign, _indicators(addresses, clients), settings).joining == {}
     for b in range(5):
         addresses[f"burner-{b}"], clients[f"burner-{b}"] = {f"vpn-{b % 4}": 1.0}, {"library": 1.0}
-    assert infrastructure_members(campaign, _indicators(addresses, clients), settings) == {
+    assert infrastructure_users(campaign, _indicators(addresses, clients), settings).joining == {
         "CMP-1": sorted(["vpn-user-0", *(f"burner-{b}" for b in range(5))])}
 
 
@@ -350,7 +349,7 @@ def test_a_burner_on_two_campaigns_infrastructure_joins_the_one_whose_exits_it_u
         addresses[f"other-{m}"], clients[f"other-{m}"] = {f"dc-{m % 2}": 1.0}, {"other-harness": 1.0}
     addresses["burner-0"], clients["burner-0"] = {"resi-0": 0.3, "dc-0": 0.7}, {AGENTS[0]: 0.5, "other-harness": 0.5}
     campaigns = {"CMP-1": [f"member-{m}" for m in range(12)], "CMP-2": [f"other-{m}" for m in range(6)]}
-    found = infrastructure_members(campaigns, _indicators(addresses, clients), load_campaign_settings().cluster)
+    found = infrastructure_users(campaigns, _indicators(addresses, clients), load_campaign_settings().cluster).joining
     assert found == {"CMP-1": ["burner-1", "burner-2"], "CMP-2": ["burner-0"]}
 
 
@@ -372,8 +371,8 @@ def test_a_weakly_tied_member_on_its_campaigns_exits_and_clients_is_fully_tied_a
     addresses, clients = _resident_world()
     addresses["member-5"], clients["member-5"] = {"home-5": 1.0}, {"browser": 1.0}
     members = [f"member-{m}" for m in range(12)]
-    assert sorted(infrastructure_tied({"CMP-1": members}, _indicators(addresses, clients),
-                                      load_campaign_settings().cluster)) == sorted(set(members) - {"member-5"})
+    assert sorted(infrastructure_users({"CMP-1": members}, _indicators(addresses, clients),
+                                       load_campaign_settings().cluster).tied) == sorted(set(members) - {"member-5"})
     del addresses["burner-0"], addresses["burner-1"], addresses["burner-2"]
     camp = Campaign("CMP-1", sorted(members), 0.9, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
     ties = dict.fromkeys(members, 1.0) | {"member-3": 0.5, "member-5": 0.5}
@@ -387,7 +386,7 @@ def test_a_weakly_tied_member_on_its_campaigns_exits_and_clients_is_fully_tied_a
 @run(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.sampled_from([0.2, 0.5, 1.0])), min_size=1,
                 max_size=25), st.integers(2, 6))
-def test_infrastructure_members_each_send_half_their_traffic_through_exits_and_clients_the_campaign_owns(
+def test_infrastructure_users_each_send_half_their_traffic_through_exits_and_clients_the_campaign_owns(
         accounts: list[tuple[int, int, float]], size: int) -> None:
     """Whoever joins is outside the campaign, and sends at least half its traffic through exits and with clients
     at least half of whose accounts (two or more) are members, counted here directly; where no account away from
@@ -396,8 +395,8 @@ def test_infrastructure_members_each_send_half_their_traffic_through_exits_and_c
                  for k, (e, _, x) in enumerate(accounts)}
     clients = {f"a-{k}": {f"client-{c}": 1.0} for k, (_, c, _) in enumerate(accounts)}
     members = sorted(addresses)[:size]
-    found = infrastructure_members({"CMP-1": members}, _indicators(addresses, clients),
-                                   load_campaign_settings().cluster)
+    found = infrastructure_users({"CMP-1": members}, _indicators(addresses, clients),
+                                 load_campaign_settings().cluster).joining
 
     def owned(shown: dict[str, dict[str, float]], value: str) -> bool:
         holders = [a for a, values in shown.items() if value in values]

@@ -38,8 +38,7 @@ from distillguard.campaigns.pools import (
     harness_evidence,
     harness_members,
     infrastructure_evidence,
-    infrastructure_members,
-    infrastructure_tied,
+    infrastructure_users,
     pool_evidence,
     pool_members,
 )
@@ -252,15 +251,14 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
     (:func:`~distillguard.campaigns.pools.pool_members`) or, rotating, use its own clients
     (:func:`~distillguard.campaigns.pools.harness_members`), or use both its exits and its clients
-    (:func:`~distillguard.campaigns.pools.infrastructure_members`), fully tied to it, and the members that use
-    both fully tied too (:func:`~distillguard.campaigns.pools.infrastructure_tied`); its confidence (risk times
-    the members' mean tie) counts them."""
+    (:func:`~distillguard.campaigns.pools.infrastructure_users`), fully tied to it, and the members that use
+    both fully tied too; its confidence (risk times the members' mean tie) counts them."""
     campaigns = {c.campaign_id: c.members for c in result.campaigns}
     exits = pool_members(campaigns, indicators, settings)
     clients = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
-    both = infrastructure_members(campaigns, indicators, settings,
-                                  [a for found in [*exits.values(), *clients.values()] for a in found])
-    raised = {a for a in infrastructure_tied(campaigns, indicators, settings) if result.tie.get(a, 1.0) < 1.0}
+    both, tied = infrastructure_users(campaigns, indicators, settings,
+                                      [a for found in [*exits.values(), *clients.values()] for a in found])
+    raised = {a for a in tied if result.tie.get(a, 1.0) < 1.0}
     for account in raised:
         result.tie[account] = 1.0
     for camp in result.campaigns:

@@ -28,7 +28,7 @@ A burner that keeps one exit of its operator's pool, on the operator's spoofed
 client, neither rotates nor links when the operator rotates its agent: two
 burners' few agents rarely match. It leaves through the campaign's exits with
 the campaign's clients, which together no person does
-(:func:`infrastructure_members`).
+(:func:`infrastructure_users`).
 
 A pool can also be found before any campaign is: bought, aged accounts on a
 popular browser's identity, each on a card of its own, share nothing rare
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -136,10 +137,20 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
                     list(campaigns), indicators)
 
 
-def infrastructure_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
-                           joined: Collection[str] = ()) -> dict[str, list[str]]:
-    """Per campaign, the accounts in none of ``campaigns`` nor ``joined``, rotating or not, that send at least
-    :data:`POOL_SHARE` of their exchanges through its exits and at least as much with its clients.
+class InfrastructureUsers(NamedTuple):
+    """Who sends most of its traffic through a campaign's own exits and most with its own clients."""
+
+    joining: dict[str, list[str]]
+    """Per campaign, the accounts in no campaign that join it."""
+    tied: list[str]
+    """The members that use their own campaign's: as tied to it as an account that joins it by them."""
+
+
+def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
+                         joined: Collection[str] = ()) -> InfrastructureUsers:
+    """The accounts, rotating or not, that send at least :data:`POOL_SHARE` of their exchanges through one
+    campaign's exits and at least as much with its clients: those in none of ``campaigns`` nor ``joined``, per
+    campaign, and the members of each campaign.
 
     An exit or a client (user agent and TLS fingerprint) is a campaign's when at least ``settings.pool_purity`` of
     the accounts showing it, and two or more, are its members. A burner of a handful of requests that keeps one
@@ -155,48 +166,29 @@ def infrastructure_members(campaigns: dict[str, list[str]], indicators: Indicato
     clients (binomial). An account qualifying for several campaigns joins the one whose exits it uses most.
     """
     if not campaigns:
-        return {}
+        return InfrastructureUsers({}, [])
     code = _index(indicators)
     members = _members(campaigns, code)
+    users = []  # per kind (exits, clients): ``i, c, share`` of each account using campaign c's own enough
+    for kind in ("ip", "client"):
+        rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
+        users.append(rows.join(_owned(rows, members, settings.pool_purity), on="h")
+                     .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
+                     .filter(pl.col("share") >= POOL_SHARE))
+    both = users[0].join(users[1].select("i", "c"), on=["i", "c"])
+    tied = both.join(members, on=["i", "c"], how="semi").get_column("i").unique().sort()
     left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
                                                         schema={"i": pl.UInt32})])
-    shares = []
-    for kind in ("ip", "client"):
-        rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
-        shares.append(
-            rows.join(left, on="i", how="anti").join(_owned(rows, members, settings.pool_purity), on="h")
-            .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
-            .filter(pl.col("share") >= POOL_SHARE)
-        )
-    users = shares[0].join(shares[1].select("i", "c"), on=["i", "c"])
-    outside = len(indicators.accounts) - left.get_column("i").n_unique()
-    tally = (shares[0].group_by("c").agg(pl.len().alias("n"))
-             .join(shares[1].group_by("c").agg(pl.len().alias("m")), on="c")
-             .join(users.group_by("c").agg(pl.len().alias("k")), on="c"))
+    exits, clients, outside = (frame.join(left, on="i", how="anti") for frame in (*users, both))
+    rest = len(indicators.accounts) - left.get_column("i").n_unique()
+    tally = (exits.group_by("c").agg(pl.len().alias("n"))
+             .join(clients.group_by("c").agg(pl.len().alias("m")), on="c")
+             .join(outside.group_by("c").agg(pl.len().alias("k")), on="c"))
     c, n, m, k = (tally.get_column(name).to_numpy() for name in ("c", "n", "m", "k"))
-    rate = np.divide(m - k, outside - n, out=np.zeros(len(c)), where=outside > n)
+    rate = np.divide(m - k, rest - n, out=np.zeros(len(c)), where=rest > n)
     kept = c[binom.sf(k - 1, n, rate) <= HARNESS_CHANCE].tolist()
-    return _joining(users.filter(pl.col("c").is_in(kept)), list(campaigns), indicators)
-
-
-def infrastructure_tied(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
-                        ) -> list[str]:
-    """The members of ``campaigns`` that send at least :data:`POOL_SHARE` of their exchanges through their
-    campaign's exits and at least as much with its clients (each the campaign's as for
-    :func:`infrastructure_members`): as tied to it as an account that joins it by them."""
-    if not campaigns:
-        return []
-    members = _members(campaigns, _index(indicators))
-    shares = []
-    for kind in ("ip", "client"):
-        rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
-        shares.append(
-            rows.join(members, on="i").join(_owned(rows, members, settings.pool_purity), on=["h", "c"])
-            .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
-            .filter(pl.col("share") >= POOL_SHARE).select("i", "c")
-        )
-    tied = shares[0].join(shares[1], on=["i", "c"]).get_column("i").unique().sort()
-    return indicators.accounts.cast(pl.String).gather(tied).to_list()
+    return InfrastructureUsers(_joining(outside.filter(pl.col("c").is_in(kept)), list(campaigns), indicators),
+                               indicators.accounts.cast(pl.String).gather(tied).to_list())
 
 
 def _beyond_chance(users: pl.DataFrame, on_harness: pl.DataFrame, outside: pl.DataFrame, rotates: np.ndarray

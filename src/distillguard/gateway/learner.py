@@ -122,7 +122,6 @@ class _Unmerged(Exception):
 
     def __init__(self, cause: OnlineStateError, accounts: list[str]) -> None:
         super().__init__(str(cause))
-        self.cause = cause
         self.accounts = accounts
 
 
