@@ -109,6 +109,45 @@ def test_a_person_at_exits_the_campaign_dominates_joins_only_if_unknown_to_keep_
     assert "phone-0" not in joined and "burner-9" in joined
 
 
+def test_a_burner_that_keeps_an_address_joins_only_if_its_own_tasks_weigh_for_a_harvester() -> None:
+    """At a carrier NAT the campaign dominates, a burner keeping each address for a session rotates no more than a
+    phone user; what it asks for still differs."""
+    world = _world()
+    for m in range(10):
+        world[f"member-{m}"] = {NAT[k]: 0.25 for k in range(4)}
+    world["phone-0"] = {NAT[0]: 0.4, NAT[1]: 0.3, NAT[2]: 0.3}
+    world["session-burner"] = {NAT[1]: 0.4, NAT[2]: 0.3, NAT[3]: 0.3}
+    for u in range(1, 30):
+        del world[f"phone-{u}"]
+    campaign = {"CMP-1": [f"member-{m}" for m in range(10)]}
+    indicators = _indicators(world)
+    names = indicators.accounts.to_list()
+    still = replace(indicators, rotating=np.zeros(len(names), bool))
+    settings = load_campaign_settings().cluster
+    assert pool_members(campaign, still, settings) == {}
+    harvesting = np.array([name == "session-burner" for name in names])
+    assert pool_members(campaign, replace(still, harvesting=harvesting), settings) == {"CMP-1": ["session-burner"]}
+
+
+def test_a_fleet_split_into_small_campaigns_holds_its_exits_together() -> None:
+    """Six campaigns of two members each, one fleet: no campaign is most of the accounts at any exit, all of them
+    together are; a burner joins the one whose exits it sends most through, a person at one of them does not."""
+    world: dict[str, dict[str, float]] = {}
+    campaigns: dict[str, list[str]] = {}
+    for c in range(6):
+        campaigns[f"CMP-{c}"] = [f"cell-{c}-{k}" for k in range(2)]
+        for k in range(2):
+            world[f"cell-{c}-{k}"] = {POOL[(3 * c + k + j) % 8]: 0.25 for j in range(4)}
+    world["burner"] = {POOL[0]: 0.1, POOL[1]: 0.2, POOL[2]: 0.3, POOL[3]: 0.3, "home": 0.1}
+    world["neighbour"] = {POOL[4]: 0.5, "home-2": 0.5}
+    indicators = _indicators(world)
+    alone = {cid: members for cid, members in campaigns.items() if cid == "CMP-0"}
+    settings = load_campaign_settings().cluster
+    assert pool_members(alone, indicators, settings) == {}
+    # three of the burner's four exits (0.8 of its traffic) have most of their members in CMP-0
+    assert pool_members(campaigns, indicators, settings) == {"CMP-0": ["burner"]}
+
+
 def _rotation_world() -> tuple[dict[str, dict[str, float]], set[str]]:
     """Bought accounts rotating per request through a proxy pool of 40 exits, two rotators and thirty phone users
     at a carrier NAT, a rotator sending most of its traffic from its own line, and people at their homes; with the

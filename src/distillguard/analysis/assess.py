@@ -14,7 +14,13 @@ import pyarrow as pa
 
 from distillguard.accounts import AccountStats, score_accounts
 from distillguard.accounts.exits import YOUNG_DAYS
-from distillguard.accounts.risk import POPULATION_COLUMNS, RiskModels, account_age_days, load_risk_models
+from distillguard.accounts.risk import (
+    POPULATION_COLUMNS,
+    RiskModels,
+    account_age_days,
+    elicitation_nats,
+    load_risk_models,
+)
 from distillguard.analysis.indicators import load_indicators, shared_indicators
 from distillguard.analysis.memory import release_free_memory
 from distillguard.analysis.stats import account_features
@@ -127,15 +133,18 @@ def linked_accounts(indicators: Indicators, features: pa.Table, context: pa.Tabl
 def with_youth_and_rotation(indicators: Indicators, features: pa.Table, context: pa.Table,
                             settings: RotationSettings) -> Indicators:
     """``indicators`` with each account's youth (first used within ``YOUNG_DAYS`` of its creation; unknown: not
-    young) and whether it rotates (a new address for at least ``settings.min_rotation`` of its requests)."""
+    young), whether it rotates (a new address for at least ``settings.min_rotation`` of its requests) and whether
+    its own tasks weigh for a harvester (:func:`~distillguard.accounts.risk.elicitation_nats` above 0)."""
     age = np.nan_to_num(account_age_days(features, context), nan=np.inf)
     rotating = features.column("ip_rotation").fill_null(0.0).to_numpy() >= settings.min_rotation
     ids = cast(pl.Series, pl.from_arrow(features.column("account_id"))).cast(pl.String)
     flags = pl.DataFrame({"account_id": indicators.accounts.cast(pl.String)}).join(
-        pl.DataFrame({"account_id": ids, "young": age <= YOUNG_DAYS, "rotating": rotating}),
+        pl.DataFrame({"account_id": ids, "young": age <= YOUNG_DAYS, "rotating": rotating,
+                      "harvesting": elicitation_nats(features) > 0.0}),
         on="account_id", how="left", maintain_order="left",
     ).fill_null(False)
-    return replace(indicators, young=flags.get_column("young").to_numpy(), rotating=flags.get_column("rotating").to_numpy())
+    return replace(indicators, young=flags.get_column("young").to_numpy(), rotating=flags.get_column("rotating").to_numpy(),
+                   harvesting=flags.get_column("harvesting").to_numpy())
 
 
 def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | None, features: pa.Table,

@@ -60,7 +60,10 @@ class Indicators:
     days of their creation (False where the creation time is unknown); linking
     reads it for young cohorts (:func:`~distillguard.campaigns.edges.with_hubs`). ``rotating`` (optional, by
     account code) says which accounts take a new address for nearly every request; rotation pools and a campaign's
-    burners are read from them (:mod:`~distillguard.campaigns.pools`).
+    burners are read from them (:mod:`~distillguard.campaigns.pools`). ``harvesting`` (optional, by account code)
+    says which accounts' own tasks weigh for a harvester (counted evidence above 0 nats,
+    :func:`~distillguard.accounts.risk.elicitation_nats`): a campaign's burners that keep an address a while are read
+    from them.
     """
 
     accounts: pl.Series
@@ -68,6 +71,7 @@ class Indicators:
     starts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"i": pl.UInt32, "t": pl.Int64}))
     young: np.ndarray | None = None
     rotating: np.ndarray | None = None
+    harvesting: np.ndarray | None = None
 
     @property
     def height(self) -> int:

@@ -13,6 +13,16 @@ user is seen at one or two addresses of its own (a home, a phone), and at
 an exit shared by many ordinary users (a carrier NAT, a VPN) the campaign's
 members are not most of the accounts seen.
 
+A fleet posing as consumers keeps each address for a session, behind a
+carrier NAT or a residential pool it shares with people, and shows the
+population's browsers: linking splits it into many small campaigns, each
+holding few of its exits, and leaves many of its accounts linked to no one.
+Its campaigns together are most of the accounts seen at its exits. An account
+in no campaign that keeps an address a while joins them only where its own
+tasks weigh for a harvester (counted evidence above nothing): a person
+behind that NAT asks for the reasoning no more than anyone, and a fleet that
+asks no more than a person harvests nothing.
+
 With a pool of thousands of addresses, most burners share no address with
 anyone. What a burner cannot leave is its operator's harness: a client (user
 agent and TLS fingerprint) most of whose users are the campaign's members.
@@ -76,11 +86,15 @@ _POOL_SALT = np.uint64(0x726F746174696F6E)
 def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
                  ) -> dict[str, list[str]]:
     """Per campaign, the accounts in none of ``campaigns`` that send at least :data:`POOL_SHARE` of their
-    exchanges through at least ``settings.pool_min`` of its exits and, where ``indicators`` say which accounts
-    rotate, rotate (a person behind a carrier NAT the campaign also leaves through keeps an address a while).
+    exchanges through at least ``settings.pool_min`` of the campaigns' exits and, where ``indicators`` say which
+    accounts rotate or harvest, rotate or have tasks of their own that weigh for a harvester (a person behind a
+    carrier NAT the campaigns also leave through keeps an address a while, and asks for the reasoning no more
+    than anyone).
 
-    An exit (an address) is a campaign's when at least ``settings.pool_purity`` of the accounts seen at it, and
-    two or more, are its members. An account qualifying for several campaigns joins the one it uses most.
+    An exit (an address) is the campaigns' when at least ``settings.pool_purity`` of the accounts seen at it, and
+    two or more, are members of one of them; it is the campaign's with the most members seen at it (one fleet split
+    into many small campaigns holds its pool together). An account joins the campaign whose exits it sends most
+    through.
     """
     if not campaigns:
         return {}
@@ -88,12 +102,14 @@ def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settin
     ips = indicators.table.filter(pl.col("kind") == "ip").select("i", "h", "x")
     outside = ips.join(members.select("i"), on="i", how="anti")
     if indicators.rotating is not None:
-        outside = outside.filter(pl.Series(indicators.rotating.astype(bool)[outside.get_column("i").to_numpy()]))
-    users = (
-        outside.join(_owned(ips, members, settings.pool_purity), on="h")
-        .group_by("i", "c").agg(pl.len().alias("exits"), pl.col("x").sum().alias("share"))
-        .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE))
-    )
+        keep = indicators.rotating.astype(bool)
+        if indicators.harvesting is not None:
+            keep = keep | indicators.harvesting.astype(bool)
+        outside = outside.filter(pl.Series(keep[outside.get_column("i").to_numpy()]))
+    used = outside.join(_held(ips, members, settings.pool_purity), on="h")
+    enough = (used.group_by("i").agg(pl.len().alias("exits"), pl.col("x").sum().alias("share"))
+              .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE)).select("i"))
+    users = used.join(enough, on="i").group_by("i", "c").agg(pl.col("x").sum().alias("share"))
     return _joining(users, list(campaigns), indicators)
 
 
@@ -228,6 +244,21 @@ def _owned(rows: pl.DataFrame, members: pl.DataFrame, purity: float, reach: floa
         .join(showing, on="h").join(size, on="c")
         .filter((pl.col("inside") >= 2) & (pl.col("inside") >= purity * pl.col("accounts"))
                 & (pl.col("inside") >= reach * pl.col("size")))
+        .select("h", "c")
+    )
+
+
+def _held(rows: pl.DataFrame, members: pl.DataFrame, purity: float) -> pl.DataFrame:
+    """``h, c``: the indicators of ``rows`` (``i, h, x``) that the campaigns' ``members`` together are at least
+    ``purity`` of, and two or more, of the accounts showing them, each with the campaign most of them are in (the
+    first of a tie)."""
+    showing = rows.group_by("h").agg(pl.len().alias("accounts"))
+    inside = rows.join(members, on="i").group_by("h", "c").agg(pl.len().alias("inside"))
+    return (
+        inside.sort("h", "inside", "c", descending=[False, True, False])
+        .group_by("h", maintain_order=True).agg(pl.col("c").first(), pl.col("inside").sum())
+        .join(showing, on="h")
+        .filter((pl.col("inside") >= 2) & (pl.col("inside") >= purity * pl.col("accounts")))
         .select("h", "c")
     )
 
