@@ -382,11 +382,13 @@ def test_people_at_a_fleets_exits_on_the_library_it_dominates_join_only_beyond_c
         "CMP-1": sorted(["vpn-user-0", *(f"burner-{b}" for b in range(5))])}
 
 
-def test_a_burner_on_two_campaigns_infrastructure_joins_the_one_whose_exits_it_uses_most() -> None:
+def test_a_burner_on_two_campaigns_infrastructure_joins_the_one_whose_clients_it_runs() -> None:
+    """Two fleets sharing a proxy pool, each on a harness of its own: the burner mostly at the first's exits runs
+    the second's harness."""
     addresses, clients = _resident_world()
     for m in range(6):
         addresses[f"other-{m}"], clients[f"other-{m}"] = {f"dc-{m % 2}": 1.0}, {"other-harness": 1.0}
-    addresses["burner-0"], clients["burner-0"] = {"resi-0": 0.3, "dc-0": 0.7}, {AGENTS[0]: 0.5, "other-harness": 0.5}
+    addresses["burner-0"], clients["burner-0"] = {"resi-0": 0.7, "dc-0": 0.3}, {AGENTS[0]: 0.3, "other-harness": 0.7}
     campaigns = {"CMP-1": [f"member-{m}" for m in range(12)], "CMP-2": [f"other-{m}" for m in range(6)]}
     found = infrastructure_users(campaigns, _indicators(addresses, clients), load_campaign_settings().cluster).joining
     assert found == {"CMP-1": ["burner-1", "burner-2"], "CMP-2": ["burner-0"]}

@@ -164,47 +164,54 @@ class InfrastructureUsers(NamedTuple):
 
 def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
                          joined: Collection[str] = ()) -> InfrastructureUsers:
-    """The accounts, rotating or not, that send at least :data:`POOL_SHARE` of their exchanges through one
-    campaign's exits and at least as much with its clients: those in none of ``campaigns`` nor ``joined``, per
-    campaign, and the members of each campaign.
+    """The accounts, rotating or not, that send at least :data:`POOL_SHARE` of their exchanges through the
+    campaigns' exits and at least as much with their clients: those in none of ``campaigns`` nor ``joined``, per
+    campaign whose clients they use most, and the members that use their own campaign's clients.
 
-    An exit or a client (user agent and TLS fingerprint) is a campaign's when at least ``settings.pool_purity`` of
-    the accounts showing it, and two or more, are its members. A burner of a handful of requests that keeps one
-    exit of its operator's pool and spoofs an agent the operator rotates is often linked to no one: it shares its
-    exit with a dozen fellow burners, but a pair needs a close client too, and two burners' few agents rarely
-    match. It cannot leave both the operator's exits and its harness without giving up the work. Each fact alone
-    is a person's: the user of a home line a proxy network also routes through, a developer on an uncommon client.
-    Together they are the campaign's own infrastructure; a person at an exit a campaign shares with the public (a
-    carrier NAT, a VPN) uses the population's apps and browsers, most of whose users are not the campaign's. Where
-    a fleet is most of the accounts at a VPN's exits and most of a popular library's users, the people at those
-    exits use the library no more often than the people elsewhere: a campaign takes them only when fewer than
-    :data:`HARNESS_CHANCE` would be this many at the rate the accounts outside it and away from its exits use its
-    clients (binomial). An account qualifying for several campaigns joins the one whose exits it uses most.
+    An exit or a client (user agent and TLS fingerprint) is the campaigns' when at least ``settings.pool_purity`` of
+    the accounts showing it, and two or more, are members of one of them; it is the campaign's with the most of
+    them. A burner of a handful of requests that keeps one exit of its operator's pool and spoofs an agent the
+    operator rotates is often linked to no one: it shares its exit with a dozen fellow burners, but a pair needs a
+    close client too, and two burners' few agents rarely match. It cannot leave both the operator's exits and its
+    harness without giving up the work. Each fact alone is a person's: the user of a home line a proxy network also
+    routes through, a developer on an uncommon client. Together they are the campaigns' own infrastructure; a
+    person at an exit a campaign shares with the public (a carrier NAT, a VPN) uses the population's apps and
+    browsers, most of whose users are not the campaign's. Two fleets may share a proxy pool, each on a harness of
+    its own: a burner joins the campaign whose clients it runs. Where a fleet is most of the accounts at a VPN's
+    exits and most of a popular library's users, the people at those exits use the library no more often than the
+    people elsewhere: a campaign takes them only when fewer than :data:`HARNESS_CHANCE` would be this many at the
+    rate the accounts outside every campaign and away from the campaigns' exits use its clients (binomial).
     """
     if not campaigns:
         return InfrastructureUsers({}, [])
     code = _index(indicators)
     members = _members(campaigns, code)
-    users = []  # per kind (exits, clients): ``i, c, share`` of each account using campaign c's own enough
-    for kind in ("ip", "client"):
-        rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
-        users.append(rows.join(_owned(rows, members, settings.pool_purity), on="h")
-                     .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
-                     .filter(pl.col("share") >= POOL_SHARE))
-    both = users[0].join(users[1].select("i", "c"), on=["i", "c"])
+    exits, clients = (_mostly_through(indicators, kind, members, settings.pool_purity) for kind in ("ip", "client"))
+    both = clients.join(exits.select("i"), on="i")
     tied = both.join(members, on=["i", "c"], how="semi").get_column("i").unique().sort()
     left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
                                                         schema={"i": pl.UInt32})])
-    exits, clients, outside = (frame.join(left, on="i", how="anti") for frame in (*users, both))
-    rest = len(indicators.accounts) - left.get_column("i").n_unique()
-    tally = (exits.group_by("c").agg(pl.len().alias("n"))
-             .join(clients.group_by("c").agg(pl.len().alias("m")), on="c")
+    exits, clients, outside = (frame.join(left, on="i", how="anti") for frame in (exits, clients, both))
+    rest, n = len(indicators.accounts) - left.get_column("i").n_unique(), exits.height
+    tally = (clients.group_by("c").agg(pl.len().alias("m"))
              .join(outside.group_by("c").agg(pl.len().alias("k")), on="c"))
-    c, n, m, k = (tally.get_column(name).to_numpy() for name in ("c", "n", "m", "k"))
+    c, m, k = (tally.get_column(name).to_numpy() for name in ("c", "m", "k"))
     rate = np.divide(m - k, rest - n, out=np.zeros(len(c)), where=rest > n)
     kept = c[binom.sf(k - 1, n, rate) <= HARNESS_CHANCE].tolist()
     return InfrastructureUsers(_joining(outside.filter(pl.col("c").is_in(kept)), list(campaigns), indicators),
                                indicators.accounts.cast(pl.String).gather(tied).to_list())
+
+
+def _mostly_through(indicators: Indicators, kind: str, members: pl.DataFrame, purity: float) -> pl.DataFrame:
+    """``i, c, share``: the accounts that show the campaigns' own indicators of ``kind`` (:func:`_held`) on at
+    least :data:`POOL_SHARE` of their exchanges, each with the campaign whose it shows most (the first of a tie)."""
+    rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
+    return (
+        rows.join(_held(rows, members, purity), on="h").group_by("i", "c").agg(pl.col("x").sum().alias("share"))
+        .sort("i", "share", "c", descending=[False, True, False])
+        .group_by("i", maintain_order=True).agg(pl.col("c").first(), pl.col("share").sum())
+        .filter(pl.col("share") >= POOL_SHARE)
+    )
 
 
 def _beyond_chance(users: pl.DataFrame, on_harness: pl.DataFrame, outside: pl.DataFrame, rotates: np.ndarray
