@@ -235,15 +235,15 @@ def test_rotating_burners_on_a_campaigns_own_client_join_it_and_people_on_it_or_
     settings = load_campaign_settings().cluster
     campaign = {"CMP-1": [f"member-{m}" for m in range(10)]}
     burners = [f"burner-{b}" for b in range(4)]
-    assert harness_members(campaign, indicators, settings) == {"CMP-1": burners}
+    assert harness_members(campaign, indicators, settings).joining == {"CMP-1": burners}
     assert pool_members(campaign, indicators, settings) == {}
-    assert harness_members(campaign, indicators, settings, joined=["burner-0"]) == {"CMP-1": burners[1:]}
-    assert harness_members(campaign, replace(indicators, rotating=None), settings) == {}  # rotation unknown
-    assert harness_members({}, indicators, settings) == {}
+    assert harness_members(campaign, indicators, settings, joined=["burner-0"]).joining == {"CMP-1": burners[1:]}
+    assert harness_members(campaign, replace(indicators, rotating=None), settings).joining == {}  # rotation unknown
+    assert harness_members({}, indicators, settings).joining == {}
     # a client most of whose users are not the campaign's is no harness: an SDK's default
     for k in range(11):
         addresses[f"sdk-user-{k}"], clients[f"sdk-user-{k}"] = {f"desk-{k}": 1.0}, {"harness": 1.0}
-    assert harness_members(campaign, _rotating(_indicators(addresses, clients), rotating), settings) == {}
+    assert harness_members(campaign, _rotating(_indicators(addresses, clients), rotating), settings).joining == {}
 
 
 def test_a_librarys_rotating_users_join_the_fleet_that_is_most_of_its_users_only_beyond_chance() -> None:
@@ -260,13 +260,13 @@ def test_a_librarys_rotating_users_join_the_fleet_that_is_most_of_its_users_only
     settings = load_campaign_settings().cluster
     campaign = {"CMP-1": [f"member-{m}" for m in range(30)]}
     people = _rotating(_indicators(addresses, clients), {"library-user-0", *(f"vpn-user-{u}" for u in range(30))})
-    assert harness_members(campaign, people, settings) == {}
+    assert harness_members(campaign, people, settings).joining == {}
     for b in range(4):
         addresses[f"burner-{b}"] = {f"burner-exit-{b}-{k}": 0.25 for k in range(4)}
         clients[f"burner-{b}"] = {"harness": 1.0}
     burned = _rotating(_indicators(addresses, clients),
                        {"library-user-0", *(f"vpn-user-{u}" for u in range(30)), *(f"burner-{b}" for b in range(4))})
-    assert harness_members(campaign, burned, settings) == {
+    assert harness_members(campaign, burned, settings).joining == {
         "CMP-1": sorted(["library-user-0", *(f"burner-{b}" for b in range(4))])}
 
 
@@ -291,6 +291,22 @@ def test_harness_burners_are_fully_tied_and_the_campaign_says_why_apart_from_poo
     assert camp.confidence == pytest.approx(0.95 * (10 * 0.8 + 5 * 1.0) / 15)
 
 
+def test_members_rotating_on_their_campaigns_harness_are_fully_tied_and_others_keep_their_tie() -> None:
+    """A member tied by one ordinary edge that rotates on the campaign's harness is as tied as a burner joining by it;
+    one keeping its address, or rotating on a browser, keeps its tie."""
+    addresses, clients, rotating = _harness_world()
+    clients["member-9"] = {"harness": 0.25, "browser": 0.75}
+    members = [f"member-{m}" for m in range(10)]
+    indicators = _rotating(_indicators(addresses, clients), rotating | {f"member-{m}" for m in (0, 1, 9)})
+    assert sorted(harness_members({"CMP-1": members}, indicators, load_campaign_settings().cluster).tied) == [
+        "member-0", "member-1"]
+    camp = Campaign("CMP-1", members, 0.9, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
+    result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), dict.fromkeys(members, 0.6))
+    add_pool_members(result, indicators, load_campaign_settings().cluster)
+    assert [result.tie[f"member-{m}"] for m in (0, 1, 2, 9)] == [1.0, 1.0, 0.6, 0.6]
+    assert camp.confidence == pytest.approx(0.9 * (2 * 1.0 + 8 * 0.6 + 4 * 1.0) / 14)  # and four burners joined
+
+
 def test_a_fleet_rotating_through_many_clients_has_no_harness_even_where_it_is_most_of_a_browsers_users() -> None:
     """Eight accounts each spoofing two of eight agents: each agent is shown by a quarter of them, and by more of them
     than of anyone else; a person rotating through a VPN on those browsers does not join."""
@@ -300,12 +316,12 @@ def test_a_fleet_rotating_through_many_clients_has_no_harness_even_where_it_is_m
     indicators = _rotating(_indicators(addresses, clients), set(addresses))
     campaign = {"CMP-2": [f"rotor-{k}" for k in range(8)]}
     settings = load_campaign_settings().cluster
-    assert harness_members(campaign, indicators, settings) == {}
+    assert harness_members(campaign, indicators, settings).joining == {}
     clients["student"] = {"agent-0": 0.5, "agent-1": 0.5}
-    assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings) == {}
+    assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings).joining == {}
     for k in range(8):
         clients[f"rotor-{k}"]["agent-0"] = 0.25  # now every rotor runs agent-0 too: the fleet's harness
-    assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings) == {
+    assert harness_members(campaign, _rotating(_indicators(addresses, clients), set(addresses)), settings).joining == {
         "CMP-2": ["student"]}
 
 
@@ -352,7 +368,7 @@ def test_burners_keeping_one_of_a_campaigns_exits_on_its_clients_join_it_and_peo
     assert infrastructure_users(campaign, indicators, settings).joining == {"CMP-1": burners}
     assert infrastructure_users(campaign, _rotating(indicators, set()), settings).joining == {"CMP-1": burners}
     assert pool_members(campaign, indicators, settings) == {}
-    assert harness_members(campaign, _rotating(indicators, set(addresses)), settings) == {}  # the agents rotate
+    assert harness_members(campaign, _rotating(indicators, set(addresses)), settings).joining == {}  # the agents rotate
     assert infrastructure_users(campaign, indicators, settings, joined=["burner-1"]).joining == {"CMP-1": ["burner-0",
                                                                                                      "burner-2"]}
     assert infrastructure_users({}, indicators, settings) == ({}, [])

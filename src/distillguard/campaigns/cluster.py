@@ -251,14 +251,15 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
     (:func:`~distillguard.campaigns.pools.pool_members`) or, rotating, use its own clients
     (:func:`~distillguard.campaigns.pools.harness_members`), or use both its exits and its clients
-    (:func:`~distillguard.campaigns.pools.infrastructure_users`), fully tied to it, and the members that use
-    both fully tied too; its confidence (risk times the members' mean tie) counts them."""
+    (:func:`~distillguard.campaigns.pools.infrastructure_users`), fully tied to it, and the members that, rotating,
+    use its clients or use both fully tied too; its confidence (risk times the members' mean tie) counts them."""
     campaigns = {c.campaign_id: c.members for c in result.campaigns}
     exits = pool_members(campaigns, indicators, settings)
-    clients = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
+    harness = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
+    clients = harness.joining
     both, tied = infrastructure_users(campaigns, indicators, settings,
                                       [a for found in [*exits.values(), *clients.values()] for a in found])
-    raised = {a for a in tied if result.tie.get(a, 1.0) < 1.0}
+    raised = {a for a in [*harness.tied, *tied] if result.tie.get(a, 1.0) < 1.0}
     for account in raised:
         result.tie[account] = 1.0
     for camp in result.campaigns:

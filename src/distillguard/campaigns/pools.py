@@ -113,11 +113,21 @@ def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settin
     return _joining(users, list(campaigns), indicators)
 
 
+class PoolUsers(NamedTuple):
+    """Who uses a campaign's own infrastructure: the accounts in no campaign that join it, and its members that use
+    it as they do."""
+
+    joining: dict[str, list[str]]
+    """Per campaign, the accounts in no campaign that join it."""
+    tied: list[str]
+    """The members that use their own campaign's: as tied to it as an account that joins it by them."""
+
+
 def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
-                    joined: Collection[str] = ()) -> dict[str, list[str]]:
-    """Per campaign, the accounts in none of ``campaigns`` nor ``joined`` that rotate (``indicators.rotating``;
-    none when unknown), are seen at ``settings.pool_min`` addresses or more, and send at least :data:`POOL_SHARE`
-    of their exchanges with the campaign's own clients.
+                    joined: Collection[str] = ()) -> PoolUsers:
+    """The accounts that rotate (``indicators.rotating``; none when unknown), are seen at ``settings.pool_min``
+    addresses or more, and send at least :data:`POOL_SHARE` of their exchanges with a campaign's own clients: per
+    campaign, those in none of ``campaigns`` nor ``joined``, and the members of each campaign.
 
     A client (user agent and TLS fingerprint) is a campaign's harness when at least :data:`HARNESS_REACH` of its
     members show it, and its members are at least ``settings.pool_purity`` of the accounts showing it: what the
@@ -133,7 +143,7 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
     users, the library's other users are people, some of whom rotate.
     """
     if not campaigns or indicators.rotating is None:
-        return {}
+        return PoolUsers({}, [])
     code = _index(indicators)
     members = _members(campaigns, code)
     clients = indicators.table.filter(pl.col("kind") == "client").select("i", "h", "x")
@@ -141,29 +151,28 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
     exits = np.zeros(len(indicators.accounts))
     exits[seen.get_column("i").to_numpy()] = seen.get_column("exits").to_numpy()
     rotates = indicators.rotating.astype(bool) & (exits >= settings.pool_min)
+    harness = _owned(clients, members, settings.pool_purity, HARNESS_REACH)
     taken = pl.DataFrame({"i": [code[a] for a in joined if a in code]}, schema={"i": pl.UInt32})
     outside = clients.join(pl.concat([members.select("i"), taken]), on="i", how="anti")
-    on_harness = outside.join(_owned(clients, members, settings.pool_purity, HARNESS_REACH), on="h")
+    on_harness = outside.join(harness, on="h")
     users = (
         on_harness.filter(pl.Series(rotates[on_harness.get_column("i").to_numpy()]))
         .group_by("i", "c").agg(pl.col("x").sum().alias("share"))
         .filter(pl.col("share") >= POOL_SHARE)
     )
-    return _joining(users.filter(pl.col("c").is_in(_beyond_chance(users, on_harness, outside, rotates))),
-                    list(campaigns), indicators)
-
-
-class InfrastructureUsers(NamedTuple):
-    """Who sends most of its traffic through a campaign's own exits and most with its own clients."""
-
-    joining: dict[str, list[str]]
-    """Per campaign, the accounts in no campaign that join it."""
-    tied: list[str]
-    """The members that use their own campaign's: as tied to it as an account that joins it by them."""
+    own = clients.join(members, on="i").join(harness, on=["h", "c"])  # members on their own campaign's harness
+    tied = (
+        own.filter(pl.Series(rotates[own.get_column("i").to_numpy()]))
+        .group_by("i").agg(pl.col("x").sum().alias("share"))
+        .filter(pl.col("share") >= POOL_SHARE).get_column("i").sort()
+    )
+    return PoolUsers(_joining(users.filter(pl.col("c").is_in(_beyond_chance(users, on_harness, outside, rotates))),
+                              list(campaigns), indicators),
+                     indicators.accounts.cast(pl.String).gather(tied).to_list())
 
 
 def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
-                         joined: Collection[str] = ()) -> InfrastructureUsers:
+                         joined: Collection[str] = ()) -> PoolUsers:
     """The accounts, rotating or not, that send at least :data:`POOL_SHARE` of their exchanges through the
     campaigns' exits and at least as much with their clients: those in none of ``campaigns`` nor ``joined``, per
     campaign whose clients they use most, and the members that use their own campaign's clients.
@@ -183,7 +192,7 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
     rate the accounts outside every campaign and away from the campaigns' exits use its clients (binomial).
     """
     if not campaigns:
-        return InfrastructureUsers({}, [])
+        return PoolUsers({}, [])
     code = _index(indicators)
     members = _members(campaigns, code)
     exits, clients = (_mostly_through(indicators, kind, members, settings.pool_purity) for kind in ("ip", "client"))
@@ -198,7 +207,7 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
     c, m, k = (tally.get_column(name).to_numpy() for name in ("c", "m", "k"))
     rate = np.divide(m - k, rest - n, out=np.zeros(len(c)), where=rest > n)
     kept = c[binom.sf(k - 1, n, rate) <= HARNESS_CHANCE].tolist()
-    return InfrastructureUsers(_joining(outside.filter(pl.col("c").is_in(kept)), list(campaigns), indicators),
+    return PoolUsers(_joining(outside.filter(pl.col("c").is_in(kept)), list(campaigns), indicators),
                                indicators.accounts.cast(pl.String).gather(tied).to_list())
 
 
