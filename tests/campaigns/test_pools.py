@@ -468,3 +468,33 @@ def test_infrastructure_users_each_send_half_their_traffic_through_exits_and_cli
     assert set(found.get("CMP-1", [])) <= set(expected) and set(found) <= {"CMP-1"}
     if not any(share(addresses, a) < 0.5 and share(clients, a) >= 0.5 for a in outside):
         assert found == ({"CMP-1": expected} if expected else {})
+
+
+@run(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sets(st.integers(0, 7), min_size=1, max_size=5), st.booleans(), st.booleans()),
+                min_size=1, max_size=25), st.integers(2, 8))
+def test_pool_members_send_half_their_traffic_through_exits_the_campaigns_hold(
+        accounts: list[tuple[set[int], bool, bool]], size: int) -> None:
+    """Whoever joins is outside both campaigns, rotates or harvests, and sends at least half its traffic through
+    three or more exits at least half of whose accounts (two or more) are members of either, counted here directly;
+    every such account joins one of them."""
+    addresses = {f"a-{k}": {f"exit-{e}": 1 / len(exits) for e in exits} for k, (exits, _, _) in enumerate(accounts)}
+    names = sorted(addresses)
+    campaigns = {"CMP-1": names[:size:2], "CMP-2": names[1:size:2]}
+    indicators = _indicators(addresses)
+    flags = {f"a-{k}": (rotates, harvests) for k, (_, rotates, harvests) in enumerate(accounts)}
+    order = indicators.accounts.to_list()
+    indicators = replace(indicators, rotating=np.array([flags[a][0] for a in order]),
+                         harvesting=np.array([flags[a][1] for a in order]))
+    found = pool_members({cid: m for cid, m in campaigns.items() if m}, indicators, load_campaign_settings().cluster)
+    inside = {a for m in campaigns.values() for a in m}
+
+    def held(value: str) -> bool:
+        holders = [a for a, values in addresses.items() if value in values]
+        members = sum(a in inside for a in holders)
+        return members >= 2 and members >= 0.5 * len(holders)
+
+    expected = sorted(a for a in addresses if a not in inside and any(flags[a])
+                      and sum(held(v) for v in addresses[a]) >= 3
+                      and sum(x for v, x in addresses[a].items() if held(v)) >= 0.5)
+    assert sorted(a for joined in found.values() for a in joined) == expected
