@@ -19,7 +19,7 @@ population's browsers: linking splits it into many small campaigns, each
 holding few of its exits, and leaves many of its accounts linked to no one.
 Its campaigns together are most of the accounts seen at its exits. An account
 in no campaign that keeps an address a while joins them only where its own
-tasks weigh for a harvester (counted evidence above nothing): a person
+tasks weigh for a harvester (counted evidence above 0 nats): a person
 behind that NAT asks for the reasoning no more than anyone, and a fleet that
 asks no more than a person harvests nothing.
 
@@ -127,7 +127,7 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
                     joined: Collection[str] = ()) -> PoolUsers:
     """The accounts that rotate (``indicators.rotating``; none when unknown), are seen at ``settings.pool_min``
     addresses or more, and send at least :data:`POOL_SHARE` of their exchanges with a campaign's own clients: per
-    campaign, those in none of ``campaigns`` nor ``joined``, and the members of each campaign.
+    campaign, those in none of ``campaigns`` nor ``joined``, and the members on their own campaign's.
 
     A client (user agent and TLS fingerprint) is a campaign's harness when at least :data:`HARNESS_REACH` of its
     members show it, and its members are at least ``settings.pool_purity`` of the accounts showing it: what the
@@ -208,12 +208,13 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
     rate = np.divide(m - k, rest - n, out=np.zeros(len(c)), where=rest > n)
     kept = c[binom.sf(k - 1, n, rate) <= HARNESS_CHANCE].tolist()
     return PoolUsers(_joining(outside.filter(pl.col("c").is_in(kept)), list(campaigns), indicators),
-                               indicators.accounts.cast(pl.String).gather(tied).to_list())
+                     indicators.accounts.cast(pl.String).gather(tied).to_list())
 
 
 def _mostly_through(indicators: Indicators, kind: str, members: pl.DataFrame, purity: float) -> pl.DataFrame:
     """``i, c, share``: the accounts that show the campaigns' own indicators of ``kind`` (:func:`_held`) on at
-    least :data:`POOL_SHARE` of their exchanges, each with the campaign whose it shows most (the first of a tie)."""
+    least :data:`POOL_SHARE` of their exchanges, each with the campaign whose indicators it shows most (the first of
+    a tie)."""
     rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
     return (
         rows.join(_held(rows, members, purity), on="h").group_by("i", "c").agg(pl.col("x").sum().alias("share"))
