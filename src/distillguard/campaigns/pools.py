@@ -106,11 +106,8 @@ def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settin
         if indicators.harvesting is not None:
             keep = keep | indicators.harvesting.astype(bool)
         outside = outside.filter(pl.Series(keep[outside.get_column("i").to_numpy()]))
-    used = outside.join(_held(ips, members, settings.pool_purity), on="h")
-    enough = (used.group_by("i").agg(pl.len().alias("exits"), pl.col("x").sum().alias("share"))
-              .filter((pl.col("exits") >= settings.pool_min) & (pl.col("share") >= POOL_SHARE)).select("i"))
-    users = used.join(enough, on="i").group_by("i", "c").agg(pl.col("x").sum().alias("share"))
-    return _joining(users, list(campaigns), indicators)
+    users = _mostly_through(outside, _held(ips, members, settings.pool_purity))
+    return _joining(users.filter(pl.col("shown") >= settings.pool_min), list(campaigns), indicators)
 
 
 class PoolUsers(NamedTuple):
@@ -195,7 +192,8 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
         return PoolUsers({}, [])
     code = _index(indicators)
     members = _members(campaigns, code)
-    exits, clients = (_mostly_through(indicators, kind, members, settings.pool_purity) for kind in ("ip", "client"))
+    ips, shown = (indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x") for kind in ("ip", "client"))
+    exits, clients = (_mostly_through(rows, _held(rows, members, settings.pool_purity)) for rows in (ips, shown))
     both = clients.join(exits.select("i"), on="i")
     tied = both.join(members, on=["i", "c"], how="semi").get_column("i").unique().sort()
     left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
@@ -211,15 +209,14 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
                      indicators.accounts.cast(pl.String).gather(tied).to_list())
 
 
-def _mostly_through(indicators: Indicators, kind: str, members: pl.DataFrame, purity: float) -> pl.DataFrame:
-    """``i, c, share``: the accounts that show the campaigns' own indicators of ``kind`` (:func:`_held`) on at
-    least :data:`POOL_SHARE` of their exchanges, each with the campaign whose indicators it shows most (the first of
-    a tie)."""
-    rows = indicators.table.filter(pl.col("kind") == kind).select("i", "h", "x")
+def _mostly_through(rows: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
+    """``i, c, share, shown``: the accounts of ``rows`` (``i, h, x``) that show indicators of ``held`` (``h, c``, as
+    :func:`_held` gives them) on at least :data:`POOL_SHARE` of their exchanges, with how many they show, each with
+    the campaign whose indicators it shows most (the first of a tie)."""
     return (
-        rows.join(_held(rows, members, purity), on="h").group_by("i", "c").agg(pl.col("x").sum().alias("share"))
+        rows.join(held, on="h").group_by("i", "c").agg(pl.col("x").sum().alias("share"), pl.len().alias("shown"))
         .sort("i", "share", "c", descending=[False, True, False])
-        .group_by("i", maintain_order=True).agg(pl.col("c").first(), pl.col("share").sum())
+        .group_by("i", maintain_order=True).agg(pl.col("c").first(), pl.col("share").sum(), pl.col("shown").sum())
         .filter(pl.col("share") >= POOL_SHARE)
     )
 
