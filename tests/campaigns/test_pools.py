@@ -1,5 +1,6 @@
 """Burners linked to no one join the campaign whose own exits they rotate through, or whose exits and clients they
-use; accounts rotating through one pool of exits are linked by it."""
+use, or whose clients they use where new accounts are most of its clients' other users; accounts rotating through one
+pool of exits are linked by it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from distillguard.campaigns.cluster import Campaign, CampaignResult, add_pool_me
 from distillguard.campaigns.edges import link_accounts
 from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.campaigns.pools import (
+    cohort_users,
     harness_members,
     infrastructure_users,
     pool_members,
@@ -438,6 +440,87 @@ def test_a_weakly_tied_member_on_its_campaigns_exits_and_clients_is_fully_tied_a
     assert camp.members == sorted(members) and len(camp.evidence) == 1
     assert result.tie["member-3"] == 1.0 and result.tie["member-5"] == 0.5
     assert camp.confidence == pytest.approx(0.9 * (11 + 0.5) / 12)
+
+
+def _young(indicators: Indicators, names: set[str]) -> Indicators:
+    return replace(indicators, young=np.array([name in names for name in indicators.accounts.to_list()]))
+
+
+def _cohort_world(new_people: int, old_people: int) -> tuple[Indicators, list[str]]:
+    """A campaign of 12 on its operator's agents; four new resellers relaying chat from lines of their own on one
+    agent each, a developer on one at home, people on the agents (``new_people`` new, ``old_people`` not), and 200
+    people on a browser, one in twenty of them new: the indicators (new accounts marked) and the campaign."""
+    addresses, clients = {}, {}
+    for m in range(12):
+        addresses[f"member-{m}"], clients[f"member-{m}"] = {f"resi-{m % 4}": 1.0}, {AGENTS[m % 6]: 1.0}
+    for r in range(4):
+        addresses[f"reseller-{r}"], clients[f"reseller-{r}"] = {f"line-{r}": 1.0}, {AGENTS[r]: 1.0}
+    addresses["developer"], clients["developer"] = {"home-line": 1.0}, {AGENTS[0]: 1.0}
+    people = [f"person-{p}" for p in range(new_people + old_people)]
+    for p, person in enumerate(people):
+        addresses[person], clients[person] = {f"home-p{p}": 1.0}, {AGENTS[p % 6]: 1.0}
+    for u in range(200):
+        addresses[f"home-user-{u}"], clients[f"home-user-{u}"] = {f"home-{u}": 1.0}, {"browser": 1.0}
+    new = {f"reseller-{r}" for r in range(4)} | set(people[:new_people]) | {f"home-user-{u}" for u in range(0, 200, 20)}
+    return _young(_indicators(addresses, clients), new), [f"member-{m}" for m in range(12)]
+
+
+def test_new_resellers_on_a_campaigns_clients_join_it_and_established_users_of_them_do_not() -> None:
+    """Four new accounts on the operator's agents, each from a line of its own, are most of the agents' users outside
+    the campaign, far more than one in twenty: they join, and the developer on one of them does not."""
+    indicators, members = _cohort_world(0, 0)
+    settings = load_campaign_settings().cluster
+    resellers = [f"reseller-{r}" for r in range(4)]
+    assert cohort_users({"CMP-1": members}, indicators, settings) == {"CMP-1": resellers}
+    assert cohort_users({"CMP-1": members}, indicators, settings, joined=["reseller-0"]) == {"CMP-1": resellers[1:]}
+    assert cohort_users({"CMP-1": members}, replace(indicators, young=None), settings) == {}  # youth unknown
+    assert cohort_users({}, indicators, settings) == {}
+    assert infrastructure_users({"CMP-1": members}, indicators, settings).joining == {}  # their exits are their own
+
+
+def test_new_users_of_a_campaigns_clients_join_only_where_they_are_most_of_its_other_users_beyond_chance() -> None:
+    """New accounts among many established people on the agents are people (4 + 2 of 13 users); where the new are
+    half of everyone, four of five users of the agents being new is chance."""
+    settings = load_campaign_settings().cluster
+    indicators, members = _cohort_world(2, 6)
+    assert cohort_users({"CMP-1": members}, indicators, settings) == {}
+    indicators, members = _cohort_world(0, 0)
+    names = indicators.accounts.to_list()
+    half = np.array([name.startswith("reseller") or (name.startswith("home-user") and int(name.split("-")[-1]) % 2 == 0)
+                     for name in names])
+    assert cohort_users({"CMP-1": members}, replace(indicators, young=half), settings) == {}
+
+
+def test_cohort_burners_are_fully_tied_and_the_campaign_says_why() -> None:
+    indicators, members = _cohort_world(0, 0)
+    camp = Campaign("CMP-1", members, 0.9, 0.9, [Evidence("account.cot_elicitation", 0.9, "asks")])
+    result = CampaignResult([camp], dict.fromkeys(members, "CMP-1"), dict.fromkeys(members, 1.0))
+    add_pool_members(result, indicators, load_campaign_settings().cluster)
+    assert camp.members == sorted([*members, *(f"reseller-{r}" for r in range(4))])
+    assert all(result.campaign_of[f"reseller-{r}"] == "CMP-1" and result.tie[f"reseller-{r}"] == 1.0 for r in range(4))
+    assert camp.evidence[0].detector == "campaign.cohort_members" and "4 new accounts" in camp.evidence[0].reason
+    assert "developer" not in result.campaign_of
+
+
+@run(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=25), st.integers(2, 8))
+def test_cohort_users_are_new_and_on_clients_the_campaign_holds(accounts: list[tuple[int, bool]], size: int) -> None:
+    """Whoever joins is a new account outside the campaign on a client at least half of whose accounts (two or
+    more) are members, counted here directly; a campaign takes all such accounts or none."""
+    clients = {f"a-{k}": {f"client-{c}": 1.0} for k, (c, _) in enumerate(accounts)}
+    addresses = {name: {f"home-{name}": 1.0} for name in clients}
+    members = sorted(clients)[:size]
+    new = {f"a-{k}" for k, (_, young) in enumerate(accounts) if young}
+    found = cohort_users({"CMP-1": members}, _young(_indicators(addresses, clients), new),
+                         load_campaign_settings().cluster)
+
+    def held(value: str) -> bool:
+        holders = [a for a, values in clients.items() if value in values]
+        inside = sum(a in members for a in holders)
+        return inside >= 2 and inside >= 0.5 * len(holders)
+
+    expected = sorted(a for a in new - set(members) if held(next(iter(clients[a]))))
+    assert found in ({}, {"CMP-1": expected}) if expected else found == {}
 
 
 @run(max_examples=60, deadline=None)

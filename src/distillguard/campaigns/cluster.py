@@ -35,6 +35,8 @@ from distillguard.campaigns.communities import Communities, detect_communities, 
 from distillguard.campaigns.dispatch import Dispatch, group_dispatch, linked_by_dispatch
 from distillguard.campaigns.indicators import FAMILIES, Indicators
 from distillguard.campaigns.pools import (
+    cohort_evidence,
+    cohort_users,
     harness_evidence,
     harness_members,
     infrastructure_evidence,
@@ -150,7 +152,8 @@ def find_campaigns(
        evidence, and each member's tie to its campaign;
     8. :func:`add_pool_members` (with ``indicators``): the accounts linked to
        no campaign that rotate through one's own exits or on its own
-       clients, or use both, added to it, and its members that use both
+       clients, or use both, or are the young accounts most of its clients'
+       other users are, added to it, and its members that use both
        fully tied;
     9. :func:`mark_one_customer` (with ``indicators``): the campaigns that are
        one customer's accounts marked.
@@ -251,24 +254,30 @@ def add_pool_members(result: CampaignResult, indicators: Indicators, settings: C
     """Add to each campaign of ``result`` the accounts linked to no campaign that rotate through its exits
     (:func:`~distillguard.campaigns.pools.pool_members`) or, rotating, use its own clients
     (:func:`~distillguard.campaigns.pools.harness_members`), or use both its exits and its clients
-    (:func:`~distillguard.campaigns.pools.infrastructure_users`), fully tied to it, and the members that, rotating,
-    use its clients or use both fully tied too; its confidence (risk times the members' mean tie) counts them."""
+    (:func:`~distillguard.campaigns.pools.infrastructure_users`), or, young, are most of its clients' other users
+    beyond chance (:func:`~distillguard.campaigns.pools.cohort_users`), fully tied to it, and the members that,
+    rotating, use its clients or use both fully tied too; its confidence (risk times the members' mean tie) counts
+    them."""
     campaigns = {c.campaign_id: c.members for c in result.campaigns}
     exits = pool_members(campaigns, indicators, settings)
     harness = harness_members(campaigns, indicators, settings, [a for found in exits.values() for a in found])
     clients = harness.joining
     both, tied = infrastructure_users(campaigns, indicators, settings,
                                       [a for found in [*exits.values(), *clients.values()] for a in found])
+    young = cohort_users(campaigns, indicators, settings,
+                         [a for found in [*exits.values(), *clients.values(), *both.values()] for a in found])
     raised = {a for a in [*harness.tied, *tied] if result.tie.get(a, 1.0) < 1.0}
     for account in raised:
         result.tie[account] = 1.0
     for camp in result.campaigns:
         by_exit, by_client = exits.get(camp.campaign_id, []), clients.get(camp.campaign_id, [])
-        by_both = both.get(camp.campaign_id, [])
-        extra = [*by_exit, *by_client, *by_both]
+        by_both, by_cohort = both.get(camp.campaign_id, []), young.get(camp.campaign_id, [])
+        extra = [*by_exit, *by_client, *by_both, *by_cohort]
         if not extra and raised.isdisjoint(camp.members):
             continue
         camp.members = sorted([*camp.members, *extra])
+        if by_cohort:
+            camp.evidence.insert(0, cohort_evidence(len(by_cohort)))
         if by_both:
             camp.evidence.insert(0, infrastructure_evidence(len(by_both)))
         if by_client:

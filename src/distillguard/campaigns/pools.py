@@ -40,6 +40,14 @@ burners' few agents rarely match. It leaves through the campaign's exits with
 the campaign's clients, which together no person does
 (:func:`infrastructure_users`).
 
+A reseller's burner that relays ordinary chat keeps an address of its own and
+asks for nothing a harvester weighs: only its operator's client ties it to the
+campaign. A developer on an uncommon client does the same. What tells them
+apart is the cohort: a fleet's burners are new accounts, while the people
+on a client a campaign holds are new at the population's rate. Where the new
+accounts are most of a campaign's clients' other users, and more than chance
+gives at that rate, they are its burners (:func:`cohort_users`).
+
 A pool can also be found before any campaign is: bought, aged accounts on a
 popular browser's identity, each on a card of its own, share nothing rare
 but their exits, and a driver that takes a new exit for every request
@@ -209,6 +217,40 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
                      indicators.accounts.cast(pl.String).gather(tied).to_list())
 
 
+def cohort_users(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings,
+                 joined: Collection[str] = ()) -> dict[str, list[str]]:
+    """Per campaign, the young accounts (``indicators.young``; none when unknown) in none of ``campaigns`` nor
+    ``joined`` that send at least :data:`POOL_SHARE` of their exchanges with the campaigns' clients, where they are
+    at least ``settings.pool_purity`` of those clients' users outside the campaigns and more than chance gives.
+
+    A client (user agent and TLS fingerprint) is the campaigns' as in :func:`infrastructure_users`; a user joins
+    the campaign whose clients it uses most. A campaign takes its clients' young users only when fewer than
+    :data:`HARNESS_CHANCE` would be this many at the rate at which the accounts outside every campaign and on none
+    of the campaigns' clients are young (binomial): a fleet's burners are new accounts, the people on a client a
+    fleet is most of are new at the population's rate, and a campaign whose clients' other users are mostly not
+    young takes none of them.
+    """
+    if not campaigns or indicators.young is None:
+        return {}
+    code = _index(indicators)
+    members = _members(campaigns, code)
+    shown = indicators.table.filter(pl.col("kind") == "client").select("i", "h", "x")
+    held = _held(shown, members, settings.pool_purity)
+    left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
+                                                        schema={"i": pl.UInt32})])
+    young = indicators.young.astype(bool)
+    users = _mostly_through(shown, held).join(left, on="i", how="anti")
+    users = users.with_columns(pl.Series("young", young[users.get_column("i").to_numpy()], dtype=pl.Boolean))
+    everyone = pl.DataFrame({"i": np.arange(len(indicators.accounts), dtype=np.uint32)})
+    others = (everyone.join(left, on="i", how="anti").join(shown.join(held, on="h").select("i"), on="i", how="anti")
+              .get_column("i").to_numpy())
+    rate = float(young[others].mean()) if len(others) else 0.0
+    tally = users.group_by("c").agg(pl.len().alias("n"), pl.col("young").sum().alias("k"))
+    c, n, k = (tally.get_column(name).to_numpy() for name in ("c", "n", "k"))
+    kept = c[(k >= settings.pool_purity * n) & (binom.sf(k - 1, n, rate) <= HARNESS_CHANCE)].tolist()
+    return _joining(users.filter(pl.col("young") & pl.col("c").is_in(kept)), list(campaigns), indicators)
+
+
 def _mostly_through(rows: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     """``i, c, share, shown``: the accounts of ``rows`` (``i, h, x``) that show indicators of ``held`` (``h, c``, as
     :func:`_held` gives them) on at least :data:`POOL_SHARE` of their exchanges, with how many they show, each with
@@ -306,6 +348,13 @@ def infrastructure_evidence(joined: int) -> Evidence:
     return Evidence("campaign.infrastructure_members", 1.0,
                     f"{joined:,} accounts linked to no one else send most of their traffic through its exits with its "
                     "own clients")
+
+
+def cohort_evidence(joined: int) -> Evidence:
+    """The campaign's evidence that ``joined`` new accounts linked to no one use its clients."""
+    return Evidence("campaign.cohort_members", 1.0,
+                    f"{joined:,} new accounts linked to no one else send most of their traffic with its own clients, "
+                    "more of its clients' other users than the population's share of new accounts gives")
 
 
 def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.DataFrame:
