@@ -1,8 +1,9 @@
 """The dev scenario's outputs equal a reviewed digest (``dev_golden.json``): nothing changes them unnoticed.
 
 A change meant to alter detection regenerates the digest with :func:`golden.run_digest` on a fresh ``dev`` run and
-says so in its commit (last: the distinct-task sketch has 512 registers, issue 13, session 40: the same actions,
-flags and campaigns; 12 risks moved, none across a threshold, and two campaigns' counted evidence).
+says so in its commit (last: the pools of exits shared by accounts flagged on their own, issue 13, session 47: the
+same accounts, actions and campaigns; one campaign's 178 pairs linked by a pool too, two others' rotation edges +131
+and +15, one's client edges +55).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from distillguard.campaigns.edges import link_accounts
 from distillguard.campaigns.indicators import Indicators, compact_indicators
 from distillguard.campaigns.pools import (
     cohort_users,
+    flagged_pools,
     harness_members,
     infrastructure_users,
     pool_members,
@@ -201,6 +202,34 @@ def test_no_pool_without_enough_rotating_accounts_that_are_most_of_an_exit() -> 
     assert rotation_pools(_rotating(people, rotating), settings.model_copy(update={"purity": 0.9})).is_empty()
     assert rotation_pools(_rotating(indicators, rotating), settings.model_copy(update={"min_exits": 13})).is_empty()
     assert with_rotation_pools(indicators, settings) is indicators  # nobody known to rotate
+
+
+def _flagged(indicators: Indicators, names: set[str]) -> Indicators:
+    return replace(indicators, flagged=np.array([name in names for name in indicators.accounts.to_list()]))
+
+
+def test_accounts_flagged_on_their_own_at_exits_they_are_most_of_share_a_pool_and_are_linked_by_it() -> None:
+    """Fourteen bought accounts of a driver on two datacenter exits, twelve of them flagged on their own, share a pool
+    with no one else seen there (two of them unflagged, a visitor); a campus NAT with a few flagged students among
+    two hundred is no pool, nor are two flagged accounts among the fourteen."""
+    world = {f"bought-{a}": {"dc-0": 0.5, "dc-1": 0.5} for a in range(14)}
+    world["visitor"] = {"dc-1": 0.3, "home": 0.7}
+    world |= {f"student-{k}": {"campus": 1.0} for k in range(200)}
+    flagged = {f"bought-{a}" for a in range(12)} | {f"student-{k}" for k in range(0, 200, 20)}
+    settings = load_campaign_settings().link
+    indicators = _flagged(_indicators(world), flagged)
+    pools = flagged_pools(indicators, settings.rotation)
+    names = indicators.accounts.to_list()
+    assert sorted(names[i] for i in pools.get_column("i")) == sorted(f"bought-{a}" for a in range(12))
+    assert pools.get_column("h").n_unique() == 1 and pools.get_column("kind").cast(pl.String).unique().to_list() == [
+        "flagged_pool"]
+    assert not set(pools.get_column("h")) & set(rotation_pools(_rotating(indicators, flagged), settings.rotation)
+                                                 .get_column("h"))
+    edges = link_accounts(with_rotation_pools(indicators, settings.rotation), settings)
+    assert set(edges.get_column("a")) | set(edges.get_column("b")) == {f"bought-{a}" for a in range(12)}
+    assert link_accounts(indicators, settings).is_empty()
+    assert flagged_pools(_flagged(_indicators(world), {"bought-0", "bought-1"}), settings.rotation).is_empty()
+    assert flagged_pools(_indicators(world), settings.rotation).is_empty()  # nobody known to be flagged
 
 
 def _harness_world() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], set[str]]:

@@ -14,7 +14,8 @@ BEFORE_ISSUE_12 = {
     "version": 1,
     "link": {
         "max_full": 10, "cycles": 3,
-        "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params", "rotation_pool"),
+        "candidate_kinds": ("ip", "signup_ip", "client", "payment", "signup_burst", "partner", "params", "rotation_pool",
+                            "flagged_pool"),
         "family_min": 0.3, "min_families": 2, "weak_families": ("network", "behaviour"),
         "strong_families": {"payment": 0.6, "partner": 0.6, "rotation": 0.6},
         "min_shared": {"timing": 3}, "hubs": {"behaviour": 0.05}, "hub_min": 20,
@@ -61,7 +62,8 @@ family of issue 13 (``params`` candidates, ``weak_families``, ``hubs``, ``hub_mi
 infrastructure a dispatch fleet must share (``dispatch_families``), and ``full_tie`` as fitted by
 ``bench/fit_full_tie.py`` (2.0 before), and session 16's young cohorts (``cohort_share``, ``cohort_lift``) and
 Leiden ``resolution`` (1, modularity, before), and session 19's operators sharing one proxy pool (``split``), and
-session 38's organisations kept apart (``customer.apart``)."""
+session 38's organisations kept apart (``customer.apart``), and session 47's pools of exits shared by accounts
+their own evidence flags (``flagged_pool`` candidates)."""
 
 
 def _typed_leaves(data: dict, prefix: str = "") -> list[tuple[str, object, type]]:

@@ -101,7 +101,8 @@ def _decided(store: SqlSource, stats: AccountStats, policy: Policy, until: datet
     """:func:`assess` once the accounts are scored and the indicators read (``store`` holds their template groups)."""
     with timings.phase("linking"):
         release_free_memory()  # what scoring and reading the indicators freed
-        indicators, edges = linked_accounts(indicators, features, context, tunables.link)
+        indicators, edges = linked_accounts(indicators, features, context, tunables.link,
+                                            own_risk >= policy.flag_threshold)
     with timings.phase("campaigns (clustering, group risk)"):
         release_free_memory()  # what linking freed
         result = find_campaigns(edges, stats, _with_population(context, features), tunables.cluster, indicators,
@@ -122,29 +123,33 @@ def _with_population(context: pa.Table, features: pa.Table) -> pa.Table:
     return context
 
 
-def linked_accounts(indicators: Indicators, features: pa.Table, context: pa.Table, settings: LinkSettings
-                    ) -> tuple[Indicators, pl.DataFrame]:
-    """``indicators`` with each account's youth and rotation (:func:`with_youth_and_rotation`), as clustering takes
-    them, and the edges linking the accounts, the proxy pools the rotating ones share included."""
-    indicators = with_youth_and_rotation(indicators, features, context, settings.rotation)
+def linked_accounts(indicators: Indicators, features: pa.Table, context: pa.Table, settings: LinkSettings,
+                    flagged: np.ndarray | None = None) -> tuple[Indicators, pl.DataFrame]:
+    """``indicators`` with each account's youth and rotation (:func:`with_youth_and_rotation`, with ``flagged``), as
+    clustering takes them, and the edges linking the accounts, the proxy pools the rotating ones share and the
+    exits the flagged ones share included."""
+    indicators = with_youth_and_rotation(indicators, features, context, settings.rotation, flagged)
     return indicators, link_accounts(with_rotation_pools(indicators, settings.rotation), settings)
 
 
 def with_youth_and_rotation(indicators: Indicators, features: pa.Table, context: pa.Table,
-                            settings: RotationSettings) -> Indicators:
+                            settings: RotationSettings, flagged: np.ndarray | None = None) -> Indicators:
     """``indicators`` with each account's youth (first used within ``YOUNG_DAYS`` of its creation; unknown: not
-    young), whether it rotates (a new address for at least ``settings.min_rotation`` of its requests) and whether
-    its own tasks weigh for a harvester (:func:`~distillguard.accounts.risk.elicitation_nats` above 0)."""
+    young), whether it rotates (a new address for at least ``settings.min_rotation`` of its requests), whether
+    its own tasks weigh for a harvester (:func:`~distillguard.accounts.risk.elicitation_nats` above 0) and, where
+    ``flagged`` (row-aligned with ``features``) is given, whether its own evidence flags it."""
     age = np.nan_to_num(account_age_days(features, context), nan=np.inf)
     rotating = features.column("ip_rotation").fill_null(0.0).to_numpy() >= settings.min_rotation
     ids = cast(pl.Series, pl.from_arrow(features.column("account_id"))).cast(pl.String)
     flags = pl.DataFrame({"account_id": indicators.accounts.cast(pl.String)}).join(
         pl.DataFrame({"account_id": ids, "young": age <= YOUNG_DAYS, "rotating": rotating,
-                      "harvesting": elicitation_nats(features) > 0.0}),
+                      "harvesting": elicitation_nats(features) > 0.0,
+                      "flagged": np.zeros(len(ids), bool) if flagged is None else flagged}),
         on="account_id", how="left", maintain_order="left",
     ).fill_null(False)
     return replace(indicators, young=flags.get_column("young").to_numpy(), rotating=flags.get_column("rotating").to_numpy(),
-                   harvesting=flags.get_column("harvesting").to_numpy())
+                   harvesting=flags.get_column("harvesting").to_numpy(),
+                   flagged=None if flagged is None else flags.get_column("flagged").to_numpy())
 
 
 def _decisions(policy: Policy, until: datetime | None, decided_at: datetime | None, features: pa.Table,

@@ -19,7 +19,10 @@ the users of one app all share.
 
 The *rotation* family is derived, not read: accounts that take a new exit
 for nearly every request and share their exits with other such accounts use
-one proxy pool (``rotation_pool``, :func:`~distillguard.campaigns.pools.rotation_pools`).
+one proxy pool (``rotation_pool``, :func:`~distillguard.campaigns.pools.rotation_pools`);
+accounts that their own evidence flags and that share exits most of whose
+accounts it flags use one too (``flagged_pool``,
+:func:`~distillguard.campaigns.pools.flagged_pools`).
 
 A template is the near-identical template group of the row's template
 fingerprint (``~`` + hex, :mod:`distillguard.campaigns.templates`), else its
@@ -44,7 +47,7 @@ FAMILIES: tuple[str, ...] = (
 KINDS: dict[str, str] = {
     "ip": "network", "subnet": "network", "signup_ip": "network", "client": "client", "template": "template",
     "payment": "payment", "signup_burst": "signup", "active": "timing", "partner": "partner",
-    "params": "behaviour", "rotation_pool": "rotation",
+    "params": "behaviour", "rotation_pool": "rotation", "flagged_pool": "rotation",
 }
 """Indicator kind → its family."""
 ACTIVITY_BUCKET_MINUTES = 10
@@ -63,7 +66,8 @@ class Indicators:
     burners are read from them (:mod:`~distillguard.campaigns.pools`). ``harvesting`` (optional, by account code)
     says which accounts' own tasks weigh for a harvester (counted evidence above 0 nats,
     :func:`~distillguard.accounts.risk.elicitation_nats`): a campaign's burners that keep an address a while are read
-    from them.
+    from them. ``flagged`` (optional, by account code) says which accounts their own evidence flags (their own risk
+    at the policy's flag threshold): the pools of exits they share are read from them.
     """
 
     accounts: pl.Series
@@ -72,6 +76,7 @@ class Indicators:
     young: np.ndarray | None = None
     rotating: np.ndarray | None = None
     harvesting: np.ndarray | None = None
+    flagged: np.ndarray | None = None
 
     @property
     def height(self) -> int:

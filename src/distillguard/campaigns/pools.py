@@ -89,6 +89,8 @@ the rate the accounts on no harness rotate (binomial): a fleet's burners are mos
 while a library many people use has, beside the fleet, people on phones and proxies who rotate as often as anyone."""
 _POOL_SALT = np.uint64(0x726F746174696F6E)
 """Mixed into a pool's indicator hash so that it never equals the hash of one of its addresses."""
+_FLAGGED_SALT = np.uint64(0x666C616767656421)
+"""Mixed into a flagged pool's indicator hash: never one of its addresses', nor a rotation pool's."""
 
 
 def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
@@ -366,20 +368,48 @@ def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.Dat
     them, are such accounts. A pool is a connected set of such exits and the accounts using them; it needs
     ``settings.min_accounts`` accounts, each sending at least ``settings.min_share`` of its requests through it.
     """
-    none = pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
     if indicators.rotating is None:
-        return compact_indicators(none)
+        return compact_indicators(_NO_POOLS)
+    return _exit_pools(indicators, indicators.rotating.astype(bool), settings.min_exits, settings, "rotation_pool",
+                       _POOL_SALT)
+
+
+def flagged_pools(indicators: Indicators, settings: RotationSettings) -> pl.DataFrame:
+    """Compact ``flagged_pool`` indicator rows (``i, family, kind, h, x``): per account its own evidence flags
+    (``indicators.flagged``) and in a pool, the pool it sends most of its requests through and that share of its
+    requests; as :func:`rotation_pools` does for rotating accounts, seen at any number of addresses.
+
+    Bought or aged accounts of many customers, each on a card of its own, and spoofing a new agent per request,
+    share nothing rare but the few exits of their operator's driver: their own evidence flags most of them, and
+    the established ones among them only for review. An exit most of whose accounts their own evidence flags is
+    no household's, office's or campus's (people there are flagged no more than anywhere); only the flagged
+    accounts are linked by it, so that the people also seen at it are not.
+    """
+    if indicators.flagged is None:
+        return compact_indicators(_NO_POOLS)
+    return _exit_pools(indicators, indicators.flagged.astype(bool), 1, settings, "flagged_pool", _FLAGGED_SALT)
+
+
+_NO_POOLS = pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+
+
+def _exit_pools(indicators: Indicators, holders: np.ndarray, min_exits: float, settings: RotationSettings, kind: str,
+                salt: np.uint64) -> pl.DataFrame:
+    """Compact ``kind`` rows of the pools of exits at least two, and at least ``settings.purity``, of whose
+    accounts are ``holders`` (by account code) seen at ``min_exits`` addresses or more: per such account in a pool of
+    ``settings.min_accounts`` or more, each sending ``settings.min_share`` of its requests or more through it, the
+    pool it sends most through (its hash mixed with ``salt``) and that share."""
     ips = indicators.table.filter(pl.col("kind") == "ip").select("i", "h", "x")
-    ips = ips.with_columns(pl.Series("rot", indicators.rotating.astype(bool)[ips.get_column("i").to_numpy()]))
-    ips = ips.with_columns(pl.col("rot") & (pl.len().over("i") >= settings.min_exits))
+    ips = ips.with_columns(pl.Series("held", holders[ips.get_column("i").to_numpy()]))
+    ips = ips.with_columns(pl.col("held") & (pl.len().over("i") >= min_exits))
     exits = (
-        ips.group_by("h").agg(pl.len().alias("seen"), pl.col("rot").sum().alias("rotating"))
-        .filter((pl.col("rotating") >= 2) & (pl.col("rotating") >= settings.purity * pl.col("seen")))
+        ips.group_by("h").agg(pl.len().alias("seen"), pl.col("held").sum().alias("holders"))
+        .filter((pl.col("holders") >= 2) & (pl.col("holders") >= settings.purity * pl.col("seen")))
         .select("h")
     )
-    used = ips.filter(pl.col("rot")).join(exits, on="h").with_columns(pl.col("h").rank("dense").alias("k"))
+    used = ips.filter(pl.col("held")).join(exits, on="h").with_columns(pl.col("h").rank("dense").alias("k"))
     if used.is_empty():
-        return compact_indicators(none)
+        return compact_indicators(_NO_POOLS)
     n = len(indicators.accounts)
     i = used.get_column("i").to_numpy().astype(np.int64)
     k = used.get_column("k").to_numpy().astype(np.int64) - 1 + n  # exits are the nodes after the accounts
@@ -394,13 +424,14 @@ def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.Dat
         .sort("i", "x", "pool", descending=[False, True, False]).unique("i", keep="first", maintain_order=True)
         .filter(pl.len().over("pool") >= settings.min_accounts)
     )
-    key = splitmix64(pooled.get_column("key").to_numpy() ^ _POOL_SALT)
-    return compact_indicators(pooled.select("i", pl.lit("rotation_pool").alias("kind"), pl.Series("h", key), "x"))
+    key = splitmix64(pooled.get_column("key").to_numpy() ^ salt)
+    return compact_indicators(pooled.select("i", pl.lit(kind).alias("kind"), pl.Series("h", key), "x"))
 
 
 def with_rotation_pools(indicators: Indicators, settings: RotationSettings) -> Indicators:
-    """``indicators`` with the rows of :func:`rotation_pools` appended (the same object when there are none)."""
-    pools = rotation_pools(indicators, settings)
+    """``indicators`` with the rows of :func:`rotation_pools` and :func:`flagged_pools` appended (the same object
+    when there are none)."""
+    pools = pl.concat([rotation_pools(indicators, settings), flagged_pools(indicators, settings)])
     if pools.is_empty():
         return indicators
     return replace(indicators, table=pl.concat([indicators.table, pools], rechunk=False))
