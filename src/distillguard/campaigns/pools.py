@@ -355,8 +355,8 @@ def infrastructure_evidence(joined: int) -> Evidence:
 def cohort_evidence(joined: int) -> Evidence:
     """The campaign's evidence that ``joined`` new accounts linked to no one use its clients."""
     return Evidence("campaign.cohort_members", 1.0,
-                    f"{joined:,} new accounts linked to no one else send most of their traffic with its own clients, "
-                    "more of its clients' other users than the population's share of new accounts gives")
+                    f"{joined:,} new accounts linked to no one else send most of their traffic with its own clients: "
+                    "most of those clients' other users, far beyond the population's share of new accounts")
 
 
 def rotation_pools(indicators: Indicators, settings: RotationSettings) -> pl.DataFrame:
