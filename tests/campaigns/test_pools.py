@@ -25,7 +25,7 @@ from distillguard.campaigns.pools import (
     infrastructure_users,
     pool_members,
     rotation_pools,
-    with_rotation_pools,
+    with_exit_pools,
 )
 from distillguard.core.decision import Evidence
 
@@ -185,7 +185,7 @@ def test_accounts_rotating_through_one_pool_share_its_indicator_and_are_linked_b
         "rotation_pool"]
     assert not set(pools.get_column("h")) & set(indicators.table.get_column("h"))
     assert (pools.get_column("x") == 1.0).all()
-    edges = link_accounts(with_rotation_pools(_rotating(indicators, rotating), settings.rotation), settings)
+    edges = link_accounts(with_exit_pools(_rotating(indicators, rotating), settings.rotation), settings)
     assert set(edges.get_column("a")) | set(edges.get_column("b")) == {f"fleet-{a}" for a in range(24)}
     assert edges.get_column("strong").all()
     assert link_accounts(indicators, settings).is_empty()
@@ -201,7 +201,7 @@ def test_no_pool_without_enough_rotating_accounts_that_are_most_of_an_exit() -> 
     assert rotation_pools(_rotating(people, rotating), settings).height == 24
     assert rotation_pools(_rotating(people, rotating), settings.model_copy(update={"purity": 0.9})).is_empty()
     assert rotation_pools(_rotating(indicators, rotating), settings.model_copy(update={"min_exits": 13})).is_empty()
-    assert with_rotation_pools(indicators, settings) is indicators  # nobody known to rotate
+    assert with_exit_pools(indicators, settings) is indicators  # nobody known to rotate
 
 
 def _flagged(indicators: Indicators, names: set[str]) -> Indicators:
@@ -225,7 +225,7 @@ def test_accounts_flagged_on_their_own_at_exits_they_are_most_of_share_a_pool_an
         "flagged_pool"]
     assert not set(pools.get_column("h")) & set(rotation_pools(_rotating(indicators, flagged), settings.rotation)
                                                  .get_column("h"))
-    edges = link_accounts(with_rotation_pools(indicators, settings.rotation), settings)
+    edges = link_accounts(with_exit_pools(indicators, settings.rotation), settings)
     assert set(edges.get_column("a")) | set(edges.get_column("b")) == {f"bought-{a}" for a in range(12)}
     assert link_accounts(indicators, settings).is_empty()
     assert flagged_pools(_flagged(_indicators(world), {"bought-0", "bought-1"}), settings.rotation).is_empty()

@@ -27,7 +27,7 @@ from distillguard.analysis.stats import account_features
 from distillguard.analysis.timings import Timings
 from distillguard.campaigns import Campaign, CampaignResult, campaign_features, find_campaigns, link_accounts, propagate
 from distillguard.campaigns.indicators import Indicators
-from distillguard.campaigns.pools import with_rotation_pools
+from distillguard.campaigns.pools import with_exit_pools
 from distillguard.campaigns.settings import CampaignTunables, LinkSettings, RotationSettings, load_campaign_settings
 from distillguard.core.campaign import CampaignRecord, SharedIndicator
 from distillguard.core.decision import Decision, Evidence
@@ -129,7 +129,7 @@ def linked_accounts(indicators: Indicators, features: pa.Table, context: pa.Tabl
     clustering takes them, and the edges linking the accounts, the proxy pools the rotating ones share and the
     exits the flagged ones share included."""
     indicators = with_youth_and_rotation(indicators, features, context, settings.rotation, flagged)
-    return indicators, link_accounts(with_rotation_pools(indicators, settings.rotation), settings)
+    return indicators, link_accounts(with_exit_pools(indicators, settings.rotation), settings)
 
 
 def with_youth_and_rotation(indicators: Indicators, features: pa.Table, context: pa.Table,

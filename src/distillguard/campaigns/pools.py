@@ -428,7 +428,7 @@ def _exit_pools(indicators: Indicators, holders: np.ndarray, min_exits: float, s
     return compact_indicators(pooled.select("i", pl.lit(kind).alias("kind"), pl.Series("h", key), "x"))
 
 
-def with_rotation_pools(indicators: Indicators, settings: RotationSettings) -> Indicators:
+def with_exit_pools(indicators: Indicators, settings: RotationSettings) -> Indicators:
     """``indicators`` with the rows of :func:`rotation_pools` and :func:`flagged_pools` appended (the same object
     when there are none)."""
     pools = pl.concat([rotation_pools(indicators, settings), flagged_pools(indicators, settings)])
