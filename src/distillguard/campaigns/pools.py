@@ -159,8 +159,7 @@ def harness_members(campaigns: dict[str, list[str]], indicators: Indicators, set
     exits[seen.get_column("i").to_numpy()] = seen.get_column("exits").to_numpy()
     rotates = indicators.rotating.astype(bool) & (exits >= settings.pool_min)
     harness = _owned(clients, members, settings.pool_purity, HARNESS_REACH)
-    taken = pl.DataFrame({"i": [code[a] for a in joined if a in code]}, schema={"i": pl.UInt32})
-    outside = clients.join(pl.concat([members.select("i"), taken]), on="i", how="anti")
+    outside = clients.join(_taken(members, joined, code), on="i", how="anti")
     on_harness = outside.join(harness, on="h")
     users = (
         on_harness.filter(pl.Series(rotates[on_harness.get_column("i").to_numpy()]))
@@ -206,8 +205,7 @@ def infrastructure_users(campaigns: dict[str, list[str]], indicators: Indicators
     exits, clients = (_mostly_through(rows, _held(rows, members, settings.pool_purity)) for rows in (ips, shown))
     both = clients.join(exits.select("i"), on="i")
     tied = both.join(members, on=["i", "c"], how="semi").get_column("i").unique().sort()
-    left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
-                                                        schema={"i": pl.UInt32})])
+    left = _taken(members, joined, code)
     exits, clients, outside = (frame.join(left, on="i", how="anti") for frame in (exits, clients, both))
     rest, n = len(indicators.accounts) - left.get_column("i").n_unique(), exits.height
     tally = (clients.group_by("c").agg(pl.len().alias("m"))
@@ -238,8 +236,7 @@ def cohort_users(campaigns: dict[str, list[str]], indicators: Indicators, settin
     members = _members(campaigns, code)
     shown = indicators.table.filter(pl.col("kind") == "client").select("i", "h", "x")
     held = _held(shown, members, settings.pool_purity)
-    left = pl.concat([members.select("i"), pl.DataFrame({"i": [code[a] for a in joined if a in code]},
-                                                        schema={"i": pl.UInt32})])
+    left = _taken(members, joined, code)
     young = indicators.young.astype(bool)
     users = _mostly_through(shown, held).join(left, on="i", how="anti")
     users = users.with_columns(pl.Series("young", young[users.get_column("i").to_numpy()], dtype=pl.Boolean))
@@ -290,6 +287,13 @@ def _members(campaigns: dict[str, list[str]], code: dict[str, int]) -> pl.DataFr
         [(code[m], c) for c, names in enumerate(campaigns.values()) for m in names if m in code],
         schema={"i": pl.UInt32, "c": pl.UInt32}, orient="row",
     )
+
+
+def _taken(members: pl.DataFrame, joined: Collection[str], code: dict[str, int]) -> pl.DataFrame:
+    """``i``: the codes of the campaigns' ``members`` (as :func:`_members` gives them) and of the accounts already
+    ``joined`` to one (those without a code left out)."""
+    return pl.concat([members.select("i"),
+                      pl.DataFrame({"i": [code[a] for a in joined if a in code]}, schema={"i": pl.UInt32})])
 
 
 def _owned(rows: pl.DataFrame, members: pl.DataFrame, purity: float, reach: float = 0.0) -> pl.DataFrame:
