@@ -216,6 +216,7 @@ class FoldFigures:
     background_accounts: int
     background_flagged: int
     full_tie: float
+    evidence_bar: float | None
     seconds: float
 
 
@@ -369,6 +370,18 @@ def kept_fold(work: Path, fold: Fold, shipped: Shipped) -> tuple[dict[str, Path]
     return weights, with_full_tie(shipped.tunables, full_tie)
 
 
+def evidence_bar(weights: dict[str, Path], policy: Policy) -> float | None:
+    """Nats of counted evidence from which the fold's account model flags an account on them alone (its fitted
+    counted-evidence prior, :func:`~distillguard.eval.risk_fit.set_evidence_bias`); None without one. One training
+    family of legitimate accounts that ask for the reasoning on most of their tasks raises it for every held-out
+    family."""
+    prior = load_risk_models(weights["account"], weights["campaign"]).account.evidence_bias
+    if prior is None:
+        return None
+    flag = policy.flag_threshold
+    return float(np.log(flag / (1.0 - flag)) - prior)
+
+
 def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: Progress
              ) -> tuple[FoldFigures, list[FamilyFigures]]:
     """Simulate, fit, analyse and score one fold under ``args.work/fold-k`` (with ``--reuse``: analyse and score the
@@ -408,7 +421,7 @@ def run_fold(fold: Fold, args: argparse.Namespace, shipped: Shipped, progress: P
         fold.index, fold.train_attacks, fold.train_negatives, fold.held_attacks, fold.held_negatives,
         train_seed, test_seed, overall.n_legit, overall.false_positives, overall.fpr, overall.ari,
         background.n_legit, background.false_positives, tunables.cluster.full_tie,
-        round(time.perf_counter() - started, 1),
+        evidence_bar(weights, shipped.policy), round(time.perf_counter() - started, 1),
     )
     return figures, families
 
@@ -490,16 +503,19 @@ def worst_table(found: dict[str, tuple[str, float | None]]) -> Table:
 
 
 def fold_table(folds: list[FoldFigures]) -> Table:
-    """Each fold's split and its test world's overall FPR and campaign ARI."""
+    """Each fold's split, its test world's overall FPR and campaign ARI, and what its fit set (``full_tie``, the
+    counted-evidence bar: :func:`evidence_bar`)."""
     table = Table(title="Folds")
-    for column in ("fold", "held out", "trained on", "FPR overall", f"FPR {BACKGROUND}", "campaign ARI", "full_tie", "time"):
+    for column in ("fold", "held out", "trained on", "FPR overall", f"FPR {BACKGROUND}", "campaign ARI", "full_tie",
+                   "counted-evidence bar", "time"):
         table.add_column(column)
     for f in folds:
         table.add_row(str(f.fold), ", ".join(f.held_attacks + f.held_negatives),
                       ", ".join(f.train_attacks + f.train_negatives),
                       f"{_pct(f.overall_fpr, 3)} ({f.legit_flagged} / {f.legit_accounts:,})",
                       f"{f.background_flagged} / {f.background_accounts:,}",
-                      "n/a" if f.ari is None else f"{f.ari:.3f}", f"{f.full_tie:g}", f"{f.seconds:.0f} s")
+                      "n/a" if f.ari is None else f"{f.ari:.3f}", f"{f.full_tie:g}",
+                      "n/a" if f.evidence_bar is None else f"{f.evidence_bar:.1f} nats", f"{f.seconds:.0f} s")
     return table
 
 

@@ -105,6 +105,27 @@ def test_a_kept_fold_is_reused_with_its_fitted_weights_and_full_tie_only_if_it_i
         generalize.kept_fold(work, fold, shipped)
 
 
+def test_the_counted_evidence_bar_is_the_nats_from_which_the_fitted_prior_flags(
+        generalize: ModuleType, tmp_path: Path) -> None:
+    import yaml
+    from scipy.special import expit
+
+    from distillguard.accounts.risk import default_weights
+    from distillguard.policy import load_policy
+
+    policy = load_policy()
+    fitted = default_weights().model_copy(update={"evidence_bias": -40.0})
+    weights = {"account": tmp_path / "risk_weights.yaml", "campaign": tmp_path / "campaign_weights.yaml"}
+    weights["account"].write_text(yaml.safe_dump(fitted.model_dump()))
+    weights["campaign"].write_text(yaml.safe_dump(default_weights("campaign").model_dump()))
+    bar = generalize.evidence_bar(weights, policy)
+    # the counted-evidence risk (the posterior of the nats under the prior) reaches the flag threshold at the bar
+    assert expit(bar - 40.0) == pytest.approx(policy.flag_threshold)
+    assert expit(bar - 1.0 - 40.0) < policy.flag_threshold
+    weights["account"].write_text(yaml.safe_dump(fitted.model_copy(update={"evidence_bias": None}).model_dump()))
+    assert generalize.evidence_bar(weights, policy) is None
+
+
 def _campaign_log(tmp_path: Path, times: list[tuple[str, str]]) -> tuple[Labels, ExchangeLog]:
     """Labels of accounts ``x`` and ``y`` of campaign ``a1-1``, and their exchanges at ``times`` (account, hh:mm:ss)."""
     labels_path = tmp_path / "labels.jsonl"
