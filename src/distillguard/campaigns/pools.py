@@ -91,6 +91,8 @@ _POOL_SALT = np.uint64(0x726F746174696F6E)
 """Mixed into a pool's indicator hash so that it never equals the hash of one of its addresses."""
 _FLAGGED_SALT = np.uint64(0x666C616767656421)
 """Mixed into a flagged pool's indicator hash: never one of its addresses', nor a rotation pool's."""
+_NO_POOLS = pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
+"""No pool rows (before :func:`~distillguard.campaigns.indicators.compact_indicators`)."""
 
 
 def pool_members(campaigns: dict[str, list[str]], indicators: Indicators, settings: CampaignSettings
@@ -392,9 +394,6 @@ def flagged_pools(indicators: Indicators, settings: RotationSettings) -> pl.Data
     if indicators.flagged is None:
         return compact_indicators(_NO_POOLS)
     return _exit_pools(indicators, indicators.flagged.astype(bool), 1, settings, "flagged_pool", _FLAGGED_SALT)
-
-
-_NO_POOLS = pl.DataFrame(schema={"i": pl.UInt32, "kind": pl.String, "h": pl.UInt64, "x": pl.Float32})
 
 
 def _exit_pools(indicators: Indicators, holders: np.ndarray, min_exits: float, settings: RotationSettings, kind: str,
